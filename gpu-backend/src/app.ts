@@ -1,0 +1,51 @@
+// Hono composition: cross-cutting middleware first (queue depth header, body limit, errors), then routes.
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { Deps } from "./http/deps.ts";
+import { ApiError } from "./http/errors.ts";
+import { adminRoutes } from "./http/routes/admin.ts";
+import { chatCompletions } from "./http/routes/chat.ts";
+
+export function createApp(deps: Deps) {
+  const app = new Hono();
+
+  // Every response tells the router how deep the queue is, so it learns load without scraping.
+  app.use("*", async (c, next) => {
+    await next();
+    c.res.headers.set("x-queue-depth", String(deps.registry.queueDepth));
+  });
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: deps.maxBodyBytes,
+      onError: () => {
+        throw new ApiError(413, `The request body is larger than ${deps.maxBodyBytes} bytes.`, "request_too_large");
+      },
+    }),
+  );
+
+  app.get("/health", (c) => c.json({ status: "ok" }));
+  app.get("/health/ready", (c) => {
+    const models = deps.registry.list().map((m) => ({ id: m.id, slots: m.pool.size, free_slots: m.pool.size - m.pool.running, waiting: m.pool.waiting }));
+    return c.json({ status: models.length ? "ready" : "not_ready", models }, models.length ? 200 : 503);
+  });
+  app.get("/metrics", (c) => c.text(deps.metrics.render(deps.registry), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }));
+
+  app.get("/v1/models", (c) =>
+    c.json({
+      object: "list",
+      data: deps.registry.list().map((m) => ({ id: m.id, object: "model", created: Math.floor(m.loadedAt / 1000), owned_by: "edgeclaw", max_model_len: m.contextSize })),
+    }),
+  );
+  app.post("/v1/chat/completions", chatCompletions(deps));
+  app.route("/admin", adminRoutes(deps));
+
+  app.notFound((c) => c.json(new ApiError(404, `No route for ${c.req.method} ${c.req.path}.`, "not_found").body, 404));
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return c.json(err.body, err.status, err.headers);
+    // Anything else is our bug, not the client's: log it here, never send the stack.
+    console.error("[gpu-backend] unhandled error:", err);
+    return c.json(new ApiError(500, "Internal server error.", "internal_error").body, 500);
+  });
+  return app;
+}

@@ -1,0 +1,72 @@
+// Server configuration from the environment (and MODELS_CONFIG), validated once at start-up so a
+// typo fails loudly instead of half-working.
+import { readFile } from "node:fs/promises";
+import { availableParallelism, homedir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { z } from "zod";
+import { DEFAULT_MODEL, defaultModelId } from "./models/source.ts";
+
+const int = (min: number) => z.coerce.number().int().min(min);
+const gpuLayers = z.union([z.number().int().min(0), z.enum(["auto", "max"])]);
+
+const EnvSchema = z.object({
+  PORT: int(0).max(65535).default(8000),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  MODEL: z.string().min(1).optional(),
+  MODEL_ID: z.string().regex(/^[\w.:\-/]+$/).optional(),
+  MODELS_CONFIG: z.string().min(1).optional(),
+  GPU: z.enum(["cuda", "cpu"]).default("cpu"),
+  // One thread less than the cores: the HTTP event loop needs one too (on 2 cores, 4 threads crawl).
+  THREADS: int(1).default(Math.max(1, availableParallelism() - 1)),
+  SLOTS: int(1).max(256).default(4),
+  QUEUE_LIMIT: int(0).default(64),
+  CONTEXT_SIZE: int(64).default(4096),
+  GPU_LAYERS: z.union([z.coerce.number().int().min(0), z.enum(["auto", "max"])]).default("auto"),
+  ADMIN_TOKEN: z.string().min(16, "ADMIN_TOKEN must be at least 16 characters").optional(),
+  MAX_BODY_BYTES: int(1024).default(4 * 1024 * 1024),
+  MODEL_CACHE_DIR: z.string().min(1).default(join(homedir(), ".cache", "edgeclaw", "models")),
+});
+
+const ModelsFileSchema = z.object({
+  models: z
+    .array(
+      z.object({
+        id: z.string().regex(/^[\w.:\-/]+$/),
+        path: z.string().min(1),
+        contextSize: z.number().int().min(64).optional(),
+        slots: z.number().int().min(1).max(256).optional(),
+        gpuLayers: gpuLayers.optional(),
+      }),
+    )
+    .min(1),
+});
+
+export type ModelSource = { id: string; source: string; contextSize?: number; slots?: number; gpuLayers?: number | "auto" | "max" };
+
+export type ServerConfig = z.infer<typeof EnvSchema> & { models: ModelSource[] };
+
+export class ConfigError extends Error {}
+
+function explain(error: z.ZodError, where: string): string {
+  return error.issues.map((i) => `${where}${i.path.length ? ` ${i.path.join(".")}` : ""}: ${i.message}`).join("; ");
+}
+
+export async function loadConfig(env: NodeJS.ProcessEnv = process.env): Promise<ServerConfig> {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) throw new ConfigError(explain(parsed.error, "environment"));
+  const cfg = parsed.data;
+  let models: ModelSource[];
+  if (cfg.MODELS_CONFIG) {
+    const text = await readFile(cfg.MODELS_CONFIG, "utf8").catch(() => { throw new ConfigError(`MODELS_CONFIG: cannot read ${cfg.MODELS_CONFIG}`); });
+    let json: unknown;
+    try { json = JSON.parse(text); } catch { throw new ConfigError(`MODELS_CONFIG: ${cfg.MODELS_CONFIG} is not valid JSON`); }
+    const file = ModelsFileSchema.safeParse(json);
+    if (!file.success) throw new ConfigError(explain(file.error, "MODELS_CONFIG"));
+    const base = dirname(cfg.MODELS_CONFIG);
+    models = file.data.models.map(({ path, ...m }) => ({ ...m, source: path.startsWith("hf:") ? path : resolve(base, path) }));
+  } else {
+    const source = cfg.MODEL ?? DEFAULT_MODEL;
+    models = [{ id: cfg.MODEL_ID ?? defaultModelId(source), source }];
+  }
+  return { ...cfg, models };
+}

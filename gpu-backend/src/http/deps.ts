@@ -1,0 +1,14 @@
+import type { Llama } from "node-llama-cpp";
+import type { ModelRegistry } from "../engine/registry.ts";
+import type { Metrics } from "../metrics.ts";
+
+/** What the HTTP layer needs from the running server. */
+export type Deps = {
+  llama: Llama;
+  registry: ModelRegistry;
+  metrics: Metrics;
+  adminToken?: string;
+  maxBodyBytes: number;
+  /** Turns an admin-supplied model source (path or hf: URI) into a local file. */
+  resolveSource: (source: string) => Promise<string>;
+};

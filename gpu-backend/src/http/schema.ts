@@ -1,0 +1,56 @@
+// The subset of OpenAI's chat completions request this backend honours. Fields a router commonly
+// forwards but that do not change local generation (user, metadata, ...) are accepted and ignored;
+// fields it cannot honour are refused by name rather than silently dropped.
+import { z } from "zod";
+
+const TextPart = z.object({ type: z.literal("text"), text: z.string() });
+// Any other part type parses, so the refusal can name it precisely (see toChatMessages).
+const OtherPart = z.looseObject({ type: z.string() });
+const Content = z.union([z.string(), z.array(z.union([TextPart, OtherPart]))]);
+
+const Message = z.looseObject({
+  role: z.enum(["system", "developer", "user", "assistant", "tool"]),
+  content: Content.nullable().optional(),
+  name: z.string().optional(),
+});
+
+const tokens = z.number().int().min(1).nullable().optional();
+const penalty = z.number().min(-2).max(2).nullable().optional();
+
+export const ChatCompletionRequest = z.looseObject({
+  model: z.string().min(1),
+  messages: z.array(Message).min(1, "at least one message is required"),
+  max_tokens: tokens,
+  max_completion_tokens: tokens,
+  temperature: z.number().min(0).max(2).nullable().optional(),
+  top_p: z.number().gt(0).max(1).nullable().optional(),
+  seed: z.number().int().nullable().optional(),
+  stop: z.union([z.string(), z.array(z.string().min(1)).max(4)]).nullable().optional(),
+  stream: z.boolean().nullable().optional(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
+  response_format: z
+    .discriminatedUnion("type", [
+      z.object({ type: z.literal("text") }),
+      z.object({ type: z.literal("json_object") }),
+      z.object({
+        type: z.literal("json_schema"),
+        json_schema: z.object({ name: z.string().min(1), schema: z.record(z.string(), z.unknown()).optional(), strict: z.boolean().nullable().optional() }),
+      }),
+    ])
+    .optional(),
+  n: z.number().int().min(1).nullable().optional(),
+  frequency_penalty: penalty,
+  presence_penalty: penalty,
+  logprobs: z.boolean().nullable().optional(),
+  tools: z.array(z.unknown()).nullable().optional(),
+  user: z.string().optional(),
+});
+
+export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
+
+export const ModelLoadRequest = z.object({
+  path: z.string().min(1),
+  contextSize: z.number().int().min(64).optional(),
+  slots: z.number().int().min(1).max(256).optional(),
+  gpuLayers: z.union([z.number().int().min(0), z.enum(["auto", "max"])]).optional(),
+});

@@ -1,0 +1,111 @@
+// Prometheus text exposition, written by hand: a handful of counters, gauges and histograms do not
+// justify a metrics library. Gauges are read at scrape time from the registry, so they cannot drift.
+import type { ModelRegistry } from "./engine/registry.ts";
+
+const TTFT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const TPOT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
+class Histogram {
+  private readonly buckets: number[];
+  private readonly counts: number[];
+  private sum = 0;
+  private count = 0;
+  constructor(buckets: number[]) {
+    this.buckets = buckets;
+    this.counts = buckets.map(() => 0);
+  }
+  observe(v: number) {
+    this.sum += v;
+    this.count++;
+    this.buckets.forEach((b, i) => { if (v <= b) this.counts[i]!++; });
+  }
+  render(name: string, labels: string): string[] {
+    const sep = labels ? "," : "";
+    return [
+      ...this.buckets.map((b, i) => `${name}_bucket{${labels}${sep}le="${b}"} ${this.counts[i]}`),
+      `${name}_bucket{${labels}${sep}le="+Inf"} ${this.count}`,
+      `${name}_sum{${labels}} ${this.sum}`,
+      `${name}_count{${labels}} ${this.count}`,
+    ];
+  }
+}
+
+type PerModel = { prompt: number; generated: number; ttft: Histogram; tpot: Histogram; outcomes: Map<string, number> };
+
+const label = (v: string) => v.replace(/["\\\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`));
+
+export class Metrics {
+  private readonly perModel = new Map<string, PerModel>();
+  private rejected = 0;
+
+  private model(id: string): PerModel {
+    let m = this.perModel.get(id);
+    if (!m) {
+      m = { prompt: 0, generated: 0, ttft: new Histogram(TTFT_BUCKETS), tpot: new Histogram(TPOT_BUCKETS), outcomes: new Map() };
+      this.perModel.set(id, m);
+    }
+    return m;
+  }
+
+  /** One finished (or failed) generation. Times are performance.now() values. */
+  recordGeneration(modelId: string, r: { outcome: string; promptTokens: number; completionTokens: number; arrivedAt: number; firstTokenAt?: number; endedAt: number }) {
+    const m = this.model(modelId);
+    m.outcomes.set(r.outcome, (m.outcomes.get(r.outcome) ?? 0) + 1);
+    m.prompt += r.promptTokens;
+    m.generated += r.completionTokens;
+    if (r.firstTokenAt !== undefined) {
+      m.ttft.observe((r.firstTokenAt - r.arrivedAt) / 1000);
+      if (r.completionTokens > 1) m.tpot.observe((r.endedAt - r.firstTokenAt) / 1000 / (r.completionTokens - 1));
+    }
+  }
+
+  recordQueueFull() { this.rejected++; }
+
+  render(registry: ModelRegistry): string {
+    const out: string[] = [];
+    const models = registry.all();
+    const gauge = (name: string, help: string, rows: [string, number][]) => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, ...rows.map(([l, v]) => `${name}${l ? `{${l}}` : ""} ${v}`));
+    };
+    const byModel = (f: (m: (typeof models)[number]) => number): [string, number][] => {
+      const sums = new Map<string, number>();
+      for (const m of models) sums.set(m.id, (sums.get(m.id) ?? 0) + f(m));
+      return [...sums].map(([id, v]) => [`model="${label(id)}"`, v]);
+    };
+    const kvUsage = () => {
+      const cells = models.reduce((n, m) => n + m.contextSize * m.pool.size, 0);
+      return cells ? models.reduce((n, m) => n + m.kvUsage * m.contextSize * m.pool.size, 0) / cells : 0;
+    };
+
+    gauge("edgeclaw_requests_running", "Requests generating on a slot.", byModel((m) => m.pool.running));
+    gauge("edgeclaw_requests_waiting", "Requests queued for a slot.", byModel((m) => m.pool.waiting));
+    gauge("edgeclaw_slots_total", "Parallel sequences per model.", byModel((m) => m.pool.size));
+    gauge("edgeclaw_slot_usage_ratio", "Busy slots over all slots.", byModel((m) => m.pool.running / m.pool.size));
+    gauge("edgeclaw_kv_cache_usage_ratio", "KV cells held by running requests over all KV cells.", byModel((m) => m.kvUsage));
+    // vLLM's names, so a router that already reads vLLM replicas reads this server unchanged.
+    gauge("vllm:num_requests_running", "Number of requests currently running.", [["", registry.running]]);
+    gauge("vllm:num_requests_waiting", "Number of requests waiting.", [["", registry.queueDepth]]);
+    gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", [["", kvUsage()]]);
+
+    const counter = (name: string, help: string, rows: [string, number][]) => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, ...rows.map(([l, v]) => `${name}${l ? `{${l}}` : ""} ${v}`));
+    };
+    const entries = [...this.perModel];
+    counter("edgeclaw_prompt_tokens_total", "Prompt tokens processed.", entries.map(([id, m]) => [`model="${label(id)}"`, m.prompt]));
+    counter("edgeclaw_generation_tokens_total", "Tokens generated.", entries.map(([id, m]) => [`model="${label(id)}"`, m.generated]));
+    counter(
+      "edgeclaw_requests_total",
+      "Generations by outcome (stop, length, cancelled, error).",
+      entries.flatMap(([id, m]) => [...m.outcomes].map(([o, n]): [string, number] => [`model="${label(id)}",outcome="${label(o)}"`, n])),
+    );
+    counter("edgeclaw_requests_rejected_total", "Requests refused because the queue was full.", [["", this.rejected]]);
+
+    const histogram = (name: string, help: string, pick: (m: PerModel) => Histogram) => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`);
+      for (const [id, m] of entries) out.push(...pick(m).render(name, `model="${label(id)}"`));
+    };
+    histogram("edgeclaw_time_to_first_token_seconds", "Arrival to first generated token, queueing included.", (m) => m.ttft);
+    histogram("edgeclaw_time_per_output_token_seconds", "Time per generated token after the first.", (m) => m.tpot);
+    return out.join("\n") + "\n";
+  }
+}

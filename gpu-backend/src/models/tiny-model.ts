@@ -1,0 +1,126 @@
+// A tiny random-weight llama model, generated on the spot, so tests and offline users need no download.
+// Random weights emit random bytes: tests assert counts, finish reasons, determinism, never text.
+import { writeGguf, type GgufTensor } from "../gguf/writer.ts";
+
+/** Whether the end-of-generation token wins: never (always hits max_tokens), always (stops at once), or sometimes. */
+export type EosMode = "never" | "always" | "sometimes";
+
+export type TinyModelOptions = {
+  eos?: EosMode;
+  /** Embedding width (a multiple of `heads`). Larger widths make per-token compute dominate, for benchmarks. */
+  dim?: number;
+  layers?: number;
+  heads?: number;
+  contextLength?: number;
+  seed?: number;
+};
+
+const CHATML_TEMPLATE =
+  "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+// Token types from llama.cpp: 1 normal, 2 unknown, 3 control, 6 byte.
+const SPECIALS = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"] as const;
+const EOS_ID = 4; // <|im_end|>: ChatML's end of turn, so the chat wrapper and llama.cpp agree on it.
+
+function mulberry32(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function vocabulary() {
+  const tokens: string[] = [...SPECIALS];
+  const types: number[] = [2, 3, 3, 3, 3];
+  for (let b = 0; b < 256; b++) {
+    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`);
+    types.push(6);
+  }
+  // Printable ASCII as normal tokens; SentencePiece spells a space as U+2581.
+  for (let c = 33; c < 127; c++) {
+    tokens.push(String.fromCharCode(c));
+    types.push(1);
+  }
+  tokens.push("\u2581");
+  types.push(1);
+  return { tokens, types, scores: tokens.map((_, i) => -i) };
+}
+
+/** Bias on the EOS logit, carried through a constant embedding channel (channel 0) that no block writes to. */
+const EOS_BIAS: Record<EosMode, number> = { never: -40, always: 40, sometimes: 1.5 };
+
+export async function writeTinyModel(path: string, options: TinyModelOptions = {}): Promise<void> {
+  const { eos = "sometimes", dim = 64, layers = 2, heads = 4, contextLength = 2048, seed = 42 } = options;
+  if (dim % heads !== 0) throw new Error(`dim ${dim} must be a multiple of heads ${heads}`);
+  const ff = dim * 2;
+  const rand = mulberry32(seed);
+  const { tokens, types, scores } = vocabulary();
+  const nVocab = tokens.length;
+  const scale = 1 / Math.sqrt(dim);
+  const randomMatrix = (rows: number, cols: number, s = scale) => {
+    const a = new Float32Array(rows * cols);
+    for (let i = 0; i < a.length; i++) a[i] = (rand() * 2 - 1) * s * 1.7;
+    return a;
+  };
+  const ones = (n: number) => new Float32Array(n).fill(1);
+  /** Rows are output channels (ggml dims [in, out]); zeroing row 0 keeps channel 0 untouched by the residual. */
+  const sparingChannel0 = (a: Float32Array, rowLength: number) => { a.fill(0, 0, rowLength); return a; };
+
+  const embedding = randomMatrix(nVocab, dim, 1);
+  for (let t = 0; t < nVocab; t++) embedding[t * dim] = 1; // the constant channel
+  const output = randomMatrix(nVocab, dim, 1);
+  for (let t = 0; t < nVocab; t++) output[t * dim] = 0;
+  output[EOS_ID * dim] = EOS_BIAS[eos];
+
+  const tensors: GgufTensor[] = [
+    { name: "token_embd.weight", dims: [dim, nVocab], data: embedding },
+    { name: "output_norm.weight", dims: [dim], data: ones(dim) },
+    { name: "output.weight", dims: [dim, nVocab], data: output },
+  ];
+  for (let l = 0; l < layers; l++) {
+    const p = `blk.${l}.`;
+    tensors.push(
+      { name: p + "attn_norm.weight", dims: [dim], data: ones(dim) },
+      { name: p + "attn_q.weight", dims: [dim, dim], data: randomMatrix(dim, dim) },
+      { name: p + "attn_k.weight", dims: [dim, dim], data: randomMatrix(dim, dim) },
+      { name: p + "attn_v.weight", dims: [dim, dim], data: randomMatrix(dim, dim) },
+      { name: p + "attn_output.weight", dims: [dim, dim], data: sparingChannel0(randomMatrix(dim, dim), dim) },
+      { name: p + "ffn_norm.weight", dims: [dim], data: ones(dim) },
+      { name: p + "ffn_gate.weight", dims: [dim, ff], data: randomMatrix(ff, dim) },
+      { name: p + "ffn_up.weight", dims: [dim, ff], data: randomMatrix(ff, dim) },
+      { name: p + "ffn_down.weight", dims: [ff, dim], data: sparingChannel0(randomMatrix(dim, ff, 1 / Math.sqrt(ff)), ff) },
+    );
+  }
+
+  await writeGguf(
+    path,
+    {
+      "general.architecture": { type: "string", value: "llama" },
+      "general.name": { type: "string", value: `edgeclaw-tiny-${eos}` },
+      "general.alignment": { type: "u32", value: 32 },
+      "llama.context_length": { type: "u32", value: contextLength },
+      "llama.embedding_length": { type: "u32", value: dim },
+      "llama.block_count": { type: "u32", value: layers },
+      "llama.feed_forward_length": { type: "u32", value: ff },
+      "llama.attention.head_count": { type: "u32", value: heads },
+      "llama.attention.head_count_kv": { type: "u32", value: heads },
+      "llama.rope.dimension_count": { type: "u32", value: dim / heads },
+      "llama.attention.layer_norm_rms_epsilon": { type: "f32", value: 1e-5 },
+      "tokenizer.ggml.model": { type: "string", value: "llama" },
+      "tokenizer.ggml.tokens": { type: "string[]", value: tokens },
+      "tokenizer.ggml.token_type": { type: "i32[]", value: types },
+      "tokenizer.ggml.scores": { type: "f32[]", value: scores },
+      "tokenizer.ggml.unknown_token_id": { type: "u32", value: 0 },
+      "tokenizer.ggml.bos_token_id": { type: "u32", value: 1 },
+      "tokenizer.ggml.eos_token_id": { type: "u32", value: EOS_ID },
+      "tokenizer.ggml.add_bos_token": { type: "bool", value: false },
+      "tokenizer.chat_template": { type: "string", value: CHATML_TEMPLATE },
+    },
+    tensors,
+  );
+}

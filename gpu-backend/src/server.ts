@@ -1,0 +1,62 @@
+// Server lifecycle: listen first (so /health answers and /health/ready says 503 while models load),
+// then load the configured models. A model that fails to load is reported and skipped, so one bad
+// file does not take the others down.
+import { serve } from "@hono/node-server";
+import type { AddressInfo } from "node:net";
+import { createApp } from "./app.ts";
+import type { ServerConfig } from "./config.ts";
+import { createLlama } from "./engine/llama.ts";
+import { ModelRegistry } from "./engine/registry.ts";
+import { Metrics } from "./metrics.ts";
+import { resolveModelSource, TINY_MODEL_ID } from "./models/source.ts";
+
+export type RunningServer = { url: string; registry: ModelRegistry; metrics: Metrics; loaded: Promise<string[]>; close: () => Promise<void> };
+
+export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
+  const llama = await createLlama(cfg.GPU, cfg.THREADS);
+  const registry = new ModelRegistry(llama, { contextSize: cfg.CONTEXT_SIZE, slots: cfg.SLOTS, queueLimit: cfg.QUEUE_LIMIT, threads: cfg.THREADS });
+  const metrics = new Metrics();
+  const app = createApp({
+    llama,
+    registry,
+    metrics,
+    adminToken: cfg.ADMIN_TOKEN,
+    maxBodyBytes: cfg.MAX_BODY_BYTES,
+    resolveSource: async (source) => {
+      const r = await resolveModelSource(source, cfg.MODEL_CACHE_DIR, { fallBackToTiny: false });
+      return r.path;
+    },
+  });
+  const server = serve({ fetch: app.fetch, port: cfg.PORT, hostname: cfg.HOST });
+  await new Promise<void>((resolve, reject) => {
+    server.once("listening", resolve);
+    server.once("error", reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${cfg.HOST.includes(":") ? `[${cfg.HOST}]` : cfg.HOST}:${port}`;
+
+  const loaded = (async () => {
+    const ids: string[] = [];
+    for (const m of cfg.models) {
+      try {
+        const { path, fellBack } = await resolveModelSource(m.source, cfg.MODEL_CACHE_DIR, { fallBackToTiny: true });
+        // Serving the tiny model under a real model's name would mislead clients.
+        const id = fellBack && !cfg.MODEL_ID ? TINY_MODEL_ID : m.id;
+        await registry.load({ id, path, contextSize: m.contextSize, slots: m.slots, gpuLayers: m.gpuLayers ?? cfg.GPU_LAYERS });
+        ids.push(id);
+        console.error(`[gpu-backend] model ${id} ready (${path})`);
+      } catch (e) {
+        console.error(`[gpu-backend] model ${m.id} NOT loaded: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    return ids;
+  })();
+
+  const close = async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await loaded;
+    await registry.close();
+    await llama.dispose();
+  };
+  return { url, registry, metrics, loaded, close };
+}
