@@ -14,6 +14,26 @@ const Message = z.looseObject({
   name: z.string().optional(),
 });
 
+// The JSON Schema subset node-llama-cpp compiles into a grammar. Its compiler silently treats what
+// it does not understand as "any", so malformed schemas are refused here, by path.
+const JsonType = z.enum(["string", "number", "integer", "boolean", "object", "array", "null"]);
+type JsonSchemaNode = { [key: string]: unknown };
+const JsonSchema: z.ZodType<JsonSchemaNode> = z.lazy(() =>
+  z.looseObject({
+    type: z.union([JsonType, z.array(JsonType).min(1)]).optional(),
+    properties: z.record(z.string(), JsonSchema).optional(),
+    required: z.array(z.string()).optional(),
+    additionalProperties: z.union([z.boolean(), JsonSchema]).optional(),
+    items: z.union([z.boolean(), JsonSchema]).optional(),
+    prefixItems: z.array(JsonSchema).optional(),
+    oneOf: z.array(JsonSchema).min(1).optional(),
+    anyOf: z.array(JsonSchema).min(1).optional(),
+    allOf: z.array(JsonSchema).min(1).optional(),
+    enum: z.array(z.unknown()).min(1).optional(),
+    $defs: z.record(z.string(), JsonSchema).optional(),
+  }),
+);
+
 const tokens = z.number().int().min(1).nullable().optional();
 const penalty = z.number().min(-2).max(2).nullable().optional();
 
@@ -34,7 +54,7 @@ export const ChatCompletionRequest = z.looseObject({
       z.object({ type: z.literal("json_object") }),
       z.object({
         type: z.literal("json_schema"),
-        json_schema: z.object({ name: z.string().min(1), schema: z.record(z.string(), z.unknown()).optional(), strict: z.boolean().nullable().optional() }),
+        json_schema: z.object({ name: z.string().min(1), schema: JsonSchema.optional(), strict: z.boolean().nullable().optional() }),
       }),
     ])
     .optional(),

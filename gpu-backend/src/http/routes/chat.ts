@@ -10,6 +10,8 @@ import { ApiError, fromZod } from "../errors.ts";
 import { ChatCompletionRequest } from "../schema.ts";
 
 class ClientGone extends Error {}
+/** What a request that its client abandoned answers (nobody reads it; it keeps the logs quiet). */
+const abandoned = () => new ApiError(408, "The client closed the request.", "request_cancelled");
 
 export function chatCompletions(deps: Deps) {
   return async (c: Context) => {
@@ -43,6 +45,7 @@ export function chatCompletions(deps: Deps) {
       slot = await model.acquire(cancel.signal);
     } catch (e) {
       c.req.raw.signal.removeEventListener("abort", onClientAbort);
+      if (cancel.signal.aborted) throw abandoned();
       if (e instanceof QueueFullError) {
         deps.metrics.recordQueueFull();
         throw new ApiError(503, e.message, "queue_full", null, "server_error", { "Retry-After": "1" });
@@ -72,8 +75,12 @@ export function chatCompletions(deps: Deps) {
       try {
         result = await run();
       } catch (e) {
-        finish(cancel.signal.aborted ? "cancelled" : "error");
-        throw e;
+        if (!cancel.signal.aborted) {
+          finish("error");
+          throw e;
+        }
+        finish("cancelled");
+        throw abandoned();
       }
       finish(result.finishReason, result);
       return c.json(completionBody(id, model.id, created, result.text, result.finishReason, usage(result.promptTokens, result.completionTokens)));
