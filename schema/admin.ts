@@ -1,0 +1,101 @@
+// zod schemas for the admin API: token claims, request bodies, and the shared vocabularies
+// (roles, API key scopes, provider kinds) the Worker and the scripts both use.
+import { z } from "zod";
+
+export const roles = ["owner", "admin", "viewer"] as const;
+export type Role = (typeof roles)[number];
+
+// What an API key may call. New keys get all of them unless the body narrows it.
+export const apiKeyScopes = ["models:read", "chat:write"] as const;
+export type ApiKeyScope = (typeof apiKeyScopes)[number];
+
+// Every kind needs an adapter in workers/router/providers/index.ts (its registry is typed by
+// this list, so adding a kind here without one fails the type check).
+export const providerKinds = ["openai-compatible"] as const;
+export type ProviderKind = (typeof providerKinds)[number];
+
+export const JWT_ISSUER = "edgeclaw";
+export const JWT_AUDIENCE = "edgeclaw-admin";
+
+// Claims of an admin token after jose has checked signature, issuer, audience and expiry.
+// `tenant` scopes admin and viewer tokens to one tenant; an owner token has none.
+export const adminClaims = z
+  .object({
+    sub: z.string().min(1).max(200),
+    role: z.enum(roles),
+    tenant: z.string().min(1).max(64).optional(),
+  })
+  .refine((c) => c.role !== "admin" || c.tenant !== undefined, {
+    message: "an admin token must carry a tenant",
+    path: ["tenant"],
+  })
+  .refine((c) => c.role !== "owner" || c.tenant === undefined, {
+    message: "an owner token is deployment-wide and carries no tenant",
+    path: ["tenant"],
+  });
+export type AdminClaims = z.infer<typeof adminClaims>;
+
+const slug = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "1-63 of a-z, 0-9 and -, starting with a letter or digit");
+
+// Optional in bodies: an admin token's own tenant is used when it is missing.
+const tenantRef = z.string().min(1).max(64).optional();
+
+export const createTenantBody = z.strictObject({
+  id: slug.optional(),
+  name: z.string().trim().min(1).max(200),
+});
+
+export const createApiKeyBody = z.strictObject({
+  tenant_id: tenantRef,
+  name: z.string().trim().min(1).max(200),
+  scopes: z.array(z.enum(apiKeyScopes)).min(1).optional(),
+  expires_at: z.iso.datetime({ offset: true }).optional(),
+});
+
+// Credentials are Worker secrets named PROVIDER_*: the prefix keeps a provider row from pointing
+// at any other secret (ADMIN_JWT_SECRET) and sending it to a base URL of the admin's choosing.
+export const credentialRef = z
+  .string()
+  .regex(/^PROVIDER_[A-Z0-9_]{1,64}$/, "the name of a Worker secret starting with PROVIDER_");
+
+export const createProviderBody = z.strictObject({
+  tenant_id: tenantRef,
+  name: slug,
+  kind: z.enum(providerKinds),
+  base_url: z
+    .url({ protocol: /^https?$/ })
+    .max(2048)
+    .transform((u) => u.replace(/\/+$/, "")),
+  credential_ref: credentialRef.optional(),
+  timeout_ms: z.number().int().min(100).max(600_000).optional(),
+});
+
+const price = z.number().min(0).max(1_000_000);
+
+export const createModelBody = z.strictObject({
+  tenant_id: tenantRef,
+  public_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/),
+  provider_id: z.string().min(1).max(64),
+  upstream_model: z.string().min(1).max(256),
+  context_window: z.number().int().positive().optional(),
+  input_price_per_mtok: price.optional(),
+  output_price_per_mtok: price.optional(),
+  enabled: z.boolean().optional(),
+});
+
+export const updateModelBody = z
+  .strictObject({
+    upstream_model: z.string().min(1).max(256).optional(),
+    context_window: z.number().int().positive().nullable().optional(),
+    input_price_per_mtok: price.optional(),
+    output_price_per_mtok: price.optional(),
+    enabled: z.boolean().optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, { message: "nothing to update" });
+
+export const listQuery = z.strictObject({
+  tenant_id: z.string().min(1).max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+});

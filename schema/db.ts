@@ -1,0 +1,117 @@
+// D1 tables. Times are Unix epoch milliseconds; booleans are 0/1 integers; JSON is text.
+// Every index here backs a lookup the Worker makes (named next to it).
+import { sql } from "drizzle-orm";
+import { index, integer, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+export const tenants = sqliteTable("tenants", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  createdAt: integer("created_at").notNull(),
+  revokedAt: integer("revoked_at"),
+});
+
+export const apiKeys = sqliteTable(
+  "api_keys",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id")
+      .notNull()
+      .references(() => tenants.id),
+    name: text("name").notNull(),
+    // SHA-256 of the whole key, lowercase hex. The key itself is shown once and never stored.
+    keyHash: text("key_hash").notNull(),
+    // The first characters of the key, so people can tell their keys apart in listings.
+    prefix: text("prefix").notNull(),
+    // JSON array of scope names (see schema/admin.ts).
+    scopes: text("scopes").notNull(),
+    createdAt: integer("created_at").notNull(),
+    expiresAt: integer("expires_at"),
+    revokedAt: integer("revoked_at"),
+  },
+  (t) => [
+    // Bearer auth on a cache miss.
+    uniqueIndex("api_keys_key_hash_uq").on(t.keyHash),
+    // Admin listing per tenant.
+    index("api_keys_tenant_idx").on(t.tenantId, t.createdAt),
+  ],
+);
+
+export const providers = sqliteTable(
+  "providers",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id")
+      .notNull()
+      .references(() => tenants.id),
+    name: text("name").notNull(),
+    // Adapter kind, a key of workers/router/providers/index.ts.
+    kind: text("kind").notNull(),
+    baseUrl: text("base_url").notNull(),
+    // Name of the Worker secret holding the upstream credential (PROVIDER_...), never the value.
+    credentialRef: text("credential_ref"),
+    timeoutMs: integer("timeout_ms"),
+    createdAt: integer("created_at").notNull(),
+    revokedAt: integer("revoked_at"),
+  },
+  (t) => [
+    // Admin listing per tenant, and one name per tenant.
+    uniqueIndex("providers_tenant_name_uq").on(t.tenantId, t.name),
+  ],
+);
+
+export const models = sqliteTable(
+  "models",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id")
+      .notNull()
+      .references(() => tenants.id),
+    // The name clients send as `model`.
+    publicName: text("public_name").notNull(),
+    providerId: text("provider_id")
+      .notNull()
+      .references(() => providers.id),
+    upstreamModel: text("upstream_model").notNull(),
+    contextWindow: integer("context_window"),
+    // USD per 1M tokens. Prices are list prices for display and later metering, not ledger
+    // amounts, so a REAL is precise enough.
+    inputPricePerMtok: real("input_price_per_mtok").notNull().default(0),
+    outputPricePerMtok: real("output_price_per_mtok").notNull().default(0),
+    enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    // A tenant's routing table (load on cache miss) and one public name per tenant.
+    uniqueIndex("models_tenant_public_name_uq").on(t.tenantId, t.publicName),
+    // Which models a provider serves (admin checks before revoking a provider).
+    index("models_provider_idx").on(t.providerId),
+  ],
+);
+
+// Append-only: migrations add triggers that abort any UPDATE or DELETE. Never message bodies.
+export const auditLog = sqliteTable(
+  "audit_log",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    at: integer("at").notNull(),
+    // Null for deployment-wide actions by an owner (e.g. creating a tenant has the new id here).
+    tenantId: text("tenant_id"),
+    actor: text("actor").notNull(),
+    action: text("action").notNull(),
+    target: text("target").notNull(),
+    metadata: text("metadata").notNull().default(sql`'{}'`),
+  },
+  (t) => [
+    // Admin audit listing per tenant, newest first: SQLite keeps the rowid (id) in every index
+    // entry, so `WHERE tenant_id = ? ORDER BY id DESC` is served by this index alone. The owner's
+    // listing across tenants walks the primary key.
+    index("audit_log_tenant_idx").on(t.tenantId),
+  ],
+);
+
+export type TenantRow = typeof tenants.$inferSelect;
+export type ApiKeyRow = typeof apiKeys.$inferSelect;
+export type ProviderRow = typeof providers.$inferSelect;
+export type ModelRow = typeof models.$inferSelect;
+export type AuditRow = typeof auditLog.$inferSelect;

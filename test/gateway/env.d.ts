@@ -1,0 +1,13 @@
+// Bindings the Workers-pool tests see: the Worker's own plus what vitest.config.ts adds.
+import type { D1Migration } from "cloudflare:test";
+import type { Env as WorkerEnv } from "../../workers/env.ts";
+
+declare global {
+  namespace Cloudflare {
+    interface Env extends WorkerEnv {
+      TEST_MIGRATIONS: D1Migration[];
+      FAKE_UPSTREAM_URL: string;
+      PROVIDER_FAKE_KEY: string;
+    }
+  }
+}

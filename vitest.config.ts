@@ -1,0 +1,45 @@
+// Two projects: `gateway` runs inside workerd through the Workers Vitest plugin (real D1, the
+// real Worker, a local fake upstream); `e2e` runs in Node and drives `npm start`'s processes.
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    exclude: ["gpu-backend/**", "node_modules/**"],
+    projects: [
+      {
+        plugins: [
+          cloudflareTest(async ({ inject }) => ({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                TEST_MIGRATIONS: await readD1Migrations("schema/migrations"),
+                FAKE_UPSTREAM_URL: inject("fakeUpstreamUrl"),
+                ADMIN_JWT_SECRET: "test-admin-jwt-secret-0123456789abcdef",
+                PROVIDER_FAKE_KEY: "sk-fake-upstream-credential",
+                MAX_REQUEST_BYTES: "65536",
+                UPSTREAM_TIMEOUT_MS: "10000",
+              },
+            },
+          })),
+        ],
+        test: {
+          name: "gateway",
+          include: ["test/gateway/**/*.test.ts"],
+          globalSetup: ["test/fakes/global-setup.ts"],
+          setupFiles: ["test/gateway/setup.ts"],
+        },
+      },
+      {
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 240_000,
+          hookTimeout: 300_000,
+        },
+      },
+    ],
+  },
+});

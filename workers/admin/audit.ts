@@ -1,0 +1,55 @@
+// audit_log rows for admin writes. Each write puts its audit row in the same D1 batch as the
+// change (one transaction), so a change is never durable without its record, nor the reverse.
+// Metadata names what changed; secrets (API keys, credential values) never appear in it.
+import { desc, eq } from "drizzle-orm";
+import type { Context } from "hono";
+import type { AdminClaims } from "../../schema/admin.ts";
+import { auditLog } from "../../schema/db.ts";
+import { database, type Database } from "../db.ts";
+import type { AppEnv } from "../env.ts";
+import { actorOf, tenantForRead } from "./access.ts";
+import { adminListQuery } from "./request.ts";
+import { iso } from "./ids.ts";
+
+export interface AuditEntry {
+  tenantId: string | null;
+  action: string;
+  target: string;
+  metadata?: Record<string, unknown>;
+}
+
+export function auditInsert(db: Database, claims: AdminClaims, entry: AuditEntry, at = Date.now()) {
+  return db.insert(auditLog).values({
+    at,
+    tenantId: entry.tenantId,
+    actor: actorOf(claims),
+    action: entry.action,
+    target: entry.target,
+    metadata: JSON.stringify(entry.metadata ?? {}),
+  });
+}
+
+// GET /admin/audit: newest first, limited to the token's tenant scope.
+export async function listAudit(c: Context<AppEnv>): Promise<Response> {
+  const claims = c.get("admin");
+  const query = adminListQuery(c);
+  const tenantId = tenantForRead(claims, query.tenantId);
+  const db = database(c.env.DB);
+  const rows = await db
+    .select()
+    .from(auditLog)
+    .where(tenantId === undefined ? undefined : eq(auditLog.tenantId, tenantId))
+    .orderBy(desc(auditLog.id))
+    .limit(query.limit);
+  return c.json({
+    data: rows.map((r) => ({
+      id: r.id,
+      at: iso(r.at),
+      tenant_id: r.tenantId,
+      actor: r.actor,
+      action: r.action,
+      target: r.target,
+      metadata: JSON.parse(r.metadata) as unknown,
+    })),
+  });
+}

@@ -1,0 +1,15 @@
+// The OpenAI-compatible API under /v1. Timing wraps everything (auth included) so the overhead
+// header covers the whole gateway share of a request.
+import { Hono } from "hono";
+import type { AppEnv } from "../env.ts";
+import { apiKeyAuth } from "../http/api-key-auth.ts";
+import { timing } from "../http/timing.ts";
+import { chatCompletions } from "./chat-completions.ts";
+import { listModels, retrieveModel } from "./models.ts";
+
+export const v1 = new Hono<AppEnv>();
+
+v1.use(timing());
+v1.get("/models", apiKeyAuth("models:read"), listModels);
+v1.get("/models/:model{.+}", apiKeyAuth("models:read"), retrieveModel);
+v1.post("/chat/completions", apiKeyAuth("chat:write"), chatCompletions);

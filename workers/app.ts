@@ -1,0 +1,17 @@
+// Hono composition: request id first (so every answer, errors included, carries one), then the
+// health probe, the OpenAI-compatible API and the admin API; one error renderer for all.
+import { Hono } from "hono";
+import { admin } from "./admin/index.ts";
+import { v1 } from "./api/index.ts";
+import type { AppEnv } from "./env.ts";
+import { handleError, handleNotFound } from "./http/errors.ts";
+import { requestId } from "./http/request-id.ts";
+
+export const app = new Hono<AppEnv>();
+
+app.use(requestId());
+app.get("/health", (c) => c.json({ status: "ok" }));
+app.route("/v1", v1);
+app.route("/admin", admin);
+app.notFound(handleNotFound);
+app.onError(handleError);

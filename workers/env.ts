@@ -1,0 +1,39 @@
+// Bindings and per-request variables, shared by every Hono app in the Worker.
+import type { AdminClaims } from "../schema/admin.ts";
+import type { Principal } from "./auth/principal.ts";
+import type { GatewayTiming } from "./http/timing.ts";
+
+export interface Env {
+  DB: D1Database;
+  // [vars] in wrangler.toml; strings because that is what vars and secrets are.
+  CACHE_TTL_MS?: string;
+  MAX_REQUEST_BYTES?: string;
+  UPSTREAM_TIMEOUT_MS?: string;
+  // Secret. Without it the admin API answers 503 rather than accepting unsigned tokens.
+  ADMIN_JWT_SECRET?: string;
+  // Provider credentials are further secrets named PROVIDER_*; they are read by name from the
+  // provider row's credential_ref (workers/router/credentials.ts), so they have no field here.
+}
+
+export interface AppVariables {
+  requestId: string;
+  timing: GatewayTiming;
+  principal: Principal;
+  admin: AdminClaims;
+}
+
+export type AppEnv = { Bindings: Env; Variables: AppVariables };
+
+// The numeric [vars], with the defaults that apply when one is missing or not a positive number.
+export function settings(env: Env) {
+  return {
+    cacheTtlMs: numberVar(env.CACHE_TTL_MS, 30_000),
+    maxRequestBytes: numberVar(env.MAX_REQUEST_BYTES, 4 * 1024 * 1024),
+    upstreamTimeoutMs: numberVar(env.UPSTREAM_TIMEOUT_MS, 120_000),
+  };
+}
+
+function numberVar(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return Number.isFinite(n) && n > 0 ? n : fallback;
+}

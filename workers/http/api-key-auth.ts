@@ -1,0 +1,40 @@
+// Bearer API key auth for /v1. The tenant comes from the key and from nowhere else.
+import type { MiddlewareHandler } from "hono";
+import type { ApiKeyScope } from "../../schema/admin.ts";
+import { principalForKey } from "../auth/principal.ts";
+import { settings, type AppEnv } from "../env.ts";
+import { ApiError } from "./errors.ts";
+
+export function bearerToken(header: string | undefined): string | undefined {
+  const match = header?.match(/^Bearer[ ]+([^\s]+)\s*$/i);
+  return match?.[1];
+}
+
+export function apiKeyAuth(scope: ApiKeyScope): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const key = bearerToken(c.req.header("authorization"));
+    if (!key) {
+      throw new ApiError(
+        401,
+        "missing_api_key",
+        "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
+      );
+    }
+    const principal =
+      key.length > 512
+        ? null
+        : await principalForKey(c.env.DB, key, settings(c.env).cacheTtlMs);
+    if (!principal) throw new ApiError(401, "invalid_api_key", "Incorrect API key provided.");
+    if (principal.expiresAt !== null && principal.expiresAt <= Date.now()) {
+      throw new ApiError(401, "expired_api_key", "This API key has expired.");
+    }
+    if (principal.tenantRevoked) {
+      throw new ApiError(403, "tenant_revoked", "This API key's tenant has been revoked.");
+    }
+    if (!principal.scopes.includes(scope)) {
+      throw new ApiError(403, "insufficient_scope", `This API key lacks the '${scope}' scope.`);
+    }
+    c.set("principal", principal);
+    await next();
+  };
+}

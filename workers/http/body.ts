@@ -1,0 +1,47 @@
+// Reads a JSON request body with a hard size limit: 413 before buffering more than the limit
+// (by Content-Length when given, by counting bytes otherwise), 400 when it is not JSON.
+import type { Context } from "hono";
+import type { AppEnv } from "../env.ts";
+import { ApiError } from "./errors.ts";
+
+export async function readJsonBody(c: Context<AppEnv>, maxBytes: number): Promise<unknown> {
+  const tooLarge = () =>
+    new ApiError(413, "request_too_large", `Request body exceeds the limit of ${maxBytes} bytes.`);
+  const declared = Number(c.req.header("content-length"));
+  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge();
+
+  const body = c.req.raw.body;
+  if (!body) throw invalidJson();
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
+  } catch {
+    throw invalidJson();
+  }
+}
+
+function invalidJson(): ApiError {
+  return new ApiError(
+    400,
+    "invalid_json",
+    "We could not parse the JSON body of your request: send a JSON object with Content-Type: application/json.",
+  );
+}

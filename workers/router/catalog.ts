@@ -1,0 +1,85 @@
+// A tenant's routing table: its enabled models, each with the provider that serves it, keyed by
+// the public name clients send. Loaded with one D1 query and cached per isolate for the TTL, so
+// /v1 requests do not touch D1 while the entry is warm; admin writes drop the tenant's entry.
+import { and, eq, isNull } from "drizzle-orm";
+import { z } from "zod";
+import { providerKinds, type ProviderKind } from "../../schema/admin.ts";
+import { models, providers } from "../../schema/db.ts";
+import { TtlCache } from "../cache/ttl-cache.ts";
+import { database } from "../db.ts";
+
+export interface RouteTarget {
+  modelId: string;
+  publicName: string;
+  upstreamModel: string;
+  contextWindow: number | null;
+  createdAt: number;
+  provider: {
+    id: string;
+    name: string;
+    kind: ProviderKind;
+    baseUrl: string;
+    credentialRef: string | null;
+    timeoutMs: number | null;
+  };
+}
+
+export type Catalog = ReadonlyMap<string, RouteTarget>;
+
+const catalogCache = new TtlCache<Catalog>(1_000);
+const kind = z.enum(providerKinds);
+
+export function tenantCatalog(d1: D1Database, tenantId: string, ttlMs: number): Promise<Catalog> {
+  return catalogCache.get(tenantId, ttlMs, () => loadCatalog(d1, tenantId));
+}
+
+export function forgetCatalog(tenantId: string): void {
+  catalogCache.invalidate(tenantId);
+}
+
+export function forgetAllCatalogs(): void {
+  catalogCache.clear();
+}
+
+async function loadCatalog(d1: D1Database, tenantId: string): Promise<Catalog> {
+  const rows = await database(d1)
+    .select({
+      modelId: models.id,
+      publicName: models.publicName,
+      upstreamModel: models.upstreamModel,
+      contextWindow: models.contextWindow,
+      createdAt: models.createdAt,
+      providerId: providers.id,
+      providerName: providers.name,
+      kind: providers.kind,
+      baseUrl: providers.baseUrl,
+      credentialRef: providers.credentialRef,
+      timeoutMs: providers.timeoutMs,
+    })
+    .from(models)
+    .innerJoin(providers, eq(providers.id, models.providerId))
+    .where(and(eq(models.tenantId, tenantId), eq(models.enabled, true), isNull(providers.revokedAt)))
+    .orderBy(models.publicName);
+  const catalog = new Map<string, RouteTarget>();
+  for (const row of rows) {
+    const parsedKind = kind.safeParse(row.kind);
+    // A row written by a newer deployment with a kind this one lacks is skipped, not fatal.
+    if (!parsedKind.success) continue;
+    catalog.set(row.publicName, {
+      modelId: row.modelId,
+      publicName: row.publicName,
+      upstreamModel: row.upstreamModel,
+      contextWindow: row.contextWindow,
+      createdAt: row.createdAt,
+      provider: {
+        id: row.providerId,
+        name: row.providerName,
+        kind: parsedKind.data,
+        baseUrl: row.baseUrl,
+        credentialRef: row.credentialRef,
+        timeoutMs: row.timeoutMs,
+      },
+    });
+  }
+  return catalog;
+}

@@ -1,0 +1,9 @@
+// The adapter for each provider kind. Typed by the kind list in schema/admin.ts, so a kind the
+// admin API accepts always has an adapter here.
+import type { ProviderKind } from "../../../schema/admin.ts";
+import { openAiCompatible } from "./openai-compatible.ts";
+import type { ProviderAdapter } from "./types.ts";
+
+export const adapters: Readonly<Record<ProviderKind, ProviderAdapter>> = {
+  "openai-compatible": openAiCompatible,
+};

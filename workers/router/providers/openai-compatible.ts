@@ -1,0 +1,52 @@
+// OpenAI-compatible upstreams (the gpu-backend, vLLM, OpenAI, most hosted APIs): the request goes
+// out as the client sent it with the model swapped for the upstream id, and answers and stream
+// events come back untouched (tool calls, usage and any extra fields included).
+import { chatCompletionResponse, upstreamErrorBody } from "../../../schema/openai.ts";
+import type { ParamMap, ParamRule, ProviderAdapter } from "./types.ts";
+
+const same = (name: string): ParamRule => ({ to: name });
+
+const params: ParamMap = {
+  model: { to: "model", transform: (_value, { target }) => target.model },
+  messages: same("messages"),
+  tools: same("tools"),
+  tool_choice: same("tool_choice"),
+  parallel_tool_calls: same("parallel_tool_calls"),
+  temperature: same("temperature"),
+  top_p: same("top_p"),
+  max_tokens: same("max_tokens"),
+  max_completion_tokens: same("max_completion_tokens"),
+  stop: same("stop"),
+  seed: same("seed"),
+  response_format: same("response_format"),
+  stream: same("stream"),
+  stream_options: same("stream_options"),
+  user: same("user"),
+  n: same("n"),
+  presence_penalty: same("presence_penalty"),
+  frequency_penalty: same("frequency_penalty"),
+  logit_bias: same("logit_bias"),
+  logprobs: same("logprobs"),
+  top_logprobs: same("top_logprobs"),
+  metadata: same("metadata"),
+  store: same("store"),
+};
+
+export const openAiCompatible: ProviderAdapter = {
+  kind: "openai-compatible",
+  params,
+  chatUrl: (baseUrl) => `${baseUrl}/chat/completions`,
+  headers: (target): Record<string, string> =>
+    target.credential ? { authorization: `Bearer ${target.credential}` } : {},
+  toResponse: (body) => {
+    const parsed = chatCompletionResponse.safeParse(body);
+    return parsed.success ? parsed.data : null;
+  },
+  toStreamChunks: (data) => [data],
+  errorMessage: (body) => {
+    const parsed = upstreamErrorBody.safeParse(body);
+    if (!parsed.success) return undefined;
+    const { error } = parsed.data;
+    return typeof error === "string" ? error : error.message;
+  },
+};
