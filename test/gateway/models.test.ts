@@ -1,0 +1,44 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { admin, call, expectStatus, FAKE_MODELS, makeTenant, type TestTenant } from "./helpers.ts";
+
+let t: TestTenant;
+beforeAll(async () => {
+  t = await makeTenant();
+});
+
+describe("GET /v1/models", () => {
+  it("lists the tenant's enabled models in OpenAI's list shape", async () => {
+    const res = await call("GET", "/v1/models", { bearer: t.key });
+    expect(res.status).toBe(200);
+    expect(res.body.object).toBe("list");
+    expect(res.body.data.map((m: { id: string }) => m.id).sort()).toEqual([...FAKE_MODELS, "house-model"].sort());
+    for (const model of res.body.data) {
+      expect(model).toEqual({ id: expect.any(String), object: "model", created: expect.any(Number), owned_by: "fake" });
+    }
+    expect(res.headers.get("x-request-id")).toBeTruthy();
+    expect(res.headers.get("x-edgeclaw-overhead-ms")).toMatch(/^\d+\.\d{2}$/);
+  });
+
+  it("leaves out disabled models and models of revoked providers", async () => {
+    const own = await makeTenant();
+    const models = expectStatus(await admin(own.owner, "GET", `/models?tenant_id=${own.tenantId}`), 200).body.data as { id: string; public_name: string }[];
+    const house = models.find((m) => m.public_name === "house-model")!;
+    expectStatus(await admin(own.owner, "PATCH", `/models/${house.id}`, { enabled: false }), 200);
+    let ids = (await call("GET", "/v1/models", { bearer: own.key })).body.data.map((m: { id: string }) => m.id);
+    expect(ids).not.toContain("house-model");
+    expect(ids).toContain("fake-echo");
+
+    expectStatus(await admin(own.owner, "POST", `/providers/${own.providerId}/revoke`), 200);
+    ids = (await call("GET", "/v1/models", { bearer: own.key })).body.data.map((m: { id: string }) => m.id);
+    expect(ids).toEqual([]);
+  });
+
+  it("retrieves one model, and answers 404 model_not_found for others", async () => {
+    const res = await call("GET", "/v1/models/house-model", { bearer: t.key });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id: "house-model", object: "model" });
+    const missing = await call("GET", "/v1/models/nope", { bearer: t.key });
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.code).toBe("model_not_found");
+  });
+});
