@@ -5,8 +5,8 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
-    exclude: ["gpu-backend/**", "node_modules/**"],
+    // Each project lists its own files under test/ (a root-level include would be merged into
+    // both); gpu-backend/ has its own vitest config and never matches.
     projects: [
       {
         plugins: [

@@ -1,0 +1,45 @@
+// `npm run admin -- token --role owner|admin|viewer [--tenant ID] [--sub NAME] [--ttl SECONDS]`
+// Mints an admin JWT locally, signed with ADMIN_JWT_SECRET from the environment or from the
+// local secrets file (.dev.vars, or EDGECLAW_DEV_VARS), and prints it.
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { roles, type AdminClaims } from "../schema/admin.ts";
+import { MIN_SECRET_LENGTH, signAdminToken } from "../workers/auth/admin-token.ts";
+import { readDevVars } from "./dev-vars.ts";
+
+const USAGE = "usage: npm run admin -- token --role owner|admin|viewer [--tenant ID] [--sub NAME] [--ttl SECONDS]";
+
+function fail(message: string): never {
+  console.error(message);
+  process.exit(2);
+}
+
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: {
+    role: { type: "string" },
+    tenant: { type: "string" },
+    sub: { type: "string", default: process.env.USER ?? "local-admin" },
+    ttl: { type: "string", default: "3600" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+
+if (values.help || positionals[0] !== "token" || positionals.length !== 1) fail(USAGE);
+const role = values.role as AdminClaims["role"];
+if (!roles.includes(role)) fail(`--role must be one of ${roles.join(", ")}\n${USAGE}`);
+if (role === "admin" && !values.tenant) fail("an admin token needs --tenant (the tenant it may manage)");
+if (role === "owner" && values.tenant) fail("an owner token is deployment-wide: leave out --tenant");
+const ttl = Number(values.ttl);
+if (!Number.isInteger(ttl) || ttl <= 0) fail("--ttl must be a positive number of seconds");
+
+// INIT_CWD: npm runs scripts from the package root; relative paths mean where the user typed.
+const root = process.env.INIT_CWD ?? process.cwd();
+const devVarsPath = resolve(root, process.env.EDGECLAW_DEV_VARS ?? ".dev.vars");
+const secret = process.env.ADMIN_JWT_SECRET ?? readDevVars(devVarsPath).ADMIN_JWT_SECRET;
+if (!secret || secret.length < MIN_SECRET_LENGTH) {
+  fail(`No ADMIN_JWT_SECRET (>= ${MIN_SECRET_LENGTH} characters) in the environment or ${devVarsPath}: run \`npm start\` once to create it.`);
+}
+
+const claims: AdminClaims = values.tenant ? { sub: values.sub, role, tenant: values.tenant } : { sub: values.sub, role };
+console.log(await signAdminToken(secret, claims, ttl));

@@ -1,0 +1,215 @@
+// End to end, as a user runs it: `node scripts/start.ts` (what `npm start` runs) brings up the
+// gpu-backend on a generated tiny model and `wrangler dev`, on free ports with their own state
+// directory and secrets file; the official `openai` client then talks to the gateway. The
+// model has random weights, so answers are checked for shape and counts, never text.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const root = resolve(import.meta.dirname, "../..");
+const READY_TIMEOUT_MS = 240_000;
+
+interface Running {
+  child: ChildProcess;
+  output: () => string;
+  baseURL: string;
+  apiKey: string;
+}
+
+let workDir: string;
+let modelPath: string;
+let ports: { gateway: number; gpu: number };
+let current: Running | undefined;
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+function start(): Promise<Running> {
+  const child = spawn(process.execPath, [join(root, "scripts", "start.ts")], {
+    cwd: root,
+    env: {
+      ...process.env,
+      EDGECLAW_PORT: String(ports.gateway),
+      GPU_BACKEND_PORT: String(ports.gpu),
+      EDGECLAW_STATE_DIR: join(workDir, "state"),
+      EDGECLAW_DEV_VARS: join(workDir, "dev.vars"),
+      EDGECLAW_API_KEY: "sk-edgeclaw-e2e-demo-key",
+      EDGECLAW_READY_TIMEOUT_MS: String(READY_TIMEOUT_MS),
+      MODEL: modelPath,
+      SLOTS: "2",
+      THREADS: "1",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+  return new Promise((resolveStart, reject) => {
+    const timer = setTimeout(() => reject(new Error(`npm start was not ready in time:\n${output}`)), READY_TIMEOUT_MS);
+    const onExit = (code: number | null) => {
+      clearTimeout(timer);
+      reject(new Error(`npm start exited (${code}) before it was ready:\n${output}`));
+    };
+    child.once("exit", onExit);
+    const poll = setInterval(() => {
+      if (!output.includes("Press Ctrl-C to stop.")) return;
+      clearInterval(poll);
+      clearTimeout(timer);
+      child.off("exit", onExit);
+      const baseURL = /Base URL: (\S+)/.exec(output)?.[1];
+      const apiKey = /API key: +(\S+)/.exec(output)?.[1];
+      if (!baseURL || !apiKey) return reject(new Error(`no base URL or key printed:\n${output}`));
+      resolveStart({ child, output: () => output, baseURL, apiKey });
+    }, 100);
+    child.once("exit", () => clearInterval(poll));
+  });
+}
+
+// Ctrl-C: SIGINT to the script's own PID; it stops both children and exits 0.
+async function stop(running: Running): Promise<number | null> {
+  if (running.child.exitCode !== null) return running.child.exitCode;
+  const exited = new Promise<number | null>((r) => running.child.once("exit", (code) => r(code)));
+  running.child.kill("SIGINT");
+  return exited;
+}
+
+async function isListening(url: string): Promise<boolean> {
+  try {
+    await fetch(url, { signal: AbortSignal.timeout(2_000) });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function client(running: Running, apiKey = running.apiKey): OpenAI {
+  return new OpenAI({ baseURL: running.baseURL, apiKey, maxRetries: 0, timeout: 120_000 });
+}
+
+beforeAll(async () => {
+  workDir = mkdtempSync(join(tmpdir(), "edgeclaw-e2e-"));
+  modelPath = join(workDir, "e2e-tiny.gguf");
+  const made = spawnSync(process.execPath, [join(root, "gpu-backend", "src", "tools", "make-tiny-model.ts"), modelPath], { cwd: root, encoding: "utf8" });
+  if (made.status !== 0) throw new Error(`make-tiny-model failed: ${made.stderr}`);
+  ports = { gateway: await freePort(), gpu: await freePort() };
+  current = await start();
+});
+
+afterAll(async () => {
+  if (current) await stop(current);
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+describe("npm start + the openai client", () => {
+  it("prints a base URL on 127.0.0.1 and the configured key", () => {
+    expect(current!.baseURL).toBe(`http://127.0.0.1:${ports.gateway}/v1`);
+    expect(current!.apiKey).toBe("sk-edgeclaw-e2e-demo-key");
+    expect(current!.output()).toContain("curl -s");
+  });
+
+  it("lists the demo model", async () => {
+    const models = await client(current!).models.list();
+    expect(models.data.map((m) => m.id)).toEqual(["default"]);
+    expect(models.data[0]).toMatchObject({ object: "model", owned_by: "gpu-backend" });
+  });
+
+  it("answers a non-stream completion from the gpu-backend", async () => {
+    const { data, response } = await client(current!)
+      .chat.completions.create({ model: "default", messages: [{ role: "user", content: "Say hi" }], max_tokens: 8, seed: 1 })
+      .withResponse();
+    expect(data.object).toBe("chat.completion");
+    expect(data.model).toBe("e2e-tiny");
+    expect(data.choices).toHaveLength(1);
+    expect(data.choices[0]!.message.role).toBe("assistant");
+    expect(typeof data.choices[0]!.message.content).toBe("string");
+    expect(["stop", "length"]).toContain(data.choices[0]!.finish_reason);
+    expect(data.usage!.completion_tokens).toBeGreaterThan(0);
+    expect(data.usage!.completion_tokens).toBeLessThanOrEqual(8);
+    expect(data.usage!.total_tokens).toBe(data.usage!.prompt_tokens + data.usage!.completion_tokens);
+    expect(response.headers.get("x-request-id")).toBeTruthy();
+    expect(response.headers.get("x-edgeclaw-provider")).toBe("gpu-backend");
+    expect(response.headers.get("x-edgeclaw-model")).toBe("default");
+    expect(Number(response.headers.get("x-edgeclaw-overhead-ms"))).toBeGreaterThanOrEqual(0);
+  });
+
+  it("streams a completion chunk by chunk, with usage at the end", async () => {
+    const stream = await client(current!).chat.completions.create({
+      model: "default",
+      messages: [{ role: "user", content: "Count" }],
+      max_tokens: 6,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    expect(chunks.length).toBeGreaterThanOrEqual(3);
+    expect(chunks.every((c) => c.object === "chat.completion.chunk")).toBe(true);
+    const finish = chunks.flatMap((c) => c.choices.map((ch) => ch.finish_reason)).filter(Boolean);
+    expect(finish).toHaveLength(1);
+    expect(["stop", "length"]).toContain(finish[0]);
+    const usage = chunks.at(-1)!.usage!;
+    expect(usage.completion_tokens).toBeGreaterThan(0);
+    expect(usage.completion_tokens).toBeLessThanOrEqual(6);
+  });
+
+  it("raises AuthenticationError for a bad key", async () => {
+    await expect(client(current!, "sk-edgeclaw-wrong-key").models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+    await expect(
+      client(current!, "sk-edgeclaw-wrong-key").chat.completions.create({ model: "default", messages: [{ role: "user", content: "x" }] }),
+    ).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+  });
+
+  it("raises BadRequestError for a bad body, naming the parameter", async () => {
+    const err = await client(current!)
+      .chat.completions.create({ model: "default", messages: [{ role: "user", content: "x" }], temperature: 7 })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((err as InstanceType<typeof OpenAI.BadRequestError>).param).toBe("temperature");
+    await expect(
+      client(current!).chat.completions.create({ model: "default", messages: [] }),
+    ).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    await expect(
+      client(current!).chat.completions.create({ model: "no-such-model", messages: [{ role: "user", content: "x" }] }),
+    ).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+  });
+
+  it("stops both processes on Ctrl-C and keeps the state for the next start", async () => {
+    // A key made through the admin API, with a token from `npm run admin`, must survive a restart.
+    const minted = spawnSync(process.execPath, [join(root, "scripts", "admin.ts"), "token", "--role", "owner"], {
+      cwd: root,
+      env: { ...process.env, EDGECLAW_DEV_VARS: join(workDir, "dev.vars") },
+      encoding: "utf8",
+    });
+    expect(minted.status).toBe(0);
+    const created = await fetch(`http://127.0.0.1:${ports.gateway}/admin/api-keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${minted.stdout.trim()}`, "content-type": "application/json" },
+      body: JSON.stringify({ tenant_id: "demo", name: "survives restarts" }),
+    });
+    expect(created.status).toBe(201);
+    const { key } = (await created.json()) as { key: string };
+
+    expect(await stop(current!)).toBe(0);
+    expect(await isListening(`http://127.0.0.1:${ports.gateway}/health`)).toBe(false);
+    expect(await isListening(`http://127.0.0.1:${ports.gpu}/health`)).toBe(false);
+
+    current = await start();
+    const models = await client(current, key).models.list();
+    expect(models.data.map((m) => m.id)).toEqual(["default"]);
+    const answer = await client(current).chat.completions.create({ model: "default", messages: [{ role: "user", content: "again" }], max_tokens: 4 });
+    expect(answer.choices).toHaveLength(1);
+  });
+});
