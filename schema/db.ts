@@ -84,7 +84,7 @@ export const models = sqliteTable(
   (t) => [
     // A tenant's routing table (load on cache miss) and one public name per tenant.
     uniqueIndex("models_tenant_public_name_uq").on(t.tenantId, t.publicName),
-    // Which models a provider serves (admin checks before revoking a provider).
+    // Which models a provider serves (named in the audit row when a provider is revoked).
     index("models_provider_idx").on(t.providerId),
   ],
 );

@@ -49,6 +49,9 @@ describe("audit_log", () => {
       ["admin:alice", "provider.revoke", t.providerId],
     ]);
     expect(JSON.parse(added[1]!.metadata)).toEqual({ output_price_per_mtok: 2 });
+    const revokedProvider = JSON.parse(added[2]!.metadata) as { name: string; models: string[] };
+    expect(revokedProvider.name).toBe("fake");
+    expect(revokedProvider.models.sort()).toEqual(models.map((m) => m.id).sort());
   });
 
   it("is listed newest first within the token's tenant scope", async () => {

@@ -5,7 +5,7 @@
 import { desc, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { createProviderBody } from "../../schema/admin.ts";
-import { providers, type ProviderRow } from "../../schema/db.ts";
+import { models, providers, type ProviderRow } from "../../schema/db.ts";
 import { database } from "../db.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
@@ -88,10 +88,18 @@ providerRoutes.post("/:id/revoke", async (c) => {
   assertVisible(claims, row.tenantId, "provider");
   tenantForWrite(claims, row.tenantId);
   if (row.revokedAt !== null) return c.json(view(row));
+  // The models this takes out of service are named in the audit row, so the record says what
+  // clients lost, not only which provider went.
+  const served = await db.select({ id: models.id }).from(models).where(eq(models.providerId, row.id));
   const revokedAt = Date.now();
   await db.batch([
     db.update(providers).set({ revokedAt }).where(eq(providers.id, row.id)),
-    auditInsert(db, claims, { tenantId: row.tenantId, action: "provider.revoke", target: row.id, metadata: { name: row.name } }, revokedAt),
+    auditInsert(
+      db,
+      claims,
+      { tenantId: row.tenantId, action: "provider.revoke", target: row.id, metadata: { name: row.name, models: served.map((m) => m.id) } },
+      revokedAt,
+    ),
   ]);
   forgetCatalog(row.tenantId);
   return c.json(view({ ...row, revokedAt }));
