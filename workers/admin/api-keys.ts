@@ -8,10 +8,10 @@ import { forgetKey } from "../auth/principal.ts";
 import { database } from "../db.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
-import { assertVisible, tenantForRead, tenantForWrite } from "./access.ts";
+import { assertVisible, tenantForWrite } from "./access.ts";
 import { auditInsert } from "./audit.ts";
 import { iso, newId } from "./ids.ts";
-import { adminBody, adminListQuery } from "./request.ts";
+import { adminBody, scopedListQuery } from "./request.ts";
 import { requireLiveTenant } from "./tenants.ts";
 
 export const apiKeyRoutes = new Hono<AppEnv>();
@@ -65,15 +65,13 @@ apiKeyRoutes.post("/", async (c) => {
 });
 
 apiKeyRoutes.get("/", async (c) => {
-  const claims = c.get("admin");
-  const query = adminListQuery(c);
-  const tenantId = tenantForRead(claims, query.tenantId);
+  const { tenantId, limit } = scopedListQuery(c);
   const rows = await database(c.env.DB)
     .select()
     .from(apiKeys)
     .where(tenantId === undefined ? undefined : eq(apiKeys.tenantId, tenantId))
     .orderBy(desc(apiKeys.createdAt))
-    .limit(query.limit);
+    .limit(limit);
   return c.json({ data: rows.map(view) });
 });
 

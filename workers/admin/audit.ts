@@ -7,8 +7,8 @@ import type { AdminClaims } from "../../schema/admin.ts";
 import { auditLog } from "../../schema/db.ts";
 import { database, type Database } from "../db.ts";
 import type { AppEnv } from "../env.ts";
-import { actorOf, tenantForRead } from "./access.ts";
-import { adminListQuery } from "./request.ts";
+import { actorOf } from "./access.ts";
+import { scopedListQuery } from "./request.ts";
 import { iso } from "./ids.ts";
 
 export interface AuditEntry {
@@ -31,16 +31,14 @@ export function auditInsert(db: Database, claims: AdminClaims, entry: AuditEntry
 
 // GET /admin/audit: newest first, limited to the token's tenant scope.
 export async function listAudit(c: Context<AppEnv>): Promise<Response> {
-  const claims = c.get("admin");
-  const query = adminListQuery(c);
-  const tenantId = tenantForRead(claims, query.tenantId);
+  const { tenantId, limit } = scopedListQuery(c);
   const db = database(c.env.DB);
   const rows = await db
     .select()
     .from(auditLog)
     .where(tenantId === undefined ? undefined : eq(auditLog.tenantId, tenantId))
     .orderBy(desc(auditLog.id))
-    .limit(query.limit);
+    .limit(limit);
   return c.json({
     data: rows.map((r) => ({
       id: r.id,

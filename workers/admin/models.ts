@@ -8,10 +8,10 @@ import { database, type Database } from "../db.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { forgetCatalog } from "../router/catalog.ts";
-import { assertVisible, tenantForRead, tenantForWrite } from "./access.ts";
+import { assertVisible, tenantForWrite } from "./access.ts";
 import { auditInsert } from "./audit.ts";
 import { iso, newId } from "./ids.ts";
-import { adminBody, adminListQuery, conflictOnUnique } from "./request.ts";
+import { adminBody, conflictOnUnique, scopedListQuery } from "./request.ts";
 
 export const modelRoutes = new Hono<AppEnv>();
 
@@ -77,15 +77,13 @@ modelRoutes.post("/", async (c) => {
 });
 
 modelRoutes.get("/", async (c) => {
-  const claims = c.get("admin");
-  const query = adminListQuery(c);
-  const tenantId = tenantForRead(claims, query.tenantId);
+  const { tenantId, limit } = scopedListQuery(c);
   const rows = await database(c.env.DB)
     .select()
     .from(models)
     .where(tenantId === undefined ? undefined : eq(models.tenantId, tenantId))
     .orderBy(desc(models.createdAt))
-    .limit(query.limit);
+    .limit(limit);
   return c.json({ data: rows.map(view) });
 });
 

@@ -10,10 +10,10 @@ import { database } from "../db.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { forgetCatalog } from "../router/catalog.ts";
-import { assertVisible, tenantForRead, tenantForWrite } from "./access.ts";
+import { assertVisible, tenantForWrite } from "./access.ts";
 import { auditInsert } from "./audit.ts";
 import { iso, newId } from "./ids.ts";
-import { adminBody, adminListQuery, conflictOnUnique } from "./request.ts";
+import { adminBody, conflictOnUnique, scopedListQuery } from "./request.ts";
 import { requireLiveTenant } from "./tenants.ts";
 
 export const providerRoutes = new Hono<AppEnv>();
@@ -68,15 +68,13 @@ providerRoutes.post("/", async (c) => {
 });
 
 providerRoutes.get("/", async (c) => {
-  const claims = c.get("admin");
-  const query = adminListQuery(c);
-  const tenantId = tenantForRead(claims, query.tenantId);
+  const { tenantId, limit } = scopedListQuery(c);
   const rows = await database(c.env.DB)
     .select()
     .from(providers)
     .where(tenantId === undefined ? undefined : eq(providers.tenantId, tenantId))
     .orderBy(desc(providers.createdAt))
-    .limit(query.limit);
+    .limit(limit);
   return c.json({ data: rows.map(view) });
 });
 

@@ -9,10 +9,10 @@ import { database, type Database } from "../db.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { forgetCatalog } from "../router/catalog.ts";
-import { assertVisible, requireOwner, tenantForRead } from "./access.ts";
+import { assertVisible, requireOwner } from "./access.ts";
 import { auditInsert } from "./audit.ts";
 import { iso, newId } from "./ids.ts";
-import { adminBody, adminListQuery, conflictOnUnique } from "./request.ts";
+import { adminBody, conflictOnUnique, scopedListQuery } from "./request.ts";
 
 export const tenantRoutes = new Hono<AppEnv>();
 
@@ -43,15 +43,13 @@ tenantRoutes.post("/", async (c) => {
 });
 
 tenantRoutes.get("/", async (c) => {
-  const claims = c.get("admin");
-  const query = adminListQuery(c);
-  const tenantId = tenantForRead(claims, query.tenantId);
+  const { tenantId, limit } = scopedListQuery(c);
   const rows = await database(c.env.DB)
     .select()
     .from(tenants)
     .where(tenantId === undefined ? undefined : eq(tenants.id, tenantId))
     .orderBy(desc(tenants.createdAt))
-    .limit(query.limit);
+    .limit(limit);
   return c.json({ data: rows.map(view) });
 });
 
