@@ -211,5 +211,5 @@ describe("npm start + the openai client", () => {
     expect(models.data.map((m) => m.id)).toEqual(["default"]);
     const answer = await client(current).chat.completions.create({ model: "default", messages: [{ role: "user", content: "again" }], max_tokens: 4 });
     expect(answer.choices).toHaveLength(1);
-  });
+  }, READY_TIMEOUT_MS + 120_000); // a whole second start-up happens inside this test
 });
