@@ -24,6 +24,8 @@ const EnvSchema = z.object({
   GPU_LAYERS: z.union([z.coerce.number().int().min(0), z.enum(["auto", "max"])]).default("auto"),
   ADMIN_TOKEN: z.string().min(16, "ADMIN_TOKEN must be at least 16 characters").optional(),
   MAX_BODY_BYTES: int(1024).default(4 * 1024 * 1024),
+  HF_ENDPOINT: z.url().optional(),
+  DOWNLOAD_STALL_SECONDS: int(1).default(30),
   MODEL_CACHE_DIR: z.string().min(1).default(join(homedir(), ".cache", "edgeclaw", "models")),
 });
 

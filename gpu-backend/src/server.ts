@@ -16,6 +16,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   const llama = await createLlama(cfg.GPU, cfg.THREADS);
   const registry = new ModelRegistry(llama, { contextSize: cfg.CONTEXT_SIZE, slots: cfg.SLOTS, queueLimit: cfg.QUEUE_LIMIT, threads: cfg.THREADS });
   const metrics = new Metrics();
+  const sourceOptions = { hubEndpoint: cfg.HF_ENDPOINT, stallMs: cfg.DOWNLOAD_STALL_SECONDS * 1000 };
   const app = createApp({
     llama,
     registry,
@@ -23,7 +24,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     adminToken: cfg.ADMIN_TOKEN,
     maxBodyBytes: cfg.MAX_BODY_BYTES,
     resolveSource: async (source) => {
-      const r = await resolveModelSource(source, cfg.MODEL_CACHE_DIR, { fallBackToTiny: false });
+      const r = await resolveModelSource(source, cfg.MODEL_CACHE_DIR, { ...sourceOptions, fallBackToTiny: false });
       return r.path;
     },
   });
@@ -39,7 +40,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     const ids: string[] = [];
     for (const m of cfg.models) {
       try {
-        const { path, fellBack } = await resolveModelSource(m.source, cfg.MODEL_CACHE_DIR, { fallBackToTiny: true });
+        const { path, fellBack } = await resolveModelSource(m.source, cfg.MODEL_CACHE_DIR, { ...sourceOptions, fallBackToTiny: true });
         // Serving the tiny model under a real model's name would mislead clients.
         const id = fellBack && !cfg.MODEL_ID ? TINY_MODEL_ID : m.id;
         await registry.load({ id, path, contextSize: m.contextSize, slots: m.slots, gpuLayers: m.gpuLayers ?? cfg.GPU_LAYERS });

@@ -8,9 +8,10 @@ import { resolveModelFile } from "node-llama-cpp";
 import { writeTinyModel } from "./tiny-model.ts";
 
 /** A small instruct model, used when MODEL is not set. */
-export const DEFAULT_MODEL = "hf:bartowski/Qwen2.5-0.5B-Instruct-GGUF/Qwen2.5-0.5B-Instruct-Q4_K_M.gguf";
+// The quantization-tag form resolves through one manifest request, which fails at once offline
+// (the file-name form retries for minutes).
+export const DEFAULT_MODEL = "hf:bartowski/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M";
 export const TINY_MODEL_ID = "edgeclaw-tiny";
-const DOWNLOAD_TIMEOUT_MS = 30 * 60_000;
 
 export type ResolvedSource = { path: string; fellBack: boolean };
 
@@ -19,16 +20,42 @@ export function defaultModelId(source: string): string {
   return basename(source.replace(/^hf:/, "")).replace(/\.gguf$/i, "").replace(/:/g, "-");
 }
 
-export async function resolveModelSource(source: string, cacheDir: string, opts: { fallBackToTiny: boolean }): Promise<ResolvedSource> {
+export type SourceOptions = {
+  fallBackToTiny: boolean;
+  /** A mirror of the Hugging Face hub (HF_ENDPOINT). */
+  hubEndpoint?: string;
+  /** Give up when the download makes no progress for this long (it retries unreachable hosts for minutes). */
+  stallMs?: number;
+};
+
+/** Resolves (downloading if needed) an hf: URI, failing when no byte has arrived for `stallMs`. */
+function download(source: string, cacheDir: string, opts: SourceOptions): Promise<string> {
+  const abort = new AbortController();
+  return new Promise<string>((resolvePath, reject) => {
+    let timer: NodeJS.Timeout;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        abort.abort();
+        reject(new Error(`no progress for ${Math.round((opts.stallMs ?? 0) / 1000)} s`));
+      }, opts.stallMs ?? 30_000);
+    };
+    arm();
+    resolveModelFile(source, {
+      directory: cacheDir,
+      cli: process.stderr.isTTY === true, // the progress bar, when a person is watching
+      endpoints: opts.hubEndpoint ? { huggingFace: opts.hubEndpoint } : undefined,
+      onProgress: arm,
+      signal: abort.signal,
+    }).then(resolvePath, reject).finally(() => clearTimeout(timer));
+  });
+}
+
+export async function resolveModelSource(source: string, cacheDir: string, opts: SourceOptions): Promise<ResolvedSource> {
   if (!source.startsWith("hf:")) return { path: resolve(source), fellBack: false };
   await mkdir(cacheDir, { recursive: true });
   try {
-    const path = await resolveModelFile(source, {
-      directory: cacheDir,
-      cli: process.stderr.isTTY === true,
-      signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS),
-    });
-    return { path, fellBack: false };
+    return { path: await download(source, cacheDir, opts), fellBack: false };
   } catch (e) {
     if (!opts.fallBackToTiny) throw e;
     const path = join(cacheDir, `${TINY_MODEL_ID}.gguf`);
