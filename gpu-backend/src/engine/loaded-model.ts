@@ -79,7 +79,11 @@ export class LoadedModel {
     this.model = model;
     this.context = context;
     this.chatWrapper = chatWrapper;
-    this.pool = new SlotPool(sequences, queueLimit);
+    // Prefer slots whose KV cache is already empty. Reusing a slot that still holds another
+    // conversation means erasing its cells first, and node-llama-cpp erases under the context lock
+    // that its batch loop holds for as long as any sequence keeps generating: on a busy server the
+    // new request's first token would wait for the others to finish (seen: seconds).
+    this.pool = new SlotPool(sequences, queueLimit, (s) => s.nextTokenIndex === 0);
   }
 
   static async load(llama: Llama, spec: ModelSpec, defaults: ModelDefaults): Promise<LoadedModel> {
@@ -129,6 +133,9 @@ export class LoadedModel {
 
   release(slot: LlamaContextSequence) {
     this.pool.release(slot);
+    // Clean a slot that went back to the free list while nobody needs it (see the constructor);
+    // the clear waits for a pause in generation, which is exactly when it costs nothing.
+    if (this.pool.isFree(slot) && !this.disposed) void slot.clearHistory().catch(() => undefined);
   }
 
   /** Generates on a slot the caller holds. Rejects with the signal's reason when the client goes away. */

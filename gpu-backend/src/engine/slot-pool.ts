@@ -19,22 +19,29 @@ export class SlotPool<T> {
   private readonly waiters: Waiter<T>[] = [];
   private idleListeners: (() => void)[] = [];
 
-  constructor(slots: readonly T[], queueLimit: number) {
+  private readonly preferred: (slot: T) => boolean;
+
+  /** `preferred` picks which free slot to hand out first (e.g. one with nothing to clean up). */
+  constructor(slots: readonly T[], queueLimit: number, preferred: (slot: T) => boolean = () => true) {
     this.slots = slots;
     this.queueLimit = queueLimit;
+    this.preferred = preferred;
     this.free = [...slots];
   }
 
   get size() { return this.slots.length; }
   get running() { return this.slots.length - this.free.length; }
   get waiting() { return this.waiters.length; }
+  isFree(slot: T): boolean { return this.free.includes(slot); }
   get busySlots(): readonly T[] { return this.slots.filter((s) => !this.free.includes(s)); }
 
   /** Resolves with a slot; rejects with QueueFullError when the queue is full, or the signal's reason on abort. */
   acquire(signal?: AbortSignal): Promise<T> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const slot = this.free.pop();
-    if (slot !== undefined) return Promise.resolve(slot);
+    if (this.free.length) {
+      const i = this.free.findIndex(this.preferred);
+      return Promise.resolve(this.free.splice(i >= 0 ? i : this.free.length - 1, 1)[0]!);
+    }
     if (this.waiters.length >= this.queueLimit) return Promise.reject(new QueueFullError(this.queueLimit));
     return new Promise<T>((resolve, reject) => {
       const waiter: Waiter<T> = { resolve, reject, signal };

@@ -76,6 +76,9 @@ export async function writeTinyModel(path: string, options: TinyModelOptions = {
   const output = randomMatrix(nVocab, dim, 1);
   for (let t = 0; t < nVocab; t++) output[t * dim] = 0;
   output[EOS_ID * dim] = EOS_BIAS[eos];
+  // Steer away from raw bytes that are not printable ASCII: random weights then emit readable noise
+  // instead of broken UTF-8 (which the detokenizer holds back while it waits for continuation bytes).
+  for (let b = 0; b < 256; b++) if (b >= 0x80 || (b < 0x20 && b !== 0x0a)) output[(SPECIALS.length + b) * dim] = -12;
 
   const tensors: GgufTensor[] = [
     { name: "token_embd.weight", dims: [dim, nVocab], data: embedding },
