@@ -11,7 +11,7 @@ export type ApiKeyScope = (typeof apiKeyScopes)[number];
 
 // Every kind needs an adapter in workers/router/providers/index.ts (its registry is typed by
 // this list, so adding a kind here without one fails the type check).
-export const providerKinds = ["openai-compatible"] as const;
+export const providerKinds = ["openai-compatible", "anthropic", "workers-ai"] as const;
 export type ProviderKind = (typeof providerKinds)[number];
 
 export const JWT_ISSUER = "edgeclaw";
@@ -60,17 +60,22 @@ export const credentialRef = z
   .string()
   .regex(/^PROVIDER_[A-Z0-9_]{1,64}$/, "the name of a Worker secret starting with PROVIDER_");
 
-export const createProviderBody = z.strictObject({
-  tenant_id: tenantRef,
-  name: slug,
-  kind: z.enum(providerKinds),
-  base_url: z
-    .url({ protocol: /^https?$/ })
-    .max(2048)
-    .transform((u) => u.replace(/\/+$/, "")),
-  credential_ref: credentialRef.optional(),
-  timeout_ms: z.number().int().min(100).max(600_000).optional(),
-});
+export const createProviderBody = z
+  .strictObject({
+    tenant_id: tenantRef,
+    name: slug,
+    kind: z.enum(providerKinds),
+    // The API base (OpenAI-compatible: ending in /v1; Anthropic: https://api.anthropic.com/v1).
+    // Workers AI is reached through the AI binding and has none.
+    base_url: z
+      .url({ protocol: /^https?$/ })
+      .max(2048)
+      .transform((u) => u.replace(/\/+$/, ""))
+      .optional(),
+    credential_ref: credentialRef.optional(),
+    timeout_ms: z.number().int().min(100).max(600_000).optional(),
+  })
+  .refine((b) => b.kind === "workers-ai" || b.base_url !== undefined, { message: "required for this kind", path: ["base_url"] });
 
 const price = z.number().min(0).max(1_000_000);
 

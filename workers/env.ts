@@ -1,14 +1,29 @@
 // Bindings and per-request variables, shared by every Hono app in the Worker.
+import type { SpendBudget } from "../durable-objects/budget.ts";
+import type { CircuitBreaker } from "../durable-objects/circuit-breaker.ts";
+import type { RateLimiter } from "../durable-objects/rate-limiter.ts";
 import type { AdminClaims } from "../schema/admin.ts";
 import type { Principal } from "./auth/principal.ts";
 import type { GatewayTiming } from "./http/timing.ts";
 
+// The slice of the Workers AI binding the router uses (declared in wrangler.toml as [ai] where
+// the deployment has one; local runs have none and the workers-ai kind answers 502 there).
+export interface AiBinding {
+  run(model: string, inputs: Record<string, unknown>): Promise<unknown>;
+}
+
 export interface Env {
   DB: D1Database;
+  BREAKERS: DurableObjectNamespace<CircuitBreaker>;
+  LIMITERS: DurableObjectNamespace<RateLimiter>;
+  BUDGETS: DurableObjectNamespace<SpendBudget>;
+  AI?: AiBinding;
   // [vars] in wrangler.toml; strings because that is what vars and secrets are.
   CACHE_TTL_MS?: string;
   MAX_REQUEST_BYTES?: string;
   UPSTREAM_TIMEOUT_MS?: string;
+  CONFIG_REFRESH_MS?: string;
+  CONFIG_MAX_STALE_MS?: string;
   // Secret. Without it the admin API answers 503 rather than accepting unsigned tokens.
   ADMIN_JWT_SECRET?: string;
   // Provider credentials are further secrets named PROVIDER_*; they are read by name from the
@@ -30,6 +45,8 @@ export function settings(env: Env) {
     cacheTtlMs: numberVar(env.CACHE_TTL_MS, 30_000),
     maxRequestBytes: numberVar(env.MAX_REQUEST_BYTES, 4 * 1024 * 1024),
     upstreamTimeoutMs: numberVar(env.UPSTREAM_TIMEOUT_MS, 120_000),
+    configRefreshMs: numberVar(env.CONFIG_REFRESH_MS, 1_000),
+    configMaxStaleMs: numberVar(env.CONFIG_MAX_STALE_MS, 4_000),
   };
 }
 

@@ -1,7 +1,10 @@
-// Worker entry. No Durable Object classes yet: nothing in the gateway foundation needs a single
-// writer (keys and config are read-mostly D1 rows cached per isolate).
+// Worker entry: the Hono app, and every Durable Object class (wrangler finds them here).
 import { app } from "./app.ts";
 import type { Env } from "./env.ts";
+
+export { SpendBudget } from "../durable-objects/budget.ts";
+export { CircuitBreaker } from "../durable-objects/circuit-breaker.ts";
+export { RateLimiter } from "../durable-objects/rate-limiter.ts";
 
 export default {
   fetch: app.fetch,

@@ -6,6 +6,7 @@ import { apiKeyRoutes } from "./api-keys.ts";
 import { listAudit } from "./audit.ts";
 import { modelRoutes } from "./models.ts";
 import { providerRoutes } from "./providers.ts";
+import { routerConfigRoutes } from "./router-config.ts";
 import { tenantRoutes } from "./tenants.ts";
 
 export const admin = new Hono<AppEnv>();
@@ -15,4 +16,5 @@ admin.route("/tenants", tenantRoutes);
 admin.route("/api-keys", apiKeyRoutes);
 admin.route("/providers", providerRoutes);
 admin.route("/models", modelRoutes);
+admin.route("/router-config", routerConfigRoutes);
 admin.get("/audit", listAudit);

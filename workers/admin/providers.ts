@@ -46,7 +46,7 @@ providerRoutes.post("/", async (c) => {
     tenantId,
     name: body.name,
     kind: body.kind,
-    baseUrl: body.base_url,
+    baseUrl: body.base_url ?? "binding:AI",
     credentialRef: body.credential_ref ?? null,
     timeoutMs: body.timeout_ms ?? null,
     createdAt: Date.now(),

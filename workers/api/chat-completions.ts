@@ -1,57 +1,210 @@
-// POST /v1/chat/completions: validate, pick the tenant's target, call it through its adapter,
-// answer as JSON or relay the SSE stream as it arrives.
+// POST /v1/chat/completions: validate, find the tenant's route, reserve limits and budget, try
+// the response cache, run the route (fallbacks, retries, breakers), and answer as JSON or relay
+// the SSE stream as it arrives; then settle the reservation with the real usage.
 import type { Context } from "hono";
 import { chatCompletionRequest } from "../../schema/openai.ts";
+import { priorities, type Priority } from "../../schema/route-config.ts";
 import { settings, type AppEnv } from "../env.ts";
 import { readJsonBody } from "../http/body.ts";
 import { ApiError } from "../http/errors.ts";
 import { parseOr400 } from "../http/validation.ts";
-import { providerCredential } from "../router/credentials.ts";
+import { runRoute, type Served, type Trail } from "../router/engine.ts";
+import { requestFacts } from "../router/facts.ts";
+import { keySettings, reserve, type Usage } from "../router/limits.ts";
 import { adapters } from "../router/providers/index.ts";
-import { resolveModel } from "../router/resolve.ts";
-import { completeUpstream, streamUpstream, type UpstreamCall } from "../router/upstream.ts";
+import { lead, leaderFor, lookup, planCache, replay, store, type CachedAnswer, type CacheStatus } from "../router/response-cache.ts";
+import { routingFor, type ProviderInfo } from "../router/routing.ts";
+import { relaySse } from "../router/sse.ts";
+
+const SSE_HEADERS = { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" };
 
 export async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
   const config = settings(c.env);
   const request = parseOr400(chatCompletionRequest, await readJsonBody(c, config.maxRequestBytes));
   if (request.n != null && request.n > 1) {
-    throw new ApiError(400, "unsupported_value", "Only n=1 is supported: send one request per choice.", {
-      param: "n",
-    });
+    throw new ApiError(400, "unsupported_value", "Only n=1 is supported: send one request per choice.", { param: "n" });
   }
   if (request.stream_options != null && request.stream !== true) {
-    throw new ApiError(400, "invalid_value", "stream_options is only allowed when stream is true.", {
-      param: "stream_options",
-    });
+    throw new ApiError(400, "invalid_value", "stream_options is only allowed when stream is true.", { param: "stream_options" });
   }
-
-  const target = await resolveModel(c.env, c.get("principal").tenantId, request.model);
-  // Said on every answer, errors included, so a failure names the provider that caused it.
-  c.header("x-edgeclaw-model", target.publicName);
-  c.header("x-edgeclaw-provider", target.provider.name);
-  c.header("x-edgeclaw-upstream-model", target.upstreamModel);
-
-  const call: UpstreamCall = {
-    adapter: adapters[target.provider.kind],
-    ctx: {
-      request,
-      target: {
-        baseUrl: target.provider.baseUrl,
-        model: target.upstreamModel,
-        credential: providerCredential(c.env, target.provider.credentialRef),
-      },
-    },
-    timeoutMs: target.provider.timeoutMs ?? config.upstreamTimeoutMs,
-    requestId: c.get("requestId"),
-    timing: c.get("timing"),
+  const principal = c.get("principal");
+  const requestId = c.get("requestId");
+  const headers = c.req.raw.headers;
+  const waitUntil = (p: Promise<unknown>) => {
+    try {
+      c.executionCtx.waitUntil(p);
+    } catch {
+      void p.catch(() => {});
+    }
   };
 
-  if (request.stream) {
-    const events = await streamUpstream(call);
-    return c.body(events, 200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache",
-    });
+  const routing = await routingFor(c.env, principal.tenantId, waitUntil);
+  const route = routing.routes.get(request.model);
+  if (!route) {
+    throw new ApiError(404, "model_not_found", `The model '${request.model}' does not exist or you do not have access to it.`, { param: "model" });
   }
-  return c.json(await completeUpstream(call));
+  c.header("x-edgeclaw-model", route.name);
+  c.header("x-edgeclaw-config-version", String(routing.version));
+
+  const key = keySettings(routing.config, principal.keyId);
+  const priority = lowerPriority(key.priority, headers.get("x-edgeclaw-priority"));
+  const facts = requestFacts(request, { tier: routing.config.tier ?? null, priority, headers });
+  const maxTokens = facts.max_tokens ?? route.defaultMaxTokens;
+  // The prompt estimate is rough: reserve generously, settle exactly.
+  const promptReserve = Math.ceil(facts.prompt_tokens * 1.25) + 16;
+  const held = await reserve(c.env, routing.config, { tenantId: principal.tenantId, keyId: principal.keyId }, requestId, {
+    tokens: promptReserve + maxTokens,
+    microUsd: promptReserve * route.maxInputPrice + maxTokens * route.maxOutputPrice,
+  });
+
+  let plan;
+  try {
+    plan = await planCache(principal.tenantId, request, route.cache, headers);
+    if (plan.key && plan.lookup) {
+      const hit = await lookup(plan.key);
+      // An identical request already on its way upstream: wait for its answer instead.
+      const shared = hit ? null : await leaderFor(plan.key);
+      if (hit || shared) {
+        waitUntil(held.settle(null, { input: 0, output: 0 }));
+        return fromCache(c, (hit ?? shared) as CachedAnswer, hit ? "HIT" : "COALESCED");
+      }
+    }
+  } catch (err) {
+    waitUntil(held.settle(null, { input: 0, output: 0 }));
+    throw err;
+  }
+
+  const leading = plan.key ? lead(plan.key) : null;
+  const trail: Trail = { attempts: 0, reasons: [], last: null };
+  let served: Served;
+  try {
+    served = await runRoute(
+      {
+        env: c.env,
+        tenantId: principal.tenantId,
+        route,
+        request,
+        facts,
+        priority,
+        sessionKey: sessionKeyOf(principal.tenantId, headers.get("x-edgeclaw-session") ?? request.user ?? null),
+        requestId,
+        timing: c.get("timing"),
+        waitUntil,
+      },
+      trail,
+    );
+  } catch (err) {
+    leading?.done(null);
+    waitUntil(held.settle(null, { input: 0, output: 0 }));
+    describe(c, trail, plan.status);
+    throw err;
+  }
+  describe(c, trail, plan.status);
+
+  const prices = { input: served.target.inputPrice, output: served.target.outputPrice };
+  const cached = (kind: CachedAnswer["kind"], body: string): CachedAnswer => ({
+    kind,
+    body,
+    served: { path: served.target.path, provider: served.target.provider?.name ?? "", upstreamModel: served.target.node.model },
+    storedAt: Date.now(),
+    expiresAt: Date.now() + plan.ttlS * 1000,
+  });
+
+  if (served.answer.kind === "json") {
+    const { answer } = served.answer;
+    const usage: Usage = answer.usage
+      ? { promptTokens: answer.usage.prompt_tokens, completionTokens: answer.usage.completion_tokens }
+      : { promptTokens: facts.prompt_tokens, completionTokens: 0 };
+    served.finish(usage.completionTokens);
+    waitUntil(held.settle(usage, prices));
+    const body = JSON.stringify(answer);
+    if (leading && plan.key) {
+      const entry = cached("json", body);
+      leading.done(entry);
+      waitUntil(store(plan.key, entry));
+    }
+    return c.body(body, 200, { "content-type": "application/json" });
+  }
+
+  const recorder = streamRecorder(facts.prompt_tokens);
+  const stream = relaySse(served.answer.primed, {
+    transform: adapters[(served.target.provider as ProviderInfo).kind].toStreamChunks,
+    idleTimeoutMs: served.target.provider?.timeoutMs ?? config.upstreamTimeoutMs,
+    tap: {
+      chunk: recorder.chunk,
+      end(completed) {
+        const usage = recorder.usage();
+        served.finish(usage.completionTokens);
+        waitUntil(held.settle(usage, prices));
+        if (!leading || !plan.key) return;
+        if (!completed) return leading.done(null);
+        const entry = cached("sse", recorder.text());
+        leading.done(entry);
+        waitUntil(store(plan.key, entry));
+      },
+    },
+  });
+  return c.body(stream, 200, SSE_HEADERS);
+}
+
+// Which target served it, after how many attempts, why it fell back, and the cache's say.
+function describe(c: Context<AppEnv>, trail: Trail, cache: CacheStatus): void {
+  const last = trail.last;
+  if (last) {
+    c.header("x-edgeclaw-provider", last.target.provider?.name ?? "");
+    c.header("x-edgeclaw-upstream-model", last.target.node.model);
+    c.header("x-edgeclaw-target", last.target.path);
+    if (last.replica) c.header("x-edgeclaw-replica", last.replica.id);
+  }
+  c.header("x-edgeclaw-attempts", String(trail.attempts));
+  if (trail.reasons.length > 0) c.header("x-edgeclaw-fallback-reason", trail.reasons.join(", "));
+  c.header("x-edgeclaw-cache-status", cache);
+}
+
+function fromCache(c: Context<AppEnv>, entry: CachedAnswer, status: CacheStatus): Response {
+  c.header("x-edgeclaw-provider", entry.served.provider);
+  c.header("x-edgeclaw-upstream-model", entry.served.upstreamModel);
+  c.header("x-edgeclaw-target", entry.served.path);
+  c.header("x-edgeclaw-attempts", "0");
+  c.header("x-edgeclaw-cache-status", status);
+  c.header("age", String(Math.max(0, Math.floor((Date.now() - entry.storedAt) / 1000))));
+  if (entry.kind === "json") return c.body(entry.body, 200, { "content-type": "application/json" });
+  return c.body(replay(entry.body), 200, SSE_HEADERS);
+}
+
+// A header may lower the key's priority class, never raise it.
+function lowerPriority(own: Priority, asked: string | null): Priority {
+  const i = priorities.indexOf(asked?.trim().toLowerCase() as Priority);
+  return i !== -1 && i < priorities.indexOf(own) ? (priorities[i] as Priority) : own;
+}
+
+function sessionKeyOf(tenantId: string, session: string | null): string | null {
+  return session ? `${tenantId}\n${session.slice(0, 256)}` : null;
+}
+
+// Collects what a stream sent (for the cache) and its usage (from the usage chunk, or counted
+// from the content when the upstream sent none).
+function streamRecorder(promptTokens: number) {
+  const parts: string[] = [];
+  let contentChars = 0;
+  let reported: Usage | null = null;
+  return {
+    chunk(text: string) {
+      parts.push(text);
+      for (const line of text.split("\n")) {
+        if (!line.startsWith("data: {")) continue;
+        try {
+          const payload = JSON.parse(line.slice(6)) as { usage?: { prompt_tokens?: number; completion_tokens?: number }; choices?: { delta?: { content?: string } }[] };
+          if (payload.usage?.completion_tokens !== undefined) {
+            reported = { promptTokens: payload.usage.prompt_tokens ?? promptTokens, completionTokens: payload.usage.completion_tokens };
+          }
+          contentChars += payload.choices?.[0]?.delta?.content?.length ?? 0;
+        } catch {
+          // not JSON: nothing to count
+        }
+      }
+    },
+    usage: (): Usage => reported ?? { promptTokens, completionTokens: Math.ceil(contentChars / 4) },
+    text: () => parts.join(""),
+  };
 }

@@ -13,6 +13,8 @@ export interface RouteTarget {
   publicName: string;
   upstreamModel: string;
   contextWindow: number | null;
+  inputPricePerMtok: number;
+  outputPricePerMtok: number;
   createdAt: number;
   provider: {
     id: string;
@@ -33,21 +35,31 @@ export function tenantCatalog(d1: D1Database, tenantId: string, ttlMs: number): 
   return catalogCache.get(tenantId, ttlMs, () => loadCatalog(d1, tenantId));
 }
 
+// Caches built on the catalog (the router's compiled routes) register here to be dropped with it.
+const dependents: ((tenantId: string | undefined) => void)[] = [];
+export function onCatalogChange(forget: (tenantId: string | undefined) => void): void {
+  dependents.push(forget);
+}
+
 export function forgetCatalog(tenantId: string): void {
   catalogCache.invalidate(tenantId);
+  for (const forget of dependents) forget(tenantId);
 }
 
 export function forgetAllCatalogs(): void {
   catalogCache.clear();
+  for (const forget of dependents) forget(undefined);
 }
 
-async function loadCatalog(d1: D1Database, tenantId: string): Promise<Catalog> {
+export async function loadCatalog(d1: D1Database, tenantId: string): Promise<Catalog> {
   const rows = await database(d1)
     .select({
       modelId: models.id,
       publicName: models.publicName,
       upstreamModel: models.upstreamModel,
       contextWindow: models.contextWindow,
+      inputPricePerMtok: models.inputPricePerMtok,
+      outputPricePerMtok: models.outputPricePerMtok,
       createdAt: models.createdAt,
       providerId: providers.id,
       providerName: providers.name,
@@ -70,6 +82,8 @@ async function loadCatalog(d1: D1Database, tenantId: string): Promise<Catalog> {
       publicName: row.publicName,
       upstreamModel: row.upstreamModel,
       contextWindow: row.contextWindow,
+      inputPricePerMtok: row.inputPricePerMtok,
+      outputPricePerMtok: row.outputPricePerMtok,
       createdAt: row.createdAt,
       provider: {
         id: row.providerId,

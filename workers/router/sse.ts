@@ -4,12 +4,24 @@
 // If the upstream stalls or breaks mid-stream, the client gets a final OpenAI-shaped error event
 // instead of a silently truncated stream.
 
-export type ChunkTransform = (data: string, event: string | undefined) => string[];
+// `state` is one object per stream, for formats whose events refer to earlier ones (Anthropic's
+// content block indexes); stateless transforms ignore it.
+export type ChunkTransform = (data: string, event: string | undefined, state: Record<string, unknown>) => string[];
 
 export interface RelayOptions {
   transform: ChunkTransform;
   // Longest wait for the next upstream bytes before giving up with an error event.
   idleTimeoutMs: number;
+  // Sees every rendered piece the client gets, then whether the stream ended cleanly (the
+  // response cache records streams this way; usage is read from it).
+  tap?: { chunk(text: string): void; end(completed: boolean): void };
+}
+
+// A stream whose first bytes were already read (to learn that the upstream really answers
+// before the router commits to it) and the reader positioned after them.
+export interface PrimedStream {
+  reader: ReadableStreamDefaultReader<Uint8Array>;
+  first: Uint8Array;
 }
 
 export interface SseEvent {
@@ -57,18 +69,23 @@ export function errorEvent(code: string, message: string): string {
 class IdleTimeout extends Error {}
 
 export function relaySse(
-  upstream: ReadableStream<Uint8Array>,
+  upstream: ReadableStream<Uint8Array> | PrimedStream,
   options: RelayOptions,
 ): ReadableStream<Uint8Array> {
-  const reader = upstream.getReader();
+  const reader = "reader" in upstream ? upstream.reader : upstream.getReader();
   const decoder = new TextDecoder();
   const encoder = new TextEncoder();
-  let buffer = "";
+  const state: Record<string, unknown> = {};
+  let buffer = "reader" in upstream ? decoder.decode(upstream.first, { stream: true }) : "";
+  const emit = (controller: ReadableStreamDefaultController<Uint8Array>, text: string) => {
+    options.tap?.chunk(text);
+    controller.enqueue(encoder.encode(text));
+  };
 
   const render = (ev: SseEvent): string => {
     if (ev.data === undefined) return `${ev.raw}\n\n`; // comments, keep-alives, retry hints
     if (ev.data === "[DONE]") return "data: [DONE]\n\n";
-    return options.transform(ev.data, ev.event).map((d) => `data: ${d}\n\n`).join("");
+    return options.transform(ev.data, ev.event, state).map((d) => `data: ${d}\n\n`).join("");
   };
 
   const readWithIdleTimeout = async () => {
@@ -86,13 +103,21 @@ export function relaySse(
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
+        // Events already in the buffer (the primed first bytes) go out before waiting for more.
+        const ready = splitEvents(buffer);
+        if (ready.events.length > 0) {
+          buffer = ready.rest;
+          const out = ready.events.map(render).join("");
+          if (out) return emit(controller, out);
+        }
         // Keep reading until at least one whole event can be sent, so each pull makes progress.
         for (;;) {
           const { done, value } = await readWithIdleTimeout();
           if (done) {
             buffer += decoder.decode();
             const tail = buffer.trim().length > 0 ? render(parseEvent(buffer.trim())) : "";
-            if (tail) controller.enqueue(encoder.encode(tail));
+            if (tail) emit(controller, tail);
+            options.tap?.end(true);
             controller.close();
             return;
           }
@@ -101,13 +126,14 @@ export function relaySse(
           buffer = rest;
           const out = events.map(render).join("");
           if (out) {
-            controller.enqueue(encoder.encode(out));
+            emit(controller, out);
             return;
           }
         }
       } catch (err) {
         const stalled = err instanceof IdleTimeout;
         reader.cancel().catch(() => {});
+        options.tap?.end(false);
         controller.enqueue(
           encoder.encode(
             errorEvent(
@@ -122,6 +148,7 @@ export function relaySse(
       }
     },
     cancel(reason) {
+      options.tap?.end(false);
       return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });

@@ -1,35 +1,62 @@
-// Calls one upstream through its adapter and turns every way that can fail into the gateway's
-// error statuses: unreachable or broken -> 502, too slow -> 504, rate limited -> 429 (with the
-// upstream's Retry-After), a request the upstream finds invalid -> 400/413 with its message.
-// Upstream credential problems are the gateway's, not the client's: they answer 502.
+// One call to one upstream through its adapter, with every way it can fail turned into an
+// UpstreamError: the gateway status the client would see (unreachable or broken -> 502, too
+// slow -> 504, rate limited -> 429 with the upstream's Retry-After, a request the upstream finds
+// invalid -> 400/413 with its message) plus the error class the router decides fallbacks and
+// retries on. The deadline counts to the first byte: response headers and, for a stream, its
+// first bytes; after that only the idle gap between chunks is bounded, so long streams are not cut.
+import type { ErrorClass } from "../../schema/route-config.ts";
 import type { ChatCompletionResponse } from "../../schema/openai.ts";
+import type { Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { GatewayTiming } from "../http/timing.ts";
 import { mapRequest } from "./providers/map-request.ts";
 import type { MapContext, ProviderAdapter } from "./providers/types.ts";
-import { relaySse } from "./sse.ts";
+import type { PrimedStream } from "./sse.ts";
 
 export interface UpstreamCall {
   adapter: ProviderAdapter;
   ctx: MapContext;
-  timeoutMs: number;
+  env: Env;
+  // Wait for the first byte (headers, and a stream's first bytes).
+  firstByteMs: number;
+  // Wait between chunks afterwards (and for a non-stream body).
+  idleMs: number;
   requestId: string;
   timing: GatewayTiming;
+}
+
+export class UpstreamError extends ApiError {
+  readonly errorClass: ErrorClass | null;
+  readonly retryAfterMs: number | null;
+
+  constructor(
+    status: ContentfulStatusCode,
+    code: string,
+    message: string,
+    errorClass: ErrorClass | null,
+    options: { retryAfterMs?: number | null; headers?: Record<string, string> } = {},
+  ) {
+    super(status, code, message, { headers: options.headers });
+    this.errorClass = errorClass;
+    this.retryAfterMs = options.retryAfterMs ?? null;
+  }
 }
 
 // Upstream error bodies are read only this far: enough for a message, bounded for memory.
 const MAX_ERROR_BODY = 16 * 1024;
 
-export async function completeUpstream(call: UpstreamCall): Promise<ChatCompletionResponse> {
-  const deadline = new Deadline(call.timeoutMs);
+export async function completeUpstream(call: UpstreamCall): Promise<{ answer: ChatCompletionResponse; headers: Headers }> {
+  const deadline = new Deadline(call.firstByteMs);
   try {
     return await call.timing.upstream(async () => {
       const response = await send(call, deadline, false);
+      deadline.restart(call.idleMs);
       let text: string;
       try {
         text = await response.text();
       } catch {
-        throw deadline.expired ? timeoutError(call.timeoutMs) : badResponse("the body could not be read");
+        throw deadline.expired ? timeoutError(call.idleMs) : badResponse("the body could not be read", "connection");
       }
       let json: unknown;
       try {
@@ -39,26 +66,38 @@ export async function completeUpstream(call: UpstreamCall): Promise<ChatCompleti
       }
       const answer = call.adapter.toResponse(json, call.ctx);
       if (!answer) throw badResponse("the body is not a chat completion");
-      return answer;
+      if (answer.choices[0]?.finish_reason === "content_filter") {
+        throw new UpstreamError(400, "content_policy_violation", "The upstream refused the request on content policy grounds.", "content_policy");
+      }
+      return { answer, headers: response.headers };
     });
   } finally {
     deadline.clear();
   }
 }
 
-export async function streamUpstream(call: UpstreamCall): Promise<ReadableStream<Uint8Array>> {
-  const deadline = new Deadline(call.timeoutMs);
+// Opens a stream and waits for its first bytes, so a target that accepts the request but sends
+// nothing (or drops at once) is still a failure the router may fall over from.
+export async function openStream(call: UpstreamCall): Promise<{ primed: PrimedStream; headers: Headers }> {
+  const deadline = new Deadline(call.firstByteMs);
   try {
-    const response = await call.timing.upstream(() => send(call, deadline, true));
-    const type = response.headers.get("content-type") ?? "";
-    if (!type.includes("text/event-stream") || !response.body) {
-      response.body?.cancel().catch(() => {});
-      throw badResponse("a stream was asked for but the answer is not text/event-stream");
-    }
-    // From here the per-chunk idle timeout in the relay takes over from the header deadline.
-    return relaySse(response.body, {
-      transform: call.adapter.toStreamChunks,
-      idleTimeoutMs: call.timeoutMs,
+    return await call.timing.upstream(async () => {
+      const response = await send(call, deadline, true);
+      const type = response.headers.get("content-type") ?? "";
+      if (!type.includes("text/event-stream") || !response.body) {
+        response.body?.cancel().catch(() => {});
+        throw badResponse("a stream was asked for but the answer is not text/event-stream");
+      }
+      const reader = response.body.getReader();
+      let first: ReadableStreamReadResult<Uint8Array>;
+      try {
+        first = await deadline.race(reader.read());
+      } catch {
+        reader.cancel().catch(() => {});
+        throw deadline.expired ? timeoutError(call.firstByteMs) : badResponse("the stream broke before its first byte", "connection");
+      }
+      if (first.done || !first.value) throw badResponse("the stream ended before its first byte", "connection");
+      return { primed: { reader, first: first.value }, headers: response.headers };
     });
   } finally {
     deadline.clear();
@@ -70,85 +109,122 @@ async function send(call: UpstreamCall, deadline: Deadline, stream: boolean): Pr
   const body = mapRequest(adapter, ctx);
   let response: Response;
   try {
-    response = await fetch(adapter.chatUrl(ctx.target.baseUrl), {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        accept: stream ? "text/event-stream" : "application/json",
-        "x-request-id": call.requestId,
-        ...adapter.headers(ctx.target),
-      },
-      body: JSON.stringify(body),
-      signal: deadline.signal,
-    });
+    response = adapter.send
+      ? await deadline.race(adapter.send(body, ctx, call.env, deadline.signal))
+      : await fetch(adapter.chatUrl(ctx.target.baseUrl), {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            accept: stream ? "text/event-stream" : "application/json",
+            "x-request-id": call.requestId,
+            ...adapter.headers(ctx.target),
+          },
+          body: JSON.stringify(body),
+          signal: deadline.signal,
+        });
   } catch {
-    if (deadline.expired) throw timeoutError(call.timeoutMs);
-    throw new ApiError(502, "upstream_unreachable", "The upstream provider could not be reached.");
+    if (deadline.expired) throw timeoutError(call.firstByteMs);
+    throw new UpstreamError(502, "upstream_unreachable", "The upstream provider could not be reached.", "connection");
   }
   if (response.ok) return response;
-  throw await upstreamStatusError(adapter, response, deadline, call.timeoutMs);
+  throw await upstreamStatusError(adapter, response, deadline, call.firstByteMs);
 }
+
+const CONTEXT_LENGTH = /context_length_exceeded|context length|context window|prompt is too long|maximum context|too many tokens/i;
+const CONTENT_POLICY = /content_policy|content_filter|content management policy|safety system/i;
 
 async function upstreamStatusError(
   adapter: ProviderAdapter,
   response: Response,
   deadline: Deadline,
   timeoutMs: number,
-): Promise<ApiError> {
+): Promise<UpstreamError> {
   const status = response.status;
-  const detail = await readErrorMessage(adapter, response);
+  const { message: detail, code } = await readError(adapter, response);
   if (deadline.expired) return timeoutError(timeoutMs);
   const suffix = detail ? `: ${detail}` : ".";
-  if (status === 400 || status === 422) {
-    return new ApiError(400, "upstream_rejected_request", `The upstream rejected the request${suffix}`);
-  }
-  if (status === 413) {
-    return new ApiError(413, "upstream_request_too_large", `The upstream found the request too large${suffix}`);
+  if (status === 400 || status === 422 || status === 413) {
+    const said = `${code ?? ""} ${detail ?? ""}`;
+    if (CONTEXT_LENGTH.test(said)) {
+      return new UpstreamError(400, "context_length_exceeded", `The request does not fit the model's context${suffix}`, "context_length");
+    }
+    if (CONTENT_POLICY.test(said)) {
+      return new UpstreamError(400, "content_policy_violation", `The upstream refused the request on content policy grounds${suffix}`, "content_policy");
+    }
+    if (status === 413) {
+      return new UpstreamError(413, "upstream_request_too_large", `The upstream found the request too large${suffix}`, null);
+    }
+    return new UpstreamError(400, "upstream_rejected_request", `The upstream rejected the request${suffix}`, null);
   }
   if (status === 429) {
     const retryAfter = response.headers.get("retry-after");
-    return new ApiError(429, "upstream_rate_limited", `The upstream is rate limiting requests${suffix}`, {
-      headers: retryAfter && /^[0-9A-Za-z ,:]{1,64}$/.test(retryAfter) ? { "retry-after": retryAfter } : {},
+    const safe = retryAfter && /^[0-9A-Za-z ,:]{1,64}$/.test(retryAfter) ? retryAfter : null;
+    return new UpstreamError(429, "upstream_rate_limited", `The upstream is rate limiting requests${suffix}`, "rate_limited", {
+      headers: safe ? { "retry-after": safe } : {},
+      retryAfterMs: parseRetryAfter(safe),
     });
   }
   if (status === 408 || status === 504) return timeoutError(timeoutMs);
   if (status === 401 || status === 403) {
     // The client's key was fine; the gateway's credential for this provider was not. The
     // upstream's message is not relayed: it may describe the credential.
-    return new ApiError(502, "upstream_auth_failed", "The upstream refused the gateway's credentials.");
+    return new UpstreamError(502, "upstream_auth_failed", "The upstream refused the gateway's credentials.", null);
   }
-  return new ApiError(502, "upstream_error", `The upstream answered HTTP ${status}${suffix}`);
+  return new UpstreamError(502, "upstream_error", `The upstream answered HTTP ${status}${suffix}`, status >= 500 ? "server_error" : null);
 }
 
-async function readErrorMessage(adapter: ProviderAdapter, response: Response): Promise<string | undefined> {
+// Retry-After is either seconds or an HTTP date.
+export function parseRetryAfter(value: string | null, now = Date.now()): number | null {
+  if (!value) return null;
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.round(Number(value) * 1000);
+  const at = Date.parse(value);
+  return Number.isFinite(at) ? Math.max(0, at - now) : null;
+}
+
+async function readError(adapter: ProviderAdapter, response: Response): Promise<{ message?: string; code?: string }> {
   try {
-    const text = (await response.text()).slice(0, MAX_ERROR_BODY);
-    const message = adapter.errorMessage(JSON.parse(text));
-    return message?.slice(0, 500);
+    const body: unknown = JSON.parse((await response.text()).slice(0, MAX_ERROR_BODY));
+    return { message: adapter.errorMessage(body)?.slice(0, 500), code: adapter.errorCode?.(body)?.slice(0, 100) };
   } catch {
-    return undefined;
+    return {};
   }
 }
 
-function timeoutError(timeoutMs: number): ApiError {
-  return new ApiError(504, "upstream_timeout", `The upstream did not answer within ${timeoutMs} ms.`);
+function timeoutError(timeoutMs: number): UpstreamError {
+  return new UpstreamError(504, "upstream_timeout", `The upstream did not answer within ${timeoutMs} ms.`, "timeout");
 }
 
-function badResponse(why: string): ApiError {
-  return new ApiError(502, "upstream_bad_response", `The upstream sent an unusable answer: ${why}.`);
+function badResponse(why: string, errorClass: ErrorClass = "server_error"): UpstreamError {
+  return new UpstreamError(502, "upstream_bad_response", `The upstream sent an unusable answer: ${why}.`, errorClass);
 }
 
-// One timer that aborts the upstream fetch (headers and, for non-stream, the body).
+// One timer that aborts the upstream call; restartable for the next phase (body, first bytes).
 class Deadline {
   private readonly controller = new AbortController();
-  private readonly timer: ReturnType<typeof setTimeout>;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private rejectRace: ((err: Error) => void)[] = [];
   expired = false;
 
   constructor(ms: number) {
+    this.restart(ms);
+  }
+
+  restart(ms: number): void {
+    clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.expired = true;
       this.controller.abort();
+      for (const reject of this.rejectRace) reject(new Error("deadline"));
     }, ms);
+  }
+
+  // For waits the abort signal does not reach (a stream read, a binding call).
+  race<T>(work: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.expired) return reject(new Error("deadline"));
+      this.rejectRace.push(reject);
+      work.then(resolve, reject);
+    });
   }
 
   get signal(): AbortSignal {
@@ -157,5 +233,6 @@ class Deadline {
 
   clear(): void {
     clearTimeout(this.timer);
+    this.rejectRace = [];
   }
 }

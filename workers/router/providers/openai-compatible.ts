@@ -49,4 +49,10 @@ export const openAiCompatible: ProviderAdapter = {
     const { error } = parsed.data;
     return typeof error === "string" ? error : error.message;
   },
+  errorCode: (body) => {
+    const parsed = upstreamErrorBody.safeParse(body);
+    if (!parsed.success || typeof parsed.data.error === "string") return undefined;
+    const { code, type } = parsed.data.error as { code?: unknown; type?: unknown };
+    return typeof code === "string" ? code : typeof type === "string" ? type : undefined;
+  },
 };

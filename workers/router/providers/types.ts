@@ -8,6 +8,8 @@
 // copy of the request/stream plumbing in ../upstream.ts and ../sse.ts.
 import type { ProviderKind } from "../../../schema/admin.ts";
 import type { ChatCompletionRequest, ChatCompletionResponse } from "../../../schema/openai.ts";
+import type { Env } from "../../env.ts";
+import type { ChunkTransform } from "../sse.ts";
 
 export interface UpstreamTarget {
   baseUrl: string;
@@ -37,7 +39,13 @@ export interface ProviderAdapter {
   // null when the body is not a usable answer (the gateway then answers 502).
   toResponse(body: unknown, ctx: MapContext): ChatCompletionResponse | null;
   // One SSE event's data (and event name, for families that use them) -> OpenAI chunk payloads.
-  toStreamChunks(data: string, event: string | undefined): string[];
-  // The human-readable message in an upstream error body, if there is one.
+  // `state` is one object per stream (see ChunkTransform in ../sse.ts).
+  toStreamChunks: ChunkTransform;
+  // The human-readable message and the machine code in an upstream error body, if any (the
+  // code decides error classes such as context_length_exceeded).
   errorMessage(body: unknown): string | undefined;
+  errorCode?(body: unknown): string | undefined;
+  // For upstreams that are not reached over HTTP (the Workers AI binding): makes the call and
+  // answers as the HTTP upstream would (status, JSON or text/event-stream body).
+  send?(body: Record<string, unknown>, ctx: MapContext, env: Env, signal: AbortSignal): Promise<Response>;
 }

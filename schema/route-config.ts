@@ -1,0 +1,220 @@
+// zod schema of a tenant's router config: the document the admin API stores (versioned) in D1
+// and every isolate caches. A route maps a public model name to a tree of nodes; a node is a
+// target (provider + upstream model + optional replicas) or a strategy over children. Provider
+// names are checked against the tenant's providers when the document is saved.
+import { z } from "zod";
+
+// Why a call failed, as far as the router cares: fallbacks and retries are decided per class.
+export const errorClasses = [
+  "rate_limited", // 429
+  "server_error", // 5xx
+  "timeout", // nothing by the first-byte deadline
+  "connection", // unreachable, reset, broken stream before the first byte
+  "context_length", // the prompt does not fit the model: try a larger-context one
+  "content_policy", // the upstream refused on policy grounds
+] as const;
+export type ErrorClass = (typeof errorClasses)[number];
+
+export const priorities = ["low", "normal", "high"] as const;
+export type Priority = (typeof priorities)[number];
+
+const segment = z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, "1-40 of A-Z, a-z, 0-9, _ and -");
+const providerName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/);
+const price = z.number().min(0).max(1_000_000);
+
+// Fields of the request and its context that a conditional rule can test.
+const conditionField = z.union([
+  z.enum(["max_tokens", "temperature", "message_count", "prompt_tokens", "tier", "complexity", "language", "stream", "priority"]),
+  z.string().regex(/^header:[a-z0-9-]{1,64}$/, "header:<lowercase name>"),
+  z.string().regex(/^metadata:[A-Za-z0-9_.-]{1,64}$/, "metadata:<key>"),
+]);
+const scalar = z.union([z.number(), z.string().max(256), z.boolean()]);
+
+export type Condition =
+  | { all: Condition[] }
+  | { any: Condition[] }
+  | { not: Condition }
+  | { field: string; op: "eq" | "ne" | "lt" | "lte" | "gt" | "gte" | "in" | "exists"; value?: unknown };
+
+export const condition: z.ZodType<Condition> = z.lazy(() =>
+  z.union([
+    z.strictObject({ all: z.array(condition).min(1).max(16) }),
+    z.strictObject({ any: z.array(condition).min(1).max(16) }),
+    z.strictObject({ not: condition }),
+    z
+      .strictObject({
+        field: conditionField,
+        op: z.enum(["eq", "ne", "lt", "lte", "gt", "gte", "in", "exists"]),
+        value: z.union([scalar, z.array(scalar).min(1).max(64)]).optional(),
+      })
+      .refine((c) => c.op === "exists" || c.value !== undefined, { message: "value is required", path: ["value"] })
+      .refine((c) => (c.op === "in") === Array.isArray(c.value) || c.op === "exists", {
+        message: "'in' takes an array; the other operators a single value",
+        path: ["value"],
+      }),
+  ]),
+);
+
+const common = {
+  // The node's segment in its path id (default: its index among its siblings).
+  id: segment.optional(),
+  // Share of traffic when the parent is `weighted`.
+  weight: z.number().positive().max(1_000_000).optional(),
+};
+
+export const replica = z.strictObject({
+  id: segment,
+  base_url: z
+    .url({ protocol: /^https?$/ })
+    .max(2048)
+    .transform((u) => u.replace(/\/+$/, "")),
+  // vLLM-style Prometheus endpoint whose queue gauges are polled for placement (optional;
+  // the x-queue-depth response header is read either way).
+  metrics_url: z.url({ protocol: /^https?$/ }).max(2048).optional(),
+});
+
+const targetNode = z.strictObject({
+  type: z.literal("target"),
+  ...common,
+  provider: providerName,
+  model: z.string().min(1).max(256),
+  replicas: z.array(replica).min(1).max(64).optional(),
+  context_window: z.number().int().positive().optional(),
+  input_price_per_mtok: price.optional(),
+  output_price_per_mtok: price.optional(),
+  // In-flight requests (per isolate; per replica when there are replicas) beyond which the
+  // target is saturated: priority classes decide who still gets in.
+  max_concurrency: z.number().int().positive().max(100_000).optional(),
+  // Wait for the first byte of the answer (overrides the route's).
+  first_byte_timeout_ms: z.number().int().min(50).max(600_000).optional(),
+});
+
+export type TargetNode = z.infer<typeof targetNode>;
+
+export type RouteNode =
+  | TargetNode
+  | { type: "weighted"; id?: string; weight?: number; on?: ErrorClass[]; children: RouteNode[] }
+  | { type: "fallback"; id?: string; weight?: number; on?: ErrorClass[]; children: RouteNode[] }
+  | { type: "conditional"; id?: string; weight?: number; rules: { when: Condition; node: RouteNode }[]; default: RouteNode };
+
+const uniqueIds = (children: { id?: string }[]) => {
+  const ids = children.map((c) => c.id).filter((id) => id !== undefined);
+  return new Set(ids).size === ids.length;
+};
+
+export const routeNode: z.ZodType<RouteNode> = z.lazy(() =>
+  z.discriminatedUnion("type", [
+    targetNode,
+    z
+      .strictObject({
+        type: z.literal("weighted"),
+        ...common,
+        // Error classes on which the next child (in weighted order) is tried; default all.
+        on: z.array(z.enum(errorClasses)).optional(),
+        children: z.array(routeNode).min(1).max(32),
+      })
+      .refine((n) => uniqueIds(n.children), { message: "child ids must be unique", path: ["children"] }),
+    z
+      .strictObject({
+        type: z.literal("fallback"),
+        ...common,
+        on: z.array(z.enum(errorClasses)).optional(),
+        children: z.array(routeNode).min(1).max(32),
+      })
+      .refine((n) => uniqueIds(n.children), { message: "child ids must be unique", path: ["children"] }),
+    z
+      .strictObject({
+        type: z.literal("conditional"),
+        ...common,
+        rules: z.array(z.strictObject({ when: condition, node: routeNode })).max(32),
+        default: routeNode,
+      })
+      .refine((n) => uniqueIds([...n.rules.map((r) => r.node), n.default]), { message: "child ids must be unique", path: ["rules"] }),
+  ]),
+);
+
+export const breakerSettings = z.strictObject({
+  // Open after this many consecutive failures...
+  failures: z.number().int().min(1).max(10_000).default(5),
+  // ...or when at least this share of at least min_requests calls in the window failed.
+  failure_rate: z.number().gt(0).max(1).default(0.5),
+  min_requests: z.number().int().min(1).max(100_000).default(20),
+  window_ms: z.number().int().min(1_000).max(600_000).default(10_000),
+  // How long it stays open before letting probes through.
+  open_ms: z.number().int().min(100).max(3_600_000).default(5_000),
+  // Probes allowed at once while half-open; this many successes close it again.
+  half_open_probes: z.number().int().min(1).max(100).default(2),
+});
+export type BreakerSettings = z.infer<typeof breakerSettings>;
+
+export const retrySettings = z.strictObject({
+  // Tries per target for retryable classes (429, 5xx, timeout, connection) before falling over.
+  attempts: z.number().int().min(1).max(10).default(2),
+  base_ms: z.number().int().min(1).max(60_000).default(100),
+  max_ms: z.number().int().min(1).max(120_000).default(2_000),
+  // Total time for every attempt and wait of one request; a Retry-After beyond it is not waited.
+  budget_ms: z.number().int().min(100).max(600_000).default(30_000),
+});
+export type RetrySettings = z.infer<typeof retrySettings>;
+
+export const cacheSettings = z.strictObject({
+  ttl_s: z.number().int().min(0).max(86_400),
+  // Cache requests that sample (temperature > 0 without a seed) too.
+  nondeterministic: z.boolean().default(false),
+});
+
+export const route = z.strictObject({
+  tree: routeNode,
+  cache: cacheSettings.optional(),
+  retry: retrySettings.optional(),
+  breaker: breakerSettings.optional(),
+  first_byte_timeout_ms: z.number().int().min(50).max(600_000).optional(),
+  // Tokens reserved against limits and budgets when the request names no max_tokens.
+  default_max_tokens: z.number().int().positive().max(1_000_000).optional(),
+});
+export type Route = z.infer<typeof route>;
+
+export const rateLimit = z.strictObject({
+  requests_per_min: z.number().int().positive().max(10_000_000).optional(),
+  tokens_per_min: z.number().int().positive().max(10_000_000_000).optional(),
+});
+export type RateLimit = z.infer<typeof rateLimit>;
+
+export const budget = z.strictObject({
+  daily_usd: z.number().positive().max(10_000_000).optional(),
+  monthly_usd: z.number().positive().max(100_000_000).optional(),
+});
+export type Budget = z.infer<typeof budget>;
+
+const publicName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/);
+
+export const routerConfig = z.strictObject({
+  // The tenant's tier, for conditional rules.
+  tier: z.string().min(1).max(64).optional(),
+  routes: z.record(publicName, route).default({}),
+  breaker: breakerSettings.optional(),
+  retry: retrySettings.optional(),
+  limits: z.strictObject({ tenant: rateLimit.optional(), key: rateLimit.optional() }).optional(),
+  budgets: z.strictObject({ tenant: budget.optional(), key: budget.optional() }).optional(),
+  // Per API key (by id): its priority class and its own limits and budget (replacing `key`).
+  keys: z
+    .record(
+      z.string().min(1).max(64),
+      z.strictObject({ priority: z.enum(priorities).optional(), limits: rateLimit.optional(), budget: budget.optional() }),
+    )
+    .optional(),
+});
+export type RouterConfig = z.infer<typeof routerConfig>;
+
+// Admin bodies.
+export const putRouterConfigBody = z.strictObject({
+  tenant_id: z.string().min(1).max(64).optional(),
+  config: routerConfig,
+  comment: z.string().max(500).optional(),
+});
+
+export const rollbackBody = z.strictObject({
+  tenant_id: z.string().min(1).max(64).optional(),
+  version: z.number().int().positive(),
+  comment: z.string().max(500).optional(),
+});

@@ -1,0 +1,122 @@
+// The isolate's side of the circuit breakers. The truth is one Durable Object per breaker key
+// (durable-objects/circuit-breaker.ts); each isolate caches the last view it got, so a closed
+// breaker costs no round trip: the view is refreshed in the background once it is VIEW_TTL_MS
+// old, which bounds how long another isolate's trip takes to reach this one. An open breaker is
+// trusted until it may half-open; then (and while half-open) the object decides, so only its
+// limited number of probes get through across all isolates. Outcomes are batched: successes are
+// flushed every FLUSH_MS, a failure or a probe's result at once. If the object cannot be reached
+// the breaker fails open: it must not take traffic down by itself.
+import type { CircuitBreaker } from "../../durable-objects/circuit-breaker.ts";
+import type { BreakerSettings } from "../../schema/route-config.ts";
+import type { BreakerView } from "./state/breaker.ts";
+
+const VIEW_TTL_MS = 1_000;
+const FLUSH_MS = 250;
+
+interface Local {
+  view: BreakerView;
+  fetchedAt: number;
+  ok: number;
+  fail: number;
+  lastFlush: number;
+  refreshing: boolean;
+}
+
+export class BreakerClient {
+  private readonly local = new Map<string, Local>();
+  private readonly ns: () => DurableObjectNamespace<CircuitBreaker>;
+
+  constructor(ns: () => DurableObjectNamespace<CircuitBreaker>) {
+    this.ns = ns;
+  }
+
+  private stub(key: string) {
+    return this.ns().get(this.ns().idFromName(key));
+  }
+
+  private store(key: string, view: BreakerView): Local {
+    let l = this.local.get(key);
+    if (!l) {
+      l = { view, fetchedAt: Date.now(), ok: 0, fail: 0, lastFlush: Date.now(), refreshing: false };
+      if (this.local.size > 10_000) this.local.delete(this.local.keys().next().value as string);
+      this.local.set(key, l);
+    } else {
+      l.view = view;
+      l.fetchedAt = Date.now();
+    }
+    return l;
+  }
+
+  // The cached phase without asking anyone (for ranking replicas); undefined when never seen.
+  peek(key: string): BreakerView | undefined {
+    return this.local.get(key)?.view;
+  }
+
+  // True when a call is known to be refused without asking the object.
+  knownOpen(key: string): boolean {
+    const l = this.local.get(key);
+    return l !== undefined && l.view.phase === "open" && Date.now() < l.view.openUntil;
+  }
+
+  async admit(key: string, cfg: BreakerSettings, waitUntil: (p: Promise<unknown>) => void): Promise<{ allowed: boolean; probe: boolean }> {
+    const l = this.local.get(key);
+    const now = Date.now();
+    if (l && l.view.phase === "closed") {
+      if (now - l.fetchedAt > VIEW_TTL_MS && !l.refreshing) {
+        l.refreshing = true;
+        waitUntil(
+          this.stub(key)
+            .view()
+            .then((view) => this.store(key, view))
+            .catch(() => {})
+            .finally(() => (l.refreshing = false)),
+        );
+      }
+      return { allowed: true, probe: false };
+    }
+    if (l && l.view.phase === "open" && now < l.view.openUntil) return { allowed: false, probe: false };
+    try {
+      const answer = await this.stub(key).check(cfg);
+      this.store(key, answer.view);
+      return { allowed: answer.allowed, probe: answer.probe };
+    } catch {
+      return { allowed: true, probe: false };
+    }
+  }
+
+  // Books an outcome; returns the flush to hand to waitUntil, if one is due.
+  report(key: string, cfg: BreakerSettings, ok: boolean, probe: boolean): Promise<void> | null {
+    if (probe) return this.flush(key, cfg, { ok: ok ? 1 : 0, fail: ok ? 0 : 1, probe: true });
+    const l = this.local.get(key) ?? this.store(key, { phase: "closed", openedAt: null, openUntil: 0, timesOpened: 0 });
+    if (ok) l.ok++;
+    else l.fail++;
+    if (l.fail === 0 && Date.now() - l.lastFlush < FLUSH_MS) return null;
+    const outcome = { ok: l.ok, fail: l.fail, probe: false };
+    l.ok = 0;
+    l.fail = 0;
+    l.lastFlush = Date.now();
+    return this.flush(key, cfg, outcome);
+  }
+
+  private flush(key: string, cfg: BreakerSettings, outcome: { ok: number; fail: number; probe: boolean }): Promise<void> {
+    return this.stub(key)
+      .report(cfg, outcome)
+      .then((view) => void this.store(key, view))
+      .catch(() => {});
+  }
+}
+
+let shared: BreakerClient | undefined;
+let sharedNs: DurableObjectNamespace<CircuitBreaker> | undefined;
+
+// The isolate's client (one cache for every request this isolate serves).
+export function breakers(ns: DurableObjectNamespace<CircuitBreaker>): BreakerClient {
+  sharedNs = ns;
+  shared ??= new BreakerClient(() => sharedNs as DurableObjectNamespace<CircuitBreaker>);
+  return shared;
+}
+
+// One breaker per target path (and per replica of a target that has replicas), per tenant.
+export function breakerKey(tenantId: string, route: string, path: string, replica?: string): string {
+  return `${tenantId}|${route}|${path}${replica === undefined ? "" : `@${replica}`}`;
+}

@@ -1,0 +1,164 @@
+// Exact-match response cache, keyed by tenant + the normalized request (keys sorted, so field
+// order does not matter; `stream` is part of the key since the stored form differs). Two
+// levels: this isolate's memory (bounded by bytes, LRU) and the location's Cache API, so other
+// isolates find an answer too. Streams are recorded as the SSE text the client got and replayed
+// event by event. Identical misses in flight at once share one upstream call: the first is the
+// leader, the others wait for what it stores (and call upstream themselves if it stores nothing).
+// Requests that sample (temperature > 0 without a seed) are only cached when the route opts in.
+import type { ChatCompletionRequest } from "../../schema/openai.ts";
+import type { Route } from "../../schema/route-config.ts";
+
+export interface CachedAnswer {
+  kind: "json" | "sse";
+  body: string;
+  served: { path: string; provider: string; upstreamModel: string };
+  storedAt: number;
+  expiresAt: number;
+}
+
+export type CacheStatus = "HIT" | "MISS" | "REFRESH" | "BYPASS" | "COALESCED";
+
+export interface CachePlan {
+  // Null: no caching for this request (status BYPASS).
+  key: string | null;
+  lookup: boolean;
+  ttlS: number;
+  status: CacheStatus;
+}
+
+const MAX_BYTES = 32 * 1024 * 1024;
+const MAX_ENTRY_BYTES = 1024 * 1024;
+const MAX_TTL_S = 86_400;
+const CACHE_ORIGIN = "https://response-cache.edgeclaw.internal/";
+
+const memory = new Map<string, CachedAnswer>();
+let memoryBytes = 0;
+const inFlight = new Map<string, Promise<CachedAnswer | null>>();
+
+function stable(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stable).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stable(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+export function deterministic(request: ChatCompletionRequest): boolean {
+  return request.temperature === 0 || (request.seed !== undefined && request.seed !== null);
+}
+
+async function cacheKey(tenantId: string, request: ChatCompletionRequest): Promise<string> {
+  const { stream, stream_options: _options, ...rest } = request;
+  const text = `${tenantId}\n${stream === true ? "sse" : "json"}\n${stable(rest)}`;
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// Headers: x-edgeclaw-cache: skip (neither read nor write) | refresh (write, do not read);
+// x-edgeclaw-cache-ttl: seconds (0 turns caching off for this request).
+export async function planCache(
+  tenantId: string,
+  request: ChatCompletionRequest,
+  route: Route["cache"],
+  headers: Headers,
+): Promise<CachePlan> {
+  const mode = headers.get("x-edgeclaw-cache")?.trim().toLowerCase();
+  const ttlHeader = headers.get("x-edgeclaw-cache-ttl");
+  const requested = ttlHeader !== null && /^\d{1,6}$/.test(ttlHeader.trim()) ? Math.min(MAX_TTL_S, Number(ttlHeader)) : null;
+  const ttlS = requested ?? route?.ttl_s ?? 0;
+  const off = { key: null, lookup: false, ttlS: 0, status: "BYPASS" as const };
+  if (mode === "skip" || ttlS <= 0) return off;
+  if (!deterministic(request) && route?.nondeterministic !== true) return off;
+  const key = await cacheKey(tenantId, request);
+  return mode === "refresh" ? { key, lookup: false, ttlS, status: "REFRESH" } : { key, lookup: true, ttlS, status: "MISS" };
+}
+
+function remember(key: string, entry: CachedAnswer): void {
+  const size = entry.body.length * 2;
+  if (size > MAX_ENTRY_BYTES) return;
+  const old = memory.get(key);
+  if (old) {
+    memoryBytes -= old.body.length * 2;
+    memory.delete(key);
+  }
+  while (memoryBytes + size > MAX_BYTES && memory.size > 0) {
+    const [oldestKey, oldest] = memory.entries().next().value as [string, CachedAnswer];
+    memory.delete(oldestKey);
+    memoryBytes -= oldest.body.length * 2;
+  }
+  memory.set(key, entry);
+  memoryBytes += size;
+}
+
+const cacheApi = (): Cache | null => (typeof caches !== "undefined" ? (caches as unknown as { default: Cache }).default : null);
+
+export async function lookup(key: string): Promise<CachedAnswer | null> {
+  const now = Date.now();
+  const hit = memory.get(key);
+  if (hit) {
+    if (hit.expiresAt > now) {
+      // Refresh its place in the LRU order.
+      memory.delete(key);
+      memory.set(key, hit);
+      return hit;
+    }
+    memory.delete(key);
+    memoryBytes -= hit.body.length * 2;
+  }
+  try {
+    const res = await cacheApi()?.match(CACHE_ORIGIN + key);
+    if (!res) return null;
+    const entry = (await res.json()) as CachedAnswer;
+    if (entry.expiresAt <= now) return null;
+    remember(key, entry);
+    return entry;
+  } catch {
+    return null;
+  }
+}
+
+export async function store(key: string, entry: CachedAnswer): Promise<void> {
+  remember(key, entry);
+  const ttl = Math.max(1, Math.floor((entry.expiresAt - Date.now()) / 1000));
+  try {
+    await cacheApi()?.put(
+      CACHE_ORIGIN + key,
+      new Response(JSON.stringify(entry), { headers: { "content-type": "application/json", "cache-control": `max-age=${ttl}` } }),
+    );
+  } catch {
+    // The isolate copy still serves; the shared level is best effort.
+  }
+}
+
+// Single flight: the leader's promise, for followers to wait on.
+export function leaderFor(key: string): Promise<CachedAnswer | null> | undefined {
+  return inFlight.get(key);
+}
+
+export function lead(key: string): { done(entry: CachedAnswer | null): void } {
+  let resolve!: (entry: CachedAnswer | null) => void;
+  inFlight.set(key, new Promise((r) => (resolve = r)));
+  return {
+    done(entry) {
+      inFlight.delete(key);
+      resolve(entry);
+    },
+  };
+}
+
+// A recorded stream, replayed one event per chunk.
+export function replay(body: string): ReadableStream<Uint8Array> {
+  const events = body.split(/(?<=\n\n)/);
+  const encoder = new TextEncoder();
+  let i = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const next = events[i++];
+      if (next === undefined) controller.close();
+      else controller.enqueue(encoder.encode(next));
+    },
+  });
+}

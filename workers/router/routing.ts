@@ -1,0 +1,279 @@
+// A tenant's compiled routing: its router config (versioned in D1) turned into trees of targets
+// with stable path ids, plus an implicit one-target route for every catalog model the config
+// does not name. Cached in the isolate; the hot path never waits on D1 while the entry is young:
+//   age < CONFIG_REFRESH_MS      served as is
+//   age < CONFIG_MAX_STALE_MS    served, and the head version is checked in the background
+//   older                        the version check is awaited (an isolate that was idle)
+// A version check is one indexed read of route_config_heads; only a changed version (or a
+// catalog older than CACHE_TTL_MS) reloads. In-flight requests keep the tree they started with,
+// so a switch never fails a request.
+import { and, eq, isNull } from "drizzle-orm";
+import { z } from "zod";
+import { providerKinds, type ProviderKind } from "../../schema/admin.ts";
+import { providers } from "../../schema/db.ts";
+import {
+  breakerSettings,
+  retrySettings,
+  routerConfig,
+  type BreakerSettings,
+  type Condition,
+  type ErrorClass,
+  type RetrySettings,
+  type Route,
+  type RouteNode,
+  type RouterConfig,
+  type TargetNode,
+} from "../../schema/route-config.ts";
+import { routeConfigHeads, routeConfigVersions } from "../../schema/router.ts";
+import { database } from "../db.ts";
+import { settings, type Env } from "../env.ts";
+import { loadCatalog, onCatalogChange } from "./catalog.ts";
+
+export interface ProviderInfo {
+  id: string;
+  name: string;
+  kind: ProviderKind;
+  baseUrl: string;
+  credentialRef: string | null;
+  timeoutMs: number | null;
+}
+
+export interface CompiledTarget {
+  kind: "target";
+  path: string;
+  weight: number;
+  node: TargetNode;
+  // Null when the provider was revoked after the config was saved: the target is unavailable.
+  provider: ProviderInfo | null;
+  replicas: { id: string; baseUrl: string; metricsUrl: string | null }[] | null;
+  contextWindow: number | null;
+  inputPrice: number;
+  outputPrice: number;
+}
+
+export interface CompiledGroup {
+  kind: "weighted" | "fallback";
+  path: string;
+  weight: number;
+  on: ReadonlySet<ErrorClass>;
+  children: CompiledNode[];
+}
+
+export interface CompiledConditional {
+  kind: "conditional";
+  path: string;
+  weight: number;
+  rules: { when: Condition; node: CompiledNode }[];
+  otherwise: CompiledNode;
+}
+
+export type CompiledNode = CompiledTarget | CompiledGroup | CompiledConditional;
+
+export interface CompiledRoute {
+  name: string;
+  root: CompiledNode;
+  cache: Route["cache"];
+  retry: RetrySettings;
+  breaker: BreakerSettings;
+  firstByteMs: number | null;
+  defaultMaxTokens: number;
+  // The highest prices in the tree: what a call is reserved at before its target is known.
+  maxInputPrice: number;
+  maxOutputPrice: number;
+  targets: CompiledTarget[];
+}
+
+export interface TenantRouting {
+  version: number;
+  config: RouterConfig;
+  routes: ReadonlyMap<string, CompiledRoute>;
+}
+
+const ALL_CLASSES: ErrorClass[] = ["rate_limited", "server_error", "timeout", "connection", "context_length", "content_policy"];
+const DEFAULT_MAX_TOKENS = 4096;
+const kind = z.enum(providerKinds);
+
+export function compileRouting(
+  version: number,
+  config: RouterConfig,
+  providerRows: ProviderInfo[],
+  catalog: Awaited<ReturnType<typeof loadCatalog>>,
+): TenantRouting {
+  const byName = new Map(providerRows.map((p) => [p.name, p]));
+  const prices = new Map<string, { input: number; output: number; contextWindow: number | null }>();
+  for (const m of catalog.values()) {
+    prices.set(`${m.provider.name}\n${m.upstreamModel}`, { input: m.inputPricePerMtok, output: m.outputPricePerMtok, contextWindow: m.contextWindow });
+  }
+  const routes = new Map<string, CompiledRoute>();
+  const defaults = { breaker: config.breaker ?? breakerSettings.parse({}), retry: config.retry ?? retrySettings.parse({}) };
+
+  const build = (name: string, route: Route): CompiledRoute => {
+    const targets: CompiledTarget[] = [];
+    const compile = (node: RouteNode, path: string): CompiledNode => {
+      const weight = node.weight ?? 1;
+      if (node.type === "target") {
+        const known = prices.get(`${node.provider}\n${node.model}`);
+        const target: CompiledTarget = {
+          kind: "target",
+          path,
+          weight,
+          node,
+          provider: byName.get(node.provider) ?? null,
+          replicas: node.replicas?.map((r) => ({ id: r.id, baseUrl: r.base_url, metricsUrl: r.metrics_url ?? null })) ?? null,
+          contextWindow: node.context_window ?? known?.contextWindow ?? null,
+          inputPrice: node.input_price_per_mtok ?? known?.input ?? 0,
+          outputPrice: node.output_price_per_mtok ?? known?.output ?? 0,
+        };
+        targets.push(target);
+        return target;
+      }
+      if (node.type === "conditional") {
+        return {
+          kind: "conditional",
+          path,
+          weight,
+          rules: node.rules.map((r, i) => ({ when: r.when, node: compile(r.node, `${path}/${r.node.id ?? i}`) })),
+          otherwise: compile(node.default, `${path}/${node.default.id ?? "default"}`),
+        };
+      }
+      return {
+        kind: node.type,
+        path,
+        weight,
+        on: new Set(node.on ?? ALL_CLASSES),
+        children: node.children.map((child, i) => compile(child, `${path}/${child.id ?? i}`)),
+      };
+    };
+    const root = compile(route.tree, name);
+    return {
+      name,
+      root,
+      cache: route.cache,
+      retry: route.retry ?? defaults.retry,
+      breaker: route.breaker ?? defaults.breaker,
+      firstByteMs: route.first_byte_timeout_ms ?? null,
+      defaultMaxTokens: route.default_max_tokens ?? DEFAULT_MAX_TOKENS,
+      maxInputPrice: Math.max(0, ...targets.map((t) => t.inputPrice)),
+      maxOutputPrice: Math.max(0, ...targets.map((t) => t.outputPrice)),
+      targets,
+    };
+  };
+
+  for (const m of catalog.values()) {
+    routes.set(m.publicName, build(m.publicName, { tree: { type: "target", provider: m.provider.name, model: m.upstreamModel } }));
+  }
+  for (const [name, route] of Object.entries(config.routes)) routes.set(name, build(name, route));
+  return { version, config, routes };
+}
+
+// Every provider name a config refers to (checked against the tenant's providers on save).
+export function providerNames(config: RouterConfig): Set<string> {
+  const names = new Set<string>();
+  const visit = (node: RouteNode) => {
+    if (node.type === "target") names.add(node.provider);
+    else if (node.type === "conditional") {
+      node.rules.forEach((r) => visit(r.node));
+      visit(node.default);
+    } else node.children.forEach(visit);
+  };
+  for (const route of Object.values(config.routes)) visit(route.tree);
+  return names;
+}
+
+export async function liveProviders(d1: D1Database, tenantId: string): Promise<ProviderInfo[]> {
+  const rows = await database(d1)
+    .select()
+    .from(providers)
+    .where(and(eq(providers.tenantId, tenantId), isNull(providers.revokedAt)));
+  return rows.flatMap((r) => {
+    const k = kind.safeParse(r.kind);
+    return k.success ? [{ id: r.id, name: r.name, kind: k.data, baseUrl: r.baseUrl, credentialRef: r.credentialRef, timeoutMs: r.timeoutMs }] : [];
+  });
+}
+
+export async function headVersion(d1: D1Database, tenantId: string): Promise<number> {
+  const head = await database(d1).select({ version: routeConfigHeads.version }).from(routeConfigHeads).where(eq(routeConfigHeads.tenantId, tenantId)).get();
+  return head?.version ?? 0;
+}
+
+async function loadRouting(d1: D1Database, tenantId: string): Promise<TenantRouting> {
+  const db = database(d1);
+  const [version, providerRows, catalog] = await Promise.all([headVersion(d1, tenantId), liveProviders(d1, tenantId), loadCatalog(d1, tenantId)]);
+  let config: RouterConfig = routerConfig.parse({});
+  if (version > 0) {
+    const row = await db
+      .select({ config: routeConfigVersions.config })
+      .from(routeConfigVersions)
+      .where(and(eq(routeConfigVersions.tenantId, tenantId), eq(routeConfigVersions.version, version)))
+      .get();
+    // Stored documents were validated on save; a newer deployment's document this one cannot
+    // read falls back to the catalog's implicit routes instead of failing every request.
+    const parsed = routerConfig.safeParse(row ? JSON.parse(row.config) : {});
+    if (parsed.success) config = parsed.data;
+  }
+  return compileRouting(version, config, providerRows, catalog);
+}
+
+interface Entry {
+  routing: TenantRouting;
+  loadedAt: number;
+  checkedAt: number;
+  checking?: Promise<void>;
+}
+
+const entries = new Map<string, Entry>();
+const loading = new Map<string, Promise<Entry>>();
+const MAX_TENANTS = 1_000;
+
+onCatalogChange((tenantId) => (tenantId === undefined ? entries.clear() : entries.delete(tenantId)));
+
+function load(env: Env, tenantId: string): Promise<Entry> {
+  let pending = loading.get(tenantId);
+  if (!pending) {
+    pending = loadRouting(env.DB, tenantId)
+      .then((routing) => {
+        const now = Date.now();
+        const entry: Entry = { routing, loadedAt: now, checkedAt: now };
+        if (entries.size >= MAX_TENANTS && !entries.has(tenantId)) entries.delete(entries.keys().next().value as string);
+        entries.set(tenantId, entry);
+        return entry;
+      })
+      .finally(() => loading.delete(tenantId));
+    loading.set(tenantId, pending);
+  }
+  return pending;
+}
+
+function check(env: Env, tenantId: string, entry: Entry): Promise<void> {
+  entry.checking ??= (async () => {
+    const catalogTtl = settings(env).cacheTtlMs;
+    const version = await headVersion(env.DB, tenantId);
+    if (version !== entry.routing.version || Date.now() - entry.loadedAt > catalogTtl) await load(env, tenantId);
+    else entry.checkedAt = Date.now();
+  })().finally(() => {
+    entry.checking = undefined;
+  });
+  return entry.checking;
+}
+
+export async function routingFor(env: Env, tenantId: string, waitUntil: (p: Promise<unknown>) => void): Promise<TenantRouting> {
+  const entry = entries.get(tenantId);
+  if (!entry) return (await load(env, tenantId)).routing;
+  const age = Date.now() - entry.checkedAt;
+  const { configRefreshMs, configMaxStaleMs } = settings(env);
+  if (age < configRefreshMs) return entry.routing;
+  const logged = (p: Promise<void>) =>
+    p.catch((err: unknown) => console.error(JSON.stringify({ level: "warn", msg: "router config check failed", error: String(err) })));
+  if (age < configMaxStaleMs) {
+    waitUntil(logged(check(env, tenantId, entry)));
+    return entry.routing;
+  }
+  // If D1 cannot answer, the config this isolate has is still the best it can do.
+  await logged(check(env, tenantId, entry));
+  return (entries.get(tenantId) ?? entry).routing;
+}
+
+// The isolate that saved a config switches at once.
+export function forgetRouting(tenantId: string): void {
+  entries.delete(tenantId);
+}
