@@ -26,7 +26,7 @@ export default defineConfig({
         ],
         test: {
           name: "gateway",
-          include: ["test/gateway/**/*.test.ts"],
+          include: ["test/gateway/**/*.test.ts", "test/router/**/*.test.ts"],
           globalSetup: ["test/fakes/global-setup.ts"],
           setupFiles: ["test/gateway/setup.ts"],
         },

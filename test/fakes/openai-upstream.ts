@@ -12,6 +12,16 @@
 //   fake-status-<code>   answers that HTTP status with an OpenAI error body (429: Retry-After: 7)
 //   fake-garbage         200 with a body that is not JSON
 //   fake-wrong-shape     200 with JSON that is not a chat completion
+//   fake-ctx-small       400 context_length_exceeded (OpenAI's code)
+//   fake-policy          400 content_policy_violation
+//   fake-scn-<id>        a scripted scenario, set with POST /control/scenario/<id>:
+//                        {mode: ok|fail|stall|delay, status, retry_after, delay_ms, fail_first,
+//                        queue_depth}; GET /control/scenario/<id> answers its call counts
+//                        (total and per replica)
+// The same API is served under /r/<replica>/v1/... (one fake per GPU replica), with a vLLM-style
+// /r/<replica>/metrics whose gauges the scenario's `replica_queue` sets.
+// Anthropic's Messages API is at POST /v1/messages (documented JSON and SSE event shapes, its
+// {type:"error",error:{type,message}} errors); the model `claude-fail-<status>` fails.
 // Every request is recorded (headers that matter, body) under its x-request-id:
 // GET /control/requests/<x-request-id>.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -30,8 +40,21 @@ export interface FakeUpstream {
 
 type Message = { role: string; content?: unknown };
 
+export interface Scenario {
+  mode?: "ok" | "fail" | "stall" | "delay";
+  status?: number;
+  retry_after?: string;
+  delay_ms?: number;
+  // Fail this many calls (with `status`), then answer normally.
+  fail_first?: number;
+  queue_depth?: number;
+  replica_queue?: Record<string, number>;
+}
+
 export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
   const recorded = new Map<string, RecordedRequest>();
+  const scenarios = new Map<string, Scenario>();
+  const counts = new Map<string, { total: number; replicas: Record<string, number> }>();
   const gates = new Map<string, () => void>();
   const released = new Set<string>();
 
@@ -44,6 +67,23 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://fake");
+    const replicaPath = /^\/r\/([A-Za-z0-9_-]+)(\/.*)$/.exec(url.pathname);
+    const replica = replicaPath?.[1] ?? null;
+    if (replicaPath) url.pathname = replicaPath[2] as string;
+    if (url.pathname.startsWith("/control/scenario/")) {
+      const id = decodeURIComponent(url.pathname.slice("/control/scenario/".length));
+      if (req.method === "POST") {
+        scenarios.set(id, JSON.parse(await readBody(req)) as Scenario);
+        return json(res, 200, { ok: true });
+      }
+      return json(res, 200, counts.get(id) ?? { total: 0, replicas: {} });
+    }
+    if (req.method === "GET" && url.pathname === "/metrics" && replica) {
+      const queued = [...scenarios.values()].map((s) => s.replica_queue?.[replica]).find((q) => q !== undefined) ?? 0;
+      res.writeHead(200, { "content-type": "text/plain" });
+      return void res.end(`# HELP vllm:num_requests_waiting waiting\nvllm:num_requests_waiting{model_name="m"} ${queued}\nvllm:num_requests_running{model_name="m"} 0\n`);
+    }
+    if (req.method === "POST" && url.pathname === "/v1/messages") return anthropic(req, res);
     if (req.method === "GET" && url.pathname.startsWith("/control/requests/")) {
       const found = recorded.get(decodeURIComponent(url.pathname.slice("/control/requests/".length)));
       return found ? json(res, 200, found) : json(res, 404, { error: "not recorded" });
@@ -65,6 +105,31 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
     const model = String(body.model);
     const stream = body.stream === true;
     const includeUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
+    const scenarioId = /^fake-scn-(.+)$/.exec(model)?.[1];
+    if (scenarioId !== undefined) {
+      const c = counts.get(scenarioId) ?? { total: 0, replicas: {} };
+      c.total++;
+      if (replica) c.replicas[replica] = (c.replicas[replica] ?? 0) + 1;
+      counts.set(scenarioId, c);
+      const scn = scenarios.get(scenarioId) ?? {};
+      if (scn.queue_depth !== undefined) res.setHeader("x-queue-depth", String(scn.queue_depth));
+      if (replica) res.setHeader("x-replica", replica);
+      const failing = scn.mode === "fail" || (scn.fail_first !== undefined && c.total <= scn.fail_first);
+      if (failing) {
+        const code = scn.status ?? 500;
+        if (scn.retry_after !== undefined) res.setHeader("retry-after", scn.retry_after);
+        return json(res, code, { error: { message: `scenario ${scenarioId} fails with ${code}`, type: "fake_error", param: null, code: code === 429 ? "rate_limit_exceeded" : "server_error" } });
+      }
+      if (scn.mode === "stall") return; // never answers; the gateway's deadline must act
+      if (scn.mode === "delay") await new Promise((r) => setTimeout(r, scn.delay_ms ?? 100));
+      if (res.destroyed) return;
+    }
+    if (model === "fake-ctx-small") {
+      return json(res, 400, { error: { message: "This model's maximum context length is 16 tokens.", type: "invalid_request_error", param: "messages", code: "context_length_exceeded" } });
+    }
+    if (model === "fake-policy") {
+      return json(res, 400, { error: { message: "Your request was rejected by the safety system.", type: "invalid_request_error", param: null, code: "content_policy_violation" } });
+    }
     const status = /^fake-status-(\d{3})$/.exec(model);
     if (status) {
       const code = Number(status[1]);
@@ -124,6 +189,49 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
       send({ id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1_700_000_000, model, choices: [], usage: usage() });
     }
     res.end("data: [DONE]\n\n");
+  }
+
+  // Anthropic Messages: https://docs.anthropic.com/en/api/messages (and its streaming events).
+  async function anthropic(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = JSON.parse(await readBody(req)) as { model: string; stream?: boolean; messages: { role: string; content: unknown }[]; max_tokens?: number; tools?: unknown[] };
+    const requestId = header(req, "x-request-id") ?? `anon-${recorded.size}`;
+    recorded.set(requestId, { authorization: header(req, "x-api-key"), accept: header(req, "anthropic-version"), body: body as unknown as Record<string, unknown> });
+    const aerror = (status: number, type: string, message: string) => json(res, status, { type: "error", error: { type, message } });
+    if (header(req, "anthropic-version") === null) return aerror(400, "invalid_request_error", "anthropic-version header is required");
+    if (typeof body.max_tokens !== "number") return aerror(400, "invalid_request_error", "max_tokens: Field required");
+    const fail = /^claude-fail-(\d{3})$/.exec(body.model);
+    if (fail) {
+      const code = Number(fail[1]);
+      const type = code === 429 ? "rate_limit_error" : code === 529 ? "overloaded_error" : code === 400 ? "invalid_request_error" : "api_error";
+      if (code === 429) res.setHeader("retry-after", "1");
+      return aerror(code, type, code === 400 ? "prompt is too long: 300000 tokens > 200000 maximum" : `fake anthropic ${code}`);
+    }
+    const last = [...body.messages].reverse().find((m) => m.role === "user");
+    const said = typeof last?.content === "string" ? last.content : Array.isArray(last?.content) ? (last.content as { type: string; text?: string }[]).filter((b) => b.type === "text").map((b) => b.text).join("") : "";
+    const useTool = Array.isArray(body.tools) && body.tools.length > 0;
+    const text = `echo: ${said}`;
+    const usage = { input_tokens: 12, output_tokens: 4 };
+    if (!body.stream) {
+      const content = useTool ? [{ type: "tool_use", id: "toolu_fake", name: "get_weather", input: { city: "Paris" } }] : [{ type: "text", text }];
+      return json(res, 200, { id: "msg_fake", type: "message", role: "assistant", model: body.model, content, stop_reason: useTool ? "tool_use" : "end_turn", stop_sequence: null, usage });
+    }
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    const ev = (type: string, data: Record<string, unknown>) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+    ev("message_start", { message: { id: "msg_fake", type: "message", role: "assistant", model: body.model, content: [], stop_reason: null, usage: { input_tokens: 12, output_tokens: 1 } } });
+    ev("ping", {});
+    if (useTool) {
+      ev("content_block_start", { index: 0, content_block: { type: "tool_use", id: "toolu_fake", name: "get_weather", input: {} } });
+      ev("content_block_delta", { index: 0, delta: { type: "input_json_delta", partial_json: '{"city":' } });
+      ev("content_block_delta", { index: 0, delta: { type: "input_json_delta", partial_json: '"Paris"}' } });
+    } else {
+      ev("content_block_start", { index: 0, content_block: { type: "text", text: "" } });
+      ev("content_block_delta", { index: 0, delta: { type: "text_delta", text: "echo: " } });
+      ev("content_block_delta", { index: 0, delta: { type: "text_delta", text: said } });
+    }
+    ev("content_block_stop", { index: 0 });
+    ev("message_delta", { delta: { stop_reason: useTool ? "tool_use" : "end_turn", stop_sequence: null }, usage: { output_tokens: 4 } });
+    ev("message_stop", {});
+    res.end();
   }
 
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));

@@ -68,16 +68,21 @@ async function writeVersion(
   const body = JSON.stringify(config);
   const next = await nextVersion(db, tenantId);
   try {
-    await db.batch([
-      // The version is computed inside the statement, so two concurrent writes cannot both get it.
-      db.run(sql`INSERT INTO route_config_versions (tenant_id, version, config, created_at, actor, rolled_back_from, comment)
-        SELECT ${tenantId}, COALESCE(MAX(version), 0) + 1, ${body}, ${now}, ${actorOf(claims)}, ${meta.rolledBackFrom ?? null}, ${meta.comment ?? null}
-        FROM route_config_versions WHERE tenant_id = ${tenantId}
-        HAVING COALESCE(MAX(version), 0) + 1 = ${next}`),
-      db.run(sql`INSERT INTO route_config_heads (tenant_id, version, updated_at)
-        SELECT ${tenantId}, MAX(version), ${now} FROM route_config_versions WHERE tenant_id = ${tenantId}
-        ON CONFLICT(tenant_id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at`),
-      auditInsert(db, claims, { tenantId, action: meta.action, target: `router-config:${tenantId}`, metadata: { version: next, rolled_back_from: meta.rolledBackFrom ?? null, comment: meta.comment ?? null } }, now),
+    const audit = auditInsert(db, claims, { tenantId, action: meta.action, target: `router-config:${tenantId}`, metadata: { version: next, rolled_back_from: meta.rolledBackFrom ?? null, comment: meta.comment ?? null } }, now).toSQL();
+    // One D1 batch (a transaction). The version is computed inside the statement and must be
+    // the one read above: a concurrent write makes it insert nothing (caught below).
+    await c.env.DB.batch([
+      c.env.DB.prepare(
+        `INSERT INTO route_config_versions (tenant_id, version, config, created_at, actor, rolled_back_from, comment)
+         SELECT ?1, COALESCE(MAX(version), 0) + 1, ?2, ?3, ?4, ?5, ?6 FROM route_config_versions WHERE tenant_id = ?1
+         HAVING COALESCE(MAX(version), 0) + 1 = ?7`,
+      ).bind(tenantId, body, now, actorOf(claims), meta.rolledBackFrom ?? null, meta.comment ?? null, next),
+      c.env.DB.prepare(
+        `INSERT INTO route_config_heads (tenant_id, version, updated_at)
+         SELECT ?1, MAX(version), ?2 FROM route_config_versions WHERE tenant_id = ?1
+         ON CONFLICT(tenant_id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at`,
+      ).bind(tenantId, now),
+      c.env.DB.prepare(audit.sql).bind(...audit.params),
     ]);
   } catch (err) {
     if (err instanceof Error && /UNIQUE|PRIMARY KEY/i.test(err.message + String(err.cause ?? ""))) {

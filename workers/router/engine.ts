@@ -139,6 +139,8 @@ async function execTarget(target: CompiledTarget, run: RunContext, trail: Trail,
   const defaults = settings(run.env);
   const base = breakerKey(run.tenantId, route.name, target.path);
   const excluded = new Set<string>();
+  // A retry refused by the breaker (it opened meanwhile) reports the failure that opened it.
+  let lastFailure: RouteFailure | undefined;
   for (let attempt = 0; ; attempt++) {
     let replica: Replica | null = null;
     let key = base;
@@ -167,7 +169,7 @@ async function execTarget(target: CompiledTarget, run: RunContext, trail: Trail,
         excluded.add(replica.id);
         continue;
       }
-      throw unavailable(`the circuit breaker of ${label} is open`, Math.ceil(route.breaker.open_ms / 1000));
+      throw lastFailure ?? unavailable(`the circuit breaker of ${label} is open`, Math.ceil(route.breaker.open_ms / 1000));
     }
     trail.attempts++;
     trail.last = { target, replica };
@@ -215,6 +217,7 @@ async function execTarget(target: CompiledTarget, run: RunContext, trail: Trail,
       if (health) recordFailure(target.path);
       trail.reasons.push(`${label}:${err.errorClass ?? err.code}`);
       const failure = new RouteFailure(err.errorClass, err);
+      lastFailure = failure;
       if (!health || attempt + 1 >= route.retry.attempts) throw failure;
       let wait = backoffMs(attempt, route.retry.base_ms, route.retry.max_ms);
       if (err.retryAfterMs !== null) {
