@@ -50,13 +50,15 @@ describe("circuit breakers", () => {
     const flaky = await scenario({ mode: "ok" });
     await setConfig(t, { routes: { [name]: { tree: target(`fake-scn-${flaky}`, { id: "a" }), retry: noRetry, breaker: { failures: 3, failure_rate: 0.5, min_requests: 6, open_ms: 60_000 } } } });
     for (let i = 0; i < 6; i++) {
-      await scenario({ mode: i % 2 === 0 ? "fail" : "ok", status: 502 }, flaky);
+      await scenario({ mode: i % 2 === 1 ? "fail" : "ok", status: 502 }, flaky);
       await chat(t.key, { model: name, ...ask() });
       await settle();
     }
     expect(await breakerOf(name, name)).toMatchObject({ phase: "open" });
     const refused = await chat(t.key, { model: name, ...ask() });
-    expect(refused.status).toBe(502);
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe("no_available_target");
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
   });
 
   it("half-opens after open_ms, lets probes through, and closes after enough successes", async () => {
