@@ -1,0 +1,95 @@
+// The response cache: exact match per tenant, TTL per route and per request, skip/refresh
+// headers, the status header, streams recorded and replayed, identical misses coalesced, and
+// sampling requests left alone unless the route opts in.
+import { beforeAll, describe, expect, it } from "vitest";
+import { chat, makeTenant, uid } from "../gateway/helpers.ts";
+import { ask, calls, makeRouterTenant, scenario, setConfig, target, type RouterTenant } from "./helpers.ts";
+
+let t: RouterTenant;
+beforeAll(async () => {
+  t = await makeRouterTenant();
+});
+
+async function cachedRoute(cache: Record<string, unknown> = { ttl_s: 60 }, behaviour = {}): Promise<{ name: string; scn: string }> {
+  const scn = await scenario(behaviour);
+  const name = uid("cached");
+  await setConfig(t, { routes: { [name]: { tree: target(`fake-scn-${scn}`), cache } } });
+  return { name, scn };
+}
+
+const det = (text = "hello") => ({ ...ask(text), temperature: 0 });
+
+describe("response cache", () => {
+  it("answers a repeated request from the cache without calling upstream", async () => {
+    const { name, scn } = await cachedRoute();
+    const first = await chat(t.key, { model: name, ...det() });
+    expect(first.headers.get("x-edgeclaw-cache-status")).toBe("MISS");
+    const second = await chat(t.key, { model: name, ...det() });
+    expect(second.headers.get("x-edgeclaw-cache-status")).toBe("HIT");
+    expect(second.body).toEqual(first.body);
+    expect(second.headers.get("x-edgeclaw-target")).toBe(name);
+    expect((await calls(scn)).total).toBe(1);
+    // A different request (or field order does not matter, content does) is a miss.
+    expect((await chat(t.key, { temperature: 0, model: name, messages: [{ content: "hello", role: "user" }] })).headers.get("x-edgeclaw-cache-status")).toBe("HIT");
+    expect((await chat(t.key, { model: name, ...det("other") })).headers.get("x-edgeclaw-cache-status")).toBe("MISS");
+  });
+
+  it("keeps tenants apart", async () => {
+    const other = await makeTenant();
+    const { name } = await cachedRoute();
+    await chat(t.key, { model: name, ...det() });
+    // The other tenant has no such route at all; and its own identical request is its own.
+    expect((await chat(other.key, { model: name, ...det() })).status).toBe(404);
+  });
+
+  it("honours skip, refresh and a per-request TTL", async () => {
+    const { name, scn } = await cachedRoute();
+    await chat(t.key, { model: name, ...det() });
+    expect((await chat(t.key, { model: name, ...det() }, { "x-edgeclaw-cache": "skip" })).headers.get("x-edgeclaw-cache-status")).toBe("BYPASS");
+    expect((await chat(t.key, { model: name, ...det() }, { "x-edgeclaw-cache": "refresh" })).headers.get("x-edgeclaw-cache-status")).toBe("REFRESH");
+    expect((await calls(scn)).total).toBe(3);
+    expect((await chat(t.key, { model: name, ...det() })).headers.get("x-edgeclaw-cache-status")).toBe("HIT");
+
+    const short = await cachedRoute({ ttl_s: 60 });
+    await chat(t.key, { model: short.name, ...det("ttl") }, { "x-edgeclaw-cache-ttl": "1" });
+    expect((await chat(t.key, { model: short.name, ...det("ttl") })).headers.get("x-edgeclaw-cache-status")).toBe("HIT");
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect((await chat(t.key, { model: short.name, ...det("ttl") })).headers.get("x-edgeclaw-cache-status")).toBe("MISS");
+  });
+
+  it("leaves sampling requests alone unless the route opts in", async () => {
+    const { name } = await cachedRoute();
+    const sampled = await chat(t.key, { model: name, ...ask(), temperature: 0.7 });
+    expect(sampled.headers.get("x-edgeclaw-cache-status")).toBe("BYPASS");
+    const seeded = await chat(t.key, { model: name, ...ask(), temperature: 0.7, seed: 1 });
+    expect(seeded.headers.get("x-edgeclaw-cache-status")).toBe("MISS");
+    const opted = await cachedRoute({ ttl_s: 60, nondeterministic: true });
+    await chat(t.key, { model: opted.name, ...ask() });
+    expect((await chat(t.key, { model: opted.name, ...ask() })).headers.get("x-edgeclaw-cache-status")).toBe("HIT");
+    // No cache configured and no TTL header: bypass.
+    expect((await chat(t.key, { model: "fake-echo", ...det() })).headers.get("x-edgeclaw-cache-status")).toBe("BYPASS");
+  });
+
+  it("records a stream and replays it as a stream", async () => {
+    const { name, scn } = await cachedRoute();
+    const first = await chat(t.key, { model: name, ...det(), stream: true });
+    expect(first.headers.get("x-edgeclaw-cache-status")).toBe("MISS");
+    // Give the recorder's store a moment after the stream ended.
+    await new Promise((r) => setTimeout(r, 50));
+    const second = await chat(t.key, { model: name, ...det(), stream: true });
+    expect(second.headers.get("x-edgeclaw-cache-status")).toBe("HIT");
+    expect(second.headers.get("content-type")).toContain("text/event-stream");
+    expect(second.body).toBe(first.body);
+    expect(second.body).toContain("data: [DONE]");
+    expect((await calls(scn)).total).toBe(1);
+  });
+
+  it("coalesces concurrent identical misses into one upstream call", async () => {
+    const { name, scn } = await cachedRoute({ ttl_s: 60 }, { mode: "delay", delay_ms: 300 });
+    const answers = await Promise.all(Array.from({ length: 6 }, () => chat(t.key, { model: name, ...det("together") })));
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    const statuses = answers.map((a) => a.headers.get("x-edgeclaw-cache-status")).sort();
+    expect(statuses).toEqual(["COALESCED", "COALESCED", "COALESCED", "COALESCED", "COALESCED", "MISS"]);
+    expect((await calls(scn)).total).toBe(1);
+  });
+});
