@@ -3,11 +3,12 @@ import { describe, expect, it } from "vitest";
 import { QueueFullError, SlotPool } from "../src/engine/slot-pool.ts";
 
 describe("SlotPool", () => {
-  it("hands out preferred (clean) free slots first", async () => {
-    const clean = new Set(["b"]);
-    const pool = new SlotPool(["a", "b", "c"], 0, (s) => clean.has(s));
-    expect(await pool.acquire()).toBe("b");
-    expect(await pool.acquire()).toBe("c"); // none preferred left: any free one
+  it("hands out the free slot ranked highest", async () => {
+    const rank = (s: string) => ({ a: 1, b: 3, c: 2 })[s] ?? 0;
+    const pool = new SlotPool(["a", "b", "c"], 0);
+    expect(await pool.acquire(undefined, rank)).toBe("b");
+    expect(await pool.acquire(undefined, rank)).toBe("c");
+    expect(await pool.acquire()).toBe("a");
   });
 
   it("serves waiters first in, first out, and refuses past the queue limit", async () => {

@@ -11,6 +11,7 @@ import {
   type LlamaContextSequence,
   type LlamaGrammar,
   type LlamaModel,
+  type Token,
 } from "node-llama-cpp";
 import { validateModelFile } from "../gguf/validate.ts";
 import { SlotPool } from "./slot-pool.ts";
@@ -62,7 +63,14 @@ export class ContextLengthError extends Error {
 }
 
 /** A prepared request: the prompt is rendered and counted before it waits for a slot. */
-export type PreparedPrompt = { history: ChatHistoryItem[]; promptTokens: number; maxTokens: number };
+export type PreparedPrompt = { history: ChatHistoryItem[]; tokens: readonly Token[]; promptTokens: number; maxTokens: number };
+
+function commonPrefix(a: readonly Token[], b: readonly Token[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
 
 export class LoadedModel {
   readonly spec: ModelSpec;
@@ -79,11 +87,7 @@ export class LoadedModel {
     this.model = model;
     this.context = context;
     this.chatWrapper = chatWrapper;
-    // Prefer slots whose KV cache is already empty. Reusing a slot that still holds another
-    // conversation means erasing its cells first, and node-llama-cpp erases under the context lock
-    // that its batch loop holds for as long as any sequence keeps generating: on a busy server the
-    // new request's first token would wait for the others to finish (seen: seconds).
-    this.pool = new SlotPool(sequences, queueLimit, (s) => s.nextTokenIndex === 0);
+    this.pool = new SlotPool(sequences, queueLimit);
   }
 
   static async load(llama: Llama, spec: ModelSpec, defaults: ModelDefaults): Promise<LoadedModel> {
@@ -119,23 +123,40 @@ export class LoadedModel {
     );
     history.push({ type: "model", response: [] });
     const { contextText } = this.chatWrapper.generateContextState({ chatHistory: history });
-    const promptTokens = contextText.tokenize(this.model.tokenizer).length;
+    const tokens = contextText.tokenize(this.model.tokenizer);
+    const promptTokens = tokens.length;
     const room = this.contextSize - promptTokens;
     if (room < 1) throw new ContextLengthError(promptTokens, this.contextSize);
-    return { history, promptTokens, maxTokens: Math.min(maxTokens ?? room, room) };
+    return { history, tokens, promptTokens, maxTokens: Math.min(maxTokens ?? room, room) };
   }
 
-  /** Waits (FIFO) for a free slot; QueueFullError past the queue limit. */
-  acquire(signal?: AbortSignal): Promise<LlamaContextSequence> {
+  /**
+   * Waits (FIFO) for a free slot; QueueFullError past the queue limit.
+   *
+   * Which free slot: LlamaChat reuses the KV cells of the longest common prefix and erases the rest,
+   * and node-llama-cpp erases under the context lock that its batch loop holds for as long as any
+   * sequence keeps generating. So while others generate, a slot that needs no erasing (empty, or
+   * holding only a prefix of this prompt: the previous turn of the same conversation) wins, since
+   * erasing would hold the first token back until every other generation pauses (seen: seconds).
+   * When nothing runs, erasing is instant and the longest reusable prefix wins.
+   */
+  acquire(prompt: PreparedPrompt, signal?: AbortSignal): Promise<LlamaContextSequence> {
     if (this.disposed) return Promise.reject(new Error(`model ${this.id} was unloaded`));
-    return this.pool.acquire(signal);
+    const busy = this.pool.running > 0;
+    return this.pool.acquire(signal, (slot) => {
+      const cached = slot.contextTokens;
+      const shared = commonPrefix(cached, prompt.tokens);
+      const eraseFree = shared === cached.length;
+      return busy ? (eraseFree ? 1 : 0) * 1e9 + shared : shared;
+    });
   }
 
   release(slot: LlamaContextSequence) {
     this.pool.release(slot);
-    // Clean a slot that went back to the free list while nobody needs it (see the constructor);
-    // the clear waits for a pause in generation, which is exactly when it costs nothing.
-    if (this.pool.isFree(slot) && !this.disposed) void slot.clearHistory().catch(() => undefined);
+    // A slot freed while others generate is cleared in the background: the clear waits for a
+    // pause in generation (when it costs nothing) and leaves an erase-free slot for the next
+    // request. A slot freed on an idle server keeps its cells for prefix reuse.
+    if (this.pool.isFree(slot) && this.pool.running > 0 && !this.disposed) void slot.clearHistory().catch(() => undefined);
   }
 
   /** Generates on a slot the caller holds. Rejects with the signal's reason when the client goes away. */

@@ -19,13 +19,9 @@ export class SlotPool<T> {
   private readonly waiters: Waiter<T>[] = [];
   private idleListeners: (() => void)[] = [];
 
-  private readonly preferred: (slot: T) => boolean;
-
-  /** `preferred` picks which free slot to hand out first (e.g. one with nothing to clean up). */
-  constructor(slots: readonly T[], queueLimit: number, preferred: (slot: T) => boolean = () => true) {
+  constructor(slots: readonly T[], queueLimit: number) {
     this.slots = slots;
     this.queueLimit = queueLimit;
-    this.preferred = preferred;
     this.free = [...slots];
   }
 
@@ -35,12 +31,16 @@ export class SlotPool<T> {
   isFree(slot: T): boolean { return this.free.includes(slot); }
   get busySlots(): readonly T[] { return this.slots.filter((s) => !this.free.includes(s)); }
 
-  /** Resolves with a slot; rejects with QueueFullError when the queue is full, or the signal's reason on abort. */
-  acquire(signal?: AbortSignal): Promise<T> {
+  /**
+   * Resolves with a slot: the free one `rank` scores highest, else the next to be released.
+   * Rejects with QueueFullError when the queue is full, or with the signal's reason on abort.
+   */
+  acquire(signal?: AbortSignal, rank: (slot: T) => number = () => 0): Promise<T> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.free.length) {
-      const i = this.free.findIndex(this.preferred);
-      return Promise.resolve(this.free.splice(i >= 0 ? i : this.free.length - 1, 1)[0]!);
+      let best = 0;
+      for (let i = 1; i < this.free.length; i++) if (rank(this.free[i]!) > rank(this.free[best]!)) best = i;
+      return Promise.resolve(this.free.splice(best, 1)[0]!);
     }
     if (this.waiters.length >= this.queueLimit) return Promise.reject(new QueueFullError(this.queueLimit));
     return new Promise<T>((resolve, reject) => {

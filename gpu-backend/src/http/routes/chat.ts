@@ -42,7 +42,7 @@ export function chatCompletions(deps: Deps) {
 
     let slot: LlamaContextSequence;
     try {
-      slot = await model.acquire(cancel.signal);
+      slot = await model.acquire(prompt, cancel.signal);
     } catch (e) {
       c.req.raw.signal.removeEventListener("abort", onClientAbort);
       if (cancel.signal.aborted) throw abandoned();
