@@ -112,7 +112,8 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
       if (replica) c.replicas[replica] = (c.replicas[replica] ?? 0) + 1;
       counts.set(scenarioId, c);
       const scn = scenarios.get(scenarioId) ?? {};
-      if (scn.queue_depth !== undefined) res.setHeader("x-queue-depth", String(scn.queue_depth));
+      const depth = (replica ? scn.replica_queue?.[replica] : undefined) ?? scn.queue_depth;
+      if (depth !== undefined) res.setHeader("x-queue-depth", String(depth));
       if (replica) res.setHeader("x-replica", replica);
       const failing = scn.mode === "fail" || (scn.fail_first !== undefined && c.total <= scn.fail_first);
       if (failing) {
