@@ -16,6 +16,9 @@ export default defineConfig({
               bindings: {
                 TEST_MIGRATIONS: await readD1Migrations("schema/migrations"),
                 FAKE_UPSTREAM_URL: inject("fakeUpstreamUrl"),
+                FAKE_TELEGRAM_URL: inject("fakeTelegramUrl"),
+                TELEGRAM_TEST_BOT: "123456:fake-bot-token",
+                TELEGRAM_STORM_BOT: "654321:fake-storm-bot-token",
                 ADMIN_JWT_SECRET: "test-admin-jwt-secret-0123456789abcdef",
                 PROVIDER_FAKE_KEY: "sk-fake-upstream-credential",
                 MAX_REQUEST_BYTES: "65536",
@@ -26,7 +29,7 @@ export default defineConfig({
         ],
         test: {
           name: "gateway",
-          include: ["test/gateway/**/*.test.ts", "test/router/**/*.test.ts"],
+          include: ["test/gateway/**/*.test.ts", "test/router/**/*.test.ts", "test/channels/**/*.test.ts"],
           globalSetup: ["test/fakes/global-setup.ts"],
           setupFiles: ["test/gateway/setup.ts"],
         },

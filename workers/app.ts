@@ -3,6 +3,7 @@
 import { Hono } from "hono";
 import { admin } from "./admin/index.ts";
 import { v1 } from "./api/index.ts";
+import { hooks, webchatRoutes, webhooks } from "./channels/routes.ts";
 import type { AppEnv } from "./env.ts";
 import { handleError, handleNotFound } from "./http/errors.ts";
 import { requestId } from "./http/request-id.ts";
@@ -13,5 +14,8 @@ app.use(requestId());
 app.get("/health", (c) => c.json({ status: "ok" }));
 app.route("/v1", v1);
 app.route("/admin", admin);
+app.route("/webhooks", webhooks);
+app.route("/hooks", hooks);
+app.route("/webchat", webchatRoutes);
 app.notFound(handleNotFound);
 app.onError(handleError);

@@ -2,6 +2,7 @@
 import type { SpendBudget } from "../durable-objects/budget.ts";
 import type { CircuitBreaker } from "../durable-objects/circuit-breaker.ts";
 import type { RateLimiter } from "../durable-objects/rate-limiter.ts";
+import type { ChatSession } from "../durable-objects/session.ts";
 import type { AdminClaims } from "../schema/admin.ts";
 import type { Principal } from "./auth/principal.ts";
 import type { GatewayTiming } from "./http/timing.ts";
@@ -17,6 +18,8 @@ export interface Env {
   BREAKERS: DurableObjectNamespace<CircuitBreaker>;
   LIMITERS: DurableObjectNamespace<RateLimiter>;
   BUDGETS: DurableObjectNamespace<SpendBudget>;
+  // One per conversation (session key): history, inbox, outbox (durable-objects/session.ts).
+  SESSIONS: DurableObjectNamespace<ChatSession>;
   AI?: AiBinding;
   // [vars] in wrangler.toml; strings because that is what vars and secrets are.
   CACHE_TTL_MS?: string;

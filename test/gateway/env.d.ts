@@ -8,6 +8,9 @@ declare global {
       TEST_MIGRATIONS: D1Migration[];
       FAKE_UPSTREAM_URL: string;
       PROVIDER_FAKE_KEY: string;
+      FAKE_TELEGRAM_URL: string;
+      TELEGRAM_TEST_BOT: string;
+      TELEGRAM_STORM_BOT: string;
     }
   }
 }

@@ -2,11 +2,14 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { adminAuth } from "../http/admin-auth.ts";
+import { agentRoutes, bindingRoutes } from "./agents.ts";
 import { apiKeyRoutes } from "./api-keys.ts";
 import { listAudit } from "./audit.ts";
+import { channelAccountRoutes } from "./channel-accounts.ts";
 import { modelRoutes } from "./models.ts";
 import { providerRoutes } from "./providers.ts";
 import { routerConfigRoutes } from "./router-config.ts";
+import { deadLetterRoutes, pairingRoutes, sessionRoutes } from "./sessions.ts";
 import { tenantRoutes } from "./tenants.ts";
 
 export const admin = new Hono<AppEnv>();
@@ -17,4 +20,10 @@ admin.route("/api-keys", apiKeyRoutes);
 admin.route("/providers", providerRoutes);
 admin.route("/models", modelRoutes);
 admin.route("/router-config", routerConfigRoutes);
+admin.route("/agents", agentRoutes);
+admin.route("/bindings", bindingRoutes);
+admin.route("/channel-accounts", channelAccountRoutes);
+admin.route("/sessions", sessionRoutes);
+admin.route("/dead-letters", deadLetterRoutes);
+admin.route("/pairings", pairingRoutes);
 admin.get("/audit", listAudit);

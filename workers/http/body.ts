@@ -5,13 +5,25 @@ import type { AppEnv } from "../env.ts";
 import { ApiError } from "./errors.ts";
 
 export async function readJsonBody(c: Context<AppEnv>, maxBytes: number): Promise<unknown> {
+  const bytes = await readBodyBytes(c, maxBytes);
+  if (!bytes) throw invalidJson();
+  try {
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
+  } catch {
+    throw invalidJson();
+  }
+}
+
+// The raw body (for signatures computed over the exact bytes), with the same size limit; null
+// when there is none.
+export async function readBodyBytes(c: Context<AppEnv>, maxBytes: number): Promise<Uint8Array | null> {
   const tooLarge = () =>
     new ApiError(413, "request_too_large", `Request body exceeds the limit of ${maxBytes} bytes.`);
   const declared = Number(c.req.header("content-length"));
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge();
 
   const body = c.req.raw.body;
-  if (!body) throw invalidJson();
+  if (!body) return null;
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -31,11 +43,7 @@ export async function readJsonBody(c: Context<AppEnv>, maxBytes: number): Promis
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  try {
-    return JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
-  } catch {
-    throw invalidJson();
-  }
+  return bytes;
 }
 
 function invalidJson(): ApiError {

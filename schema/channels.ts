@@ -1,0 +1,160 @@
+// zod schemas and shapes for the messaging side: the one InboundMessage every channel adapter
+// produces, the platform payloads the adapters read (Telegram updates, inbound hook bodies,
+// WebChat frames), and the admin bodies for agents, bindings, channel accounts and pairings.
+import { z } from "zod";
+
+export const channels = ["telegram", "webchat", "hook"] as const;
+export type Channel = (typeof channels)[number];
+
+export const dmPolicies = ["open", "allowlist", "pairing"] as const;
+export type DmPolicy = (typeof dmPolicies)[number];
+
+// One shape for every platform's message. `messageId` is the platform's dedupe key (Telegram:
+// the update_id; hooks: the Idempotency-Key; WebChat: the client's message id).
+export interface InboundMessage {
+  tenantId: string;
+  channel: Channel;
+  accountId: string;
+  // The sender (a user id on the platform).
+  peerId: string;
+  // The group chat, when the message came from one (null: a direct message).
+  groupId: string | null;
+  threadId: string | null;
+  // Where a reply goes (Telegram chat id; WebChat: the visitor; hooks: the caller's run).
+  chatId: string;
+  messageId: string;
+  // The platform's id of the message itself, to reply to it (null when the platform has none).
+  replyToId: string | null;
+  text: string;
+  command: "start" | "reset" | null;
+  sender: { id: string; name: string | null };
+  attachments: { kind: string; ref: string }[];
+  callbackUrl: string | null;
+  receivedAt: number;
+}
+
+// --- Telegram (https://core.telegram.org/bots/api#update), the fields the adapter reads -----
+const tgUser = z.looseObject({
+  id: z.number().int(),
+  is_bot: z.boolean().optional(),
+  first_name: z.string().optional(),
+  username: z.string().optional(),
+});
+const tgChat = z.looseObject({ id: z.number().int(), type: z.string() });
+const tgEntity = z.looseObject({ type: z.string(), offset: z.number().int(), length: z.number().int() });
+const tgMessage = z.looseObject({
+  message_id: z.number().int(),
+  date: z.number().int().optional(),
+  chat: tgChat,
+  from: tgUser.optional(),
+  message_thread_id: z.number().int().optional(),
+  text: z.string().optional(),
+  caption: z.string().optional(),
+  entities: z.array(tgEntity).optional(),
+  reply_to_message: z.looseObject({ message_id: z.number().int(), from: tgUser.optional() }).optional(),
+  photo: z.array(z.looseObject({ file_id: z.string() })).optional(),
+  document: z.looseObject({ file_id: z.string() }).optional(),
+});
+export const telegramUpdate = z.looseObject({
+  update_id: z.number().int(),
+  message: tgMessage.optional(),
+});
+export type TelegramUpdate = z.infer<typeof telegramUpdate>;
+
+// --- Inbound hooks ------------------------------------------------------------------------------
+export const hookBody = z.strictObject({
+  text: z.string().min(1).max(32_000),
+  // The conversation this turn belongs to (one session per peer); "default" when missing.
+  peer: z.string().min(1).max(200).optional(),
+  // An agent id of the account's tenant; when missing, the bindings decide.
+  agent_id: z.string().min(1).max(64).optional(),
+  callback_url: z.url({ protocol: /^https?$/ }).max(2048).optional(),
+});
+export const idempotencyKey = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
+
+// --- WebChat frames (browser -> session DO) ------------------------------------------------------
+export const webchatFrame = z.strictObject({
+  type: z.literal("message"),
+  id: z.string().min(1).max(100),
+  text: z.string().min(1).max(32_000),
+});
+export const webchatPeer = z.string().regex(/^[A-Za-z0-9_-]{16,100}$/, "16-100 of A-Z, a-z, 0-9, _ and -");
+
+// --- Admin bodies --------------------------------------------------------------------------------
+const tenantRef = z.string().min(1).max(64).optional();
+const name = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "1-63 of a-z, 0-9 and -, starting with a letter or digit");
+
+const agentFields = {
+  system_prompt: z.string().max(32_000),
+  model: z.string().min(1).max(128),
+  history_token_budget: z.number().int().min(64).max(1_000_000),
+  max_reply_tokens: z.number().int().min(1).max(100_000),
+  dm_policy: z.enum(dmPolicies),
+  allowlist: z.array(z.string().min(1).max(200)).max(10_000),
+  session_ttl_s: z.number().int().min(60).max(365 * 86_400),
+  merge_queued: z.boolean(),
+};
+export const createAgentBody = z.strictObject({
+  tenant_id: tenantRef,
+  name,
+  system_prompt: agentFields.system_prompt,
+  model: agentFields.model,
+  history_token_budget: agentFields.history_token_budget.optional(),
+  max_reply_tokens: agentFields.max_reply_tokens.optional(),
+  dm_policy: agentFields.dm_policy.optional(),
+  allowlist: agentFields.allowlist.optional(),
+  session_ttl_s: agentFields.session_ttl_s.optional(),
+  merge_queued: agentFields.merge_queued.optional(),
+});
+export const updateAgentBody = z
+  .strictObject({
+    system_prompt: agentFields.system_prompt.optional(),
+    model: agentFields.model.optional(),
+    history_token_budget: agentFields.history_token_budget.optional(),
+    max_reply_tokens: agentFields.max_reply_tokens.optional(),
+    dm_policy: agentFields.dm_policy.optional(),
+    allowlist: agentFields.allowlist.optional(),
+    session_ttl_s: agentFields.session_ttl_s.optional(),
+    merge_queued: agentFields.merge_queued.optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, { message: "nothing to update" });
+
+const matchField = z.string().min(1).max(200).optional();
+export const createBindingBody = z
+  .strictObject({
+    tenant_id: tenantRef,
+    agent_id: z.string().min(1).max(64),
+    channel: z.enum(channels).optional(),
+    account_id: matchField,
+    group_id: matchField,
+    peer_id: matchField,
+  })
+  .refine((b) => b.group_id === undefined || b.peer_id === undefined, { message: "a binding matches a group or a peer, not both", path: ["peer_id"] });
+
+// Platform credentials are Worker secrets named TELEGRAM_* (the prefix keeps an account from
+// pointing at any other secret and sending it to an api_base_url of the admin's choosing).
+export const channelTokenRef = z.string().regex(/^TELEGRAM_[A-Z0-9_]{1,64}$/, "the name of a Worker secret starting with TELEGRAM_");
+
+export const createChannelAccountBody = z
+  .strictObject({
+    tenant_id: tenantRef,
+    channel: z.enum(channels),
+    name,
+    api_base_url: z
+      .url({ protocol: /^https?$/ })
+      .max(2048)
+      .transform((u) => u.replace(/\/+$/, ""))
+      .optional(),
+    token_ref: channelTokenRef.optional(),
+    // Telegram's setWebhook secret_token: 1-256 of A-Z, a-z, 0-9, _ and -. Generated when missing.
+    webhook_secret: z.string().regex(/^[A-Za-z0-9_-]{1,256}$/).optional(),
+    bot_username: z.string().regex(/^[A-Za-z0-9_]{1,64}$/).optional(),
+    send_interval_ms: z.number().int().min(0).max(60_000).optional(),
+  })
+  .refine((b) => b.channel !== "telegram" || b.token_ref !== undefined, { message: "required for telegram", path: ["token_ref"] })
+  .refine((b) => b.channel === "telegram" || b.webhook_secret === undefined, { message: "only telegram accounts have a webhook secret", path: ["webhook_secret"] });
+
+export const approvePairingBody = z.strictObject({
+  tenant_id: tenantRef,
+  code: z.string().regex(/^[A-Z0-9]{8}$/, "the 8-character code the sender got"),
+});

@@ -1,0 +1,109 @@
+// Helpers for the channel tests: a tenant with an agent bound to a Telegram bot whose API is the
+// fake in test/fakes/telegram.ts, Telegram-shaped updates, and reading what the fake received.
+import { SELF } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import type { SentMessage } from "../fakes/telegram.ts";
+import { admin, BASE, expectStatus, makeTenant, type TestTenant } from "../gateway/helpers.ts";
+
+export interface TelegramSetup {
+  tenant: TestTenant;
+  agentId: string;
+  accountId: string;
+  secret: string;
+  token: string;
+}
+
+export interface AgentOptions {
+  model?: string;
+  history_token_budget?: number;
+  dm_policy?: "open" | "allowlist" | "pairing";
+  allowlist?: string[];
+  merge_queued?: boolean;
+  session_ttl_s?: number;
+}
+
+export async function setupTelegram(options: { agent?: AgentOptions; tokenRef?: "TELEGRAM_TEST_BOT" | "TELEGRAM_STORM_BOT"; sendIntervalMs?: number } = {}): Promise<TelegramSetup> {
+  const tenant = await makeTenant();
+  const agent = expectStatus(
+    await admin(tenant.owner, "POST", "/agents", {
+      tenant_id: tenant.tenantId,
+      name: "helper",
+      system_prompt: "You are a helpful assistant.",
+      model: "fake-echo",
+      ...options.agent,
+    }),
+    201,
+  );
+  const tokenRef = options.tokenRef ?? "TELEGRAM_TEST_BOT";
+  const account = expectStatus(
+    await admin(tenant.owner, "POST", "/channel-accounts", {
+      tenant_id: tenant.tenantId,
+      channel: "telegram",
+      name: "bot",
+      api_base_url: env.FAKE_TELEGRAM_URL,
+      token_ref: tokenRef,
+      bot_username: "edgeclaw_bot",
+      send_interval_ms: options.sendIntervalMs ?? 0,
+    }),
+    201,
+  );
+  expectStatus(await admin(tenant.owner, "POST", "/bindings", { tenant_id: tenant.tenantId, agent_id: agent.body.id }), 201);
+  return { tenant, agentId: agent.body.id, accountId: account.body.id, secret: account.body.webhook_secret, token: env[tokenRef] };
+}
+
+// Chat ids unique across test files (they share the fake's recording per bot token).
+let chatCounter = Math.floor(Math.random() * 1e9);
+export function newChatId(): number {
+  return ++chatCounter;
+}
+
+let updateCounter = Math.floor(Math.random() * 1e9);
+export function newUpdateId(): number {
+  return ++updateCounter;
+}
+
+export function dmUpdate(updateId: number, chatId: number, text: string) {
+  return {
+    update_id: updateId,
+    message: { message_id: updateId % 1_000_000, date: 1_700_000_000, chat: { id: chatId, type: "private" }, from: { id: chatId, is_bot: false, first_name: "Ada" }, text },
+  };
+}
+
+export function groupUpdate(updateId: number, groupId: number, fromId: number, text: string, extra: Record<string, unknown> = {}) {
+  return {
+    update_id: updateId,
+    message: { message_id: updateId % 1_000_000, date: 1_700_000_000, chat: { id: groupId, type: "supergroup" }, from: { id: fromId, is_bot: false, first_name: "Bob" }, text, ...extra },
+  };
+}
+
+export function deliver(accountId: string, secret: string | null, update: unknown): Promise<Response> {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (secret !== null) headers["x-telegram-bot-api-secret-token"] = secret;
+  return SELF.fetch(`${BASE}/webhooks/telegram/${accountId}`, { method: "POST", headers, body: JSON.stringify(update) });
+}
+
+export async function sentTo(token: string, chatId: number | string): Promise<SentMessage[]> {
+  const res = await fetch(`${env.FAKE_TELEGRAM_URL}/control/${encodeURIComponent(token)}/sent`);
+  const all = (await res.json()) as SentMessage[];
+  return all.filter((m) => m.chat_id === String(chatId));
+}
+
+export async function failNext(token: string, kind: "429" | "500" | "stall", times: number, retryAfter = 1): Promise<void> {
+  await fetch(`${env.FAKE_TELEGRAM_URL}/control/${encodeURIComponent(token)}/fail`, {
+    method: "POST",
+    body: JSON.stringify({ kind, times, retry_after: retryAfter }),
+  });
+}
+
+export async function waitFor<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (done(value) || Date.now() > until) return value;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export function sessionKeyFor(s: TelegramSetup, chatId: number | string): string {
+  return `${s.tenant.tenantId}/${s.agentId}/telegram/${s.accountId}/dm:${chatId}`;
+}

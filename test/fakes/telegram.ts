@@ -1,0 +1,133 @@
+// A local fake of the Telegram Bot API (https://core.telegram.org/bots/api), following its
+// documented contract: POST /bot<token>/<method> with a JSON body; answers
+// {ok:true,result:...} or {ok:false,error_code,description[,parameters:{retry_after}]}.
+// It records every sendMessage and editMessageText per bot token and can misbehave on request:
+//   POST /control/<token>/fail {kind:"429"|"500"|"stall", times, retry_after?}
+//        the next `times` sends get that answer (429 with parameters.retry_after seconds; 500;
+//        or a stall: the request is held until the client gives up)
+//   GET  /control/<token>/sent      every recorded call, in arrival order
+//   POST /control/<token>/reset     forget calls and failures
+// Run alone for end-to-end tests and the bench: `node test/fakes/telegram.ts <port>`.
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface SentMessage {
+  method: "sendMessage" | "editMessageText";
+  chat_id: string;
+  text: string;
+  message_id: number;
+  reply_to: number | null;
+  thread_id: number | null;
+  at: number;
+}
+
+interface Failure {
+  kind: "429" | "500" | "stall";
+  times: number;
+  retry_after: number;
+}
+
+export interface FakeTelegram {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
+  const sent = new Map<string, SentMessage[]>();
+  const failures = new Map<string, Failure>();
+  const stalled = new Set<ServerResponse>();
+  let nextMessageId = 1000;
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => reply(res, 500, { ok: false, error_code: 500, description: String(err) }));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://fake");
+    const control = /^\/control\/([^/]+)\/(fail|sent|reset)$/.exec(url.pathname);
+    if (control) {
+      const token = decodeURIComponent(control[1] as string);
+      if (control[2] === "sent") return reply(res, 200, sent.get(token) ?? []);
+      if (control[2] === "reset") {
+        sent.delete(token);
+        failures.delete(token);
+        return reply(res, 200, { ok: true });
+      }
+      const body = JSON.parse(await readText(req)) as Partial<Failure>;
+      failures.set(token, { kind: body.kind ?? "429", times: body.times ?? 1, retry_after: body.retry_after ?? 1 });
+      return reply(res, 200, { ok: true });
+    }
+    const call = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(url.pathname);
+    if (!call || req.method !== "POST") return reply(res, 404, { ok: false, error_code: 404, description: "Not Found" });
+    const token = decodeURIComponent(call[1] as string);
+    const method = call[2] as string;
+    const body = JSON.parse((await readText(req)) || "{}") as Record<string, unknown>;
+    if (method === "getMe") return reply(res, 200, { ok: true, result: { id: 1, is_bot: true, first_name: "Fake", username: "fake_bot" } });
+    if (method === "setWebhook") return reply(res, 200, { ok: true, result: true, description: "Webhook was set" });
+    if (method !== "sendMessage" && method !== "editMessageText") {
+      return reply(res, 404, { ok: false, error_code: 404, description: "Not Found: method not found" });
+    }
+    const failure = failures.get(token);
+    if (failure && failure.times > 0) {
+      failure.times--;
+      if (failure.kind === "429") {
+        return reply(res, 429, {
+          ok: false,
+          error_code: 429,
+          description: `Too Many Requests: retry after ${failure.retry_after}`,
+          parameters: { retry_after: failure.retry_after },
+        });
+      }
+      if (failure.kind === "500") return reply(res, 500, { ok: false, error_code: 500, description: "Internal Server Error" });
+      stalled.add(res);
+      res.on("close", () => stalled.delete(res));
+      return;
+    }
+    if (typeof body.text !== "string" || body.text.length === 0) {
+      return reply(res, 400, { ok: false, error_code: 400, description: "Bad Request: message text is empty" });
+    }
+    if (body.text.length > 4096) return reply(res, 400, { ok: false, error_code: 400, description: "Bad Request: message is too long" });
+    const replyTo = (body.reply_parameters as { message_id?: number } | undefined)?.message_id ?? null;
+    const messageId = method === "editMessageText" ? Number(body.message_id) : nextMessageId++;
+    const list = sent.get(token) ?? [];
+    list.push({
+      method,
+      chat_id: String(body.chat_id),
+      text: body.text,
+      message_id: messageId,
+      reply_to: replyTo,
+      thread_id: typeof body.message_thread_id === "number" ? body.message_thread_id : null,
+      at: Date.now(),
+    });
+    sent.set(token, list);
+    return reply(res, 200, { ok: true, result: { message_id: messageId, chat: { id: Number(body.chat_id) }, date: Math.floor(Date.now() / 1000), text: body.text } });
+  }
+
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const { port: bound } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${bound}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const res of stalled) res.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify(body));
+}
+
+async function readText(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const fake = await startFakeTelegram(Number(process.argv[2] ?? 0));
+  console.log(fake.url);
+}

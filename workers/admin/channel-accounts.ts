@@ -1,0 +1,101 @@
+// /admin/channel-accounts: a Telegram bot (its token as a TELEGRAM_* Worker secret reference,
+// its webhook secret, its API base URL), a WebChat site, or an inbound-hook client. Secrets are
+// shown once, in the create answer (the webhook secret to give setWebhook, the hook token); D1
+// keeps only their SHA-256. Only an owner may name a token secret (secrets are deployment-wide).
+import { desc, eq } from "drizzle-orm";
+import { Hono } from "hono";
+import { channelAccounts, type ChannelAccountRow } from "../../schema/agents.ts";
+import { createChannelAccountBody } from "../../schema/channels.ts";
+import { forgetAccount } from "../agents/config.ts";
+import { HOOK_TOKEN_PREFIX } from "../channels/hook.ts";
+import { randomToken, sha256Hex } from "../channels/secrets.ts";
+import { database } from "../db.ts";
+import type { AppEnv } from "../env.ts";
+import { ApiError } from "../http/errors.ts";
+import { assertVisible, tenantForWrite } from "./access.ts";
+import { auditInsert } from "./audit.ts";
+import { iso, newId } from "./ids.ts";
+import { adminBody, conflictOnUnique, scopedListQuery } from "./request.ts";
+import { requireLiveTenant } from "./tenants.ts";
+
+export const channelAccountRoutes = new Hono<AppEnv>();
+
+function view(row: ChannelAccountRow) {
+  return {
+    id: row.id,
+    tenant_id: row.tenantId,
+    channel: row.channel,
+    name: row.name,
+    api_base_url: row.apiBaseUrl,
+    token_ref: row.tokenRef,
+    bot_username: row.botUsername,
+    send_interval_ms: row.sendIntervalMs,
+    webhook_path: row.channel === "telegram" ? `/webhooks/telegram/${row.id}` : null,
+    created_at: iso(row.createdAt),
+    revoked_at: iso(row.revokedAt),
+  };
+}
+
+channelAccountRoutes.post("/", async (c) => {
+  const claims = c.get("admin");
+  const body = await adminBody(c, createChannelAccountBody);
+  const tenantId = tenantForWrite(claims, body.tenant_id);
+  if (body.token_ref !== undefined && claims.role !== "owner") {
+    throw new ApiError(403, "forbidden", "Only an owner may attach a token secret to a channel account.");
+  }
+  const db = database(c.env.DB);
+  await requireLiveTenant(db, tenantId);
+  const id = newId("chn");
+  let secret: string | null = null;
+  if (body.channel === "telegram") secret = body.webhook_secret ?? randomToken(32);
+  if (body.channel === "hook") secret = `${HOOK_TOKEN_PREFIX}${id}_${randomToken(32)}`;
+  const row: ChannelAccountRow = {
+    id,
+    tenantId,
+    channel: body.channel,
+    name: body.name,
+    apiBaseUrl: body.api_base_url ?? null,
+    tokenRef: body.token_ref ?? null,
+    secretHash: secret === null ? null : await sha256Hex(secret),
+    botUsername: body.bot_username ?? null,
+    sendIntervalMs: body.send_interval_ms ?? null,
+    createdAt: Date.now(),
+    revokedAt: null,
+  };
+  await db
+    .batch([
+      db.insert(channelAccounts).values(row),
+      auditInsert(db, claims, { tenantId, action: "channel_account.create", target: id, metadata: { channel: row.channel, name: row.name, api_base_url: row.apiBaseUrl, token_ref: row.tokenRef } }, row.createdAt),
+    ])
+    .catch((err: unknown) => conflictOnUnique(err, `Tenant '${tenantId}' already has a channel account named '${row.name}'.`));
+  const shown = body.channel === "telegram" ? { webhook_secret: secret } : body.channel === "hook" ? { token: secret } : {};
+  return c.json({ ...view(row), ...shown }, 201);
+});
+
+channelAccountRoutes.get("/", async (c) => {
+  const { tenantId, limit } = scopedListQuery(c);
+  const rows = await database(c.env.DB)
+    .select()
+    .from(channelAccounts)
+    .where(tenantId === undefined ? undefined : eq(channelAccounts.tenantId, tenantId))
+    .orderBy(desc(channelAccounts.createdAt))
+    .limit(limit);
+  return c.json({ data: rows.map(view) });
+});
+
+channelAccountRoutes.post("/:id/revoke", async (c) => {
+  const claims = c.get("admin");
+  const db = database(c.env.DB);
+  const row = await db.select().from(channelAccounts).where(eq(channelAccounts.id, c.req.param("id"))).get();
+  if (!row) throw new ApiError(404, "not_found", "No such channel account.");
+  assertVisible(claims, row.tenantId, "channel account");
+  tenantForWrite(claims, row.tenantId);
+  if (row.revokedAt !== null) return c.json(view(row));
+  const revokedAt = Date.now();
+  await db.batch([
+    db.update(channelAccounts).set({ revokedAt }).where(eq(channelAccounts.id, row.id)),
+    auditInsert(db, claims, { tenantId: row.tenantId, action: "channel_account.revoke", target: row.id, metadata: { name: row.name } }, revokedAt),
+  ]);
+  forgetAccount(row.id);
+  return c.json(view({ ...row, revokedAt }));
+});

@@ -1,0 +1,165 @@
+// /admin/sessions, /admin/dead-letters, /admin/pairings: what the session Durable Objects hold,
+// seen and changed through the admin API. A session key (tenant/agent/channel/account/scope)
+// names its tenant, so scope checks need no lookup. Session keys and dead-letter ids go in the
+// path URL-encoded.
+//   GET    /sessions                       the D1 index (sessions that ran a turn)
+//   GET    /sessions/:key/export           everything the session holds, as JSON
+//   DELETE /sessions/:key                  erase (right to be forgotten); leaves an audit row
+//   POST   /sessions/:key/snapshots        save history + profile; .../:id/restore puts it back
+//   GET    /dead-letters, POST /dead-letters/:id/retry | /drop
+//   GET    /pairings, POST /pairings/approve {code}
+import { and, desc, eq } from "drizzle-orm";
+import { Hono, type Context } from "hono";
+import { deadLetters, pairings, sessions } from "../../schema/agents.ts";
+import { approvePairingBody } from "../../schema/channels.ts";
+import { tenantOfSessionKey } from "../agents/config.ts";
+import { sessionStub } from "../channels/routes.ts";
+import { database } from "../db.ts";
+import type { AppEnv } from "../env.ts";
+import { ApiError } from "../http/errors.ts";
+import { assertVisible, tenantForWrite } from "./access.ts";
+import { auditInsert } from "./audit.ts";
+import { iso } from "./ids.ts";
+import { adminBody, scopedListQuery } from "./request.ts";
+
+export const sessionRoutes = new Hono<AppEnv>();
+
+function sessionKeyParam(c: Context<AppEnv>, write: boolean): string {
+  const key = c.req.param("key") ?? "";
+  if (key.split("/").length < 5 || key.length > 1024) throw new ApiError(404, "not_found", "No such session.");
+  const tenant = tenantOfSessionKey(key);
+  assertVisible(c.get("admin"), tenant, "session");
+  if (write) tenantForWrite(c.get("admin"), tenant);
+  return key;
+}
+
+sessionRoutes.get("/", async (c) => {
+  const { tenantId, limit } = scopedListQuery(c);
+  const rows = await database(c.env.DB)
+    .select()
+    .from(sessions)
+    .where(tenantId === undefined ? undefined : eq(sessions.tenantId, tenantId))
+    .orderBy(desc(sessions.createdAt))
+    .limit(limit);
+  return c.json({
+    data: rows.map((r) => ({ key: r.key, tenant_id: r.tenantId, agent_id: r.agentId, channel: r.channel, account_id: r.accountId, created_at: iso(r.createdAt) })),
+  });
+});
+
+sessionRoutes.get("/:key/export", async (c) => {
+  const key = sessionKeyParam(c, false);
+  return c.json(await sessionStub(c.env, key).exportState());
+});
+
+sessionRoutes.delete("/:key", async (c) => {
+  const key = sessionKeyParam(c, true);
+  const removed = await sessionStub(c.env, key).erase();
+  const db = database(c.env.DB);
+  await db.batch([
+    db.delete(sessions).where(eq(sessions.key, key)),
+    db.delete(deadLetters).where(eq(deadLetters.sessionKey, key)),
+    db.delete(pairings).where(eq(pairings.sessionKey, key)),
+    auditInsert(db, c.get("admin"), { tenantId: tenantOfSessionKey(key), action: "session.erase", target: key, metadata: { ...removed } }),
+  ]);
+  return c.json({ key, erased: true, removed: { ...removed } });
+});
+
+sessionRoutes.post("/:key/snapshots", async (c) => {
+  const key = sessionKeyParam(c, true);
+  const snap = await sessionStub(c.env, key).snapshot();
+  return c.json({ id: snap.id, at: iso(snap.at) }, 201);
+});
+
+sessionRoutes.post("/:key/snapshots/:id/restore", async (c) => {
+  const key = sessionKeyParam(c, true);
+  const id = Number(c.req.param("id"));
+  if (!Number.isInteger(id) || !(await sessionStub(c.env, key).restore(id))) throw new ApiError(404, "not_found", "No such snapshot.");
+  const db = database(c.env.DB);
+  await db.batch([auditInsert(db, c.get("admin"), { tenantId: tenantOfSessionKey(key), action: "session.restore", target: key, metadata: { snapshot: id } })]);
+  return c.json({ key, restored: id });
+});
+
+export const deadLetterRoutes = new Hono<AppEnv>();
+
+deadLetterRoutes.get("/", async (c) => {
+  const { tenantId, limit } = scopedListQuery(c);
+  const rows = await database(c.env.DB)
+    .select()
+    .from(deadLetters)
+    .where(tenantId === undefined ? undefined : eq(deadLetters.tenantId, tenantId))
+    .orderBy(desc(deadLetters.createdAt))
+    .limit(limit);
+  return c.json({
+    data: rows.map((r) => ({
+      id: r.id,
+      tenant_id: r.tenantId,
+      session_key: r.sessionKey,
+      intent_id: r.intentId,
+      channel: r.channel,
+      attempts: r.attempts,
+      last_error: r.lastError,
+      created_at: iso(r.createdAt),
+    })),
+  });
+});
+
+for (const action of ["retry", "drop"] as const) {
+  deadLetterRoutes.post(`/:id/${action}`, async (c) => {
+    const claims = c.get("admin");
+    const db = database(c.env.DB);
+    const row = await db.select().from(deadLetters).where(eq(deadLetters.id, c.req.param("id"))).get();
+    if (!row) throw new ApiError(404, "not_found", "No such dead letter.");
+    assertVisible(claims, row.tenantId, "dead letter");
+    tenantForWrite(claims, row.tenantId);
+    const stub = sessionStub(c.env, row.sessionKey);
+    const changed = action === "retry" ? await stub.retryDead(row.intentId) : await stub.dropDead(row.intentId);
+    await db.batch([
+      db.delete(deadLetters).where(eq(deadLetters.id, row.id)),
+      auditInsert(db, claims, { tenantId: row.tenantId, action: `dead_letter.${action}`, target: row.id, metadata: { found: changed } }),
+    ]);
+    return c.json({ id: row.id, action, found: changed });
+  });
+}
+
+export const pairingRoutes = new Hono<AppEnv>();
+
+pairingRoutes.get("/", async (c) => {
+  const { tenantId, limit } = scopedListQuery(c);
+  const rows = await database(c.env.DB)
+    .select()
+    .from(pairings)
+    .where(tenantId === undefined ? undefined : eq(pairings.tenantId, tenantId))
+    .orderBy(desc(pairings.createdAt))
+    .limit(limit);
+  return c.json({
+    data: rows.map((r) => ({
+      id: r.id,
+      tenant_id: r.tenantId,
+      agent_id: r.agentId,
+      channel: r.channel,
+      account_id: r.accountId,
+      peer_id: r.peerId,
+      // A pending code is what the admin types in; listing it is how they see who asks.
+      code: r.status === "pending" ? r.code : null,
+      status: r.status,
+      created_at: iso(r.createdAt),
+      approved_at: iso(r.approvedAt),
+    })),
+  });
+});
+
+pairingRoutes.post("/approve", async (c) => {
+  const claims = c.get("admin");
+  const body = await adminBody(c, approvePairingBody);
+  const tenantId = tenantForWrite(claims, body.tenant_id);
+  const db = database(c.env.DB);
+  const row = await db.select().from(pairings).where(and(eq(pairings.tenantId, tenantId), eq(pairings.code, body.code))).get();
+  if (!row || row.status !== "pending") throw new ApiError(404, "not_found", "No pending pairing with this code.");
+  const approvedAt = Date.now();
+  await db.batch([
+    db.update(pairings).set({ status: "approved", approvedAt }).where(eq(pairings.id, row.id)),
+    auditInsert(db, claims, { tenantId, action: "pairing.approve", target: row.id, metadata: { agent_id: row.agentId, channel: row.channel, peer_id: row.peerId } }, approvedAt),
+  ]);
+  await sessionStub(c.env, row.sessionKey).approvePairing();
+  return c.json({ id: row.id, status: "approved", peer_id: row.peerId, approved_at: iso(approvedAt) });
+});

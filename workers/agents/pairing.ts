@@ -1,0 +1,58 @@
+// DM pairing: a sender unknown to a pairing-policy agent gets a one-time code (the same one until
+// it is approved); an admin approves the code through the admin API. D1 is the record; the
+// session caches an approval so later turns do not ask again. Runs in the session's turn, never
+// on the webhook path.
+import { and, eq } from "drizzle-orm";
+import { pairings } from "../../schema/agents.ts";
+import type { InboundMessage } from "../../schema/channels.ts";
+import { newId } from "../admin/ids.ts";
+import { database } from "../db.ts";
+import type { Env } from "../env.ts";
+
+const ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+function newCode(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  let code = "";
+  for (const b of bytes) code += ALPHABET[b % ALPHABET.length];
+  return code;
+}
+
+export async function pairingState(
+  env: Env,
+  who: { agentId: string; sessionKey: string; message: InboundMessage },
+): Promise<{ approved: true } | { approved: false; code: string }> {
+  const db = database(env.DB);
+  const { message } = who;
+  const match = and(
+    eq(pairings.agentId, who.agentId),
+    eq(pairings.channel, message.channel),
+    eq(pairings.accountId, message.accountId),
+    eq(pairings.peerId, message.peerId),
+  );
+  for (let tries = 0; tries < 3; tries++) {
+    const row = await db.select().from(pairings).where(match).get();
+    if (row) return row.status === "approved" ? { approved: true } : { approved: false, code: row.code };
+    const code = newCode();
+    try {
+      await db.insert(pairings).values({
+        id: newId("pair"),
+        tenantId: message.tenantId,
+        agentId: who.agentId,
+        channel: message.channel,
+        accountId: message.accountId,
+        peerId: message.peerId,
+        sessionKey: who.sessionKey,
+        code,
+        status: "pending",
+        createdAt: Date.now(),
+        approvedAt: null,
+      });
+      return { approved: false, code };
+    } catch (err) {
+      // A code collision or a concurrent insert for the same sender: read again.
+      if (!(err instanceof Error && /UNIQUE/i.test(err.message + String(err.cause ?? "")))) throw err;
+    }
+  }
+  throw new Error("could not allocate a pairing code");
+}

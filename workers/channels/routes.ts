@@ -1,0 +1,151 @@
+// The messaging entry points. Each resolves the account (which gives the tenant), lets the
+// channel's adapter verify and parse the delivery, resolves the agent and session key, and hands
+// the message to the session's Durable Object; the answer is sent only after the DO recorded it.
+//   POST /webhooks/:channel/:account   platform webhooks (Telegram)
+//   POST /hooks/agent                  inbound hooks (bearer token + Idempotency-Key)
+//   GET  /hooks/agent/runs/:id         a hook run's status and reply (polling)
+//   GET  /webchat/:account             the WebChat page; /webchat/:account/ws the socket
+import { Hono, type Context } from "hono";
+import type { ChatSession, SessionBinding } from "../../durable-objects/session.ts";
+import { webchatPeer, type Channel, type InboundMessage } from "../../schema/channels.ts";
+import { accountById, resolveBinding, sessionKeyOf, tenantAgents, type AgentConfig } from "../agents/config.ts";
+import type { AppEnv, Env } from "../env.ts";
+import { readBodyBytes } from "../http/body.ts";
+import { ApiError } from "../http/errors.ts";
+import { bearerOf, hookAccountOf } from "./hook.ts";
+import { channelAdapters } from "./index.ts";
+import type { AccountConfig, Delivery, VerifiableAccount } from "./types.ts";
+import { webchatPage } from "./webchat-page.ts";
+
+const MAX_DELIVERY_BYTES = 1024 * 1024;
+
+export function sessionStub(env: Env, key: string): DurableObjectStub<ChatSession> {
+  return env.SESSIONS.get(env.SESSIONS.idFromName(key));
+}
+
+// The account without what only verification needs.
+function publicAccount(a: VerifiableAccount): AccountConfig {
+  const { secretHash: _secret, ...rest } = a;
+  return rest;
+}
+
+async function liveAccount(env: Env, id: string, channel: Channel): Promise<VerifiableAccount> {
+  const account = id.length <= 64 ? await accountById(env, id) : null;
+  if (!account || account.channel !== channel) throw new ApiError(404, "unknown_account", "No such channel account.");
+  return account;
+}
+
+async function delivery(c: Context<AppEnv>): Promise<Delivery> {
+  const bytes = await readBodyBytes(c, MAX_DELIVERY_BYTES);
+  return { headers: c.req.raw.headers, body: bytes ? new TextDecoder().decode(bytes) : "" };
+}
+
+async function agentFor(env: Env, m: InboundMessage, explicitAgentId?: string): Promise<AgentConfig | null> {
+  const config = await tenantAgents(env, m.tenantId);
+  if (explicitAgentId !== undefined) return config.agents.get(explicitAgentId) ?? null;
+  return resolveBinding(config, { channel: m.channel, accountId: m.accountId, groupId: m.groupId, peerId: m.peerId });
+}
+
+function bindingOf(agent: AgentConfig, account: VerifiableAccount, m: InboundMessage): SessionBinding {
+  return { key: sessionKeyOf(agent, m), agent, account: publicAccount(account) };
+}
+
+export const webhooks = new Hono<AppEnv>();
+
+webhooks.post("/:channel/:account", async (c) => {
+  const channel = c.req.param("channel");
+  if (channel !== "telegram") throw new ApiError(404, "unknown_channel", `No webhook channel '${channel}'.`);
+  const account = await liveAccount(c.env, c.req.param("account"), channel);
+  const adapter = channelAdapters[channel];
+  const d = await delivery(c);
+  if (!(await adapter.verify(d, account))) throw new ApiError(401, "invalid_signature", "The webhook's secret token is missing or wrong.");
+  const message = adapter.parse(d, publicAccount(account), Date.now());
+  if (!message) return c.json({ ok: true, status: "ignored" });
+  const agent = await agentFor(c.env, message);
+  // Nothing would ever answer it, and a retry would not change that: acknowledged, logged.
+  if (!agent) {
+    console.warn(JSON.stringify({ level: "warn", msg: "no agent bound", tenant: message.tenantId, channel, account: account.id }));
+    return c.json({ ok: true, status: "unbound" });
+  }
+  const binding = bindingOf(agent, account, message);
+  const result = await sessionStub(c.env, binding.key).accept(binding, message);
+  return c.json({ ok: true, status: result.status });
+});
+
+export const hooks = new Hono<AppEnv>();
+
+async function hookAccount(c: Context<AppEnv>, d: Delivery): Promise<VerifiableAccount> {
+  const id = hookAccountOf(bearerOf(d.headers));
+  const account = id ? await accountById(c.env, id) : null;
+  if (!account || account.channel !== "hook" || !(await channelAdapters.hook.verify(d, account))) {
+    throw new ApiError(401, "invalid_token", "Send a hook token as 'Authorization: Bearer ehk_...'.");
+  }
+  return account;
+}
+
+function b64url(text: string): string {
+  let s = "";
+  for (const b of new TextEncoder().encode(text)) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function fromB64url(text: string): string | null {
+  try {
+    const bin = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(bin, (ch) => ch.charCodeAt(0)));
+  } catch {
+    return null;
+  }
+}
+
+hooks.post("/agent", async (c) => {
+  const d = await delivery(c);
+  const account = await hookAccount(c, d);
+  const message = channelAdapters.hook.parse(d, publicAccount(account), Date.now()) as InboundMessage;
+  const explicit = (JSON.parse(d.body) as { agent_id?: string }).agent_id;
+  const agent = await agentFor(c.env, message, explicit);
+  if (!agent) throw new ApiError(404, "no_agent", explicit ? "No such agent." : "No agent is bound to this hook account.");
+  const binding = bindingOf(agent, account, message);
+  const result = await sessionStub(c.env, binding.key).accept(binding, message);
+  const id = `${b64url(binding.key)}.${b64url(message.messageId)}`;
+  return c.json({ id, status: result.status, poll_url: `/hooks/agent/runs/${id}` }, 202);
+});
+
+hooks.get("/agent/runs/:id", async (c) => {
+  const account = await hookAccount(c, { headers: c.req.raw.headers, body: "" });
+  const [rawKey, rawMsg] = c.req.param("id").split(".");
+  const key = rawKey ? fromB64url(rawKey) : null;
+  const messageId = rawMsg ? fromB64url(rawMsg) : null;
+  // The run must belong to this account's sessions: <tenant>/<agent>/hook/<account>/...
+  const parts = key?.split("/") ?? [];
+  if (!key || !messageId || parts[0] !== account.tenantId || parts[2] !== "hook" || parts[3] !== account.id) {
+    throw new ApiError(404, "not_found", "No such run.");
+  }
+  const status = await sessionStub(c.env, key).runStatus(messageId);
+  if (!status) throw new ApiError(404, "not_found", "No such run.");
+  return c.json({ id: c.req.param("id"), status: status.state, reply: status.reply });
+});
+
+export const webchatRoutes = new Hono<AppEnv>();
+
+webchatRoutes.get("/:account", async (c) => {
+  const account = await liveAccount(c.env, c.req.param("account"), "webchat");
+  return c.html(webchatPage(account.id));
+});
+
+webchatRoutes.get("/:account/ws", async (c) => {
+  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new ApiError(426, "upgrade_required", "Connect with a WebSocket.");
+  const account = await liveAccount(c.env, c.req.param("account"), "webchat");
+  const peer = c.req.query("peer");
+  const d: Delivery = { headers: c.req.raw.headers, body: "", peer };
+  if (!(await channelAdapters.webchat.verify(d, account)) || !webchatPeer.safeParse(peer).success) {
+    throw new ApiError(400, "invalid_peer", "peer: 16-100 of A-Z, a-z, 0-9, _ and - (a random id the page keeps).");
+  }
+  const conversation = { channel: "webchat", accountId: account.id, groupId: null, peerId: peer as string, threadId: null };
+  const agent = resolveBinding(await tenantAgents(c.env, account.tenantId), conversation);
+  if (!agent) throw new ApiError(404, "no_agent", "No agent is bound to this WebChat account.");
+  const key = sessionKeyOf(agent, conversation);
+  const headers = new Headers(c.req.raw.headers);
+  headers.set("x-edgeclaw-session", encodeURIComponent(JSON.stringify({ key, agent, account: publicAccount(account), peer })));
+  return sessionStub(c.env, key).fetch(new Request(c.req.raw.url, { headers }));
+});

@@ -1,0 +1,41 @@
+// Shared-secret checks for channel accounts: D1 keeps the SHA-256 of a webhook secret or hook
+// token, and a presented secret is hashed and compared in constant time.
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+  let hex = "";
+  for (const b of digest) hex += b.toString(16).padStart(2, "0");
+  return hex;
+}
+
+// Both sides are hex digests of equal length; the loop never exits early.
+export function sameDigest(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
+export async function secretMatches(presented: string | null | undefined, storedHash: string | null): Promise<boolean> {
+  if (!presented || !storedHash) return false;
+  return sameDigest(await sha256Hex(presented), storedHash);
+}
+
+export function randomToken(bytes = 24): string {
+  const raw = crypto.getRandomValues(new Uint8Array(bytes));
+  let s = "";
+  for (const b of raw) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+// Sends that hang must not hold a session's outbox forever.
+export const SEND_TIMEOUT_MS = 10_000;
+
+// A failed HTTP send: 429 and 5xx (and network failures) are worth retrying, other 4xx are not.
+export function httpFailure(status: number, error: string, retryAfterMs: number | null) {
+  return { ok: false as const, retryable: status === 429 || status >= 500 || status === 408, retryAfterMs, error };
+}
+
+export function networkFailure(err: unknown) {
+  const timeout = err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
+  return { ok: false as const, retryable: true, retryAfterMs: null, error: timeout ? "send timed out" : `send failed: ${String(err)}` };
+}

@@ -1,0 +1,118 @@
+// Telegram Bot API adapter (https://core.telegram.org/bots/api).
+//   verify  X-Telegram-Bot-Api-Secret-Token equals the secret given to setWebhook (D1 keeps its
+//           SHA-256; compared in constant time)
+//   parse   `message` updates with text (or a caption); the dedupe key is update_id. In groups the
+//           bot answers only when mentioned (@username) or replied to; /start and /reset are
+//           commands (also as /start@bot in groups)
+//   send    sendMessage to the chat (and forum topic), replying to the message; 429 carries
+//           parameters.retry_after in seconds
+import type { InboundMessage } from "../../schema/channels.ts";
+import { telegramUpdate, type TelegramUpdate } from "../../schema/channels.ts";
+import { ApiError } from "../http/errors.ts";
+import { parseOr400 } from "../http/validation.ts";
+import { httpFailure, networkFailure, secretMatches, SEND_TIMEOUT_MS } from "./secrets.ts";
+import type { AccountConfig, ChannelAdapter, SendResult } from "./types.ts";
+
+export const TELEGRAM_API = "https://api.telegram.org";
+
+type TgMessage = NonNullable<TelegramUpdate["message"]>;
+
+function addressed(message: TgMessage, text: string, bot: string | null): boolean {
+  if (message.chat.type === "private") return true;
+  if (!bot) return false;
+  const handle = `@${bot.toLowerCase()}`;
+  if (message.reply_to_message?.from?.is_bot && message.reply_to_message.from.username?.toLowerCase() === bot.toLowerCase()) return true;
+  for (const e of message.entities ?? []) {
+    if (e.type === "mention" && text.slice(e.offset, e.offset + e.length).toLowerCase() === handle) return true;
+    if (e.type === "bot_command" && text.slice(e.offset, e.offset + e.length).toLowerCase().endsWith(handle)) return true;
+  }
+  return text.toLowerCase().includes(handle);
+}
+
+function commandOf(text: string, bot: string | null): InboundMessage["command"] {
+  const m = /^\/(start|reset)(?:@([A-Za-z0-9_]+))?(?:\s|$)/.exec(text.trim());
+  if (!m) return null;
+  if (m[2] && bot && m[2].toLowerCase() !== bot.toLowerCase()) return null;
+  return m[1] as "start" | "reset";
+}
+
+export const telegram: ChannelAdapter = {
+  channel: "telegram",
+  maxTextLength: 4096,
+  minSendIntervalMs: 1000,
+
+  verify(delivery, account) {
+    return secretMatches(delivery.headers.get("x-telegram-bot-api-secret-token"), account.secretHash);
+  },
+
+  parse(delivery, account, now) {
+    let json: unknown;
+    try {
+      json = JSON.parse(delivery.body);
+    } catch {
+      throw new ApiError(400, "invalid_json", "The update is not JSON.");
+    }
+    const update = parseOr400(telegramUpdate, json);
+    const message = update.message;
+    if (!message || !message.from) return null;
+    const text = message.text ?? message.caption ?? "";
+    const attachments = [
+      ...(message.photo?.length ? [{ kind: "photo", ref: (message.photo[message.photo.length - 1] as { file_id: string }).file_id }] : []),
+      ...(message.document ? [{ kind: "document", ref: message.document.file_id }] : []),
+    ];
+    if (!text && attachments.length === 0) return null;
+    const group = message.chat.type !== "private";
+    if (!addressed(message, text, account.botUsername)) return null;
+    return {
+      tenantId: account.tenantId,
+      channel: "telegram",
+      accountId: account.id,
+      peerId: String(message.from.id),
+      groupId: group ? String(message.chat.id) : null,
+      threadId: message.message_thread_id !== undefined ? String(message.message_thread_id) : null,
+      chatId: String(message.chat.id),
+      messageId: String(update.update_id),
+      replyToId: group ? String(message.message_id) : null,
+      text,
+      command: commandOf(text, account.botUsername),
+      sender: { id: String(message.from.id), name: message.from.username ?? message.from.first_name ?? null },
+      attachments,
+      callbackUrl: null,
+      receivedAt: now,
+    };
+  },
+
+  async send(intent, account, ctx) {
+    const token = account.tokenRef ? (ctx.env as unknown as Record<string, unknown>)[account.tokenRef] : undefined;
+    if (typeof token !== "string" || !token) {
+      return { ok: false, retryable: false, retryAfterMs: null, error: `the Worker secret ${account.tokenRef ?? "(none)"} is not set` };
+    }
+    const body: Record<string, unknown> = { chat_id: intent.chatId, text: intent.text };
+    if (intent.threadId) body.message_thread_id = Number(intent.threadId);
+    if (intent.replyToId) body.reply_parameters = { message_id: Number(intent.replyToId), allow_sending_without_reply: true };
+    return callBotApi(account, token, "sendMessage", body);
+  },
+};
+
+async function callBotApi(account: AccountConfig, token: string, method: string, body: unknown): Promise<SendResult> {
+  let res: Response;
+  try {
+    res = await fetch(`${account.apiBaseUrl ?? TELEGRAM_API}/bot${token}/${method}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(SEND_TIMEOUT_MS),
+    });
+  } catch (err) {
+    return networkFailure(err);
+  }
+  let payload: { ok?: boolean; result?: { message_id?: number }; description?: string; parameters?: { retry_after?: number } } = {};
+  try {
+    payload = (await res.json()) as typeof payload;
+  } catch (err) {
+    if (res.ok) return networkFailure(err);
+  }
+  if (res.ok && payload.ok && payload.result?.message_id !== undefined) return { ok: true, receipt: String(payload.result.message_id) };
+  const retryAfter = payload.parameters?.retry_after;
+  return httpFailure(res.ok ? 502 : res.status, `telegram ${method} ${res.status}: ${payload.description ?? "no description"}`, retryAfter !== undefined ? retryAfter * 1000 : null);
+}

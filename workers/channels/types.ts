@@ -1,0 +1,66 @@
+// The one interface every channel adapter implements: verify the platform's authenticity proof
+// on the raw delivery, parse it into the one InboundMessage shape, and send a reply. The core
+// (webhook route, session Durable Object, outbox) only ever talks to this interface, so a new
+// platform is a new module plus an entry in ./index.ts.
+import type { Channel, InboundMessage } from "../../schema/channels.ts";
+import type { Env } from "../env.ts";
+
+// What a session needs to know about the account it answers through (no secrets).
+export interface AccountConfig {
+  id: string;
+  tenantId: string;
+  channel: Channel;
+  apiBaseUrl: string | null;
+  // Name of the Worker secret holding the platform credential.
+  tokenRef: string | null;
+  botUsername: string | null;
+  sendIntervalMs: number | null;
+}
+
+// Plus what verification needs: the SHA-256 of the shared secret.
+export interface VerifiableAccount extends AccountConfig {
+  secretHash: string | null;
+}
+
+export interface Delivery {
+  headers: Headers;
+  body: string;
+  // The conversation the transport already names (WebChat: the visitor id of the socket).
+  peer?: string;
+}
+
+// One durable send intent of the outbox, as the adapter needs it.
+export interface SendIntent {
+  // Stable across retries: <session key>#<intent id>.
+  key: string;
+  chatId: string;
+  threadId: string | null;
+  replyToId: string | null;
+  // The inbound message this answers (hooks report it to the callback; WebChat tags the reply).
+  inReplyTo: string;
+  text: string;
+  callbackUrl: string | null;
+}
+
+export interface SendContext {
+  env: Env;
+  // WebChat: the session's open sockets.
+  sockets: WebSocket[];
+}
+
+export type SendResult =
+  | { ok: true; receipt: string }
+  | { ok: false; retryable: boolean; retryAfterMs: number | null; error: string };
+
+export interface ChannelAdapter {
+  channel: Channel;
+  // Longer replies are split into several intents.
+  maxTextLength: number;
+  // Least gap between two sends into one chat, unless the account sets its own.
+  minSendIntervalMs: number;
+  verify(delivery: Delivery, account: VerifiableAccount): Promise<boolean>;
+  // null: a valid delivery that needs no answer (a group message not addressed to the bot, a
+  // non-message update). Throws ApiError(400) for a malformed one.
+  parse(delivery: Delivery, account: AccountConfig, now: number): InboundMessage | null;
+  send(intent: SendIntent, account: AccountConfig, ctx: SendContext): Promise<SendResult>;
+}
