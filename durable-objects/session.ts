@@ -290,7 +290,7 @@ export class ChatSession extends DurableObject<Env> {
       if (gen !== this.generation) return;
       console.error(JSON.stringify({ level: "warn", msg: "session turn: model call failed", session: key, attempts, error: String(err) }));
       if (attempts >= MAX_MODEL_ATTEMPTS) return this.finish(batch, last, FAILURE_TEXT, null);
-      const retryAt = Date.now() + modelBackoffMs(attempts);
+      const retryAt = Date.now() + modelBackoffMs(this.env, attempts);
       for (const r of batch) this.sql.exec("UPDATE inbox SET next_at = ? WHERE seq = ?", retryAt, r.seq);
       return;
     }
@@ -411,7 +411,7 @@ export class ChatSession extends DurableObject<Env> {
         continue;
       }
       if (result.retryable && attempts < MAX_SEND_ATTEMPTS) {
-        this.sql.exec("UPDATE outbox SET next_at = ?, last_error = ? WHERE id = ?", at + sendBackoffMs(attempts, result.retryAfterMs), result.error, head.id);
+        this.sql.exec("UPDATE outbox SET next_at = ?, last_error = ? WHERE id = ?", at + sendBackoffMs(this.env, attempts, result.retryAfterMs), result.error, head.id);
         return;
       }
       this.sql.exec("UPDATE outbox SET state = 'dead', last_error = ? WHERE id = ?", result.error, head.id);

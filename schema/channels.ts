@@ -91,7 +91,7 @@ const agentFields = {
   max_reply_tokens: z.number().int().min(1).max(100_000),
   dm_policy: z.enum(dmPolicies),
   allowlist: z.array(z.string().min(1).max(200)).max(10_000),
-  session_ttl_s: z.number().int().min(60).max(365 * 86_400),
+  session_ttl_s: z.number().int().min(1).max(365 * 86_400),
   merge_queued: z.boolean(),
 };
 export const createAgentBody = z.strictObject({

@@ -27,6 +27,9 @@ export interface Env {
   UPSTREAM_TIMEOUT_MS?: string;
   CONFIG_REFRESH_MS?: string;
   CONFIG_MAX_STALE_MS?: string;
+  // First wait before a failed platform send (doubling) and a failed session turn is retried.
+  SEND_RETRY_BASE_MS?: string;
+  TURN_RETRY_BASE_MS?: string;
   // Secret. Without it the admin API answers 503 rather than accepting unsigned tokens.
   ADMIN_JWT_SECRET?: string;
   // Provider credentials are further secrets named PROVIDER_*; they are read by name from the

@@ -7,6 +7,8 @@
 //        or a stall: the request is held until the client gives up)
 //   GET  /control/<token>/sent      every recorded call, in arrival order
 //   POST /control/<token>/reset     forget calls and failures
+// It also stands in for an inbound-hook caller's callback URL: POST /callbacks/<name> is
+// recorded and listed by GET /control/callbacks/<name>.
 // Run alone for end-to-end tests and the bench: `node test/fakes/telegram.ts <port>`.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -36,6 +38,7 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
   const sent = new Map<string, SentMessage[]>();
   const failures = new Map<string, Failure>();
   const stalled = new Set<ServerResponse>();
+  const callbacks = new Map<string, unknown[]>();
   let nextMessageId = 1000;
 
   const server = createServer((req, res) => {
@@ -44,6 +47,15 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://fake");
+    const hookCallback = /^\/(control\/)?callbacks\/([^/]+)$/.exec(url.pathname);
+    if (hookCallback) {
+      const name = decodeURIComponent(hookCallback[2] as string);
+      if (hookCallback[1]) return reply(res, 200, callbacks.get(name) ?? []);
+      const list = callbacks.get(name) ?? [];
+      list.push({ body: JSON.parse(await readText(req)) as unknown, idempotency_key: req.headers["idempotency-key"] ?? null });
+      callbacks.set(name, list);
+      return reply(res, 200, { ok: true });
+    }
     const control = /^\/control\/([^/]+)\/(fail|sent|reset)$/.exec(url.pathname);
     if (control) {
       const token = decodeURIComponent(control[1] as string);

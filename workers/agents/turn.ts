@@ -114,18 +114,24 @@ export async function summarize(
   return clampToTokens(SUMMARY_PREFIX + reply.text.trim(), cap);
 }
 
-// Attempts and waits. Sends back off exponentially from 1 s (at least the platform's
-// retry_after) and go to the dead letters after MAX_SEND_ATTEMPTS; a failing model is retried
-// MAX_MODEL_ATTEMPTS times before the sender gets FAILURE_TEXT, so every message is answered.
+// Attempts and waits. Sends back off exponentially from SEND_RETRY_BASE_MS (at least the
+// platform's retry_after) and go to the dead letters after MAX_SEND_ATTEMPTS; a failing model is
+// retried MAX_MODEL_ATTEMPTS times before the sender gets FAILURE_TEXT, so every message is
+// answered.
 export const MAX_SEND_ATTEMPTS = 8;
 export const MAX_MODEL_ATTEMPTS = 4;
 
-export function sendBackoffMs(attempts: number, retryAfterMs: number | null): number {
-  const exp = Math.min(300_000, 1000 * 2 ** Math.max(0, attempts - 1));
+function baseMs(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return Number.isFinite(n) && n > 0 ? n : fallback;
+}
+
+export function sendBackoffMs(env: Env, attempts: number, retryAfterMs: number | null): number {
+  const exp = Math.min(300_000, baseMs(env.SEND_RETRY_BASE_MS, 1000) * 2 ** Math.max(0, attempts - 1));
   const jittered = exp / 2 + Math.random() * (exp / 2);
   return Math.max(jittered, retryAfterMs ?? 0);
 }
 
-export function modelBackoffMs(attempts: number): number {
-  return Math.min(60_000, 2000 * 2 ** Math.max(0, attempts - 1));
+export function modelBackoffMs(env: Env, attempts: number): number {
+  return Math.min(60_000, baseMs(env.TURN_RETRY_BASE_MS, 2000) * 2 ** Math.max(0, attempts - 1));
 }
