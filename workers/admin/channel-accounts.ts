@@ -48,7 +48,7 @@ channelAccountRoutes.post("/", async (c) => {
   const id = newId("chn");
   let secret: string | null = null;
   if (body.channel === "telegram") secret = body.webhook_secret ?? randomToken(32);
-  if (body.channel === "hook") secret = `${HOOK_TOKEN_PREFIX}${id}_${randomToken(32)}`;
+  if (body.channel === "hook") secret = `${HOOK_TOKEN_PREFIX}${id}.${randomToken(32)}`;
   const row: ChannelAccountRow = {
     id,
     tenantId,

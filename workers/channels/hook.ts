@@ -1,5 +1,5 @@
 // Inbound hooks: another system runs an agent turn with POST /hooks/agent.
-//   verify  Authorization: Bearer ehk_<account id>_<secret>; D1 keeps the token's SHA-256
+//   verify  Authorization: Bearer ehk_<account id>.<secret>; D1 keeps the token's SHA-256
 //   parse   { text, peer?, agent_id?, callback_url? } plus the Idempotency-Key header, which is
 //           the dedupe key (a retried POST with the same key is the same run)
 //   send    POST { id, status: "done", reply } to callback_url when the caller gave one;
@@ -17,12 +17,12 @@ export function bearerOf(headers: Headers): string | null {
   return m ? (m[1] as string) : null;
 }
 
-// The account a hook token names (ehk_<account id>_<secret>), so it can be found without a scan.
+// The account a hook token names (ehk_<account id>.<secret>), so it can be found without a scan.
 export function hookAccountOf(token: string | null): string | null {
   if (!token?.startsWith(HOOK_TOKEN_PREFIX)) return null;
   const rest = token.slice(HOOK_TOKEN_PREFIX.length);
-  const cut = rest.lastIndexOf("_");
-  return cut > 0 ? rest.slice(0, cut) : null;
+  const cut = rest.indexOf(".");
+  return cut > 0 && cut <= 64 ? rest.slice(0, cut) : null;
 }
 
 export const hook: ChannelAdapter = {

@@ -147,5 +147,7 @@ webchatRoutes.get("/:account/ws", async (c) => {
   const key = sessionKeyOf(agent, conversation);
   const headers = new Headers(c.req.raw.headers);
   headers.set("x-edgeclaw-session", encodeURIComponent(JSON.stringify({ key, agent, account: publicAccount(account), peer })));
-  return sessionStub(c.env, key).fetch(new Request(c.req.raw.url, { headers }));
+  const upgraded = await sessionStub(c.env, key).fetch(new Request(c.req.raw.url, { headers }));
+  // Re-wrapped so the middleware can still add its headers (the DO's response is immutable).
+  return new Response(upgraded.body, { status: upgraded.status, headers: new Headers(upgraded.headers), webSocket: upgraded.webSocket });
 });
