@@ -12,7 +12,7 @@ export class CircuitBreaker extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.state = new Persisted(ctx, initialBreaker);
+    this.state = new Persisted(ctx, initialBreaker, { confirmed: false });
   }
 
   check(cfg: BreakerSettings): { view: BreakerView; allowed: boolean; probe: boolean } {

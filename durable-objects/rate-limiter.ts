@@ -12,7 +12,7 @@ export class RateLimiter extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.state = new Persisted<LimiterState>(ctx, () => ({}));
+    this.state = new Persisted<LimiterState>(ctx, () => ({}), { confirmed: false });
   }
 
   reserve(limit: RateLimit, requests: number, tokens: number): Reservation {

@@ -16,14 +16,16 @@ export interface RouteTarget {
   inputPricePerMtok: number;
   outputPricePerMtok: number;
   createdAt: number;
-  provider: {
-    id: string;
-    name: string;
-    kind: ProviderKind;
-    baseUrl: string;
-    credentialRef: string | null;
-    timeoutMs: number | null;
-  };
+  provider: ProviderInfo;
+}
+
+export interface ProviderInfo {
+  id: string;
+  name: string;
+  kind: ProviderKind;
+  baseUrl: string;
+  credentialRef: string | null;
+  timeoutMs: number | null;
 }
 
 export type Catalog = ReadonlyMap<string, RouteTarget>;

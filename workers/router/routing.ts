@@ -9,7 +9,7 @@
 // so a switch never fails a request.
 import { and, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
-import { providerKinds, type ProviderKind } from "../../schema/admin.ts";
+import { providerKinds } from "../../schema/admin.ts";
 import { providers } from "../../schema/db.ts";
 import {
   breakerSettings,
@@ -27,16 +27,9 @@ import {
 import { routeConfigHeads, routeConfigVersions } from "../../schema/router.ts";
 import { database } from "../db.ts";
 import { settings, type Env } from "../env.ts";
-import { loadCatalog, onCatalogChange } from "./catalog.ts";
+import { loadCatalog, onCatalogChange, type ProviderInfo } from "./catalog.ts";
 
-export interface ProviderInfo {
-  id: string;
-  name: string;
-  kind: ProviderKind;
-  baseUrl: string;
-  credentialRef: string | null;
-  timeoutMs: number | null;
-}
+export type { ProviderInfo };
 
 export interface CompiledTarget {
   kind: "target";

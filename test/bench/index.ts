@@ -1,0 +1,27 @@
+// npm run bench [-- <name>...]: runs the named benchmarks, or every one it knows.
+//   router        test/bench/router.ts (writes bench-results/router.json)
+//   gpu-backend   the gpu-backend workspace's serving benchmark (npm run -w gpu-backend bench)
+import { spawnSync } from "node:child_process";
+
+const benches: Record<string, [string, string[]]> = {
+  router: [process.execPath, ["test/bench/router.ts"]],
+  "gpu-backend": ["npm", ["run", "-w", "gpu-backend", "bench"]],
+};
+
+const asked = process.argv.slice(2);
+const unknown = asked.filter((n) => !(n in benches));
+if (unknown.length > 0) {
+  console.error(`unknown bench: ${unknown.join(", ")} (known: ${Object.keys(benches).join(", ")})`);
+  process.exit(2);
+}
+let failed = false;
+for (const name of asked.length > 0 ? asked : Object.keys(benches)) {
+  const [command, args] = benches[name] as [string, string[]];
+  console.log(`\n=== bench: ${name}`);
+  const run = spawnSync(command, args, { stdio: "inherit" });
+  if (run.status !== 0) {
+    console.error(`bench ${name} failed (exit ${run.status})`);
+    failed = true;
+  }
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,292 @@
+// Router benchmark: `npm run bench -- router` -> bench-results/router.json.
+// Everything runs here, in one run, against the same local fake upstreams (test/fakes):
+//  1. overhead of the full router (rate limits, breaker and cache lookup on) over calling the
+//     upstream directly, at concurrency 1 and 10 (p50, p99);
+//  2. the same load through Portkey's open-source gateway (@portkey-ai/gateway) and the ratios;
+//  3. cache: a repeated request's latency against the first (upstream answers in 200 ms);
+//  4. fault drill: one of two providers answers 500 for ROUTER_FAULT_SECONDS (default 30) under
+//     load: success rate through the router, and when the failing target's breaker opened.
+// The Worker runs in `wrangler dev` (workerd, local D1 and Durable Objects), quiet and offline.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { signAdminToken } from "../../workers/auth/admin-token.ts";
+import { startFakeUpstream, type FakeUpstream } from "../fakes/openai-upstream.ts";
+
+const root = resolve(import.meta.dirname, "../..");
+const FAULT_S = Number(process.env.ROUTER_FAULT_SECONDS ?? 30);
+const N_C1 = Number(process.env.ROUTER_BENCH_N1 ?? 400);
+const N_C10 = Number(process.env.ROUTER_BENCH_N10 ?? 3000);
+const WORKER_PORT = Number(process.env.ROUTER_BENCH_PORT ?? 8795);
+const PORTKEY_PORT = 8799;
+const SECRET = "bench-admin-secret-0123456789abcdef0123";
+const quiet = {
+  ...process.env,
+  WRANGLER_SEND_METRICS: "false",
+  WRANGLER_SEND_ERROR_REPORTS: "false",
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+  WRANGLER_HIDE_BANNER: "true",
+  X_LOCAL_OBSERVABILITY: "false",
+};
+const wrangler = join(root, "node_modules", "wrangler", "bin", "wrangler.js");
+const children: ChildProcess[] = [];
+
+function log(msg: string) {
+  console.log(`[bench:router] ${msg}`);
+}
+
+async function waitFor(url: string, ms = 60_000) {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      const res = await fetch(url);
+      if (res.status < 500) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > until) throw new Error(`${url} did not come up`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function start(command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn(command, args, { cwd: root, env, stdio: ["ignore", "ignore", "inherit"] });
+  children.push(child);
+  return child;
+}
+
+function stopAll() {
+  for (const child of children) if (child.exitCode === null && child.pid) child.kill("SIGINT");
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+};
+const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+
+let seq = 0;
+const body = (model: string) => JSON.stringify({ model, temperature: 0, messages: [{ role: "user", content: `bench message ${seq++}` }] });
+
+// Runs `total` requests through `send` with `concurrency` workers; latencies in ms.
+async function load(concurrency: number, total: number, send: () => Promise<Response>): Promise<{ ms: number[]; failed: number; reported: number[] }> {
+  const ms: number[] = [];
+  const reported: number[] = [];
+  let failed = 0;
+  let left = total;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (left-- > 0) {
+        const t0 = performance.now();
+        try {
+          const res = await send();
+          await res.arrayBuffer();
+          if (res.status !== 200) failed++;
+          const own = res.headers.get("x-edgeclaw-overhead-ms");
+          if (own !== null) reported.push(Number(own));
+        } catch {
+          failed++;
+        }
+        ms.push(performance.now() - t0);
+      }
+    }),
+  );
+  return { ms, failed, reported };
+}
+
+async function main() {
+  const upA: FakeUpstream = await startFakeUpstream();
+  const upB: FakeUpstream = await startFakeUpstream();
+  const state = mkdtempSync(join(tmpdir(), "edgeclaw-bench-"));
+  const devVars = join(state, ".dev.vars");
+  writeFileSync(devVars, `ADMIN_JWT_SECRET=${SECRET}\n`);
+  try {
+    log("applying migrations to a fresh local D1");
+    const mig = spawnSync(process.execPath, [wrangler, "d1", "migrations", "apply", "edgeclaw", "--local", "--persist-to", state], { cwd: root, env: quiet, encoding: "utf8" });
+    if (mig.status !== 0) throw new Error(`migrations failed: ${mig.stderr}`);
+    log("starting wrangler dev and Portkey");
+    start(process.execPath, [wrangler, "dev", "--ip", "127.0.0.1", "--port", String(WORKER_PORT), "--persist-to", state, "--env-file", devVars, "--log-level=warn", "--show-interactive-dev-session=false"], quiet);
+    start(process.execPath, [join(root, "node_modules/@portkey-ai/gateway/build/start-server.js"), `--port=${PORTKEY_PORT}`, "--headless"], quiet);
+    const base = `http://127.0.0.1:${WORKER_PORT}`;
+    await waitFor(`${base}/health`);
+    await waitFor(`http://127.0.0.1:${PORTKEY_PORT}/`);
+
+    const owner = await signAdminToken(SECRET, { sub: "bench", role: "owner" }, 3600);
+    const adminCall = async (method: string, path: string, payload: unknown) => {
+      const res = await fetch(`${base}/admin${path}`, { method, headers: { authorization: `Bearer ${owner}`, "content-type": "application/json" }, body: JSON.stringify(payload) });
+      const json = (await res.json()) as any;
+      if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+      return json;
+    };
+    const tenant = "bench";
+    await adminCall("POST", "/tenants", { id: tenant, name: "Bench" });
+    await adminCall("POST", "/providers", { tenant_id: tenant, name: "prov-a", kind: "openai-compatible", base_url: `${upA.url}/v1` });
+    await adminCall("POST", "/providers", { tenant_id: tenant, name: "prov-b", kind: "openai-compatible", base_url: `${upB.url}/v1` });
+    const key = (await adminCall("POST", "/api-keys", { tenant_id: tenant, name: "bench" })).key as string;
+    const slowScn = "bench-slow";
+    const drillScn = "bench-drill";
+    await fetch(`${upA.url}/control/scenario/${slowScn}`, { method: "POST", body: JSON.stringify({ mode: "delay", delay_ms: 200 }) });
+    await fetch(`${upA.url}/control/scenario/${drillScn}`, { method: "POST", body: JSON.stringify({ mode: "ok" }) });
+    const huge = { requests_per_min: 10_000_000, tokens_per_min: 10_000_000_000 };
+    await adminCall("PUT", "/router-config", {
+      tenant_id: tenant,
+      config: {
+        limits: { tenant: huge, key: huge },
+        routes: {
+          // Unique prompts at temperature 0: every request looks the cache up (a miss) and is stored.
+          bench: { tree: { type: "target", provider: "prov-a", model: "fake-echo" }, cache: { ttl_s: 600 } },
+          "bench-cache": { tree: { type: "target", provider: "prov-a", model: `fake-scn-${slowScn}` }, cache: { ttl_s: 600 } },
+          drill: {
+            tree: { type: "weighted", children: [{ type: "target", id: "a", provider: "prov-a", model: `fake-scn-${drillScn}` }, { type: "target", id: "b", provider: "prov-b", model: "fake-echo" }] },
+            retry: { attempts: 2, base_ms: 20, max_ms: 200, budget_ms: 10_000 },
+            breaker: { failures: 5, failure_rate: 0.5, min_requests: 20, window_ms: 10_000, open_ms: 5_000, half_open_probes: 2 },
+          },
+        },
+      },
+    });
+
+    const json = { "content-type": "application/json" };
+    const direct = () => fetch(`${upA.url}/v1/chat/completions`, { method: "POST", headers: json, body: body("fake-echo") });
+    const router = () => fetch(`${base}/v1/chat/completions`, { method: "POST", headers: { ...json, authorization: `Bearer ${key}` }, body: body("bench") });
+    const portkey = () =>
+      fetch(`http://127.0.0.1:${PORTKEY_PORT}/v1/chat/completions`, {
+        method: "POST",
+        headers: { ...json, authorization: "Bearer sk-bench", "x-portkey-provider": "openai", "x-portkey-custom-host": `${upA.url}/v1` },
+        body: body("fake-echo"),
+      });
+
+    // Sanity: each path answers.
+    for (const [name, send] of [["direct", direct], ["router", router], ["portkey", portkey]] as const) {
+      const res = await send();
+      if (res.status !== 200) throw new Error(`${name} answered ${res.status}: ${await res.text()}`);
+      await res.arrayBuffer();
+    }
+
+    // The floor: what wrangler dev's local proxy and workerd cost per request doing nothing
+    // (GET /health) over the same direct call to the fake (GET of an unknown path, a 404).
+    const floorPath = () => fetch(`${base}/health`);
+    const floorDirect = () => fetch(`${upA.url}/nothing`);
+    const overhead: Record<string, number> = {};
+    const raw: Record<string, unknown> = {};
+    for (const [c, n] of [[1, N_C1], [10, N_C10]] as const) {
+      log(`overhead at concurrency ${c} (${n} requests each)`);
+      for (const send of [direct, router, portkey]) await load(c, Math.min(100, n), send); // warm-up
+      const fw = await load(c, n, floorPath);
+      const fd = await load(c, n, floorDirect);
+      const floor = { p50: pct(fw.ms, 50) - pct(fd.ms, 50), p99: pct(fw.ms, 99) - pct(fd.ms, 99) };
+      const d = await load(c, n, direct);
+      const r = await load(c, n, router);
+      const p = await load(c, n, portkey);
+      if (r.failed || p.failed || d.failed) throw new Error(`failures during the overhead run: direct ${d.failed}, router ${r.failed}, portkey ${p.failed}`);
+      for (const q of [50, 99]) {
+        overhead[`overhead_p${q}_ms_c${c}`] = round(pct(r.ms, q) - pct(d.ms, q));
+        overhead[`portkey_overhead_p${q}_ms_c${c}`] = round(pct(p.ms, q) - pct(d.ms, q));
+        overhead[`overhead_ratio_p${q}_c${c}`] = round(overhead[`overhead_p${q}_ms_c${c}`]! / Math.max(0.001, overhead[`portkey_overhead_p${q}_ms_c${c}`]!));
+        overhead[`local_worker_floor_p${q}_ms_c${c}`] = round(q === 50 ? floor.p50 : floor.p99);
+        overhead[`overhead_above_floor_p${q}_ms_c${c}`] = round(overhead[`overhead_p${q}_ms_c${c}`]! - (q === 50 ? floor.p50 : floor.p99));
+      }
+      raw[`c${c}`] = {
+        requests: n,
+        direct_p50_ms: round(pct(d.ms, 50)),
+        direct_p99_ms: round(pct(d.ms, 99)),
+        router_p50_ms: round(pct(r.ms, 50)),
+        router_p99_ms: round(pct(r.ms, 99)),
+        // The gateway's own x-edgeclaw-overhead-ms (time not spent waiting on the upstream).
+        router_reported_overhead_p50_ms: round(pct(r.reported, 50)),
+        router_reported_overhead_p99_ms: round(pct(r.reported, 99)),
+        portkey_p50_ms: round(pct(p.ms, 50)),
+        portkey_p99_ms: round(pct(p.ms, 99)),
+      };
+    }
+
+    log("cache: first request against a repeat (upstream takes 200 ms)");
+    const firsts: number[] = [];
+    const repeats: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const payload = JSON.stringify({ model: "bench-cache", temperature: 0, messages: [{ role: "user", content: `cache probe ${i}` }] });
+      const once = async () => {
+        const t0 = performance.now();
+        const res = await fetch(`${base}/v1/chat/completions`, { method: "POST", headers: { ...json, authorization: `Bearer ${key}` }, body: payload });
+        await res.arrayBuffer();
+        return { ms: performance.now() - t0, status: res.headers.get("x-edgeclaw-cache-status") };
+      };
+      const a = await once();
+      const b = await once();
+      if (a.status !== "MISS" || b.status !== "HIT") throw new Error(`cache statuses ${a.status} then ${b.status}`);
+      firsts.push(a.ms);
+      repeats.push(b.ms);
+    }
+    const cache = {
+      cache_first_ms: round(pct(firsts, 50)),
+      cache_repeat_ms: round(pct(repeats, 50)),
+      cache_latency_reduction: round(1 - pct(repeats, 50) / pct(firsts, 50), 4),
+    };
+
+    log(`fault drill: prov-a answers 500 for ${FAULT_S} s under load (concurrency 8)`);
+    const drill = () => fetch(`${base}/v1/chat/completions`, { method: "POST", headers: { ...json, authorization: `Bearer ${key}` }, body: JSON.stringify({ model: "drill", messages: [{ role: "user", content: "drill" }] }) });
+    let ok = 0;
+    let total = 0;
+    let running = true;
+    const drillLoad = Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (running) {
+          total++;
+          try {
+            const res = await drill();
+            await res.arrayBuffer();
+            if (res.status === 200) ok++;
+          } catch {
+            // counted as a failure
+          }
+        }
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 2_000));
+    const faultStart = Date.now();
+    await fetch(`${upA.url}/control/scenario/${drillScn}`, { method: "POST", body: JSON.stringify({ mode: "fail", status: 500 }) });
+    let openedAt: number | null = null;
+    while (Date.now() - faultStart < FAULT_S * 1000) {
+      if (openedAt === null) {
+        const res = await fetch(`${base}/admin/router-config/breakers?tenant_id=${tenant}&model=drill`, { headers: { authorization: `Bearer ${owner}` } });
+        const a = ((await res.json()) as { data: { path: string; opened_at: string | null }[] }).data.find((b) => b.path === "drill/a");
+        if (a?.opened_at) openedAt = Date.parse(a.opened_at);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await fetch(`${upA.url}/control/scenario/${drillScn}`, { method: "POST", body: JSON.stringify({ mode: "ok" }) });
+    await new Promise((r) => setTimeout(r, 2_000));
+    running = false;
+    await drillLoad;
+    const fault = {
+      fault_seconds: FAULT_S,
+      fault_requests: total,
+      fault_success_rate: round(ok / total, 5),
+      breaker_open_after_ms: openedAt === null ? null : Math.max(0, openedAt - faultStart),
+    };
+
+    const result = {
+      generated_at: new Date().toISOString(),
+      machine: "local, wrangler dev (workerd) + Node fakes on the same host; figures are for comparison within this run",
+      targets: { overhead_p50_ms_c1: "<= 2", overhead_p99_ms_c10: "<= portkey_overhead_p99_ms_c10", cache_latency_reduction: ">= 0.95", fault_success_rate: ">= 0.999" },
+      ...overhead,
+      ...cache,
+      ...fault,
+      raw,
+    };
+    mkdirSync(join(root, "bench-results"), { recursive: true });
+    writeFileSync(join(root, "bench-results", "router.json"), `${JSON.stringify(result, null, 2)}\n`);
+    console.log(JSON.stringify(result, null, 2));
+  } finally {
+    stopAll();
+    await Promise.all([upA.close(), upB.close()]);
+    await new Promise((r) => setTimeout(r, 500));
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  stopAll();
+  process.exit(1);
+});
