@@ -1,0 +1,206 @@
+// The whole messaging path on this machine, for the channels end-to-end test and benchmark:
+// the gpu-backend on a generated tiny model, the fake Telegram Bot API (test/fakes), and
+// `wrangler dev` (workerd, local D1 and Durable Objects, state on disk) that can be killed and
+// started again on the same state. A tenant, provider, model, agent, Telegram account and
+// binding are made through the real admin API.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { signAdminToken } from "../../workers/auth/admin-token.ts";
+import { startFakeTelegram, type FakeTelegram, type SentMessage } from "../fakes/telegram.ts";
+
+const root = resolve(import.meta.dirname, "../..");
+const wranglerBin = join(root, "node_modules", "wrangler", "bin", "wrangler.js");
+const ADMIN_SECRET = "channels-stack-admin-secret-0123456789abcdef";
+export const BOT_TOKEN = "777000:channels-stack-bot";
+const quiet = {
+  ...process.env,
+  WRANGLER_SEND_METRICS: "false",
+  WRANGLER_SEND_ERROR_REPORTS: "false",
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+  WRANGLER_HIDE_BANNER: "true",
+  X_LOCAL_OBSERVABILITY: "false",
+};
+
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+async function waitUp(url: string, child: ChildProcess, ms = 180_000): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${url}: the process exited before it was ready`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > until) throw new Error(`${url} did not come up in ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export interface Stack {
+  base: string;
+  telegram: FakeTelegram;
+  accountId: string;
+  secret: string;
+  // Stops wrangler dev the hard way (SIGKILL to its process group: no graceful shutdown).
+  killGateway(): Promise<void>;
+  startGateway(): Promise<void>;
+  sent(): Promise<SentMessage[]>;
+  exportSession(chatId: number): Promise<any>;
+  close(): Promise<void>;
+}
+
+export interface StackOptions {
+  // Tokens the tiny model generates per reply.
+  replyTokens?: number;
+  log?: (msg: string) => void;
+  // wrangler dev's stdout/stderr (default: ignored).
+  inherit?: boolean;
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const log = options.log ?? (() => {});
+  const dir = mkdtempSync(join(tmpdir(), "edgeclaw-channels-"));
+  const stateDir = join(dir, "state");
+  const devVars = join(dir, "dev.vars");
+  // Send retries start at 200 ms so a run recovers quickly; everything else as deployed.
+  writeFileSync(devVars, `ADMIN_JWT_SECRET="${ADMIN_SECRET}"\nTELEGRAM_STACK_BOT="${BOT_TOKEN}"\nSEND_RETRY_BASE_MS="200"\nTURN_RETRY_BASE_MS="500"\n`);
+  const modelPath = join(dir, "tiny.gguf");
+  const made = spawnSync(process.execPath, [join(root, "gpu-backend", "src", "tools", "make-tiny-model.ts"), modelPath, "--eos", "never"], { encoding: "utf8" });
+  if (made.status !== 0) throw new Error(`make-tiny-model failed: ${made.stderr}`);
+
+  const [gatewayPort, gpuPort] = [await freePort(), await freePort()];
+  const telegram = await startFakeTelegram();
+  const children: ChildProcess[] = [];
+
+  log("starting the gpu-backend");
+  const gpu = spawn(process.execPath, [join(root, "gpu-backend", "src", "main.ts")], {
+    cwd: root,
+    env: { ...process.env, PORT: String(gpuPort), HOST: "127.0.0.1", MODEL: modelPath, MODEL_ID: "tiny", SLOTS: "4", THREADS: "1", CONTEXT_SIZE: "2048", QUEUE_LIMIT: "1024" },
+    stdio: ["ignore", "ignore", options.inherit ? "inherit" : "ignore"],
+  });
+  children.push(gpu);
+
+  log("applying D1 migrations");
+  const migrate = spawnSync(process.execPath, [wranglerBin, "d1", "migrations", "apply", "edgeclaw", "--local", "--persist-to", stateDir], { cwd: root, env: quiet, encoding: "utf8" });
+  if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stdout}${migrate.stderr}`);
+
+  const base = `http://127.0.0.1:${gatewayPort}`;
+  let dev: ChildProcess | null = null;
+  const startGateway = async () => {
+    dev = spawn(
+      process.execPath,
+      [wranglerBin, "dev", "--ip", "127.0.0.1", "--port", String(gatewayPort), "--persist-to", stateDir, "--env-file", devVars, "--show-interactive-dev-session=false", "--log-level=warn"],
+      { cwd: root, env: quiet, stdio: ["ignore", options.inherit ? "inherit" : "ignore", options.inherit ? "inherit" : "ignore"], detached: true },
+    );
+    children.push(dev);
+    await waitUp(`${base}/health`, dev);
+  };
+  const killGateway = async () => {
+    const child = dev;
+    if (!child?.pid || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    process.kill(-child.pid, "SIGKILL");
+    await exited;
+  };
+
+  log("starting wrangler dev");
+  await Promise.all([startGateway(), waitUp(`http://127.0.0.1:${gpuPort}/health/ready`, gpu)]);
+
+  const owner = await signAdminToken(ADMIN_SECRET, { sub: "stack", role: "owner" }, 3600);
+  const adminCall = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${base}/admin${path}`, {
+      method,
+      headers: { authorization: `Bearer ${owner}`, ...(body ? { "content-type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const json = (await res.json()) as any;
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  const tenant = "channels";
+  await adminCall("POST", "/tenants", { id: tenant, name: "Channels" });
+  const provider = await adminCall("POST", "/providers", { tenant_id: tenant, name: "gpu", kind: "openai-compatible", base_url: `http://127.0.0.1:${gpuPort}/v1` });
+  await adminCall("POST", "/models", { tenant_id: tenant, public_name: "tiny", provider_id: provider.id, upstream_model: "tiny" });
+  const agent = await adminCall("POST", "/agents", { tenant_id: tenant, name: "bot", system_prompt: "You are terse.", model: "tiny", max_reply_tokens: options.replyTokens ?? 8 });
+  const account = await adminCall("POST", "/channel-accounts", {
+    tenant_id: tenant,
+    channel: "telegram",
+    name: "bot",
+    api_base_url: telegram.url,
+    token_ref: "TELEGRAM_STACK_BOT",
+    bot_username: "stack_bot",
+  });
+  await adminCall("POST", "/bindings", { tenant_id: tenant, agent_id: agent.id });
+
+  return {
+    base,
+    telegram,
+    accountId: account.id,
+    secret: account.webhook_secret,
+    killGateway,
+    startGateway,
+    async sent() {
+      return (await (await fetch(`${telegram.url}/control/${encodeURIComponent(BOT_TOKEN)}/sent`)).json()) as SentMessage[];
+    },
+    exportSession(chatId) {
+      return adminCall("GET", `/sessions/${encodeURIComponent(`${tenant}/${agent.id}/telegram/${account.id}/dm:${chatId}`)}/export`);
+    },
+    async close() {
+      for (const child of children) {
+        if (child.exitCode !== null || child.signalCode !== null || !child.pid) continue;
+        const exited = new Promise((r) => child.once("exit", r));
+        if (child === dev) process.kill(-child.pid, "SIGINT");
+        else child.kill("SIGINT");
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+        if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      }
+      await telegram.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function update(updateId: number, chatId: number, text: string) {
+  return {
+    update_id: updateId,
+    message: { message_id: updateId, date: Math.floor(Date.now() / 1000), chat: { id: chatId, type: "private" }, from: { id: chatId, is_bot: false, first_name: "U" }, text },
+  };
+}
+
+// Delivers like Telegram does: POST with the secret token, retried until it gets a 2xx (the
+// gateway may be down meanwhile). Returns the time the successful delivery took.
+export async function deliverUntilAcked(stack: Stack, body: unknown, retryMs = 250, giveUpMs = 180_000): Promise<{ ms: number; status: string; tries: number }> {
+  const until = Date.now() + giveUpMs;
+  for (let tries = 1; ; tries++) {
+    const started = performance.now();
+    try {
+      const res = await fetch(`${stack.base}/webhooks/telegram/${stack.accountId}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": stack.secret },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      });
+      const json = (await res.json().catch(() => ({}))) as { status?: string };
+      if (res.ok) return { ms: performance.now() - started, status: json.status ?? "", tries };
+    } catch {
+      // the gateway is down or restarting: retry like the platform would
+    }
+    if (Date.now() > until) throw new Error("delivery never acknowledged");
+    await new Promise((r) => setTimeout(r, retryMs));
+  }
+}
