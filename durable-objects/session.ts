@@ -104,6 +104,7 @@ export class ChatSession extends DurableObject<Env> {
   // Bumped by erase/expiry: work that started before must not write afterwards.
   private generation = 0;
   private alarmAt: number | null | undefined;
+  private bound: string | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -121,11 +122,15 @@ export class ChatSession extends DurableObject<Env> {
     this.sql.exec("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", k, JSON.stringify(v));
   }
 
+  // The latest agent and account config the Worker resolved; written only when it changed.
   private bind(b: SessionBinding): void {
+    const fingerprint = JSON.stringify(b);
+    if (fingerprint === this.bound) return;
     this.setMeta("key", b.key);
     this.setMeta("agent", b.agent);
     this.setMeta("account", b.account);
     if (this.meta("created_at") === null) this.setMeta("created_at", Date.now());
+    this.bound = fingerprint;
   }
 
   private async wake(at: number): Promise<void> {
@@ -511,6 +516,7 @@ export class ChatSession extends DurableObject<Env> {
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     this.alarmAt = null;
+    this.bound = null;
     this.sql.exec(SCHEMA);
   }
 

@@ -70,11 +70,13 @@ export interface StackOptions {
   log?: (msg: string) => void;
   // wrangler dev's stdout/stderr (default: ignored).
   inherit?: boolean;
+  // Where the local D1 and Durable Object state lives (default: the OS temp dir).
+  stateParent?: string;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const log = options.log ?? (() => {});
-  const dir = mkdtempSync(join(tmpdir(), "edgeclaw-channels-"));
+  const dir = mkdtempSync(join(options.stateParent ?? tmpdir(), "edgeclaw-channels-"));
   const stateDir = join(dir, "state");
   const devVars = join(dir, "dev.vars");
   // Send retries start at 200 ms so a run recovers quickly; everything else as deployed.
@@ -88,7 +90,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const children: ChildProcess[] = [];
 
   log("starting the gpu-backend");
-  const gpu = spawn(process.execPath, [join(root, "gpu-backend", "src", "main.ts")], {
+  // In a deployment the model runs on its own GPU hosts; here it shares two cores with the
+  // gateway, so it runs at a lower CPU priority to keep it from starving the Worker.
+  const gpu = spawn("nice", ["-n", "15", process.execPath, join(root, "gpu-backend", "src", "main.ts")], {
     cwd: root,
     env: { ...process.env, PORT: String(gpuPort), HOST: "127.0.0.1", MODEL: modelPath, MODEL_ID: "tiny", SLOTS: "4", THREADS: "1", CONTEXT_SIZE: "2048", QUEUE_LIMIT: "1024" },
     stdio: ["ignore", "ignore", options.inherit ? "inherit" : "ignore"],
