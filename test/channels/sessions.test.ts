@@ -108,6 +108,8 @@ describe("sessions", () => {
     const accountAgent = expectStatus(await admin(owner, "POST", "/agents", { tenant_id: s.tenant.tenantId, name: "acct", system_prompt: "", model: "fake-echo" }), 201);
     expectStatus(await admin(owner, "POST", "/bindings", { tenant_id: s.tenant.tenantId, agent_id: accountAgent.body.id, channel: "telegram", account_id: s.accountId }), 201);
     expectStatus(await admin(owner, "POST", "/bindings", { tenant_id: s.tenant.tenantId, agent_id: special.body.id, channel: "telegram", peer_id: String(vip) }), 201);
+    // The tenant default exists already (setupTelegram made it): a second one is refused.
+    expect((await admin(owner, "POST", "/bindings", { tenant_id: s.tenant.tenantId, agent_id: special.body.id })).status).toBe(409);
     const plain = newChatId();
     await deliver(s.accountId, s.secret, dmUpdate(newUpdateId(), vip, "vip here"));
     await deliver(s.accountId, s.secret, dmUpdate(newUpdateId(), plain, "plain here"));

@@ -2,7 +2,7 @@
 // budget, a DM policy and a session TTL; a binding maps (channel, account, group or peer) to an
 // agent. Changes reach the isolate that made them at once, others within CACHE_TTL_MS; a session
 // takes the new agent config with its next message.
-import { and, desc, eq } from "drizzle-orm";
+import { and, desc, eq, isNull, type SQLWrapper } from "drizzle-orm";
 import { Hono, type Context } from "hono";
 import { agentBindings, agents, type AgentBindingRow, type AgentRow } from "../../schema/agents.ts";
 import { createAgentBody, createBindingBody, updateAgentBody } from "../../schema/channels.ts";
@@ -148,6 +148,22 @@ bindingRoutes.post("/", async (c) => {
     peerId: body.peer_id ?? null,
     createdAt: Date.now(),
   };
+  // The unique index treats NULLs as distinct, so wildcard duplicates are refused here.
+  const same = (col: Parameters<typeof eq>[0] & SQLWrapper, v: string | null) => (v === null ? isNull(col) : eq(col, v));
+  const existing = await db
+    .select({ id: agentBindings.id })
+    .from(agentBindings)
+    .where(
+      and(
+        eq(agentBindings.tenantId, tenantId),
+        same(agentBindings.channel, row.channel),
+        same(agentBindings.accountId, row.accountId),
+        same(agentBindings.groupId, row.groupId),
+        same(agentBindings.peerId, row.peerId),
+      ),
+    )
+    .get();
+  if (existing) throw new ApiError(409, "conflict", `Binding ${existing.id} already has exactly these match fields.`);
   await db
     .batch([
       db.insert(agentBindings).values(row),
