@@ -10,9 +10,9 @@ import { ApiError } from "../http/errors.ts";
 import { parseOr400 } from "../http/validation.ts";
 import { runRoute, type Served, type Trail } from "../router/engine.ts";
 import { requestFacts } from "../router/facts.ts";
-import { keySettings, reserve, type Usage } from "../router/limits.ts";
+import { keySettings, reserve, type Held, type Usage } from "../router/limits.ts";
 import { adapters } from "../router/providers/index.ts";
-import { lead, leaderFor, lookup, planCache, replay, store, type CachedAnswer, type CacheStatus } from "../router/response-cache.ts";
+import { lead, leaderFor, lookup, planCache, recordMissCost, replay, store, type CachedAnswer, type CachePlan, type CacheStatus } from "../router/response-cache.ts";
 import { routingFor, type ProviderInfo } from "../router/routing.ts";
 import { relaySse } from "../router/sse.ts";
 
@@ -52,16 +52,31 @@ export async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
   const maxTokens = facts.max_tokens ?? route.defaultMaxTokens;
   // The prompt estimate is rough: reserve generously, settle exactly.
   const promptReserve = Math.ceil(facts.prompt_tokens * 1.25) + 16;
-  const held = await reserve(c.env, routing.config, { tenantId: principal.tenantId, keyId: principal.keyId }, requestId, {
+  const reserving = reserve(c.env, routing.config, { tenantId: principal.tenantId, keyId: principal.keyId }, requestId, {
     tokens: promptReserve + maxTokens,
     microUsd: promptReserve * route.maxInputPrice + maxTokens * route.maxOutputPrice,
   });
-
-  let plan;
+  // The cache is looked up while limits and budget are reserved (a hit still counts against
+  // them, so it waits for the reservation, not after it).
+  const looking = planCache(principal.tenantId, route.name, request, route.cache, headers).then(async (plan) => ({
+    plan,
+    hit: plan.key && plan.lookup ? await lookup(plan.key, plan.shared) : null,
+  }));
+  let held: Held;
   try {
-    plan = await planCache(principal.tenantId, request, route.cache, headers);
+    held = await reserving;
+  } catch (err) {
+    looking.catch(() => {});
+    throw err;
+  }
+
+  let plan: CachePlan;
+  try {
+    const found = await looking;
+    plan = found.plan;
     if (plan.key && plan.lookup) {
-      const hit = await lookup(plan.key);
+      // Stored by an identical request while this one was reserving: the isolate's copy has it.
+      const hit = found.hit ?? (await lookup(plan.key, false));
       // An identical request already on its way upstream: wait for its answer instead.
       const shared = hit ? null : await leaderFor(plan.key);
       if (hit || shared) {
@@ -76,6 +91,13 @@ export async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
 
   const leading = plan.key ? lead(plan.key) : null;
   const trail: Trail = { attempts: 0, reasons: [], last: null };
+  const started = Date.now();
+  // What this miss cost upstream decides whether the location's Cache API is worth it.
+  const cost = () => {
+    const ms = Date.now() - started;
+    if (plan.key) recordMissCost(plan.scope, ms);
+    return ms;
+  };
   let served: Served;
   try {
     served = await runRoute(
@@ -118,10 +140,11 @@ export async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
     served.finish(usage.completionTokens);
     waitUntil(held.settle(usage, prices));
     const body = JSON.stringify(answer);
+    const costMs = cost();
     if (leading && plan.key) {
       const entry = cached("json", body);
       leading.done(entry);
-      waitUntil(store(plan.key, entry));
+      waitUntil(store(plan.key, entry, costMs));
     }
     return c.body(body, 200, { "content-type": "application/json" });
   }
@@ -140,7 +163,7 @@ export async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
         if (!completed) return leading.done(null);
         const entry = cached("sse", recorder.text());
         leading.done(entry);
-        waitUntil(store(plan.key, entry));
+        waitUntil(store(plan.key, entry, cost()));
       },
     },
   });

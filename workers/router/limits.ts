@@ -4,7 +4,9 @@
 // that owns the counter, so the limits are exact across isolates); if any refuses, the others
 // are given back and the client gets 429 (limits, with Retry-After) or 402 (budgets). After
 // it: the reservation is settled with the real usage (tokens given back or taken, the real cost
-// charged) off the request path.
+// charged) off the request path. Token give-backs to one limiter object that pile up while an
+// earlier one is on its way are summed into one call (soft state: a bucket only ever holds back
+// more than it should, never less, and only for that round trip).
 import type { Budget, Priority, RateLimit, RouterConfig } from "../../schema/route-config.ts";
 import type { Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
@@ -93,9 +95,42 @@ export async function reserve(
       const tokens = usage ? usage.promptTokens + usage.completionTokens : 0;
       const cost = usage ? usage.promptTokens * prices.input + usage.completionTokens * prices.output : 0;
       await Promise.all([
-        ...limiters.map((c) => limiter(c.name).adjust(c.limit, 0, worst.tokens - tokens)),
+        ...limiters.map((c) => giveBack(env, c.name, c.limit, worst.tokens - tokens)),
         ...budgets.map((c) => ledger(c.name).settle(requestId, cost)),
       ]);
     },
   };
+}
+
+interface PendingGiveBack {
+  limit: RateLimit;
+  tokens: number;
+}
+
+// Per limiter object: the tokens waiting to be given back while a give-back is on its way.
+const pending = new Map<string, PendingGiveBack>();
+
+function giveBack(env: Env, name: string, limit: RateLimit, tokens: number): Promise<void> {
+  if (tokens === 0) return Promise.resolve();
+  const waiting = pending.get(name);
+  if (waiting) {
+    // The call on its way sends this too once it is back (with the newest limit).
+    waiting.limit = limit;
+    waiting.tokens += tokens;
+    return Promise.resolve();
+  }
+  const batch: PendingGiveBack = { limit, tokens };
+  pending.set(name, batch);
+  const stub = env.LIMITERS.get(env.LIMITERS.idFromName(name));
+  return (async () => {
+    try {
+      while (batch.tokens !== 0) {
+        const amount = batch.tokens;
+        batch.tokens = 0;
+        await stub.adjust(batch.limit, 0, amount);
+      }
+    } finally {
+      pending.delete(name);
+    }
+  })();
 }

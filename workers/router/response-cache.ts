@@ -5,6 +5,10 @@
 // event by event. Identical misses in flight at once share one upstream call: the first is the
 // leader, the others wait for what it stores (and call upstream themselves if it stores nothing).
 // Requests that sample (temperature > 0 without a seed) are only cached when the route opts in.
+// The shared level costs a round trip per lookup and a write per miss; it only pays off for
+// answers that are slow to produce again. So per route this isolate keeps a moving average of
+// what a miss cost upstream, and looks the shared level up only while that is at least
+// SHARED_MIN_MS (or not yet known); an answer is written there only when it took that long.
 import type { ChatCompletionRequest } from "../../schema/openai.ts";
 import type { Route } from "../../schema/route-config.ts";
 
@@ -22,6 +26,10 @@ export interface CachePlan {
   // Null: no caching for this request (status BYPASS).
   key: string | null;
   lookup: boolean;
+  // Whether the location's Cache API is worth a lookup for this route.
+  shared: boolean;
+  // Names the route for the miss-cost average.
+  scope: string;
   ttlS: number;
   status: CacheStatus;
 }
@@ -30,6 +38,22 @@ const MAX_BYTES = 32 * 1024 * 1024;
 const MAX_ENTRY_BYTES = 1024 * 1024;
 const MAX_TTL_S = 86_400;
 const CACHE_ORIGIN = "https://response-cache.edgeclaw.internal/";
+export const SHARED_MIN_MS = 20;
+const MISS_COST_ALPHA = 0.2;
+const MAX_SCOPES = 10_000;
+
+// Per tenant and route: moving average of what a miss cost upstream (ms).
+const missCost = new Map<string, number>();
+
+export function recordMissCost(scope: string, ms: number): void {
+  const old = missCost.get(scope);
+  if (old === undefined && missCost.size >= MAX_SCOPES) missCost.delete(missCost.keys().next().value as string);
+  missCost.set(scope, old === undefined ? ms : old + MISS_COST_ALPHA * (ms - old));
+}
+
+function sharedWorthIt(scope: string): boolean {
+  return (missCost.get(scope) ?? SHARED_MIN_MS) >= SHARED_MIN_MS;
+}
 
 const memory = new Map<string, CachedAnswer>();
 let memoryBytes = 0;
@@ -61,6 +85,7 @@ async function cacheKey(tenantId: string, request: ChatCompletionRequest): Promi
 // x-edgeclaw-cache-ttl: seconds (0 turns caching off for this request).
 export async function planCache(
   tenantId: string,
+  routeName: string,
   request: ChatCompletionRequest,
   route: Route["cache"],
   headers: Headers,
@@ -69,11 +94,13 @@ export async function planCache(
   const ttlHeader = headers.get("x-edgeclaw-cache-ttl");
   const requested = ttlHeader !== null && /^\d{1,6}$/.test(ttlHeader.trim()) ? Math.min(MAX_TTL_S, Number(ttlHeader)) : null;
   const ttlS = requested ?? route?.ttl_s ?? 0;
-  const off = { key: null, lookup: false, ttlS: 0, status: "BYPASS" as const };
+  const scope = `${tenantId}\n${routeName}`;
+  const off = { key: null, lookup: false, shared: false, scope, ttlS: 0, status: "BYPASS" as const };
   if (mode === "skip" || ttlS <= 0) return off;
   if (!deterministic(request) && route?.nondeterministic !== true) return off;
   const key = await cacheKey(tenantId, request);
-  return mode === "refresh" ? { key, lookup: false, ttlS, status: "REFRESH" } : { key, lookup: true, ttlS, status: "MISS" };
+  const shared = sharedWorthIt(scope);
+  return mode === "refresh" ? { key, lookup: false, shared, scope, ttlS, status: "REFRESH" } : { key, lookup: true, shared, scope, ttlS, status: "MISS" };
 }
 
 function remember(key: string, entry: CachedAnswer): void {
@@ -95,7 +122,8 @@ function remember(key: string, entry: CachedAnswer): void {
 
 const cacheApi = (): Cache | null => (typeof caches !== "undefined" ? (caches as unknown as { default: Cache }).default : null);
 
-export async function lookup(key: string): Promise<CachedAnswer | null> {
+// The isolate's copy answers without touching the Cache API; `shared` says whether to ask it.
+export async function lookup(key: string, shared: boolean): Promise<CachedAnswer | null> {
   const now = Date.now();
   const hit = memory.get(key);
   if (hit) {
@@ -108,6 +136,7 @@ export async function lookup(key: string): Promise<CachedAnswer | null> {
     memory.delete(key);
     memoryBytes -= hit.body.length * 2;
   }
+  if (!shared) return null;
   try {
     const res = await cacheApi()?.match(CACHE_ORIGIN + key);
     if (!res) return null;
@@ -120,8 +149,10 @@ export async function lookup(key: string): Promise<CachedAnswer | null> {
   }
 }
 
-export async function store(key: string, entry: CachedAnswer): Promise<void> {
+// `costMs`: what producing the answer took; cheaper answers stay in the isolate only.
+export async function store(key: string, entry: CachedAnswer, costMs: number): Promise<void> {
   remember(key, entry);
+  if (costMs < SHARED_MIN_MS) return;
   const ttl = Math.max(1, Math.floor((entry.expiresAt - Date.now()) / 1000));
   try {
     await cacheApi()?.put(
