@@ -104,7 +104,8 @@ export class ChatSession extends DurableObject<Env> {
   // Bumped by erase/expiry: work that started before must not write afterwards.
   private generation = 0;
   private alarmAt: number | null | undefined;
-  private bound: string | null = null;
+  private bound: { fingerprint: string; key: string; agent: AgentConfig; account: AccountConfig } | null = null;
+  private prunedAt = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -122,15 +123,26 @@ export class ChatSession extends DurableObject<Env> {
     this.sql.exec("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", k, JSON.stringify(v));
   }
 
-  // The latest agent and account config the Worker resolved; written only when it changed.
+  // The latest agent and account config the Worker resolved; written only when it changed, and
+  // kept in memory (read back from meta after an eviction).
   private bind(b: SessionBinding): void {
-    const fingerprint = JSON.stringify(b);
-    if (fingerprint === this.bound) return;
+    const fingerprint = JSON.stringify({ key: b.key, agent: b.agent, account: b.account });
+    if (fingerprint === this.bound?.fingerprint) return;
     this.setMeta("key", b.key);
     this.setMeta("agent", b.agent);
     this.setMeta("account", b.account);
     if (this.meta("created_at") === null) this.setMeta("created_at", Date.now());
-    this.bound = fingerprint;
+    this.bound = { fingerprint, key: b.key, agent: b.agent, account: b.account };
+  }
+
+  private binding(): { key: string; agent: AgentConfig; account: AccountConfig } | null {
+    if (this.bound) return this.bound;
+    const key = this.meta<string>("key");
+    const agent = this.meta<AgentConfig>("agent");
+    const account = this.meta<AccountConfig>("account");
+    if (key === null || agent === null || account === null) return null;
+    this.bound = { fingerprint: JSON.stringify({ key, agent, account }), key, agent, account };
+    return this.bound;
   }
 
   private async wake(at: number): Promise<void> {
@@ -202,7 +214,7 @@ export class ChatSession extends DurableObject<Env> {
       next = next === null ? sendAt : Math.min(next, sendAt);
     }
     if (next === null) {
-      const agent = this.meta<AgentConfig>("agent");
+      const agent = this.binding()?.agent ?? null;
       const lastActive = this.meta<number>("last_active");
       if (!agent || lastActive === null) {
         this.alarmAt = null;
@@ -218,7 +230,10 @@ export class ChatSession extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(this.alarmAt);
   }
 
+  // At most hourly per object: dedupe records and sent intents past the window.
   private prune(now: number): void {
+    if (now - this.prunedAt < 3_600_000) return;
+    this.prunedAt = now;
     this.sql.exec("DELETE FROM inbox WHERE state != 'queued' AND done_at < ?", now - DEDUPE_WINDOW_MS);
     this.sql.exec("DELETE FROM outbox WHERE state IN ('sent', 'dropped') AND created_at < ?", now - DEDUPE_WINDOW_MS);
   }
@@ -230,7 +245,7 @@ export class ChatSession extends DurableObject<Env> {
       .toArray()[0];
     // A message waiting for a model retry holds the ones behind it: order is kept.
     if (!first || first.next_at > now) return [];
-    const agent = this.meta<AgentConfig>("agent");
+    const agent = this.binding()?.agent ?? null;
     if (!agent?.mergeQueued) return [first];
     return this.sql.exec<InboxRow & Row>("SELECT seq, msg_id, message, attempts FROM inbox WHERE state = 'queued' ORDER BY seq LIMIT 50").toArray();
   }
@@ -254,8 +269,8 @@ export class ChatSession extends DurableObject<Env> {
   }
 
   private async runTurn(batch: InboxRow[], gen: number): Promise<void> {
-    const agent = this.meta<AgentConfig>("agent") as AgentConfig;
-    const key = this.meta<string>("key") as string;
+    const agent = (this.binding() as SessionBinding).agent;
+    const key = (this.binding() as SessionBinding).key;
     const messages = batch.map((r) => JSON.parse(r.message) as InboundMessage);
     const last = messages[messages.length - 1] as InboundMessage;
     const attempts = (batch[batch.length - 1] as InboxRow).attempts + 1;
@@ -307,7 +322,7 @@ export class ChatSession extends DurableObject<Env> {
   // The one transaction that answers a turn: history, the messages marked answered, and the
   // reply as send intents. `text` null: answered by silence (a sender outside the allowlist).
   private finish(batch: InboxRow[], last: InboundMessage, text: string | null, userText: string | null): void {
-    const account = this.meta<AccountConfig>("account") as AccountConfig;
+    const account = (this.binding() as SessionBinding).account;
     const now = Date.now();
     this.ctx.storage.transactionSync(() => {
       if (userText !== null && text !== null) {
@@ -361,11 +376,13 @@ export class ChatSession extends DurableObject<Env> {
   }
 
   private async compactIfNeeded(gen: number): Promise<boolean> {
-    const agent = this.meta<AgentConfig>("agent");
+    const agent = this.binding()?.agent ?? null;
     if (!agent) return false;
+    const total = this.sql.exec<{ n: number | null }>("SELECT SUM(tokens) AS n FROM history").one().n ?? 0;
+    if (total <= agent.historyTokenBudget) return false;
     const plan = compactionPlan(this.history(), agent.historyTokenBudget);
     if (!plan) return false;
-    const key = this.meta<string>("key") as string;
+    const key = (this.binding() as SessionBinding).key;
     let summary: string | null = null;
     try {
       summary = await summarize(this.env, agent, plan.older, {
@@ -390,7 +407,7 @@ export class ChatSession extends DurableObject<Env> {
 
   // ---- outbound ---------------------------------------------------------------------------------
   private nextSendSlot(): number {
-    const account = this.meta<AccountConfig>("account");
+    const account = this.binding()?.account ?? null;
     const lastSend = this.meta<number>("last_send_at");
     if (!account || lastSend === null) return 0;
     return lastSend + (account.sendIntervalMs ?? channelAdapters[account.channel].minSendIntervalMs);
@@ -401,8 +418,8 @@ export class ChatSession extends DurableObject<Env> {
       const head = this.sql.exec<OutboxRow & Row>("SELECT id, intent, attempts, next_at FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1").toArray()[0];
       const now = Date.now();
       if (!head || head.next_at > now || this.nextSendSlot() > now) return;
-      const account = this.meta<AccountConfig>("account") as AccountConfig;
-      const key = this.meta<string>("key") as string;
+      const account = (this.binding() as SessionBinding).account;
+      const key = (this.binding() as SessionBinding).key;
       const intent: SendIntent = { ...(JSON.parse(head.intent) as Omit<SendIntent, "key">), key: `${key}#${head.id}` };
       const attempts = head.attempts + 1;
       // Counted before the call: a crash during it still uses up an attempt.
@@ -457,8 +474,8 @@ export class ChatSession extends DurableObject<Env> {
     const rows = (q: string) => this.sql.exec(q).toArray();
     return {
       key: this.meta("key"),
-      agent_id: this.meta<AgentConfig>("agent")?.id ?? null,
-      account_id: this.meta<AccountConfig>("account")?.id ?? null,
+      agent_id: this.binding()?.agent.id ?? null,
+      account_id: this.binding()?.account.id ?? null,
       created_at: this.meta("created_at"),
       last_active: this.meta("last_active"),
       model_used: this.meta("model_used"),
@@ -521,7 +538,7 @@ export class ChatSession extends DurableObject<Env> {
   }
 
   private async expire(): Promise<void> {
-    const key = this.meta<string>("key");
+    const key = this.binding()?.key ?? null;
     if (key !== null) {
       try {
         await this.env.DB.batch([
@@ -560,10 +577,9 @@ export class ChatSession extends DurableObject<Env> {
 
   async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     const { peer } = ws.deserializeAttachment() as { peer: string };
-    const agent = this.meta<AgentConfig>("agent");
-    const account = this.meta<AccountConfig>("account");
-    const key = this.meta<string>("key");
-    if (!agent || !account || !key) return ws.close(4001, "session gone");
+    const bound = this.binding();
+    if (!bound) return ws.close(4001, "session gone");
+    const { agent, account, key } = bound;
     let message: InboundMessage | null;
     try {
       message = webchat.parse({ headers: new Headers(), body: typeof data === "string" ? data : new TextDecoder().decode(data), peer }, account, Date.now());

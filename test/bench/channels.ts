@@ -13,7 +13,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
-import { deliverUntilAcked, startStack, update } from "../e2e/channels-stack.ts";
+import { deliverUntilAcked, startStack, update, type StackOptions } from "../e2e/channels-stack.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 const CHATS = Number(process.env.CHANNELS_BENCH_CHATS ?? 200);
@@ -31,7 +31,8 @@ function pct(values: number[], p: number): number {
   return Math.round((sorted[i] ?? NaN) * 100) / 100;
 }
 
-const stack = await startStack({ replyTokens: REPLY_TOKENS, log, stateParent: process.env.CHANNELS_BENCH_STATE_DIR });
+const host = process.env.CHANNELS_BENCH_HOST_MODULE ? ((await import(process.env.CHANNELS_BENCH_HOST_MODULE)) as { startWorkerd: StackOptions["host"] }).startWorkerd : undefined;
+const stack = await startStack({ replyTokens: REPLY_TOKENS, log, stateParent: process.env.CHANNELS_BENCH_STATE_DIR, host });
 try {
   let nextUpdate = 1;
   const waitForReplies = async (count: number, timeoutMs = 180_000) => {

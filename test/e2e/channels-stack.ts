@@ -61,6 +61,8 @@ export interface Stack {
   startGateway(): Promise<void>;
   sent(): Promise<SentMessage[]>;
   exportSession(chatId: number): Promise<any>;
+  admin(method: string, path: string, body?: unknown): Promise<any>;
+  agentId: string;
   close(): Promise<void>;
 }
 
@@ -72,6 +74,8 @@ export interface StackOptions {
   inherit?: boolean;
   // Where the local D1 and Durable Object state lives (default: the OS temp dir).
   stateParent?: string;
+  // Another way to host the Worker on the same state (default: `wrangler dev`).
+  host?: (o: { root: string; state: string; port: number; secrets: Record<string, string>; env: NodeJS.ProcessEnv }) => Promise<{ dispose(): Promise<void> }>;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -80,7 +84,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const stateDir = join(dir, "state");
   const devVars = join(dir, "dev.vars");
   // Send retries start at 200 ms so a run recovers quickly; everything else as deployed.
-  writeFileSync(devVars, `ADMIN_JWT_SECRET="${ADMIN_SECRET}"\nTELEGRAM_STACK_BOT="${BOT_TOKEN}"\nSEND_RETRY_BASE_MS="200"\nTURN_RETRY_BASE_MS="500"\n`);
+  const secrets: Record<string, string> = { ADMIN_JWT_SECRET: ADMIN_SECRET, TELEGRAM_STACK_BOT: BOT_TOKEN, SEND_RETRY_BASE_MS: "200", TURN_RETRY_BASE_MS: "500" };
+  writeFileSync(devVars, Object.entries(secrets).map(([k, v]) => `${k}="${v}"\n`).join(""));
   const modelPath = join(dir, "tiny.gguf");
   const made = spawnSync(process.execPath, [join(root, "gpu-backend", "src", "tools", "make-tiny-model.ts"), modelPath, "--eos", "never"], { encoding: "utf8" });
   if (made.status !== 0) throw new Error(`make-tiny-model failed: ${made.stderr}`);
@@ -105,7 +110,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
   const base = `http://127.0.0.1:${gatewayPort}`;
   let dev: ChildProcess | null = null;
+  let hosted: { dispose(): Promise<void> } | null = null;
   const startGateway = async () => {
+    if (options.host) {
+      hosted = await options.host({ root, state: stateDir, port: gatewayPort, secrets, env: quiet });
+      return;
+    }
     dev = spawn(
       process.execPath,
       [wranglerBin, "dev", "--ip", "127.0.0.1", "--port", String(gatewayPort), "--persist-to", stateDir, "--env-file", devVars, "--show-interactive-dev-session=false", "--log-level=warn"],
@@ -115,6 +125,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await waitUp(`${base}/health`, dev);
   };
   const killGateway = async () => {
+    if (hosted) {
+      await hosted.dispose();
+      hosted = null;
+      return;
+    }
     const child = dev;
     if (!child?.pid || child.exitCode !== null) return;
     const exited = new Promise((r) => child.once("exit", r));
@@ -158,6 +173,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     secret: account.webhook_secret,
     killGateway,
     startGateway,
+    admin: adminCall,
+    agentId: agent.id,
     async sent() {
       return (await (await fetch(`${telegram.url}/control/${encodeURIComponent(BOT_TOKEN)}/sent`)).json()) as SentMessage[];
     },
@@ -165,6 +182,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       return adminCall("GET", `/sessions/${encodeURIComponent(`${tenant}/${agent.id}/telegram/${account.id}/dm:${chatId}`)}/export`);
     },
     async close() {
+      if (hosted) await hosted.dispose();
       for (const child of children) {
         if (child.exitCode !== null || child.signalCode !== null || !child.pid) continue;
         const exited = new Promise((r) => child.once("exit", r));
