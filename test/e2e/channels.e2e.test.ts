@@ -65,4 +65,38 @@ describe("channels end to end", () => {
       expect(session.outbox.map((o: any) => o.in_reply_to)).toEqual(session.inbox.map((r: any) => r.msg_id));
     }
   });
+
+  it("WebChat: a real WebSocket client gets the page's socket, streamed deltas and one reply per message", async () => {
+    const account = await stack.admin("POST", "/channel-accounts", { tenant_id: "channels", channel: "webchat", name: "site" });
+    const page = await fetch(`${stack.base}/webchat/${account.id}`);
+    expect(page.status).toBe(200);
+    const peer = crypto.randomUUID().replace(/-/g, "");
+    const ws = new WebSocket(`${stack.base.replace("http", "ws")}/webchat/${account.id}/ws?peer=${peer}`);
+    const frames: any[] = [];
+    ws.addEventListener("message", (ev) => {
+      frames.push(JSON.parse(String(ev.data)));
+    });
+    await new Promise((resolve, reject) => {
+      ws.addEventListener("open", resolve, { once: true });
+      ws.addEventListener("error", reject, { once: true });
+    });
+    ws.send(JSON.stringify({ type: "message", id: "w1", text: "hello" }));
+    ws.send(JSON.stringify({ type: "message", id: "w1", text: "hello" }));
+    ws.send(JSON.stringify({ type: "message", id: "w2", text: "again" }));
+    const until = Date.now() + 60_000;
+    while (frames.filter((f) => f.type === "reply").length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 500));
+    ws.close();
+    expect(frames[0]).toEqual({ type: "history", messages: [] });
+    expect(frames.filter((f) => f.type === "ack").map((f) => f.status)).toEqual(["accepted", "duplicate", "accepted"]);
+    const replies = frames.filter((f) => f.type === "reply");
+    expect(replies.map((f) => f.reply_to)).toEqual(["w1", "w2"]);
+    for (const reply of replies) {
+      // The tiny model never stops early: its 8 tokens arrive as several deltas before the reply.
+      const deltas = frames.filter((f) => f.type === "delta" && f.reply_to === reply.reply_to);
+      expect(deltas.length).toBeGreaterThan(1);
+      expect(deltas.map((d) => d.text).join("").trim()).toBe(reply.text);
+      expect(frames.indexOf(deltas.at(-1))).toBeLessThan(frames.indexOf(reply));
+    }
+  });
 });
