@@ -61,6 +61,8 @@ export const telegram: ChannelAdapter = {
       ...(message.document ? [{ kind: "document", ref: message.document.file_id }] : []),
     ];
     if (!text && attachments.length === 0) return null;
+    // An attachment without a caption still reaches the agent as a turn it can answer.
+    const said = text || attachments.map((a) => `[${a.kind}]`).join(" ");
     const group = message.chat.type !== "private";
     if (!addressed(message, text, account.botUsername)) return null;
     return {
@@ -73,7 +75,7 @@ export const telegram: ChannelAdapter = {
       chatId: String(message.chat.id),
       messageId: String(update.update_id),
       replyToId: group ? String(message.message_id) : null,
-      text,
+      text: said,
       command: commandOf(text, account.botUsername),
       sender: { id: String(message.from.id), name: message.from.username ?? message.from.first_name ?? null },
       attachments,
