@@ -6,13 +6,16 @@
 //  3. cache: a repeated request's latency against the first (upstream answers in 200 ms);
 //  4. fault drill: one of two providers answers 500 for ROUTER_FAULT_SECONDS (default 30) under
 //     load: success rate through the router, and when the failing target's breaker opened.
-// The Worker runs in `wrangler dev` (workerd, local D1 and Durable Objects), quiet and offline.
+// The Worker runs on workerd through Miniflare (test/bench/workerd-host.ts: the deploy bundle,
+// wrangler.toml's bindings, local D1 and Durable Objects), without `wrangler dev`'s proxy worker
+// in front; ROUTER_BENCH_HOST=wrangler-dev measures through `wrangler dev` instead.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { signAdminToken } from "../../workers/auth/admin-token.ts";
 import { startFakeUpstream, type FakeUpstream } from "../fakes/openai-upstream.ts";
+import { startWorkerd, type WorkerdHost } from "./workerd-host.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 const FAULT_S = Number(process.env.ROUTER_FAULT_SECONDS ?? 30);
@@ -20,6 +23,7 @@ const N_C1 = Number(process.env.ROUTER_BENCH_N1 ?? 400);
 const N_C10 = Number(process.env.ROUTER_BENCH_N10 ?? 3000);
 const WORKER_PORT = Number(process.env.ROUTER_BENCH_PORT ?? 8795);
 const PORTKEY_PORT = 8799;
+const HOST = process.env.ROUTER_BENCH_HOST === "wrangler-dev" ? "wrangler-dev" : "workerd";
 const SECRET = "bench-admin-secret-0123456789abcdef0123";
 const quiet = {
   ...process.env,
@@ -101,12 +105,17 @@ async function main() {
   const state = mkdtempSync(join(tmpdir(), "edgeclaw-bench-"));
   const devVars = join(state, ".dev.vars");
   writeFileSync(devVars, `ADMIN_JWT_SECRET=${SECRET}\n`);
+  let host: WorkerdHost | undefined;
   try {
     log("applying migrations to a fresh local D1");
     const mig = spawnSync(process.execPath, [wrangler, "d1", "migrations", "apply", "edgeclaw", "--local", "--persist-to", state], { cwd: root, env: quiet, encoding: "utf8" });
     if (mig.status !== 0) throw new Error(`migrations failed: ${mig.stderr}`);
-    log("starting wrangler dev and Portkey");
-    start(process.execPath, [wrangler, "dev", "--ip", "127.0.0.1", "--port", String(WORKER_PORT), "--persist-to", state, "--env-file", devVars, "--log-level=warn", "--show-interactive-dev-session=false"], quiet);
+    log(`starting the Worker (${HOST}) and Portkey`);
+    if (HOST === "wrangler-dev") {
+      start(process.execPath, [wrangler, "dev", "--ip", "127.0.0.1", "--port", String(WORKER_PORT), "--persist-to", state, "--env-file", devVars, "--log-level=warn", "--show-interactive-dev-session=false"], quiet);
+    } else {
+      host = await startWorkerd({ root, state, port: WORKER_PORT, secrets: { ADMIN_JWT_SECRET: SECRET }, env: quiet });
+    }
     start(process.execPath, [join(root, "node_modules/@portkey-ai/gateway/build/start-server.js"), `--port=${PORTKEY_PORT}`, "--headless"], quiet);
     const base = `http://127.0.0.1:${WORKER_PORT}`;
     await waitFor(`${base}/health`);
@@ -163,7 +172,7 @@ async function main() {
       await res.arrayBuffer();
     }
 
-    // The floor: what wrangler dev's local proxy and workerd cost per request doing nothing
+    // The floor: what the local host (workerd, plus wrangler dev's proxy when that runs it) costs per request doing nothing
     // (GET /health) over the same direct call to the fake (GET of an unknown path, a 404).
     const floorPath = () => fetch(`${base}/health`);
     const floorDirect = () => fetch(`${upA.url}/nothing`);
@@ -267,7 +276,11 @@ async function main() {
 
     const result = {
       generated_at: new Date().toISOString(),
-      machine: "local, wrangler dev (workerd) + Node fakes on the same host; figures are for comparison within this run",
+      machine:
+        HOST === "wrangler-dev"
+          ? "local, wrangler dev (its proxy worker + workerd, local D1 and DOs) + Node fakes on the same host; figures are for comparison within this run"
+          : "local, workerd via Miniflare (the wrangler deploy bundle, wrangler.toml bindings, local D1, DOs and Cache API; no wrangler dev proxy) + Node fakes on the same host; figures are for comparison within this run",
+      worker_host: HOST,
       targets: { overhead_p50_ms_c1: "<= 2", overhead_p99_ms_c10: "<= portkey_overhead_p99_ms_c10", cache_latency_reduction: ">= 0.95", fault_success_rate: ">= 0.999" },
       ...overhead,
       ...cache,
@@ -279,6 +292,7 @@ async function main() {
     console.log(JSON.stringify(result, null, 2));
   } finally {
     stopAll();
+    await host?.dispose();
     await Promise.all([upA.close(), upB.close()]);
     await new Promise((r) => setTimeout(r, 500));
     rmSync(state, { recursive: true, force: true });

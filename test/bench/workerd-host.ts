@@ -1,0 +1,44 @@
+// Runs the gateway Worker for benchmarks on workerd through Miniflare directly, without
+// `wrangler dev`'s proxy worker in front of it: the same bundle `wrangler deploy` would upload
+// (`wrangler deploy --dry-run --outdir`), the same bindings (wrangler derives them from
+// wrangler.toml with unstable_getMiniflareWorkerOptions: vars, D1, Durable Objects, the
+// compatibility date), local D1 / DO / Cache API state under `state` in wrangler's own layout
+// (so `wrangler d1 migrations apply --local --persist-to state` prepares it).
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { convertV4MiniflareOptions, Miniflare } from "miniflare";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
+
+export interface WorkerdHost {
+  url: string;
+  dispose(): Promise<void>;
+}
+
+export async function startWorkerd(opts: { root: string; state: string; port: number; secrets: Record<string, string>; env: NodeJS.ProcessEnv }): Promise<WorkerdHost> {
+  const outdir = join(opts.state, "dist");
+  const wrangler = join(opts.root, "node_modules", "wrangler", "bin", "wrangler.js");
+  const build = spawnSync(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", outdir], { cwd: opts.root, env: opts.env, encoding: "utf8" });
+  if (build.status !== 0) throw new Error(`bundling failed: ${build.stderr}`);
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(opts.root, "wrangler.toml"));
+  const v3 = join(opts.state, "v3");
+  // Options wrangler leaves empty (no AI binding, no KV, ...) are dropped, and so are the module
+  // rules (the bundle is one file): Miniflare validates strictly.
+  const empty = (v: unknown) => v === undefined || (typeof v === "object" && v !== null && Object.keys(v).length === 0);
+  const worker = Object.fromEntries(Object.entries(workerOptions).filter(([k, v]) => !empty(v) && k !== "modulesRules" && k !== "rootPath"));
+  // wrangler's options are in Miniflare 4's shape; Miniflare 5 converts them.
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      ...worker,
+      name: "edgeclaw",
+      modules: true,
+      scriptPath: join(outdir, "index.js"),
+      modulesRoot: outdir,
+      bindings: { ...(workerOptions.bindings as Record<string, string>), ...opts.secrets },
+      host: "127.0.0.1",
+      port: opts.port,
+      resourcePersistencePath: v3,
+    } as Parameters<typeof convertV4MiniflareOptions>[0]),
+  );
+  const url = await mf.ready;
+  return { url: url.origin, dispose: () => mf.dispose() };
+}
