@@ -2,6 +2,7 @@
 import type { SpendBudget } from "../durable-objects/budget.ts";
 import type { CircuitBreaker } from "../durable-objects/circuit-breaker.ts";
 import type { RateLimiter } from "../durable-objects/rate-limiter.ts";
+import type { SchedulerShard } from "../durable-objects/scheduler.ts";
 import type { ChatSession } from "../durable-objects/session.ts";
 import type { AdminClaims } from "../schema/admin.ts";
 import type { Principal } from "./auth/principal.ts";
@@ -20,6 +21,8 @@ export interface Env {
   BUDGETS: DurableObjectNamespace<SpendBudget>;
   // One per conversation (session key): history, inbox, outbox (durable-objects/session.ts).
   SESSIONS: DurableObjectNamespace<ChatSession>;
+  // Scheduler shards, named shard:<i> for i < SCHEDULER_SHARDS (durable-objects/scheduler.ts).
+  SCHEDULER: DurableObjectNamespace<SchedulerShard>;
   AI?: AiBinding;
   // [vars] in wrangler.toml; strings because that is what vars and secrets are.
   CACHE_TTL_MS?: string;
@@ -30,6 +33,12 @@ export interface Env {
   // First wait before a failed platform send (doubling) and a failed session turn is retried.
   SEND_RETRY_BASE_MS?: string;
   TURN_RETRY_BASE_MS?: string;
+  // Scheduler: shard count (fixed per deployment: jobs are hashed to it), bucket tick, how late an
+  // occurrence may be before it counts as missed, first retry wait of a failed run.
+  SCHEDULER_SHARDS?: string;
+  SCHEDULER_TICK_MS?: string;
+  SCHEDULER_MISSED_GRACE_MS?: string;
+  SCHEDULER_RETRY_BASE_MS?: string;
   // Secret. Without it the admin API answers 503 rather than accepting unsigned tokens.
   ADMIN_JWT_SECRET?: string;
   // Provider credentials are further secrets named PROVIDER_*; they are read by name from the

@@ -5,6 +5,7 @@ import type { Env } from "./env.ts";
 export { SpendBudget } from "../durable-objects/budget.ts";
 export { CircuitBreaker } from "../durable-objects/circuit-breaker.ts";
 export { RateLimiter } from "../durable-objects/rate-limiter.ts";
+export { SchedulerShard } from "../durable-objects/scheduler.ts";
 export { ChatSession } from "../durable-objects/session.ts";
 
 export default {

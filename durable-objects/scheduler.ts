@@ -1,0 +1,510 @@
+// SchedulerShard: one of N Durable Objects (named shard:<i>) that jobs are hashed to by id. It
+// owns its jobs' definitions, their pending occurrences (the wheel) and their run history, in its
+// own SQLite:
+//   jobs     definition (schedule, action, missed-run policy), state: active | paused | done
+//   wheel    pending occurrences (job, scheduled time), each in the bucket of its tick; the one
+//            non-manual row of an active job is its next occurrence, manual rows are "trigger now"
+//   runs     one row per (job, scheduled time): the idempotency record of a run, and its history
+//   effects  what the `record` action does (one row per run; benchmarks count duplicates here)
+// Order and exactly-once:
+//   The one alarm is set to the earliest bucket; create/trigger/resume move it earlier only when
+//   they need to. The alarm drains due rows in bounded batches and re-arms at once if more remain.
+//   A run is recorded (runs row) in the same transaction as a local effect, or as `started`,
+//   with the wheel row leased, before an outside effect; so a repeated alarm finds the record and
+//   makes no second effect, and a crash mid-effect is retried with the same idempotency key.
+//   Overlapping alarm invocations share one drain.
+// The maths (buckets, occurrences, catch-up, backoff) lives in workers/scheduler/timing.ts; the
+// actions in workers/scheduler/actions.ts.
+import { DurableObject } from "cloudflare:workers";
+import type { JobDefinition } from "../schema/scheduler.ts";
+import { runAction, type ActionOutcome } from "../workers/scheduler/actions.ts";
+import { bucketOf, firstOccurrence, nextOccurrence, planCatchUp, retryDelayMs, schedulerSettings, type SchedulerSettings } from "../workers/scheduler/timing.ts";
+import type { Env } from "../workers/env.ts";
+
+// Rows taken per batch, rows per alarm invocation, and wall time per invocation before the
+// alarm re-arms itself (far under the 30 s CPU limit).
+const BATCH = 200;
+const MAX_PER_ALARM = 5_000;
+const BUDGET_MS = 2_000;
+// An outside effect in flight holds its wheel row this long; after a crash the run comes due again.
+const LEASE_MS = 60_000;
+// Run history is kept this long.
+const RUN_RETENTION_MS = 14 * 86_400_000;
+// SQLite bound parameters per statement (Cloudflare: at most 100).
+const MAX_PARAMS = 100;
+
+export interface NewJob {
+  id: string;
+  tenantId: string;
+  def: JobDefinition;
+}
+
+export interface JobView {
+  id: string;
+  tenant_id: string;
+  name: string | null;
+  state: "active" | "paused" | "done";
+  schedule: JobDefinition["schedule"];
+  // Secret references stay (they are names); secret values are never stored here.
+  action: JobDefinition["action"];
+  missed: JobDefinition["missed"];
+  max_attempts: number;
+  next_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface RunView {
+  scheduled_at: number;
+  fired_at: number | null;
+  finished_at: number | null;
+  lag_ms: number | null;
+  state: "started" | "ok" | "failed" | "dead" | "skipped";
+  attempts: number;
+  manual: boolean;
+  detail: string | null;
+}
+
+export interface RecordStats {
+  effects: number;
+  runs: number;
+  duplicated: number;
+  pending: number;
+  lags?: number[];
+}
+
+interface DueRow {
+  job_id: string;
+  scheduled_at: number;
+  manual: number;
+  tenant_id: string | null;
+  def: string | null;
+  state: string | null;
+  created_at: number | null;
+}
+
+type Row = Record<string, SqlStorageValue>;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT, def TEXT NOT NULL, state TEXT NOT NULL,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_tenant_idx ON jobs (tenant_id, id);
+CREATE TABLE IF NOT EXISTS wheel (
+  job_id TEXT NOT NULL, scheduled_at INTEGER NOT NULL, bucket INTEGER NOT NULL, manual INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (job_id, scheduled_at));
+CREATE INDEX IF NOT EXISTS wheel_bucket_idx ON wheel (bucket);
+CREATE TABLE IF NOT EXISTS runs (
+  job_id TEXT NOT NULL, scheduled_at INTEGER NOT NULL, state TEXT NOT NULL, fired_at INTEGER,
+  finished_at INTEGER, attempts INTEGER NOT NULL DEFAULT 0, manual INTEGER NOT NULL DEFAULT 0, detail TEXT,
+  PRIMARY KEY (job_id, scheduled_at));
+CREATE TABLE IF NOT EXISTS effects (job_id TEXT NOT NULL, scheduled_at INTEGER NOT NULL, fired_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS effects_job_idx ON effects (job_id);
+`;
+
+export class SchedulerShard extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private readonly settings: SchedulerSettings;
+  private alarmAt: number | null | undefined;
+  private draining: Promise<void> | null = null;
+  private prunedAt = 0;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.settings = schedulerSettings(env);
+    this.sql.exec(SCHEMA);
+  }
+
+  // ---- the alarm ------------------------------------------------------------------------------
+  private async armAtMost(at: number): Promise<void> {
+    if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    await this.ctx.storage.setAlarm(at);
+  }
+
+  // The earliest non-empty bucket, or no alarm at all.
+  private async rearm(): Promise<void> {
+    const next = this.sql.exec<{ b: number | null }>("SELECT MIN(bucket) AS b FROM wheel").one().b;
+    if (next === null) {
+      if (this.alarmAt !== null) await this.ctx.storage.deleteAlarm();
+      this.alarmAt = null;
+      return;
+    }
+    const at = Math.max(next, Date.now());
+    if (this.alarmAt === at) return;
+    this.alarmAt = at;
+    await this.ctx.storage.setAlarm(at);
+  }
+
+  async alarm(): Promise<void> {
+    // The runtime may deliver an alarm again while one runs: both wait on the same drain.
+    if (this.draining) return this.draining;
+    this.alarmAt = undefined;
+    this.draining = this.drain().finally(() => {
+      this.draining = null;
+    });
+    return this.draining;
+  }
+
+  private async drain(): Promise<void> {
+    const started = Date.now();
+    let processed = 0;
+    for (;;) {
+      const now = Date.now();
+      const due = this.sql
+        .exec<DueRow & Row>(
+          `SELECT w.job_id, w.scheduled_at, w.manual, j.tenant_id, j.def, j.state, j.created_at
+           FROM wheel w LEFT JOIN jobs j ON j.id = w.job_id WHERE w.bucket <= ? ORDER BY w.bucket LIMIT ?`,
+          now,
+          BATCH,
+        )
+        .toArray();
+      if (due.length === 0) break;
+      const outside: (() => Promise<void>)[] = [];
+      for (const row of due) {
+        const pending = this.fire(row, now);
+        if (pending) outside.push(pending);
+      }
+      // Outside effects of one batch run side by side; each has its own timeout.
+      if (outside.length > 0) await Promise.all(outside.map((f) => f()));
+      processed += due.length;
+      // A settled run may have put its next (already due) occurrence on the wheel: go on until
+      // nothing is due or this invocation's budget is spent (then the alarm re-arms at once).
+      if (processed >= MAX_PER_ALARM || Date.now() - started >= BUDGET_MS) break;
+    }
+    this.prune(Date.now());
+    await this.rearm();
+  }
+
+  // One due wheel row. Whatever this job throws stops this job only (a poison job cannot stall
+  // its shard): its run is dead-lettered and the job ends.
+  private fire(row: DueRow, now: number): (() => Promise<void>) | null {
+    try {
+      return this.fireRow(row, now);
+    } catch (err) {
+      console.error(JSON.stringify({ level: "error", msg: "scheduler: poison job stopped", job: row.job_id, error: String(err) }));
+      this.ctx.storage.transactionSync(() => {
+        this.sql.exec("DELETE FROM wheel WHERE job_id = ?", row.job_id);
+        this.sql.exec("UPDATE jobs SET state = 'done', updated_at = ? WHERE id = ?", now, row.job_id);
+        this.upsertRun(row.job_id, row.scheduled_at, "dead", now, now, 1, row.manual === 1, `job failed to run: ${String(err)}`.slice(0, 300));
+      });
+      return null;
+    }
+  }
+
+  // Local outcomes are written here; an outside effect is returned as a thunk after its run was
+  // recorded as started (and its wheel row leased).
+  private fireRow(row: DueRow, now: number): (() => Promise<void>) | null {
+    const manual = row.manual === 1;
+    if (row.def === null || row.tenant_id === null || (!manual && row.state !== "active")) {
+      this.sql.exec("DELETE FROM wheel WHERE job_id = ? AND scheduled_at = ?", row.job_id, row.scheduled_at);
+      return null;
+    }
+    let def: JobDefinition;
+    try {
+      def = JSON.parse(row.def) as JobDefinition;
+      if (typeof def?.schedule?.kind !== "string" || typeof def?.action?.kind !== "string") throw new Error("malformed job definition");
+    } catch (err) {
+      // A poison definition stops this job only.
+      this.ctx.storage.transactionSync(() => {
+        this.sql.exec("DELETE FROM wheel WHERE job_id = ?", row.job_id);
+        this.sql.exec("UPDATE jobs SET state = 'done', updated_at = ? WHERE id = ?", now, row.job_id);
+        this.upsertRun(row.job_id, row.scheduled_at, "dead", now, now, 1, manual, `unreadable job: ${String(err)}`.slice(0, 300));
+      });
+      return null;
+    }
+    const anchor = row.created_at as number;
+    const existing = this.sql
+      .exec<{ state: string; attempts: number }>("SELECT state, attempts FROM runs WHERE job_id = ? AND scheduled_at = ?", row.job_id, row.scheduled_at)
+      .toArray()[0];
+    if (existing && (existing.state === "ok" || existing.state === "dead" || existing.state === "skipped")) {
+      // Already settled (a repeated alarm, or a crash between the outcome and the advance).
+      this.ctx.storage.transactionSync(() => this.advance(row.job_id, def, row.scheduled_at, anchor, manual, now));
+      return null;
+    }
+    if (!manual && !existing) {
+      let plan;
+      try {
+        plan = planCatchUp(def.schedule, def.missed, row.scheduled_at, now, anchor, this.settings.missedGraceMs);
+      } catch (err) {
+        plan = { run: row.scheduled_at, skipped: 0, lastSkipped: null };
+        console.error(JSON.stringify({ level: "warn", msg: "scheduler: catch-up plan failed", job: row.job_id, error: String(err) }));
+      }
+      if (plan.run !== row.scheduled_at) {
+        this.ctx.storage.transactionSync(() => {
+          if (plan.lastSkipped !== null) {
+            this.sql.exec(
+              "INSERT OR IGNORE INTO runs (job_id, scheduled_at, state, fired_at, finished_at, attempts, manual, detail) VALUES (?, ?, 'skipped', NULL, ?, 0, 0, ?)",
+              row.job_id,
+              plan.lastSkipped,
+              now,
+              `${plan.skipped} missed occurrence(s) skipped (policy ${def.missed})`,
+            );
+          }
+          this.sql.exec("DELETE FROM wheel WHERE job_id = ? AND scheduled_at = ?", row.job_id, row.scheduled_at);
+          if (plan.run !== null) this.putWheel(row.job_id, plan.run, false);
+          else this.scheduleAfter(row.job_id, def, now, anchor, now);
+        });
+        return null;
+      }
+    }
+    const attempt = (existing?.attempts ?? 0) + 1;
+    if (def.action.kind === "record") {
+      this.ctx.storage.transactionSync(() => {
+        this.recordEffect(row.job_id, row.scheduled_at, now);
+        this.upsertRun(row.job_id, row.scheduled_at, "ok", now, now, attempt, manual, null);
+        this.advance(row.job_id, def, row.scheduled_at, anchor, manual, now);
+      });
+      return null;
+    }
+    this.ctx.storage.transactionSync(() => {
+      this.upsertRun(row.job_id, row.scheduled_at, "started", now, null, attempt, manual, null);
+      this.sql.exec("UPDATE wheel SET bucket = ? WHERE job_id = ? AND scheduled_at = ?", bucketOf(now + LEASE_MS, this.settings.tickMs), row.job_id, row.scheduled_at);
+    });
+    const action = def.action;
+    const tenantId = row.tenant_id;
+    return async () => {
+      let outcome: ActionOutcome;
+      try {
+        outcome = await runAction(this.env, action, {
+          jobId: row.job_id,
+          tenantId,
+          scheduledAt: row.scheduled_at,
+          attempt,
+          waitUntil: (p) => this.ctx.waitUntil(p),
+        });
+      } catch (err) {
+        outcome = { ok: false, retryable: true, error: String(err).slice(0, 300) };
+      }
+      this.settle(row, def, anchor, manual, attempt, outcome);
+    };
+  }
+
+  // The `record` action's effect: a row per run, so duplicates would show.
+  private recordEffect(jobId: string, scheduledAt: number, firedAt: number): void {
+    this.sql.exec("INSERT INTO effects (job_id, scheduled_at, fired_at) VALUES (?, ?, ?)", jobId, scheduledAt, firedAt);
+  }
+
+  private settle(row: DueRow, def: JobDefinition, anchor: number, manual: boolean, attempt: number, outcome: ActionOutcome): void {
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      // Deleted meanwhile: the outcome is still recorded, nothing is rescheduled.
+      const stillThere = this.sql.exec("SELECT 1 FROM wheel WHERE job_id = ? AND scheduled_at = ?", row.job_id, row.scheduled_at).toArray().length > 0;
+      if (outcome.ok) {
+        this.upsertRun(row.job_id, row.scheduled_at, "ok", null, now, attempt, manual, outcome.detail);
+        if (stillThere) this.advance(row.job_id, def, row.scheduled_at, anchor, manual, now);
+        return;
+      }
+      if (outcome.retryable && attempt < def.max_attempts) {
+        this.upsertRun(row.job_id, row.scheduled_at, "failed", null, now, attempt, manual, outcome.error);
+        const retryAt = now + retryDelayMs(this.settings.retryBaseMs, attempt);
+        if (stillThere) this.sql.exec("UPDATE wheel SET bucket = ? WHERE job_id = ? AND scheduled_at = ?", bucketOf(retryAt, this.settings.tickMs), row.job_id, row.scheduled_at);
+        return;
+      }
+      // Dead-lettered: the run keeps its error; the job goes on with its next occurrence.
+      this.upsertRun(row.job_id, row.scheduled_at, "dead", null, now, attempt, manual, outcome.error);
+      if (stillThere) this.advance(row.job_id, def, row.scheduled_at, anchor, manual, now);
+    });
+  }
+
+  private upsertRun(jobId: string, scheduledAt: number, state: string, firedAt: number | null, finishedAt: number | null, attempts: number, manual: boolean, detail: string | null): void {
+    this.sql.exec(
+      `INSERT INTO runs (job_id, scheduled_at, state, fired_at, finished_at, attempts, manual, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (job_id, scheduled_at) DO UPDATE SET state = excluded.state, fired_at = COALESCE(runs.fired_at, excluded.fired_at),
+         finished_at = excluded.finished_at, attempts = excluded.attempts, detail = excluded.detail`,
+      jobId,
+      scheduledAt,
+      state,
+      firedAt,
+      finishedAt,
+      attempts,
+      manual ? 1 : 0,
+      detail,
+    );
+  }
+
+  // The occurrence at `scheduledAt` is settled: its wheel row goes, and a scheduled (not manual)
+  // run puts the job's next occurrence in its place.
+  private advance(jobId: string, def: JobDefinition, scheduledAt: number, anchor: number, manual: boolean, now: number): void {
+    this.sql.exec("DELETE FROM wheel WHERE job_id = ? AND scheduled_at = ?", jobId, scheduledAt);
+    if (manual) return;
+    this.scheduleAfter(jobId, def, scheduledAt, anchor, now);
+  }
+
+  private scheduleAfter(jobId: string, def: JobDefinition, after: number, anchor: number, now: number): void {
+    const next = nextOccurrence(def.schedule, after, anchor);
+    if (next === null) this.sql.exec("UPDATE jobs SET state = 'done', updated_at = ? WHERE id = ? AND state = 'active'", now, jobId);
+    else this.putWheel(jobId, next, false);
+  }
+
+  private putWheel(jobId: string, scheduledAt: number, manual: boolean): void {
+    this.sql.exec(
+      "INSERT OR IGNORE INTO wheel (job_id, scheduled_at, bucket, manual) VALUES (?, ?, ?, ?)",
+      jobId,
+      scheduledAt,
+      bucketOf(scheduledAt, this.settings.tickMs),
+      manual ? 1 : 0,
+    );
+  }
+
+  // At most hourly: run history past retention.
+  private prune(now: number): void {
+    if (now - this.prunedAt < 3_600_000) return;
+    this.prunedAt = now;
+    this.sql.exec("DELETE FROM runs WHERE state != 'started' AND scheduled_at < ?", now - RUN_RETENTION_MS);
+    this.sql.exec("DELETE FROM effects WHERE scheduled_at < ?", now - RUN_RETENTION_MS);
+  }
+
+  // ---- RPC: jobs ------------------------------------------------------------------------------
+  // Creates the jobs (ids are new), each with its first occurrence on the wheel, in one
+  // transaction of multi-row inserts within the bound-parameter limit.
+  async create(jobs: NewJob[]): Promise<{ id: string; next_at: number | null }[]> {
+    const now = Date.now();
+    const placed = jobs.map((j) => ({ ...j, next: firstOccurrence(j.def.schedule, now) }));
+    this.ctx.storage.transactionSync(() => {
+      const jobCols = 7;
+      const perJobStmt = Math.floor(MAX_PARAMS / jobCols);
+      for (let i = 0; i < placed.length; i += perJobStmt) {
+        const chunk = placed.slice(i, i + perJobStmt);
+        const params: SqlStorageValue[] = [];
+        for (const j of chunk) params.push(j.id, j.tenantId, j.def.name ?? null, JSON.stringify(j.def), j.next === null ? "done" : "active", now, now);
+        this.sql.exec(`INSERT INTO jobs (id, tenant_id, name, def, state, created_at, updated_at) VALUES ${chunk.map(() => "(?, ?, ?, ?, ?, ?, ?)").join(", ")}`, ...params);
+      }
+      const wheel = placed.filter((j) => j.next !== null);
+      const perWheelStmt = Math.floor(MAX_PARAMS / 3);
+      for (let i = 0; i < wheel.length; i += perWheelStmt) {
+        const chunk = wheel.slice(i, i + perWheelStmt);
+        const params: SqlStorageValue[] = [];
+        for (const j of chunk) params.push(j.id, j.next as number, bucketOf(j.next as number, this.settings.tickMs));
+        this.sql.exec(`INSERT INTO wheel (job_id, scheduled_at, bucket) VALUES ${chunk.map(() => "(?, ?, ?)").join(", ")}`, ...params);
+      }
+    });
+    let earliest = Infinity;
+    for (const j of placed) if (j.next !== null) earliest = Math.min(earliest, bucketOf(j.next, this.settings.tickMs));
+    if (earliest !== Infinity) await this.armAtMost(earliest);
+    return placed.map((j) => ({ id: j.id, next_at: j.next }));
+  }
+
+  private view(row: Row): JobView {
+    const def = JSON.parse(row.def as string) as JobDefinition;
+    const next = this.sql.exec<{ t: number | null }>("SELECT MIN(scheduled_at) AS t FROM wheel WHERE job_id = ? AND manual = 0", row.id).one().t;
+    return {
+      id: row.id as string,
+      tenant_id: row.tenant_id as string,
+      name: (row.name as string | null) ?? null,
+      state: row.state as JobView["state"],
+      schedule: def.schedule,
+      action: def.action,
+      missed: def.missed,
+      max_attempts: def.max_attempts,
+      next_at: row.state === "active" ? next : null,
+      created_at: row.created_at as number,
+      updated_at: row.updated_at as number,
+    };
+  }
+
+  // `tenant` undefined: any tenant (the caller checked the token may see them all).
+  async get(id: string, tenant?: string): Promise<JobView | null> {
+    const row = this.sql.exec("SELECT * FROM jobs WHERE id = ?", id).toArray()[0];
+    if (!row || (tenant !== undefined && row.tenant_id !== tenant)) return null;
+    return this.view(row);
+  }
+
+  async list(tenant: string | undefined, after: string, limit: number): Promise<JobView[]> {
+    const rows =
+      tenant === undefined
+        ? this.sql.exec("SELECT * FROM jobs WHERE id > ? ORDER BY id LIMIT ?", after, limit).toArray()
+        : this.sql.exec("SELECT * FROM jobs WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?", tenant, after, limit).toArray();
+    return rows.map((r) => this.view(r));
+  }
+
+  // Pause drops the pending occurrence; resume puts the next one after now on the wheel
+  // (occurrences that fell in the pause are not run).
+  async setPaused(id: string, tenant: string | undefined, paused: boolean): Promise<JobView | null> {
+    const job = await this.get(id, tenant);
+    if (!job) return null;
+    const now = Date.now();
+    if (paused && job.state === "active") {
+      this.ctx.storage.transactionSync(() => {
+        this.sql.exec("DELETE FROM wheel WHERE job_id = ? AND manual = 0", id);
+        this.sql.exec("UPDATE jobs SET state = 'paused', updated_at = ? WHERE id = ?", now, id);
+      });
+    } else if (!paused && job.state === "paused") {
+      const def = JSON.parse(this.sql.exec<{ def: string }>("SELECT def FROM jobs WHERE id = ?", id).one().def) as JobDefinition;
+      const next = nextOccurrence(def.schedule, now, job.created_at);
+      this.ctx.storage.transactionSync(() => {
+        this.sql.exec("UPDATE jobs SET state = ?, updated_at = ? WHERE id = ?", next === null ? "done" : "active", now, id);
+        if (next !== null) this.putWheel(id, next, false);
+      });
+      if (next !== null) await this.armAtMost(bucketOf(next, this.settings.tickMs));
+    }
+    return this.get(id);
+  }
+
+  // A manual run now, beside the schedule (its run is keyed by the trigger time).
+  async trigger(id: string, tenant: string | undefined): Promise<{ scheduled_at: number } | null> {
+    const job = await this.get(id, tenant);
+    if (!job) return null;
+    let at = Date.now();
+    while (this.sql.exec("SELECT 1 FROM wheel WHERE job_id = ? AND scheduled_at = ?", id, at).toArray().length > 0) at++;
+    this.putWheel(id, at, true);
+    await this.armAtMost(bucketOf(at, this.settings.tickMs));
+    return { scheduled_at: at };
+  }
+
+  async remove(id: string, tenant: string | undefined): Promise<JobView | null> {
+    const job = await this.get(id, tenant);
+    if (!job) return null;
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("DELETE FROM wheel WHERE job_id = ?", id);
+      this.sql.exec("DELETE FROM runs WHERE job_id = ?", id);
+      this.sql.exec("DELETE FROM effects WHERE job_id = ?", id);
+      this.sql.exec("DELETE FROM jobs WHERE id = ?", id);
+    });
+    return job;
+  }
+
+  async runs(id: string, tenant: string | undefined, limit: number): Promise<RunView[] | null> {
+    if (!(await this.get(id, tenant))) return null;
+    return this.sql
+      .exec<{ scheduled_at: number; fired_at: number | null; finished_at: number | null; state: string; attempts: number; manual: number; detail: string | null }>(
+        "SELECT scheduled_at, fired_at, finished_at, state, attempts, manual, detail FROM runs WHERE job_id = ? ORDER BY scheduled_at DESC LIMIT ?",
+        id,
+        limit,
+      )
+      .toArray()
+      .map((r) => ({
+        scheduled_at: r.scheduled_at,
+        fired_at: r.fired_at,
+        finished_at: r.finished_at,
+        lag_ms: r.fired_at === null ? null : r.fired_at - r.scheduled_at,
+        state: r.state as RunView["state"],
+        attempts: r.attempts,
+        manual: r.manual === 1,
+        detail: r.detail,
+      }));
+  }
+
+  // What the `record` jobs of a tenant did: effects, duplicates (more than one effect for one
+  // (job, scheduled time)), occurrences still pending, and optionally every lag.
+  async recordStats(tenant: string, withLags: boolean): Promise<RecordStats> {
+    const agg = this.sql
+      .exec<{ effects: number; runs: number }>(
+        `SELECT COUNT(*) AS effects, COUNT(DISTINCT e.job_id || ':' || e.scheduled_at) AS runs
+         FROM effects e JOIN jobs j ON j.id = e.job_id WHERE j.tenant_id = ?`,
+        tenant,
+      )
+      .one();
+    const pending = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM wheel w JOIN jobs j ON j.id = w.job_id WHERE j.tenant_id = ?", tenant).one().n;
+    const stats: RecordStats = { effects: agg.effects, runs: agg.runs, duplicated: agg.effects - agg.runs, pending };
+    if (withLags) {
+      stats.lags = this.sql
+        .exec<{ lag: number }>("SELECT e.fired_at - e.scheduled_at AS lag FROM effects e JOIN jobs j ON j.id = e.job_id WHERE j.tenant_id = ?", tenant)
+        .toArray()
+        .map((r) => r.lag);
+    }
+    return stats;
+  }
+}

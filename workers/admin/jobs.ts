@@ -1,0 +1,165 @@
+// /admin/jobs: scheduler jobs per tenant (docs/scheduler.md). A job lives in the scheduler shard
+// its id hashes to, which is the one writer of its state and next fire time; listing fans out to
+// every shard (N RPCs in parallel, each an indexed read) rather than keeping a D1 copy that every
+// run would have to update.
+//   POST   /jobs                 create one               POST /jobs/bulk   create up to 1,000
+//   GET    /jobs                 list (next fire time)    GET  /jobs/:id
+//   POST   /jobs/:id/pause | /resume | /trigger           DELETE /jobs/:id
+//   GET    /jobs/:id/runs        run history (scheduled, fired, lag, outcome)
+//   GET    /jobs/record-stats    what a tenant's `record` jobs did (benchmark)
+import { Hono, type Context } from "hono";
+import { z } from "zod";
+import type { JobView, NewJob, RecordStats, SchedulerShard } from "../../durable-objects/scheduler.ts";
+import { bulkCreateJobsBody, createJobBody, jobListQuery } from "../../schema/scheduler.ts";
+import { database } from "../db.ts";
+import type { AppEnv, Env } from "../env.ts";
+import { readJsonBody } from "../http/body.ts";
+import { ApiError } from "../http/errors.ts";
+import { parseOr400 } from "../http/validation.ts";
+import { schedulerSettings, shardOf } from "../scheduler/timing.ts";
+import { tenantForRead, tenantForWrite } from "./access.ts";
+import { auditInsert } from "./audit.ts";
+import { iso, newId } from "./ids.ts";
+import { adminBody } from "./request.ts";
+
+export const jobRoutes = new Hono<AppEnv>();
+
+// A bulk body holds up to 1,000 small job definitions.
+const MAX_BULK_BODY = 1024 * 1024;
+
+export function shardStub(env: Env, index: number): DurableObjectStub<SchedulerShard> {
+  return env.SCHEDULER.get(env.SCHEDULER.idFromName(`shard:${index}`));
+}
+
+function jobStub(env: Env, id: string): DurableObjectStub<SchedulerShard> {
+  return shardStub(env, shardOf(id, schedulerSettings(env).shards));
+}
+
+function present(job: JobView) {
+  return { ...job, next_at: iso(job.next_at), created_at: iso(job.created_at), updated_at: iso(job.updated_at) };
+}
+
+function jobId(c: Context<AppEnv>): string {
+  const id = c.req.param("id") ?? "";
+  if (!/^job_[0-9a-f]{24}$/.test(id)) throw new ApiError(404, "not_found", "No such job.");
+  return id;
+}
+
+// The tenant an id-addressed call is limited to: the token's own (scoped tokens), or none.
+function scopeOf(c: Context<AppEnv>, write: boolean): string | undefined {
+  const claims = c.get("admin");
+  if (write && claims.role === "viewer") throw new ApiError(403, "read_only", "A viewer token is read-only.");
+  return claims.tenant;
+}
+
+async function audit(c: Context<AppEnv>, tenantId: string, action: string, target: string, metadata: Record<string, unknown> = {}): Promise<void> {
+  const db = database(c.env.DB);
+  await db.batch([auditInsert(db, c.get("admin"), { tenantId, action, target, metadata })]);
+}
+
+jobRoutes.post("/", async (c) => {
+  const body = await adminBody(c, createJobBody);
+  const tenantId = tenantForWrite(c.get("admin"), body.tenant_id);
+  const { tenant_id: _t, ...def } = body;
+  const id = newId("job");
+  await jobStub(c.env, id).create([{ id, tenantId, def }]);
+  await audit(c, tenantId, "job.create", id, { schedule: def.schedule.kind, action: def.action.kind });
+  const job = (await jobStub(c.env, id).get(id)) as JobView;
+  return c.json(present(job), 201);
+});
+
+jobRoutes.post("/bulk", async (c) => {
+  const body = parseOr400(bulkCreateJobsBody, await readJsonBody(c, MAX_BULK_BODY));
+  const tenantId = tenantForWrite(c.get("admin"), body.tenant_id);
+  const shards = schedulerSettings(c.env).shards;
+  const byShard = new Map<number, NewJob[]>();
+  const ids: string[] = [];
+  for (const def of body.jobs) {
+    const id = newId("job");
+    ids.push(id);
+    const shard = shardOf(id, shards);
+    const list = byShard.get(shard) ?? [];
+    list.push({ id, tenantId, def });
+    byShard.set(shard, list);
+  }
+  await Promise.all([...byShard].map(([shard, jobs]) => shardStub(c.env, shard).create(jobs)));
+  await audit(c, tenantId, "job.bulk_create", `${ids.length} jobs`, { count: ids.length, first: ids[0], last: ids[ids.length - 1] });
+  return c.json({ created: ids.length, ids }, 201);
+});
+
+jobRoutes.get("/", async (c) => {
+  const q = parseOr400(jobListQuery, c.req.query());
+  const tenantId = tenantForRead(c.get("admin"), q.tenant_id);
+  const limit = q.limit ?? 100;
+  const shards = schedulerSettings(c.env).shards;
+  const pages = await Promise.all(Array.from({ length: shards }, (_, i) => shardStub(c.env, i).list(tenantId, q.after ?? "", limit)));
+  const data = pages.flat().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, limit);
+  return c.json({ data: data.map(present), next_after: data.length === limit ? (data[data.length - 1] as JobView).id : null });
+});
+
+const statsQuery = z.strictObject({ tenant_id: z.string().min(1).max(64).optional(), lags: z.enum(["0", "1"]).optional() });
+
+jobRoutes.get("/record-stats", async (c) => {
+  const q = parseOr400(statsQuery, c.req.query());
+  const tenantId = tenantForRead(c.get("admin"), q.tenant_id);
+  if (tenantId === undefined) throw new ApiError(400, "invalid_value", "tenant_id: required with a token of every tenant.");
+  const shards = schedulerSettings(c.env).shards;
+  const all = await Promise.all(Array.from({ length: shards }, (_, i) => shardStub(c.env, i).recordStats(tenantId, q.lags === "1")));
+  const total: RecordStats = { effects: 0, runs: 0, duplicated: 0, pending: 0 };
+  const lags: number[] = [];
+  for (const s of all) {
+    total.effects += s.effects;
+    total.runs += s.runs;
+    total.duplicated += s.duplicated;
+    total.pending += s.pending;
+    if (s.lags) for (const l of s.lags) lags.push(l);
+  }
+  return c.json(q.lags === "1" ? { ...total, lags } : total);
+});
+
+jobRoutes.get("/:id", async (c) => {
+  const id = jobId(c);
+  const job = await jobStub(c.env, id).get(id, scopeOf(c, false));
+  if (!job) throw new ApiError(404, "not_found", "No such job.");
+  return c.json(present(job));
+});
+
+for (const action of ["pause", "resume"] as const) {
+  jobRoutes.post(`/:id/${action}`, async (c) => {
+    const id = jobId(c);
+    const job = await jobStub(c.env, id).setPaused(id, scopeOf(c, true), action === "pause");
+    if (!job) throw new ApiError(404, "not_found", "No such job.");
+    await audit(c, job.tenant_id, `job.${action}`, id);
+    return c.json(present(job));
+  });
+}
+
+jobRoutes.post("/:id/trigger", async (c) => {
+  const id = jobId(c);
+  const stub = jobStub(c.env, id);
+  const run = await stub.trigger(id, scopeOf(c, true));
+  if (!run) throw new ApiError(404, "not_found", "No such job.");
+  const job = (await stub.get(id)) as JobView;
+  await audit(c, job.tenant_id, "job.trigger", id, { scheduled_at: run.scheduled_at });
+  return c.json({ id, scheduled_at: iso(run.scheduled_at) }, 202);
+});
+
+jobRoutes.delete("/:id", async (c) => {
+  const id = jobId(c);
+  const job = await jobStub(c.env, id).remove(id, scopeOf(c, true));
+  if (!job) throw new ApiError(404, "not_found", "No such job.");
+  await audit(c, job.tenant_id, "job.delete", id);
+  return c.json({ id, deleted: true });
+});
+
+const runsQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(500).optional() });
+
+jobRoutes.get("/:id/runs", async (c) => {
+  const id = jobId(c);
+  const q = parseOr400(runsQuery, c.req.query());
+  const runs = await jobStub(c.env, id).runs(id, scopeOf(c, false), q.limit ?? 100);
+  if (!runs) throw new ApiError(404, "not_found", "No such job.");
+  return c.json({
+    data: runs.map((r) => ({ ...r, scheduled_at: iso(r.scheduled_at), fired_at: iso(r.fired_at), finished_at: iso(r.finished_at) })),
+  });
+});
