@@ -106,6 +106,7 @@ export class ChatSession extends DurableObject<Env> {
   private alarmAt: number | null | undefined;
   private bound: { fingerprint: string; key: string; agent: AgentConfig; account: AccountConfig } | null = null;
   private prunedAt = 0;
+  private target: string | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -161,6 +162,12 @@ export class ChatSession extends DurableObject<Env> {
       this.bind(binding);
       this.setMeta("last_active", now);
       this.setMeta("profile", { ...this.meta<Record<string, unknown>>("profile"), ...message.sender, channel: message.channel });
+      // Where proactive messages (notify) go: the conversation's latest place.
+      const target = JSON.stringify({ chatId: message.chatId, threadId: message.threadId, callbackUrl: message.callbackUrl });
+      if (target !== this.target) {
+        this.sql.exec("INSERT INTO meta (k, v) VALUES ('target', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", target);
+        this.target = target;
+      }
       return this.sql
         .exec<{ seq: number }>(
           "INSERT INTO inbox (msg_id, message, state, next_at, received_at) VALUES (?, ?, 'queued', ?, ?) RETURNING seq",
@@ -173,6 +180,34 @@ export class ChatSession extends DurableObject<Env> {
     });
     await this.wake(now);
     return { status: "accepted", seq };
+  }
+
+  // A proactive message (a scheduled reminder, a heartbeat's answer): one send intent on the
+  // outbox under the caller's idempotency key, in order after the replies already queued, and
+  // an assistant turn in the history. "unbound": the session has had no conversation yet.
+  async notify(idempotencyKey: string, text: string): Promise<"queued" | "duplicate" | "unbound"> {
+    const bound = this.binding();
+    const target = this.meta<{ chatId: string; threadId: string | null; callbackUrl: string | null }>("target");
+    if (!bound || !target) return "unbound";
+    const parts = splitReply(text.trim(), channelAdapters[bound.account.channel].maxTextLength);
+    if (this.sql.exec("SELECT 1 FROM outbox WHERE intent_key = ?", `${idempotencyKey}:0`).toArray().length > 0) return "duplicate";
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("INSERT INTO history (role, content, tokens, at) VALUES ('assistant', ?, ?, ?)", text.trim(), estimateTokens(text.trim()), now);
+      parts.forEach((part, i) => {
+        const intent: Omit<SendIntent, "key"> = { ...target, replyToId: null, inReplyTo: idempotencyKey, text: part };
+        this.sql.exec(
+          "INSERT INTO outbox (intent_key, in_reply_to, intent, state, next_at, created_at) VALUES (?, ?, ?, 'pending', ?, ?)",
+          `${idempotencyKey}:${i}`,
+          idempotencyKey,
+          JSON.stringify(intent),
+          now,
+          now,
+        );
+      });
+    });
+    await this.wake(now);
+    return "queued";
   }
 
   // The outcome of one inbound message (hook polling).
@@ -534,6 +569,7 @@ export class ChatSession extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
     this.alarmAt = null;
     this.bound = null;
+    this.target = null;
     this.sql.exec(SCHEMA);
   }
 

@@ -147,3 +147,22 @@ describe("sessions", () => {
     expect(await sentTo(s.token, chat)).toHaveLength(1);
   }, 60_000);
 });
+
+describe("proactive messages", () => {
+  it("notify puts one intent per idempotency key on the session's outbox, after the replies", async () => {
+    const { env } = await import("cloudflare:workers");
+    const s = await setupTelegram();
+    const chat = newChatId();
+    const key = sessionKeyFor(s, chat);
+    const stub = env.SESSIONS.get(env.SESSIONS.idFromName(key));
+    expect(await stub.notify("sched:job1:1", "too early")).toBe("unbound");
+    await deliver(s.accountId, s.secret, dmUpdate(newUpdateId(), chat, "remind me"));
+    await waitFor(() => sentTo(s.token, chat), (m) => m.length >= 1);
+    expect(await stub.notify("sched:job1:2", "Reminder: stretch.")).toBe("queued");
+    expect(await stub.notify("sched:job1:2", "Reminder: stretch.")).toBe("duplicate");
+    const sent = await waitFor(() => sentTo(s.token, chat), (m) => m.length >= 2);
+    expect(sent.map((m) => m.text)).toEqual(["echo: remind me", "Reminder: stretch."]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await sentTo(s.token, chat)).toHaveLength(2);
+  });
+});
