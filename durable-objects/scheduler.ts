@@ -44,11 +44,12 @@ export interface JobView {
   tenant_id: string;
   name: string | null;
   state: "active" | "paused" | "done";
-  schedule: JobDefinition["schedule"];
+  // null only for a definition that could not be read.
+  schedule: JobDefinition["schedule"] | null;
   // Secret references stay (they are names); secret values are never stored here.
-  action: JobDefinition["action"];
-  missed: JobDefinition["missed"];
-  max_attempts: number;
+  action: JobDefinition["action"] | null;
+  missed: JobDefinition["missed"] | null;
+  max_attempts: number | null;
   next_at: number | null;
   created_at: number;
   updated_at: number;
@@ -388,17 +389,23 @@ export class SchedulerShard extends DurableObject<Env> {
   }
 
   private view(row: Row): JobView {
-    const def = JSON.parse(row.def as string) as JobDefinition;
+    // A definition that cannot be read (a poison job) still lists, with what is left of it.
+    let def: Partial<JobDefinition> = {};
+    try {
+      def = JSON.parse(row.def as string) as JobDefinition;
+    } catch {
+      def = {};
+    }
     const next = this.sql.exec<{ t: number | null }>("SELECT MIN(scheduled_at) AS t FROM wheel WHERE job_id = ? AND manual = 0", row.id).one().t;
     return {
       id: row.id as string,
       tenant_id: row.tenant_id as string,
       name: (row.name as string | null) ?? null,
       state: row.state as JobView["state"],
-      schedule: def.schedule,
-      action: def.action,
-      missed: def.missed,
-      max_attempts: def.max_attempts,
+      schedule: def.schedule ?? null,
+      action: def.action ?? null,
+      missed: def.missed ?? null,
+      max_attempts: def.max_attempts ?? null,
       next_at: row.state === "active" ? next : null,
       created_at: row.created_at as number,
       updated_at: row.updated_at as number,
