@@ -24,7 +24,7 @@ import type { Env } from "../workers/env.ts";
 // Rows taken per batch, rows per alarm invocation, and wall time per invocation before the
 // alarm re-arms itself (far under the 30 s CPU limit).
 const BATCH = 200;
-const MAX_PER_ALARM = 5_000;
+const MAX_PER_ALARM = 1_000;
 const BUDGET_MS = 2_000;
 // An outside effect in flight holds its wheel row this long; after a crash the run comes due again.
 const LEASE_MS = 60_000;

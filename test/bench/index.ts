@@ -1,12 +1,14 @@
 // npm run bench [-- <name>...]: runs the named benchmarks, or every one it knows.
 //   router        test/bench/router.ts (writes bench-results/router.json)
 //   channels      test/bench/channels.ts (writes bench-results/channels.json)
+//   scheduler     test/bench/scheduler.ts (writes bench-results/scheduler.json)
 //   gpu-backend   the gpu-backend workspace's serving benchmark (npm run -w gpu-backend bench)
 import { spawnSync } from "node:child_process";
 
 const benches: Record<string, [string, string[]]> = {
   router: [process.execPath, ["test/bench/router.ts"]],
   channels: [process.execPath, ["test/bench/channels.ts"]],
+  scheduler: [process.execPath, ["test/bench/scheduler.ts"]],
   "gpu-backend": ["npm", ["run", "-w", "gpu-backend", "bench"]],
 };
 
