@@ -1,9 +1,10 @@
-// The spend ledger of one tenant or one API key (`tenant:<id>`, `key:<id>`): reservations before
-// calls, settlements after, per UTC day and month. The ledger rules are in
-// workers/router/state/spend.ts.
+// The spend ledger of one tenant or one API key (`tenant:<id>`, `key:<id>`), per UTC day and
+// month: allowances granted to isolates (workers/router/lease.ts), their reported spend and
+// give-backs. The ledger rules are in workers/router/state/spend.ts. Writes are confirmed before
+// the answer: an isolate spends an allowance only once the ledger holds it.
 import { DurableObject } from "cloudflare:workers";
 import type { Budget } from "../schema/route-config.ts";
-import { initialSpend, reserveSpend, settleSpend, type SpendDecision, type SpendState } from "../workers/router/state/spend.ts";
+import { initialSpend, leaseSpend, spentNow, type SpendGrant, type SpendState } from "../workers/router/state/spend.ts";
 import type { Env } from "../workers/env.ts";
 import { Persisted } from "./persisted.ts";
 
@@ -15,18 +16,13 @@ export class SpendBudget extends DurableObject<Env> {
     this.state = new Persisted(ctx, () => initialSpend(Date.now()));
   }
 
-  reserve(caps: Budget, requestId: string, microUsd: number): SpendDecision {
-    const decision = reserveSpend(this.state.value, caps, Date.now(), requestId, microUsd);
-    if (decision.ok) this.state.save();
-    return decision;
-  }
-
-  settle(requestId: string, microUsd: number): void {
-    if (settleSpend(this.state.value, Date.now(), requestId, microUsd)) this.state.save();
+  lease(caps: Budget, holder: string, give: number, report: number, want: number, need: number | null): SpendGrant {
+    const result = leaseSpend(this.state.value, caps, Date.now(), holder, give, report, want, need);
+    this.state.save();
+    return result;
   }
 
   spent(): { day: string; dayUsd: number; month: string; monthUsd: number } {
-    const s = this.state.value;
-    return { day: s.day, dayUsd: s.daySpent / 1e6, month: s.month, monthUsd: s.monthSpent / 1e6 };
+    return spentNow(this.state.value, Date.now());
   }
 }

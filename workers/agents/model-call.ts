@@ -52,10 +52,13 @@ export async function callModel(env: Env, call: ModelCall): Promise<ModelReply> 
   if (!route) throw new ApiError(404, "model_not_found", `The agent's model '${call.model}' does not exist for this tenant.`);
   const headers = new Headers({ "x-request-id": call.requestId });
   const facts = requestFacts(request, { tier: routing.config.tier ?? null, priority: "normal", headers });
-  const held = await reserve(env, routing.config, { tenantId: call.tenantId, keyId: `agent:${call.agentId}` }, call.requestId, {
-    tokens: facts.prompt_tokens + call.maxTokens,
-    microUsd: facts.prompt_tokens * route.maxInputPrice + call.maxTokens * route.maxOutputPrice,
-  });
+  const held = await reserve(
+    env,
+    routing.config,
+    { tenantId: call.tenantId, keyId: `agent:${call.agentId}` },
+    { tokens: facts.prompt_tokens + call.maxTokens, microUsd: facts.prompt_tokens * route.maxInputPrice + call.maxTokens * route.maxOutputPrice },
+    call.waitUntil,
+  );
   const trail: Trail = { attempts: 0, reasons: [], last: null };
   let served;
   try {

@@ -52,10 +52,13 @@ export async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
   const maxTokens = facts.max_tokens ?? route.defaultMaxTokens;
   // The prompt estimate is rough: reserve generously, settle exactly.
   const promptReserve = Math.ceil(facts.prompt_tokens * 1.25) + 16;
-  const reserving = reserve(c.env, routing.config, { tenantId: principal.tenantId, keyId: principal.keyId }, requestId, {
-    tokens: promptReserve + maxTokens,
-    microUsd: promptReserve * route.maxInputPrice + maxTokens * route.maxOutputPrice,
-  });
+  const reserving = reserve(
+    c.env,
+    routing.config,
+    { tenantId: principal.tenantId, keyId: principal.keyId },
+    { tokens: promptReserve + maxTokens, microUsd: promptReserve * route.maxInputPrice + maxTokens * route.maxOutputPrice },
+    waitUntil,
+  );
   // The cache is looked up while limits and budget are reserved (a hit still counts against
   // them, so it waits for the reservation, not after it).
   const looking = planCache(principal.tenantId, route.name, request, route.cache, headers).then(async (plan) => ({

@@ -1,17 +1,21 @@
 // Rate limits and budgets around one call. Before it: one request and its worst-case tokens
-// (prompt estimate + max_tokens) are reserved from the key's and the tenant's token buckets,
-// and its worst-case cost from their spend ledgers, all at once (each in the Durable Object
-// that owns the counter, so the limits are exact across isolates); if any refuses, the others
-// are given back and the client gets 429 (limits, with Retry-After) or 402 (budgets). After
-// it: the reservation is settled with the real usage (tokens given back or taken, the real cost
-// charged) off the request path. Token give-backs to one limiter object that pile up while an
-// earlier one is on its way are summed into one call (soft state: a bucket only ever holds back
-// more than it should, never less, and only for that round trip).
+// (prompt estimate + max_tokens) are taken from the key's and the tenant's token buckets, and
+// its worst-case cost from their spend allowances, all at once. Each counter belongs to a
+// Durable Object (so the limits are exact across isolates), but the isolate holds a lease on
+// it (lease.ts): a slice of the bucket or of the budget that the object granted, from which
+// requests are admitted without a round trip; the object is asked only to top the slice up
+// (in the background while it still covers requests) and when it cannot cover one. If any
+// counter refuses, what the others granted goes back into their slices and the client gets 429
+// (limits, with Retry-After) or 402 (budgets). After the call the reservation is settled with
+// the real usage against the slices: unused tokens and money go back into them, and the real
+// cost is reported to the budget objects in batches (waitUntil), which stay the record.
 import type { Budget, Priority, RateLimit, RouterConfig } from "../../schema/route-config.ts";
 import type { Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
-import type { Reservation } from "./state/token-bucket.ts";
-import type { SpendDecision } from "./state/spend.ts";
+import { LeaseHolder, type Admission, type LeaseTerms } from "./lease.ts";
+import type { BudgetRefusal } from "./state/spend.ts";
+import { periods } from "./state/spend.ts";
+import type { LimitAmounts, LimitRefusal } from "./state/token-bucket.ts";
 
 export interface Usage {
   promptTokens: number;
@@ -29,6 +33,13 @@ interface Counter<L> {
   scope: "key" | "tenant";
 }
 
+// A slice nobody used for this long goes back to its object, so other isolates can have it.
+const LEASE_TTL_MS = 5_000;
+// Spend is reported to a budget object at most this often per isolate.
+const FLUSH_MS = 50;
+// A top-up asks for this share of the limit (more when the waiting requests need more).
+const CHUNK = 0.1;
+
 const isEmpty = (o: object | undefined) => !o || Object.values(o).every((v) => v === undefined);
 
 export function keySettings(config: RouterConfig, keyId: string): { priority: Priority; limit?: RateLimit; budget?: Budget } {
@@ -36,12 +47,27 @@ export function keySettings(config: RouterConfig, keyId: string): { priority: Pr
   return { priority: own?.priority ?? "normal", limit: own?.limits ?? config.limits?.key, budget: own?.budget ?? config.budgets?.key };
 }
 
+// The isolate's leases, by counter object.
+const holders = new Map<string, unknown>();
+// This isolate's name at the budget objects (they book allowances per holder).
+let holderId: string | undefined;
+
+function holder<R>(name: string, dims: number): LeaseHolder<R> {
+  let h = holders.get(name) as LeaseHolder<R> | undefined;
+  if (!h) {
+    h = new LeaseHolder<R>(dims, { ttlMs: LEASE_TTL_MS, flushMs: FLUSH_MS });
+    if (holders.size > 10_000) holders.delete(holders.keys().next().value as string);
+    holders.set(name, h);
+  }
+  return h;
+}
+
 export async function reserve(
   env: Env,
   config: RouterConfig,
   who: { tenantId: string; keyId: string },
-  requestId: string,
   worst: { tokens: number; microUsd: number },
+  waitUntil: (p: Promise<unknown>) => void,
 ): Promise<Held> {
   const key = keySettings(config, who.keyId);
   const limiters: Counter<RateLimit>[] = [];
@@ -51,36 +77,47 @@ export async function reserve(
   if (!isEmpty(key.budget)) budgets.push({ name: `key:${who.keyId}`, limit: key.budget as Budget, scope: "key" });
   if (!isEmpty(config.budgets?.tenant)) budgets.push({ name: `tenant:${who.tenantId}`, limit: config.budgets?.tenant as Budget, scope: "tenant" });
 
-  const limiter = (name: string) => env.LIMITERS.get(env.LIMITERS.idFromName(name));
-  const ledger = (name: string) => env.BUDGETS.get(env.BUDGETS.idFromName(name));
-
+  const need: LimitAmounts = [1, worst.tokens];
+  // A request bigger than a whole minute's allowance can never pass: no need to ask anyone.
+  for (const c of limiters) {
+    const refusal = impossible(c.limit, need);
+    if (refusal) throw limitError(refusal, c.scope);
+  }
+  holderId ??= crypto.randomUUID();
+  const owner = holderId;
+  const epoch = epochOf(Date.now());
+  const limitTerms = (c: Counter<RateLimit>): LeaseTerms<LimitRefusal> => ({
+    chunk: [chunkOf(c.limit.requests_per_min), chunkOf(c.limit.tokens_per_min)],
+    call: (x) => env.LIMITERS.get(env.LIMITERS.idFromName(c.name)).lease(c.limit, x.give as LimitAmounts, x.want as LimitAmounts, x.need as LimitAmounts | null),
+    waitUntil,
+  });
+  const budgetTerms = (c: Counter<Budget>): LeaseTerms<BudgetRefusal> => ({
+    chunk: [Math.min(chunkOf(c.limit.daily_usd) ?? Infinity, chunkOf(c.limit.monthly_usd) ?? Infinity) * 1e6],
+    call: async (x) => {
+      const answer = await env.BUDGETS.get(env.BUDGETS.idFromName(c.name)).lease(c.limit, owner, x.give[0]!, x.report, x.want[0]!, x.need ? x.need[0]! : null);
+      return answer.ok ? { ok: true, granted: answer.granted } : answer;
+    },
+    waitUntil,
+    epoch,
+  });
+  const lim = limiters.map((c) => ({ c, h: holder<LimitRefusal>(`limit:${c.name}`, 2), terms: limitTerms(c) }));
+  const bud = budgets.map((c) => ({ c, h: holder<BudgetRefusal>(`budget:${c.name}`, 1), terms: budgetTerms(c) }));
   const [limitAnswers, budgetAnswers] = await Promise.all([
-    Promise.all(limiters.map((c) => limiter(c.name).reserve(c.limit, 1, worst.tokens) as Promise<Reservation>)),
-    Promise.all(budgets.map((c) => ledger(c.name).reserve(c.limit, requestId, worst.microUsd) as Promise<SpendDecision>)),
+    Promise.all(lim.map((l) => l.h.take(need, l.terms))),
+    Promise.all(bud.map((b) => b.h.take([worst.microUsd], b.terms))),
   ]);
 
   const refusedLimit = limitAnswers.findIndex((a) => !a.ok);
   const refusedBudget = budgetAnswers.findIndex((a) => !a.ok);
   if (refusedLimit !== -1 || refusedBudget !== -1) {
-    // Give back what the others granted, then say no.
-    await Promise.all([
-      ...limiters.map((c, i) => (limitAnswers[i]?.ok ? limiter(c.name).adjust(c.limit, 1, worst.tokens) : undefined)),
-      ...budgets.map((c, i) => (budgetAnswers[i]?.ok ? ledger(c.name).settle(requestId, 0) : undefined)),
-    ]);
+    // What the others granted goes back into their slices.
+    lim.forEach((l, i) => settleOne(limitAnswers[i], (e) => l.h.settle(need, 0, e, l.terms)));
+    bud.forEach((b, i) => settleOne(budgetAnswers[i], (e) => b.h.settle([worst.microUsd], 0, e, b.terms)));
     if (refusedLimit !== -1) {
-      const answer = limitAnswers[refusedLimit] as Extract<Reservation, { ok: false }>;
-      const scope = (limiters[refusedLimit] as Counter<RateLimit>).scope;
-      const seconds = Math.max(1, Math.ceil(answer.retryAfterMs / 1000));
-      throw new ApiError(
-        429,
-        "rate_limit_exceeded",
-        answer.impossible
-          ? `This request needs more ${answer.which === "tokens_per_min" ? "tokens" : "requests"} than the ${scope}'s ${answer.which} limit allows in a minute: lower max_tokens.`
-          : `Rate limit reached for this ${scope} (${answer.which}); retry after ${seconds} s.`,
-        { headers: { "retry-after": String(seconds) }, type: "rate_limit_error" },
-      );
+      const answer = limitAnswers[refusedLimit] as Extract<Admission<LimitRefusal>, { ok: false }>;
+      throw limitError(answer.refusal, (limiters[refusedLimit] as Counter<RateLimit>).scope);
     }
-    const answer = budgetAnswers[refusedBudget] as Extract<SpendDecision, { ok: false }>;
+    const answer = (budgetAnswers[refusedBudget] as Extract<Admission<BudgetRefusal>, { ok: false }>).refusal;
     const scope = (budgets[refusedBudget] as Counter<Budget>).scope;
     throw new ApiError(
       402,
@@ -90,47 +127,45 @@ export async function reserve(
     );
   }
 
+  let settled = false;
   return {
     async settle(usage, prices) {
+      if (settled) return;
+      settled = true;
       const tokens = usage ? usage.promptTokens + usage.completionTokens : 0;
       const cost = usage ? usage.promptTokens * prices.input + usage.completionTokens * prices.output : 0;
-      await Promise.all([
-        ...limiters.map((c) => giveBack(env, c.name, c.limit, worst.tokens - tokens)),
-        ...budgets.map((c) => ledger(c.name).settle(requestId, cost)),
-      ]);
+      lim.forEach((l, i) => settleOne(limitAnswers[i], (e) => l.h.settle([0, worst.tokens - tokens], 0, e, l.terms)));
+      bud.forEach((b, i) => settleOne(budgetAnswers[i], (e) => b.h.settle([worst.microUsd - cost], cost, e, b.terms)));
     },
   };
 }
 
-interface PendingGiveBack {
-  limit: RateLimit;
-  tokens: number;
+function settleOne<R>(admission: Admission<R> | undefined, settle: (epoch: string) => void): void {
+  if (admission?.ok) settle(admission.epoch);
 }
 
-// Per limiter object: the tokens waiting to be given back while a give-back is on its way.
-const pending = new Map<string, PendingGiveBack>();
+const chunkOf = (limit: number | undefined) => (limit === undefined ? null : limit * CHUNK);
 
-function giveBack(env: Env, name: string, limit: RateLimit, tokens: number): Promise<void> {
-  if (tokens === 0) return Promise.resolve();
-  const waiting = pending.get(name);
-  if (waiting) {
-    // The call on its way sends this too once it is back (with the newest limit).
-    waiting.limit = limit;
-    waiting.tokens += tokens;
-    return Promise.resolve();
-  }
-  const batch: PendingGiveBack = { limit, tokens };
-  pending.set(name, batch);
-  const stub = env.LIMITERS.get(env.LIMITERS.idFromName(name));
-  return (async () => {
-    try {
-      while (batch.tokens !== 0) {
-        const amount = batch.tokens;
-        batch.tokens = 0;
-        await stub.adjust(batch.limit, 0, amount);
-      }
-    } finally {
-      pending.delete(name);
-    }
-  })();
+// A budget allowance belongs to the UTC day and month it was granted in.
+function epochOf(now: number): string {
+  const p = periods(now);
+  return `${p.day}|${p.month}`;
+}
+
+function impossible(limit: RateLimit, need: LimitAmounts): LimitRefusal | null {
+  if (limit.requests_per_min !== undefined && need[0] > limit.requests_per_min) return { which: "requests_per_min", retryAfterMs: 60_000, impossible: true };
+  if (limit.tokens_per_min !== undefined && need[1] > limit.tokens_per_min) return { which: "tokens_per_min", retryAfterMs: 60_000, impossible: true };
+  return null;
+}
+
+function limitError(refusal: LimitRefusal, scope: "key" | "tenant"): ApiError {
+  const seconds = Math.max(1, Math.ceil(refusal.retryAfterMs / 1000));
+  return new ApiError(
+    429,
+    "rate_limit_exceeded",
+    refusal.impossible
+      ? `This request needs more ${refusal.which === "tokens_per_min" ? "tokens" : "requests"} than the ${scope}'s ${refusal.which} limit allows in a minute: lower max_tokens.`
+      : `Rate limit reached for this ${scope} (${refusal.which}); retry after ${seconds} s.`,
+    { headers: { "retry-after": String(seconds) }, type: "rate_limit_error" },
+  );
 }

@@ -1,25 +1,40 @@
 // Spend caps per day and per month (UTC), pure so the budget Durable Object
-// (durable-objects/budget.ts) only stores the ledger. A call reserves its worst-case cost
-// (prompt estimate + max_tokens at the route's highest prices) before it is made, and is settled
-// with its real cost afterwards, keyed by request id: a settle that comes twice counts once, and
-// concurrent calls can never spend past a cap because each one's worst case is already held.
-// Amounts are micro-USD.
+// (durable-objects/budget.ts) only stores the ledger. Isolates do not reserve per call here:
+// each holds an allowance (a lease, workers/router/lease.ts) granted from what is left under
+// both caps, reserves every call's worst case from it locally, and reports what was really
+// spent in batches. The ledger counts an open allowance as spent until it is reported or given
+// back, so the allowances of all isolates together never pass a cap: concurrent calls cannot
+// overspend. Amounts are micro-USD.
 import type { Budget } from "../../../schema/route-config.ts";
+
+export interface Hold {
+  // Allowance still open (negative: the holder reported more than it was granted, a call that
+  // cost more than its worst-case estimate).
+  amount: number;
+  day: string;
+  month: string;
+  at: number;
+}
 
 export interface SpendState {
   day: string;
-  daySpent: number;
+  daySpent: number; // reported spend plus open allowances booked this day
   month: string;
   monthSpent: number;
-  // Open reservations by request id: amount and the periods it was booked to.
-  held: Record<string, { amount: number; day: string; month: string; at: number }>;
+  // Open allowances by holder (one per isolate and ledger).
+  held: Record<string, Hold>;
 }
 
-export type SpendDecision =
-  | { ok: true; daySpent: number; monthSpent: number }
-  | { ok: false; period: "daily" | "monthly"; capUsd: number; spentUsd: number };
+export interface BudgetRefusal {
+  period: "daily" | "monthly";
+  capUsd: number;
+  spentUsd: number;
+}
 
-// A reservation nobody settled (its isolate died) is released after this long.
+export type SpendGrant = { ok: true; granted: [number] } | { ok: false; refusal: BudgetRefusal };
+
+// A holder not heard of for this long is gone (its isolate died): its entry is dropped and its
+// open allowance stays counted as spent, because what it spent unreported is unknown.
 const HOLD_MS = 15 * 60_000;
 
 export function periods(now: number): { day: string; month: string } {
@@ -47,32 +62,60 @@ function roll(s: SpendState, now: number): void {
   }
 }
 
-export function reserveSpend(s: SpendState, caps: Budget, now: number, requestId: string, amount: number): SpendDecision {
+// One exchange with a holder: `report` is what its calls really cost since the last exchange,
+// `give` the allowance it hands back (negative when its calls cost more than reserved), then up
+// to `want` more is granted from what both caps leave; with `need` (the smallest call waiting),
+// a grant that cannot cover it is refused instead.
+export function leaseSpend(s: SpendState, caps: Budget, now: number, holder: string, give: number, report: number, want: number, need: number | null): SpendGrant {
   roll(s, now);
-  if (caps.daily_usd !== undefined && s.daySpent + amount > caps.daily_usd * 1e6) {
-    return { ok: false, period: "daily", capUsd: caps.daily_usd, spentUsd: s.daySpent / 1e6 };
+  const h = s.held[holder];
+  const before = h ? h.amount : 0;
+  const after = before - report - give;
+  // What the holder has committed is its reported spend plus its open allowance (never less
+  // than what it reported): book the change to each period the allowance was booked in. An
+  // allowance from an earlier period is closed: its reports count to the current period and its
+  // give-backs no longer matter there.
+  const change = report + Math.max(after, 0) - Math.max(before, 0);
+  s.daySpent += h && h.day === s.day ? change : report;
+  s.monthSpent += h && h.month === s.month ? change : report;
+  const current = h && h.day === s.day && h.month === s.month ? after : 0;
+  let granted = 0;
+  if (want > 0) {
+    const left = Math.min(
+      caps.daily_usd === undefined ? Infinity : caps.daily_usd * 1e6 - s.daySpent,
+      caps.monthly_usd === undefined ? Infinity : caps.monthly_usd * 1e6 - s.monthSpent,
+    );
+    if (need !== null && left < need) {
+      save(s, holder, current, now);
+      const daily = caps.daily_usd !== undefined && s.daySpent + need > caps.daily_usd * 1e6;
+      return {
+        ok: false,
+        refusal: daily
+          ? { period: "daily", capUsd: caps.daily_usd as number, spentUsd: settled(s, "day") / 1e6 }
+          : { period: "monthly", capUsd: caps.monthly_usd as number, spentUsd: settled(s, "month") / 1e6 },
+      };
+    }
+    granted = Math.max(0, Math.min(want, left));
+    s.daySpent += granted;
+    s.monthSpent += granted;
   }
-  if (caps.monthly_usd !== undefined && s.monthSpent + amount > caps.monthly_usd * 1e6) {
-    return { ok: false, period: "monthly", capUsd: caps.monthly_usd, spentUsd: s.monthSpent / 1e6 };
-  }
-  s.daySpent += amount;
-  s.monthSpent += amount;
-  s.held[requestId] = { amount, day: s.day, month: s.month, at: now };
-  return { ok: true, daySpent: s.daySpent, monthSpent: s.monthSpent };
+  save(s, holder, current + granted, now);
+  return { ok: true, granted: [granted] };
 }
 
-// Replaces a reservation with the real cost (0 when the call failed). Unknown ids are ignored,
-// which makes a repeated settle harmless.
-export function settleSpend(s: SpendState, now: number, requestId: string, actual: number): boolean {
+function save(s: SpendState, holder: string, amount: number, now: number): void {
+  if (Math.abs(amount) < 1e-6) delete s.held[holder];
+  else s.held[holder] = { amount, day: s.day, month: s.month, at: now };
+}
+
+// Reported spend of the current day or month: the ledger minus the allowances still open.
+export function settled(s: SpendState, period: "day" | "month"): number {
+  let open = 0;
+  for (const h of Object.values(s.held)) if (h[period] === s[period]) open += Math.max(h.amount, 0);
+  return Math.max(0, (period === "day" ? s.daySpent : s.monthSpent) - open);
+}
+
+export function spentNow(s: SpendState, now: number): { day: string; dayUsd: number; month: string; monthUsd: number } {
   roll(s, now);
-  const h = s.held[requestId];
-  if (!h) return false;
-  delete s.held[requestId];
-  if (h.day === s.day) s.daySpent += actual - h.amount;
-  else s.daySpent += actual;
-  if (h.month === s.month) s.monthSpent += actual - h.amount;
-  else s.monthSpent += actual;
-  s.daySpent = Math.max(0, s.daySpent);
-  s.monthSpent = Math.max(0, s.monthSpent);
-  return true;
+  return { day: s.day, dayUsd: settled(s, "day") / 1e6, month: s.month, monthUsd: settled(s, "month") / 1e6 };
 }

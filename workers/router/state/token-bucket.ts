@@ -1,8 +1,11 @@
 // Token buckets for requests/min and tokens/min, pure so the rate limiter Durable Object
 // (durable-objects/rate-limiter.ts) only stores them and serialises calls. A bucket holds up to
-// one minute's allowance and refills continuously. Tokens are reserved from max_tokens before a
-// call and the difference to real usage is given back (or taken) afterwards, so a bucket may go
-// negative when a call used more than it reserved: later callers then wait for the refill.
+// one minute's allowance and refills continuously. Isolates do not reserve per request here:
+// they lease a slice of the bucket (workers/router/lease.ts) and admit requests from it locally,
+// so the object only ever grants what the bucket holds and the limit stays exact across
+// isolates. A lease handed back refills the bucket (never past its capacity); a negative
+// give-back (a call used more than it reserved) takes from it, so a bucket may go negative and
+// later callers wait for the refill.
 import type { RateLimit } from "../../../schema/route-config.ts";
 
 export interface Bucket {
@@ -15,9 +18,16 @@ export interface LimiterState {
   tokens?: Bucket;
 }
 
-export type Reservation =
-  | { ok: true }
-  | { ok: false; retryAfterMs: number; which: "requests_per_min" | "tokens_per_min"; impossible: boolean };
+export interface LimitRefusal {
+  retryAfterMs: number;
+  which: "requests_per_min" | "tokens_per_min";
+  impossible: boolean;
+}
+
+// [requests, tokens]
+export type LimitAmounts = [number, number];
+
+export type LimitGrant = { ok: true; granted: LimitAmounts } | { ok: false; refusal: LimitRefusal };
 
 const MINUTE = 60_000;
 
@@ -32,33 +42,35 @@ function waitFor(bucket: Bucket, capacity: number, amount: number): number {
   return Math.ceil(((amount - bucket.level) * MINUTE) / capacity);
 }
 
-export function reserve(s: LimiterState, limit: RateLimit, now: number, requests: number, tokens: number): Reservation {
-  const rpm = limit.requests_per_min;
-  const tpm = limit.tokens_per_min;
-  const r = rpm === undefined ? undefined : refill(s.requests, rpm, now);
-  const t = tpm === undefined ? undefined : refill(s.tokens, tpm, now);
-  if (r && rpm !== undefined && r.level < requests) {
-    s.requests = r;
-    return { ok: false, which: "requests_per_min", retryAfterMs: waitFor(r, rpm, requests), impossible: requests > rpm };
+// One exchange with a lease holder: takes back `give` (negative: takes more), then grants up to
+// `want` of what the buckets hold. With `need` (the smallest request waiting on the holder), a
+// grant that cannot cover it is refused instead, with when it could be.
+export function lease(s: LimiterState, limit: RateLimit, now: number, give: LimitAmounts, want: LimitAmounts, need: LimitAmounts | null): LimitGrant {
+  const dims = [
+    { cap: limit.requests_per_min, key: "requests", which: "requests_per_min" },
+    { cap: limit.tokens_per_min, key: "tokens", which: "tokens_per_min" },
+  ] as const;
+  const buckets: (Bucket | undefined)[] = dims.map((d, i) => {
+    if (d.cap === undefined) return undefined;
+    const b = refill(s[d.key], d.cap, now);
+    b.level = Math.min(d.cap, b.level + give[i]!);
+    s[d.key] = b;
+    return b;
+  });
+  if (need) {
+    for (const [i, d] of dims.entries()) {
+      const b = buckets[i];
+      if (b && d.cap !== undefined && b.level < need[i]!) {
+        return { ok: false, refusal: { which: d.which, retryAfterMs: waitFor(b, d.cap, need[i]!), impossible: need[i]! > d.cap } };
+      }
+    }
   }
-  if (t && tpm !== undefined && t.level < tokens) {
-    s.tokens = t;
-    return { ok: false, which: "tokens_per_min", retryAfterMs: waitFor(t, tpm, tokens), impossible: tokens > tpm };
+  const granted: LimitAmounts = [0, 0];
+  for (const i of [0, 1]) {
+    const b = buckets[i];
+    if (!b) continue;
+    granted[i] = Math.max(0, Math.min(want[i]!, b.level));
+    b.level -= granted[i];
   }
-  if (r) s.requests = { level: r.level - requests, at: now };
-  if (t) s.tokens = { level: t.level - tokens, at: now };
-  return { ok: true };
-}
-
-// Gives back (positive) or takes (negative) tokens once real usage is known, and gives back a
-// whole reservation (requests too) when another limiter refused the call.
-export function adjust(s: LimiterState, limit: RateLimit, now: number, requests: number, tokens: number): void {
-  if (limit.requests_per_min !== undefined && requests !== 0) {
-    const r = refill(s.requests, limit.requests_per_min, now);
-    s.requests = { level: Math.min(limit.requests_per_min, r.level + requests), at: now };
-  }
-  if (limit.tokens_per_min !== undefined && tokens !== 0) {
-    const t = refill(s.tokens, limit.tokens_per_min, now);
-    s.tokens = { level: Math.min(limit.tokens_per_min, t.level + tokens), at: now };
-  }
+  return { ok: true, granted };
 }
