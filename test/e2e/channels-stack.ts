@@ -36,7 +36,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitUp(url: string, child: ChildProcess, ms = 180_000): Promise<void> {
+export async function waitUp(url: string, child: ChildProcess, ms = 180_000): Promise<void> {
   const until = Date.now() + ms;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${url}: the process exited before it was ready`);
