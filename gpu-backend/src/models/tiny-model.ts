@@ -75,6 +75,9 @@ export async function writeTinyModel(path: string, options: TinyModelOptions = {
   for (let t = 0; t < nVocab; t++) embedding[t * dim] = 1; // the constant channel
   const output = randomMatrix(nVocab, dim, 1);
   for (let t = 0; t < nVocab; t++) output[t * dim] = 0;
+  // Other special tokens (<s>, </s>, <|im_start|>) end a turn too: never sample them, so only the
+  // EOS bias decides when an answer ends ("never" must mean never, even at temperature 1).
+  for (let t = 0; t < SPECIALS.length; t++) output[t * dim] = -40;
   output[EOS_ID * dim] = EOS_BIAS[eos];
   // Steer away from raw bytes that are not printable ASCII: random weights then emit readable noise
   // instead of broken UTF-8 (which the detokenizer holds back while it waits for continuation bytes).
