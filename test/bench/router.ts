@@ -12,12 +12,12 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { signAdminToken } from "../../workers/auth/admin-token.ts";
 import { startFakeUpstream, type FakeUpstream } from "../fakes/openai-upstream.ts";
+import { quietEnv as quiet, root, wranglerBin as wrangler } from "../support/local-stack.ts";
 import { startWorkerd, type WorkerdHost } from "./workerd-host.ts";
 
-const root = resolve(import.meta.dirname, "../..");
 const FAULT_S = Number(process.env.ROUTER_FAULT_SECONDS ?? 30);
 const N_C1 = Number(process.env.ROUTER_BENCH_N1 ?? 400);
 const N_C10 = Number(process.env.ROUTER_BENCH_N10 ?? 3000);
@@ -25,15 +25,6 @@ const WORKER_PORT = Number(process.env.ROUTER_BENCH_PORT ?? 8795);
 const PORTKEY_PORT = 8799;
 const HOST = process.env.ROUTER_BENCH_HOST === "wrangler-dev" ? "wrangler-dev" : "workerd";
 const SECRET = "bench-admin-secret-0123456789abcdef0123";
-const quiet = {
-  ...process.env,
-  WRANGLER_SEND_METRICS: "false",
-  WRANGLER_SEND_ERROR_REPORTS: "false",
-  CLOUDFLARE_CF_FETCH_ENABLED: "false",
-  WRANGLER_HIDE_BANNER: "true",
-  X_LOCAL_OBSERVABILITY: "false",
-};
-const wrangler = join(root, "node_modules", "wrangler", "bin", "wrangler.js");
 const children: ChildProcess[] = [];
 
 function log(msg: string) {

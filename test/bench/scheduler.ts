@@ -9,26 +9,16 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { signAdminToken } from "../../workers/auth/admin-token.ts";
-import { freePort } from "../e2e/channels-stack.ts";
+import { adminClient, freePort, quietEnv as quiet, root, wranglerBin } from "../support/local-stack.ts";
 
-const root = resolve(import.meta.dirname, "../..");
-const wranglerBin = join(root, "node_modules", "wrangler", "bin", "wrangler.js");
 const SECRET = "scheduler-bench-admin-secret-0123456789abcdef";
 const WINDOW_MS = Number(process.env.SCHEDULER_BENCH_WINDOW_MS ?? 120_000);
 const BIG = Number(process.env.SCHEDULER_BENCH_JOBS ?? 100_000);
 const SMALL = 1_000;
 const PER_REQUEST = 1_000;
 const PARALLEL = 4;
-const quiet = {
-  ...process.env,
-  WRANGLER_SEND_METRICS: "false",
-  WRANGLER_SEND_ERROR_REPORTS: "false",
-  CLOUDFLARE_CF_FETCH_ENABLED: "false",
-  WRANGLER_HIDE_BANNER: "true",
-  X_LOCAL_OBSERVABILITY: "false",
-};
 
 function log(msg: string) {
   console.log(`[bench:scheduler] ${msg}`);
@@ -63,16 +53,7 @@ try {
     if (!up) await sleep(200);
   }
   const owner = await signAdminToken(SECRET, { sub: "bench", role: "owner" }, 7200);
-  const adminCall = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${base}/admin${path}`, {
-      method,
-      headers: { authorization: `Bearer ${owner}`, ...(body ? { "content-type": "application/json" } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const json = (await res.json()) as any;
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json).slice(0, 300)}`);
-    return json;
-  };
+  const adminCall = adminClient(base, owner);
 
   async function phase(n: number, leadMs: number) {
     const tenant = `bench-${n}`;

@@ -5,51 +5,14 @@
 // binding are made through the real admin API.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { signAdminToken } from "../../workers/auth/admin-token.ts";
 import { startFakeTelegram, type FakeTelegram, type SentMessage } from "../fakes/telegram.ts";
+import { adminClient, freePort, quietEnv as quiet, root, waitUp, wranglerBin } from "../support/local-stack.ts";
 
-const root = resolve(import.meta.dirname, "../..");
-const wranglerBin = join(root, "node_modules", "wrangler", "bin", "wrangler.js");
 const ADMIN_SECRET = "channels-stack-admin-secret-0123456789abcdef";
 export const BOT_TOKEN = "777000:channels-stack-bot";
-const quiet = {
-  ...process.env,
-  WRANGLER_SEND_METRICS: "false",
-  WRANGLER_SEND_ERROR_REPORTS: "false",
-  CLOUDFLARE_CF_FETCH_ENABLED: "false",
-  WRANGLER_HIDE_BANNER: "true",
-  X_LOCAL_OBSERVABILITY: "false",
-};
-
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-export async function waitUp(url: string, child: ChildProcess, ms = 180_000): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${url}: the process exited before it was ready`);
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > until) throw new Error(`${url} did not come up in ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 export interface Stack {
   base: string;
@@ -141,16 +104,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   await Promise.all([startGateway(), waitUp(`http://127.0.0.1:${gpuPort}/health/ready`, gpu)]);
 
   const owner = await signAdminToken(ADMIN_SECRET, { sub: "stack", role: "owner" }, 3600);
-  const adminCall = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${base}/admin${path}`, {
-      method,
-      headers: { authorization: `Bearer ${owner}`, ...(body ? { "content-type": "application/json" } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const json = (await res.json()) as any;
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-    return json;
-  };
+  const adminCall = adminClient(base, owner);
   const tenant = "channels";
   await adminCall("POST", "/tenants", { id: tenant, name: "Channels" });
   const provider = await adminCall("POST", "/providers", { tenant_id: tenant, name: "gpu", kind: "openai-compatible", base_url: `http://127.0.0.1:${gpuPort}/v1` });

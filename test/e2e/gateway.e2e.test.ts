@@ -4,11 +4,11 @@
 // model has random weights, so answers are checked for shape and counts, never text.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../support/local-stack.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 const READY_TIMEOUT_MS = 240_000;
@@ -24,18 +24,6 @@ let workDir: string;
 let modelPath: string;
 let ports: { gateway: number; gpu: number };
 let current: Running | undefined;
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 function start(): Promise<Running> {
   const child = spawn(process.execPath, [join(root, "scripts", "start.ts")], {

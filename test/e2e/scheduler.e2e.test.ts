@@ -5,25 +5,15 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signAdminToken } from "../../workers/auth/admin-token.ts";
-import { freePort, waitUp } from "./channels-stack.ts";
+import { adminClient, freePort, quietEnv as quiet, root, waitUp, wranglerBin as wrangler } from "../support/local-stack.ts";
 
-const root = resolve(import.meta.dirname, "../..");
-const wrangler = join(root, "node_modules", "wrangler", "bin", "wrangler.js");
 const SECRET = "scheduler-e2e-admin-secret-0123456789abcdef";
 const EVERY_MS = 2_000;
 const GRACE_MS = 1_000; // an occurrence later than this when it fires counts as missed
 const OUTAGE_MS = 14_000;
-const quiet = {
-  ...process.env,
-  WRANGLER_SEND_METRICS: "false",
-  WRANGLER_SEND_ERROR_REPORTS: "false",
-  CLOUDFLARE_CF_FETCH_ENABLED: "false",
-  WRANGLER_HIDE_BANNER: "true",
-  X_LOCAL_OBSERVABILITY: "false",
-};
 
 type Run = { scheduled_at: string; state: string; detail: string | null };
 
@@ -54,16 +44,7 @@ async function stopDev() {
   if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid, "SIGKILL");
 }
 
-async function admin(method: string, path: string, body?: unknown) {
-  const res = await fetch(`http://127.0.0.1:${port}/admin${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const json = (await res.json()) as any;
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
+const admin = (method: string, path: string, body?: unknown) => adminClient(`http://127.0.0.1:${port}`, token)(method, path, body);
 
 const runs = async (id: string): Promise<Run[]> => (await admin("GET", `/jobs/${id}/runs?limit=500`)).data;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
