@@ -9,7 +9,7 @@
 // BENCH_MAX_TOKENS (per request), BENCH_REQUESTS (per client per round), BENCH_ROUNDS.
 import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
-import { availableParallelism, cpus, tmpdir } from "node:os";
+import { availableParallelism, cpus, setPriority, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { LlamaChat, resolveChatWrapper, type ChatHistoryItem } from "node-llama-cpp";
 import { createLlama, type GpuMode } from "../src/engine/llama.ts";
@@ -47,6 +47,21 @@ async function measure(concurrency: number, one: () => Promise<Sample>): Promise
   const seconds = (performance.now() - started) / 1000;
   if (process.env.BENCH_VERBOSE) console.log(concurrency, samples.map((s) => `${s.tokens}t/${s.ttftMs.toFixed(0)}ms`).join(" "));
   return { tokensPerS: samples.reduce((n, s) => n + s.tokens, 0) / seconds, samples };
+}
+
+/**
+ * During HTTP rounds this process is only the load generator: it runs at a lower CPU priority so
+ * that, on a small machine, it does not take CPU from the server it measures (a load generator on
+ * its own machine would not). Needs no privilege to lower; restoring needs root, else it stays low.
+ */
+async function asLoadGenerator<T>(f: () => Promise<T>): Promise<T> {
+  const set = (p: number) => { try { setPriority(p); } catch { /* not permitted: measure anyway */ } };
+  set(10);
+  try {
+    return await f();
+  } finally {
+    set(0);
+  }
 }
 
 type Engine = { one: () => Promise<Sample>; close: () => Promise<void> };
@@ -140,7 +155,7 @@ try {
       http.set(c, []);
       for (let r = 0; r < ROUNDS; r++) {
         local.get(c)!.push(await measure(c, engines.local.one));
-        http.get(c)!.push(await measure(c, engines.http.one));
+        http.get(c)!.push(await asLoadGenerator(() => measure(c, engines.http.one)));
       }
     }
   } finally {
