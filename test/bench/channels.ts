@@ -157,13 +157,26 @@ try {
   expected += pacedChats.length;
   await waitForReplies(expected);
   log(`paced at ${PACED_RATE}/s: ack p50 ${pct(paced, 50)} ms, p99 ${pct(paced, 99)} ms`);
+  // What one request costs the Worker's thread when nothing else runs: one at a time, each
+  // delivery's reply awaited before the next (so no turn competes). A burst of CHATS on one
+  // thread cannot finish sooner than CHATS times this.
+  const SERIAL = 20;
+  const healthSerial: number[] = [];
+  for (let i = 0; i < SERIAL; i++) healthSerial.push((await request(`${stack.base}/health`, { method: "GET" })).ms);
+  const ackSerial: number[] = [];
+  for (const chat of warm.slice(0, SERIAL)) {
+    ackSerial.push(await deliver(stack, update(nextUpdate++, chat, "serial")));
+    expected += 1;
+    await waitForReplies(expected);
+  }
+  log(`one at a time, idle: GET /health p50 ${pct(healthSerial, 50)} ms; ack (existing session) p50 ${pct(ackSerial, 50)} ms`);
   // Anything sent twice would arrive a little later.
   await new Promise((r) => setTimeout(r, 3000));
   const final = await stack.sent();
   let lost = 0;
   let duplicated = 0;
   for (const chat of [...warm, ...chats, ...pacedChats]) {
-    const want = chats.includes(chat) ? ROUNDS : 1;
+    const want = chats.includes(chat) ? ROUNDS : warm.indexOf(chat) >= 0 && warm.indexOf(chat) < SERIAL ? 2 : 1;
     const got = final.filter((m) => m.chat_id === String(chat)).length;
     lost += Math.max(0, want - got);
     duplicated += Math.max(0, got - want);
@@ -184,6 +197,7 @@ try {
       concurrency: CHATS,
       chats: CHATS,
       rounds: ROUNDS,
+      state: process.env.CHANNELS_BENCH_STATE_DIR ? `local D1/DO state under ${process.env.CHANNELS_BENCH_STATE_DIR}` : "local D1/DO state on disk (OS temp dir)",
       deliveries: CHATS * ROUNDS,
     },
     ack_p50_ms: pct(acks, 50),
@@ -198,6 +212,12 @@ try {
     health_fresh_connections_p50_ms: pct(healthFresh, 50),
     health_fresh_connections_p99_ms: pct(healthFresh, 99),
     paced: { rate_per_s: PACED_RATE, deliveries: pacedChats.length, ack_p50_ms: pct(paced, 50), ack_p99_ms: pct(paced, 99) },
+    one_at_a_time: {
+      health_p50_ms: pct(healthSerial, 50),
+      ack_p50_ms: pct(ackSerial, 50),
+      ack_p99_ms: pct(ackSerial, 99),
+      burst_lower_bound_ms: Math.round(CHATS * pct(ackSerial, 50)),
+    },
     targets: { ack_p99_ms: 50, lost: 0, duplicated: 0 },
     met: { ack_p99_ms: pct(acks, 99) <= 50, lost: lost === 0, duplicated: duplicated === 0 },
   };
