@@ -94,29 +94,14 @@ const agentFields = {
   session_ttl_s: z.number().int().min(1).max(365 * 86_400),
   merge_queued: z.boolean(),
 };
-export const createAgentBody = z.strictObject({
-  tenant_id: tenantRef,
-  name,
-  system_prompt: agentFields.system_prompt,
-  model: agentFields.model,
-  history_token_budget: agentFields.history_token_budget.optional(),
-  max_reply_tokens: agentFields.max_reply_tokens.optional(),
-  dm_policy: agentFields.dm_policy.optional(),
-  allowlist: agentFields.allowlist.optional(),
-  session_ttl_s: agentFields.session_ttl_s.optional(),
-  merge_queued: agentFields.merge_queued.optional(),
-});
-export const updateAgentBody = z
-  .strictObject({
-    system_prompt: agentFields.system_prompt.optional(),
-    model: agentFields.model.optional(),
-    history_token_budget: agentFields.history_token_budget.optional(),
-    max_reply_tokens: agentFields.max_reply_tokens.optional(),
-    dm_policy: agentFields.dm_policy.optional(),
-    allowlist: agentFields.allowlist.optional(),
-    session_ttl_s: agentFields.session_ttl_s.optional(),
-    merge_queued: agentFields.merge_queued.optional(),
-  })
+// Creating needs a prompt and a model; every other setting has a default. Updating takes any subset.
+const agentSettings = z.strictObject(agentFields);
+export const createAgentBody = agentSettings
+  .partial()
+  .required({ system_prompt: true, model: true })
+  .extend({ tenant_id: tenantRef, name });
+export const updateAgentBody = agentSettings
+  .partial()
   .refine((b) => Object.keys(b).length > 0, { message: "nothing to update" });
 
 const matchField = z.string().min(1).max(200).optional();
