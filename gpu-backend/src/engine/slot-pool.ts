@@ -38,8 +38,9 @@ export class SlotPool<T> {
   acquire(signal?: AbortSignal, rank: (slot: T) => number = () => 0): Promise<T> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.free.length) {
-      let best = 0;
-      for (let i = 1; i < this.free.length; i++) if (rank(this.free[i]!) > rank(this.free[best]!)) best = i;
+      // Each rank is computed once: ranking may walk a slot's whole KV token list.
+      const ranks = this.free.map(rank);
+      const best = ranks.indexOf(Math.max(...ranks));
       return Promise.resolve(this.free.splice(best, 1)[0]!);
     }
     if (this.waiters.length >= this.queueLimit) return Promise.reject(new QueueFullError(this.queueLimit));

@@ -23,7 +23,7 @@ function requireAdmin(token: string | undefined): MiddlewareHandler {
   };
 }
 
-export function describe(m: LoadedModel) {
+function modelView(m: LoadedModel) {
   return {
     id: m.id,
     path: m.spec.path,
@@ -38,7 +38,7 @@ export function describe(m: LoadedModel) {
 export function adminRoutes(deps: Deps) {
   const app = new Hono();
   app.use("*", requireAdmin(deps.adminToken));
-  app.get("/models", (c) => c.json({ object: "list", data: deps.registry.list().map(describe) }));
+  app.get("/models", (c) => c.json({ object: "list", data: deps.registry.list().map(modelView) }));
 
   app.put("/models/:id{[\\w.:\\-/]+}", async (c) => {
     const parsed = ModelLoadRequest.safeParse(await c.req.json().catch(() => undefined));
@@ -52,7 +52,7 @@ export function adminRoutes(deps: Deps) {
     }
     try {
       const { model, replaced } = await deps.registry.load({ id: c.req.param("id"), path, ...rest });
-      return c.json({ replaced, model: describe(model) }, replaced ? 200 : 201);
+      return c.json({ replaced, model: modelView(model) }, replaced ? 200 : 201);
     } catch (e) {
       if (e instanceof InvalidModelFileError) throw new ApiError(422, e.message, "invalid_model_file", "path");
       throw new ApiError(422, `The model could not be loaded: ${e instanceof Error ? e.message : String(e)}`, "model_load_failed", "path");
