@@ -8,7 +8,8 @@ import { channelAccounts, type ChannelAccountRow } from "../../schema/agents.ts"
 import { createChannelAccountBody } from "../../schema/channels.ts";
 import { forgetAccount } from "../agents/config.ts";
 import { HOOK_TOKEN_PREFIX } from "../channels/hook.ts";
-import { randomToken, sha256Hex } from "../channels/secrets.ts";
+import { sha256Hex } from "../auth/encoding.ts";
+import { randomToken } from "../channels/secrets.ts";
 import { database } from "../db.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";

@@ -1,9 +1,8 @@
+import { toHex } from "../auth/encoding.ts";
+
 // Ids for admin-created rows: a type prefix (readable in logs and audit targets) and 96 random bits.
 export function newId(prefix: string): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
-  let hex = "";
-  for (const b of bytes) hex += b.toString(16).padStart(2, "0");
-  return `${prefix}_${hex}`;
+  return `${prefix}_${toHex(crypto.getRandomValues(new Uint8Array(12)))}`;
 }
 
 export function iso(ms: number | null): string | null {

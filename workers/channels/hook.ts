@@ -5,6 +5,7 @@
 //   send    POST { id, status: "done", reply } to callback_url when the caller gave one;
 //           otherwise the reply waits in the session for GET /hooks/agent/runs/<id>
 import { hookBody, idempotencyKey } from "../../schema/channels.ts";
+import { bearerToken } from "../http/api-key-auth.ts";
 import { ApiError } from "../http/errors.ts";
 import { parseOr400 } from "../http/validation.ts";
 import { httpFailure, networkFailure, secretMatches, SEND_TIMEOUT_MS } from "./secrets.ts";
@@ -12,13 +13,8 @@ import type { ChannelAdapter } from "./types.ts";
 
 export const HOOK_TOKEN_PREFIX = "ehk_";
 
-export function bearerOf(headers: Headers): string | null {
-  const m = /^Bearer\s+(\S+)$/i.exec(headers.get("authorization") ?? "");
-  return m ? (m[1] as string) : null;
-}
-
 // The account a hook token names (ehk_<account id>.<secret>), so it can be found without a scan.
-export function hookAccountOf(token: string | null): string | null {
+export function hookAccountOf(token: string | null | undefined): string | null {
   if (!token?.startsWith(HOOK_TOKEN_PREFIX)) return null;
   const rest = token.slice(HOOK_TOKEN_PREFIX.length);
   const cut = rest.indexOf(".");
@@ -31,7 +27,7 @@ export const hook: ChannelAdapter = {
   minSendIntervalMs: 0,
 
   verify(delivery, account) {
-    return secretMatches(bearerOf(delivery.headers), account.secretHash);
+    return secretMatches(bearerToken(delivery.headers.get("authorization") ?? undefined), account.secretHash);
   },
 
   parse(delivery, account, now) {

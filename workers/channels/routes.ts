@@ -8,11 +8,13 @@
 import { Hono, type Context } from "hono";
 import type { ChatSession, SessionBinding } from "../../durable-objects/session.ts";
 import { webchatPeer, type Channel, type InboundMessage } from "../../schema/channels.ts";
+import { base64url } from "../auth/encoding.ts";
 import { accountById, resolveBinding, sessionKeyOf, tenantAgents, type AgentConfig } from "../agents/config.ts";
 import type { AppEnv, Env } from "../env.ts";
 import { readBodyBytes } from "../http/body.ts";
+import { bearerToken } from "../http/api-key-auth.ts";
 import { ApiError } from "../http/errors.ts";
-import { bearerOf, hookAccountOf } from "./hook.ts";
+import { hookAccountOf } from "./hook.ts";
 import { channelAdapters } from "./index.ts";
 import type { AccountConfig, Delivery, VerifiableAccount } from "./types.ts";
 import { webchatPage } from "./webchat-page.ts";
@@ -75,18 +77,12 @@ webhooks.post("/:channel/:account", async (c) => {
 export const hooks = new Hono<AppEnv>();
 
 async function hookAccount(c: Context<AppEnv>, d: Delivery): Promise<VerifiableAccount> {
-  const id = hookAccountOf(bearerOf(d.headers));
+  const id = hookAccountOf(bearerToken(d.headers.get("authorization") ?? undefined));
   const account = id ? await accountById(c.env, id) : null;
   if (!account || account.channel !== "hook" || !(await channelAdapters.hook.verify(d, account))) {
     throw new ApiError(401, "invalid_token", "Send a hook token as 'Authorization: Bearer ehk_...'.");
   }
   return account;
-}
-
-function b64url(text: string): string {
-  let s = "";
-  for (const b of new TextEncoder().encode(text)) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
 function fromB64url(text: string): string | null {
@@ -107,7 +103,7 @@ hooks.post("/agent", async (c) => {
   if (!agent) throw new ApiError(404, "no_agent", explicit ? "No such agent." : "No agent is bound to this hook account.");
   const binding = bindingOf(agent, account, message);
   const result = await sessionStub(c.env, binding.key).accept(binding, message);
-  const id = `${b64url(binding.key)}.${b64url(message.messageId)}`;
+  const id = `${base64url(binding.key)}.${base64url(message.messageId)}`;
   return c.json({ id, status: result.status, poll_url: `/hooks/agent/runs/${id}` }, 202);
 });
 

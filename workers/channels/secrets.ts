@@ -1,14 +1,10 @@
 // Shared-secret checks for channel accounts: D1 keeps the SHA-256 of a webhook secret or hook
 // token, and a presented secret is hashed and compared in constant time.
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-  let hex = "";
-  for (const b of digest) hex += b.toString(16).padStart(2, "0");
-  return hex;
-}
+import { base64url, sha256Hex } from "../auth/encoding.ts";
+
 
 // Both sides are hex digests of equal length; the loop never exits early.
-export function sameDigest(a: string, b: string): boolean {
+function sameDigest(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
@@ -21,10 +17,7 @@ export async function secretMatches(presented: string | null | undefined, stored
 }
 
 export function randomToken(bytes = 24): string {
-  const raw = crypto.getRandomValues(new Uint8Array(bytes));
-  let s = "";
-  for (const b of raw) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return base64url(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
 // Sends that hang must not hold a session's outbox forever.

@@ -10,6 +10,7 @@ import type { InboundMessage } from "../../schema/channels.ts";
 import { telegramUpdate, type TelegramUpdate } from "../../schema/channels.ts";
 import { ApiError } from "../http/errors.ts";
 import { parseOr400 } from "../http/validation.ts";
+import { secretByRef } from "../auth/secrets.ts";
 import { httpFailure, networkFailure, secretMatches, SEND_TIMEOUT_MS } from "./secrets.ts";
 import type { AccountConfig, ChannelAdapter, SendResult } from "./types.ts";
 
@@ -85,9 +86,9 @@ export const telegram: ChannelAdapter = {
   },
 
   async send(intent, account, ctx) {
-    const token = account.tokenRef ? (ctx.env as unknown as Record<string, unknown>)[account.tokenRef] : undefined;
-    if (typeof token !== "string" || !token) {
-      return { ok: false, retryable: false, retryAfterMs: null, error: `the Worker secret ${account.tokenRef ?? "(none)"} is not set` };
+    const token = secretByRef(ctx.env, account.tokenRef, "TELEGRAM_");
+    if (token === undefined) {
+      return { ok: false, retryable: false, retryAfterMs: null, error: `the Worker secret ${account.tokenRef ?? "(none)"} is not a set TELEGRAM_* secret` };
     }
     const body: Record<string, unknown> = { chat_id: intent.chatId, text: intent.text };
     if (intent.threadId) body.message_thread_id = Number(intent.threadId);

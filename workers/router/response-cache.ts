@@ -10,6 +10,7 @@
 // what a miss cost upstream, and looks the shared level up only while that is at least
 // SHARED_MIN_MS (or not yet known); an answer is written there only when it took that long.
 import type { ChatCompletionRequest } from "../../schema/openai.ts";
+import { sha256Hex } from "../auth/encoding.ts";
 import type { Route } from "../../schema/route-config.ts";
 
 export interface CachedAnswer {
@@ -77,8 +78,7 @@ export function deterministic(request: ChatCompletionRequest): boolean {
 async function cacheKey(tenantId: string, request: ChatCompletionRequest): Promise<string> {
   const { stream, stream_options: _options, ...rest } = request;
   const text = `${tenantId}\n${stream === true ? "sse" : "json"}\n${stable(rest)}`;
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return sha256Hex(text);
 }
 
 // Headers: x-edgeclaw-cache: skip (neither read nor write) | refresh (write, do not read);

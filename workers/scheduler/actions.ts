@@ -9,6 +9,8 @@
 import type { JobAction } from "../../schema/scheduler.ts";
 import { callModel } from "../agents/model-call.ts";
 import { tenantAgents, tenantOfSessionKey } from "../agents/config.ts";
+import { toHex } from "../auth/encoding.ts";
+import { secretByRef } from "../auth/secrets.ts";
 import type { Env } from "../env.ts";
 import { withinActiveHours } from "./timing.ts";
 
@@ -37,10 +39,7 @@ export function idempotencyKey(ctx: { jobId: string; scheduledAt: number }): str
 
 export async function hmacHex(secret: string, message: string): Promise<string> {
   const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(message)));
-  let hex = "";
-  for (const b of mac) hex += b.toString(16).padStart(2, "0");
-  return hex;
+  return toHex(new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(message))));
 }
 
 export async function runAction(env: Env, action: Exclude<JobAction, { kind: "record" }>, ctx: RunContext): Promise<ActionOutcome> {
@@ -84,8 +83,8 @@ async function heartbeat(env: Env, action: Extract<JobAction, { kind: "heartbeat
 }
 
 async function webhook(env: Env, action: Extract<JobAction, { kind: "webhook" }>, ctx: RunContext): Promise<ActionOutcome> {
-  const secret = (env as unknown as Record<string, unknown>)[action.secret_ref];
-  if (typeof secret !== "string" || secret.length === 0) return { ok: false, retryable: false, error: `secret ${action.secret_ref} is not configured` };
+  const secret = secretByRef(env, action.secret_ref, "WEBHOOK_");
+  if (secret === undefined) return { ok: false, retryable: false, error: `secret ${action.secret_ref} is not a configured WEBHOOK_* secret` };
   const key = idempotencyKey(ctx);
   const body = JSON.stringify({ job_id: ctx.jobId, scheduled_at: new Date(ctx.scheduledAt).toISOString(), attempt: ctx.attempt, data: action.body ?? {} });
   const timestamp = String(Math.floor(Date.now() / 1000));
