@@ -3,7 +3,6 @@
 import { z } from "zod";
 
 export const roles = ["owner", "admin", "viewer"] as const;
-export type Role = (typeof roles)[number];
 
 // What an API key may call. New keys get all of them unless the body narrows it.
 export const apiKeyScopes = ["models:read", "chat:write"] as const;

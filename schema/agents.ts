@@ -143,4 +143,3 @@ export const deadLetters = sqliteTable(
 export type AgentRow = typeof agents.$inferSelect;
 export type AgentBindingRow = typeof agentBindings.$inferSelect;
 export type ChannelAccountRow = typeof channelAccounts.$inferSelect;
-export type PairingRow = typeof pairings.$inferSelect;

@@ -27,7 +27,7 @@ export const jobRoutes = new Hono<AppEnv>();
 // A bulk body holds up to 1,000 small job definitions.
 const MAX_BULK_BODY = 1024 * 1024;
 
-export function shardStub(env: Env, index: number): DurableObjectStub<SchedulerShard> {
+function shardStub(env: Env, index: number): DurableObjectStub<SchedulerShard> {
   return env.SCHEDULER.get(env.SCHEDULER.idFromName(`shard:${index}`));
 }
 

@@ -3,14 +3,14 @@
 // limits and budgets), streamed so WebChat can show tokens as they arrive. Everything else in
 // workers/agents and the session Durable Object calls `callModel` only.
 import { chatCompletionRequest, type ChatCompletionRequest } from "../../schema/openai.ts";
-import type { Env } from "../env.ts";
+import { settings, type Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { GatewayTiming } from "../http/timing.ts";
 import { runRoute, type Trail } from "../router/engine.ts";
 import { requestFacts } from "../router/facts.ts";
 import { reserve, type Usage } from "../router/limits.ts";
 import { adapters } from "../router/providers/index.ts";
-import { routingFor } from "../router/routing.ts";
+import { routingFor, type ProviderInfo } from "../router/routing.ts";
 import { parseEvent, relaySse, splitEvents } from "../router/sse.ts";
 
 export interface ModelMessage {
@@ -94,9 +94,12 @@ export async function callModel(env: Env, call: ModelCall): Promise<ModelReply> 
     return { text: content, usage, target };
   }
 
-  const provider = served.target.provider;
-  if (!provider) throw new ApiError(502, "upstream_error", "The serving target has no provider.");
-  const body = relaySse(served.answer.primed, { transform: adapters[provider.kind].toStreamChunks, idleTimeoutMs: provider.timeoutMs ?? 120_000 });
+  // runRoute only serves targets that have a provider (a revoked one is skipped as unavailable).
+  const provider = served.target.provider as ProviderInfo;
+  const body = relaySse(served.answer.primed, {
+    transform: adapters[provider.kind].toStreamChunks,
+    idleTimeoutMs: provider.timeoutMs ?? settings(env).upstreamTimeoutMs,
+  });
   const reader = body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";

@@ -80,12 +80,12 @@ export function compactionPlan(history: HistoryEntry[], budget: number): { older
   return { older: history.slice(0, cut), kept: history.slice(cut) };
 }
 
-export function summaryCap(budget: number): number {
+function summaryCap(budget: number): number {
   return Math.max(16, Math.floor(budget / 4));
 }
 
 // Shortens text to at most `tokens` by the same estimate.
-export function clampToTokens(text: string, tokens: number): string {
+function clampToTokens(text: string, tokens: number): string {
   const chars = Math.max(0, (tokens - 4) * 4);
   return text.length <= chars ? text : `${text.slice(0, Math.max(0, chars - 1))}…`;
 }

@@ -40,7 +40,7 @@ function openAiErrorType(status: number): string {
   return "invalid_request_error";
 }
 
-export function isOpenAiPath(path: string): boolean {
+function isOpenAiPath(path: string): boolean {
   return path === "/v1" || path.startsWith("/v1/");
 }
 
@@ -50,7 +50,7 @@ export function errorBody(path: string, err: ApiError): unknown {
     : { error: { code: err.code, message: err.message } };
 }
 
-export function errorResponse(c: Context<AppEnv>, err: ApiError): Response {
+function errorResponse(c: Context<AppEnv>, err: ApiError): Response {
   return c.json(errorBody(c.req.path, err), err.status, err.headers);
 }
 

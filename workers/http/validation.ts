@@ -41,7 +41,7 @@ function mostSpecific(issues: readonly Issue[]): PlacedIssue {
 }
 
 // ["messages", 0, "content"] -> "messages[0].content"
-export function formatPath(path: readonly PropertyKey[]): string {
+function formatPath(path: readonly PropertyKey[]): string {
   let out = "";
   for (const part of path) {
     if (typeof part === "number") out += `[${part}]`;

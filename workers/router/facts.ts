@@ -41,7 +41,7 @@ export function estimatePromptTokens(request: ChatCompletionRequest): number {
   return Math.ceil(chars / 4) + extra;
 }
 
-export function requestedMaxTokens(request: ChatCompletionRequest): number | null {
+function requestedMaxTokens(request: ChatCompletionRequest): number | null {
   return request.max_completion_tokens ?? request.max_tokens ?? null;
 }
 

@@ -114,7 +114,7 @@ export function pickReplica<R extends Replica>(
 
 // Rendezvous hashing: every isolate ranks the replicas the same way for one session, and adding
 // or removing a replica moves only the sessions that were on it.
-export function sessionReplica<R extends Replica>(all: R[], sessionKey: string): R | undefined {
+function sessionReplica<R extends Replica>(all: R[], sessionKey: string): R | undefined {
   let best: R | undefined;
   let bestScore = -1;
   for (const r of all) {

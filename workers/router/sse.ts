@@ -61,7 +61,7 @@ export function parseEvent(block: string): SseEvent {
   return { event, data: data.length > 0 ? data.join("\n") : undefined, raw: block };
 }
 
-export function errorEvent(code: string, message: string): string {
+function errorEvent(code: string, message: string): string {
   const body = { error: { message, type: "upstream_error", param: null, code } };
   return `data: ${JSON.stringify(body)}\n\n`;
 }
