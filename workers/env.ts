@@ -29,7 +29,6 @@ export interface Env {
   MAX_REQUEST_BYTES?: string;
   UPSTREAM_TIMEOUT_MS?: string;
   CONFIG_REFRESH_MS?: string;
-  CONFIG_MAX_STALE_MS?: string;
   // First wait before a failed platform send (doubling) and a failed session turn is retried.
   SEND_RETRY_BASE_MS?: string;
   TURN_RETRY_BASE_MS?: string;
@@ -61,7 +60,6 @@ export function settings(env: Env) {
     maxRequestBytes: numberVar(env.MAX_REQUEST_BYTES, 4 * 1024 * 1024),
     upstreamTimeoutMs: numberVar(env.UPSTREAM_TIMEOUT_MS, 120_000),
     configRefreshMs: numberVar(env.CONFIG_REFRESH_MS, 1_000),
-    configMaxStaleMs: numberVar(env.CONFIG_MAX_STALE_MS, 4_000),
   };
 }
 

@@ -2,7 +2,7 @@
 // then every provider it names must be a live provider of the tenant) and writes it as the next
 // version; rollback writes an earlier version again as the next one, so history is append-only
 // and the head version only grows (what isolates compare). Every write is one D1 batch with its
-// audit row. Other isolates pick a change up within CONFIG_MAX_STALE_MS (routing.ts); this one
+// audit row. Other isolates pick a change up about CONFIG_REFRESH_MS after it (routing.ts); this one
 // at once. Also: the breaker state of a route's targets and the spend of a tenant or key.
 import { and, desc, eq, sql } from "drizzle-orm";
 import { Hono, type Context } from "hono";

@@ -1,7 +1,10 @@
 // Agents, bindings and channel accounts as the hot path sees them: loaded from D1 once per
-// tenant (or account) and cached in the isolate for CACHE_TTL_MS, so a webhook does not wait on
-// D1 while the entry is young. Admin writes forget the entry in the isolate that made them;
-// other isolates pick the change up within the TTL (the same bound as API key revocation).
+// tenant (or account) and cached in the isolate for CACHE_TTL_MS. For another CACHE_TTL_MS past
+// that an entry is still served while it is refreshed in the background, so a webhook waits on
+// D1 only for an account or tenant its isolate has not seen for two TTLs. Admin writes forget
+// the entry in the isolate that made them; other isolates pick the change up within the TTL
+// while traffic flows, and within twice it at worst (an isolate idle past the TTL answers one
+// more webhook from the old entry). API keys do not get this grace: see workers/cache/ttl-cache.ts.
 import { eq } from "drizzle-orm";
 import { agentBindings, agents, channelAccounts, type AgentRow, type ChannelAccountRow } from "../../schema/agents.ts";
 import type { Channel, DmPolicy } from "../../schema/channels.ts";
@@ -71,14 +74,21 @@ export function accountConfig(row: ChannelAccountRow): VerifiableAccount {
 
 // A live account (null: unknown or revoked).
 export function accountById(env: Env, id: string): Promise<VerifiableAccount | null> {
-  return accountCache.get(id, settings(env).cacheTtlMs, async () => {
-    const row = await database(env.DB).select().from(channelAccounts).where(eq(channelAccounts.id, id)).get();
-    return row && row.revokedAt === null ? accountConfig(row) : null;
-  });
+  const ttl = settings(env).cacheTtlMs;
+  return accountCache.get(
+    id,
+    ttl,
+    async () => {
+      const row = await database(env.DB).select().from(channelAccounts).where(eq(channelAccounts.id, id)).get();
+      return row && row.revokedAt === null ? accountConfig(row) : null;
+    },
+    ttl,
+  );
 }
 
 export function tenantAgents(env: Env, tenantId: string): Promise<TenantAgents> {
-  return tenantCache.get(tenantId, settings(env).cacheTtlMs, async () => {
+  const ttl = settings(env).cacheTtlMs;
+  return tenantCache.get(tenantId, ttl, async () => {
     const db = database(env.DB);
     const [agentRows, bindingRows] = await db.batch([
       db.select().from(agents).where(eq(agents.tenantId, tenantId)),
@@ -88,7 +98,7 @@ export function tenantAgents(env: Env, tenantId: string): Promise<TenantAgents> 
       agents: new Map(agentRows.map((r) => [r.id, agentConfig(r)])),
       bindings: bindingRows.map((b) => ({ agentId: b.agentId, channel: b.channel, accountId: b.accountId, groupId: b.groupId, peerId: b.peerId })),
     };
-  });
+  }, ttl);
 }
 
 export function forgetTenantAgents(tenantId: string): void {

@@ -38,19 +38,14 @@ export function tenantCatalog(d1: D1Database, tenantId: string, ttlMs: number): 
 }
 
 // Caches built on the catalog (the router's compiled routes) register here to be dropped with it.
-const dependents: ((tenantId: string | undefined) => void)[] = [];
-export function onCatalogChange(forget: (tenantId: string | undefined) => void): void {
+const dependents: ((tenantId: string) => void)[] = [];
+export function onCatalogChange(forget: (tenantId: string) => void): void {
   dependents.push(forget);
 }
 
 export function forgetCatalog(tenantId: string): void {
   catalogCache.invalidate(tenantId);
   for (const forget of dependents) forget(tenantId);
-}
-
-export function forgetAllCatalogs(): void {
-  catalogCache.clear();
-  for (const forget of dependents) forget(undefined);
 }
 
 export async function loadCatalog(d1: D1Database, tenantId: string): Promise<Catalog> {

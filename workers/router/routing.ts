@@ -1,12 +1,14 @@
 // A tenant's compiled routing: its router config (versioned in D1) turned into trees of targets
 // with stable path ids, plus an implicit one-target route for every catalog model the config
-// does not name. Cached in the isolate; the hot path never waits on D1 while the entry is young:
-//   age < CONFIG_REFRESH_MS      served as is
-//   age < CONFIG_MAX_STALE_MS    served, and the head version is checked in the background
-//   older                        the version check is awaited (an isolate that was idle)
+// does not name. Cached in the isolate; the hot path waits on D1 only when the isolate has no
+// entry for the tenant at all:
+//   checked < CONFIG_REFRESH_MS ago   served as is
+//   older                             served, and the head version is checked in the background
+// So while traffic flows a change lands within CONFIG_REFRESH_MS plus one D1 read; after an idle
+// gap the first request still gets the cached tree (and starts the check), never a D1 wait.
 // A version check is one indexed read of route_config_heads; only a changed version (or a
-// catalog older than CACHE_TTL_MS) reloads. In-flight requests keep the tree they started with,
-// so a switch never fails a request.
+// catalog older than CACHE_TTL_MS) reloads, also in the background. In-flight requests keep the
+// tree they started with, so a switch never fails a request.
 import { and, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
 import { providerKinds } from "../../schema/admin.ts";
@@ -189,6 +191,15 @@ export async function headVersion(d1: D1Database, tenantId: string): Promise<num
   return head?.version ?? 0;
 }
 
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    // undefined fails routerConfig's parse, which the caller already handles.
+    return undefined;
+  }
+}
+
 async function loadRouting(d1: D1Database, tenantId: string): Promise<TenantRouting> {
   const db = database(d1);
   const [version, providerRows, catalog] = await Promise.all([headVersion(d1, tenantId), liveProviders(d1, tenantId), loadCatalog(d1, tenantId)]);
@@ -200,9 +211,11 @@ async function loadRouting(d1: D1Database, tenantId: string): Promise<TenantRout
       .where(and(eq(routeConfigVersions.tenantId, tenantId), eq(routeConfigVersions.version, version)))
       .get();
     // Stored documents were validated on save; a newer deployment's document this one cannot
-    // read falls back to the catalog's implicit routes instead of failing every request.
-    const parsed = routerConfig.safeParse(row ? JSON.parse(row.config) : {});
+    // read (or a corrupt row) falls back to the catalog's implicit routes instead of failing
+    // every request of the tenant.
+    const parsed = routerConfig.safeParse(row ? parseJson(row.config) : {});
     if (parsed.success) config = parsed.data;
+    else console.warn(JSON.stringify({ level: "warn", msg: "stored router config unreadable, using implicit routes", tenantId, version }));
   }
   return compileRouting(version, config, providerRows, catalog);
 }
@@ -217,22 +230,38 @@ interface Entry {
 const entries = new Map<string, Entry>();
 const loading = new Map<string, Promise<Entry>>();
 const MAX_TENANTS = 1_000;
+// Bumped whenever a tenant's entry is forgotten: a load that started before must not put the old
+// version back into the cache (it still answers the requests that were waiting on it).
+let generation = 0;
 
-onCatalogChange((tenantId) => (tenantId === undefined ? entries.clear() : entries.delete(tenantId)));
+function forget(tenantId: string): void {
+  generation++;
+  entries.delete(tenantId);
+  loading.delete(tenantId);
+}
+
+onCatalogChange(forget);
 
 function load(env: Env, tenantId: string): Promise<Entry> {
   let pending = loading.get(tenantId);
   if (!pending) {
-    pending = loadRouting(env.DB, tenantId)
+    const started = generation;
+    const promise: Promise<Entry> = loadRouting(env.DB, tenantId)
       .then((routing) => {
         const now = Date.now();
         const entry: Entry = { routing, loadedAt: now, checkedAt: now };
-        if (entries.size >= MAX_TENANTS && !entries.has(tenantId)) entries.delete(entries.keys().next().value as string);
-        entries.set(tenantId, entry);
+        if (started === generation) {
+          if (entries.size >= MAX_TENANTS && !entries.has(tenantId)) entries.delete(entries.keys().next().value as string);
+          entries.set(tenantId, entry);
+        }
         return entry;
       })
-      .finally(() => loading.delete(tenantId));
-    loading.set(tenantId, pending);
+      .finally(() => {
+        // A forget may have started a newer load under this key meanwhile: leave that one.
+        if (loading.get(tenantId) === promise) loading.delete(tenantId);
+      });
+    loading.set(tenantId, promise);
+    pending = promise;
   }
   return pending;
 }
@@ -252,21 +281,15 @@ function check(env: Env, tenantId: string, entry: Entry): Promise<void> {
 export async function routingFor(env: Env, tenantId: string, waitUntil: (p: Promise<unknown>) => void): Promise<TenantRouting> {
   const entry = entries.get(tenantId);
   if (!entry) return (await load(env, tenantId)).routing;
-  const age = Date.now() - entry.checkedAt;
-  const { configRefreshMs, configMaxStaleMs } = settings(env);
-  if (age < configRefreshMs) return entry.routing;
-  const logged = (p: Promise<void>) =>
-    p.catch((err: unknown) => console.error(JSON.stringify({ level: "warn", msg: "router config check failed", error: String(err) })));
-  if (age < configMaxStaleMs) {
-    waitUntil(logged(check(env, tenantId, entry)));
-    return entry.routing;
+  if (Date.now() - entry.checkedAt >= settings(env).configRefreshMs && !entry.checking) {
+    // If D1 cannot answer, the config this isolate has is still the best it can do; the next
+    // request after a failure tries again.
+    waitUntil(check(env, tenantId, entry).catch((err: unknown) => console.error(JSON.stringify({ level: "warn", msg: "router config check failed", error: String(err) }))));
   }
-  // If D1 cannot answer, the config this isolate has is still the best it can do.
-  await logged(check(env, tenantId, entry));
-  return (entries.get(tenantId) ?? entry).routing;
+  return entry.routing;
 }
 
 // The isolate that saved a config switches at once.
 export function forgetRouting(tenantId: string): void {
-  entries.delete(tenantId);
+  forget(tenantId);
 }
