@@ -278,10 +278,20 @@ function check(env: Env, tenantId: string, entry: Entry): Promise<void> {
   return entry.checking;
 }
 
+const REVOCATION_GRACE_MS = 5_000;
+
 export async function routingFor(env: Env, tenantId: string, waitUntil: (p: Promise<unknown>) => void): Promise<TenantRouting> {
   const entry = entries.get(tenantId);
   if (!entry) return (await load(env, tenantId)).routing;
-  if (Date.now() - entry.checkedAt >= settings(env).configRefreshMs && !entry.checking) {
+  const { cacheTtlMs, configRefreshMs } = settings(env);
+  // Under traffic the background check reloads the catalog before it is a TTL old. An isolate
+  // that sat idle longer than that waits once, so a revoked provider or model never serves
+  // after TTL + REVOCATION_GRACE_MS.
+  if (Date.now() - entry.loadedAt > cacheTtlMs + REVOCATION_GRACE_MS) {
+    await check(env, tenantId, entry);
+    return (entries.get(tenantId) ?? entry).routing;
+  }
+  if (Date.now() - entry.checkedAt >= configRefreshMs && !entry.checking) {
     // If D1 cannot answer, the config this isolate has is still the best it can do; the next
     // request after a failure tries again.
     waitUntil(check(env, tenantId, entry).catch((err: unknown) => console.error(JSON.stringify({ level: "warn", msg: "router config check failed", error: String(err) }))));
