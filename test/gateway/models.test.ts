@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { admin, call, expectStatus, FAKE_MODELS, makeTenant, type TestTenant } from "./helpers.ts";
+import { setConfig, target } from "../router/helpers.ts";
+import { admin, call, chat, expectStatus, FAKE_MODELS, makeTenant, uid, type TestTenant } from "./helpers.ts";
 
 let t: TestTenant;
 beforeAll(async () => {
@@ -31,6 +32,20 @@ describe("GET /v1/models", () => {
     expectStatus(await admin(own.owner, "POST", `/providers/${own.providerId}/revoke`), 200);
     ids = (await call("GET", "/v1/models", { bearer: own.key })).body.data.map((m: { id: string }) => m.id);
     expect(ids).toEqual([]);
+  });
+
+  it("lists and retrieves a route defined only in the router config, as chat accepts it", async () => {
+    const own = await makeTenant();
+    const name = uid("routed");
+    await setConfig(own, { routes: { [name]: { tree: target("fake-echo") } } });
+    expect((await chat(own.key, { model: name, messages: [{ role: "user", content: "hi" }] })).status).toBe(200);
+    const list = await call("GET", "/v1/models", { bearer: own.key });
+    expect(list.status).toBe(200);
+    expect(list.body.data.map((m: { id: string }) => m.id)).toContain(name);
+    expect(list.body.data.find((m: { id: string }) => m.id === name)).toEqual({ id: name, object: "model", created: expect.any(Number), owned_by: "fake" });
+    const one = await call("GET", `/v1/models/${name}`, { bearer: own.key });
+    expect(one.status).toBe(200);
+    expect(one.body).toMatchObject({ id: name, object: "model", owned_by: "fake" });
   });
 
   it("retrieves one model, and answers 404 model_not_found for others", async () => {

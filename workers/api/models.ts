@@ -1,24 +1,47 @@
-// GET /v1/models and GET /v1/models/:model: the caller's tenant's enabled models, in OpenAI's shapes.
+// GET /v1/models and GET /v1/models/:model, in OpenAI's shapes: the names the caller's tenant can
+// send to /v1/chat/completions. Read from the same compiled routing chat uses (its enabled
+// catalog models and the routes of its router config), so the list is exactly what chat accepts.
 import type { Context } from "hono";
 import type { AppEnv } from "../env.ts";
-import type { RouteTarget } from "../router/catalog.ts";
-import { catalogFor, resolveModel } from "../router/resolve.ts";
+import { ApiError } from "../http/errors.ts";
+import { routingFor, type CompiledRoute, type TenantRouting } from "../router/routing.ts";
 
-function modelObject(target: RouteTarget) {
+function modelObject(route: CompiledRoute) {
+  // The provider that serves the route when every target is the same one; a route that spans
+  // providers is the gateway's own.
+  const owners = new Set(route.targets.map((t) => t.node.provider));
   return {
-    id: target.publicName,
+    id: route.name,
     object: "model" as const,
-    created: Math.floor(target.createdAt / 1000),
-    owned_by: target.provider.name,
+    // The compiled routing carries no creation time for a name.
+    created: 0,
+    owned_by: owners.size === 1 ? [...owners][0]! : "edgeclaw",
   };
 }
 
+function tenantRouting(c: Context<AppEnv>): Promise<TenantRouting> {
+  const waitUntil = (p: Promise<unknown>) => {
+    try {
+      c.executionCtx.waitUntil(p);
+    } catch {
+      void p.catch(() => {});
+    }
+  };
+  return routingFor(c.env, c.get("principal").tenantId, waitUntil);
+}
+
 export async function listModels(c: Context<AppEnv>): Promise<Response> {
-  const catalog = await catalogFor(c.env, c.get("principal").tenantId);
-  return c.json({ object: "list", data: [...catalog.values()].map(modelObject) });
+  const routes = [...(await tenantRouting(c)).routes.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return c.json({ object: "list", data: routes.map(modelObject) });
 }
 
 export async function retrieveModel(c: Context<AppEnv>): Promise<Response> {
-  const target = await resolveModel(c.env, c.get("principal").tenantId, c.req.param("model") ?? "");
-  return c.json(modelObject(target));
+  const model = c.req.param("model") ?? "";
+  const route = (await tenantRouting(c)).routes.get(model);
+  if (!route) {
+    throw new ApiError(404, "model_not_found", `The model '${model}' does not exist or you do not have access to it.`, {
+      param: "model",
+    });
+  }
+  return c.json(modelObject(route));
 }

@@ -1,11 +1,10 @@
-// A tenant's routing table: its enabled models, each with the provider that serves it, keyed by
-// the public name clients send. Loaded with one D1 query and cached per isolate for the TTL, so
-// /v1 requests do not touch D1 while the entry is warm; admin writes drop the tenant's entry.
+// A tenant's catalog: its enabled models, each with the provider that serves it, keyed by the
+// public name clients send. Loaded with one D1 query; the only cache of it is the compiled
+// routing (routing.ts), which admin writes drop through forgetCatalog.
 import { and, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
 import { providerKinds, type ProviderKind } from "../../schema/admin.ts";
 import { models, providers } from "../../schema/db.ts";
-import { TtlCache } from "../cache/ttl-cache.ts";
 import { database } from "../db.ts";
 
 export interface RouteTarget {
@@ -30,12 +29,7 @@ export interface ProviderInfo {
 
 export type Catalog = ReadonlyMap<string, RouteTarget>;
 
-const catalogCache = new TtlCache<Catalog>(1_000);
 const kind = z.enum(providerKinds);
-
-export function tenantCatalog(d1: D1Database, tenantId: string, ttlMs: number): Promise<Catalog> {
-  return catalogCache.get(tenantId, ttlMs, () => loadCatalog(d1, tenantId));
-}
 
 // Caches built on the catalog (the router's compiled routes) register here to be dropped with it.
 const dependents: ((tenantId: string) => void)[] = [];
@@ -44,7 +38,6 @@ export function onCatalogChange(forget: (tenantId: string) => void): void {
 }
 
 export function forgetCatalog(tenantId: string): void {
-  catalogCache.invalidate(tenantId);
   for (const forget of dependents) forget(tenantId);
 }
 
