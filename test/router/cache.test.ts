@@ -70,6 +70,18 @@ describe("response cache", () => {
     expect((await chat(t.key, { model: "fake-echo", ...det() })).headers.get("x-edgeclaw-cache-status")).toBe("BYPASS");
   });
 
+  it("does not let the TTL header turn caching on for a route that has it off", async () => {
+    for (const cache of [undefined, { ttl_s: 0 }]) {
+      const scn = await scenario({});
+      const name = uid("uncached");
+      await setConfig(t, { routes: { [name]: { tree: target(`fake-scn-${scn}`), ...(cache ? { cache } : {}) } } });
+      const header = { "x-edgeclaw-cache-ttl": "3600" };
+      expect((await chat(t.key, { model: name, ...det("off") }, header)).headers.get("x-edgeclaw-cache-status")).toBe("BYPASS");
+      expect((await chat(t.key, { model: name, ...det("off") }, header)).headers.get("x-edgeclaw-cache-status")).toBe("BYPASS");
+      expect((await calls(scn)).total).toBe(2);
+    }
+  });
+
   it("records a stream and replays it as a stream", async () => {
     const { name, scn } = await cachedRoute();
     const first = await chat(t.key, { model: name, ...det(), stream: true });

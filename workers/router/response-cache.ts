@@ -82,7 +82,10 @@ async function cacheKey(tenantId: string, request: ChatCompletionRequest): Promi
 }
 
 // Headers: x-edgeclaw-cache: skip (neither read nor write) | refresh (write, do not read);
-// x-edgeclaw-cache-ttl: seconds (0 turns caching off for this request).
+// x-edgeclaw-cache-ttl: seconds, only on a route whose config turns caching on (ttl_s > 0): it
+// changes the TTL (at most 24 h; 0 turns caching off for this request) but never turns caching on
+// for a route that has it off, so a client cannot make the gateway store answers its operator
+// chose not to keep.
 export async function planCache(
   tenantId: string,
   routeName: string,
@@ -91,9 +94,10 @@ export async function planCache(
   headers: Headers,
 ): Promise<CachePlan> {
   const mode = headers.get("x-edgeclaw-cache")?.trim().toLowerCase();
-  const ttlHeader = headers.get("x-edgeclaw-cache-ttl");
+  const routeTtlS = route?.ttl_s ?? 0;
+  const ttlHeader = routeTtlS > 0 ? headers.get("x-edgeclaw-cache-ttl") : null;
   const requested = ttlHeader !== null && /^\d{1,6}$/.test(ttlHeader.trim()) ? Math.min(MAX_TTL_S, Number(ttlHeader)) : null;
-  const ttlS = requested ?? route?.ttl_s ?? 0;
+  const ttlS = requested ?? routeTtlS;
   const scope = `${tenantId}\n${routeName}`;
   const off = { key: null, lookup: false, shared: false, scope, ttlS: 0, status: "BYPASS" as const };
   if (mode === "skip" || ttlS <= 0) return off;
