@@ -8,13 +8,12 @@ import { settings, type AppEnv } from "../env.ts";
 import { readJsonBody } from "../http/body.ts";
 import { ApiError } from "../http/errors.ts";
 import { parseOr400 } from "../http/validation.ts";
-import { runRoute, type Served, type Trail } from "../router/engine.ts";
+import { callRoute, type Called } from "../router/call.ts";
+import type { Trail } from "../router/engine.ts";
 import { requestFacts } from "../router/facts.ts";
-import { keySettings, reserve, type Held, type Usage } from "../router/limits.ts";
-import { adapters } from "../router/providers/index.ts";
+import { keySettings, reserve, type Held } from "../router/limits.ts";
 import { lead, leaderFor, lookup, planCache, recordMissCost, replay, store, type CachedAnswer, type CachePlan, type CacheStatus } from "../router/response-cache.ts";
-import { routingFor, type ProviderInfo } from "../router/routing.ts";
-import { relaySse } from "../router/sse.ts";
+import { routingFor } from "../router/routing.ts";
 
 const SSE_HEADERS = { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" };
 
@@ -101,9 +100,9 @@ export async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
     if (plan.key) recordMissCost(plan.scope, ms);
     return ms;
   };
-  let served: Served;
+  let called: Called;
   try {
-    served = await runRoute(
+    called = await callRoute(
       {
         env: c.env,
         tenantId: principal.tenantId,
@@ -117,16 +116,25 @@ export async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
         waitUntil,
       },
       trail,
+      held,
+      {
+        onStreamEnd(completed, recorder) {
+          if (!leading || !plan.key) return;
+          if (!completed) return leading.done(null);
+          const entry = cached("sse", recorder.text());
+          leading.done(entry);
+          waitUntil(store(plan.key, entry, cost()));
+        },
+      },
     );
   } catch (err) {
     leading?.done(null);
-    waitUntil(held.settle(null, { input: 0, output: 0 }));
     describe(c, trail, plan.status);
     throw err;
   }
   describe(c, trail, plan.status);
 
-  const prices = { input: served.target.inputPrice, output: served.target.outputPrice };
+  const { served } = called;
   const cached = (kind: CachedAnswer["kind"], body: string): CachedAnswer => ({
     kind,
     body,
@@ -135,14 +143,8 @@ export async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
     expiresAt: Date.now() + plan.ttlS * 1000,
   });
 
-  if (served.answer.kind === "json") {
-    const { answer } = served.answer;
-    const usage: Usage = answer.usage
-      ? { promptTokens: answer.usage.prompt_tokens, completionTokens: answer.usage.completion_tokens }
-      : { promptTokens: facts.prompt_tokens, completionTokens: 0 };
-    served.finish(usage.completionTokens);
-    waitUntil(held.settle(usage, prices));
-    const body = JSON.stringify(answer);
+  if (called.kind === "json") {
+    const body = JSON.stringify(called.answer);
     const costMs = cost();
     if (leading && plan.key) {
       const entry = cached("json", body);
@@ -151,26 +153,7 @@ export async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
     }
     return c.body(body, 200, { "content-type": "application/json" });
   }
-
-  const recorder = streamRecorder(facts.prompt_tokens);
-  const stream = relaySse(served.answer.primed, {
-    transform: adapters[(served.target.provider as ProviderInfo).kind].toStreamChunks,
-    idleTimeoutMs: served.target.provider?.timeoutMs ?? config.upstreamTimeoutMs,
-    tap: {
-      chunk: recorder.chunk,
-      end(completed) {
-        const usage = recorder.usage();
-        served.finish(usage.completionTokens);
-        waitUntil(held.settle(usage, prices));
-        if (!leading || !plan.key) return;
-        if (!completed) return leading.done(null);
-        const entry = cached("sse", recorder.text());
-        leading.done(entry);
-        waitUntil(store(plan.key, entry, cost()));
-      },
-    },
-  });
-  return c.body(stream, 200, SSE_HEADERS);
+  return c.body(called.stream, 200, SSE_HEADERS);
 }
 
 // Which target served it, after how many attempts, why it fell back, and the cache's say.
@@ -206,31 +189,4 @@ function lowerPriority(own: Priority, asked: string | null): Priority {
 
 function sessionKeyOf(tenantId: string, session: string | null): string | null {
   return session ? `${tenantId}\n${session.slice(0, 256)}` : null;
-}
-
-// Collects what a stream sent (for the cache) and its usage (from the usage chunk, or counted
-// from the content when the upstream sent none).
-function streamRecorder(promptTokens: number) {
-  const parts: string[] = [];
-  let contentChars = 0;
-  let reported: Usage | null = null;
-  return {
-    chunk(text: string) {
-      parts.push(text);
-      for (const line of text.split("\n")) {
-        if (!line.startsWith("data: {")) continue;
-        try {
-          const payload = JSON.parse(line.slice(6)) as { usage?: { prompt_tokens?: number; completion_tokens?: number }; choices?: { delta?: { content?: string } }[] };
-          if (payload.usage?.completion_tokens !== undefined) {
-            reported = { promptTokens: payload.usage.prompt_tokens ?? promptTokens, completionTokens: payload.usage.completion_tokens };
-          }
-          contentChars += payload.choices?.[0]?.delta?.content?.length ?? 0;
-        } catch {
-          // not JSON: nothing to count
-        }
-      }
-    },
-    usage: (): Usage => reported ?? { promptTokens, completionTokens: Math.ceil(contentChars / 4) },
-    text: () => parts.join(""),
-  };
 }

@@ -133,17 +133,19 @@ export function relaySse(
       } catch (err) {
         const stalled = err instanceof IdleTimeout;
         reader.cancel().catch(() => {});
-        options.tap?.end(false);
-        controller.enqueue(
-          encoder.encode(
-            errorEvent(
-              stalled ? "upstream_timeout" : "upstream_stream_error",
-              stalled
-                ? `The upstream sent nothing for ${options.idleTimeoutMs} ms; the stream was closed.`
-                : "The upstream connection failed mid-stream.",
-            ),
-          ),
+        // The tap sees the error event too (an agent's model call reports its message).
+        const text = errorEvent(
+          stalled ? "upstream_timeout" : "upstream_stream_error",
+          stalled
+            ? `The upstream sent nothing for ${options.idleTimeoutMs} ms; the stream was closed.`
+            : "The upstream connection failed mid-stream.",
         );
+        try {
+          options.tap?.chunk(text);
+        } finally {
+          options.tap?.end(false);
+        }
+        controller.enqueue(encoder.encode(text));
         controller.close();
       }
     },

@@ -1,0 +1,101 @@
+// One chat request through the router for a tenant, after the caller has reserved its limits and
+// budget: run the route (fallbacks, retries, breakers), then settle the reservation exactly once
+// with the real usage, for a JSON answer at once, for a stream when it ends (usage is read from
+// the relayed stream by one recorder). /v1/chat/completions and the agents' callModel both use it.
+import { settings } from "../env.ts";
+import type { ChatCompletionResponse } from "../../schema/openai.ts";
+import { runRoute, type RunContext, type Served, type Trail } from "./engine.ts";
+import type { Held, Usage } from "./limits.ts";
+import { adapters } from "./providers/index.ts";
+import type { ProviderInfo } from "./routing.ts";
+import { relaySse } from "./sse.ts";
+
+export type StreamRecorder = ReturnType<typeof streamRecorder>;
+
+export type Called =
+  | { kind: "json"; served: Served; answer: ChatCompletionResponse; usage: Usage }
+  | { kind: "sse"; served: Served; stream: ReadableStream<Uint8Array>; recorder: StreamRecorder };
+
+export interface CallHooks {
+  // Each piece of streamed content, as it is relayed.
+  onDelta?: (text: string) => void;
+  // The stream ended (cleanly or not), after the reservation was settled.
+  onStreamEnd?: (completed: boolean, recorder: StreamRecorder) => void;
+}
+
+export async function callRoute(run: RunContext, trail: Trail, held: Held, hooks: CallHooks = {}): Promise<Called> {
+  let served: Served;
+  try {
+    served = await runRoute(run, trail);
+  } catch (err) {
+    run.waitUntil(held.settle(null, { input: 0, output: 0 }));
+    throw err;
+  }
+  const prices = { input: served.target.inputPrice, output: served.target.outputPrice };
+  if (served.answer.kind === "json") {
+    const { answer } = served.answer;
+    const usage: Usage = answer.usage
+      ? { promptTokens: answer.usage.prompt_tokens, completionTokens: answer.usage.completion_tokens }
+      : { promptTokens: run.facts.prompt_tokens, completionTokens: 0 };
+    served.finish(usage.completionTokens);
+    run.waitUntil(held.settle(usage, prices));
+    return { kind: "json", served, answer, usage };
+  }
+
+  const recorder = streamRecorder(run.facts.prompt_tokens, hooks.onDelta);
+  const stream = relaySse(served.answer.primed, {
+    // runRoute only serves targets that have a provider (a revoked one is skipped as unavailable).
+    transform: adapters[(served.target.provider as ProviderInfo).kind].toStreamChunks,
+    idleTimeoutMs: served.target.provider?.timeoutMs ?? settings(run.env).upstreamTimeoutMs,
+    tap: {
+      chunk: recorder.chunk,
+      end(completed) {
+        const usage = recorder.usage();
+        served.finish(usage.completionTokens);
+        run.waitUntil(held.settle(usage, prices));
+        hooks.onStreamEnd?.(completed, recorder);
+      },
+    },
+  });
+  return { kind: "sse", served, stream, recorder };
+}
+
+// Collects what a stream sent (for the cache), its content, its usage (from the usage chunk, or
+// counted from the content when the upstream sent none) and the message of an error event.
+export function streamRecorder(promptTokens: number, onDelta?: (text: string) => void) {
+  const parts: string[] = [];
+  let content = "";
+  let reported: Usage | null = null;
+  let failed: string | null = null;
+  return {
+    chunk(text: string) {
+      parts.push(text);
+      for (const line of text.split("\n")) {
+        if (!line.startsWith("data: {")) continue;
+        let payload: {
+          error?: { message?: string };
+          usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
+          choices?: { delta?: { content?: string | null } }[];
+        };
+        try {
+          payload = JSON.parse(line.slice(6));
+        } catch {
+          continue; // not JSON: nothing to count
+        }
+        if (payload.error) failed = payload.error.message ?? "upstream stream error";
+        if (payload.usage?.completion_tokens !== undefined) {
+          reported = { promptTokens: payload.usage.prompt_tokens ?? promptTokens, completionTokens: payload.usage.completion_tokens };
+        }
+        const delta = payload.choices?.[0]?.delta?.content;
+        if (delta) {
+          content += delta;
+          onDelta?.(delta);
+        }
+      }
+    },
+    usage: (): Usage => reported ?? { promptTokens, completionTokens: Math.ceil(content.length / 4) },
+    text: () => parts.join(""),
+    content: () => content,
+    error: () => failed,
+  };
+}
