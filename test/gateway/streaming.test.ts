@@ -21,6 +21,10 @@ beforeAll(async () => {
     await admin(t.owner, "POST", "/models", { tenant_id: t.tenantId, public_name: "stalling", provider_id: provider.body.id, upstream_model: "fake-stall" }),
     201,
   );
+  expectStatus(
+    await admin(t.owner, "POST", "/models", { tenant_id: t.tenantId, public_name: "impatient-echo", provider_id: provider.body.id, upstream_model: "fake-echo" }),
+    201,
+  );
 });
 
 function streamRequest(model: string, extra: Record<string, unknown> = {}, requestId = uid("req-stream")): Promise<Response> {
@@ -138,6 +142,24 @@ describe("streaming passthrough", () => {
     expect(dataOf(events.at(-1)!)).toEqual({
       error: { message: expect.any(String), type: "upstream_error", param: null, code: "upstream_timeout" },
     });
+  });
+
+  it("does not count a slow reader's pauses against the upstream's idle limit", async () => {
+    // The provider allows 300 ms of upstream silence; this client waits longer between reads.
+    const res = await SELF.fetch(`${BASE}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${t.key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "impatient-echo", ...hello, stream: true }),
+    });
+    expect(res.status).toBe(200);
+    const reader = new EventReader(res.body!);
+    const events: string[] = [];
+    for (let block = await reader.next(); block !== null; block = await reader.next()) {
+      events.push(block);
+      await new Promise((r) => setTimeout(r, 450));
+    }
+    expect(events.some((e) => e.includes("upstream_timeout"))).toBe(false);
+    expect(events.at(-1)).toBe("data: [DONE]");
   });
 
   it("ends a stream whose upstream connection drops with an error event", async () => {

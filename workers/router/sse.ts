@@ -6,6 +6,8 @@
 
 // `state` is one object per stream, for formats whose events refer to earlier ones (Anthropic's
 // content block indexes); stateless transforms ignore it.
+import { Watchdog } from "./watchdog.ts";
+
 export type ChunkTransform = (data: string, event: string | undefined, state: Record<string, unknown>) => string[];
 
 export interface RelayOptions {
@@ -88,17 +90,27 @@ export function relaySse(
     return options.transform(ev.data, ev.event, state).map((d) => `data: ${d}\n\n`).join("");
   };
 
-  const readWithIdleTimeout = async () => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const idle = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new IdleTimeout()), options.idleTimeoutMs);
+  // The idle limit runs only while a read waits (a client slow to pull is not the upstream's
+  // fault); one watchdog serves every read of the stream.
+  let rejectIdle: ((err: Error) => void) | null = null;
+  const dog = new Watchdog(() => rejectIdle?.(new IdleTimeout()));
+  const readWithIdleTimeout = () =>
+    new Promise<ReadableStreamReadResult<Uint8Array>>((resolve, reject) => {
+      rejectIdle = reject;
+      dog.set(options.idleTimeoutMs);
+      reader.read().then(
+        (result) => {
+          rejectIdle = null;
+          dog.pause();
+          resolve(result);
+        },
+        (err: unknown) => {
+          rejectIdle = null;
+          dog.pause();
+          reject(err);
+        },
+      );
     });
-    try {
-      return await Promise.race([reader.read(), idle]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
 
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -117,6 +129,7 @@ export function relaySse(
             buffer += decoder.decode();
             const tail = buffer.trim().length > 0 ? render(parseEvent(buffer.trim())) : "";
             if (tail) emit(controller, tail);
+            dog.stop();
             options.tap?.end(true);
             controller.close();
             return;
@@ -131,6 +144,7 @@ export function relaySse(
           }
         }
       } catch (err) {
+        dog.stop();
         const stalled = err instanceof IdleTimeout;
         reader.cancel().catch(() => {});
         // The tap sees the error event too (an agent's model call reports its message).
@@ -150,6 +164,7 @@ export function relaySse(
       }
     },
     cancel(reason) {
+      dog.stop();
       options.tap?.end(false);
       return reader.cancel(reason);
     },

@@ -13,6 +13,7 @@ import type { GatewayTiming } from "../http/timing.ts";
 import { mapRequest } from "./providers/map-request.ts";
 import type { MapContext, ProviderAdapter } from "./providers/types.ts";
 import type { PrimedStream } from "./sse.ts";
+import { Watchdog } from "./watchdog.ts";
 
 export interface UpstreamCall {
   adapter: ProviderAdapter;
@@ -198,24 +199,24 @@ function badResponse(why: string, errorClass: ErrorClass = "server_error"): Upst
   return new UpstreamError(502, "upstream_bad_response", `The upstream sent an unusable answer: ${why}.`, errorClass);
 }
 
-// One timer that aborts the upstream call; restartable for the next phase (body, first bytes).
+// Aborts the upstream call when its current phase (first byte, then each body read) runs out;
+// one timer for all phases (watchdog.ts).
 class Deadline {
   private readonly controller = new AbortController();
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly dog = new Watchdog(() => {
+    this.expired = true;
+    this.controller.abort();
+    for (const reject of this.rejectRace) reject(new Error("deadline"));
+  });
   private rejectRace: ((err: Error) => void)[] = [];
   expired = false;
 
   constructor(ms: number) {
-    this.restart(ms);
+    this.dog.set(ms);
   }
 
   restart(ms: number): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.expired = true;
-      this.controller.abort();
-      for (const reject of this.rejectRace) reject(new Error("deadline"));
-    }, ms);
+    this.dog.set(ms);
   }
 
   // For waits the abort signal does not reach (a stream read, a binding call).
@@ -232,7 +233,7 @@ class Deadline {
   }
 
   clear(): void {
-    clearTimeout(this.timer);
+    this.dog.stop();
     this.rejectRace = [];
   }
 }
