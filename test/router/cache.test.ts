@@ -3,6 +3,7 @@
 // sampling requests left alone unless the route opts in.
 import { beforeAll, describe, expect, it } from "vitest";
 import { chat, makeTenant, uid } from "../gateway/helpers.ts";
+import { CACHE_ORIGIN, recordMissCost, store, type CachedAnswer } from "../../workers/router/response-cache.ts";
 import { ask, calls, makeRouterTenant, scenario, setConfig, target, type RouterTenant } from "./helpers.ts";
 
 let t: RouterTenant;
@@ -103,5 +104,32 @@ describe("response cache", () => {
     const statuses = answers.map((a) => a.headers.get("x-edgeclaw-cache-status")).sort();
     expect(statuses).toEqual(["COALESCED", "COALESCED", "COALESCED", "COALESCED", "COALESCED", "MISS"]);
     expect((await calls(scn)).total).toBe(1);
+  });
+});
+
+describe("the location's shared cache level", () => {
+  const entry = (body: string): CachedAnswer => ({
+    kind: "json",
+    body,
+    served: { path: "p", provider: "prov", upstreamModel: "m" },
+    storedAt: Date.now(),
+    expiresAt: Date.now() + 60_000,
+  });
+  const shared = async (key: string) => (await caches.default.match(CACHE_ORIGIN + key)) !== undefined;
+
+  it("takes answers of routes whose misses are slow, not of fast ones, even after a pause", async () => {
+    const slow = uid("scope-slow");
+    for (let i = 0; i < 3; i++) recordMissCost(slow, 400);
+    const slowKey = uid("key");
+    await store(slowKey, entry("slow answer"), slow);
+    expect(await shared(slowKey)).toBe(true);
+
+    // A fast route whose last answers waited through a local pause (80 ms each) stays local.
+    const fast = uid("scope-fast");
+    for (let i = 0; i < 20; i++) recordMissCost(fast, 3);
+    for (let i = 0; i < 10; i++) recordMissCost(fast, 80);
+    const fastKey = uid("key");
+    await store(fastKey, entry("fast answer"), fast);
+    expect(await shared(fastKey)).toBe(false);
   });
 });

@@ -94,11 +94,10 @@ export async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
   const leading = plan.key ? lead(plan.key) : null;
   const trail: Trail = { attempts: 0, reasons: [], last: null };
   const started = Date.now();
-  // What this miss cost upstream decides whether the location's Cache API is worth it.
-  const cost = () => {
-    const ms = Date.now() - started;
-    if (plan.key) recordMissCost(plan.scope, ms);
-    return ms;
+  // What misses cost upstream, averaged per route, decides whether the location's Cache API
+  // is worth it.
+  const recordCost = () => {
+    if (plan.key) recordMissCost(plan.scope, Date.now() - started);
   };
   let called: Called;
   try {
@@ -123,7 +122,8 @@ export async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
           if (!completed) return leading.done(null);
           const entry = cached("sse", recorder.text());
           leading.done(entry);
-          waitUntil(store(plan.key, entry, cost()));
+          recordCost();
+          waitUntil(store(plan.key, entry, plan.scope));
         },
       },
     );
@@ -145,11 +145,11 @@ export async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
 
   if (called.kind === "json") {
     const body = JSON.stringify(called.answer);
-    const costMs = cost();
+    recordCost();
     if (leading && plan.key) {
       const entry = cached("json", body);
       leading.done(entry);
-      waitUntil(store(plan.key, entry, costMs));
+      waitUntil(store(plan.key, entry, plan.scope));
     }
     return c.body(body, 200, { "content-type": "application/json" });
   }
