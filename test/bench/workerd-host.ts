@@ -4,6 +4,13 @@
 // wrangler.toml with unstable_getMiniflareWorkerOptions: vars, D1, Durable Objects, the
 // compatibility date), local D1 / DO / Cache API state under `state` in wrangler's own layout
 // (so `wrangler d1 migrations apply --local --persist-to state` prepares it).
+//
+// The Worker listens on its own workerd socket (Miniflare's unsafeDirectSockets), not behind
+// Miniflare's entry worker: that entry worker is a local-only hop (it routes between workers,
+// fills in `request.cf`, renders pretty errors) which Cloudflare's edge does not run, and it
+// costs about 0.9 ms per request on this host (measured: a Worker answering "ok" took 0.95 ms
+// p50 through the entry worker, 0.43 ms on its own socket). The entry socket stays up on a
+// random port for Miniflare's own use.
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
@@ -35,10 +42,12 @@ export async function startWorkerd(opts: { root: string; state: string; port: nu
       modulesRoot: outdir,
       bindings: { ...(workerOptions.bindings as Record<string, string>), ...opts.secrets },
       host: "127.0.0.1",
-      port: opts.port,
+      port: 0,
+      ...(process.env.WORKERD_INSPECTOR_PORT ? { inspectorPort: Number(process.env.WORKERD_INSPECTOR_PORT) } : {}),
+      unsafeDirectSockets: [{ host: "127.0.0.1", port: opts.port }],
       resourcePersistencePath: v3,
     } as Parameters<typeof convertV4MiniflareOptions>[0]),
   );
-  const url = await mf.ready;
-  return { url: url.origin, dispose: () => mf.dispose() };
+  await mf.ready;
+  return { url: `http://127.0.0.1:${opts.port}`, dispose: () => mf.dispose() };
 }

@@ -51,12 +51,23 @@ export interface Scenario {
   replica_queue?: Record<string, number>;
 }
 
+const MAX_RECORDED = 10_000;
+
 export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
   const recorded = new Map<string, RecordedRequest>();
   const scenarios = new Map<string, Scenario>();
   const counts = new Map<string, { total: number; replicas: Record<string, number> }>();
   const gates = new Map<string, () => void>();
   const released = new Set<string>();
+  let anonymous = 0;
+  // The most recent requests only: a benchmark sends hundreds of thousands, and an unbounded map
+  // would make this process's garbage collection part of every measured latency.
+  const record = (requestId: string | null, what: RecordedRequest) => {
+    if (recorded.size >= MAX_RECORDED) recorded.delete(recorded.keys().next().value as string);
+    const id = requestId ?? `anon-${anonymous++}`;
+    recorded.set(id, what);
+    return id;
+  };
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
@@ -99,8 +110,7 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
     }
 
     const body = JSON.parse(await readBody(req)) as Record<string, unknown>;
-    const requestId = header(req, "x-request-id") ?? `anon-${recorded.size}`;
-    recorded.set(requestId, { authorization: header(req, "authorization"), accept: header(req, "accept"), body });
+    const requestId = record(header(req, "x-request-id"), { authorization: header(req, "authorization"), accept: header(req, "accept"), body });
 
     const model = String(body.model);
     const stream = body.stream === true;
@@ -195,8 +205,7 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
   // Anthropic Messages: https://docs.anthropic.com/en/api/messages (and its streaming events).
   async function anthropic(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = JSON.parse(await readBody(req)) as { model: string; stream?: boolean; messages: { role: string; content: unknown }[]; max_tokens?: number; tools?: unknown[] };
-    const requestId = header(req, "x-request-id") ?? `anon-${recorded.size}`;
-    recorded.set(requestId, { authorization: header(req, "x-api-key"), accept: header(req, "anthropic-version"), body: body as unknown as Record<string, unknown> });
+    record(header(req, "x-request-id"), { authorization: header(req, "x-api-key"), accept: header(req, "anthropic-version"), body: body as unknown as Record<string, unknown> });
     const aerror = (status: number, type: string, message: string) => json(res, status, { type: "error", error: { type, message } });
     if (header(req, "anthropic-version") === null) return aerror(400, "invalid_request_error", "anthropic-version header is required");
     if (typeof body.max_tokens !== "number") return aerror(400, "invalid_request_error", "max_tokens: Field required");
@@ -308,4 +317,11 @@ async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString("utf8");
+}
+
+// `node test/fakes/openai-upstream.ts [port]`: serves in its own process and prints its URL
+// (benchmarks run it apart from the load generator, as a real upstream would be).
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const fake = await startFakeUpstream(Number(process.argv[2] ?? 0));
+  console.log(fake.url);
 }
