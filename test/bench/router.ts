@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { signAdminToken } from "../../workers/auth/admin-token.ts";
 import type { FakeUpstream } from "../fakes/openai-upstream.ts";
 import { freePort, quietEnv as quiet, root, waitUp, wranglerBin as wrangler } from "../support/local-stack.ts";
-import { startWorkerd, type WorkerdHost } from "./workerd-host.ts";
+import { startRelay, startWorkerd, type WorkerdHost } from "./workerd-host.ts";
 
 const FAULT_S = Number(process.env.ROUTER_FAULT_SECONDS ?? 30);
 const N_C1 = Number(process.env.ROUTER_BENCH_N1 ?? 1000);
@@ -109,6 +109,7 @@ async function main() {
   const devVars = join(state, ".dev.vars");
   writeFileSync(devVars, `ADMIN_JWT_SECRET=${SECRET}\n`);
   let host: WorkerdHost | undefined;
+  let relay: WorkerdHost | undefined;
   try {
     log("applying migrations to a fresh local D1");
     const mig = spawnSync(process.execPath, [wrangler, "d1", "migrations", "apply", "edgeclaw", "--local", "--persist-to", state], { cwd: root, env: quiet, encoding: "utf8" });
@@ -175,17 +176,18 @@ async function main() {
       await res.arrayBuffer();
     }
 
-    // The floor: what the local host costs per request doing nothing (GET /health) over the same
-    // direct call to the fake (GET of an unknown path, a 404).
-    const floorPath = () => fetch(`${base}/health`);
-    const floorDirect = () => fetch(`${upA.url}/nothing`);
+    // The floor: a bare Worker on workerd that only relays the same call (workerd-host.ts): what
+    // any Worker on this host adds to a direct call before doing anything of its own.
+    relay = await startRelay({ upstream: upA.url, port: await freePort() });
+    const relayUrl = `${relay.url}/v1/chat/completions`;
+    const bare = () => fetch(relayUrl, { method: "POST", headers: json, body: body("fake-echo") });
     const overhead: Record<string, number> = {};
     const raw: Record<string, unknown> = {};
     // This host is noisy (2 shared vCPUs): measured one after the other, the paths would see
     // different machines. So the paths are interleaved: at concurrency 1 request by request (the
     // order rotating), at concurrency 10 in ROUNDS short blocks per path (the order rotating),
     // and each path's percentiles are taken over all its samples.
-    const paths = { direct, router, portkey, floorPath, floorDirect } as const;
+    const paths = { direct, router, portkey, bare } as const;
     type PathName = keyof typeof paths;
     const names = Object.keys(paths) as PathName[];
     for (const [c, n] of [[1, N_C1], [10, N_C10]] as const) {
@@ -203,15 +205,15 @@ async function main() {
           into.failed += got.failed;
         }
       }
-      const { direct: d, router: r, portkey: p, floorPath: fw, floorDirect: fd } = samples;
-      const floor = { p50: pct(fw.ms, 50) - pct(fd.ms, 50), p99: pct(fw.ms, 99) - pct(fd.ms, 99) };
-      if (r.failed || p.failed || d.failed) throw new Error(`failures during the overhead run: direct ${d.failed}, router ${r.failed}, portkey ${p.failed}`);
+      const { direct: d, router: r, portkey: p, bare: b } = samples;
+      const floor = { p50: pct(b.ms, 50) - pct(d.ms, 50), p99: pct(b.ms, 99) - pct(d.ms, 99) };
+      if (r.failed || p.failed || d.failed || b.failed) throw new Error(`failures during the overhead run: direct ${d.failed}, router ${r.failed}, portkey ${p.failed}, relay ${b.failed}`);
       for (const q of [50, 99]) {
         overhead[`overhead_p${q}_ms_c${c}`] = round(pct(r.ms, q) - pct(d.ms, q));
         overhead[`portkey_overhead_p${q}_ms_c${c}`] = round(pct(p.ms, q) - pct(d.ms, q));
         overhead[`overhead_ratio_p${q}_c${c}`] = round(overhead[`overhead_p${q}_ms_c${c}`]! / Math.max(0.001, overhead[`portkey_overhead_p${q}_ms_c${c}`]!));
-        overhead[`local_worker_floor_p${q}_ms_c${c}`] = round(q === 50 ? floor.p50 : floor.p99);
-        overhead[`overhead_above_floor_p${q}_ms_c${c}`] = round(overhead[`overhead_p${q}_ms_c${c}`]! - (q === 50 ? floor.p50 : floor.p99));
+        overhead[`local_relay_floor_p${q}_ms_c${c}`] = round(q === 50 ? floor.p50 : floor.p99);
+        overhead[`overhead_above_relay_floor_p${q}_ms_c${c}`] = round(overhead[`overhead_p${q}_ms_c${c}`]! - (q === 50 ? floor.p50 : floor.p99));
       }
       raw[`c${c}`] = {
         requests: d.ms.length,
@@ -225,6 +227,8 @@ async function main() {
         router_reported_overhead_p99_ms: round(pct(r.reported, 99)),
         portkey_p50_ms: round(pct(p.ms, 50)),
         portkey_p99_ms: round(pct(p.ms, 99)),
+        bare_relay_p50_ms: round(pct(b.ms, 50)),
+        bare_relay_p99_ms: round(pct(b.ms, 99)),
       };
     }
 
@@ -312,6 +316,7 @@ async function main() {
   } finally {
     stopAll();
     await host?.dispose();
+    await relay?.dispose();
     await Promise.all([upA.close(), upB.close()]);
     await new Promise((r) => setTimeout(r, 500));
     rmSync(state, { recursive: true, force: true });

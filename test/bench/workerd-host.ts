@@ -51,3 +51,26 @@ export async function startWorkerd(opts: { root: string; state: string; port: nu
   await mf.ready;
   return { url: `http://127.0.0.1:${opts.port}`, dispose: () => mf.dispose() };
 }
+
+// The least any Worker on this host can add to an upstream call: a Worker that only relays the
+// request to `upstream` (request in, one fetch out, the response streamed back), on its own
+// workerd socket like the gateway. `floor` answers without fetching.
+export async function startRelay(opts: { upstream: string; port: number }): Promise<WorkerdHost> {
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      modules: true,
+      compatibilityDate: "2026-10-01",
+      host: "127.0.0.1",
+      port: 0,
+      unsafeDirectSockets: [{ host: "127.0.0.1", port: opts.port }],
+      bindings: { UP: opts.upstream },
+      script: `export default { async fetch(req, env) {
+        const url = new URL(req.url);
+        if (url.pathname === "/floor") return new Response("ok");
+        return fetch(env.UP + url.pathname, { method: req.method, headers: { "content-type": "application/json" }, body: await req.text() });
+      } };`,
+    } as Parameters<typeof convertV4MiniflareOptions>[0]),
+  );
+  await mf.ready;
+  return { url: `http://127.0.0.1:${opts.port}`, dispose: () => mf.dispose() };
+}
