@@ -19,14 +19,15 @@ export async function readJsonBody(c: Context<AppEnv>, maxBytes: number): Promis
 export async function readBodyBytes(c: Context<AppEnv>, maxBytes: number): Promise<Uint8Array | null> {
   const tooLarge = () =>
     new ApiError(413, "request_too_large", `Request body exceeds the limit of ${maxBytes} bytes.`);
-  const declared = Number(c.req.header("content-length"));
+  const length = c.req.header("content-length")?.trim();
+  const declared = length ? Number(length) : NaN;
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge();
 
   const body = c.req.raw.body;
   if (!body) return null;
   // With a Content-Length the runtime will not deliver more than it says, so the body can be
   // taken in one native read (one call instead of a JavaScript loop awaiting every chunk).
-  if (Number.isFinite(declared) && c.req.header("content-length")?.trim() !== "") {
+  if (Number.isFinite(declared)) {
     return new Uint8Array(await c.req.raw.arrayBuffer());
   }
   const reader = body.getReader();

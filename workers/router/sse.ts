@@ -3,11 +3,10 @@
 // client slows the upstream read (backpressure) and a client that goes away cancels it.
 // If the upstream stalls or breaks mid-stream, the client gets a final OpenAI-shaped error event
 // instead of a silently truncated stream.
+import { Watchdog } from "./watchdog.ts";
 
 // `state` is one object per stream, for formats whose events refer to earlier ones (Anthropic's
 // content block indexes); stateless transforms ignore it.
-import { Watchdog } from "./watchdog.ts";
-
 export type ChunkTransform = (data: string, event: string | undefined, state: Record<string, unknown>) => string[];
 
 export interface RelayOptions {
