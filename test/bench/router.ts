@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { signAdminToken } from "../../workers/auth/admin-token.ts";
 import type { FakeUpstream } from "../fakes/openai-upstream.ts";
-import { freePort, quietEnv as quiet, root, waitUp, wranglerBin as wrangler } from "../support/local-stack.ts";
+import { freePort, quietEnv as quiet, root, startFakeUpstreamProcess, wranglerBin as wrangler } from "../support/local-stack.ts";
 import { startRelay, startWorkerd, type WorkerdHost } from "./workerd-host.ts";
 
 const FAULT_S = Number(process.env.ROUTER_FAULT_SECONDS ?? 30);
@@ -91,15 +91,12 @@ async function load(concurrency: number, total: number, send: () => Promise<Resp
   return { ms, failed, reported };
 }
 
-// The fake upstreams run in processes of their own, not in the load generator's event loop: a
-// direct call then crosses processes as a call to a real upstream does, and the fakes' work does
-// not compete with the client's timers.
+// The fake upstreams run in processes of their own (see startFakeUpstreamProcess); stopAll
+// takes them down with the rest if the run fails.
 async function startUpstreamProcess(): Promise<FakeUpstream> {
-  const port = await freePort();
-  const child = start(process.execPath, [join(root, "test/fakes/openai-upstream.ts"), String(port)], quiet);
-  const url = `http://127.0.0.1:${port}`;
-  await waitUp(`${url}/control/scenario/up`, child, 30_000);
-  return { url, close: async () => void child.kill("SIGINT") };
+  const fake = await startFakeUpstreamProcess();
+  children.push(fake.child);
+  return fake;
 }
 
 async function main() {

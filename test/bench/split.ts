@@ -2,18 +2,14 @@
 // upstream made directly from Node, the same call relayed by a bare Worker on workerd (request
 // in, fetch out, response back), and workerd's floor (a Worker answering without fetching).
 // `node test/bench/split.ts` prints p50/p99 per path.
-import { spawn } from "node:child_process";
-import { join } from "node:path";
-import { freePort, root, waitUp } from "../support/local-stack.ts";
+import { freePort, startFakeUpstreamProcess } from "../support/local-stack.ts";
 import { startRelay } from "./workerd-host.ts";
 
 const N = Number(process.env.SPLIT_N ?? 1000);
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
 
-const upPort = await freePort();
-const upstream = spawn(process.execPath, [join(root, "test/fakes/openai-upstream.ts"), String(upPort)], { stdio: "ignore" });
-const up = `http://127.0.0.1:${upPort}`;
-await waitUp(`${up}/control/scenario/up`, upstream, 30_000);
+const upstream = await startFakeUpstreamProcess();
+const up = upstream.url;
 const relay = await startRelay({ upstream: up, port: await freePort() });
 const body = JSON.stringify({ model: "fake-echo", temperature: 0, messages: [{ role: "user", content: "split" }] });
 const post = (url: string) => () => fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
@@ -33,4 +29,4 @@ for (let i = 0; i < N + 50; i++) {
 const round = (x: number) => Math.round(x * 1000) / 1000;
 console.log(JSON.stringify(Object.fromEntries(Object.entries(ms).map(([k, xs]) => [k, { p50: round(pct(xs, 50)), p99: round(pct(xs, 99)) }]))));
 await relay.dispose();
-upstream.kill("SIGINT");
+await upstream.close();

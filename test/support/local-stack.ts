@@ -1,6 +1,6 @@
 // What every end-to-end test and benchmark needs to run the gateway locally the way `npm start`
 // does: wrangler kept offline and quiet, free ports, readiness waits, and an admin API client.
-import type { ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 
@@ -58,3 +58,17 @@ export function adminClient(base: string, token: string) {
     return json;
   };
 }
+
+/**
+ * The fake OpenAI-compatible upstream (test/fakes/openai-upstream.ts) in a process of its own,
+ * for benchmarks: a direct call then crosses processes as a call to a real upstream does, and
+ * the fake's work does not share the load generator's event loop.
+ */
+export async function startFakeUpstreamProcess(): Promise<{ url: string; child: ChildProcess; close(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(root, "test/fakes/openai-upstream.ts"), String(port)], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUp(`${url}/control/scenario/up`, child, 30_000);
+  return { url, child, close: async () => void child.kill("SIGINT") };
+}
+
