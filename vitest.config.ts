@@ -27,6 +27,10 @@ export default defineConfig({
                 UPSTREAM_TIMEOUT_MS: "10000",
                 SCHEDULER_RETRY_BASE_MS: "50",
                 WEBHOOK_TEST_SECRET: "test-webhook-secret",
+                // The local fakes listen on 127.0.0.1 over http: the outbound-URL policy's
+                // deployment opt-in lets exactly that host through (every other private address
+                // stays refused, which test/security/ checks).
+                OUTBOUND_ALLOW_HOSTS: "127.0.0.1",
               },
             },
           })),

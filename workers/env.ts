@@ -38,6 +38,9 @@ export interface Env {
   SCHEDULER_TICK_MS?: string;
   SCHEDULER_MISSED_GRACE_MS?: string;
   SCHEDULER_RETRY_BASE_MS?: string;
+  // Hosts that every outbound-URL check lets through over http and despite being private
+  // (workers/security/outbound-url.ts): local development and tests only.
+  OUTBOUND_ALLOW_HOSTS?: string;
   // Secret. Without it the admin API answers 503 rather than accepting unsigned tokens.
   ADMIN_JWT_SECRET?: string;
   // Provider credentials are further secrets named PROVIDER_*; they are read by name from the

@@ -9,6 +9,7 @@ import { database, type Database } from "../db.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { forgetCatalog } from "../router/catalog.ts";
+import { forgetTenantStatus } from "../tenants/liveness.ts";
 import { assertVisible, requireOwner } from "./access.ts";
 import { auditInsert } from "./audit.ts";
 import { iso, newId } from "./ids.ts";
@@ -78,5 +79,6 @@ tenantRoutes.post("/:id/revoke", async (c) => {
   // The key cache is keyed by key hash, not tenant: drop it all (cheap; it refills per key).
   forgetAllKeys();
   forgetCatalog(id);
+  forgetTenantStatus(id);
   return c.json(view({ ...row, revokedAt }));
 });
