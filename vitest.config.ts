@@ -17,6 +17,7 @@ export default defineConfig({
                 TEST_MIGRATIONS: await readD1Migrations("schema/migrations"),
                 FAKE_UPSTREAM_URL: inject("fakeUpstreamUrl"),
                 FAKE_TELEGRAM_URL: inject("fakeTelegramUrl"),
+                FAKE_TARPIT_URL: inject("fakeTarpitUrl"),
                 TELEGRAM_TEST_BOT: "123456:fake-bot-token",
                 TELEGRAM_STORM_BOT: "654321:fake-storm-bot-token",
                 SEND_RETRY_BASE_MS: "50",
@@ -26,6 +27,8 @@ export default defineConfig({
                 MAX_REQUEST_BYTES: "65536",
                 UPSTREAM_TIMEOUT_MS: "10000",
                 SCHEDULER_RETRY_BASE_MS: "50",
+                // Slow scheduler actions (test/scheduler/fairness.test.ts) end after 2 s here.
+                SCHEDULER_ACTION_TIMEOUT_MS: "2000",
                 WEBHOOK_TEST_SECRET: "test-webhook-secret",
                 // The local fakes listen on 127.0.0.1 over http: the outbound-URL policy's
                 // deployment opt-in lets exactly that host through (every other private address

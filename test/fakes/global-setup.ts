@@ -3,6 +3,7 @@
 import type { TestProject } from "vitest/node";
 import { startFakeUpstream } from "./openai-upstream.ts";
 import { startFakeTelegram } from "./telegram.ts";
+import { startTarpit } from "./tarpit.ts";
 
 export default async function setup(project: TestProject) {
   const fake = await startFakeUpstream();
@@ -10,7 +11,11 @@ export default async function setup(project: TestProject) {
   // The fake Telegram Bot API (test/channels/): its URL is the accounts' api_base_url.
   const telegram = await startFakeTelegram();
   project.provide("fakeTelegramUrl", telegram.url);
+  // A server that accepts requests and never answers (test/scheduler/: slow actions).
+  const tarpit = await startTarpit();
+  project.provide("fakeTarpitUrl", tarpit.url);
   return async () => {
+    await tarpit.close();
     await fake.close();
     await telegram.close();
   };
@@ -20,5 +25,6 @@ declare module "vitest" {
   interface ProvidedContext {
     fakeUpstreamUrl: string;
     fakeTelegramUrl: string;
+    fakeTarpitUrl: string;
   }
 }
