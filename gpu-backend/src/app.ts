@@ -1,7 +1,9 @@
-// Hono composition: cross-cutting middleware first (queue depth header, body limit, errors), then routes.
+// Hono composition: cross-cutting middleware first (queue depth header, body limit, API keys, errors),
+// then routes. /health and /health/ready stay open for probes; /v1 and /metrics need an API key.
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Deps } from "./http/deps.ts";
+import { requireApiKey } from "./http/auth.ts";
 import { ApiError } from "./http/errors.ts";
 import { adminRoutes } from "./http/routes/admin.ts";
 import { chatCompletions } from "./http/routes/chat.ts";
@@ -12,8 +14,14 @@ export function createApp(deps: Deps) {
   // Every response tells the router how deep the queue is, so it learns load without scraping.
   app.use("*", async (c, next) => {
     await next();
-    c.res.headers.set("x-queue-depth", String(deps.registry.queueDepth));
+    // Load is for clients that got in, and probes: an unauthenticated caller learns nothing.
+    if (c.res.status !== 401) c.res.headers.set("x-queue-depth", String(deps.registry.queueDepth));
   });
+  // Before the body limit looks at the body: an unauthenticated caller's body is never parsed.
+  const apiKey = requireApiKey(deps.apiKeys);
+  app.use("/v1/*", apiKey);
+  app.use("/metrics", apiKey);
+
   app.use(
     "*",
     bodyLimit({

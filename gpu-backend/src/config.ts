@@ -5,6 +5,7 @@ import { availableParallelism, homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { z } from "zod";
 import { DEFAULT_MODEL, defaultModelId } from "./models/source.ts";
+import { isLoopbackHost } from "./net/loopback.ts";
 
 const int = (min: number) => z.coerce.number().int().min(min);
 const gpuLayers = z.union([z.number().int().min(0), z.enum(["auto", "max"])]);
@@ -23,6 +24,17 @@ const EnvSchema = z.object({
   CONTEXT_SIZE: int(64).default(4096),
   GPU_LAYERS: z.union([z.coerce.number().int().min(0), z.enum(["auto", "max"])]).default("auto"),
   ADMIN_TOKEN: z.string().min(16, "ADMIN_TOKEN must be at least 16 characters").optional(),
+  // Bearer keys for /v1 and /metrics, comma-separated. Required on any non-loopback HOST (checked below).
+  API_KEYS: z
+    .string()
+    .transform((s) => s.split(",").map((k) => k.trim()).filter((k) => k.length > 0))
+    .pipe(z.array(z.string().min(16, "each API key must be at least 16 characters").regex(/^[\x21-\x7e]+$/, "API keys are printable ASCII without spaces")).max(64))
+    .optional(),
+  // Local files the admin API may load; hf: URIs are always allowed. Defaults to MODEL_CACHE_DIR.
+  MODELS_DIR: z.string().min(1).optional(),
+  // Serve the generated random-weight model when a download fails. Off unless asked for: a server
+  // that reports ready on random weights must be a deliberate choice (npm start makes it).
+  ALLOW_TINY_FALLBACK: z.enum(["0", "1", "true", "false"]).default("0").transform((v) => v === "1" || v === "true"),
   MAX_BODY_BYTES: int(1024).default(4 * 1024 * 1024),
   HF_ENDPOINT: z.url().optional(),
   DOWNLOAD_STALL_SECONDS: int(1).default(30),
@@ -45,7 +57,7 @@ const ModelsFileSchema = z.object({
 
 export type ModelSource = { id: string; source: string; contextSize?: number; slots?: number; gpuLayers?: number | "auto" | "max" };
 
-export type ServerConfig = z.infer<typeof EnvSchema> & { models: ModelSource[] };
+export type ServerConfig = Omit<z.infer<typeof EnvSchema>, "API_KEYS" | "MODELS_DIR"> & { API_KEYS: string[]; MODELS_DIR: string; models: ModelSource[] };
 
 export class ConfigError extends Error {}
 
@@ -56,7 +68,12 @@ function explain(error: z.ZodError, where: string): string {
 export async function loadConfig(env: NodeJS.ProcessEnv = process.env): Promise<ServerConfig> {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) throw new ConfigError(explain(parsed.error, "environment"));
-  const cfg = parsed.data;
+  const { API_KEYS = [], MODELS_DIR, ...cfg } = parsed.data;
+  // Listening beyond this machine without keys would hand the GPU (and the load metrics) to anyone
+  // who can reach the port: refuse to start rather than run open.
+  if (API_KEYS.length === 0 && !isLoopbackHost(cfg.HOST)) {
+    throw new ConfigError(`HOST=${cfg.HOST} is not a loopback address: set API_KEYS (comma-separated bearer keys, each at least 16 characters) before listening beyond this machine.`);
+  }
   let models: ModelSource[];
   if (cfg.MODELS_CONFIG) {
     const text = await readFile(cfg.MODELS_CONFIG, "utf8").catch(() => { throw new ConfigError(`MODELS_CONFIG: cannot read ${cfg.MODELS_CONFIG}`); });
@@ -70,5 +87,5 @@ export async function loadConfig(env: NodeJS.ProcessEnv = process.env): Promise<
     const source = cfg.MODEL ?? DEFAULT_MODEL;
     models = [{ id: cfg.MODEL_ID ?? defaultModelId(source), source }];
   }
-  return { ...cfg, models };
+  return { ...cfg, API_KEYS, MODELS_DIR: resolve(MODELS_DIR ?? cfg.MODEL_CACHE_DIR), models };
 }

@@ -1,6 +1,6 @@
 // Server lifecycle: listen first (so /health answers and /health/ready says 503 while models load),
 // then load the configured models. A model that fails to load is reported and skipped, so one bad
-// file does not take the others down.
+// file does not take the others down (main.ts exits when none loaded).
 import { serve } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
 import { createApp } from "./app.ts";
@@ -8,6 +8,7 @@ import type { ServerConfig } from "./config.ts";
 import { createLlama } from "./engine/llama.ts";
 import { ModelRegistry } from "./engine/registry.ts";
 import { Metrics } from "./metrics.ts";
+import { allowedSource } from "./models/allowed-source.ts";
 import { resolveModelSource, TINY_MODEL_ID } from "./models/source.ts";
 
 export type RunningServer = { url: string; registry: ModelRegistry; metrics: Metrics; loaded: Promise<string[]>; close: () => Promise<void> };
@@ -22,9 +23,11 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     registry,
     metrics,
     adminToken: cfg.ADMIN_TOKEN,
+    apiKeys: cfg.API_KEYS,
     maxBodyBytes: cfg.MAX_BODY_BYTES,
+    // Admin-supplied sources are confined to hf: URIs and MODELS_DIR; a failed download is an error, never the tiny model.
     resolveSource: async (source) => {
-      const r = await resolveModelSource(source, cfg.MODEL_CACHE_DIR, { ...sourceOptions, fallBackToTiny: false });
+      const r = await resolveModelSource(await allowedSource(source, cfg.MODELS_DIR), cfg.MODEL_CACHE_DIR, { ...sourceOptions, fallBackToTiny: false });
       return r.path;
     },
   });
@@ -40,9 +43,9 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     const ids: string[] = [];
     for (const m of cfg.models) {
       try {
-        const { path, fellBack } = await resolveModelSource(m.source, cfg.MODEL_CACHE_DIR, { ...sourceOptions, fallBackToTiny: true });
-        // Serving the tiny model under a real model's name would mislead clients.
-        const id = fellBack && !cfg.MODEL_ID ? TINY_MODEL_ID : m.id;
+        const { path, fellBack } = await resolveModelSource(m.source, cfg.MODEL_CACHE_DIR, { ...sourceOptions, fallBackToTiny: cfg.ALLOW_TINY_FALLBACK });
+        // Random weights under a real model's name (or the operator's MODEL_ID) would mislead clients.
+        const id = fellBack ? TINY_MODEL_ID : m.id;
         await registry.load({ id, path, contextSize: m.contextSize, slots: m.slots, gpuLayers: m.gpuLayers ?? cfg.GPU_LAYERS });
         ids.push(id);
         console.error(`[gpu-backend] model ${id} ready (${path})`);

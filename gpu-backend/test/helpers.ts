@@ -27,7 +27,8 @@ export async function startBackend(env: Record<string, string>): Promise<Backend
   if (ids.length === 0) throw new Error("no model loaded");
   const base = `${server.url}/v1`;
   // maxRetries 0: the tests look at the first answer (the SDK would retry 503s on its own).
-  return { ...server, base, client: new OpenAI({ baseURL: base, apiKey: "unused", maxRetries: 0 }) };
+  const apiKey = cfg.API_KEYS[0] ?? "unused"; // without API_KEYS (loopback) /v1 is open and any key passes
+  return { ...server, base, client: new OpenAI({ baseURL: base, apiKey, maxRetries: 0 }) };
 }
 
 export async function waitFor(cond: () => boolean, timeoutMs = 10_000, what = "condition"): Promise<void> {

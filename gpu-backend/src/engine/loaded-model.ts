@@ -13,6 +13,7 @@ import {
   type LlamaModel,
   type Token,
 } from "node-llama-cpp";
+import { randomBytes } from "node:crypto";
 import { validateModelFile } from "../gguf/validate.ts";
 import { SlotPool } from "./slot-pool.ts";
 
@@ -79,6 +80,11 @@ export class LoadedModel {
   readonly chatWrapper: ChatWrapper;
   readonly pool: SlotPool<LlamaContextSequence>;
   readonly loadedAt = Date.now();
+  /**
+   * OpenAI's system_fingerprint: new for every load, so a client (and the hot-swap test) can tell
+   * which load of a model id answered, even when a replacement landed while the request was in flight.
+   */
+  readonly fingerprint = `fp_${randomBytes(6).toString("hex")}`;
   private retired = false;
   private disposed = false;
 

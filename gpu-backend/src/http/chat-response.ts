@@ -6,27 +6,26 @@ export type Usage = { prompt_tokens: number; completion_tokens: number; total_to
 
 export const usage = (prompt: number, completion: number): Usage => ({ prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion });
 
-export const SYSTEM_FINGERPRINT = "edgeclaw-gpu-backend";
-
 export function completionId(): string {
   return `chatcmpl-${randomBytes(12).toString("base64url")}`;
 }
 
-export function completionBody(id: string, model: string, created: number, text: string, finish: FinishReason, u: Usage) {
+/** `fingerprint` is the serving model's (LoadedModel.fingerprint): it changes whenever the model id is reloaded. */
+export function completionBody(id: string, model: string, fingerprint: string, created: number, text: string, finish: FinishReason, u: Usage) {
   return {
     id,
     object: "chat.completion" as const,
     created,
     model,
-    system_fingerprint: SYSTEM_FINGERPRINT,
+    system_fingerprint: fingerprint,
     choices: [{ index: 0, message: { role: "assistant" as const, content: text, refusal: null }, logprobs: null, finish_reason: finish }],
     usage: u,
   };
 }
 
 /** Builds the `data: {...}\n\n` lines of one stream; every chunk carries the same id, created and model. */
-export function chunkWriter(id: string, model: string, created: number, includeUsage: boolean) {
-  const head = `{"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"system_fingerprint":"${SYSTEM_FINGERPRINT}",`;
+export function chunkWriter(id: string, model: string, fingerprint: string, created: number, includeUsage: boolean) {
+  const head = `{"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"system_fingerprint":${JSON.stringify(fingerprint)},`;
   // With include_usage every chunk carries "usage": null except the last, as OpenAI does.
   const tail = includeUsage ? `,"usage":null}` : "}";
   const choice = (delta: string, finish: FinishReason | null) =>

@@ -8,6 +8,8 @@ export type Deps = {
   registry: ModelRegistry;
   metrics: Metrics;
   adminToken?: string;
+  /** Bearer keys for /v1 and /metrics; empty only on a loopback HOST (config.ts refuses otherwise). */
+  apiKeys: readonly string[];
   maxBodyBytes: number;
   /** Turns an admin-supplied model source (path or hf: URI) into a local file. */
   resolveSource: (source: string) => Promise<string>;

@@ -69,7 +69,7 @@ export const ChatCompletionRequest = z.looseObject({
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 
 export const ModelLoadRequest = z.object({
-  path: z.string().min(1),
+  path: z.string().min(1).max(4096),
   contextSize: z.number().int().min(64).optional(),
   slots: z.number().int().min(1).max(256).optional(),
   gpuLayers: z.union([z.number().int().min(0), z.enum(["auto", "max"])]).optional(),

@@ -1,6 +1,8 @@
 // Turns a model source (a .gguf path or an hf: URI) into a local file. An hf: model is downloaded
-// once into the cache directory with a progress bar; when it cannot be (offline, hub unreachable),
-// the server still starts, on the generated tiny model, and says so plainly.
+// once into the cache directory, with a progress bar on a terminal and progress lines otherwise
+// (container logs). When it cannot be (offline, hub unreachable), start-up fails, unless the
+// operator opted in to the generated tiny model (ALLOW_TINY_FALLBACK), which is then served as
+// edgeclaw-tiny and never under the requested model's name.
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
@@ -28,6 +30,22 @@ export type SourceOptions = {
   stallMs?: number;
 };
 
+/** Logs a line every 5 % or every 5 s, whichever comes first: a progress bar is noise in a log file. */
+function progressLines(source: string): (status: { totalSize: number; downloadedSize: number }) => void {
+  let lastAt = 0;
+  let lastStep = -1;
+  return ({ totalSize, downloadedSize }) => {
+    const now = Date.now();
+    const step = totalSize > 0 ? Math.floor((downloadedSize / totalSize) * 20) : -1;
+    if (step === lastStep && now - lastAt < 5_000) return;
+    lastAt = now;
+    lastStep = step;
+    const mib = (n: number) => (n / 1048576).toFixed(1);
+    const pct = totalSize > 0 ? `${((downloadedSize / totalSize) * 100).toFixed(0)}% ` : "";
+    console.error(`[gpu-backend] downloading ${source}: ${pct}(${mib(downloadedSize)}${totalSize > 0 ? ` / ${mib(totalSize)}` : ""} MiB)`);
+  };
+}
+
 /** Resolves (downloading if needed) an hf: URI, failing when no byte has arrived for `stallMs`. */
 function download(source: string, cacheDir: string, opts: SourceOptions): Promise<string> {
   const abort = new AbortController();
@@ -41,15 +59,22 @@ function download(source: string, cacheDir: string, opts: SourceOptions): Promis
       }, opts.stallMs ?? 30_000);
     };
     arm();
+    const tty = process.stderr.isTTY === true;
+    const lines = tty ? undefined : progressLines(source);
     resolveModelFile(source, {
       directory: cacheDir,
-      cli: process.stderr.isTTY === true, // the progress bar, when a person is watching
+      cli: tty, // the progress bar, when a person is watching
       endpoints: opts.hubEndpoint ? { huggingFace: opts.hubEndpoint } : undefined,
-      onProgress: arm,
+      onProgress: (status) => {
+        arm();
+        lines?.(status);
+      },
       signal: abort.signal,
     }).then(resolvePath, reject).finally(() => clearTimeout(timer));
   });
 }
+
+export class DownloadFailedError extends Error {}
 
 export async function resolveModelSource(source: string, cacheDir: string, opts: SourceOptions): Promise<ResolvedSource> {
   if (!source.startsWith("hf:")) return { path: resolve(source), fellBack: false };
@@ -57,12 +82,17 @@ export async function resolveModelSource(source: string, cacheDir: string, opts:
   try {
     return { path: await download(source, cacheDir, opts), fellBack: false };
   } catch (e) {
-    if (!opts.fallBackToTiny) throw e;
+    const why = `Could not download ${source} (${e instanceof Error ? e.message : String(e)}).`;
+    if (!opts.fallBackToTiny) {
+      throw new DownloadFailedError(
+        `${why} Set MODEL to a local .gguf file, run once with network access, or set ALLOW_TINY_FALLBACK=1 to serve the generated random-weight test model as ${TINY_MODEL_ID} instead.`,
+      );
+    }
     const path = join(cacheDir, `${TINY_MODEL_ID}.gguf`);
     if (!existsSync(path)) await writeTinyModel(path);
     console.error(
-      `[gpu-backend] Could not download ${source} (${e instanceof Error ? e.message : String(e)}).\n` +
-        `[gpu-backend] FALLING BACK to the generated tiny test model ${path}: it has random weights and answers with random bytes.\n` +
+      `[gpu-backend] ${why}\n` +
+        `[gpu-backend] FALLING BACK (ALLOW_TINY_FALLBACK) to the generated tiny test model ${path}, served as '${TINY_MODEL_ID}' whatever MODEL_ID says: it has random weights and answers with random bytes.\n` +
         "[gpu-backend] Set MODEL to a local .gguf file, or run once with network access to download the model.",
     );
     return { path, fellBack: true };

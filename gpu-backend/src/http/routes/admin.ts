@@ -1,27 +1,13 @@
 // /admin: load, replace and unload models without a restart. Bearer ADMIN_TOKEN; without one
 // configured the admin API is off rather than open.
-import { createHash, timingSafeEqual } from "node:crypto";
-import { Hono, type MiddlewareHandler } from "hono";
+import { Hono } from "hono";
 import { InvalidModelFileError } from "../../gguf/validate.ts";
 import type { LoadedModel } from "../../engine/loaded-model.ts";
+import { SourceNotAllowedError } from "../../models/allowed-source.ts";
+import { requireAdmin } from "../auth.ts";
 import type { Deps } from "../deps.ts";
 import { ApiError, fromZod } from "../errors.ts";
 import { ModelLoadRequest } from "../schema.ts";
-
-const digest = (s: string) => createHash("sha256").update(s).digest();
-
-function requireAdmin(token: string | undefined): MiddlewareHandler {
-  // Comparing fixed-length digests keeps the comparison constant-time whatever the input length.
-  const expected = token ? digest(token) : undefined;
-  return async (c, next) => {
-    if (!expected) throw new ApiError(403, "The admin API is disabled: set ADMIN_TOKEN to enable it.", "admin_disabled", null, "permission_error");
-    const given = c.req.header("authorization")?.match(/^Bearer (.+)$/)?.[1] ?? "";
-    if (!timingSafeEqual(digest(given), expected)) {
-      throw new ApiError(401, "Missing or invalid admin token.", "invalid_api_key", null, "authentication_error");
-    }
-    await next();
-  };
-}
 
 function modelView(m: LoadedModel) {
   return {
@@ -32,6 +18,7 @@ function modelView(m: LoadedModel) {
     running: m.pool.running,
     waiting: m.pool.waiting,
     loaded_at: Math.floor(m.loadedAt / 1000),
+    fingerprint: m.fingerprint,
   };
 }
 
@@ -48,6 +35,7 @@ export function adminRoutes(deps: Deps) {
     try {
       path = await deps.resolveSource(source);
     } catch (e) {
+      if (e instanceof SourceNotAllowedError) throw new ApiError(400, e.message, "path_not_allowed", "path");
       throw new ApiError(502, `Could not fetch ${source}: ${e instanceof Error ? e.message : String(e)}`, "model_download_failed");
     }
     try {

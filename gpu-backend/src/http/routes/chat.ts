@@ -7,6 +7,7 @@ import { translateRequest, type TranslatedRequest } from "../chat-request.ts";
 import { chunkWriter, completionBody, completionId, usage } from "../chat-response.ts";
 import type { Deps } from "../deps.ts";
 import { ApiError, fromZod } from "../errors.ts";
+import { assertChatBodyBounds } from "../json-bounds.ts";
 import { ChatCompletionRequest } from "../schema.ts";
 
 class ClientGone extends Error {}
@@ -19,6 +20,7 @@ export function chatCompletions(deps: Deps) {
     const json = await c.req.json().catch(() => {
       throw new ApiError(400, "The request body is not valid JSON.", "invalid_json");
     });
+    assertChatBodyBounds(json);
     const parsed = ChatCompletionRequest.safeParse(json);
     if (!parsed.success) throw fromZod(parsed.error);
     const body = parsed.data;
@@ -83,9 +85,9 @@ export function chatCompletions(deps: Deps) {
         throw abandoned();
       }
       finish(result.finishReason, result);
-      return c.json(completionBody(id, model.id, created, result.text, result.finishReason, usage(result.promptTokens, result.completionTokens)));
+      return c.json(completionBody(id, model.id, model.fingerprint, created, result.text, result.finishReason, usage(result.promptTokens, result.completionTokens)));
     }
-    return streamCompletion(c, model, request, run, finish, cancel, chunkWriter(id, model.id, created, request.includeUsage));
+    return streamCompletion(c, model, request, run, finish, cancel, chunkWriter(id, model.id, model.fingerprint, created, request.includeUsage));
   };
 }
 
