@@ -12,6 +12,10 @@
 //   alarm()    runs turns one at a time in arrival order, writing each reply to the outbox in the
 //              same transaction that marks its messages answered, and sends the outbox head
 //              first; a watchdog alarm is set before any work, so a crash mid-turn is resumed
+// Guards (docs/channels.md): a revoked or unknown tenant's queued messages are refused before any
+// model call and its pending sends dead-lettered before any send; accept() enforces the
+// session's message rate, its inbox cap and (for a session's first message) the account's
+// new-session cap; dead letters outlive the session's expiry for DEAD_LETTER_RETENTION_S.
 // The decisions (policy, context, compaction, backoff) live in workers/agents/turn.ts; the
 // platforms behind workers/channels/.
 import { DurableObject } from "cloudflare:workers";
@@ -40,7 +44,9 @@ import {
 import { channelAdapters } from "../workers/channels/index.ts";
 import type { AccountConfig, SendIntent } from "../workers/channels/types.ts";
 import { webchat } from "../workers/channels/webchat.ts";
+import { channelLimitsOf, takeExact, accountIngressAllowed, INGRESS_WINDOW_S } from "../workers/channels/limits.ts";
 import type { Env } from "../workers/env.ts";
+import { tenantStatus } from "../workers/tenants/liveness.ts";
 
 export interface SessionBinding {
   key: string;
@@ -49,12 +55,18 @@ export interface SessionBinding {
 }
 
 export interface AcceptResult {
-  status: "accepted" | "duplicate";
+  status: "accepted" | "duplicate" | "refused";
+  // 0 when refused.
   seq: number;
+  // When refused: why, and when one more message could be accepted.
+  code?: "session_rate_limited" | "inbox_full" | "too_many_new_sessions";
+  message?: string;
+  retryAfterMs?: number;
 }
 
 export interface RunStatus {
-  state: "queued" | "done" | "ignored";
+  // refused: never answered because the tenant was revoked (or is unknown) by its turn.
+  state: "queued" | "done" | "ignored" | "refused";
   reply: string | null;
   received_at: number;
   done_at: number | null;
@@ -64,8 +76,22 @@ export interface RunStatus {
 const LEASE_MS = 60_000;
 // Answered messages are remembered this long for dedupe (platforms retry for hours, not days).
 const DEDUPE_WINDOW_MS = 7 * 86_400_000;
+// Dead letters outlive the session's expiry until an admin retries or drops them, or this passes.
+const DEFAULT_DEAD_LETTER_RETENTION_S = 30 * 86_400;
+// What a refused "inbox full" asks the sender to wait: about one turn.
+const INBOX_FULL_RETRY_MS = 10_000;
+const REVOKED_SEND_ERROR = "tenant revoked: not sent";
+
+function deadLetterRetentionMs(env: Env): number {
+  const n = Number(env.DEAD_LETTER_RETENTION_S);
+  return (Number.isFinite(n) && n > 0 ? n : DEFAULT_DEAD_LETTER_RETENTION_S) * 1000;
+}
 
 type Row = Record<string, SqlStorageValue>;
+
+function refused(code: NonNullable<AcceptResult["code"]>, message: string, retryAfterMs: number): AcceptResult {
+  return { status: "refused", seq: 0, code, message, retryAfterMs };
+}
 
 interface InboxRow {
   seq: number;
@@ -107,6 +133,9 @@ export class ChatSession extends DurableObject<Env> {
   private bound: { fingerprint: string; key: string; agent: AgentConfig; account: AccountConfig } | null = null;
   private prunedAt = 0;
   private target: string | null = null;
+  // A first message's new-session admission in flight: concurrent first messages share it, so
+  // one new session costs the account one unit of its cap.
+  private admitting: Promise<number | null> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -157,6 +186,15 @@ export class ChatSession extends DurableObject<Env> {
   async accept(binding: SessionBinding, message: InboundMessage): Promise<AcceptResult> {
     const found = this.sql.exec<{ seq: number }>("SELECT seq FROM inbox WHERE msg_id = ?", message.messageId).toArray()[0];
     if (found) return { status: "duplicate", seq: found.seq };
+    const limits = channelLimitsOf(binding.account.limits);
+    if (this.meta<number>("created_at") === null) {
+      const wait = await this.admitNewSession(binding.account.id, limits.new_sessions_per_min);
+      if (wait !== null) return refused("too_many_new_sessions", "This account opens too many new conversations; try again later.", wait);
+    }
+    const queued = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM inbox WHERE state = 'queued'").one().n;
+    if (queued >= limits.inbox_max) return refused("inbox_full", `This conversation already has ${queued} messages waiting for an answer.`, INBOX_FULL_RETRY_MS);
+    const wait = this.takePeerToken(limits.peer_messages_per_min, limits.peer_burst);
+    if (wait !== null) return refused("session_rate_limited", "Too many messages in this conversation; slow down.", wait);
     const now = Date.now();
     const seq = this.ctx.storage.transactionSync(() => {
       this.bind(binding);
@@ -180,6 +218,31 @@ export class ChatSession extends DurableObject<Env> {
     });
     await this.wake(now);
     return { status: "accepted", seq };
+  }
+
+  // The account's new-session cap (exact, in a RateLimiter Durable Object): null when admitted.
+  private admitNewSession(accountId: string, perMin: number): Promise<number | null> {
+    if (!this.admitting) {
+      this.admitting = takeExact(this.env, `chan-sessions:${accountId}`, perMin).finally(() => {
+        this.admitting = null;
+      });
+    }
+    return this.admitting;
+  }
+
+  // The session's own message rate: a token bucket of `burst` messages refilling at `perMin`,
+  // kept in meta (the object serialises accepts, so it is exact). null when a token was taken.
+  private takePeerToken(perMin: number, burst: number): number | null {
+    const now = Date.now();
+    const perMs = perMin / 60_000;
+    const saved = this.meta<{ level: number; at: number }>("peer_bucket");
+    const level = saved ? Math.min(burst, saved.level + (now - saved.at) * perMs) : burst;
+    if (level < 1) {
+      this.setMeta("peer_bucket", { level, at: now });
+      return Math.ceil((1 - level) / perMs);
+    }
+    this.setMeta("peer_bucket", { level: level - 1, at: now });
+    return null;
   }
 
   // A proactive message (a scheduled reminder, a heartbeat's answer): one send intent on the
@@ -228,6 +291,7 @@ export class ChatSession extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(this.alarmAt);
     for (;;) {
       if (gen !== this.generation) return;
+      if (await this.haltIfTenantGone(gen)) break;
       await this.flushOutbox(gen);
       if (gen !== this.generation) return;
       if (await this.compactIfNeeded(gen)) continue;
@@ -237,6 +301,23 @@ export class ChatSession extends DurableObject<Env> {
     }
     if (gen !== this.generation) return;
     await this.scheduleNext();
+  }
+
+  // A revoked (or unknown) tenant's session makes no model call and sends nothing: its queued
+  // messages are marked refused and its pending sends dead-lettered with the reason (an admin
+  // sees them; a retry after revocation dead-letters again). true when it halted.
+  private async haltIfTenantGone(gen: number): Promise<boolean> {
+    const bound = this.binding();
+    if (!bound || (await tenantStatus(this.env, bound.account.tenantId)) === "live") return false;
+    if (gen !== this.generation) return true;
+    const now = Date.now();
+    const refusedCount = this.sql.exec("UPDATE inbox SET state = 'refused', done_at = ? WHERE state = 'queued'", now).rowsWritten;
+    const pending = this.sql.exec<{ id: number; attempts: number }>("SELECT id, attempts FROM outbox WHERE state = 'pending' ORDER BY id").toArray();
+    for (const p of pending) await this.deadLetter(bound.key, p.id, bound.account, p.attempts, REVOKED_SEND_ERROR);
+    if (refusedCount > 0 || pending.length > 0) {
+      console.warn(JSON.stringify({ level: "warn", msg: "tenant not live: session halted", session: bound.key, refused: refusedCount, dead: pending.length }));
+    }
+    return true;
   }
 
   private async scheduleNext(): Promise<void> {
@@ -306,6 +387,8 @@ export class ChatSession extends DurableObject<Env> {
   private async runTurn(batch: InboxRow[], gen: number): Promise<void> {
     const agent = (this.binding() as SessionBinding).agent;
     const key = (this.binding() as SessionBinding).key;
+    // Checked again right before the turn: a revocation may have landed during this alarm.
+    if ((await tenantStatus(this.env, agent.tenantId)) !== "live") return;
     const messages = batch.map((r) => JSON.parse(r.message) as InboundMessage);
     const last = messages[messages.length - 1] as InboundMessage;
     const attempts = (batch[batch.length - 1] as InboxRow).attempts + 1;
@@ -457,6 +540,12 @@ export class ChatSession extends DurableObject<Env> {
       const key = (this.binding() as SessionBinding).key;
       const intent: SendIntent = { ...(JSON.parse(head.intent) as Omit<SendIntent, "key">), key: `${key}#${head.id}` };
       const attempts = head.attempts + 1;
+      // Before every send: nothing goes out for a revoked or unknown tenant.
+      if ((await tenantStatus(this.env, account.tenantId)) !== "live") {
+        if (gen !== this.generation) return;
+        await this.deadLetter(key, head.id, account, head.attempts, REVOKED_SEND_ERROR);
+        continue;
+      }
       // Counted before the call: a crash during it still uses up an attempt.
       this.sql.exec("UPDATE outbox SET attempts = ? WHERE id = ?", attempts, head.id);
       const result = await channelAdapters[account.channel].send(intent, account, { env: this.env, sockets: this.ctx.getWebSockets() });
@@ -471,9 +560,13 @@ export class ChatSession extends DurableObject<Env> {
         this.sql.exec("UPDATE outbox SET next_at = ?, last_error = ? WHERE id = ?", at + sendBackoffMs(this.env, attempts, result.retryAfterMs), result.error, head.id);
         return;
       }
-      this.sql.exec("UPDATE outbox SET state = 'dead', last_error = ? WHERE id = ?", result.error, head.id);
-      await this.indexDeadLetter(key, head.id, account, attempts, result.error);
+      await this.deadLetter(key, head.id, account, attempts, result.error);
     }
+  }
+
+  private async deadLetter(key: string, intentId: number, account: AccountConfig, attempts: number, error: string): Promise<void> {
+    this.sql.exec("UPDATE outbox SET state = 'dead', last_error = ? WHERE id = ?", error, intentId);
+    await this.indexDeadLetter(key, intentId, account, attempts, error);
   }
 
   private async indexDeadLetter(key: string, intentId: number, account: AccountConfig, attempts: number, error: string): Promise<void> {
@@ -573,7 +666,27 @@ export class ChatSession extends DurableObject<Env> {
     this.sql.exec(SCHEMA);
   }
 
+  // Expiry ends the conversation, but not an undelivered reply an admin has not seen yet: while
+  // dead letters younger than DEAD_LETTER_RETENTION_S remain, the object keeps them (and the
+  // binding a retry needs) and drops everything else; it expires fully when the last one is
+  // retried, dropped or past retention.
   private async expire(): Promise<void> {
+    const keepSince = Date.now() - deadLetterRetentionMs(this.env);
+    const oldest = this.sql.exec<{ t: number | null }>("SELECT MIN(created_at) AS t FROM outbox WHERE state = 'dead' AND created_at >= ?", keepSince).one().t;
+    if (oldest !== null) {
+      this.generation++;
+      this.ctx.storage.transactionSync(() => {
+        this.sql.exec("DELETE FROM history");
+        this.sql.exec("DELETE FROM snapshots");
+        this.sql.exec("DELETE FROM inbox");
+        this.sql.exec("DELETE FROM outbox WHERE state != 'dead' OR created_at < ?", keepSince);
+        this.sql.exec("DELETE FROM meta WHERE k NOT IN ('key', 'agent', 'account', 'created_at', 'last_active', 'registered')");
+      });
+      this.target = null;
+      this.alarmAt = oldest + deadLetterRetentionMs(this.env);
+      await this.ctx.storage.setAlarm(this.alarmAt);
+      return;
+    }
     const key = this.binding()?.key ?? null;
     if (key !== null) {
       try {
@@ -593,6 +706,14 @@ export class ChatSession extends DurableObject<Env> {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return new Response("expected a WebSocket upgrade", { status: 426 });
     const binding = JSON.parse(decodeURIComponent(request.headers.get("x-edgeclaw-session") ?? "null")) as (SessionBinding & { peer: string }) | null;
     if (!binding) return new Response("missing session binding", { status: 400 });
+    // A new visitor id is a new session: the account's cap decides before anything is stored.
+    if (this.meta<number>("created_at") === null) {
+      const wait = await this.admitNewSession(binding.account.id, channelLimitsOf(binding.account.limits).new_sessions_per_min);
+      if (wait !== null) {
+        const body = { error: { code: "too_many_new_sessions", message: "This WebChat opens too many new conversations; try again later." } };
+        return Response.json(body, { status: 429, headers: { "retry-after": String(Math.ceil(wait / 1000)) } });
+      }
+    }
     this.bind(binding);
     this.setMeta("last_active", Date.now());
     const pair = new WebSocketPair();
@@ -616,6 +737,15 @@ export class ChatSession extends DurableObject<Env> {
     const bound = this.binding();
     if (!bound) return ws.close(4001, "session gone");
     const { agent, account, key } = bound;
+    // A socket opened before its tenant was revoked gets no further turn.
+    if ((await tenantStatus(this.env, account.tenantId)) !== "live") {
+      ws.send(JSON.stringify({ type: "error", code: "tenant_revoked", message: "This chat is no longer available." }));
+      return ws.close(4003, "tenant revoked");
+    }
+    if (!(await accountIngressAllowed(this.env, account.id))) {
+      ws.send(JSON.stringify({ type: "error", code: "channel_rate_limited", message: "This chat gets too many messages; try again later.", retry_after_ms: INGRESS_WINDOW_S * 1000 }));
+      return;
+    }
     let message: InboundMessage | null;
     try {
       message = webchat.parse({ headers: new Headers(), body: typeof data === "string" ? data : new TextDecoder().decode(data), peer }, account, Date.now());
@@ -625,6 +755,11 @@ export class ChatSession extends DurableObject<Env> {
     }
     if (!message) return;
     const result = await this.accept({ key, agent, account }, message);
+    if (result.status === "refused") {
+      // Not acknowledged: the page keeps the message and may send it again later.
+      ws.send(JSON.stringify({ type: "error", id: message.messageId, code: result.code, message: result.message, retry_after_ms: result.retryAfterMs }));
+      return;
+    }
     ws.send(JSON.stringify({ type: "ack", id: message.messageId, status: result.status }));
   }
 

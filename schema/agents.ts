@@ -79,6 +79,9 @@ export const channelAccounts = sqliteTable(
     botUsername: text("bot_username"),
     // Least gap between two sends into one chat (null: the channel's default).
     sendIntervalMs: integer("send_interval_ms"),
+    // JSON of the account's own ingress limits (schema/channels.ts channelLimits); null: the
+    // defaults in workers/channels/limits.ts.
+    limits: text("limits"),
     createdAt: integer("created_at").notNull(),
     revokedAt: integer("revoked_at"),
   },

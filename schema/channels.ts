@@ -116,9 +116,28 @@ export const createBindingBody = z
   })
   .refine((b) => b.group_id === undefined || b.peer_id === undefined, { message: "a binding matches a group or a peer, not both", path: ["peer_id"] });
 
-// Platform credentials are Worker secrets named TELEGRAM_* (the prefix keeps an account from
-// pointing at any other secret and sending it to an api_base_url of the admin's choosing).
-export const channelTokenRef = z.string().regex(/^TELEGRAM_[A-Z0-9_]{1,64}$/, "the name of a Worker secret starting with TELEGRAM_");
+// A platform credential is a vault:<name> secret of the account's own tenant, or (owner only) a
+// Worker secret named TELEGRAM_* (the prefix keeps an account from pointing at any other secret
+// and sending it to an api_base_url of the admin's choosing).
+export const channelTokenRef = z
+  .string()
+  .regex(/^(?:TELEGRAM_[A-Z0-9_]{1,64}|vault:[A-Za-z0-9_.-]{1,64})$/, "vault:<secret name>, or the name of a Worker secret starting with TELEGRAM_");
+
+// Public ingress limits an account may set for itself (workers/channels/limits.ts has the
+// defaults and what enforces each one). Bounded: an account can tighten or loosen them, but not
+// switch them off.
+export const channelLimits = z.strictObject({
+  // Hook requests per minute for the account (exact, across every location).
+  hooks_per_min: z.number().int().min(1).max(100_000).optional(),
+  // Messages per minute into one session (a WebChat visitor, a Telegram chat), with a burst.
+  peer_messages_per_min: z.number().int().min(1).max(10_000).optional(),
+  peer_burst: z.number().int().min(1).max(1_000).optional(),
+  // Messages a session keeps queued for its turns before it refuses more.
+  inbox_max: z.number().int().min(1).max(10_000).optional(),
+  // New sessions (new visitors, chats, hook peers) per minute for the account.
+  new_sessions_per_min: z.number().int().min(1).max(100_000).optional(),
+});
+export type ChannelLimitsBody = z.infer<typeof channelLimits>;
 
 export const createChannelAccountBody = z
   .strictObject({
@@ -131,10 +150,13 @@ export const createChannelAccountBody = z
       .transform((u) => u.replace(/\/+$/, ""))
       .optional(),
     token_ref: channelTokenRef.optional(),
-    // Telegram's setWebhook secret_token: 1-256 of A-Z, a-z, 0-9, _ and -. Generated when missing.
-    webhook_secret: z.string().regex(/^[A-Za-z0-9_-]{1,256}$/).optional(),
+    // Telegram's setWebhook secret_token (A-Z, a-z, 0-9, _ and -, at most 256). Generated when
+    // missing; one chosen by the admin needs at least 16 characters, since it is the only thing
+    // that tells Telegram's deliveries from anyone else's.
+    webhook_secret: z.string().regex(/^[A-Za-z0-9_-]{16,256}$/, "16-256 of A-Z, a-z, 0-9, _ and -").optional(),
     bot_username: z.string().regex(/^[A-Za-z0-9_]{1,64}$/).optional(),
     send_interval_ms: z.number().int().min(0).max(60_000).optional(),
+    limits: channelLimits.optional(),
   })
   .refine((b) => b.channel !== "telegram" || b.token_ref !== undefined, { message: "required for telegram", path: ["token_ref"] })
   .refine((b) => b.channel === "telegram" || b.webhook_secret === undefined, { message: "only telegram accounts have a webhook secret", path: ["webhook_secret"] });

@@ -1,10 +1,11 @@
 // Bindings and per-request variables, shared by every Hono app in the Worker.
+import type { ChannelAccountLedger } from "../durable-objects/account-ledger.ts";
 import type { SpendBudget } from "../durable-objects/budget.ts";
 import type { CircuitBreaker } from "../durable-objects/circuit-breaker.ts";
 import type { RateLimiter } from "../durable-objects/rate-limiter.ts";
 import type { SchedulerShard } from "../durable-objects/scheduler.ts";
 import type { ChatSession } from "../durable-objects/session.ts";
-import type { AdminClaims } from "../schema/admin.ts";
+import type { AdminTokenClaims } from "../schema/admin.ts";
 import type { Principal } from "./auth/principal.ts";
 import type { GatewayTiming } from "./http/timing.ts";
 
@@ -23,6 +24,10 @@ export interface Env {
   SESSIONS: DurableObjectNamespace<ChatSession>;
   // Scheduler shards, named shard:<i> for i < SCHEDULER_SHARDS (durable-objects/scheduler.ts).
   SCHEDULER: DurableObjectNamespace<SchedulerShard>;
+  // One per channel account: the platform message ids it has seen (durable-objects/account-ledger.ts).
+  ACCOUNT_LEDGERS: DurableObjectNamespace<ChannelAccountLedger>;
+  // Per-location first gate on each channel account's inbound messages (workers/channels/limits.ts).
+  CHANNEL_INGRESS?: RateLimit;
   AI?: AiBinding;
   // [vars] in wrangler.toml; strings because that is what vars and secrets are.
   CACHE_TTL_MS?: string;
@@ -38,20 +43,33 @@ export interface Env {
   SCHEDULER_TICK_MS?: string;
   SCHEDULER_MISSED_GRACE_MS?: string;
   SCHEDULER_RETRY_BASE_MS?: string;
+  // How long a session's dead letters outlive its expiry when no admin acts (seconds; 30 days).
+  DEAD_LETTER_RETENTION_S?: string;
+  // Scheduler: the deadline of one outside action, and how many run at once per shard and per
+  // tenant within a shard (docs/scheduler.md, "Slow actions").
+  SCHEDULER_ACTION_TIMEOUT_MS?: string;
+  SCHEDULER_MAX_INFLIGHT?: string;
+  SCHEDULER_TENANT_INFLIGHT?: string;
   // Hosts that every outbound-URL check lets through over http and despite being private
   // (workers/security/outbound-url.ts): local development and tests only.
   OUTBOUND_ALLOW_HOSTS?: string;
   // Secret. Without it the admin API answers 503 rather than accepting unsigned tokens.
   ADMIN_JWT_SECRET?: string;
-  // Provider credentials are further secrets named PROVIDER_*; they are read by name from the
-  // provider row's credential_ref (workers/router/credentials.ts), so they have no field here.
+  // Longest accepted admin token lifetime (exp - iat), seconds; default 30 days.
+  ADMIN_TOKEN_MAX_TTL_S?: string;
+  // Secret. The vault's master keys, JSON {"current":"<id>","keys":{"<id>":"<base64 of 32 bytes>"}}
+  // (workers/vault/keyring.ts). Without it (or invalid) every vault operation answers 503.
+  VAULT_KEYS?: string;
+  // Deployment-wide credentials are further secrets named PROVIDER_*, TELEGRAM_* and WEBHOOK_*;
+  // rows (credential_ref, token_ref, secret_ref) name them, or a vault:<name> secret of their own
+  // tenant (workers/auth/secrets.ts), so they have no field here. Only owners may name them.
 }
 
 export interface AppVariables {
   requestId: string;
   timing: GatewayTiming;
   principal: Principal;
-  admin: AdminClaims;
+  admin: AdminTokenClaims;
 }
 
 export type AppEnv = { Bindings: Env; Variables: AppVariables };

@@ -1,7 +1,9 @@
 // Worker entry: the Hono app, and every Durable Object class (wrangler finds them here).
+import { dailyMaintenance } from "./admin/maintenance.ts";
 import { app } from "./app.ts";
 import type { Env } from "./env.ts";
 
+export { ChannelAccountLedger } from "../durable-objects/account-ledger.ts";
 export { SpendBudget } from "../durable-objects/budget.ts";
 export { CircuitBreaker } from "../durable-objects/circuit-breaker.ts";
 export { RateLimiter } from "../durable-objects/rate-limiter.ts";
@@ -10,4 +12,8 @@ export { ChatSession } from "../durable-objects/session.ts";
 
 export default {
   fetch: app.fetch,
+  // The daily cron (wrangler.toml [triggers]): audit retention purge, expired token revocations.
+  scheduled(_controller, env, ctx) {
+    ctx.waitUntil(dailyMaintenance(env));
+  },
 } satisfies ExportedHandler<Env>;

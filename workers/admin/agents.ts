@@ -136,6 +136,7 @@ bindingRoutes.post("/", async (c) => {
   const body = await adminBody(c, createBindingBody);
   const tenantId = tenantForWrite(claims, body.tenant_id);
   const db = database(c.env.DB);
+  await requireLiveTenant(db, tenantId);
   const agent = await db.select().from(agents).where(and(eq(agents.id, body.agent_id), eq(agents.tenantId, tenantId))).get();
   if (!agent) throw new ApiError(404, "agent_not_found", `Tenant '${tenantId}' has no agent '${body.agent_id}'.`);
   const row: AgentBindingRow = {

@@ -1,7 +1,7 @@
-// /admin/channel-accounts: a Telegram bot (its token as a TELEGRAM_* Worker secret reference,
+// /admin/channel-accounts: a Telegram bot (its token as a vault:<name> or TELEGRAM_* reference,
 // its webhook secret, its API base URL), a WebChat site, or an inbound-hook client. Secrets are
 // shown once, in the create answer (the webhook secret to give setWebhook, the hook token); D1
-// keeps only their SHA-256. Only an owner may name a token secret (secrets are deployment-wide).
+// keeps only their SHA-256. Only an owner may name a TELEGRAM_* secret (those are deployment-wide).
 import { desc, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { channelAccounts, type ChannelAccountRow } from "../../schema/agents.ts";
@@ -9,12 +9,15 @@ import { createChannelAccountBody } from "../../schema/channels.ts";
 import { forgetAccount } from "../agents/config.ts";
 import { HOOK_TOKEN_PREFIX } from "../channels/hook.ts";
 import { sha256Hex } from "../auth/encoding.ts";
+import { channelLimitsOf } from "../channels/limits.ts";
 import { randomToken } from "../channels/secrets.ts";
 import { database } from "../db.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
+import { assertOutboundUrl } from "../security/outbound-url.ts";
 import { assertVisible, tenantForWrite } from "./access.ts";
 import { auditInsert } from "./audit.ts";
+import { assertMayReference } from "./secret-refs.ts";
 import { iso, newId } from "./ids.ts";
 import { adminBody, conflictOnUnique, scopedListQuery } from "./request.ts";
 import { requireLiveTenant } from "./tenants.ts";
@@ -31,6 +34,7 @@ function view(row: ChannelAccountRow) {
     token_ref: row.tokenRef,
     bot_username: row.botUsername,
     send_interval_ms: row.sendIntervalMs,
+    limits: channelLimitsOf(row.limits),
     webhook_path: row.channel === "telegram" ? `/webhooks/telegram/${row.id}` : null,
     created_at: iso(row.createdAt),
     revoked_at: iso(row.revokedAt),
@@ -41,9 +45,10 @@ channelAccountRoutes.post("/", async (c) => {
   const claims = c.get("admin");
   const body = await adminBody(c, createChannelAccountBody);
   const tenantId = tenantForWrite(claims, body.tenant_id);
-  if (body.token_ref !== undefined && claims.role !== "owner") {
-    throw new ApiError(403, "forbidden", "Only an owner may attach a token secret to a channel account.");
-  }
+  assertMayReference(claims, body.token_ref, "token_ref");
+  // The bot token is sent to this base URL: it passes the outbound-URL policy like any URL a
+  // tenant admin supplies (telegram.ts checks it again before each call).
+  if (body.api_base_url !== undefined) assertOutboundUrl(c.env, body.api_base_url, "api_base_url");
   const db = database(c.env.DB);
   await requireLiveTenant(db, tenantId);
   const id = newId("chn");
@@ -60,6 +65,7 @@ channelAccountRoutes.post("/", async (c) => {
     secretHash: secret === null ? null : await sha256Hex(secret),
     botUsername: body.bot_username ?? null,
     sendIntervalMs: body.send_interval_ms ?? null,
+    limits: body.limits === undefined ? null : JSON.stringify(body.limits),
     createdAt: Date.now(),
     revokedAt: null,
   };

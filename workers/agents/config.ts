@@ -9,6 +9,7 @@ import { eq } from "drizzle-orm";
 import { agentBindings, agents, channelAccounts, type AgentRow, type ChannelAccountRow } from "../../schema/agents.ts";
 import type { Channel, DmPolicy } from "../../schema/channels.ts";
 import { TtlCache } from "../cache/ttl-cache.ts";
+import { channelLimitsOf } from "../channels/limits.ts";
 import type { VerifiableAccount } from "../channels/types.ts";
 import { database } from "../db.ts";
 import { settings, type Env } from "../env.ts";
@@ -68,6 +69,7 @@ export function accountConfig(row: ChannelAccountRow): VerifiableAccount {
     tokenRef: row.tokenRef,
     botUsername: row.botUsername,
     sendIntervalMs: row.sendIntervalMs,
+    limits: channelLimitsOf(row.limits),
     secretHash: row.secretHash,
   };
 }

@@ -11,6 +11,7 @@ import type { Trail } from "../router/engine.ts";
 import { requestFacts } from "../router/facts.ts";
 import { reserve, type Usage } from "../router/limits.ts";
 import { routingFor } from "../router/routing.ts";
+import { requireTenantLive } from "../tenants/liveness.ts";
 
 export interface ModelMessage {
   role: "system" | "user" | "assistant";
@@ -30,6 +31,10 @@ export interface ModelCall {
   sessionKey: string;
   onDelta?: (text: string) => void;
   waitUntil: (p: Promise<unknown>) => void;
+  // A hard end for the whole call (epoch ms), whatever the tenant's provider timeout and retry
+  // budget say: the scheduler's action deadline. The route's time budget shrinks to it (every
+  // attempt's first-byte wait is bounded by it) and a stream still open then is cut.
+  deadlineAt?: number;
 }
 
 export interface ModelReply {
@@ -39,6 +44,8 @@ export interface ModelReply {
 }
 
 export async function callModel(env: Env, call: ModelCall): Promise<ModelReply> {
+  // The last line behind the session's own checks: no model call for a revoked or unknown tenant.
+  await requireTenantLive(env, call.tenantId);
   const request: ChatCompletionRequest = chatCompletionRequest.parse({
     model: call.model,
     messages: call.messages,
@@ -47,8 +54,9 @@ export async function callModel(env: Env, call: ModelCall): Promise<ModelReply> 
     stream_options: { include_usage: true },
   });
   const routing = await routingFor(env, call.tenantId, call.waitUntil);
-  const route = routing.routes.get(call.model);
-  if (!route) throw new ApiError(404, "model_not_found", `The agent's model '${call.model}' does not exist for this tenant.`);
+  const found = routing.routes.get(call.model);
+  if (!found) throw new ApiError(404, "model_not_found", `The agent's model '${call.model}' does not exist for this tenant.`);
+  const route = call.deadlineAt === undefined ? found : { ...found, retry: { ...found.retry, budget_ms: Math.max(1, Math.min(found.retry.budget_ms, call.deadlineAt - Date.now())) } };
   const headers = new Headers({ "x-request-id": call.requestId });
   const facts = requestFacts(request, { tier: routing.config.tier ?? null, priority: "normal", headers });
   const held = await reserve(
@@ -86,10 +94,20 @@ export async function callModel(env: Env, call: ModelCall): Promise<ModelReply> 
 
   // Drain the relayed stream: the recorder (settling at its end) collects content and usage.
   const reader = called.stream.getReader();
-  for (;;) {
-    const { done } = await reader.read();
-    if (done) break;
+  let cut = false;
+  const timer = call.deadlineAt === undefined ? undefined : setTimeout(() => {
+    cut = true;
+    reader.cancel().catch(() => {});
+  }, Math.max(0, call.deadlineAt - Date.now()));
+  try {
+    for (;;) {
+      const { done } = await reader.read();
+      if (done) break;
+    }
+  } finally {
+    clearTimeout(timer);
   }
+  if (cut) throw new ApiError(504, "deadline_exceeded", "The model call did not finish before the caller's deadline.");
   const failed = called.recorder.error();
   if (failed !== null) throw new ApiError(502, "upstream_stream_error", failed);
   return { text: called.recorder.content(), usage: called.recorder.usage(), target };

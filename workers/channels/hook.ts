@@ -3,11 +3,14 @@
 //   parse   { text, peer?, agent_id?, callback_url? } plus the Idempotency-Key header, which is
 //           the dedupe key (a retried POST with the same key is the same run)
 //   send    POST { id, status: "done", reply } to callback_url when the caller gave one;
-//           otherwise the reply waits in the session for GET /hooks/agent/runs/<id>
+//           otherwise the reply waits in the session for GET /hooks/agent/runs/<id>. The
+//           callback URL passes the outbound-URL policy at intake (routes.ts, 400) and again
+//           here before the fetch (refused: a dead letter, never a request)
 import { hookBody, idempotencyKey } from "../../schema/channels.ts";
 import { bearerToken } from "../http/api-key-auth.ts";
 import { ApiError } from "../http/errors.ts";
 import { parseOr400 } from "../http/validation.ts";
+import { checkOutboundUrl } from "../security/outbound-url.ts";
 import { httpFailure, networkFailure, secretMatches, SEND_TIMEOUT_MS } from "./secrets.ts";
 import type { ChannelAdapter } from "./types.ts";
 
@@ -61,8 +64,10 @@ export const hook: ChannelAdapter = {
     };
   },
 
-  async send(intent) {
+  async send(intent, _account, ctx) {
     if (!intent.callbackUrl) return { ok: true, receipt: "poll" };
+    const verdict = checkOutboundUrl(ctx.env, intent.callbackUrl);
+    if (!verdict.ok) return { ok: false, retryable: false, retryAfterMs: null, error: `callback_url refused: ${verdict.reason}` };
     let res: Response;
     try {
       res = await fetch(intent.callbackUrl, {

@@ -1,12 +1,15 @@
 // The messaging entry points. Each resolves the account (which gives the tenant), lets the
 // channel's adapter verify and parse the delivery, resolves the agent and session key, and hands
 // the message to the session's Durable Object; the answer is sent only after the DO recorded it.
+// Order on every entry point: cheap authentication from the headers first (no body is read for a
+// stranger), then the tenant must be live (workers/tenants/liveness.ts), then the ingress limits
+// (./limits.ts), and only then the body.
 //   POST /webhooks/:channel/:account   platform webhooks (Telegram)
 //   POST /hooks/agent                  inbound hooks (bearer token + Idempotency-Key)
 //   GET  /hooks/agent/runs/:id         a hook run's status and reply (polling)
 //   GET  /webchat/:account             the WebChat page; /webchat/:account/ws the socket
 import { Hono, type Context } from "hono";
-import type { ChatSession, SessionBinding } from "../../durable-objects/session.ts";
+import type { AcceptResult, ChatSession, SessionBinding } from "../../durable-objects/session.ts";
 import { webchatPeer, type Channel, type InboundMessage } from "../../schema/channels.ts";
 import { base64url } from "../auth/encoding.ts";
 import { accountById, resolveBinding, sessionKeyOf, tenantAgents, type AgentConfig } from "../agents/config.ts";
@@ -14,8 +17,11 @@ import type { AppEnv, Env } from "../env.ts";
 import { readBodyBytes } from "../http/body.ts";
 import { bearerToken } from "../http/api-key-auth.ts";
 import { ApiError } from "../http/errors.ts";
+import { assertOutboundUrl } from "../security/outbound-url.ts";
+import { requireTenantLive, tenantStatus } from "../tenants/liveness.ts";
 import { hookAccountOf } from "./hook.ts";
 import { channelAdapters } from "./index.ts";
+import { accountIngressAllowed, channelLimitsOf, ingressRefused, rateLimited, takeExact } from "./limits.ts";
 import type { AccountConfig, Delivery, VerifiableAccount } from "./types.ts";
 import { webchatPage } from "./webchat-page.ts";
 
@@ -52,15 +58,29 @@ function bindingOf(agent: AgentConfig, account: VerifiableAccount, m: InboundMes
   return { key: sessionKeyOf(agent, m), agent, account: publicAccount(account) };
 }
 
+// A session refused the message (its rate, its inbox, or the account's new-session cap).
+function sessionRefusal(result: AcceptResult): ApiError {
+  return rateLimited(result.retryAfterMs ?? 1000, result.code ?? "rate_limited", result.message ?? "Too many messages; try again later.");
+}
+
 export const webhooks = new Hono<AppEnv>();
 
+// Telegram retries a non-2xx answer and holds the bot's later updates behind it, so what will
+// never be accepted is answered 200 with a status saying why (nothing is recorded): a revoked or
+// unknown tenant, a replayed update_id, a chat over its own limits. Only the account-wide flood
+// gate answers 429: there Telegram's backing off is what we want.
 webhooks.post("/:channel/:account", async (c) => {
   const channel = c.req.param("channel");
   if (channel !== "telegram") throw new ApiError(404, "unknown_channel", `No webhook channel '${channel}'.`);
   const account = await liveAccount(c.env, c.req.param("account"), channel);
   const adapter = channelAdapters[channel];
+  // The secret is a header: checked before the body is read.
+  if (!(await adapter.verify({ headers: c.req.raw.headers, body: "" }, account))) {
+    throw new ApiError(401, "invalid_signature", "The webhook's secret token is missing or wrong.");
+  }
+  if ((await tenantStatus(c.env, account.tenantId)) !== "live") return c.json({ ok: true, status: "tenant_revoked" });
+  if (!(await accountIngressAllowed(c.env, account.id))) throw ingressRefused();
   const d = await delivery(c);
-  if (!(await adapter.verify(d, account))) throw new ApiError(401, "invalid_signature", "The webhook's secret token is missing or wrong.");
   const message = adapter.parse(d, publicAccount(account), Date.now());
   if (!message) return c.json({ ok: true, status: "ignored" });
   const agent = await agentFor(c.env, message);
@@ -70,18 +90,26 @@ webhooks.post("/:channel/:account", async (c) => {
     return c.json({ ok: true, status: "unbound" });
   }
   const binding = bindingOf(agent, account, message);
+  // update_id is unique per bot: one seen for another chat is a replay, dropped here.
+  const claim = await c.env.ACCOUNT_LEDGERS.get(c.env.ACCOUNT_LEDGERS.idFromName(account.id)).claim(message.messageId, binding.key);
+  if (claim === "replay") return c.json({ ok: true, status: "duplicate" });
   const result = await sessionStub(c.env, binding.key).accept(binding, message);
+  if (result.status === "refused") return c.json({ ok: true, status: "rate_limited", reason: result.code });
   return c.json({ ok: true, status: result.status });
 });
 
 export const hooks = new Hono<AppEnv>();
 
-async function hookAccount(c: Context<AppEnv>, d: Delivery): Promise<VerifiableAccount> {
-  const id = hookAccountOf(bearerToken(d.headers.get("authorization") ?? undefined));
+// The token is the Authorization header: a hook caller is authenticated (and its tenant found
+// live) before any of its body is read.
+async function hookAccount(c: Context<AppEnv>): Promise<VerifiableAccount> {
+  const headersOnly: Delivery = { headers: c.req.raw.headers, body: "" };
+  const id = hookAccountOf(bearerToken(c.req.header("authorization")));
   const account = id ? await accountById(c.env, id) : null;
-  if (!account || account.channel !== "hook" || !(await channelAdapters.hook.verify(d, account))) {
+  if (!account || account.channel !== "hook" || !(await channelAdapters.hook.verify(headersOnly, account))) {
     throw new ApiError(401, "invalid_token", "Send a hook token as 'Authorization: Bearer ehk_...'.");
   }
+  await requireTenantLive(c.env, account.tenantId);
   return account;
 }
 
@@ -95,20 +123,26 @@ function fromB64url(text: string): string | null {
 }
 
 hooks.post("/agent", async (c) => {
+  const account = await hookAccount(c);
+  if (!(await accountIngressAllowed(c.env, account.id))) throw ingressRefused();
+  const wait = await takeExact(c.env, `chan-hooks:${account.id}`, channelLimitsOf(account.limits).hooks_per_min);
+  if (wait !== null) throw rateLimited(wait, "hook_rate_limited", "This hook account is over its requests per minute; try again later.");
   const d = await delivery(c);
-  const account = await hookAccount(c, d);
   const message = channelAdapters.hook.parse(d, publicAccount(account), Date.now()) as InboundMessage;
+  // The caller chooses where the reply goes: the outbound-URL policy decides whether we may go there.
+  if (message.callbackUrl !== null) assertOutboundUrl(c.env, message.callbackUrl, "callback_url");
   const explicit = (JSON.parse(d.body) as { agent_id?: string }).agent_id;
   const agent = await agentFor(c.env, message, explicit);
   if (!agent) throw new ApiError(404, "no_agent", explicit ? "No such agent." : "No agent is bound to this hook account.");
   const binding = bindingOf(agent, account, message);
   const result = await sessionStub(c.env, binding.key).accept(binding, message);
+  if (result.status === "refused") throw sessionRefusal(result);
   const id = `${base64url(binding.key)}.${base64url(message.messageId)}`;
   return c.json({ id, status: result.status, poll_url: `/hooks/agent/runs/${id}` }, 202);
 });
 
 hooks.get("/agent/runs/:id", async (c) => {
-  const account = await hookAccount(c, { headers: c.req.raw.headers, body: "" });
+  const account = await hookAccount(c);
   const [rawKey, rawMsg] = c.req.param("id").split(".");
   const key = rawKey ? fromB64url(rawKey) : null;
   const messageId = rawMsg ? fromB64url(rawMsg) : null;
@@ -126,12 +160,18 @@ export const webchatRoutes = new Hono<AppEnv>();
 
 webchatRoutes.get("/:account", async (c) => {
   const account = await liveAccount(c.env, c.req.param("account"), "webchat");
+  await requireTenantLive(c.env, account.tenantId);
   return c.html(webchatPage(account.id));
 });
 
+// Connecting is the only step the Worker sees; each frame is limited by the session Durable
+// Object (tenant, account gate, the session's rate and inbox), and a new visitor id by the
+// account's new-session cap, also in the Durable Object (it knows whether it is new).
 webchatRoutes.get("/:account/ws", async (c) => {
   if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new ApiError(426, "upgrade_required", "Connect with a WebSocket.");
   const account = await liveAccount(c.env, c.req.param("account"), "webchat");
+  await requireTenantLive(c.env, account.tenantId);
+  if (!(await accountIngressAllowed(c.env, account.id))) throw ingressRefused();
   const peer = c.req.query("peer");
   const d: Delivery = { headers: c.req.raw.headers, body: "", peer };
   if (!(await channelAdapters.webchat.verify(d, account)) || !webchatPeer.safeParse(peer).success) {

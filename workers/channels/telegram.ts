@@ -5,13 +5,16 @@
 //           bot answers only when mentioned (@username) or replied to; /start and /reset are
 //           commands (also as /start@bot in groups)
 //   send    sendMessage to the chat (and forum topic), replying to the message; 429 carries
-//           parameters.retry_after in seconds
+//           parameters.retry_after in seconds. An account's own api_base_url passes the
+//           outbound-URL policy when it is written (admin API) and again before each call
 import type { InboundMessage } from "../../schema/channels.ts";
 import { telegramUpdate, type TelegramUpdate } from "../../schema/channels.ts";
 import { ApiError } from "../http/errors.ts";
 import { parseOr400 } from "../http/validation.ts";
-import { secretByRef } from "../auth/secrets.ts";
+import { checkOutboundUrl } from "../security/outbound-url.ts";
+import { resolveSecret } from "../auth/secrets.ts";
 import { httpFailure, networkFailure, secretMatches, SEND_TIMEOUT_MS } from "./secrets.ts";
+import type { Env } from "../env.ts";
 import type { AccountConfig, ChannelAdapter, SendResult } from "./types.ts";
 
 export const TELEGRAM_API = "https://api.telegram.org";
@@ -86,18 +89,23 @@ export const telegram: ChannelAdapter = {
   },
 
   async send(intent, account, ctx) {
-    const token = secretByRef(ctx.env, account.tokenRef, "TELEGRAM_");
-    if (token === undefined) {
-      return { ok: false, retryable: false, retryAfterMs: null, error: `the Worker secret ${account.tokenRef ?? "(none)"} is not a set TELEGRAM_* secret` };
-    }
+    // Resolved in the account's own tenant: a vault: reference opens only that tenant's secret.
+    const secret = await resolveSecret(ctx.env, account.tenantId, account.tokenRef, "TELEGRAM_");
+    if (!secret.ok) return { ok: false, retryable: secret.code === "vault_unavailable", retryAfterMs: null, error: `bot token: ${secret.message}` };
+    const token = secret.value;
     const body: Record<string, unknown> = { chat_id: intent.chatId, text: intent.text };
     if (intent.threadId) body.message_thread_id = Number(intent.threadId);
     if (intent.replyToId) body.reply_parameters = { message_id: Number(intent.replyToId), allow_sending_without_reply: true };
-    return callBotApi(account, token, "sendMessage", body);
+    return callBotApi(ctx.env, account, token, "sendMessage", body);
   },
 };
 
-async function callBotApi(account: AccountConfig, token: string, method: string, body: unknown): Promise<SendResult> {
+async function callBotApi(env: Env, account: AccountConfig, token: string, method: string, body: unknown): Promise<SendResult> {
+  // The bot token goes in the path: never to a base URL the policy refuses.
+  if (account.apiBaseUrl !== null) {
+    const verdict = checkOutboundUrl(env, account.apiBaseUrl);
+    if (!verdict.ok) return { ok: false, retryable: false, retryAfterMs: null, error: `api_base_url refused: ${verdict.reason}` };
+  }
   let res: Response;
   try {
     res = await fetch(`${account.apiBaseUrl ?? TELEGRAM_API}/bot${token}/${method}`, {

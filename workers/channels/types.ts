@@ -4,6 +4,7 @@
 // platform is a new module plus an entry in ./index.ts.
 import type { Channel, InboundMessage } from "../../schema/channels.ts";
 import type { Env } from "../env.ts";
+import type { ChannelLimits } from "./limits.ts";
 
 // What a session needs to know about the account it answers through (no secrets).
 export interface AccountConfig {
@@ -15,6 +16,9 @@ export interface AccountConfig {
   tokenRef: string | null;
   botUsername: string | null;
   sendIntervalMs: number | null;
+  // Ingress limits, the defaults merged with the account's own (./limits.ts). Optional because a
+  // session may hold a copy written before limits existed.
+  limits?: ChannelLimits;
 }
 
 // Plus what verification needs: the SHA-256 of the shared secret.
