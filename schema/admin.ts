@@ -34,6 +34,38 @@ export const adminClaims = z
   });
 export type AdminClaims = z.infer<typeof adminClaims>;
 
+// Longest lifetime (exp - iat) an admin token may have unless ADMIN_TOKEN_MAX_TTL_S says
+// otherwise: a leaked token must die on its own even if nobody revokes it.
+export const DEFAULT_ADMIN_TOKEN_MAX_TTL_S = 30 * 24 * 3600;
+
+// A token id names one token so it can be revoked (POST /admin/tokens/revoke); random, so
+// it says nothing about the holder.
+export const tokenId = z.string().regex(/^[A-Za-z0-9_-]{8,128}$/, "8-128 of A-Z, a-z, 0-9, _ and -");
+
+// The registered claims every admin token must carry besides sub/iss/aud (all checked by
+// workers/auth/admin-token.ts): its id, when it was issued and when it expires (epoch seconds).
+export const adminTokenTimes = z.object({
+  jti: tokenId,
+  iat: z.number().int().nonnegative(),
+  exp: z.number().int().positive(),
+});
+export type AdminTokenClaims = AdminClaims & z.infer<typeof adminTokenTimes>;
+
+// POST /admin/tokens/revoke: by id (owner only: nothing says whose token an id is) or by
+// presenting the token itself (its signed claims say whose it is; see workers/admin/tokens.ts).
+export const revokeTokenBody = z.union([
+  z.strictObject({ jti: tokenId, exp: z.number().int().positive().max(2 ** 40) }),
+  z.strictObject({ token: z.string().min(1).max(8192) }),
+]);
+
+// Audit retention per tenant, in days (null: keep forever). The floor keeps a tenant admin from
+// shrinking the window to erase recent history: the rows of the last week always stay.
+export const MIN_AUDIT_RETENTION_DAYS = 7;
+export const auditRetentionBody = z.strictObject({
+  tenant_id: z.string().min(1).max(64).optional(),
+  days: z.number().int().min(MIN_AUDIT_RETENTION_DAYS).max(36_500).nullable(),
+});
+
 const slug = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "1-63 of a-z, 0-9 and -, starting with a letter or digit");

@@ -1,7 +1,7 @@
 // D1 tables. Times are Unix epoch milliseconds; booleans are 0/1 integers; JSON is text.
 // Every index here backs a lookup the Worker makes (named next to it).
 import { sql } from "drizzle-orm";
-import { index, integer, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const tenants = sqliteTable("tenants", {
   id: text("id").primaryKey(),
@@ -89,7 +89,9 @@ export const models = sqliteTable(
   ],
 );
 
-// Append-only: migrations add triggers that abort any UPDATE or DELETE. Never message bodies.
+// Append-only: migrations add triggers that abort any UPDATE, and any DELETE except of a row
+// older than its tenant's retention (tenant_settings). Never message bodies, never a raw
+// subject id (peer, chat or group id): those go through audit_subjects (workers/admin/subjects.ts).
 export const auditLog = sqliteTable(
   "audit_log",
   {
@@ -107,6 +109,51 @@ export const auditLog = sqliteTable(
     // entry, so `WHERE tenant_id = ? ORDER BY id DESC` is served by this index alone. The owner's
     // listing across tenants walks the primary key.
     index("audit_log_tenant_idx").on(t.tenantId),
+    // The retention purge: a tenant's rows older than a cutoff.
+    index("audit_log_tenant_at_idx").on(t.tenantId, t.at),
+  ],
+);
+
+// Pseudonyms for the people and groups that audit rows are about. An audit row names a subject
+// only by its random pseudonym; this row links it to the subject (by a digest of tenant and
+// subject id). Erasing a session deletes the row, and with it the only link: the audit rows stay
+// but no longer say whom they were about. A later event about the same subject gets a new one.
+export const auditSubjects = sqliteTable(
+  "audit_subjects",
+  {
+    tenantId: text("tenant_id").notNull(),
+    // SHA-256 hex of tenant id + subject ("dm:<peer id>" or "group:<group id>").
+    digest: text("digest").notNull(),
+    pseudonym: text("pseudonym").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.digest] })],
+);
+
+// Per-tenant settings an owner or the tenant's admin may change (PUT /admin/audit/retention).
+export const tenantSettings = sqliteTable("tenant_settings", {
+  tenantId: text("tenant_id")
+    .primaryKey()
+    .references(() => tenants.id),
+  // Audit rows older than this many days may be purged (null: kept forever). The audit_log
+  // DELETE trigger reads it, so nothing else can delete a younger row.
+  auditRetentionDays: integer("audit_retention_days"),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+// Revoked admin token ids, kept until the token would have expired anyway (the daily cron drops
+// them after that). Checked on every admin request (workers/auth/revoked-tokens.ts).
+export const revokedAdminTokens = sqliteTable(
+  "revoked_admin_tokens",
+  {
+    jti: text("jti").primaryKey(),
+    // Epoch ms: the token's own exp.
+    expiresAt: integer("expires_at").notNull(),
+    revokedAt: integer("revoked_at").notNull(),
+  },
+  (t) => [
+    // The purge of rows past their token's expiry.
+    index("revoked_admin_tokens_expires_idx").on(t.expiresAt),
   ],
 );
 

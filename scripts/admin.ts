@@ -1,10 +1,13 @@
 // `npm run admin -- token --role owner|admin|viewer [--tenant ID] [--sub NAME] [--ttl SECONDS]`
 // Mints an admin JWT locally, signed with ADMIN_JWT_SECRET from the environment or from the
-// local secrets file (.dev.vars, or EDGECLAW_DEV_VARS), and prints it.
+// local secrets file (.dev.vars, or EDGECLAW_DEV_VARS), and prints it on stdout (nothing else, so
+// `TOKEN=$(npm run -s admin -- token ...)` works). Its id (jti) and expiry go to stderr: keep
+// them to revoke it later (POST /admin/tokens/revoke {jti, exp}). The lifetime may not exceed
+// ADMIN_TOKEN_MAX_TTL_S (environment, else 30 days), which the Worker enforces too.
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { roles, type AdminClaims } from "../schema/admin.ts";
-import { MIN_SECRET_LENGTH, signAdminToken } from "../workers/auth/admin-token.ts";
+import { DEFAULT_ADMIN_TOKEN_MAX_TTL_S, roles, type AdminClaims } from "../schema/admin.ts";
+import { MIN_SECRET_LENGTH, mintAdminToken } from "../workers/auth/admin-token.ts";
 import { readDevVars } from "./dev-vars.ts";
 
 const USAGE = "usage: npm run admin -- token --role owner|admin|viewer [--tenant ID] [--sub NAME] [--ttl SECONDS]";
@@ -32,6 +35,8 @@ if (role === "admin" && !values.tenant) fail("an admin token needs --tenant (the
 if (role === "owner" && values.tenant) fail("an owner token is deployment-wide: leave out --tenant");
 const ttl = Number(values.ttl);
 if (!Number.isInteger(ttl) || ttl <= 0) fail("--ttl must be a positive number of seconds");
+const maxTtl = Number(process.env.ADMIN_TOKEN_MAX_TTL_S ?? DEFAULT_ADMIN_TOKEN_MAX_TTL_S);
+if (ttl > maxTtl) fail(`--ttl may not exceed ${maxTtl} seconds (ADMIN_TOKEN_MAX_TTL_S): the gateway refuses longer-lived tokens`);
 
 // INIT_CWD: npm runs scripts from the package root; relative paths mean where the user typed.
 const root = process.env.INIT_CWD ?? process.cwd();
@@ -42,4 +47,6 @@ if (!secret || secret.length < MIN_SECRET_LENGTH) {
 }
 
 const claims: AdminClaims = values.tenant ? { sub: values.sub, role, tenant: values.tenant } : { sub: values.sub, role };
-console.log(await signAdminToken(secret, claims, ttl));
+const minted = await mintAdminToken(secret, claims, ttl);
+console.error(`jti=${minted.jti} exp=${minted.exp} (${new Date(minted.exp * 1000).toISOString()})`);
+console.log(minted.token);

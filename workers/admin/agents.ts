@@ -12,6 +12,7 @@ import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { assertVisible, tenantForWrite } from "./access.ts";
 import { auditInsert } from "./audit.ts";
+import { pseudonymousBinding } from "./subjects.ts";
 import { iso, newId } from "./ids.ts";
 import { adminBody, conflictOnUnique, scopedListQuery } from "./request.ts";
 import { requireLiveTenant } from "./tenants.ts";
@@ -168,7 +169,8 @@ bindingRoutes.post("/", async (c) => {
   await db
     .batch([
       db.insert(agentBindings).values(row),
-      auditInsert(db, claims, { tenantId, action: "binding.create", target: row.id, metadata: bindingView(row) }, row.createdAt),
+      // Audit rows name a peer or group by pseudonym only (subjects.ts: unlinkable on erase).
+      auditInsert(db, claims, { tenantId, action: "binding.create", target: row.id, metadata: await pseudonymousBinding(db, tenantId, bindingView(row)) }, row.createdAt),
     ])
     .catch((err: unknown) => conflictOnUnique(err, "A binding with exactly these match fields exists."));
   forgetTenantAgents(tenantId);
@@ -195,7 +197,7 @@ bindingRoutes.delete("/:id", async (c) => {
   tenantForWrite(claims, row.tenantId);
   await db.batch([
     db.delete(agentBindings).where(eq(agentBindings.id, row.id)),
-    auditInsert(db, claims, { tenantId: row.tenantId, action: "binding.delete", target: row.id, metadata: bindingView(row) }),
+    auditInsert(db, claims, { tenantId: row.tenantId, action: "binding.delete", target: row.id, metadata: await pseudonymousBinding(db, row.tenantId, bindingView(row)) }),
   ]);
   forgetTenantAgents(row.tenantId);
   return c.json({ id: row.id, deleted: true });

@@ -9,9 +9,11 @@ import { channelAccountRoutes } from "./channel-accounts.ts";
 import { jobRoutes } from "./jobs.ts";
 import { modelRoutes } from "./models.ts";
 import { providerRoutes } from "./providers.ts";
+import { retentionRoutes } from "./retention.ts";
 import { routerConfigRoutes } from "./router-config.ts";
 import { deadLetterRoutes, pairingRoutes, sessionRoutes } from "./sessions.ts";
 import { tenantRoutes } from "./tenants.ts";
+import { tokenRoutes } from "./tokens.ts";
 
 export const admin = new Hono<AppEnv>();
 
@@ -29,3 +31,5 @@ admin.route("/dead-letters", deadLetterRoutes);
 admin.route("/pairings", pairingRoutes);
 admin.route("/jobs", jobRoutes);
 admin.get("/audit", listAudit);
+admin.route("/audit", retentionRoutes);
+admin.route("/tokens", tokenRoutes);

@@ -4,10 +4,13 @@
 // path URL-encoded.
 //   GET    /sessions                       the D1 index (sessions that ran a turn)
 //   GET    /sessions/:key/export           everything the session holds, as JSON
-//   DELETE /sessions/:key                  erase (right to be forgotten); leaves an audit row
+//   DELETE /sessions/:key                  erase (right to be forgotten); unlinks the audit rows
 //   POST   /sessions/:key/snapshots        save history + profile; .../:id/restore puts it back
 //   GET    /dead-letters, POST /dead-letters/:id/retry | /drop
 //   GET    /pairings, POST /pairings/approve {code}
+// Every write here changes a Durable Object, so it records its audit intent before the effect
+// and an outcome row (`<action>.done`) after (see audit.ts). Audit rows name the session by its
+// pseudonymous key (subjects.ts), never by the peer or group id in it.
 import { and, desc, eq } from "drizzle-orm";
 import { Hono, type Context } from "hono";
 import { deadLetters, pairings, sessions } from "../../schema/agents.ts";
@@ -18,9 +21,10 @@ import { database } from "../db.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { assertVisible, tenantForWrite } from "./access.ts";
-import { auditInsert } from "./audit.ts";
+import { auditInsert, auditIntent } from "./audit.ts";
 import { iso } from "./ids.ts";
 import { adminBody, scopedListQuery } from "./request.ts";
+import { forgetSubjectStatement, pseudonymousSessionKey, subjectDigest, subjectOfSessionKey, subjectPseudonym } from "./subjects.ts";
 
 export const sessionRoutes = new Hono<AppEnv>();
 
@@ -51,31 +55,51 @@ sessionRoutes.get("/:key/export", async (c) => {
   return c.json(await sessionStub(c.env, key).exportState());
 });
 
+// Erasing is idempotent (an erased object is empty), so an erase cut short after its intent row
+// is finished by repeating it. The same batch deletes the subject's pseudonym mapping: from then
+// on, no audit row (this one's included) can be tied to the peer or group.
 sessionRoutes.delete("/:key", async (c) => {
   const key = sessionKeyParam(c, true);
-  const removed = await sessionStub(c.env, key).erase();
+  const tenantId = tenantOfSessionKey(key);
+  const claims = c.get("admin");
   const db = database(c.env.DB);
+  const target = await pseudonymousSessionKey(db, tenantId, key);
+  await auditIntent(db, claims, { tenantId, action: "session.erase", target });
+  const removed = await sessionStub(c.env, key).erase();
+  const digest = await subjectDigest(tenantId, subjectOfSessionKey(key));
   await db.batch([
     db.delete(sessions).where(eq(sessions.key, key)),
     db.delete(deadLetters).where(eq(deadLetters.sessionKey, key)),
     db.delete(pairings).where(eq(pairings.sessionKey, key)),
-    auditInsert(db, c.get("admin"), { tenantId: tenantOfSessionKey(key), action: "session.erase", target: key, metadata: { ...removed } }),
+    forgetSubjectStatement(db, tenantId, digest),
+    auditInsert(db, claims, { tenantId, action: "session.erase.done", target, metadata: { ...removed } }),
   ]);
   return c.json({ key, erased: true, removed: { ...removed } });
 });
 
 sessionRoutes.post("/:key/snapshots", async (c) => {
   const key = sessionKeyParam(c, true);
+  const tenantId = tenantOfSessionKey(key);
+  const claims = c.get("admin");
+  const db = database(c.env.DB);
+  const target = await pseudonymousSessionKey(db, tenantId, key);
+  await auditIntent(db, claims, { tenantId, action: "session.snapshot", target });
   const snap = await sessionStub(c.env, key).snapshot();
+  await db.batch([auditInsert(db, claims, { tenantId, action: "session.snapshot.done", target, metadata: { snapshot: snap.id } })]);
   return c.json({ id: snap.id, at: iso(snap.at) }, 201);
 });
 
 sessionRoutes.post("/:key/snapshots/:id/restore", async (c) => {
   const key = sessionKeyParam(c, true);
   const id = Number(c.req.param("id"));
-  if (!Number.isInteger(id) || !(await sessionStub(c.env, key).restore(id))) throw new ApiError(404, "not_found", "No such snapshot.");
+  if (!Number.isSafeInteger(id) || id < 1) throw new ApiError(404, "not_found", "No such snapshot.");
+  const tenantId = tenantOfSessionKey(key);
+  const claims = c.get("admin");
   const db = database(c.env.DB);
-  await db.batch([auditInsert(db, c.get("admin"), { tenantId: tenantOfSessionKey(key), action: "session.restore", target: key, metadata: { snapshot: id } })]);
+  const target = await pseudonymousSessionKey(db, tenantId, key);
+  await auditIntent(db, claims, { tenantId, action: "session.restore", target, metadata: { snapshot: id } });
+  if (!(await sessionStub(c.env, key).restore(id))) throw new ApiError(404, "not_found", "No such snapshot.");
+  await db.batch([auditInsert(db, claims, { tenantId, action: "session.restore.done", target, metadata: { snapshot: id } })]);
   return c.json({ key, restored: id });
 });
 
@@ -111,11 +135,15 @@ for (const action of ["retry", "drop"] as const) {
     if (!row) throw new ApiError(404, "not_found", "No such dead letter.");
     assertVisible(claims, row.tenantId, "dead letter");
     tenantForWrite(claims, row.tenantId);
+    // The id is <session key>#<intent>: its audit target carries the pseudonymous key.
+    const target = `${await pseudonymousSessionKey(db, row.tenantId, row.sessionKey)}#${row.intentId}`;
+    await auditIntent(db, claims, { tenantId: row.tenantId, action: `dead_letter.${action}`, target });
+    // Both only change an intent still marked dead, so a repeat after a crash is a no-op.
     const stub = sessionStub(c.env, row.sessionKey);
     const changed = action === "retry" ? await stub.retryDead(row.intentId) : await stub.dropDead(row.intentId);
     await db.batch([
       db.delete(deadLetters).where(eq(deadLetters.id, row.id)),
-      auditInsert(db, claims, { tenantId: row.tenantId, action: `dead_letter.${action}`, target: row.id, metadata: { found: changed } }),
+      auditInsert(db, claims, { tenantId: row.tenantId, action: `dead_letter.${action}.done`, target, metadata: { found: changed } }),
     ]);
     return c.json({ id: row.id, action, found: changed });
   });
@@ -155,10 +183,14 @@ pairingRoutes.post("/approve", async (c) => {
   const db = database(c.env.DB);
   const row = await db.select().from(pairings).where(and(eq(pairings.tenantId, tenantId), eq(pairings.code, body.code))).get();
   if (!row || row.status !== "pending") throw new ApiError(404, "not_found", "No pending pairing with this code.");
+  const metadata = { agent_id: row.agentId, channel: row.channel, subject: await subjectPseudonym(db, tenantId, `dm:${row.peerId}`) };
+  await auditIntent(db, claims, { tenantId, action: "pairing.approve", target: row.id, metadata });
+  // D1 is the record the session's turn consults; the Durable Object only caches the approval
+  // (setting it twice is harmless), so it goes last.
   const approvedAt = Date.now();
   await db.batch([
-    db.update(pairings).set({ status: "approved", approvedAt }).where(eq(pairings.id, row.id)),
-    auditInsert(db, claims, { tenantId, action: "pairing.approve", target: row.id, metadata: { agent_id: row.agentId, channel: row.channel, peer_id: row.peerId } }, approvedAt),
+    db.update(pairings).set({ status: "approved", approvedAt }).where(and(eq(pairings.id, row.id), eq(pairings.status, "pending"))),
+    auditInsert(db, claims, { tenantId, action: "pairing.approve.done", target: row.id, metadata }, approvedAt),
   ]);
   await sessionStub(c.env, row.sessionKey).approvePairing();
   return c.json({ id: row.id, status: "approved", peer_id: row.peerId, approved_at: iso(approvedAt) });

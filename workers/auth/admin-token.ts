@@ -1,41 +1,82 @@
 // Admin tokens: HS256 JWTs signed with the ADMIN_JWT_SECRET Worker secret. jose checks the
 // signature (an HMAC compare in constant time), the algorithm, issuer, audience and expiry;
-// zod then checks the claims EdgeClaw relies on (role, tenant scope).
+// zod then checks the claims EdgeClaw relies on (role, tenant scope, id, issue and expiry
+// times), and the lifetime rule below. Revocation (a D1 list of token ids) is checked by the
+// middleware (workers/http/admin-auth.ts), not here, so scripts can mint and verify offline.
 import { jwtVerify, SignJWT } from "jose";
-import { adminClaims, JWT_AUDIENCE, JWT_ISSUER, type AdminClaims } from "../../schema/admin.ts";
+import {
+  adminClaims,
+  adminTokenTimes,
+  DEFAULT_ADMIN_TOKEN_MAX_TTL_S,
+  JWT_AUDIENCE,
+  JWT_ISSUER,
+  type AdminClaims,
+  type AdminTokenClaims,
+} from "../../schema/admin.ts";
+import { base64url } from "./encoding.ts";
 
 // HS256 keys shorter than the hash output make brute force easier; refuse them outright.
 export const MIN_SECRET_LENGTH = 32;
 
-export async function verifyAdminToken(secret: string, token: string): Promise<AdminClaims | null> {
+// Clocks of the minting machine and the Worker differ a little; a token "issued" further in the
+// future than this is refused, or exp - iat would not bound how long it lives from now.
+const CLOCK_SKEW_S = 60;
+
+export interface VerifyOptions {
+  maxTtlS?: number;
+  nowS?: number;
+}
+
+export async function verifyAdminToken(secret: string, token: string, options: VerifyOptions = {}): Promise<AdminTokenClaims | null> {
+  const maxTtlS = options.maxTtlS ?? DEFAULT_ADMIN_TOKEN_MAX_TTL_S;
+  const nowS = options.nowS ?? Math.floor(Date.now() / 1000);
   try {
     const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), {
       algorithms: ["HS256"],
       issuer: JWT_ISSUER,
       audience: JWT_AUDIENCE,
-      requiredClaims: ["exp", "sub"],
+      requiredClaims: ["exp", "iat", "jti", "sub"],
+      currentDate: new Date(nowS * 1000),
     });
     const claims = adminClaims.safeParse({ sub: payload.sub, role: payload.role, tenant: payload.tenant });
-    return claims.success ? claims.data : null;
+    const times = adminTokenTimes.safeParse({ jti: payload.jti, iat: payload.iat, exp: payload.exp });
+    if (!claims.success || !times.success) return null;
+    const { iat, exp } = times.data;
+    // A token without a bounded lifetime would stay valid for as long as the secret does.
+    if (exp - iat > maxTtlS || iat > nowS + CLOCK_SKEW_S) return null;
+    return { ...claims.data, ...times.data };
   } catch {
     return null;
   }
 }
 
-export async function signAdminToken(
-  secret: string,
-  claims: AdminClaims,
-  ttlSeconds: number,
-): Promise<string> {
+export interface MintedToken {
+  token: string;
+  jti: string;
+  iat: number;
+  exp: number;
+}
+
+// Every minted token gets a random id (what revocation names) and iat/exp, so the lifetime rule
+// above can be checked.
+export async function mintAdminToken(secret: string, claims: AdminClaims, ttlSeconds: number, nowS = Math.floor(Date.now() / 1000)): Promise<MintedToken> {
   const valid = adminClaims.parse(claims);
   const extra: Record<string, string> = { role: valid.role };
   if (valid.tenant !== undefined) extra.tenant = valid.tenant;
-  return new SignJWT(extra)
+  const jti = base64url(crypto.getRandomValues(new Uint8Array(16)));
+  const exp = nowS + ttlSeconds;
+  const token = await new SignJWT(extra)
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(valid.sub)
     .setIssuer(JWT_ISSUER)
     .setAudience(JWT_AUDIENCE)
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
+    .setJti(jti)
+    .setIssuedAt(nowS)
+    .setExpirationTime(exp)
     .sign(new TextEncoder().encode(secret));
+  return { token, jti, iat: nowS, exp };
+}
+
+export async function signAdminToken(secret: string, claims: AdminClaims, ttlSeconds: number): Promise<string> {
+  return (await mintAdminToken(secret, claims, ttlSeconds)).token;
 }

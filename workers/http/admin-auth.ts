@@ -1,25 +1,41 @@
 // Bearer JWT auth for /admin. Without a configured secret the admin API is closed (503), never
-// open.
+// open. A token must be signed, unexpired, carry an id and a bounded lifetime
+// (workers/auth/admin-token.ts), and must not be revoked (workers/auth/revoked-tokens.ts).
 import type { MiddlewareHandler } from "hono";
+import { DEFAULT_ADMIN_TOKEN_MAX_TTL_S } from "../../schema/admin.ts";
 import { MIN_SECRET_LENGTH, verifyAdminToken } from "../auth/admin-token.ts";
-import type { AppEnv } from "../env.ts";
+import { isTokenRevoked } from "../auth/revoked-tokens.ts";
+import type { AppEnv, Env } from "../env.ts";
 import { bearerToken } from "./api-key-auth.ts";
 import { ApiError } from "./errors.ts";
 
+export function adminTokenMaxTtlS(env: Env): number {
+  const n = Number(env.ADMIN_TOKEN_MAX_TTL_S);
+  return Number.isInteger(n) && n > 0 ? n : DEFAULT_ADMIN_TOKEN_MAX_TTL_S;
+}
+
+export function adminSecret(env: Env): string {
+  const secret = env.ADMIN_JWT_SECRET;
+  if (!secret || secret.length < MIN_SECRET_LENGTH) {
+    throw new ApiError(
+      503,
+      "admin_disabled",
+      `The admin API is disabled: set the ADMIN_JWT_SECRET secret (at least ${MIN_SECRET_LENGTH} characters).`,
+    );
+  }
+  return secret;
+}
+
 export function adminAuth(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const secret = c.env.ADMIN_JWT_SECRET;
-    if (!secret || secret.length < MIN_SECRET_LENGTH) {
-      throw new ApiError(
-        503,
-        "admin_disabled",
-        `The admin API is disabled: set the ADMIN_JWT_SECRET secret (at least ${MIN_SECRET_LENGTH} characters).`,
-      );
-    }
+    const secret = adminSecret(c.env);
     const token = bearerToken(c.req.header("authorization"));
     if (!token) throw new ApiError(401, "missing_token", "Send an admin JWT as 'Authorization: Bearer <token>'.");
-    const claims = await verifyAdminToken(secret, token);
-    if (!claims) throw new ApiError(401, "invalid_token", "The admin token is invalid or expired.");
+    const claims = await verifyAdminToken(secret, token, { maxTtlS: adminTokenMaxTtlS(c.env) });
+    if (!claims) {
+      throw new ApiError(401, "invalid_token", "The admin token is invalid or expired, or lacks jti/iat/exp, or lives longer than the deployment allows.");
+    }
+    if (await isTokenRevoked(c.env, claims.jti)) throw new ApiError(401, "token_revoked", "The admin token has been revoked.");
     c.set("admin", claims);
     await next();
   };

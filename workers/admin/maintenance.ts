@@ -1,0 +1,12 @@
+// The daily cron ([triggers] crons in wrangler.toml): audit rows past their tenant's retention
+// period, and revoked admin token ids past their token's expiry.
+import { purgeExpiredRevocations } from "../auth/revoked-tokens.ts";
+import type { Env } from "../env.ts";
+import { purgeAllTenants } from "./retention.ts";
+
+export async function dailyMaintenance(env: Env): Promise<{ auditDeleted: number; revocationsDeleted: number }> {
+  const audit = await purgeAllTenants(env);
+  const revocationsDeleted = await purgeExpiredRevocations(env);
+  console.log(JSON.stringify({ level: "info", msg: "daily maintenance", audit_tenants: audit.tenants, audit_deleted: audit.deleted, revocations_deleted: revocationsDeleted }));
+  return { auditDeleted: audit.deleted, revocationsDeleted };
+}
