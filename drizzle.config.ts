@@ -5,6 +5,6 @@ import { defineConfig } from "drizzle-kit";
 
 export default defineConfig({
   dialect: "sqlite",
-  schema: ["./schema/db.ts", "./schema/router.ts", "./schema/agents.ts"],
+  schema: ["./schema/db.ts", "./schema/router.ts", "./schema/agents.ts", "./schema/vault.ts"],
   out: "./schema/migrations",
 });

@@ -30,6 +30,12 @@ export default defineConfig({
                 // Slow scheduler actions (test/scheduler/fairness.test.ts) end after 2 s here.
                 SCHEDULER_ACTION_TIMEOUT_MS: "2000",
                 WEBHOOK_TEST_SECRET: "test-webhook-secret",
+                // The vault's master keys (test only): k2 seals, k1 still opens rows not yet
+                // rotated (test/vault/ also runs the Worker with only k1, as before a rotation).
+                VAULT_KEYS: JSON.stringify({
+                  current: "k2",
+                  keys: { k1: "xhZmHka4mLUPRQhnpahudfeSA8x9wbbVyrKLRKnSaO4=", k2: "Ihub3N9G1q/bqvGNy4xqmZ6Ji7EREddt7w+98EWOn0I=" },
+                }),
                 // The local fakes listen on 127.0.0.1 over http: the outbound-URL policy's
                 // deployment opt-in lets exactly that host through (every other private address
                 // stays refused, which test/security/ checks).
@@ -40,7 +46,7 @@ export default defineConfig({
         ],
         test: {
           name: "gateway",
-          include: ["test/gateway/**/*.test.ts", "test/router/**/*.test.ts", "test/channels/**/*.test.ts", "test/scheduler/**/*.test.ts"],
+          include: ["test/gateway/**/*.test.ts", "test/router/**/*.test.ts", "test/channels/**/*.test.ts", "test/scheduler/**/*.test.ts", "test/vault/**/*.test.ts"],
           globalSetup: ["test/fakes/global-setup.ts"],
           setupFiles: ["test/gateway/setup.ts"],
         },

@@ -85,11 +85,12 @@ export const createApiKeyBody = z.strictObject({
   expires_at: z.iso.datetime({ offset: true }).optional(),
 });
 
-// Credentials are Worker secrets named PROVIDER_*: the prefix keeps a provider row from pointing
-// at any other secret (ADMIN_JWT_SECRET) and sending it to a base URL of the admin's choosing.
+// A credential is a vault:<name> secret of the provider's own tenant, or (owner only) a Worker
+// secret named PROVIDER_*: the prefix keeps a provider row from pointing at any other secret
+// (ADMIN_JWT_SECRET) and sending it to a base URL of the admin's choosing.
 export const credentialRef = z
   .string()
-  .regex(/^PROVIDER_[A-Z0-9_]{1,64}$/, "the name of a Worker secret starting with PROVIDER_");
+  .regex(/^(?:PROVIDER_[A-Z0-9_]{1,64}|vault:[A-Za-z0-9_.-]{1,64})$/, "vault:<secret name>, or the name of a Worker secret starting with PROVIDER_");
 
 export const createProviderBody = z
   .strictObject({

@@ -83,8 +83,9 @@ export const heartbeatAction = z.strictObject({
 export const webhookAction = z.strictObject({
   kind: z.literal("webhook"),
   url: z.url({ protocol: /^https?$/ }).max(2000),
-  // Name of the Worker secret holding the HMAC key; never the key itself, never returned.
-  secret_ref: z.string().regex(/^WEBHOOK_[A-Z0-9_]{1,64}$/, "a Worker secret named WEBHOOK_*"),
+  // Where the HMAC key is: vault:<name> (a secret of the job's own tenant) or, for owners only,
+  // a Worker secret named WEBHOOK_*; never the key itself, never returned.
+  secret_ref: z.string().regex(/^(?:WEBHOOK_[A-Z0-9_]{1,64}|vault:[A-Za-z0-9_.-]{1,64})$/, "vault:<secret name>, or a Worker secret named WEBHOOK_*"),
   body: z.record(z.string(), z.unknown()).optional(),
 });
 

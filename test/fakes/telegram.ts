@@ -52,7 +52,15 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
       const name = decodeURIComponent(hookCallback[2] as string);
       if (hookCallback[1]) return reply(res, 200, callbacks.get(name) ?? []);
       const list = callbacks.get(name) ?? [];
-      list.push({ body: JSON.parse(await readText(req)) as unknown, idempotency_key: req.headers["idempotency-key"] ?? null });
+      // The raw body and the signature headers too, so a test can verify a signed webhook itself.
+      const raw = await readText(req);
+      list.push({
+        body: JSON.parse(raw) as unknown,
+        raw,
+        idempotency_key: req.headers["idempotency-key"] ?? null,
+        timestamp: req.headers["x-edgeclaw-timestamp"] ?? null,
+        signature: req.headers["x-edgeclaw-signature"] ?? null,
+      });
       callbacks.set(name, list);
       return reply(res, 200, { ok: true });
     }

@@ -19,6 +19,7 @@ import { parseOr400 } from "../http/validation.ts";
 import { schedulerSettings, shardOf } from "../scheduler/timing.ts";
 import { tenantForRead, tenantForWrite } from "./access.ts";
 import { auditInsert } from "./audit.ts";
+import { assertMayReference } from "./secret-refs.ts";
 import { iso, newId } from "./ids.ts";
 import { adminBody } from "./request.ts";
 
@@ -60,6 +61,7 @@ async function audit(c: Context<AppEnv>, tenantId: string, action: string, targe
 jobRoutes.post("/", async (c) => {
   const body = await adminBody(c, createJobBody);
   const tenantId = tenantForWrite(c.get("admin"), body.tenant_id);
+  if (body.action.kind === "webhook") assertMayReference(c.get("admin"), body.action.secret_ref, "action.secret_ref");
   const { tenant_id: _t, ...def } = body;
   const id = newId("job");
   await jobStub(c.env, id).create([{ id, tenantId, def }]);
@@ -71,6 +73,7 @@ jobRoutes.post("/", async (c) => {
 jobRoutes.post("/bulk", async (c) => {
   const body = parseOr400(bulkCreateJobsBody, await readJsonBody(c, MAX_BULK_BODY));
   const tenantId = tenantForWrite(c.get("admin"), body.tenant_id);
+  for (const def of body.jobs) if (def.action.kind === "webhook") assertMayReference(c.get("admin"), def.action.secret_ref, "jobs[].action.secret_ref");
   const shards = schedulerSettings(c.env).shards;
   const byShard = new Map<number, NewJob[]>();
   const ids: string[] = [];

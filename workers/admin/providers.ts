@@ -1,7 +1,7 @@
 // /admin/providers: create, list, revoke upstream providers. A provider row names its credential
-// (a PROVIDER_* Worker secret) but never holds it. Only an owner may name a credential: secrets
-// are deployment-wide, and a tenant admin who could point a provider with someone else's
-// credential at a base URL of their choosing could read that credential.
+// (vault:<name> of its own tenant, or a PROVIDER_* Worker secret) but never holds it. Only an
+// owner may name a PROVIDER_* secret: those are deployment-wide, and a tenant admin who could
+// point a provider with someone else's credential at a base URL of their choosing could read it.
 import { desc, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { createProviderBody } from "../../schema/admin.ts";
@@ -12,6 +12,7 @@ import { ApiError } from "../http/errors.ts";
 import { forgetCatalog } from "../router/catalog.ts";
 import { assertVisible, tenantForWrite } from "./access.ts";
 import { auditInsert } from "./audit.ts";
+import { assertMayReference } from "./secret-refs.ts";
 import { iso, newId } from "./ids.ts";
 import { adminBody, conflictOnUnique, scopedListQuery } from "./request.ts";
 import { requireLiveTenant } from "./tenants.ts";
@@ -36,9 +37,7 @@ providerRoutes.post("/", async (c) => {
   const claims = c.get("admin");
   const body = await adminBody(c, createProviderBody);
   const tenantId = tenantForWrite(claims, body.tenant_id);
-  if (body.credential_ref !== undefined && claims.role !== "owner") {
-    throw new ApiError(403, "forbidden", "Only an owner may attach a credential to a provider.");
-  }
+  assertMayReference(claims, body.credential_ref, "credential_ref");
   const db = database(c.env.DB);
   await requireLiveTenant(db, tenantId);
   const row: ProviderRow = {

@@ -134,7 +134,7 @@ async function execTarget(target: CompiledTarget, run: RunContext, trail: Trail,
       new ApiError(400, "context_length_exceeded", `The request (about ${facts.prompt_tokens} prompt tokens plus max_tokens) does not fit ${target.path}'s context window of ${target.contextWindow} tokens.`, { param: "messages" }),
     );
   }
-  const credential = providerCredential(run.env, provider.credentialRef);
+  const credential = await providerCredential(run.env, run.tenantId, provider.credentialRef);
   const client = breakers(run.env.BREAKERS);
   const defaults = settings(run.env);
   const base = breakerKey(run.tenantId, route.name, target.path);

@@ -10,7 +10,7 @@ import type { JobAction } from "../../schema/scheduler.ts";
 import { callModel } from "../agents/model-call.ts";
 import { tenantAgents, tenantOfSessionKey } from "../agents/config.ts";
 import { toHex } from "../auth/encoding.ts";
-import { secretByRef } from "../auth/secrets.ts";
+import { resolveSecret } from "../auth/secrets.ts";
 import type { Env } from "../env.ts";
 import { withinActiveHours } from "./timing.ts";
 
@@ -83,8 +83,10 @@ async function heartbeat(env: Env, action: Extract<JobAction, { kind: "heartbeat
 }
 
 async function webhook(env: Env, action: Extract<JobAction, { kind: "webhook" }>, ctx: RunContext): Promise<ActionOutcome> {
-  const secret = secretByRef(env, action.secret_ref, "WEBHOOK_");
-  if (secret === undefined) return { ok: false, retryable: false, error: `secret ${action.secret_ref} is not a configured WEBHOOK_* secret` };
+  // The job's own tenant: a vault: reference signs with that tenant's key and no other.
+  const resolved = await resolveSecret(env, ctx.tenantId, action.secret_ref, "WEBHOOK_");
+  if (!resolved.ok) return { ok: false, retryable: false, error: `signing secret: ${resolved.message}` };
+  const secret = resolved.value;
   const key = idempotencyKey(ctx);
   const body = JSON.stringify({ job_id: ctx.jobId, scheduled_at: new Date(ctx.scheduledAt).toISOString(), attempt: ctx.attempt, data: action.body ?? {} });
   const timestamp = String(Math.floor(Date.now() / 1000));
