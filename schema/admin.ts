@@ -1,6 +1,7 @@
 // zod schemas for the admin API: token claims, request bodies, and the shared vocabularies
 // (roles, API key scopes, provider kinds) the Worker and the scripts both use.
 import { z } from "zod";
+import { providerReplicas } from "./provider-replicas.ts";
 
 export const roles = ["owner", "admin", "viewer"] as const;
 
@@ -106,6 +107,8 @@ export const createProviderBody = z
       .optional(),
     credential_ref: credentialRef.optional(),
     timeout_ms: z.number().int().min(100).max(600_000).optional(),
+    // Self-hosted replicas the credential may also be sent to (schema/provider-replicas.ts).
+    replicas: providerReplicas.optional(),
   })
   .refine((b) => b.kind === "workers-ai" || b.base_url !== undefined, { message: "required for this kind", path: ["base_url"] });
 

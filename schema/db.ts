@@ -50,6 +50,8 @@ export const providers = sqliteTable(
     // Name of the Worker secret holding the upstream credential (PROVIDER_...), never the value.
     credentialRef: text("credential_ref"),
     timeoutMs: integer("timeout_ms"),
+    // JSON [{id, base_url, metrics_url?}] (schema/provider-replicas.ts), or null: none.
+    replicas: text("replicas"),
     createdAt: integer("created_at").notNull(),
     revokedAt: integer("revoked_at"),
   },

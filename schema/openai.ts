@@ -2,7 +2,10 @@
 // (upstream answers). Client bodies are strict at the top level, so a misspelt parameter
 // (`max_token`) is a clear 400 instead of being silently dropped; nested objects keep unknown
 // fields and pass them through, because OpenAI grows them often and upstreams understand them.
+// Free-form JSON (schemas, tool parameters, passed-through fields) is bounded in depth and size
+// (json-bounds.ts): upstreams walk it recursively.
 import { z } from "zod";
+import { boundedJson, MAX_BODY_DEPTH, MAX_SCHEMA_DEPTH, MAX_SCHEMA_VALUES } from "./json-bounds.ts";
 
 const textPart = z.looseObject({ type: z.literal("text"), text: z.string() });
 const imagePart = z.looseObject({
@@ -74,7 +77,7 @@ const tool = z.looseObject({
       .string()
       .regex(/^[a-zA-Z0-9_-]{1,64}$/, "function names are 1-64 of a-z, A-Z, 0-9, _ and -"),
     description: z.string().optional(),
-    parameters: z.record(z.string(), z.unknown()).optional(),
+    parameters: z.record(z.string(), z.unknown()).superRefine(boundedJson(MAX_SCHEMA_DEPTH, MAX_SCHEMA_VALUES)).optional(),
     strict: z.boolean().nullish(),
   }),
 });
@@ -95,7 +98,7 @@ const responseFormat = z.discriminatedUnion("type", [
     json_schema: z.looseObject({
       name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/),
       description: z.string().optional(),
-      schema: z.record(z.string(), z.unknown()).optional(),
+      schema: z.record(z.string(), z.unknown()).superRefine(boundedJson(MAX_SCHEMA_DEPTH, MAX_SCHEMA_VALUES)).optional(),
       strict: z.boolean().nullish(),
     }),
   }),
@@ -106,7 +109,8 @@ const positiveInt = z.number().int().positive();
 export const chatCompletionRequest = z.strictObject({
   model: z.string().min(1).max(256),
   messages: z.array(chatMessage).min(1),
-  tools: z.array(tool).optional(),
+  // OpenAI's own limit.
+  tools: z.array(tool).max(128).optional(),
   tool_choice: toolChoice.optional(),
   parallel_tool_calls: z.boolean().optional(),
   temperature: z.number().min(0).max(2).nullish(),
@@ -129,7 +133,9 @@ export const chatCompletionRequest = z.strictObject({
   top_logprobs: z.number().int().min(0).max(20).nullish(),
   metadata: z.record(z.string(), z.string()).nullish(),
   store: z.boolean().nullish(),
-});
+})
+  // Nested objects pass unknown fields through to the upstream: bound how deep anything nests.
+  .superRefine(boundedJson(MAX_BODY_DEPTH, undefined, true));
 
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequest>;
 

@@ -62,23 +62,23 @@ const common = {
   weight: z.number().positive().max(1_000_000).optional(),
 };
 
-export const replica = z.strictObject({
-  id: segment,
-  base_url: z
-    .url({ protocol: /^https?$/ })
-    .max(2048)
-    .transform((u) => u.replace(/\/+$/, "")),
-  // vLLM-style Prometheus endpoint whose queue gauges are polled for placement (optional;
-  // the x-queue-depth response header is read either way).
-  metrics_url: z.url({ protocol: /^https?$/ }).max(2048).optional(),
-});
+// A target names the replicas it may use by id; their URLs are declared on the provider
+// (schema/provider-replicas.ts), which only the credential's owner may point elsewhere. A route
+// config, which a tenant admin writes, never supplies a URL the provider's credential goes to.
+const replicaRef = z.string({ error: "replicas lists the provider's replica ids; their URLs are declared on the provider (PATCH /admin/providers/:id)" }).regex(/^[A-Za-z0-9_-]{1,40}$/, "1-40 of A-Z, a-z, 0-9, _ and -");
 
-const targetNode = z.strictObject({
+// Configs saved before replicas moved onto providers held {id, base_url, metrics_url} objects.
+// Reading such a stored version keeps the id and drops the URLs (the provider's declared URL for
+// that id is used, or none); writing one is refused.
+const storedReplicaRef = z.union([replicaRef, z.looseObject({ id: replicaRef }).transform((r) => r.id)]);
+
+const targetFields = {
   type: z.literal("target"),
   ...common,
   provider: providerName,
   model: z.string().min(1).max(256),
-  replicas: z.array(replica).min(1).max(64).optional(),
+  // A subset of the provider's replicas (default: all it declares).
+  replicas: z.array(replicaRef).min(1).max(64).optional(),
   context_window: z.number().int().positive().optional(),
   input_price_per_mtok: price.optional(),
   output_price_per_mtok: price.optional(),
@@ -87,7 +87,9 @@ const targetNode = z.strictObject({
   max_concurrency: z.number().int().positive().max(100_000).optional(),
   // Wait for the first byte of the answer (overrides the route's).
   first_byte_timeout_ms: z.number().int().min(50).max(600_000).optional(),
-});
+};
+const targetNode = z.strictObject(targetFields);
+const storedTargetNode = z.strictObject({ ...targetFields, replicas: z.array(storedReplicaRef).min(1).max(64).optional() });
 
 export type TargetNode = z.infer<typeof targetNode>;
 
@@ -102,9 +104,11 @@ const uniqueIds = (children: { id?: string }[]) => {
   return new Set(ids).size === ids.length;
 };
 
-export const routeNode: z.ZodType<RouteNode> = z.lazy(() =>
+// The tree, over either form of target (written configs, stored versions).
+function nodeSchema(target: typeof targetNode | typeof storedTargetNode): z.ZodType<RouteNode> {
+  const routeNode: z.ZodType<RouteNode> = z.lazy(() =>
   z.discriminatedUnion("type", [
-    targetNode,
+    target,
     z
       .strictObject({
         type: z.literal("weighted"),
@@ -131,7 +135,11 @@ export const routeNode: z.ZodType<RouteNode> = z.lazy(() =>
       })
       .refine((n) => uniqueIds([...n.rules.map((r) => r.node), n.default]), { message: "child ids must be unique", path: ["rules"] }),
   ]),
-);
+  );
+  return routeNode;
+}
+
+export const routeNode = nodeSchema(targetNode);
 
 export const breakerSettings = z.strictObject({
   // Open after this many consecutive failures...
@@ -163,15 +171,15 @@ export const cacheSettings = z.strictObject({
   nondeterministic: z.boolean().default(false),
 });
 
-export const route = z.strictObject({
-  tree: routeNode,
+const routeFields = {
   cache: cacheSettings.optional(),
   retry: retrySettings.optional(),
   breaker: breakerSettings.optional(),
   first_byte_timeout_ms: z.number().int().min(50).max(600_000).optional(),
   // Tokens reserved against limits and budgets when the request names no max_tokens.
   default_max_tokens: z.number().int().positive().max(1_000_000).optional(),
-});
+};
+export const route = z.strictObject({ tree: routeNode, ...routeFields });
 export type Route = z.infer<typeof route>;
 
 export const rateLimit = z.strictObject({
@@ -188,10 +196,9 @@ export type Budget = z.infer<typeof budget>;
 
 const publicName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/);
 
-export const routerConfig = z.strictObject({
+const configFields = {
   // The tenant's tier, for conditional rules.
   tier: z.string().min(1).max(64).optional(),
-  routes: z.record(publicName, route).default({}),
   breaker: breakerSettings.optional(),
   retry: retrySettings.optional(),
   limits: z.strictObject({ tenant: rateLimit.optional(), key: rateLimit.optional() }).optional(),
@@ -203,8 +210,15 @@ export const routerConfig = z.strictObject({
       z.strictObject({ priority: z.enum(priorities).optional(), limits: rateLimit.optional(), budget: budget.optional() }),
     )
     .optional(),
-});
+};
+export const routerConfig = z.strictObject({ routes: z.record(publicName, route).default({}), ...configFields });
 export type RouterConfig = z.infer<typeof routerConfig>;
+
+// What isolates read back from D1 (and rollback restores): the same document, except that a
+// version saved before replicas moved onto providers may still hold replica objects (ids kept,
+// URLs dropped). Its output is a RouterConfig.
+const storedRoute = z.strictObject({ tree: nodeSchema(storedTargetNode), ...routeFields });
+export const storedRouterConfig: z.ZodType<RouterConfig> = z.strictObject({ routes: z.record(publicName, storedRoute).default({}), ...configFields });
 
 // Admin bodies.
 export const putRouterConfigBody = z.strictObject({

@@ -33,6 +33,10 @@ export interface Env {
   CACHE_TTL_MS?: string;
   MAX_REQUEST_BYTES?: string;
   UPSTREAM_TIMEOUT_MS?: string;
+  // Largest upstream answer read (a JSON body, or all of a stream) and largest single SSE event,
+  // in bytes; beyond them the call fails with 502 upstream_response_too_large (workers/router/).
+  UPSTREAM_MAX_RESPONSE_BYTES?: string;
+  UPSTREAM_MAX_EVENT_BYTES?: string;
   CONFIG_REFRESH_MS?: string;
   // First wait before a failed platform send (doubling) and a failed session turn is retried.
   SEND_RETRY_BASE_MS?: string;
@@ -80,6 +84,8 @@ export function settings(env: Env) {
     cacheTtlMs: numberVar(env.CACHE_TTL_MS, 30_000),
     maxRequestBytes: numberVar(env.MAX_REQUEST_BYTES, 4 * 1024 * 1024),
     upstreamTimeoutMs: numberVar(env.UPSTREAM_TIMEOUT_MS, 120_000),
+    upstreamMaxResponseBytes: numberVar(env.UPSTREAM_MAX_RESPONSE_BYTES, 16 * 1024 * 1024),
+    upstreamMaxEventBytes: numberVar(env.UPSTREAM_MAX_EVENT_BYTES, 1024 * 1024),
     configRefreshMs: numberVar(env.CONFIG_REFRESH_MS, 1_000),
   };
 }

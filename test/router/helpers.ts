@@ -46,4 +46,9 @@ export const target = (model: string, extra: Record<string, unknown> = {}) => ({
 
 export const replicaUrl = (name: string) => `${env.FAKE_UPSTREAM_URL}/r/${name}/v1`;
 
+// Replicas are declared on the provider (owner, since "fake" carries a deployment credential).
+export async function declareReplicas(t: TestTenant, replicas: { id: string; base_url: string; metrics_url?: string }[] | null, providerId = t.providerId): Promise<Answer> {
+  return expectStatus(await admin(t.owner, "PATCH", `/providers/${providerId}`, { replicas }), 200);
+}
+
 export const ask = (text = "hello") => ({ messages: [{ role: "user", content: text }] });

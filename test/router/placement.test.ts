@@ -7,7 +7,7 @@ import { detectLanguage, complexityScore, estimatePromptTokens } from "../../wor
 import { effectiveWeights, recordFailure, recordSuccess } from "../../workers/router/qos.ts";
 import { parseVllmLoad, pickReplica } from "../../workers/router/replicas.ts";
 import { chat, uid } from "../gateway/helpers.ts";
-import { ask, calls, makeRouterTenant, replicaUrl, scenario, setConfig, target, type RouterTenant } from "./helpers.ts";
+import { ask, calls, declareReplicas, makeRouterTenant, replicaUrl, scenario, setConfig, target, type RouterTenant } from "./helpers.ts";
 
 let t: RouterTenant;
 beforeAll(async () => {
@@ -68,12 +68,12 @@ describe("weights and QoS", () => {
   it("shifts weight away from a slower and a failing child", () => {
     const [fast, slow, failing] = [uid("q"), uid("q"), uid("q")];
     for (let i = 0; i < 10; i++) {
-      recordSuccess(fast, 50, 150, 100);
-      recordSuccess(slow, 500, 2500, 100);
-      recordSuccess(failing, 50, 150, 100);
-      recordFailure(failing);
+      recordSuccess(t.tenantId, fast, 50, 150, 100);
+      recordSuccess(t.tenantId, slow, 500, 2500, 100);
+      recordSuccess(t.tenantId, failing, 50, 150, 100);
+      recordFailure(t.tenantId, failing);
     }
-    const [wFast, wSlow, wFailing] = effectiveWeights([{ path: fast, weight: 1 }, { path: slow, weight: 1 }, { path: failing, weight: 1 }]);
+    const [wFast, wSlow, wFailing] = effectiveWeights(t.tenantId, [{ path: fast, weight: 1 }, { path: slow, weight: 1 }, { path: failing, weight: 1 }]);
     expect(wFast).toBeCloseTo(1, 5);
     expect(wSlow).toBeLessThan(0.2);
     expect(wFailing).toBeLessThan(0.6);
@@ -105,8 +105,8 @@ describe("replicas", () => {
   it("keeps a session on its replica, and spreads sessionless traffic to the less loaded one", async () => {
     const scn = await scenario({ mode: "ok" });
     const name = uid("replicas");
-    const replicas = ["ra", "rb", "rc"].map((id) => ({ id, base_url: replicaUrl(id) }));
-    await setConfig(t, { routes: { [name]: { tree: target(`fake-scn-${scn}`, { replicas }) } } });
+    await declareReplicas(t, ["ra", "rb", "rc"].map((id) => ({ id, base_url: replicaUrl(id) })));
+    await setConfig(t, { routes: { [name]: { tree: target(`fake-scn-${scn}`, { replicas: ["ra", "rb", "rc"] }) } } });
     const placed = new Set<string | null>();
     for (let i = 0; i < 6; i++) {
       placed.add((await chat(t.key, { model: name, ...ask() }, { "x-edgeclaw-session": "conversation-42" })).headers.get("x-edgeclaw-replica"));
@@ -117,8 +117,9 @@ describe("replicas", () => {
   it("moves a session off an unhealthy replica", async () => {
     const scn = await scenario({ mode: "ok" });
     const name = uid("replicas");
+    await declareReplicas(t, [{ id: "dead", base_url: "http://127.0.0.1:9/v1" }, { id: "live", base_url: replicaUrl("live") }]);
     await setConfig(t, {
-      routes: { [name]: { tree: target(`fake-scn-${scn}`, { replicas: [{ id: "dead", base_url: "http://127.0.0.1:9/v1" }, { id: "live", base_url: replicaUrl("live") }] }), retry: { attempts: 2, base_ms: 1, max_ms: 10, budget_ms: 5000 }, breaker: { failures: 1, open_ms: 60_000 } } },
+      routes: { [name]: { tree: target(`fake-scn-${scn}`, { replicas: ["dead", "live"] }), retry: { attempts: 2, base_ms: 1, max_ms: 10, budget_ms: 5000 }, breaker: { failures: 1, open_ms: 60_000 } } },
     });
     for (let i = 0; i < 4; i++) {
       const res = await chat(t.key, { model: name, ...ask() }, { "x-edgeclaw-session": `s-${i}` });
@@ -130,7 +131,8 @@ describe("replicas", () => {
   it("places by reported queue depth (power of two choices) and parses vLLM gauges", async () => {
     const scn = await scenario({ mode: "ok", replica_queue: { busy: 50, idle: 0 } });
     const name = uid("p2c");
-    await setConfig(t, { routes: { [name]: { tree: target(`fake-scn-${scn}`, { replicas: [{ id: "busy", base_url: replicaUrl("busy") }, { id: "idle", base_url: replicaUrl("idle") }] }) } } });
+    await declareReplicas(t, [{ id: "busy", base_url: replicaUrl("busy") }, { id: "idle", base_url: replicaUrl("idle") }]);
+    await setConfig(t, { routes: { [name]: { tree: target(`fake-scn-${scn}`, { replicas: ["busy", "idle"] }) } } });
     // Until "busy" has answered once, its load is unknown and it is as likely as "idle".
     for (let i = 0; i < 40 && !(await calls(scn)).replicas.busy; i++) await chat(t.key, { model: name, ...ask() });
     const before = (await calls(scn)).replicas;

@@ -112,6 +112,8 @@ describe("Workers AI adapter", () => {
     idleMs: 2_000,
     requestId: "r",
     timing: new GatewayTiming(),
+    maxResponseBytes: 1024 * 1024,
+    maxEventBytes: 64 * 1024,
   });
 
   it("calls the binding with the mapped inputs and maps its answer", async () => {

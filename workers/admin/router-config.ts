@@ -7,14 +7,14 @@
 import { and, desc, eq, sql } from "drizzle-orm";
 import { Hono, type Context } from "hono";
 import { z } from "zod";
-import { putRouterConfigBody, rollbackBody, routerConfig, type RouterConfig } from "../../schema/route-config.ts";
+import { putRouterConfigBody, rollbackBody, routerConfig, storedRouterConfig, type RouterConfig } from "../../schema/route-config.ts";
 import { routeConfigHeads, routeConfigVersions, type RouteConfigVersionRow } from "../../schema/router.ts";
 import { database, type Database } from "../db.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { parseOr400 } from "../http/validation.ts";
 import { breakerKey } from "../router/breakers.ts";
-import { liveProviders, providerNames, routingFor, forgetRouting } from "../router/routing.ts";
+import { liveProviders, providerNames, replicaRefs, routingFor, forgetRouting } from "../router/routing.ts";
 import { actorOf, tenantForRead, tenantForWrite } from "./access.ts";
 import { auditInsert } from "./audit.ts";
 import { iso } from "./ids.ts";
@@ -58,10 +58,16 @@ async function writeVersion(
 ): Promise<Response> {
   const db = database(c.env.DB);
   await requireLiveTenant(db, tenantId);
-  const known = new Set((await liveProviders(c.env.DB, tenantId)).map((p) => p.name));
-  const missing = [...providerNames(config)].filter((n) => !known.has(n));
+  const live = new Map((await liveProviders(c.env.DB, tenantId)).map((p) => [p.name, p]));
+  const missing = [...providerNames(config)].filter((n) => !live.has(n));
   if (missing.length > 0) {
     throw new ApiError(400, "unknown_provider", `The config names providers tenant '${tenantId}' does not have (or has revoked): ${missing.join(", ")}.`);
+  }
+  // Replicas are declared on the provider (with their URLs); a config may only pick among them.
+  const undeclared = replicaRefs(config).filter((ref) => !live.get(ref.provider)?.replicas.some((r) => r.id === ref.replica));
+  if (undeclared.length > 0) {
+    const names = [...new Set(undeclared.map((u) => `${u.provider}/${u.replica}`))].join(", ");
+    throw new ApiError(400, "unknown_replica", `The config names replicas its providers do not declare: ${names}. Declare them on the provider (PATCH /admin/providers/:id).`);
   }
   const claims = c.get("admin");
   const now = Date.now();
@@ -126,7 +132,8 @@ routerConfigRoutes.post("/rollback", async (c) => {
   const tenantId = tenantForWrite(c.get("admin"), body.tenant_id);
   const row = await loadVersion(database(c.env.DB), tenantId, body.version);
   if (!row) throw new ApiError(404, "not_found", `Tenant '${tenantId}' has no router config version ${body.version}.`);
-  const config = routerConfig.safeParse(JSON.parse(row.config));
+  // A version saved before replicas moved onto providers is read as stored (replica URLs dropped).
+  const config = storedRouterConfig.safeParse(JSON.parse(row.config));
   if (!config.success) throw new ApiError(409, "incompatible_version", `Version ${body.version} is not valid under this deployment's schema.`);
   return writeVersion(c, tenantId, config.data, { comment: body.comment, rolledBackFrom: body.version, action: "router_config.rollback" });
 });

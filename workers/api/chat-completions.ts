@@ -110,6 +110,8 @@ export async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
         facts,
         priority,
         sessionKey: sessionKeyOf(principal.tenantId, headers.get("x-edgeclaw-session") ?? request.user ?? null),
+        // Failures are attributed to the key, so one key cannot open the breaker others share.
+        caller: principal.keyId,
         requestId,
         timing: c.get("timing"),
         waitUntil,

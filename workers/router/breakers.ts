@@ -6,18 +6,23 @@
 // limited number of probes get through across all isolates. Outcomes are batched: successes are
 // flushed every FLUSH_MS, a failure or a probe's result at once. If the object cannot be reached
 // the breaker fails open: it must not take traffic down by itself.
+// Calls are attributed to a caller (the API key) so one caller's failures cannot open the breaker
+// for everyone (state/breaker.ts); the view carries the callers whose own breaker is open.
 import type { CircuitBreaker } from "../../durable-objects/circuit-breaker.ts";
 import type { BreakerSettings } from "../../schema/route-config.ts";
-import type { BreakerView } from "./state/breaker.ts";
+import { callerOpen, type BreakerView, type Outcome } from "./state/breaker.ts";
 
 const VIEW_TTL_MS = 1_000;
 const FLUSH_MS = 250;
+// Successful callers remembered per batch (each clears its own breaker's failure count).
+const MAX_OK_CALLERS = 32;
 
 interface Local {
   view: BreakerView;
   fetchedAt: number;
   ok: number;
   fail: number;
+  okCallers: Set<string>;
   lastFlush: number;
   refreshing: boolean;
 }
@@ -37,7 +42,7 @@ export class BreakerClient {
   private store(key: string, view: BreakerView): Local {
     let l = this.local.get(key);
     if (!l) {
-      l = { view, fetchedAt: Date.now(), ok: 0, fail: 0, lastFlush: Date.now(), refreshing: false };
+      l = { view, fetchedAt: Date.now(), ok: 0, fail: 0, okCallers: new Set(), lastFlush: Date.now(), refreshing: false };
       if (this.local.size > 10_000) this.local.delete(this.local.keys().next().value as string);
       this.local.set(key, l);
     } else {
@@ -58,9 +63,16 @@ export class BreakerClient {
     return l !== undefined && l.view.phase === "open" && Date.now() < l.view.openUntil;
   }
 
-  async admit(key: string, cfg: BreakerSettings, waitUntil: (p: Promise<unknown>) => void): Promise<{ allowed: boolean; probe: boolean }> {
+  // `caller` refused: this caller's own breaker is open (the target may still serve others).
+  async admit(
+    key: string,
+    cfg: BreakerSettings,
+    waitUntil: (p: Promise<unknown>) => void,
+    caller?: string | null,
+  ): Promise<{ allowed: boolean; probe: boolean; callerRefused?: boolean }> {
     const l = this.local.get(key);
     const now = Date.now();
+    if (l && callerOpen(l.view, caller, now)) return { allowed: false, probe: false, callerRefused: true };
     if (l && l.view.phase === "closed") {
       if (now - l.fetchedAt > VIEW_TTL_MS && !l.refreshing) {
         l.refreshing = true;
@@ -78,6 +90,11 @@ export class BreakerClient {
     try {
       const answer = await this.stub(key).check(cfg);
       this.store(key, answer.view);
+      if (answer.allowed && callerOpen(answer.view, caller, Date.now())) {
+        // Hand a probe slot back at once rather than leave it out until its lease ends.
+        if (answer.probe) waitUntil(this.flush(key, cfg, { ok: 0, fail: 0, probe: true }));
+        return { allowed: false, probe: false, callerRefused: true };
+      }
       return { allowed: answer.allowed, probe: answer.probe };
     } catch {
       return { allowed: true, probe: false };
@@ -85,20 +102,25 @@ export class BreakerClient {
   }
 
   // Books an outcome; returns the flush to hand to waitUntil, if one is due.
-  report(key: string, cfg: BreakerSettings, ok: boolean, probe: boolean): Promise<void> | null {
-    if (probe) return this.flush(key, cfg, { ok: ok ? 1 : 0, fail: ok ? 0 : 1, probe: true });
-    const l = this.local.get(key) ?? this.store(key, { phase: "closed", openedAt: null, openUntil: 0, timesOpened: 0 });
-    if (ok) l.ok++;
-    else l.fail++;
+  report(key: string, cfg: BreakerSettings, ok: boolean, probe: boolean, caller?: string | null): Promise<void> | null {
+    const who = caller ?? null;
+    if (probe) return this.flush(key, cfg, { ok: ok ? 1 : 0, fail: ok ? 0 : 1, probe: true, caller: ok ? null : who, okCallers: ok && who ? [who] : [] });
+    const l = this.local.get(key) ?? this.store(key, { phase: "closed", openedAt: null, openUntil: 0, timesOpened: 0, callersOpen: {} });
+    if (ok) {
+      l.ok++;
+      if (who && l.okCallers.size < MAX_OK_CALLERS) l.okCallers.add(who);
+    } else l.fail++;
     if (l.fail === 0 && Date.now() - l.lastFlush < FLUSH_MS) return null;
-    const outcome = { ok: l.ok, fail: l.fail, probe: false };
+    // A failure is flushed at once, so a batch holds at most one, and it is this caller's.
+    const outcome = { ok: l.ok, fail: l.fail, probe: false, caller: l.fail > 0 ? who : null, okCallers: [...l.okCallers] };
     l.ok = 0;
     l.fail = 0;
+    l.okCallers.clear();
     l.lastFlush = Date.now();
     return this.flush(key, cfg, outcome);
   }
 
-  private flush(key: string, cfg: BreakerSettings, outcome: { ok: number; fail: number; probe: boolean }): Promise<void> {
+  private flush(key: string, cfg: BreakerSettings, outcome: Outcome): Promise<void> {
     return this.stub(key)
       .report(cfg, outcome)
       .then((view) => void this.store(key, view))

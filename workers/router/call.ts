@@ -43,10 +43,14 @@ export async function callRoute(run: RunContext, trail: Trail, held: Held, hooks
   }
 
   const recorder = streamRecorder(run.facts.prompt_tokens, hooks.onDelta);
+  const limits = settings(run.env);
   const stream = relaySse(served.answer.primed, {
     // runRoute only serves targets that have a provider (a revoked one is skipped as unavailable).
     transform: adapters[(served.target.provider as ProviderInfo).kind].toStreamChunks,
-    idleTimeoutMs: served.target.provider?.timeoutMs ?? settings(run.env).upstreamTimeoutMs,
+    idleTimeoutMs: served.target.provider?.timeoutMs ?? limits.upstreamTimeoutMs,
+    // Bounds what is buffered (one event) and what the recorder collects (the whole stream).
+    maxEventBytes: limits.upstreamMaxEventBytes,
+    maxTotalBytes: limits.upstreamMaxResponseBytes,
     tap: {
       chunk: recorder.chunk,
       end(completed) {

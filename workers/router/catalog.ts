@@ -5,6 +5,7 @@ import { and, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
 import { providerKinds, type ProviderKind } from "../../schema/admin.ts";
 import { models, providers } from "../../schema/db.ts";
+import { parseStoredReplicas, type ProviderReplica } from "../../schema/provider-replicas.ts";
 import { database } from "../db.ts";
 
 export interface RouteTarget {
@@ -25,6 +26,14 @@ export interface ProviderInfo {
   baseUrl: string;
   credentialRef: string | null;
   timeoutMs: number | null;
+  // Declared on the provider row (owner-controlled for a deployment credential): the only URLs
+  // besides baseUrl that the provider's credential is ever sent to.
+  replicas: ProviderReplica[];
+}
+
+// A deployment-wide Worker secret (owner-attached), as opposed to none or the tenant's own.
+export function isDeploymentCredential(ref: string | null): boolean {
+  return ref !== null && ref.startsWith("PROVIDER_");
 }
 
 export type Catalog = ReadonlyMap<string, RouteTarget>;
@@ -57,6 +66,7 @@ export async function loadCatalog(d1: D1Database, tenantId: string): Promise<Cat
       baseUrl: providers.baseUrl,
       credentialRef: providers.credentialRef,
       timeoutMs: providers.timeoutMs,
+      replicas: providers.replicas,
     })
     .from(models)
     .innerJoin(providers, eq(providers.id, models.providerId))
@@ -82,6 +92,7 @@ export async function loadCatalog(d1: D1Database, tenantId: string): Promise<Cat
         baseUrl: row.baseUrl,
         credentialRef: row.credentialRef,
         timeoutMs: row.timeoutMs,
+        replicas: parseStoredReplicas(row.replicas),
       },
     });
   }

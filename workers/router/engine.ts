@@ -18,6 +18,7 @@ import type { GatewayTiming } from "../http/timing.ts";
 import { breakerKey, breakers } from "./breakers.ts";
 import { providerCredential } from "./credentials.ts";
 import { matches, type RequestFacts } from "./facts.ts";
+import { declaredBy, refusedUrl } from "./outbound.ts";
 import { adapters } from "./providers/index.ts";
 import { effectiveWeights, inflight, recordFailure, recordSuccess, release, tryAcquire, weightedOrder } from "./qos.ts";
 import { pickReplica, pollIfDue, recordQueueHeader, reportedQueue, type Replica } from "./replicas.ts";
@@ -33,6 +34,10 @@ export interface RunContext {
   facts: RequestFacts;
   priority: Priority;
   sessionKey: string | null;
+  // Who is calling (the API key id): failures are attributed to it, so one caller's failing
+  // requests open its own breaker, not the one every caller shares (state/breaker.ts). Absent:
+  // failures count unattributed, in full.
+  caller?: string;
   requestId: string;
   timing: GatewayTiming;
   waitUntil: (p: Promise<unknown>) => void;
@@ -90,7 +95,7 @@ async function execNode(node: CompiledNode, run: RunContext, trail: Trail, deadl
     const rule = node.rules.find((r) => matches(r.when, run.facts));
     return execNode(rule ? rule.node : node.otherwise, run, trail, deadline);
   }
-  const order = node.kind === "fallback" ? node.children : weightedOrder(node.children, effectiveWeights(node.children));
+  const order = node.kind === "fallback" ? node.children : weightedOrder(node.children, effectiveWeights(run.tenantId, node.children));
   let worst: RouteFailure | undefined;
   for (const child of order) {
     try {
@@ -134,6 +139,10 @@ async function execTarget(target: CompiledTarget, run: RunContext, trail: Trail,
       new ApiError(400, "context_length_exceeded", `The request (about ${facts.prompt_tokens} prompt tokens plus max_tokens) does not fit ${target.path}'s context window of ${target.contextWindow} tokens.`, { param: "messages" }),
     );
   }
+  if (target.replicas?.length === 0) {
+    trail.reasons.push(`${target.path}:replica_not_declared`);
+    throw unavailable(`the replicas ${target.path} names are not declared by its provider`);
+  }
   const credential = await providerCredential(run.env, run.tenantId, provider.credentialRef);
   const client = breakers(run.env.BREAKERS);
   const defaults = settings(run.env);
@@ -154,22 +163,41 @@ async function execTarget(target: CompiledTarget, run: RunContext, trail: Trail,
         throw unavailable(`every replica of ${target.path} has an open breaker`, Math.ceil(route.breaker.open_ms / 1000));
       }
       key = slot(replica);
-      pollIfDue(key, replica, run.waitUntil);
+      pollIfDue(run.env, key, replica, run.waitUntil);
     }
     const label = replica ? `${target.path}@${replica.id}` : target.path;
+    const url = replica?.baseUrl ?? provider.baseUrl;
+    // Point of use: the URL is re-checked against the outbound policy and against what the
+    // provider row declares before anything (the credential above all) is sent.
+    if (!adapters[provider.kind].send) {
+      const refused = !declaredBy(provider, url) ? "it is not declared by the provider" : refusedUrl(run.env, url);
+      if (refused !== null) {
+        trail.reasons.push(`${label}:url_not_allowed`);
+        throw new RouteFailure(
+          "unavailable",
+          new ApiError(502, "upstream_url_not_allowed", `The upstream URL of ${label} is refused by the outbound-URL policy: ${refused}.`, { type: "upstream_error" }),
+        );
+      }
+    }
     if (!tryAcquire(key, target.node.max_concurrency, run.priority, replica ? reportedQueue(key) : 0)) {
       trail.reasons.push(`${label}:saturated`);
       throw unavailable(`${label} is saturated for ${run.priority}-priority traffic`, 1);
     }
-    const admission = await client.admit(key, route.breaker, run.waitUntil);
+    const admission = await client.admit(key, route.breaker, run.waitUntil, run.caller);
     if (!admission.allowed) {
       release(key);
-      trail.reasons.push(`${label}:breaker_open`);
+      trail.reasons.push(`${label}:${admission.callerRefused ? "caller_breaker_open" : "breaker_open"}`);
       if (replica && excluded.size + 1 < target.replicas!.length) {
         excluded.add(replica.id);
         continue;
       }
-      throw lastFailure ?? unavailable(`the circuit breaker of ${label} is open`, Math.ceil(route.breaker.open_ms / 1000));
+      throw (
+        lastFailure ??
+        unavailable(
+          admission.callerRefused ? `this caller's recent requests to ${label} kept failing; it is paused for this caller` : `the circuit breaker of ${label} is open`,
+          Math.ceil(route.breaker.open_ms / 1000),
+        )
+      );
     }
     trail.attempts++;
     trail.last = { target, replica };
@@ -179,13 +207,15 @@ async function execTarget(target: CompiledTarget, run: RunContext, trail: Trail,
       adapter: adapters[provider.kind],
       ctx: {
         request: run.request,
-        target: { baseUrl: replica?.baseUrl ?? provider.baseUrl, model: target.node.model, credential },
+        target: { baseUrl: url, model: target.node.model, credential },
       },
       env: run.env,
       firstByteMs,
       idleMs,
       requestId: run.requestId,
       timing: run.timing,
+      maxResponseBytes: defaults.upstreamMaxResponseBytes,
+      maxEventBytes: defaults.upstreamMaxEventBytes,
     };
     const started = Date.now();
     try {
@@ -194,7 +224,7 @@ async function execTarget(target: CompiledTarget, run: RunContext, trail: Trail,
         : { kind: "json", ...(await completeUpstream(call)) };
       const ttft = Date.now() - started;
       recordQueueHeader(key, answer.headers);
-      const flush = client.report(key, route.breaker, true, admission.probe);
+      const flush = client.report(key, route.breaker, true, admission.probe, run.caller);
       if (flush) run.waitUntil(flush);
       let finished = false;
       return {
@@ -205,16 +235,16 @@ async function execTarget(target: CompiledTarget, run: RunContext, trail: Trail,
           if (finished) return;
           finished = true;
           release(key);
-          recordSuccess(target.path, ttft, Date.now() - started, completionTokens);
+          recordSuccess(run.tenantId, target.path, ttft, Date.now() - started, completionTokens);
         },
       };
     } catch (err) {
       release(key);
       if (!(err instanceof UpstreamError)) throw err;
       const health = HEALTH.has(err.errorClass);
-      const flush = client.report(key, route.breaker, !health, admission.probe);
+      const flush = client.report(key, route.breaker, !health, admission.probe, run.caller);
       if (flush) run.waitUntil(flush);
-      if (health) recordFailure(target.path);
+      if (health) recordFailure(run.tenantId, target.path);
       trail.reasons.push(`${label}:${err.errorClass ?? err.code}`);
       const failure = new RouteFailure(err.errorClass, err);
       lastFailure = failure;

@@ -1,4 +1,5 @@
-// Per-isolate quality of service per target path: EWMAs of time to first byte, time per output
+// Per-isolate quality of service per tenant and target path (two tenants may both have a route
+// "chat" with a target "chat/0": their statistics must not mix): EWMAs of time to first byte, time per output
 // token and error rate, which scale a weighted node's configured weights (a slower or failing
 // child gets less traffic, never none, so it is still measured), and in-flight counts, which
 // with priority classes decide who is admitted to a saturated target.
@@ -34,15 +35,18 @@ function get(key: string): Stats {
 
 const ewma = (prev: number | null, sample: number, alpha = ALPHA) => (prev === null ? sample : prev + alpha * (sample - prev));
 
-export function recordSuccess(key: string, ttftMs: number, totalMs: number, completionTokens: number): void {
-  const s = get(key);
+// Statistics are per tenant and path; in-flight counts are keyed by breaker key (tenant included).
+const statsKey = (tenantId: string, path: string) => `${tenantId}\n${path}`;
+
+export function recordSuccess(tenantId: string, path: string, ttftMs: number, totalMs: number, completionTokens: number): void {
+  const s = get(statsKey(tenantId, path));
   s.ttftMs = ewma(s.ttftMs, ttftMs);
   if (completionTokens > 0) s.perTokenMs = ewma(s.perTokenMs, Math.max(0, totalMs - ttftMs) / completionTokens);
   s.errorRate = ewma(s.errorRate, 0, ERROR_ALPHA);
 }
 
-export function recordFailure(key: string): void {
-  const s = get(key);
+export function recordFailure(tenantId: string, path: string): void {
+  const s = get(statsKey(tenantId, path));
   s.errorRate = ewma(s.errorRate, 1, ERROR_ALPHA);
 }
 
@@ -53,12 +57,12 @@ function expectedMs(s: Stats | undefined): number | null {
 
 // Configured weights scaled by health: (1 - error rate)^2 times best latency / own latency
 // among the siblings that have been measured (unmeasured ones keep their weight).
-export function effectiveWeights(children: { path: string; weight: number }[]): number[] {
-  const latencies = children.map((c) => expectedMs(stats.get(c.path)));
+export function effectiveWeights(tenantId: string, children: { path: string; weight: number }[]): number[] {
+  const latencies = children.map((c) => expectedMs(stats.get(statsKey(tenantId, c.path))));
   const measured = latencies.filter((l): l is number => l !== null);
   const best = measured.length > 0 ? Math.max(1, Math.min(...measured)) : null;
   return children.map((c, i) => {
-    const s = stats.get(c.path);
+    const s = stats.get(statsKey(tenantId, c.path));
     const health = (1 - (s?.errorRate ?? 0)) ** 2;
     const latency = latencies[i];
     const speed = best !== null && latency !== null && latency !== undefined ? best / Math.max(best, latency) : 1;

@@ -5,6 +5,9 @@
 // healthy (its prefix/KV cache is warm there): rendezvous hashing ranks the replicas for the
 // session the same way in every isolate, with no shared state. Without a session, or when the
 // session's replica is unhealthy, the less loaded of two random healthy replicas is taken.
+import type { Env } from "../env.ts";
+import { refusedUrl } from "./outbound.ts";
+
 export interface Replica {
   id: string;
   baseUrl: string;
@@ -60,8 +63,10 @@ export function parseVllmLoad(text: string): number | null {
   return seen ? total : null;
 }
 
-export function pollIfDue(key: string, replica: Replica, waitUntil: (p: Promise<unknown>) => void): void {
-  if (!replica.metricsUrl) return;
+// The metrics GET carries no credential, and its URL passes the outbound-URL policy here, at
+// the point of use, as well as when the provider was written.
+export function pollIfDue(env: Env, key: string, replica: Replica, waitUntil: (p: Promise<unknown>) => void): void {
+  if (!replica.metricsUrl || refusedUrl(env, replica.metricsUrl) !== null) return;
   const now = Date.now();
   const l = loadOf(key, now);
   if (now - l.polledAt < POLL_MS) return;

@@ -13,10 +13,12 @@ import { and, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
 import { providerKinds } from "../../schema/admin.ts";
 import { providers } from "../../schema/db.ts";
+import { parseStoredReplicas } from "../../schema/provider-replicas.ts";
 import {
   breakerSettings,
   retrySettings,
   routerConfig,
+  storedRouterConfig,
   type BreakerSettings,
   type Condition,
   type ErrorClass,
@@ -33,6 +35,12 @@ import { loadCatalog, onCatalogChange, type ProviderInfo } from "./catalog.ts";
 
 export type { ProviderInfo };
 
+export interface CompiledReplica {
+  id: string;
+  baseUrl: string;
+  metricsUrl: string | null;
+}
+
 export interface CompiledTarget {
   kind: "target";
   path: string;
@@ -40,7 +48,8 @@ export interface CompiledTarget {
   node: TargetNode;
   // Null when the provider was revoked after the config was saved: the target is unavailable.
   provider: ProviderInfo | null;
-  replicas: { id: string; baseUrl: string; metricsUrl: string | null }[] | null;
+  // Null: the provider's base_url. Empty: the target names replicas its provider does not declare.
+  replicas: CompiledReplica[] | null;
   contextWindow: number | null;
   inputPrice: number;
   outputPrice: number;
@@ -108,13 +117,14 @@ export function compileRouting(
       const weight = node.weight ?? 1;
       if (node.type === "target") {
         const known = prices.get(`${node.provider}\n${node.model}`);
+        const provider = byName.get(node.provider) ?? null;
         const target: CompiledTarget = {
           kind: "target",
           path,
           weight,
           node,
-          provider: byName.get(node.provider) ?? null,
-          replicas: node.replicas?.map((r) => ({ id: r.id, baseUrl: r.base_url, metricsUrl: r.metrics_url ?? null })) ?? null,
+          provider,
+          replicas: provider ? replicasOf(provider, node.replicas) : null,
           contextWindow: node.context_window ?? known?.contextWindow ?? null,
           inputPrice: node.input_price_per_mtok ?? known?.input ?? 0,
           outputPrice: node.output_price_per_mtok ?? known?.output ?? 0,
@@ -161,6 +171,31 @@ export function compileRouting(
   return { version, config, routes };
 }
 
+// A target's replicas: the provider's declared ones, narrowed to the ids the target names. URLs
+// only ever come from the provider row, so a route config cannot send the credential anywhere
+// its owner did not approve; an id the provider does not declare (a stale or forged config)
+// yields no replica for it, and a target left with none is unavailable ([]). Null: no replicas,
+// requests go to the provider's base_url.
+function replicasOf(provider: ProviderInfo, ids: string[] | undefined): CompiledReplica[] | null {
+  if (provider.replicas.length === 0 && ids === undefined) return null;
+  const chosen = ids === undefined ? provider.replicas : provider.replicas.filter((r) => ids.includes(r.id));
+  return chosen.map((r) => ({ id: r.id, baseUrl: r.base_url, metricsUrl: r.metrics_url ?? null }));
+}
+
+// Every replica id a config names per provider (checked against the providers' declared ones on save).
+export function replicaRefs(config: RouterConfig): { provider: string; replica: string }[] {
+  const refs: { provider: string; replica: string }[] = [];
+  const visit = (node: RouteNode) => {
+    if (node.type === "target") for (const r of node.replicas ?? []) refs.push({ provider: node.provider, replica: r });
+    else if (node.type === "conditional") {
+      node.rules.forEach((r) => visit(r.node));
+      visit(node.default);
+    } else node.children.forEach(visit);
+  };
+  for (const route of Object.values(config.routes)) visit(route.tree);
+  return refs;
+}
+
 // Every provider name a config refers to (checked against the tenant's providers on save).
 export function providerNames(config: RouterConfig): Set<string> {
   const names = new Set<string>();
@@ -182,7 +217,9 @@ export async function liveProviders(d1: D1Database, tenantId: string): Promise<P
     .where(and(eq(providers.tenantId, tenantId), isNull(providers.revokedAt)));
   return rows.flatMap((r) => {
     const k = kind.safeParse(r.kind);
-    return k.success ? [{ id: r.id, name: r.name, kind: k.data, baseUrl: r.baseUrl, credentialRef: r.credentialRef, timeoutMs: r.timeoutMs }] : [];
+    return k.success
+      ? [{ id: r.id, name: r.name, kind: k.data, baseUrl: r.baseUrl, credentialRef: r.credentialRef, timeoutMs: r.timeoutMs, replicas: parseStoredReplicas(r.replicas) }]
+      : [];
   });
 }
 
@@ -213,7 +250,7 @@ async function loadRouting(d1: D1Database, tenantId: string): Promise<TenantRout
     // Stored documents were validated on save; a newer deployment's document this one cannot
     // read (or a corrupt row) falls back to the catalog's implicit routes instead of failing
     // every request of the tenant.
-    const parsed = routerConfig.safeParse(row ? parseJson(row.config) : {});
+    const parsed = storedRouterConfig.safeParse(row ? parseJson(row.config) : {});
     if (parsed.success) config = parsed.data;
     else console.warn(JSON.stringify({ level: "warn", msg: "stored router config unreadable, using implicit routes", tenantId, version }));
   }

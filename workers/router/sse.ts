@@ -13,6 +13,11 @@ export interface RelayOptions {
   transform: ChunkTransform;
   // Longest wait for the next upstream bytes before giving up with an error event.
   idleTimeoutMs: number;
+  // Longest event assembled (characters of the unfinished event), and most read from the
+  // upstream in all; beyond either the stream ends with an upstream_response_too_large error
+  // event. Defaults: 1 MiB and 16 MiB.
+  maxEventBytes?: number;
+  maxTotalBytes?: number;
   // Sees every rendered piece the client gets, then whether the stream ended cleanly (the
   // response cache records streams this way; usage is read from it).
   tap?: { chunk(text: string): void; end(completed: boolean): void };
@@ -68,6 +73,7 @@ function errorEvent(code: string, message: string): string {
 }
 
 class IdleTimeout extends Error {}
+class TooLarge extends Error {}
 
 export function relaySse(
   upstream: ReadableStream<Uint8Array> | PrimedStream,
@@ -78,6 +84,9 @@ export function relaySse(
   const encoder = new TextEncoder();
   const state: Record<string, unknown> = {};
   let buffer = "reader" in upstream ? decoder.decode(upstream.first, { stream: true }) : "";
+  const maxEvent = options.maxEventBytes ?? 1024 * 1024;
+  const maxTotal = options.maxTotalBytes ?? 16 * 1024 * 1024;
+  let total = "reader" in upstream ? upstream.first.byteLength : 0;
   const emit = (controller: ReadableStreamDefaultController<Uint8Array>, text: string) => {
     options.tap?.chunk(text);
     controller.enqueue(encoder.encode(text));
@@ -133,9 +142,12 @@ export function relaySse(
             controller.close();
             return;
           }
+          total += value.byteLength;
+          if (total > maxTotal) throw new TooLarge(`the stream exceeds ${maxTotal} bytes`);
           buffer += decoder.decode(value, { stream: true });
           const { events, rest } = splitEvents(buffer);
           buffer = rest;
+          if (buffer.length > maxEvent) throw new TooLarge(`an event exceeds ${maxEvent} bytes`);
           const out = events.map(render).join("");
           if (out) {
             emit(controller, out);
@@ -147,12 +159,15 @@ export function relaySse(
         const stalled = err instanceof IdleTimeout;
         reader.cancel().catch(() => {});
         // The tap sees the error event too (an agent's model call reports its message).
-        const text = errorEvent(
-          stalled ? "upstream_timeout" : "upstream_stream_error",
-          stalled
-            ? `The upstream sent nothing for ${options.idleTimeoutMs} ms; the stream was closed.`
-            : "The upstream connection failed mid-stream.",
-        );
+        const text =
+          err instanceof TooLarge
+            ? errorEvent("upstream_response_too_large", `The upstream's answer is too large: ${err.message}; the stream was closed.`)
+            : errorEvent(
+                stalled ? "upstream_timeout" : "upstream_stream_error",
+                stalled
+                  ? `The upstream sent nothing for ${options.idleTimeoutMs} ms; the stream was closed.`
+                  : "The upstream connection failed mid-stream.",
+              );
         try {
           options.tap?.chunk(text);
         } finally {

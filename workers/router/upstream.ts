@@ -25,6 +25,10 @@ export interface UpstreamCall {
   idleMs: number;
   requestId: string;
   timing: GatewayTiming;
+  // Size caps (settings(): UPSTREAM_MAX_RESPONSE_BYTES, UPSTREAM_MAX_EVENT_BYTES): the body of a
+  // JSON answer, and the first event of a stream, which is read whole before the stream is taken.
+  maxResponseBytes: number;
+  maxEventBytes: number;
 }
 
 export class UpstreamError extends ApiError {
@@ -55,8 +59,9 @@ export async function completeUpstream(call: UpstreamCall): Promise<{ answer: Ch
       deadline.restart(call.idleMs);
       let text: string;
       try {
-        text = await response.text();
-      } catch {
+        text = await readBounded(response, call.maxResponseBytes, deadline);
+      } catch (err) {
+        if (err instanceof UpstreamError) throw err;
         throw deadline.expired ? timeoutError(call.idleMs) : badResponse("the body could not be read", "connection");
       }
       let json: unknown;
@@ -90,19 +95,84 @@ export async function openStream(call: UpstreamCall): Promise<{ primed: PrimedSt
         throw badResponse("a stream was asked for but the answer is not text/event-stream");
       }
       const reader = response.body.getReader();
-      let first: ReadableStreamReadResult<Uint8Array>;
-      try {
-        first = await deadline.race(reader.read());
-      } catch {
-        reader.cancel().catch(() => {});
-        throw deadline.expired ? timeoutError(call.firstByteMs) : badResponse("the stream broke before its first byte", "connection");
-      }
-      if (first.done || !first.value) throw badResponse("the stream ended before its first byte", "connection");
-      return { primed: { reader, first: first.value }, headers: response.headers };
+      const first = await readFirstEvent(reader, call, deadline);
+      return { primed: { reader, first }, headers: response.headers };
     });
   } finally {
     deadline.clear();
   }
+}
+
+// Reads until the stream holds one whole event (or ends), so a stream whose first event never
+// ends is still refused with a status (502 upstream_response_too_large) and may fall over,
+// instead of being relayed until the cap cuts it. Usually that is the first read.
+async function readFirstEvent(reader: ReadableStreamDefaultReader<Uint8Array>, call: UpstreamCall, deadline: Deadline): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let text = "";
+  const decoder = new TextDecoder();
+  for (;;) {
+    let next: ReadableStreamReadResult<Uint8Array>;
+    try {
+      next = await deadline.race(reader.read());
+    } catch {
+      reader.cancel().catch(() => {});
+      throw deadline.expired ? timeoutError(call.firstByteMs) : badResponse("the stream broke before its first byte", "connection");
+    }
+    if (next.done || !next.value) {
+      if (size === 0) throw badResponse("the stream ended before its first byte", "connection");
+      break;
+    }
+    chunks.push(next.value);
+    size += next.value.byteLength;
+    text += decoder.decode(next.value, { stream: true });
+    if (EVENT_END.test(text)) break;
+    if (size > call.maxEventBytes) {
+      reader.cancel().catch(() => {});
+      throw tooLarge(`its first event exceeds ${call.maxEventBytes} bytes`);
+    }
+  }
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
+  const first = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    first.set(c, at);
+    at += c.byteLength;
+  }
+  return first;
+}
+
+const EVENT_END = /\r\n\r\n|\n\n|\r\r/;
+
+// The body as text, refused past `max` bytes: by its Content-Length when it has one (then read in
+// one native call), else counted while it is read.
+async function readBounded(response: Response, max: number, deadline: Deadline): Promise<string> {
+  const length = response.headers.get("content-length");
+  if (length !== null && Number(length) > max) {
+    response.body?.cancel().catch(() => {});
+    throw tooLarge(`its body of ${length} bytes exceeds ${max}`);
+  }
+  if (length !== null || !response.body) return response.text();
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let size = 0;
+  let text = "";
+  for (;;) {
+    const { done, value } = await deadline.race(reader.read());
+    if (done) return text + decoder.decode();
+    size += value.byteLength;
+    if (size > max) {
+      reader.cancel().catch(() => {});
+      throw tooLarge(`its body exceeds ${max} bytes`);
+    }
+    text += decoder.decode(value, { stream: true });
+  }
+}
+
+// Not a health signal (nor worth a retry: the same request gets the same answer), so no
+// error class: the client gets the 502.
+function tooLarge(why: string): UpstreamError {
+  return new UpstreamError(502, "upstream_response_too_large", `The upstream's answer is too large: ${why}.`, null);
 }
 
 async function send(call: UpstreamCall, deadline: Deadline, stream: boolean): Promise<Response> {
@@ -184,11 +254,28 @@ function parseRetryAfter(value: string | null, now = Date.now()): number | null 
 
 async function readError(adapter: ProviderAdapter, response: Response): Promise<{ message?: string; code?: string }> {
   try {
-    const body: unknown = JSON.parse((await response.text()).slice(0, MAX_ERROR_BODY));
+    const body: unknown = JSON.parse(await readPrefix(response, MAX_ERROR_BODY));
     return { message: adapter.errorMessage(body)?.slice(0, 500), code: adapter.errorCode?.(body)?.slice(0, 100) };
   } catch {
     return {};
   }
+}
+
+// At most the first `max` bytes of a body (the rest is never read).
+async function readPrefix(response: Response, max: number): Promise<string> {
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  let size = 0;
+  while (size < max) {
+    const { done, value } = await reader.read();
+    if (done) return text + decoder.decode();
+    text += decoder.decode(value.byteLength > max - size ? value.subarray(0, max - size) : value, { stream: true });
+    size += value.byteLength;
+  }
+  reader.cancel().catch(() => {});
+  return text + decoder.decode();
 }
 
 function timeoutError(timeoutMs: number): UpstreamError {
