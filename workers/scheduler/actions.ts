@@ -29,7 +29,7 @@ const WEBHOOK_TIMEOUT_MS = 10_000;
 
 // The heartbeat answers that mean "nothing to report".
 export function isNothingToReport(text: string): boolean {
-  const t = text.trim().replace(/[.!]+$/, "").toLowerCase();
+  const t = text.trim().replace(/(?<![.!])[.!]+$/, "").toLowerCase();
   return t === "" || t === "heartbeat_ok" || t === "nothing to report";
 }
 
