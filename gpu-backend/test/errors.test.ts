@@ -64,6 +64,33 @@ describe("validation (400 with param)", () => {
     expect(err.param).toBe("response_format.json_schema.schema.properties.a.type");
   });
 
+  // Bodies built as text: JSON.stringify itself recurses, and would overflow in the test first.
+  const nestedSchema = (levels: number) => '{"type":"object","properties":{"a":'.repeat(levels) + '{"type":"string"}' + "}}".repeat(levels);
+  const withSchema = (schema: string) =>
+    `{"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":2,"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":${schema}}}}`;
+
+  it("refuses a 1,000-level nested JSON schema with 400 naming it (it overflowed the stack: 500)", async () => {
+    const err = await expectError(await post(withSchema(nestedSchema(1000))), 400, "invalid_value", "response_format.json_schema.schema");
+    expect(err.message).toMatch(/nested deeper than 32 levels/);
+    const deeper = await expectError(await post(withSchema(nestedSchema(1500))), 400, "invalid_value", "response_format.json_schema.schema");
+    expect(deeper.message).toMatch(/nested deeper/);
+  });
+
+  it("refuses a JSON schema with too many nodes, and still compiles one inside the bounds", async () => {
+    const wide = `{"type":"string","enum":[${Array(5000).fill('"a"').join(",")}]}`;
+    const err = await expectError(await post(withSchema(wide)), 400, "invalid_value", "response_format.json_schema.schema");
+    expect(err.message).toMatch(/more than 4096 values/);
+    const res = await post(withSchema(nestedSchema(10)));
+    expect(res.status).toBe(200);
+  });
+
+  it("refuses any deeply nested body field with 400 naming the top-level field", async () => {
+    const deep = "[".repeat(20_000) + '"x"' + "]".repeat(20_000);
+    await expectError(await post(`{"model":"tiny","messages":[{"role":"user","content":"hi"}],"metadata":${deep}}`), 400, "invalid_value", "metadata");
+    await expectError(await post(`{"model":"tiny","messages":[{"role":"user","content":${deep}}]}`), 400, "invalid_value", "messages");
+    await expectError(await post(deep), 400, "invalid_value", null);
+  });
+
   it("raises the SDK's BadRequestError", async () => {
     await expect(b.client.chat.completions.create({ model: "tiny", messages: user("x"), temperature: 9 })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
   });
@@ -103,7 +130,7 @@ describe("other errors", () => {
       fetch(`${b.url}/admin/models/other`, { method: "PUT", headers: { "content-type": "application/json", ...(auth ? { authorization: auth } : {}) }, body: JSON.stringify({ path: "/nonexistent.gguf" }) });
     await expectError(await put(), 401, "invalid_api_key");
     await expectError(await put("Bearer wrong-token"), 401, "invalid_api_key");
-    await expectError(await put("Bearer admin-secret-0123456789"), 422, "invalid_model_file", "path");
+    await expectError(await put("Bearer admin-secret-0123456789"), 400, "path_not_allowed", "path");
     const bad = await fetch(`${b.url}/admin/models/other`, { method: "PUT", headers: { authorization: "Bearer admin-secret-0123456789", "content-type": "application/json" }, body: JSON.stringify({ slots: 0 }) });
     await expectError(bad, 400, "invalid_value", "path");
   });

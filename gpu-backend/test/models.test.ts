@@ -56,7 +56,7 @@ describe("MODELS_CONFIG with several models and one bad file", () => {
         ],
       }),
     );
-    b = await startBackend({ MODELS_CONFIG: config, ADMIN_TOKEN: TOKEN });
+    b = await startBackend({ MODELS_CONFIG: config, ADMIN_TOKEN: TOKEN, MODELS_DIR: workDir });
   });
   afterAll(() => b?.close());
 
@@ -110,7 +110,7 @@ describe("MODELS_CONFIG with several models and one bad file", () => {
 describe("hot swap under continuous load", () => {
   let b: Backend;
   beforeAll(async () => {
-    b = await startBackend({ MODEL: await tinyModel("never"), MODEL_ID: "chat", SLOTS: "3", ADMIN_TOKEN: TOKEN });
+    b = await startBackend({ MODEL: await tinyModel("never"), MODEL_ID: "chat", SLOTS: "3", ADMIN_TOKEN: TOKEN, MODELS_DIR: workDir });
   });
   afterAll(() => b?.close());
 

@@ -55,5 +55,5 @@ export function assertChatBodyBounds(body: unknown): void {
   if (inSchema) throw refuse("JSON schema", inSchema, SCHEMA_BOUNDS, SCHEMA_PARAM);
   const whole = checkJsonBounds(body, BODY_BOUNDS);
   // param: the top-level field that holds the excess (none when the body itself is the problem).
-  if (whole) throw refuse("request body", whole, BODY_BOUNDS, whole.path.length ? paramPath(whole.path.slice(0, 1)) : null);
+  if (whole) throw refuse("request body", whole, BODY_BOUNDS, typeof whole.path[0] === "string" ? whole.path[0] : null);
 }
