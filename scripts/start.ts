@@ -149,7 +149,8 @@ async function servedModel(baseUrl: string): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  if (ensureDevVars(devVars)) log(`created ${devVars} with a fresh ADMIN_JWT_SECRET`);
+  const generated = ensureDevVars(devVars);
+  if (generated.length > 0) log(`wrote fresh ${generated.join(", ")} to ${devVars}`);
 
   log(`applying D1 migrations (state in ${stateDir})`);
   await wrangler(["d1", "migrations", "apply", "edgeclaw", "--local", "--persist-to", stateDir]);

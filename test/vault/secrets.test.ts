@@ -44,7 +44,6 @@ describe("vault round trip", () => {
         await admin(t.admin, "GET", "/secrets"),
         await admin(t.admin, "GET", "/secrets/canary"),
         await admin(t.owner, "GET", `/secrets?tenant_id=${t.tenantId}`),
-        await admin(t.owner, "POST", "/secrets/rotate", { batch_size: 10 }),
         await admin(t.admin, "DELETE", "/secrets/canary-2"),
       ];
       // Used as a credential too, so the point-of-use path runs under the capture.
@@ -52,8 +51,8 @@ describe("vault round trip", () => {
       answers.push(await chat(key, { model: "m", ...hello }));
       return answers;
     });
-    expect(answers.map((a) => a.status)).toEqual([201, 201, 200, 200, 200, 200, 200, 200, 200]);
-    for (const a of answers.slice(0, 8)) expect(JSON.stringify(a.body)).not.toContain(value);
+    expect(answers.map((a) => a.status)).toEqual([201, 201, 200, 200, 200, 200, 200, 200]);
+    for (const a of answers.slice(0, 7)) expect(JSON.stringify(a.body)).not.toContain(value);
     const listed = answers[3]!.body.data as Record<string, unknown>[];
     expect(listed.map((s) => s.name).sort()).toEqual(["canary", "canary-2"]);
     for (const s of listed) expect(Object.keys(s).sort()).toEqual(["created_at", "key_id", "name", "ref", "rotated_at", "tenant_id", "updated_at"]);
