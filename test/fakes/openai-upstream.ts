@@ -14,12 +14,21 @@
 //   fake-wrong-shape     200 with JSON that is not a chat completion
 //   fake-ctx-small       400 context_length_exceeded (OpenAI's code)
 //   fake-policy          400 content_policy_violation
+//   fake-huge-body       200 with a 17 MiB JSON body, chunked (no Content-Length)
+//   fake-huge-length     the same with its Content-Length
+//   fake-endless-event   an SSE stream whose first event never ends (no blank line, ever)
+//   fake-endless-late    one normal chunk, then an event that never ends
+//   fake-huge-stream     34 events of 512 KiB each (17 MiB in all), then [DONE]
 //   fake-scn-<id>        a scripted scenario, set with POST /control/scenario/<id>:
 //                        {mode: ok|fail|stall|delay, status, retry_after, delay_ms, fail_first,
-//                        queue_depth}; GET /control/scenario/<id> answers its call counts
-//                        (total and per replica)
+//                        queue_depth, fail_if_text}; GET /control/scenario/<id> answers its call
+//                        counts (total and per replica)
 // The same API is served under /r/<replica>/v1/... (one fake per GPU replica), with a vLLM-style
-// /r/<replica>/metrics whose gauges the scenario's `replica_queue` sets.
+// /r/<replica>/metrics whose gauges the scenario's `replica_queue` sets (GET
+// /control/metrics-hits/<replica> counts its polls).
+// A capture server (what an attacker would point a credential at): POST /control/capture starts
+// it on a port of its own and answers its URL; it answers every request like a model would and
+// records the credential headers it got, listed by GET /control/captured.
 // Anthropic's Messages API is at POST /v1/messages (documented JSON and SSE event shapes, its
 // {type:"error",error:{type,message}} errors); the model `claude-fail-<status>` fails.
 // Every request is recorded (headers that matter, body) under its x-request-id:
@@ -49,6 +58,8 @@ export interface Scenario {
   fail_first?: number;
   queue_depth?: number;
   replica_queue?: Record<string, number>;
+  // Fail (with `status`) only the requests whose last user message contains this text.
+  fail_if_text?: string;
 }
 
 const MAX_RECORDED = 10_000;
@@ -60,6 +71,9 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
   const gates = new Map<string, () => void>();
   const released = new Set<string>();
   let anonymous = 0;
+  const metricsHits = new Map<string, number>();
+  const captured: { path: string; authorization: string | null; apiKey: string | null }[] = [];
+  let capture: { server: ReturnType<typeof createServer>; url: string } | null = null;
   // The most recent requests only: a benchmark sends hundreds of thousands, and an unbounded map
   // would make this process's garbage collection part of every measured latency.
   const record = (requestId: string | null, what: RecordedRequest) => {
@@ -89,7 +103,16 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
       }
       return json(res, 200, counts.get(id) ?? { total: 0, replicas: {} });
     }
+    if (req.method === "POST" && url.pathname === "/control/capture") {
+      capture ??= await startCapture();
+      return json(res, 200, { url: capture.url });
+    }
+    if (req.method === "GET" && url.pathname === "/control/captured") return json(res, 200, captured);
+    if (req.method === "GET" && url.pathname.startsWith("/control/metrics-hits/")) {
+      return json(res, 200, { hits: metricsHits.get(decodeURIComponent(url.pathname.slice("/control/metrics-hits/".length))) ?? 0 });
+    }
     if (req.method === "GET" && url.pathname === "/metrics" && replica) {
+      metricsHits.set(replica, (metricsHits.get(replica) ?? 0) + 1);
       const queued = [...scenarios.values()].map((s) => s.replica_queue?.[replica]).find((q) => q !== undefined) ?? 0;
       res.writeHead(200, { "content-type": "text/plain" });
       return void res.end(`# HELP vllm:num_requests_waiting waiting\nvllm:num_requests_waiting{model_name="m"} ${queued}\nvllm:num_requests_running{model_name="m"} 0\n`);
@@ -125,7 +148,10 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
       const depth = (replica ? scn.replica_queue?.[replica] : undefined) ?? scn.queue_depth;
       if (depth !== undefined) res.setHeader("x-queue-depth", String(depth));
       if (replica) res.setHeader("x-replica", replica);
-      const failing = scn.mode === "fail" || (scn.fail_first !== undefined && c.total <= scn.fail_first);
+      const failing =
+        scn.mode === "fail" ||
+        (scn.fail_first !== undefined && c.total <= scn.fail_first) ||
+        (scn.fail_if_text !== undefined && lastUserText(body.messages as Message[]).includes(scn.fail_if_text));
       if (failing) {
         const code = scn.status ?? 500;
         if (scn.retry_after !== undefined) res.setHeader("retry-after", scn.retry_after);
@@ -153,6 +179,28 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
         return void res.end("this is not json");
       case "fake-wrong-shape":
         return json(res, 200, { hello: "world" });
+      case "fake-huge-body":
+      case "fake-huge-length": {
+        const filler = "x".repeat(17 * 1024 * 1024);
+        const text = JSON.stringify(completion(model, filler));
+        res.writeHead(200, { "content-type": "application/json", ...(model === "fake-huge-length" ? { "content-length": String(Buffer.byteLength(text)) } : {}) });
+        return void res.end(text);
+      }
+      case "fake-endless-event":
+      case "fake-endless-late":
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        if (model === "fake-endless-late") res.write(`data: ${JSON.stringify({ id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1_700_000_000, model, choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] })}\n\n`);
+        res.write('data: {"id":"chatcmpl-fake","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"');
+        return endless(res);
+      case "fake-huge-stream": {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        const piece = "y".repeat(512 * 1024);
+        for (let i = 0; i < 34 && !res.destroyed; i++) {
+          const chunk = { id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1_700_000_000, model, choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] };
+          if (!res.write(`data: ${JSON.stringify(chunk)}\n\n`)) await new Promise((r) => res.once("drain", r));
+        }
+        return void res.end("data: [DONE]\n\n");
+      }
       case "fake-slow": {
         const timer = setTimeout(() => json(res, 200, completion(model, "late")), 30_000);
         res.on("close", () => clearTimeout(timer));
@@ -244,6 +292,17 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
     res.end();
   }
 
+  // Answers everything with a chat completion and records which credential came with it.
+  async function startCapture(): Promise<{ server: ReturnType<typeof createServer>; url: string }> {
+    const cap = createServer((req, res) => {
+      captured.push({ path: req.url ?? "", authorization: header(req, "authorization"), apiKey: header(req, "x-api-key") });
+      req.resume();
+      req.on("end", () => json(res, 200, completion("captured", "captured")));
+    });
+    await new Promise<void>((resolve) => cap.listen(0, "127.0.0.1", resolve));
+    return { server: cap, url: `http://127.0.0.1:${(cap.address() as AddressInfo).port}` };
+  }
+
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   const address = server.address() as AddressInfo;
   return {
@@ -251,10 +310,20 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
     close: () =>
       new Promise<void>((resolve) => {
         for (const open of gates.values()) open();
+        capture?.server.closeAllConnections();
+        capture?.server.close();
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
+}
+
+// Writes 64 KiB pieces of one never-ending value, with backpressure, until the reader goes away.
+async function endless(res: ServerResponse): Promise<void> {
+  const piece = "z".repeat(64 * 1024);
+  while (!res.destroyed) {
+    if (!res.write(piece)) await new Promise((r) => { res.once("drain", r); res.once("close", r); });
+  }
 }
 
 function usage() {
