@@ -149,7 +149,8 @@ describe("roles and tenant scopes", () => {
       201,
     );
     expect(provider.body).toMatchObject({ tenant_id: a.tenantId, base_url: `${env.FAKE_UPSTREAM_URL}/v1`, credential_ref: null });
-    expect((await admin(adminA, "POST", "/providers", { name: "own", kind: "openai-compatible", base_url: "http://x.test/v1" })).status).toBe(409);
+    // (A URL the outbound policy allows, so the name clash is what answers.)
+    expect((await admin(adminA, "POST", "/providers", { name: "own", kind: "openai-compatible", base_url: `${env.FAKE_UPSTREAM_URL}/v2` })).status).toBe(409);
 
     const model = expectStatus(
       await admin(adminA, "POST", "/models", { public_name: "alices-model", provider_id: provider.body.id, upstream_model: "fake-echo", input_price_per_mtok: 0.25 }),
