@@ -13,21 +13,36 @@
 //   with the wheel row leased, before an outside effect; so a repeated alarm finds the record and
 //   makes no second effect, and a crash mid-effect is retried with the same idempotency key.
 //   Overlapping alarm invocations share one drain.
+// Slow actions hold nothing but themselves: the drain starts an outside effect and moves on; the
+//   effect settles on its own (outcome and advance in one transaction), ends at the deployment's
+//   action deadline at the latest, and at most SCHEDULER_MAX_INFLIGHT run at once per shard,
+//   SCHEDULER_TENANT_INFLIGHT per tenant (workers/scheduler/inflight.ts); a due effect over a
+//   limit waits on the wheel. A tenant that is not live (revoked, unknown) fires nothing: its
+//   runs are recorded as skipped.
 // The maths (buckets, occurrences, catch-up, backoff) lives in workers/scheduler/timing.ts; the
-// actions in workers/scheduler/actions.ts.
+// actions in workers/scheduler/actions.ts; the read-side views in workers/scheduler/history.ts.
 import { DurableObject } from "cloudflare:workers";
 import type { JobDefinition } from "../schema/scheduler.ts";
 import { runAction, type ActionOutcome } from "../workers/scheduler/actions.ts";
+import { jobView, recordStats, runHistory, type JobView, type RecordStats, type RunView } from "../workers/scheduler/history.ts";
+import { InflightEffects, runKey, withDeadline } from "../workers/scheduler/inflight.ts";
 import { bucketOf, firstOccurrence, nextOccurrence, planCatchUp, retryDelayMs, schedulerSettings, type SchedulerSettings } from "../workers/scheduler/timing.ts";
 import type { Env } from "../workers/env.ts";
+import { tenantStatus, type TenantStatus } from "../workers/tenants/liveness.ts";
+
+export type { JobView, RecordStats, RunView };
 
 // Rows taken per batch, rows per alarm invocation, and wall time per invocation before the
 // alarm re-arms itself (far under the 30 s CPU limit).
 const BATCH = 200;
 const MAX_PER_ALARM = 1_000;
 const BUDGET_MS = 2_000;
-// An outside effect in flight holds its wheel row this long; after a crash the run comes due again.
-const LEASE_MS = 60_000;
+// An outside effect in flight holds its wheel row this long beyond the action deadline; if the
+// isolate dies meanwhile, the run comes due again after it and is retried with the same key.
+const LEASE_MARGIN_MS = 30_000;
+// A due outside effect over the in-flight limits is looked at again after this long (it leaves
+// the due range meanwhile, so the drain goes on to other rows and never spins on it).
+const DEFER_MS = 1_000;
 // Run history is kept this long.
 const RUN_RETENTION_MS = 14 * 86_400_000;
 // SQLite bound parameters per statement (Cloudflare: at most 100).
@@ -37,41 +52,6 @@ export interface NewJob {
   id: string;
   tenantId: string;
   def: JobDefinition;
-}
-
-export interface JobView {
-  id: string;
-  tenant_id: string;
-  name: string | null;
-  state: "active" | "paused" | "done";
-  // null only for a definition that could not be read.
-  schedule: JobDefinition["schedule"] | null;
-  // Secret references stay (they are names); secret values are never stored here.
-  action: JobDefinition["action"] | null;
-  missed: JobDefinition["missed"] | null;
-  max_attempts: number | null;
-  next_at: number | null;
-  created_at: number;
-  updated_at: number;
-}
-
-export interface RunView {
-  scheduled_at: number;
-  fired_at: number | null;
-  finished_at: number | null;
-  lag_ms: number | null;
-  state: "started" | "ok" | "failed" | "dead" | "skipped";
-  attempts: number;
-  manual: boolean;
-  detail: string | null;
-}
-
-export interface RecordStats {
-  effects: number;
-  runs: number;
-  duplicated: number;
-  pending: number;
-  lags?: number[];
 }
 
 interface DueRow {
@@ -109,11 +89,13 @@ export class SchedulerShard extends DurableObject<Env> {
   private alarmAt: number | null | undefined;
   private draining: Promise<void> | null = null;
   private prunedAt = 0;
+  private readonly inflight: InflightEffects;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.settings = schedulerSettings(env);
+    this.inflight = new InflightEffects({ shard: this.settings.maxInflight, tenant: this.settings.maxInflightPerTenant });
     this.sql.exec(SCHEMA);
   }
 
@@ -152,6 +134,8 @@ export class SchedulerShard extends DurableObject<Env> {
   private async drain(): Promise<void> {
     const started = Date.now();
     let processed = 0;
+    // Tenant liveness for this drain (cached per isolate by tenantStatus).
+    const tenants = new Map<string, TenantStatus>();
     for (;;) {
       const now = Date.now();
       const due = this.sql
@@ -163,13 +147,17 @@ export class SchedulerShard extends DurableObject<Env> {
         )
         .toArray();
       if (due.length === 0) break;
-      const outside: (() => Promise<void>)[] = [];
-      for (const row of due) {
-        const pending = this.fire(row, now);
-        if (pending) outside.push(pending);
+      // Look up tenants not seen yet, then read the batch again: an RPC may have changed the
+      // wheel during the wait, and the batch is handled without a wait in between.
+      const unseen = [...new Set(due.map((r) => r.tenant_id))].filter((t): t is string => t !== null && !tenants.has(t));
+      if (unseen.length > 0) {
+        const statuses = await Promise.all(unseen.map((t) => tenantStatus(this.env, t)));
+        unseen.forEach((t, i) => tenants.set(t, statuses[i] as TenantStatus));
+        continue;
       }
-      // Outside effects of one batch run side by side; each has its own timeout.
-      if (outside.length > 0) await Promise.all(outside.map((f) => f()));
+      // Outside effects are started here and settle on their own: nothing in this loop waits
+      // for one, so a hanging endpoint delays no other job.
+      for (const row of due) this.fire(row, now, tenants);
       processed += due.length;
       // A settled run may have put its next (already due) occurrence on the wheel: go on until
       // nothing is due or this invocation's budget is spent (then the alarm re-arms at once).
@@ -181,9 +169,9 @@ export class SchedulerShard extends DurableObject<Env> {
 
   // One due wheel row. Whatever this job throws stops this job only (a poison job cannot stall
   // its shard): its run is dead-lettered and the job ends.
-  private fire(row: DueRow, now: number): (() => Promise<void>) | null {
+  private fire(row: DueRow, now: number, tenants: ReadonlyMap<string, TenantStatus>): void {
     try {
-      return this.fireRow(row, now);
+      this.fireRow(row, now, tenants);
     } catch (err) {
       console.error(JSON.stringify({ level: "error", msg: "scheduler: poison job stopped", job: row.job_id, error: String(err) }));
       this.ctx.storage.transactionSync(() => {
@@ -191,17 +179,16 @@ export class SchedulerShard extends DurableObject<Env> {
         this.sql.exec("UPDATE jobs SET state = 'done', updated_at = ? WHERE id = ?", now, row.job_id);
         this.upsertRun(row.job_id, row.scheduled_at, "dead", now, now, 1, row.manual === 1, `job failed to run: ${String(err)}`.slice(0, 300));
       });
-      return null;
     }
   }
 
-  // Local outcomes are written here; an outside effect is returned as a thunk after its run was
-  // recorded as started (and its wheel row leased).
-  private fireRow(row: DueRow, now: number): (() => Promise<void>) | null {
+  // Local outcomes are written here; an outside effect is started after its run was recorded as
+  // started (and its wheel row leased), and settles later on its own.
+  private fireRow(row: DueRow, now: number, tenants: ReadonlyMap<string, TenantStatus>): void {
     const manual = row.manual === 1;
     if (row.def === null || row.tenant_id === null || (!manual && row.state !== "active")) {
       this.sql.exec("DELETE FROM wheel WHERE job_id = ? AND scheduled_at = ?", row.job_id, row.scheduled_at);
-      return null;
+      return;
     }
     let def: JobDefinition;
     try {
@@ -214,16 +201,33 @@ export class SchedulerShard extends DurableObject<Env> {
         this.sql.exec("UPDATE jobs SET state = 'done', updated_at = ? WHERE id = ?", now, row.job_id);
         this.upsertRun(row.job_id, row.scheduled_at, "dead", now, now, 1, manual, `unreadable job: ${String(err)}`.slice(0, 300));
       });
-      return null;
+      return;
     }
     const anchor = row.created_at as number;
+    if (this.inflight.has(runKey(row.job_id, row.scheduled_at))) {
+      // Its effect is still running in this isolate (the row came due again early): lease it
+      // again rather than start the effect a second time.
+      this.lease(row.job_id, row.scheduled_at, now);
+      return;
+    }
     const existing = this.sql
       .exec<{ state: string; attempts: number }>("SELECT state, attempts FROM runs WHERE job_id = ? AND scheduled_at = ?", row.job_id, row.scheduled_at)
       .toArray()[0];
     if (existing && (existing.state === "ok" || existing.state === "dead" || existing.state === "skipped")) {
       // Already settled (a repeated alarm, or a crash between the outcome and the advance).
       this.ctx.storage.transactionSync(() => this.advance(row.job_id, def, row.scheduled_at, anchor, manual, now));
-      return null;
+      return;
+    }
+    const status = tenants.get(row.tenant_id) ?? "unknown";
+    if (status !== "live") {
+      // A revoked (or deleted) tenant fires nothing. The run says so; the job moves past now, so
+      // the occurrences it misses meanwhile are not replayed if the tenant is restored.
+      this.ctx.storage.transactionSync(() => {
+        this.upsertRun(row.job_id, row.scheduled_at, "skipped", null, now, existing?.attempts ?? 0, manual, `tenant ${status}: nothing was run`);
+        this.sql.exec("DELETE FROM wheel WHERE job_id = ? AND scheduled_at = ?", row.job_id, row.scheduled_at);
+        if (!manual) this.scheduleAfter(row.job_id, def, now, anchor, now);
+      });
+      return;
     }
     if (!manual && !existing) {
       let plan;
@@ -248,7 +252,7 @@ export class SchedulerShard extends DurableObject<Env> {
           if (plan.run !== null) this.putWheel(row.job_id, plan.run, false);
           else this.scheduleAfter(row.job_id, def, now, anchor, now);
         });
-        return null;
+        return;
       }
     }
     const attempt = (existing?.attempts ?? 0) + 1;
@@ -258,29 +262,65 @@ export class SchedulerShard extends DurableObject<Env> {
         this.upsertRun(row.job_id, row.scheduled_at, "ok", now, now, attempt, manual, null);
         this.advance(row.job_id, def, row.scheduled_at, anchor, manual, now);
       });
-      return null;
+      return;
+    }
+    if (!this.inflight.admits(row.tenant_id)) {
+      // Over the shard's or this tenant's in-flight limit: not started, not recorded; it waits.
+      this.sql.exec("UPDATE wheel SET bucket = ? WHERE job_id = ? AND scheduled_at = ?", bucketOf(now + DEFER_MS, this.settings.tickMs), row.job_id, row.scheduled_at);
+      return;
     }
     this.ctx.storage.transactionSync(() => {
       this.upsertRun(row.job_id, row.scheduled_at, "started", now, null, attempt, manual, null);
-      this.sql.exec("UPDATE wheel SET bucket = ? WHERE job_id = ? AND scheduled_at = ?", bucketOf(now + LEASE_MS, this.settings.tickMs), row.job_id, row.scheduled_at);
+      this.lease(row.job_id, row.scheduled_at, now);
     });
-    const action = def.action;
-    const tenantId = row.tenant_id;
-    return async () => {
+    this.startEffect(row, row.tenant_id, def, anchor, manual, attempt);
+  }
+
+  // The wheel row of a run in flight moves past the action deadline plus a margin.
+  private lease(jobId: string, scheduledAt: number, now: number): void {
+    const until = now + this.settings.actionTimeoutMs + LEASE_MARGIN_MS;
+    this.sql.exec("UPDATE wheel SET bucket = ? WHERE job_id = ? AND scheduled_at = ?", bucketOf(until, this.settings.tickMs), jobId, scheduledAt);
+  }
+
+  // Runs one outside effect, bounded by the action deadline, and records its outcome when it
+  // settles. Nobody awaits it but the runtime (waitUntil).
+  private startEffect(row: DueRow, tenantId: string, def: JobDefinition, anchor: number, manual: boolean, attempt: number): void {
+    const key = runKey(row.job_id, row.scheduled_at);
+    const action = def.action as Exclude<JobDefinition["action"], { kind: "record" }>;
+    const timeoutMs = this.settings.actionTimeoutMs;
+    this.inflight.start(key, tenantId);
+    const done = (async () => {
       let outcome: ActionOutcome;
       try {
-        outcome = await runAction(this.env, action, {
-          jobId: row.job_id,
-          tenantId,
-          scheduledAt: row.scheduled_at,
-          attempt,
-          waitUntil: (p) => this.ctx.waitUntil(p),
-        });
+        outcome = await withDeadline(
+          timeoutMs,
+          (signal) =>
+            runAction(this.env, action, {
+              jobId: row.job_id,
+              tenantId,
+              scheduledAt: row.scheduled_at,
+              attempt,
+              waitUntil: (p) => this.ctx.waitUntil(p),
+              signal,
+              deadlineAt: Date.now() + timeoutMs,
+            }),
+          () => ({ ok: false, retryable: true, error: `action timed out after ${timeoutMs} ms (SCHEDULER_ACTION_TIMEOUT_MS)` }),
+        );
       } catch (err) {
         outcome = { ok: false, retryable: true, error: String(err).slice(0, 300) };
       }
-      this.settle(row, def, anchor, manual, attempt, outcome);
-    };
+      try {
+        this.settle(row, def, anchor, manual, attempt, outcome);
+      } finally {
+        this.inflight.finish(key);
+      }
+      // The settled run may have put a retry or the next occurrence on the wheel.
+      const next = this.sql.exec<{ b: number | null }>("SELECT MIN(bucket) AS b FROM wheel").one().b;
+      if (next !== null) await this.armAtMost(Math.max(next, Date.now()));
+    })();
+    this.ctx.waitUntil(
+      done.catch((err) => console.error(JSON.stringify({ level: "error", msg: "scheduler: settling a run failed (its lease brings it back)", job: row.job_id, error: String(err) }))),
+    );
   }
 
   // The `record` action's effect: a row per run, so duplicates would show.
@@ -291,7 +331,11 @@ export class SchedulerShard extends DurableObject<Env> {
   private settle(row: DueRow, def: JobDefinition, anchor: number, manual: boolean, attempt: number, outcome: ActionOutcome): void {
     const now = Date.now();
     this.ctx.storage.transactionSync(() => {
-      // Deleted meanwhile: the outcome is still recorded, nothing is rescheduled.
+      // Only the attempt the run is at may settle it: the job was deleted (no run), or a later
+      // attempt owns it (this one outlived its lease).
+      const run = this.sql.exec<{ state: string; attempts: number }>("SELECT state, attempts FROM runs WHERE job_id = ? AND scheduled_at = ?", row.job_id, row.scheduled_at).toArray()[0];
+      if (!run || run.state !== "started" || run.attempts !== attempt) return;
+      // Paused meanwhile: the outcome is still recorded, nothing is rescheduled.
       const stillThere = this.sql.exec("SELECT 1 FROM wheel WHERE job_id = ? AND scheduled_at = ?", row.job_id, row.scheduled_at).toArray().length > 0;
       if (outcome.ok) {
         this.upsertRun(row.job_id, row.scheduled_at, "ok", null, now, attempt, manual, outcome.detail);
@@ -359,11 +403,19 @@ export class SchedulerShard extends DurableObject<Env> {
   }
 
   // ---- RPC: jobs ------------------------------------------------------------------------------
-  // Creates the jobs (ids are new), each with its first occurrence on the wheel, in one
-  // transaction of multi-row inserts within the bound-parameter limit.
+  // Creates the jobs, each with its first occurrence on the wheel, in one transaction of multi-row
+  // inserts within the bound-parameter limit. Idempotent: an id that exists already (the same
+  // create delivered twice) is left as it is and answered with its current next fire time.
   async create(jobs: NewJob[]): Promise<{ id: string; next_at: number | null }[]> {
     const now = Date.now();
-    const placed = jobs.map((j) => ({ ...j, next: firstOccurrence(j.def.schedule, now) }));
+    const existing = new Map<string, number | null>();
+    for (let i = 0; i < jobs.length; i += MAX_PARAMS) {
+      const ids = jobs.slice(i, i + MAX_PARAMS).map((j) => j.id);
+      for (const row of this.sql.exec("SELECT * FROM jobs WHERE id IN (" + ids.map(() => "?").join(", ") + ")", ...ids)) {
+        existing.set(row.id as string, jobView(this.sql, row).next_at);
+      }
+    }
+    const placed = jobs.filter((j) => !existing.has(j.id)).map((j) => ({ ...j, next: firstOccurrence(j.def.schedule, now) }));
     this.ctx.storage.transactionSync(() => {
       const jobCols = 7;
       const perJobStmt = Math.floor(MAX_PARAMS / jobCols);
@@ -385,38 +437,15 @@ export class SchedulerShard extends DurableObject<Env> {
     let earliest = Infinity;
     for (const j of placed) if (j.next !== null) earliest = Math.min(earliest, bucketOf(j.next, this.settings.tickMs));
     if (earliest !== Infinity) await this.armAtMost(earliest);
-    return placed.map((j) => ({ id: j.id, next_at: j.next }));
-  }
-
-  private view(row: Row): JobView {
-    // A definition that cannot be read (a poison job) still lists, with what is left of it.
-    let def: Partial<JobDefinition> = {};
-    try {
-      def = JSON.parse(row.def as string) as JobDefinition;
-    } catch {
-      def = {};
-    }
-    const next = this.sql.exec<{ t: number | null }>("SELECT MIN(scheduled_at) AS t FROM wheel WHERE job_id = ? AND manual = 0", row.id).one().t;
-    return {
-      id: row.id as string,
-      tenant_id: row.tenant_id as string,
-      name: (row.name as string | null) ?? null,
-      state: row.state as JobView["state"],
-      schedule: def.schedule ?? null,
-      action: def.action ?? null,
-      missed: def.missed ?? null,
-      max_attempts: def.max_attempts ?? null,
-      next_at: row.state === "active" ? next : null,
-      created_at: row.created_at as number,
-      updated_at: row.updated_at as number,
-    };
+    const next = new Map(placed.map((j) => [j.id, j.next]));
+    return jobs.map((j) => ({ id: j.id, next_at: next.get(j.id) ?? existing.get(j.id) ?? null }));
   }
 
   // `tenant` undefined: any tenant (the caller checked the token may see them all).
   async get(id: string, tenant?: string): Promise<JobView | null> {
     const row = this.sql.exec("SELECT * FROM jobs WHERE id = ?", id).toArray()[0];
     if (!row || (tenant !== undefined && row.tenant_id !== tenant)) return null;
-    return this.view(row);
+    return jobView(this.sql, row);
   }
 
   async list(tenant: string | undefined, after: string, limit: number): Promise<JobView[]> {
@@ -424,7 +453,7 @@ export class SchedulerShard extends DurableObject<Env> {
       tenant === undefined
         ? this.sql.exec("SELECT * FROM jobs WHERE id > ? ORDER BY id LIMIT ?", after, limit).toArray()
         : this.sql.exec("SELECT * FROM jobs WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?", tenant, after, limit).toArray();
-    return rows.map((r) => this.view(r));
+    return rows.map((r) => jobView(this.sql, r));
   }
 
   // Pause drops the pending occurrence; resume puts the next one after now on the wheel
@@ -450,11 +479,19 @@ export class SchedulerShard extends DurableObject<Env> {
     return this.get(id);
   }
 
-  // A manual run now, beside the schedule (its run is keyed by the trigger time).
-  async trigger(id: string, tenant: string | undefined): Promise<{ scheduled_at: number } | null> {
+  // A manual run now, beside the schedule (its run is keyed by the trigger time). The caller may
+  // pick that time (the admin API records it in the audit row first): the same trigger delivered
+  // twice finds its manual run and adds no second one.
+  async trigger(id: string, tenant: string | undefined, requestedAt?: number): Promise<{ scheduled_at: number } | null> {
     const job = await this.get(id, tenant);
     if (!job) return null;
-    let at = Date.now();
+    let at = requestedAt ?? Date.now();
+    if (requestedAt !== undefined) {
+      const same =
+        this.sql.exec("SELECT 1 FROM wheel WHERE job_id = ? AND scheduled_at = ? AND manual = 1", id, at).toArray().length > 0 ||
+        this.sql.exec("SELECT 1 FROM runs WHERE job_id = ? AND scheduled_at = ? AND manual = 1", id, at).toArray().length > 0;
+      if (same) return { scheduled_at: at };
+    }
     while (this.sql.exec("SELECT 1 FROM wheel WHERE job_id = ? AND scheduled_at = ?", id, at).toArray().length > 0) at++;
     this.putWheel(id, at, true);
     await this.armAtMost(bucketOf(at, this.settings.tickMs));
@@ -475,43 +512,10 @@ export class SchedulerShard extends DurableObject<Env> {
 
   async runs(id: string, tenant: string | undefined, limit: number): Promise<RunView[] | null> {
     if (!(await this.get(id, tenant))) return null;
-    return this.sql
-      .exec<{ scheduled_at: number; fired_at: number | null; finished_at: number | null; state: string; attempts: number; manual: number; detail: string | null }>(
-        "SELECT scheduled_at, fired_at, finished_at, state, attempts, manual, detail FROM runs WHERE job_id = ? ORDER BY scheduled_at DESC LIMIT ?",
-        id,
-        limit,
-      )
-      .toArray()
-      .map((r) => ({
-        scheduled_at: r.scheduled_at,
-        fired_at: r.fired_at,
-        finished_at: r.finished_at,
-        lag_ms: r.fired_at === null ? null : r.fired_at - r.scheduled_at,
-        state: r.state as RunView["state"],
-        attempts: r.attempts,
-        manual: r.manual === 1,
-        detail: r.detail,
-      }));
+    return runHistory(this.sql, id, limit);
   }
 
-  // What the `record` jobs of a tenant did: effects, duplicates (more than one effect for one
-  // (job, scheduled time)), occurrences still pending, and optionally every lag.
   async recordStats(tenant: string, withLags: boolean): Promise<RecordStats> {
-    const agg = this.sql
-      .exec<{ effects: number; runs: number }>(
-        `SELECT COUNT(*) AS effects, COUNT(DISTINCT e.job_id || ':' || e.scheduled_at) AS runs
-         FROM effects e JOIN jobs j ON j.id = e.job_id WHERE j.tenant_id = ?`,
-        tenant,
-      )
-      .one();
-    const pending = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM wheel w JOIN jobs j ON j.id = w.job_id WHERE j.tenant_id = ?", tenant).one().n;
-    const stats: RecordStats = { effects: agg.effects, runs: agg.runs, duplicated: agg.effects - agg.runs, pending };
-    if (withLags) {
-      stats.lags = this.sql
-        .exec<{ lag: number }>("SELECT e.fired_at - e.scheduled_at AS lag FROM effects e JOIN jobs j ON j.id = e.job_id WHERE j.tenant_id = ?", tenant)
-        .toArray()
-        .map((r) => r.lag);
-    }
-    return stats;
+    return recordStats(this.sql, tenant, withLags);
   }
 }

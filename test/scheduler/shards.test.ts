@@ -2,11 +2,11 @@
 // and a crash mid-batch, the missed-run policies after an outage, a poison job, and the admin API
 // (create, bulk, list, pause/resume, trigger, delete, run history, tenant scope).
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { NewJob, SchedulerShard } from "../../durable-objects/scheduler.ts";
 import { jobDefinition } from "../../schema/scheduler.ts";
 import { newId } from "../../workers/admin/ids.ts";
-import { admin, expectStatus, makeTenant, token } from "../gateway/helpers.ts";
+import { admin, expectStatus, makeTenant, ownerToken, token } from "../gateway/helpers.ts";
 import { waitFor } from "../channels/helpers.ts";
 
 // A shard of its own per test, so other tests' jobs never mix in.
@@ -19,6 +19,12 @@ function jobs(n: number, raw: Record<string, unknown>, tenantId = "ten-shard-tes
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// Shards run only the jobs of live tenants: the tenant these shard-level tests use exists.
+beforeAll(async () => {
+  const res = await admin(await ownerToken(), "POST", "/tenants", { id: "ten-shard-test", name: "Shard tests" });
+  if (res.status !== 201 && res.status !== 409) expectStatus(res, 201);
+});
 
 // The shard's private parts a test reaches into.
 interface Shard {

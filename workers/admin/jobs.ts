@@ -7,21 +7,26 @@
 //   POST   /jobs/:id/pause | /resume | /trigger           DELETE /jobs/:id
 //   GET    /jobs/:id/runs        run history (scheduled, fired, lag, outcome)
 //   GET    /jobs/record-stats    what a tenant's `record` jobs did (benchmark)
+// Every write records its audit row first (the intent), then asks the shard, whose writes are
+// idempotent: if the Worker dies between the two, the write is on record and a retry is safe.
+// Jobs are created only for a live tenant, and a webhook URL must pass the outbound-URL policy.
 import { Hono, type Context } from "hono";
 import { z } from "zod";
 import type { JobView, NewJob, RecordStats, SchedulerShard } from "../../durable-objects/scheduler.ts";
-import { bulkCreateJobsBody, createJobBody, jobListQuery } from "../../schema/scheduler.ts";
+import { bulkCreateJobsBody, createJobBody, jobListQuery, type JobDefinition } from "../../schema/scheduler.ts";
 import { database } from "../db.ts";
 import type { AppEnv, Env } from "../env.ts";
 import { readJsonBody } from "../http/body.ts";
 import { ApiError } from "../http/errors.ts";
 import { parseOr400 } from "../http/validation.ts";
 import { schedulerSettings, shardOf } from "../scheduler/timing.ts";
+import { assertOutboundUrl } from "../security/outbound-url.ts";
 import { tenantForRead, tenantForWrite } from "./access.ts";
 import { auditInsert } from "./audit.ts";
 import { assertMayReference } from "./secret-refs.ts";
 import { iso, newId } from "./ids.ts";
 import { adminBody } from "./request.ts";
+import { requireLiveTenant } from "./tenants.ts";
 
 export const jobRoutes = new Hono<AppEnv>();
 
@@ -53,9 +58,24 @@ function scopeOf(c: Context<AppEnv>, write: boolean): string | undefined {
   return claims.tenant;
 }
 
+// Written before the shard is asked (see the header).
 async function audit(c: Context<AppEnv>, tenantId: string, action: string, target: string, metadata: Record<string, unknown> = {}): Promise<void> {
   const db = database(c.env.DB);
   await db.batch([auditInsert(db, c.get("admin"), { tenantId, action, target, metadata })]);
+}
+
+// Where a job's action would reach out to a URL, it must pass the outbound-URL policy (400
+// url_not_allowed naming the field); the shard checks again before each fetch.
+function checkJobUrls(env: Env, def: JobDefinition, param: string): void {
+  if (def.action.kind === "webhook") assertOutboundUrl(env, def.action.url, `${param}url`);
+}
+
+// The job an id-addressed write targets, within the token's scope (404 otherwise).
+async function jobForWrite(c: Context<AppEnv>, id: string): Promise<{ job: JobView; scope: string | undefined }> {
+  const scope = scopeOf(c, true);
+  const job = await jobStub(c.env, id).get(id, scope);
+  if (!job) throw new ApiError(404, "not_found", "No such job.");
+  return { job, scope };
 }
 
 jobRoutes.post("/", async (c) => {
@@ -63,9 +83,11 @@ jobRoutes.post("/", async (c) => {
   const tenantId = tenantForWrite(c.get("admin"), body.tenant_id);
   if (body.action.kind === "webhook") assertMayReference(c.get("admin"), body.action.secret_ref, "action.secret_ref");
   const { tenant_id: _t, ...def } = body;
+  checkJobUrls(c.env, def, "action.");
+  await requireLiveTenant(database(c.env.DB), tenantId);
   const id = newId("job");
-  await jobStub(c.env, id).create([{ id, tenantId, def }]);
   await audit(c, tenantId, "job.create", id, { schedule: def.schedule.kind, action: def.action.kind });
+  await jobStub(c.env, id).create([{ id, tenantId, def }]);
   const job = (await jobStub(c.env, id).get(id)) as JobView;
   return c.json(present(job), 201);
 });
@@ -74,6 +96,8 @@ jobRoutes.post("/bulk", async (c) => {
   const body = parseOr400(bulkCreateJobsBody, await readJsonBody(c, MAX_BULK_BODY));
   const tenantId = tenantForWrite(c.get("admin"), body.tenant_id);
   for (const def of body.jobs) if (def.action.kind === "webhook") assertMayReference(c.get("admin"), def.action.secret_ref, "jobs[].action.secret_ref");
+  body.jobs.forEach((def, i) => checkJobUrls(c.env, def, `jobs[${i}].action.`));
+  await requireLiveTenant(database(c.env.DB), tenantId);
   const shards = schedulerSettings(c.env).shards;
   const byShard = new Map<number, NewJob[]>();
   const ids: string[] = [];
@@ -85,8 +109,8 @@ jobRoutes.post("/bulk", async (c) => {
     list.push({ id, tenantId, def });
     byShard.set(shard, list);
   }
-  await Promise.all([...byShard].map(([shard, jobs]) => shardStub(c.env, shard).create(jobs)));
   await audit(c, tenantId, "job.bulk_create", `${ids.length} jobs`, { count: ids.length, first: ids[0], last: ids[ids.length - 1] });
+  await Promise.all([...byShard].map(([shard, jobs]) => shardStub(c.env, shard).create(jobs)));
   return c.json({ created: ids.length, ids }, 201);
 });
 
@@ -130,28 +154,34 @@ jobRoutes.get("/:id", async (c) => {
 for (const action of ["pause", "resume"] as const) {
   jobRoutes.post(`/:id/${action}`, async (c) => {
     const id = jobId(c);
-    const job = await jobStub(c.env, id).setPaused(id, scopeOf(c, true), action === "pause");
+    const { job: before, scope } = await jobForWrite(c, id);
+    // Pausing stays possible for a revoked tenant (to clean up); resuming needs a live one.
+    if (action === "resume") await requireLiveTenant(database(c.env.DB), before.tenant_id);
+    await audit(c, before.tenant_id, `job.${action}`, id);
+    const job = await jobStub(c.env, id).setPaused(id, scope, action === "pause");
     if (!job) throw new ApiError(404, "not_found", "No such job.");
-    await audit(c, job.tenant_id, `job.${action}`, id);
     return c.json(present(job));
   });
 }
 
 jobRoutes.post("/:id/trigger", async (c) => {
   const id = jobId(c);
-  const stub = jobStub(c.env, id);
-  const run = await stub.trigger(id, scopeOf(c, true));
+  const { job, scope } = await jobForWrite(c, id);
+  await requireLiveTenant(database(c.env.DB), job.tenant_id);
+  // The manual run's time is chosen here, so the audit row names it and a repeated call to the
+  // shard finds the same run.
+  const requestedAt = Date.now();
+  await audit(c, job.tenant_id, "job.trigger", id, { scheduled_at: requestedAt });
+  const run = await jobStub(c.env, id).trigger(id, scope, requestedAt);
   if (!run) throw new ApiError(404, "not_found", "No such job.");
-  const job = (await stub.get(id)) as JobView;
-  await audit(c, job.tenant_id, "job.trigger", id, { scheduled_at: run.scheduled_at });
   return c.json({ id, scheduled_at: iso(run.scheduled_at) }, 202);
 });
 
 jobRoutes.delete("/:id", async (c) => {
   const id = jobId(c);
-  const job = await jobStub(c.env, id).remove(id, scopeOf(c, true));
-  if (!job) throw new ApiError(404, "not_found", "No such job.");
+  const { job, scope } = await jobForWrite(c, id);
   await audit(c, job.tenant_id, "job.delete", id);
+  if (!(await jobStub(c.env, id).remove(id, scope))) throw new ApiError(404, "not_found", "No such job.");
   return c.json({ id, deleted: true });
 });
 

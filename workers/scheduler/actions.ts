@@ -6,10 +6,13 @@
 //              is the agent's "nothing to report" answer, which is not sent
 //   webhook    a POST signed with HMAC-SHA256 and an Idempotency-Key header for the receiver
 // `record` has no effect beyond its run row; the shard handles it inside its own transaction.
+// Every action gets the shard's deadline (SCHEDULER_ACTION_TIMEOUT_MS) as a signal and a time: the
+// webhook fetch and the heartbeat's model call end there whatever the tenant configured.
 import type { JobAction } from "../../schema/scheduler.ts";
 import { callModel } from "../agents/model-call.ts";
 import { tenantAgents, tenantOfSessionKey } from "../agents/config.ts";
 import { toHex } from "../auth/encoding.ts";
+import { checkOutboundUrl } from "../security/outbound-url.ts";
 import { resolveSecret } from "../auth/secrets.ts";
 import type { Env } from "../env.ts";
 import { withinActiveHours } from "./timing.ts";
@@ -20,12 +23,13 @@ export interface RunContext {
   scheduledAt: number;
   attempt: number;
   waitUntil: (p: Promise<unknown>) => void;
+  // Aborts at the deadline (epoch ms) the shard gives every outside effect.
+  signal: AbortSignal;
+  deadlineAt: number;
 }
 
 // ok: done (detail for the run history); retryable false: retrying cannot help, dead-letter now.
 export type ActionOutcome = { ok: true; detail: string } | { ok: false; retryable: boolean; error: string };
-
-const WEBHOOK_TIMEOUT_MS = 10_000;
 
 // The heartbeat answers that mean "nothing to report".
 export function isNothingToReport(text: string): boolean {
@@ -48,8 +52,13 @@ export async function runAction(env: Env, action: Exclude<JobAction, { kind: "re
       return notifySession(env, action.session_key, ctx, action.text);
     case "heartbeat":
       return heartbeat(env, action, ctx);
-    case "webhook":
+    case "webhook": {
+      // Checked again at fire time (not only at create): a row written before the policy, or by
+      // another path, still cannot reach a private address. Retrying cannot make it pass.
+      const verdict = checkOutboundUrl(env, action.url);
+      if (!verdict.ok) return { ok: false, retryable: false, error: `webhook URL refused by the outbound-URL policy: ${verdict.reason}`.slice(0, 300) };
       return webhook(env, action, ctx);
+    }
   }
 }
 
@@ -77,6 +86,7 @@ async function heartbeat(env: Env, action: Extract<JobAction, { kind: "heartbeat
     requestId: idempotencyKey(ctx),
     sessionKey: action.session_key,
     waitUntil: ctx.waitUntil,
+    deadlineAt: ctx.deadlineAt,
   });
   if (isNothingToReport(reply.text)) return { ok: true, detail: "nothing to report (not sent)" };
   return notifySession(env, action.session_key, ctx, reply.text.trim().slice(0, 4000));
@@ -102,12 +112,15 @@ async function webhook(env: Env, action: Extract<JobAction, { kind: "webhook" }>
         "idempotency-key": key,
       },
       body,
-      signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+      signal: ctx.signal,
+      // A redirect could lead anywhere (a private address the policy refused): not followed.
+      redirect: "manual",
     });
   } catch (err) {
     return { ok: false, retryable: true, error: `webhook unreachable: ${String(err)}`.slice(0, 300) };
   }
   await res.body?.cancel();
+  if (res.status >= 300 && res.status < 400) return { ok: false, retryable: false, error: `webhook answered ${res.status} (redirects are not followed)` };
   if (res.ok) return { ok: true, detail: `webhook answered ${res.status}` };
   // 4xx other than 408/429 will not get better by retrying.
   const retryable = res.status >= 500 || res.status === 408 || res.status === 429;

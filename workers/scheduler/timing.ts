@@ -14,6 +14,13 @@ export interface SchedulerSettings {
   // An occurrence later than this when its shard reaches it counts as missed (policy applies).
   missedGraceMs: number;
   retryBaseMs: number;
+  // Longest an outside effect (webhook fetch, heartbeat model call, session notify) may run
+  // before it is abandoned and counted as a retryable failure; a tenant cannot raise it.
+  actionTimeoutMs: number;
+  // Outside effects in flight at once per shard, and per tenant within a shard: one tenant's slow
+  // actions can hold at most its own share, never the whole shard.
+  maxInflight: number;
+  maxInflightPerTenant: number;
 }
 
 export function schedulerSettings(env: Env): SchedulerSettings {
@@ -22,6 +29,9 @@ export function schedulerSettings(env: Env): SchedulerSettings {
     tickMs: intVar(env.SCHEDULER_TICK_MS, 100, 1, 60_000),
     missedGraceMs: intVar(env.SCHEDULER_MISSED_GRACE_MS, 30_000, 1_000, 86_400_000),
     retryBaseMs: intVar(env.SCHEDULER_RETRY_BASE_MS, 2_000, 1, 3_600_000),
+    actionTimeoutMs: intVar(env.SCHEDULER_ACTION_TIMEOUT_MS, 30_000, 100, 300_000),
+    maxInflight: intVar(env.SCHEDULER_MAX_INFLIGHT, 32, 1, 1_000),
+    maxInflightPerTenant: intVar(env.SCHEDULER_TENANT_INFLIGHT, 4, 1, 1_000),
   };
 }
 
