@@ -22,7 +22,9 @@ export interface AgentOptions {
   session_ttl_s?: number;
 }
 
-export async function setupTelegram(options: { agent?: AgentOptions; tokenRef?: "TELEGRAM_TEST_BOT" | "TELEGRAM_STORM_BOT"; sendIntervalMs?: number } = {}): Promise<TelegramSetup> {
+export async function setupTelegram(
+  options: { agent?: AgentOptions; tokenRef?: "TELEGRAM_TEST_BOT" | "TELEGRAM_STORM_BOT"; sendIntervalMs?: number; limits?: Record<string, number> } = {},
+): Promise<TelegramSetup> {
   const tenant = await makeTenant();
   const agent = expectStatus(
     await admin(tenant.owner, "POST", "/agents", {
@@ -44,6 +46,7 @@ export async function setupTelegram(options: { agent?: AgentOptions; tokenRef?: 
       token_ref: tokenRef,
       bot_username: "edgeclaw_bot",
       send_interval_ms: options.sendIntervalMs ?? 0,
+      ...(options.limits ? { limits: options.limits } : {}),
     }),
     201,
   );
@@ -106,4 +109,75 @@ export async function waitFor<T>(probe: () => Promise<T>, done: (value: T) => bo
 
 export function sessionKeyFor(s: TelegramSetup, chatId: number | string): string {
   return `${s.tenant.tenantId}/${s.agentId}/telegram/${s.accountId}/dm:${chatId}`;
+}
+
+// A hook or WebChat account of a fresh tenant, bound to one agent.
+export interface ChannelSetup {
+  tenant: TestTenant;
+  agentId: string;
+  accountId: string;
+  // The hook token (hook accounts only).
+  token: string;
+}
+
+export async function setupChannel(channel: "hook" | "webchat", options: { agent?: AgentOptions; limits?: Record<string, number> } = {}): Promise<ChannelSetup> {
+  const tenant = await makeTenant();
+  const agent = expectStatus(
+    await admin(tenant.owner, "POST", "/agents", { tenant_id: tenant.tenantId, name: "a", system_prompt: "Be brief.", model: "fake-echo", ...options.agent }),
+    201,
+  );
+  const account = expectStatus(
+    await admin(tenant.owner, "POST", "/channel-accounts", { tenant_id: tenant.tenantId, channel, name: channel, ...(options.limits ? { limits: options.limits } : {}) }),
+    201,
+  );
+  expectStatus(await admin(tenant.owner, "POST", "/bindings", { tenant_id: tenant.tenantId, agent_id: agent.body.id, channel }), 201);
+  return { tenant, agentId: agent.body.id as string, accountId: account.body.id as string, token: account.body.token as string };
+}
+
+// A model route of the tenant that reaches a scripted scenario of the fake upstream
+// (fake-scn-<id>), so a test can slow its model calls down and count them.
+export async function scenarioModel(tenant: TestTenant, scenario: Record<string, unknown> = {}): Promise<{ model: string; calls: () => Promise<number> }> {
+  const id = crypto.randomUUID();
+  const model = `fake-scn-${id}`;
+  expectStatus(await admin(tenant.owner, "POST", "/models", { tenant_id: tenant.tenantId, public_name: model, provider_id: tenant.providerId, upstream_model: model }), 201);
+  await fetch(`${env.FAKE_UPSTREAM_URL}/control/scenario/${id}`, { method: "POST", body: JSON.stringify(scenario) });
+  return {
+    model,
+    calls: async () => ((await (await fetch(`${env.FAKE_UPSTREAM_URL}/control/scenario/${id}`)).json()) as { total: number }).total,
+  };
+}
+
+export function hookHeaders(token: string, key?: string): Record<string, string> {
+  return { authorization: `Bearer ${token}`, ...(key ? { "idempotency-key": key } : {}) };
+}
+
+export function openSocket(accountId: string, peer: string): Promise<Response> {
+  return SELF.fetch(`${BASE}/webchat/${accountId}/ws?peer=${peer}`, { headers: { upgrade: "websocket" } });
+}
+
+export function newPeer(): string {
+  return crypto.randomUUID().replace(/-/g, "");
+}
+
+// An accepted socket and every frame it received, parsed.
+export async function connect(accountId: string, peer = newPeer()): Promise<{ ws: WebSocket; frames: any[]; closed: () => boolean }> {
+  const res = await openSocket(accountId, peer);
+  if (res.status !== 101) throw new Error(`socket refused: ${res.status} ${await res.text()}`);
+  const ws = res.webSocket as WebSocket;
+  ws.accept();
+  const frames: any[] = [];
+  let closed = false;
+  ws.addEventListener("message", (ev) => frames.push(JSON.parse(ev.data as string)));
+  ws.addEventListener("close", () => {
+    closed = true;
+  });
+  return { ws, frames, closed: () => closed };
+}
+
+export function enc(key: string): string {
+  return encodeURIComponent(key);
+}
+
+export async function exportSession(owner: string, key: string): Promise<any> {
+  return expectStatus(await admin(owner, "GET", `/sessions/${enc(key)}/export`), 200).body;
 }

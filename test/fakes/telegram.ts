@@ -5,6 +5,8 @@
 //   POST /control/<token>/fail {kind:"429"|"500"|"stall", times, retry_after?}
 //        the next `times` sends get that answer (429 with parameters.retry_after seconds; 500;
 //        or a stall: the request is held until the client gives up)
+//   POST /control/<token>/block {chat_id}   the user blocked the bot: sends to that chat get
+//        Telegram's 403 "Forbidden: bot was blocked by the user" (not worth retrying)
 //   GET  /control/<token>/sent      every recorded call, in arrival order
 //   POST /control/<token>/reset     forget calls and failures
 // It also stands in for an inbound-hook caller's callback URL: POST /callbacks/<name> is
@@ -39,6 +41,7 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
   const failures = new Map<string, Failure>();
   const stalled = new Set<ServerResponse>();
   const callbacks = new Map<string, unknown[]>();
+  const blocked = new Set<string>();
   let nextMessageId = 1000;
 
   const server = createServer((req, res) => {
@@ -64,13 +67,18 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
       callbacks.set(name, list);
       return reply(res, 200, { ok: true });
     }
-    const control = /^\/control\/([^/]+)\/(fail|sent|reset)$/.exec(url.pathname);
+    const control = /^\/control\/([^/]+)\/(fail|sent|reset|block)$/.exec(url.pathname);
     if (control) {
       const token = decodeURIComponent(control[1] as string);
       if (control[2] === "sent") return reply(res, 200, sent.get(token) ?? []);
       if (control[2] === "reset") {
         sent.delete(token);
         failures.delete(token);
+        return reply(res, 200, { ok: true });
+      }
+      if (control[2] === "block") {
+        const { chat_id } = JSON.parse(await readText(req)) as { chat_id: string | number };
+        blocked.add(`${token}|${chat_id}`);
         return reply(res, 200, { ok: true });
       }
       const body = JSON.parse(await readText(req)) as Partial<Failure>;
@@ -102,6 +110,9 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
       stalled.add(res);
       res.on("close", () => stalled.delete(res));
       return;
+    }
+    if (blocked.has(`${token}|${String(body.chat_id)}`)) {
+      return reply(res, 403, { ok: false, error_code: 403, description: "Forbidden: bot was blocked by the user" });
     }
     if (typeof body.text !== "string" || body.text.length === 0) {
       return reply(res, 400, { ok: false, error_code: 400, description: "Bad Request: message text is empty" });

@@ -19,11 +19,13 @@ export type ChannelLimits = Required<ChannelLimitsBody>;
 
 export const DEFAULT_CHANNEL_LIMITS: Readonly<ChannelLimits> = {
   hooks_per_min: 120,
-  // A person types a message every few seconds at most; a burst covers a resend after reconnect.
-  peer_messages_per_min: 20,
-  peer_burst: 10,
-  inbox_max: 20,
-  new_sessions_per_min: 60,
+  // A person types a message every few seconds at most; the burst covers a batch of forwarded
+  // messages or a page resending what a dropped connection left unacknowledged.
+  peer_messages_per_min: 30,
+  peer_burst: 20,
+  inbox_max: 50,
+  // New visitors, chats or hook peers: a busy bot sees a few new chats a second, not hundreds.
+  new_sessions_per_min: 300,
 };
 
 // The account's limits: its own values over the defaults. `stored` is the D1 column (JSON text)
