@@ -98,7 +98,7 @@ describe("deployment-wide secrets are owner-only (item 3)", () => {
     expect(hook.body.job_id).toBe(job.body.id);
     expect(hook.timestamp).not.toBeNull();
     expect(hook.signature).toBe(`sha256=${await hmacHex(own, `${hook.timestamp}.${hook.raw}`)}`);
-    expect(hook.signature).not.toBe(`sha256=${await hmacHex(env.WEBHOOK_TEST_SECRET as string, `${hook.timestamp}.${hook.raw}`)}`);
+    expect(hook.signature).not.toBe(`sha256=${await hmacHex((env as unknown as Record<string, string>).WEBHOOK_TEST_SECRET as string, `${hook.timestamp}.${hook.raw}`)}`);
     expect(JSON.stringify(job.body)).not.toContain(own);
 
     // An owner may still use the deployment's key.
