@@ -114,62 +114,89 @@ describe("hot swap under continuous load", () => {
   });
   afterAll(() => b?.close());
 
+  // Which load served a request is the server's word (system_fingerprint, new for every load), not
+  // the client's: a request sent just before a swap may reach the server after it. The client-side
+  // count of finished swaps only bounds it from below: a request sent after a swap's PUT answered
+  // can never be served by a model that swap replaced.
   it("switches new requests to the new model, finishes in-flight ones on the old, and fails none", async () => {
     let stop = false;
     const failures: unknown[] = [];
-    const outcomes: { startedAfterSwap: number; finish: string | null; tokens: number }[] = [];
+    const outcomes: { sentAfterSwaps: number; fingerprint: string; finish: string | null; tokens: number }[] = [];
     let swaps = 0;
     const worker = async (i: number) => {
       while (!stop) {
-        const startedAfterSwap = swaps;
+        const sentAfterSwaps = swaps;
         try {
           if (i % 2) {
             const r = await b.client.chat.completions.create({ model: "chat", messages: user(`w${i}`), max_tokens: 20 });
-            outcomes.push({ startedAfterSwap, finish: r.choices[0]!.finish_reason, tokens: r.usage!.completion_tokens });
+            outcomes.push({ sentAfterSwaps, fingerprint: r.system_fingerprint!, finish: r.choices[0]!.finish_reason, tokens: r.usage!.completion_tokens });
           } else {
             const s = await b.client.chat.completions.create({ model: "chat", messages: user(`w${i}`), max_tokens: 20, stream: true, stream_options: { include_usage: true } });
             let finish: string | null = null;
             let tokens = 0;
+            const fingerprints = new Set<string>();
             for await (const c of s) {
+              fingerprints.add(c.system_fingerprint!);
               finish = c.choices[0]?.finish_reason ?? finish;
               tokens = c.usage?.completion_tokens ?? tokens;
             }
-            outcomes.push({ startedAfterSwap, finish, tokens });
+            expect(fingerprints.size).toBe(1); // one stream, one model, even across a swap
+            outcomes.push({ sentAfterSwaps, fingerprint: [...fingerprints][0]!, finish, tokens });
           }
         } catch (e) {
           failures.push(e);
         }
       }
     };
+    const fingerprints = [b.registry.get("chat")!.fingerprint]; // loads in order: never, always, never, always
     const workers = [0, 1, 2, 3, 4].map(worker);
-    // A long answer already running on the old model when the swap lands.
-    const inFlight = b.client.chat.completions.create({ model: "chat", messages: user("long one"), max_tokens: 1500 });
-    await waitFor(() => outcomes.length >= 10, 20_000, "traffic before the swap");
+    // A long answer admitted to the first model before any swap: a streamed response's headers
+    // are sent only once the request holds a slot, so awaiting them is the server's confirmation.
+    const inFlight = await b.client.chat.completions.create({ model: "chat", messages: user("long one"), max_tokens: 1500, stream: true, stream_options: { include_usage: true } });
+    const old = (async () => {
+      const seen = { fingerprint: "", finish: null as string | null, tokens: 0 };
+      for await (const c of inFlight) {
+        seen.fingerprint = c.system_fingerprint!;
+        seen.finish = c.choices[0]?.finish_reason ?? seen.finish;
+        seen.tokens = c.usage?.completion_tokens ?? seen.tokens;
+      }
+      return seen;
+    })();
+    await waitFor(() => outcomes.length >= 10, 60_000, "traffic before the swap");
 
     const swap = async (eos: "never" | "always") => {
       const res = await admin(b, "PUT", "/models/chat", { path: await tinyModel(eos) });
       expect(res.status).toBe(200);
-      expect(((await res.json()) as { replaced: boolean }).replaced).toBe(true);
+      const body = (await res.json()) as { replaced: boolean; model: { fingerprint: string } };
+      expect(body.replaced).toBe(true);
+      fingerprints.push(body.model.fingerprint);
       swaps++;
       const mark = outcomes.length;
-      await waitFor(() => outcomes.length >= mark + 10, 20_000, "traffic after the swap");
+      // At most one request per worker was sent before the swap: 10 more outcomes mean at least 5 sent after it.
+      await waitFor(() => outcomes.length >= mark + 10, 60_000, "traffic after the swap");
     };
     await swap("always");
-    const old = await inFlight;
+    const oldResult = await old;
     await swap("never");
     await swap("always");
     stop = true;
     await Promise.all(workers);
 
     expect(failures).toEqual([]);
-    expect(old.choices[0]!.finish_reason).toBe("length");
-    expect(old.usage!.completion_tokens).toBe(1500);
-    // Requests that started after a swap to the always-EOS model end at once.
-    const afterAlways = outcomes.filter((o) => o.startedAfterSwap === 3);
-    expect(afterAlways.length).toBeGreaterThan(0);
-    expect(afterAlways.every((o) => o.finish === "stop" && o.tokens <= 1)).toBe(true);
-    const onNever = outcomes.filter((o) => o.startedAfterSwap === 2);
-    expect(onNever.every((o) => o.finish === "length" && o.tokens === 20)).toBe(true);
-    await waitFor(() => b.registry.all().length === 1, 5_000, "replaced models freed");
+    expect(new Set(fingerprints).size).toBe(4);
+    // The long answer finished on the model it was admitted to, untouched by the swap.
+    expect(oldResult).toEqual({ fingerprint: fingerprints[0], finish: "length", tokens: 1500 });
+    for (const o of outcomes) {
+      const load = fingerprints.indexOf(o.fingerprint);
+      expect(load).toBeGreaterThanOrEqual(o.sentAfterSwaps); // never served by a model replaced before it was sent
+      // Loads 1 and 3 are the always-EOS model (ends at once), loads 0 and 2 the never-EOS one.
+      if (load % 2) expect([o.finish, o.tokens <= 1]).toEqual(["stop", true]);
+      else expect([o.finish, o.tokens]).toEqual(["length", 20]);
+    }
+    // Every load served traffic, the last ones plenty.
+    const served = fingerprints.map((f) => outcomes.filter((o) => o.fingerprint === f).length);
+    expect(served[2]).toBeGreaterThanOrEqual(5);
+    expect(served[3]).toBeGreaterThanOrEqual(5);
+    await waitFor(() => b.registry.all().length === 1, 10_000, "replaced models freed");
   });
 });
