@@ -64,7 +64,7 @@ secretRoutes.post("/rotate", async (c) => {
   const body = await adminBody(c, rotateSecretsBody);
   const db = database(c.env.DB);
   const result = await rotateBatch(c.env, db, body.batch_size ?? 100, (attempted, currentKeyId) =>
-    auditInsert(db, claims, { tenantId: null, action: "secret.rotate", target: `vault:${currentKeyId}`, metadata: { key_id: currentKeyId, attempted } }),
+    auditInsert(db, claims, { tenantId: null, action: "secret.rotate", target: `vault-key:${currentKeyId}`, metadata: { key_id: currentKeyId, attempted } }),
   );
   return c.json(result);
 });

@@ -95,7 +95,8 @@ async function heartbeat(env: Env, action: Extract<JobAction, { kind: "heartbeat
 async function webhook(env: Env, action: Extract<JobAction, { kind: "webhook" }>, ctx: RunContext): Promise<ActionOutcome> {
   // The job's own tenant: a vault: reference signs with that tenant's key and no other.
   const resolved = await resolveSecret(env, ctx.tenantId, action.secret_ref, "WEBHOOK_");
-  if (!resolved.ok) return { ok: false, retryable: false, error: `signing secret: ${resolved.message}` };
+  // A deployment without VAULT_KEYS may get it back; a missing secret stays missing.
+  if (!resolved.ok) return { ok: false, retryable: resolved.code === "vault_unavailable", error: `signing secret: ${resolved.message}` };
   const secret = resolved.value;
   const key = idempotencyKey(ctx);
   const body = JSON.stringify({ job_id: ctx.jobId, scheduled_at: new Date(ctx.scheduledAt).toISOString(), attempt: ctx.attempt, data: action.body ?? {} });
