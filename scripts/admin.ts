@@ -35,7 +35,8 @@ if (role === "admin" && !values.tenant) fail("an admin token needs --tenant (the
 if (role === "owner" && values.tenant) fail("an owner token is deployment-wide: leave out --tenant");
 const ttl = Number(values.ttl);
 if (!Number.isInteger(ttl) || ttl <= 0) fail("--ttl must be a positive number of seconds");
-const maxTtl = Number(process.env.ADMIN_TOKEN_MAX_TTL_S ?? DEFAULT_ADMIN_TOKEN_MAX_TTL_S);
+const envMax = Number(process.env.ADMIN_TOKEN_MAX_TTL_S);
+const maxTtl = Number.isInteger(envMax) && envMax > 0 ? envMax : DEFAULT_ADMIN_TOKEN_MAX_TTL_S;
 if (ttl > maxTtl) fail(`--ttl may not exceed ${maxTtl} seconds (ADMIN_TOKEN_MAX_TTL_S): the gateway refuses longer-lived tokens`);
 
 // INIT_CWD: npm runs scripts from the package root; relative paths mean where the user typed.
