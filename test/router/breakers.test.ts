@@ -9,9 +9,16 @@ import { admin, chat, expectStatus, uid } from "../gateway/helpers.ts";
 import { ask, calls, makeRouterTenant, scenario, setConfig, target, type RouterTenant } from "./helpers.ts";
 
 let t: RouterTenant;
+// A second API key of the tenant: one caller's failures count at most half toward a shared
+// breaker (breaker-fairness.test.ts), so opening it takes failures of two callers.
+let key2: string;
 beforeAll(async () => {
   t = await makeRouterTenant();
+  key2 = expectStatus(await admin(t.owner, "POST", "/api-keys", { tenant_id: t.tenantId, name: "second key" }), 201).body.key as string;
 });
+
+// Alternates between the tenant's two keys.
+const keyFor = (i: number) => (i % 2 === 0 ? t.key : key2);
 
 const noRetry = { attempts: 1, base_ms: 10, max_ms: 100, budget_ms: 5000 };
 
@@ -30,7 +37,7 @@ describe("circuit breakers", () => {
       routes: { [name]: { tree: { type: "fallback", children: [target(`fake-scn-${bad}`, { id: "a" }), target("fake-echo", { id: "b" })] }, retry: noRetry, breaker: { failures: 3, open_ms: 60_000 } } },
     });
     for (let i = 0; i < 3; i++) {
-      expect((await chat(t.key, { model: name, ...ask() })).status).toBe(200);
+      expect((await chat(keyFor(i), { model: name, ...ask() })).status).toBe(200);
       await settle();
     }
     expect((await calls(bad)).total).toBe(3);
@@ -51,7 +58,7 @@ describe("circuit breakers", () => {
     await setConfig(t, { routes: { [name]: { tree: target(`fake-scn-${flaky}`, { id: "a" }), retry: noRetry, breaker: { failures: 3, failure_rate: 0.5, min_requests: 6, open_ms: 60_000 } } } });
     for (let i = 0; i < 6; i++) {
       await scenario({ mode: i % 2 === 1 ? "fail" : "ok", status: 502 }, flaky);
-      await chat(t.key, { model: name, ...ask() });
+      await chat(keyFor(Math.floor(i / 2)), { model: name, ...ask() });
       await settle();
     }
     expect(await breakerOf(name, name)).toMatchObject({ phase: "open" });
@@ -67,7 +74,7 @@ describe("circuit breakers", () => {
     await setConfig(t, { routes: { [name]: { tree: target(`fake-scn-${flaky}`, { id: "a" }), retry: noRetry, breaker: { failures: 2, open_ms: 400, half_open_probes: 2 } } } });
     await chat(t.key, { model: name, ...ask() });
     await settle();
-    await chat(t.key, { model: name, ...ask() });
+    await chat(key2, { model: name, ...ask() });
     await settle();
     expect(await breakerOf(name, name)).toMatchObject({ phase: "open" });
     expect((await chat(t.key, { model: name, ...ask() })).status).toBe(503);
