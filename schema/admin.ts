@@ -103,7 +103,7 @@ export const createProviderBody = z
     base_url: z
       .url({ protocol: /^https?$/ })
       .max(2048)
-      .transform((u) => u.replace(/(?<!\/)\/+$/, ""))
+      .transform((u) => u.replace(/(^|[^/])\/+$/, "$1"))
       .optional(),
     credential_ref: credentialRef.optional(),
     timeout_ms: z.number().int().min(100).max(600_000).optional(),

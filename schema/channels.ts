@@ -147,7 +147,7 @@ export const createChannelAccountBody = z
     api_base_url: z
       .url({ protocol: /^https?$/ })
       .max(2048)
-      .transform((u) => u.replace(/(?<!\/)\/+$/, ""))
+      .transform((u) => u.replace(/(^|[^/])\/+$/, "$1"))
       .optional(),
     token_ref: channelTokenRef.optional(),
     // Telegram's setWebhook secret_token (A-Z, a-z, 0-9, _ and -, at most 256). Generated when

@@ -15,5 +15,5 @@ export function base64url(input: Uint8Array | string): string {
   const bytes = typeof input === "string" ? new TextEncoder().encode(input) : input;
   let s = "";
   for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/(?<!=)=+$/, "");
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/(^|[^=])=+$/, "$1");
 }

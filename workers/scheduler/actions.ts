@@ -33,7 +33,7 @@ export type ActionOutcome = { ok: true; detail: string } | { ok: false; retryabl
 
 // The heartbeat answers that mean "nothing to report".
 export function isNothingToReport(text: string): boolean {
-  const t = text.trim().replace(/(?<![.!])[.!]+$/, "").toLowerCase();
+  const t = text.trim().replace(/(^|[^.!])[.!]+$/, "$1").toLowerCase();
   return t === "" || t === "heartbeat_ok" || t === "nothing to report";
 }
 

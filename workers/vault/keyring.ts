@@ -60,7 +60,7 @@ async function importRing(raw: string): Promise<KeyRing> {
 // Standard or URL-safe base64, padded or not; undefined if it does not decode.
 function decodeBase64(text: string): Uint8Array | undefined {
   try {
-    const std = text.replace(/-/g, "+").replace(/_/g, "/").replace(/(?<!=)=+$/, "");
+    const std = text.replace(/-/g, "+").replace(/_/g, "/").replace(/(^|[^=])=+$/, "$1");
     const bin = atob(std + "=".repeat((4 - (std.length % 4)) % 4));
     return Uint8Array.from(bin, (c) => c.charCodeAt(0));
   } catch {
