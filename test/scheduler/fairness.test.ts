@@ -5,49 +5,19 @@
 // Their lag (fired - scheduled, from the shard's run records) must stay under 1 s at p99; the slow
 // tenant never has more effects in flight than its per-tenant limit, and each of its effects ends
 // at the deployment's action deadline (SCHEDULER_ACTION_TIMEOUT_MS, 2 s in vitest.config.ts).
-import { env, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { NewJob, SchedulerShard } from "../../durable-objects/scheduler.ts";
-import { jobDefinition } from "../../schema/scheduler.ts";
-import { newId } from "../../workers/admin/ids.ts";
+import type { NewJob } from "../../durable-objects/scheduler.ts";
 import { schedulerSettings } from "../../workers/scheduler/timing.ts";
 import { waitFor } from "../channels/helpers.ts";
-import { admin, expectStatus, ownerToken, uid } from "../gateway/helpers.ts";
-
-interface RunRow {
-  job_id: string;
-  state: string;
-  fired_at: number | null;
-  finished_at: number | null;
-  scheduled_at: number;
-  attempts: number;
-  detail: string | null;
-}
-
-interface TarpitList {
-  requests: { path: string; idempotency_key: string | null; request_id: string | null }[];
-  open: number;
-}
-
-function testShard(): DurableObjectStub<SchedulerShard> {
-  return env.SCHEDULER.get(env.SCHEDULER.idFromName(`test:${crypto.randomUUID()}`));
-}
-
-function allRuns(stub: DurableObjectStub<SchedulerShard>): Promise<RunRow[]> {
-  return runInDurableObject(stub, (instance) =>
-    (instance as unknown as { sql: SqlStorage }).sql.exec<RunRow & Record<string, SqlStorageValue>>("SELECT job_id, state, fired_at, finished_at, scheduled_at, attempts, detail FROM runs").toArray(),
-  );
-}
-
-async function tarpit(prefix: string): Promise<TarpitList> {
-  return (await fetch(`${env.FAKE_TARPIT_URL}/control/requests?prefix=${encodeURIComponent(prefix)}`)).json();
-}
+import { admin, expectStatus, ownerToken } from "../gateway/helpers.ts";
+import { allRuns, liveTenant, newJob, tarpit, testShard, type RunRow } from "./helpers.ts";
 
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
 }
 
-// The most runs of `jobIds` whose [fired, finished) intervals overlap at one instant.
+// The most runs whose [fired, finished) intervals overlap at one instant.
 function maxOverlap(runs: RunRow[]): number {
   const edges: [number, number][] = [];
   for (const r of runs) {
@@ -61,12 +31,6 @@ function maxOverlap(runs: RunRow[]): number {
   let max = 0;
   for (const [, d] of edges) max = Math.max(max, (now += d));
   return max;
-}
-
-async function liveTenant(owner: string): Promise<string> {
-  const id = uid("ten-sched");
-  expectStatus(await admin(owner, "POST", "/tenants", { id, name: id }), 201);
-  return id;
 }
 
 describe("a tenant's hanging actions", () => {
@@ -91,7 +55,7 @@ describe("a tenant's hanging actions", () => {
 
     const tag = crypto.randomUUID();
     const now = Date.now();
-    const job = (tenantId: string, raw: Record<string, unknown>): NewJob => ({ id: newId("job"), tenantId, def: jobDefinition.parse(raw) });
+    const job = newJob;
     // 100 hanging jobs, due now, one try each (the deadline ends each; no retries to wait for).
     const hanging = Array.from({ length: 100 }, (_, i) =>
       job(
