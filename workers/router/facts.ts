@@ -3,6 +3,7 @@
 // client cannot forge (the tenant's tier, the key's priority). Headers are the client's.
 import type { Condition, Priority } from "../../schema/route-config.ts";
 import type { ChatCompletionRequest } from "../../schema/openai.ts";
+import { classifyWindow, languageOf, looksLikeCode, reasoningHits } from "./classifiers.ts";
 
 export interface RequestFacts {
   max_tokens: number | null;
@@ -45,15 +46,13 @@ function requestedMaxTokens(request: ChatCompletionRequest): number | null {
   return request.max_completion_tokens ?? request.max_tokens ?? null;
 }
 
-const REASONING = /\b(prove|derive|step[- ]by[- ]step|analy[sz]e|explain why|compare|optimi[sz]e|refactor|algorithm|complexity|theorem|debug)\b/gi;
-const CODE = /```|\bfunction\b|\bclass\b|\bdef\b|=>|#include|SELECT .* FROM/;
-
 // 0..1: longer prompts, code, reasoning vocabulary, tools and long conversations score higher.
+// The text classifiers read a bounded window of the last user message (see classifiers.ts).
 export function complexityScore(request: ChatCompletionRequest, promptTokens: number): number {
-  const last = lastUserText(request);
+  const window = classifyWindow(lastUserText(request));
   let score = Math.min(0.4, Math.log10(1 + promptTokens) / 10);
-  if (CODE.test(last)) score += 0.2;
-  score += Math.min(0.2, (last.match(REASONING)?.length ?? 0) * 0.07);
+  if (looksLikeCode(window)) score += 0.2;
+  score += Math.min(0.2, reasoningHits(window) * 0.07);
   if (request.tools && request.tools.length > 0) score += 0.1;
   if (request.messages.length > 10) score += 0.1;
   return Math.round(Math.min(1, score) * 100) / 100;
@@ -67,53 +66,9 @@ function lastUserText(request: ChatCompletionRequest): string {
   return "";
 }
 
-const SCRIPTS: [RegExp, string][] = [
-  [/[\u3040-\u30ff]/g, "ja"],
-  [/[\uac00-\ud7af]/g, "ko"],
-  [/[\u4e00-\u9fff]/g, "zh"],
-  [/[\u0400-\u04ff]/g, "ru"],
-  [/[\u0600-\u06ff]/g, "ar"],
-  [/[\u0590-\u05ff]/g, "he"],
-  [/[\u0900-\u097f]/g, "hi"],
-  [/[\u0370-\u03ff]/g, "el"],
-  [/[\u0e00-\u0e7f]/g, "th"],
-];
-const STOPWORDS: [string, Set<string>][] = [
-  ["en", new Set(["the", "and", "is", "are", "what", "how", "you", "of", "to", "in", "it", "this"])],
-  ["es", new Set(["el", "la", "los", "que", "es", "de", "y", "por", "para", "una", "cómo", "qué"])],
-  ["fr", new Set(["le", "la", "les", "est", "et", "de", "des", "une", "que", "pour", "vous", "comment"])],
-  ["de", new Set(["der", "die", "das", "und", "ist", "nicht", "ein", "eine", "wie", "was", "ich", "mit"])],
-  ["pt", new Set(["o", "os", "que", "é", "não", "uma", "para", "com", "como", "você", "do", "da"])],
-  ["it", new Set(["il", "che", "è", "non", "una", "per", "con", "come", "sono", "della", "gli", "di"])],
-];
-
-// The last user message's language: by script where the script says it, else by stopwords
-// among Latin-script languages; "unknown" when nothing matches.
+// The last user message's language (see languageOf).
 export function detectLanguage(request: ChatCompletionRequest): string {
-  const text = lastUserText(request).slice(0, 2000);
-  let best = "";
-  let bestCount = 0;
-  for (const [pattern, lang] of SCRIPTS) {
-    const n = text.match(pattern)?.length ?? 0;
-    if (n > bestCount) {
-      best = lang;
-      bestCount = n;
-    }
-  }
-  // Japanese text mixes kana and kanji: any kana makes it Japanese.
-  if (best === "zh" && /[\u3040-\u30ff]/.test(text)) best = "ja";
-  if (bestCount > 0 && bestCount * 4 >= text.replace(/\s/g, "").length * 0.3) return best;
-  const words = text.toLowerCase().split(/[^\p{L}]+/u).filter(Boolean);
-  let lang = "unknown";
-  let hits = 0;
-  for (const [code, set] of STOPWORDS) {
-    const n = words.filter((w) => set.has(w)).length;
-    if (n > hits) {
-      lang = code;
-      hits = n;
-    }
-  }
-  return lang;
+  return languageOf(lastUserText(request));
 }
 
 export function requestFacts(
