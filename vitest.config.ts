@@ -46,9 +46,22 @@ export default defineConfig({
         ],
         test: {
           name: "gateway",
-          include: ["test/gateway/**/*.test.ts", "test/router/**/*.test.ts", "test/channels/**/*.test.ts", "test/scheduler/**/*.test.ts", "test/vault/**/*.test.ts"],
+          include: ["test/gateway/**/*.test.ts", "test/router/**/*.test.ts", "test/channels/**/*.test.ts", "test/scheduler/**/*.test.ts", "test/security/**/*.test.ts", "test/vault/**/*.test.ts"],
+          // test/security/node/ holds the Node-only static checks (project "security" below).
+          exclude: ["test/security/node/**"],
           globalSetup: ["test/fakes/global-setup.ts"],
           setupFiles: ["test/gateway/setup.ts"],
+        },
+      },
+      {
+        // Static checks of the source in Node (recheck and the TypeScript API spawn processes,
+        // which workerd cannot): e.g. every regex is checked for super-linear backtracking.
+        test: {
+          name: "security",
+          include: ["test/security/node/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
         },
       },
       {
