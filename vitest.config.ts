@@ -41,6 +41,10 @@ export default defineConfig({
                 // stays refused, which test/security/ checks).
                 OUTBOUND_ALLOW_HOSTS: "127.0.0.1",
               },
+              // The per-location channel gate at half wrangler.toml's 3,000 a minute: still above
+              // the busiest test account (the 1,100-message storm), low enough that a test can
+              // spend a window quickly (test/channels/ingress-limits.test.ts).
+              ratelimits: { CHANNEL_INGRESS: { namespace_id: "1001", simple: { limit: 1500, period: 60 } } },
             },
           })),
         ],
