@@ -21,6 +21,9 @@ const GENERATED: Record<string, () => string> = {
   ADMIN_JWT_SECRET: () => `ADMIN_JWT_SECRET="${randomBytes(32).toString("base64url")}"`,
   // The vault's master keys (workers/vault/keyring.ts): JSON, so single-quoted (taken literally).
   VAULT_KEYS: () => `VAULT_KEYS='${JSON.stringify({ current: "dev1", keys: { dev1: randomBytes(32).toString("base64") } })}'`,
+  // The local gpu-backend's API key: npm start passes it to the gpu-backend as API_KEYS, and the
+  // seeded provider names it as its credential_ref (a PROVIDER_* Worker secret).
+  PROVIDER_GPU_BACKEND_KEY: () => `PROVIDER_GPU_BACKEND_KEY="sk-gpu-${randomBytes(24).toString("base64url")}"`,
 };
 
 // Makes sure the file exists and holds every generated secret; never overwrites what is there

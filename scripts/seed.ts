@@ -23,6 +23,9 @@ export const DEMO = {
 
 const ACTOR = "system:npm-start";
 
+/** The Worker secret (in .dev.vars locally) holding the gpu-backend's API key; the provider names it. */
+export const GPU_BACKEND_CREDENTIAL = "PROVIDER_GPU_BACKEND_KEY";
+
 function q(value: string | number | null): string {
   if (value === null) return "NULL";
   if (typeof value === "number") return String(value);
@@ -69,14 +72,15 @@ export async function seedSql(input: SeedInput): Promise<string> {
         table: "providers",
         id: DEMO.providerId,
         action: "provider",
-        refresh: ["base_url"],
+        // credential_ref is refreshed too: state seeded before the gpu-backend had API keys gets it.
+        refresh: ["base_url", "credential_ref"],
         columns: {
           id: DEMO.providerId,
           tenant_id: DEMO.tenantId,
           name: "gpu-backend",
           kind: "openai-compatible",
           base_url: input.gpuBackendUrl,
-          credential_ref: null,
+          credential_ref: GPU_BACKEND_CREDENTIAL,
           timeout_ms: null,
           created_at: now,
         },

@@ -1,8 +1,10 @@
 // `npm start`: the whole gateway on this machine, from what is already installed.
 //   1. creates the local secrets file (.dev.vars) when missing;
 //   2. applies the D1 migrations to the local database;
-//   3. starts the gpu-backend (CPU) and waits until it is ready;
-//   4. seeds the demo tenant, its provider (this gpu-backend), model and API key;
+//   3. starts the gpu-backend (CPU; API key from .dev.vars; tiny-model fallback allowed) and waits
+//      until it is ready;
+//   4. seeds the demo tenant, its provider (this gpu-backend, with that key as its credential),
+//      model and API key;
 //   5. starts `wrangler dev` on 127.0.0.1 with the offline flags, waits for /health;
 //   6. prints the base URL, the key and a curl line. Ctrl-C stops both processes.
 // State lives in .wrangler/state and survives restarts.
@@ -21,8 +23,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ensureDevVars } from "./dev-vars.ts";
-import { seedSql } from "./seed.ts";
+import { ensureDevVars, readDevVars } from "./dev-vars.ts";
+import { GPU_BACKEND_CREDENTIAL, seedSql } from "./seed.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const cwd = process.env.INIT_CWD ?? process.cwd();
@@ -140,8 +142,8 @@ async function waitFor(name: string, url: string, child: ChildProcess): Promise<
   throw new Error(`${name} was not ready at ${url} within ${readyTimeoutMs} ms`);
 }
 
-async function servedModel(baseUrl: string): Promise<string> {
-  const res = await fetch(`${baseUrl}/models`);
+async function servedModel(baseUrl: string, apiKey: string): Promise<string> {
+  const res = await fetch(`${baseUrl}/models`, { headers: { authorization: `Bearer ${apiKey}` } });
   const body = (await res.json()) as { data?: { id: string }[] };
   const id = body.data?.[0]?.id;
   if (!id) throw new Error(`the gpu-backend at ${baseUrl} lists no model`);
@@ -157,9 +159,20 @@ async function main(): Promise<void> {
 
   const gpuBaseUrl = `http://127.0.0.1:${gpuPort}/v1`;
   log(`starting the gpu-backend on 127.0.0.1:${gpuPort}${env.MODEL ? ` with MODEL=${env.MODEL}` : ""}`);
-  const gpu = startChild("gpu-backend", [join(root, "gpu-backend", "src", "main.ts")], { ...env, PORT: String(gpuPort), HOST: "127.0.0.1" });
+  // The gpu-backend's API key lives in .dev.vars, where wrangler dev reads it as the seeded
+  // provider's credential; the gpu-backend gets the same value as API_KEYS. The tiny random-weight
+  // model is a deliberate opt-in for local use only (offline, no model downloaded yet).
+  const gpuKey = readDevVars(devVars)[GPU_BACKEND_CREDENTIAL];
+  if (!gpuKey) throw new Error(`${devVars} holds no ${GPU_BACKEND_CREDENTIAL}`);
+  const gpu = startChild("gpu-backend", [join(root, "gpu-backend", "src", "main.ts")], {
+    ALLOW_TINY_FALLBACK: "1",
+    ...env,
+    PORT: String(gpuPort),
+    HOST: "127.0.0.1",
+    API_KEYS: gpuKey,
+  });
   await waitFor("gpu-backend", `http://127.0.0.1:${gpuPort}/health/ready`, gpu);
-  const upstreamModel = await servedModel(gpuBaseUrl);
+  const upstreamModel = await servedModel(gpuBaseUrl, gpuKey);
 
   log(`seeding the demo tenant: model '${publicModel}' -> gpu-backend '${upstreamModel}'`);
   const seedDir = mkdtempSync(join(tmpdir(), "edgeclaw-seed-"));
@@ -171,10 +184,13 @@ async function main(): Promise<void> {
     rmSync(seedDir, { recursive: true, force: true });
   }
 
+  // The outbound-URL policy refuses http and loopback upstreams; the local gpu-backend is both, so
+  // npm start opts in for exactly that host and port, unless .dev.vars already says what to allow.
+  const outbound = readDevVars(devVars).OUTBOUND_ALLOW_HOSTS ? [] : ["--var", `OUTBOUND_ALLOW_HOSTS:127.0.0.1:${gpuPort}`];
   log(`starting wrangler dev on 127.0.0.1:${port}`);
   const dev = startChild(
     "wrangler dev",
-    [wranglerBin, "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", stateDir, "--env-file", devVars, "--show-interactive-dev-session=false"],
+    [wranglerBin, "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", stateDir, "--env-file", devVars, ...outbound, "--show-interactive-dev-session=false"],
     wranglerEnv,
   );
   const base = `http://127.0.0.1:${port}`;

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readDevVars } from "../../scripts/dev-vars.ts";
 import { freePort } from "../support/local-stack.ts";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -151,6 +152,23 @@ describe("npm start + the openai client", () => {
     const usage = chunks.at(-1)!.usage!;
     expect(usage.completion_tokens).toBeGreaterThan(0);
     expect(usage.completion_tokens).toBeLessThanOrEqual(6);
+  });
+
+  it("puts the gpu-backend behind the API key npm start generated, which the seeded provider sends", async () => {
+    const gpu = `http://127.0.0.1:${ports.gpu}`;
+    const gpuKey = readDevVars(join(workDir, "dev.vars")).PROVIDER_GPU_BACKEND_KEY;
+    expect(gpuKey).toMatch(/^sk-gpu-[\w-]{32}$/);
+    for (const auth of [undefined, "Bearer sk-gpu-not-the-key-0123456789abcdef"]) {
+      const headers: Record<string, string> = auth ? { authorization: auth } : {};
+      expect((await fetch(`${gpu}/v1/models`, { headers })).status).toBe(401);
+      expect((await fetch(`${gpu}/metrics`, { headers })).status).toBe(401);
+    }
+    expect((await fetch(`${gpu}/v1/models`, { headers: { authorization: `Bearer ${gpuKey}` } })).status).toBe(200);
+    expect((await fetch(`${gpu}/health/ready`)).status).toBe(200); // probes stay open
+    // The completion tests above went through the gateway, so it sent the key: the gpu-backend
+    // counted their tokens.
+    const metrics = await (await fetch(`${gpu}/metrics`, { headers: { authorization: `Bearer ${gpuKey}` } })).text();
+    expect(Number(/^edgeclaw_generation_tokens_total\{model="e2e-tiny"\} (\d+)$/m.exec(metrics)?.[1] ?? "0")).toBeGreaterThan(0);
   });
 
   it("raises AuthenticationError for a bad key", async () => {
