@@ -1,11 +1,6 @@
 // SchedulerShard: one of N Durable Objects (named shard:<i>) that jobs are hashed to by id. It
 // owns its jobs' definitions, their pending occurrences (the wheel) and their run history, in its
-// own SQLite:
-//   jobs     definition (schedule, action, missed-run policy), state: active | paused | done
-//   wheel    pending occurrences (job, scheduled time), each in the bucket of its tick; the one
-//            non-manual row of an active job is its next occurrence, manual rows are "trigger now"
-//   runs     one row per (job, scheduled time): the idempotency record of a run, and its history
-//   effects  what the `record` action does (one row per run; benchmarks count duplicates here)
+// own SQLite (tables in workers/scheduler/store.ts).
 // Order and exactly-once:
 //   The one alarm is set to the earliest bucket; create/trigger/resume move it earlier only when
 //   they need to. The alarm drains due rows in bounded batches and re-arms at once if more remain.
@@ -26,6 +21,7 @@ import type { JobDefinition } from "../schema/scheduler.ts";
 import { runAction, type ActionOutcome } from "../workers/scheduler/actions.ts";
 import { jobView, recordStats, runHistory, type JobView, type RecordStats, type RunView } from "../workers/scheduler/history.ts";
 import { InflightEffects, runKey, withDeadline } from "../workers/scheduler/inflight.ts";
+import { existingJobs, insertJobs, putWheel, SCHEMA, upsertRun } from "../workers/scheduler/store.ts";
 import { bucketOf, firstOccurrence, nextOccurrence, planCatchUp, retryDelayMs, schedulerSettings, type SchedulerSettings } from "../workers/scheduler/timing.ts";
 import type { Env } from "../workers/env.ts";
 import { tenantStatus, type TenantStatus } from "../workers/tenants/liveness.ts";
@@ -45,8 +41,6 @@ const LEASE_MARGIN_MS = 30_000;
 const DEFER_MS = 1_000;
 // Run history is kept this long.
 const RUN_RETENTION_MS = 14 * 86_400_000;
-// SQLite bound parameters per statement (Cloudflare: at most 100).
-const MAX_PARAMS = 100;
 
 export interface NewJob {
   id: string;
@@ -65,23 +59,6 @@ interface DueRow {
 }
 
 type Row = Record<string, SqlStorageValue>;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS jobs (
-  id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT, def TEXT NOT NULL, state TEXT NOT NULL,
-  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS jobs_tenant_idx ON jobs (tenant_id, id);
-CREATE TABLE IF NOT EXISTS wheel (
-  job_id TEXT NOT NULL, scheduled_at INTEGER NOT NULL, bucket INTEGER NOT NULL, manual INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (job_id, scheduled_at));
-CREATE INDEX IF NOT EXISTS wheel_bucket_idx ON wheel (bucket);
-CREATE TABLE IF NOT EXISTS runs (
-  job_id TEXT NOT NULL, scheduled_at INTEGER NOT NULL, state TEXT NOT NULL, fired_at INTEGER,
-  finished_at INTEGER, attempts INTEGER NOT NULL DEFAULT 0, manual INTEGER NOT NULL DEFAULT 0, detail TEXT,
-  PRIMARY KEY (job_id, scheduled_at));
-CREATE TABLE IF NOT EXISTS effects (job_id TEXT NOT NULL, scheduled_at INTEGER NOT NULL, fired_at INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS effects_job_idx ON effects (job_id);
-`;
 
 export class SchedulerShard extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -355,19 +332,7 @@ export class SchedulerShard extends DurableObject<Env> {
   }
 
   private upsertRun(jobId: string, scheduledAt: number, state: string, firedAt: number | null, finishedAt: number | null, attempts: number, manual: boolean, detail: string | null): void {
-    this.sql.exec(
-      `INSERT INTO runs (job_id, scheduled_at, state, fired_at, finished_at, attempts, manual, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (job_id, scheduled_at) DO UPDATE SET state = excluded.state, fired_at = COALESCE(runs.fired_at, excluded.fired_at),
-         finished_at = excluded.finished_at, attempts = excluded.attempts, detail = excluded.detail`,
-      jobId,
-      scheduledAt,
-      state,
-      firedAt,
-      finishedAt,
-      attempts,
-      manual ? 1 : 0,
-      detail,
-    );
+    upsertRun(this.sql, jobId, scheduledAt, state, firedAt, finishedAt, attempts, manual, detail);
   }
 
   // The occurrence at `scheduledAt` is settled: its wheel row goes, and a scheduled (not manual)
@@ -385,13 +350,7 @@ export class SchedulerShard extends DurableObject<Env> {
   }
 
   private putWheel(jobId: string, scheduledAt: number, manual: boolean): void {
-    this.sql.exec(
-      "INSERT OR IGNORE INTO wheel (job_id, scheduled_at, bucket, manual) VALUES (?, ?, ?, ?)",
-      jobId,
-      scheduledAt,
-      bucketOf(scheduledAt, this.settings.tickMs),
-      manual ? 1 : 0,
-    );
+    putWheel(this.sql, jobId, scheduledAt, bucketOf(scheduledAt, this.settings.tickMs), manual);
   }
 
   // At most hourly: run history past retention.
@@ -408,32 +367,9 @@ export class SchedulerShard extends DurableObject<Env> {
   // create delivered twice) is left as it is and answered with its current next fire time.
   async create(jobs: NewJob[]): Promise<{ id: string; next_at: number | null }[]> {
     const now = Date.now();
-    const existing = new Map<string, number | null>();
-    for (let i = 0; i < jobs.length; i += MAX_PARAMS) {
-      const ids = jobs.slice(i, i + MAX_PARAMS).map((j) => j.id);
-      for (const row of this.sql.exec("SELECT * FROM jobs WHERE id IN (" + ids.map(() => "?").join(", ") + ")", ...ids)) {
-        existing.set(row.id as string, jobView(this.sql, row).next_at);
-      }
-    }
+    const existing = new Map(existingJobs(this.sql, jobs.map((j) => j.id)).map((row) => [row.id as string, jobView(this.sql, row).next_at]));
     const placed = jobs.filter((j) => !existing.has(j.id)).map((j) => ({ ...j, next: firstOccurrence(j.def.schedule, now) }));
-    this.ctx.storage.transactionSync(() => {
-      const jobCols = 7;
-      const perJobStmt = Math.floor(MAX_PARAMS / jobCols);
-      for (let i = 0; i < placed.length; i += perJobStmt) {
-        const chunk = placed.slice(i, i + perJobStmt);
-        const params: SqlStorageValue[] = [];
-        for (const j of chunk) params.push(j.id, j.tenantId, j.def.name ?? null, JSON.stringify(j.def), j.next === null ? "done" : "active", now, now);
-        this.sql.exec(`INSERT INTO jobs (id, tenant_id, name, def, state, created_at, updated_at) VALUES ${chunk.map(() => "(?, ?, ?, ?, ?, ?, ?)").join(", ")}`, ...params);
-      }
-      const wheel = placed.filter((j) => j.next !== null);
-      const perWheelStmt = Math.floor(MAX_PARAMS / 3);
-      for (let i = 0; i < wheel.length; i += perWheelStmt) {
-        const chunk = wheel.slice(i, i + perWheelStmt);
-        const params: SqlStorageValue[] = [];
-        for (const j of chunk) params.push(j.id, j.next as number, bucketOf(j.next as number, this.settings.tickMs));
-        this.sql.exec(`INSERT INTO wheel (job_id, scheduled_at, bucket) VALUES ${chunk.map(() => "(?, ?, ?)").join(", ")}`, ...params);
-      }
-    });
+    this.ctx.storage.transactionSync(() => insertJobs(this.sql, placed, now, (t) => bucketOf(t, this.settings.tickMs)));
     let earliest = Infinity;
     for (const j of placed) if (j.next !== null) earliest = Math.min(earliest, bucketOf(j.next, this.settings.tickMs));
     if (earliest !== Infinity) await this.armAtMost(earliest);
