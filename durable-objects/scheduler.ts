@@ -265,7 +265,7 @@ export class SchedulerShard extends DurableObject<Env> {
     const key = runKey(row.job_id, row.scheduled_at);
     const action = def.action as Exclude<JobDefinition["action"], { kind: "record" }>;
     const timeoutMs = this.settings.actionTimeoutMs;
-    this.inflight.start(key, tenantId);
+    const token = this.inflight.start(key, tenantId);
     const done = (async () => {
       let outcome: ActionOutcome;
       try {
@@ -289,7 +289,7 @@ export class SchedulerShard extends DurableObject<Env> {
       try {
         this.settle(row, def, anchor, manual, attempt, outcome);
       } finally {
-        this.inflight.finish(key);
+        this.inflight.finish(key, token);
       }
       // The settled run may have put a retry or the next occurrence on the wheel.
       const next = this.sql.exec<{ b: number | null }>("SELECT MIN(bucket) AS b FROM wheel").one().b;

@@ -14,7 +14,8 @@ export function runKey(jobId: string, scheduledAt: number): string {
 }
 
 export class InflightEffects {
-  private readonly running = new Map<string, string>();
+  // run key -> the tenant, and a token so that only the effect that started may finish it.
+  private readonly running = new Map<string, { tenantId: string; token: symbol }>();
   private readonly perTenant = new Map<string, number>();
   private readonly limits: InflightLimits;
 
@@ -35,14 +36,17 @@ export class InflightEffects {
     return this.running.size < this.limits.shard && (this.perTenant.get(tenantId) ?? 0) < this.limits.tenant;
   }
 
-  start(key: string, tenantId: string): void {
-    this.running.set(key, tenantId);
+  start(key: string, tenantId: string): symbol {
+    const token = Symbol(key);
+    this.running.set(key, { tenantId, token });
     this.perTenant.set(tenantId, (this.perTenant.get(tenantId) ?? 0) + 1);
+    return token;
   }
 
-  finish(key: string): void {
-    const tenantId = this.running.get(key);
-    if (tenantId === undefined) return;
+  finish(key: string, token: symbol): void {
+    const entry = this.running.get(key);
+    if (entry === undefined || entry.token !== token) return;
+    const { tenantId } = entry;
     this.running.delete(key);
     const left = (this.perTenant.get(tenantId) ?? 1) - 1;
     if (left > 0) this.perTenant.set(tenantId, left);
