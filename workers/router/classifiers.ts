@@ -20,7 +20,26 @@ export function classifyWindow(text: string): string {
   return `${text.slice(0, WINDOW_HEAD_CHARS)}\n${text.slice(text.length - WINDOW_TAIL_CHARS)}`;
 }
 
-const CODE_MARKERS = ["```", "=>", "#include"];
+// classifyWindow(parts.join(separator)) without joining them: a message of many text parts
+// costs its window, not its size.
+export function classifyWindowOfParts(parts: readonly string[], separator: string): string {
+  const total = parts.reduce((n, p) => n + p.length, Math.max(0, parts.length - 1) * separator.length);
+  if (total <= WINDOW_HEAD_CHARS + WINDOW_TAIL_CHARS) return parts.join(separator);
+  let head = "";
+  for (let i = 0; i < parts.length && head.length < WINDOW_HEAD_CHARS; i++) {
+    if (i > 0) head += separator;
+    head += parts[i]!.slice(0, Math.max(0, WINDOW_HEAD_CHARS - head.length));
+  }
+  let tail = "";
+  for (let i = parts.length - 1; i >= 0 && tail.length < WINDOW_TAIL_CHARS; i--) {
+    if (i < parts.length - 1) tail = separator + tail;
+    const part = parts[i]!;
+    tail = part.slice(Math.max(0, part.length - (WINDOW_TAIL_CHARS - tail.length))) + tail;
+  }
+  return `${head.slice(0, WINDOW_HEAD_CHARS)}\n${tail.slice(Math.max(0, tail.length - WINDOW_TAIL_CHARS))}`;
+}
+
+export const CODE_MARKERS = ["```", "=>", "#include"];
 const CODE_WORDS = /\b(?:function|class|def)\b/;
 // The characters `.` does not match: "SELECT … FROM" counts only within one line, as before.
 const LINE_BREAK = /[\n\r\u2028\u2029]/;
@@ -104,6 +123,10 @@ export function languageOf(fullText: string): string {
   }
   return lang;
 }
+
+// The patterns above, for the security test to derive adversarial inputs from (every
+// alternative's prefix without its end, every script range).
+export const PATTERNS = { CODE_WORDS, LINE_BREAK, REASONING, KANA, WHITESPACE, NON_LETTERS, SCRIPTS: SCRIPTS.map(([re]) => re) };
 
 // Every classifier facts.ts runs on message text, by name: the security test times each one on
 // adversarial inputs, so a classifier added here is covered without touching the test.

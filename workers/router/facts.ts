@@ -3,7 +3,7 @@
 // client cannot forge (the tenant's tier, the key's priority). Headers are the client's.
 import type { Condition, Priority } from "../../schema/route-config.ts";
 import type { ChatCompletionRequest } from "../../schema/openai.ts";
-import { classifyWindow, languageOf, looksLikeCode, reasoningHits } from "./classifiers.ts";
+import { classifyWindowOfParts, languageOf, looksLikeCode, reasoningHits } from "./classifiers.ts";
 
 export interface RequestFacts {
   max_tokens: number | null;
@@ -21,10 +21,17 @@ export interface RequestFacts {
 
 type Part = { type?: string; text?: string };
 
-function textOf(content: unknown): string {
-  if (typeof content === "string") return content;
-  if (Array.isArray(content)) return (content as Part[]).map((p) => (p.type === "text" ? (p.text ?? "") : "")).join(" ");
-  return "";
+// A message's text: the string, or its text parts (joined by spaces; other parts count as "").
+function textsOf(content: unknown): string[] {
+  if (typeof content === "string") return [content];
+  if (Array.isArray(content)) return (content as Part[]).map((p) => (p.type === "text" ? (p.text ?? "") : ""));
+  return [];
+}
+
+// The length of that joined text, without building it.
+function textLength(content: unknown): number {
+  const texts = textsOf(content);
+  return texts.reduce((n, t) => n + t.length, Math.max(0, texts.length - 1));
 }
 
 // ~4 characters per token for English-like text, plus per-message framing, plus a flat cost for
@@ -33,7 +40,7 @@ export function estimatePromptTokens(request: ChatCompletionRequest): number {
   let chars = 0;
   let extra = 0;
   for (const m of request.messages) {
-    chars += textOf(m.content).length;
+    chars += textLength(m.content);
     extra += 4;
     if (Array.isArray(m.content)) extra += (m.content as Part[]).filter((p) => p.type !== "text").length * 85;
     if ("tool_calls" in m && Array.isArray(m.tool_calls)) chars += JSON.stringify(m.tool_calls).length;
@@ -49,7 +56,7 @@ function requestedMaxTokens(request: ChatCompletionRequest): number | null {
 // 0..1: longer prompts, code, reasoning vocabulary, tools and long conversations score higher.
 // The text classifiers read a bounded window of the last user message (see classifiers.ts).
 export function complexityScore(request: ChatCompletionRequest, promptTokens: number): number {
-  const window = classifyWindow(lastUserText(request));
+  const window = lastUserWindow(request);
   let score = Math.min(0.4, Math.log10(1 + promptTokens) / 10);
   if (looksLikeCode(window)) score += 0.2;
   score += Math.min(0.2, reasoningHits(window) * 0.07);
@@ -58,17 +65,18 @@ export function complexityScore(request: ChatCompletionRequest, promptTokens: nu
   return Math.round(Math.min(1, score) * 100) / 100;
 }
 
-function lastUserText(request: ChatCompletionRequest): string {
+// The classifiers' window of the last user message (its text parts are never joined whole).
+function lastUserWindow(request: ChatCompletionRequest): string {
   for (let i = request.messages.length - 1; i >= 0; i--) {
     const m = request.messages[i];
-    if (m?.role === "user") return textOf(m.content);
+    if (m?.role === "user") return classifyWindowOfParts(textsOf(m.content), " ");
   }
   return "";
 }
 
-// The last user message's language (see languageOf).
+// The last user message's language (see languageOf; it reads the window's head).
 export function detectLanguage(request: ChatCompletionRequest): string {
-  return languageOf(lastUserText(request));
+  return languageOf(lastUserWindow(request));
 }
 
 export function requestFacts(
