@@ -1,7 +1,8 @@
 // Fallbacks by error class, retries with backoff and Retry-After, first-byte timeouts, and
 // streams that never switch target once they have sent bytes; the headers that say so.
+import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { chat, uid } from "../gateway/helpers.ts";
+import { admin, chat, expectStatus, uid } from "../gateway/helpers.ts";
 import { ask, calls, makeRouterTenant, scenario, setConfig, target, type RouterTenant } from "./helpers.ts";
 
 let t: RouterTenant;
@@ -72,7 +73,12 @@ describe("fallbacks", () => {
     const name = await route({ type: "fallback", children: [{ ...target("fake-echo", { id: "down" }), provider: "dead" }, target("fake-echo", { id: "up" })] }).catch(() => null);
     // "dead" is not a provider of the tenant: the admin API refuses the config.
     expect(name).toBeNull();
-    const replicaDown = await route({ type: "fallback", children: [target("fake-echo", { id: "down", replicas: [{ id: "r0", base_url: "http://127.0.0.1:9/v1" }] }), target("fake-echo", { id: "up" })] });
+    // Replicas are declared on a provider (by its owner); a second provider keeps "fake" plain.
+    expectStatus(
+      await admin(t.owner, "POST", "/providers", { tenant_id: t.tenantId, name: "gpu-down", kind: "openai-compatible", base_url: `${env.FAKE_UPSTREAM_URL}/v1`, credential_ref: "PROVIDER_FAKE_KEY", replicas: [{ id: "r0", base_url: "http://127.0.0.1:9/v1" }] }),
+      201,
+    );
+    const replicaDown = await route({ type: "fallback", children: [{ ...target("fake-echo", { id: "down", replicas: ["r0"] }), provider: "gpu-down" }, target("fake-echo", { id: "up" })] });
     const res = await chat(t.key, { model: replicaDown, ...ask() });
     expect(res.status).toBe(200);
     expect(res.headers.get("x-edgeclaw-fallback-reason")).toContain(`${replicaDown}/down@r0:connection`);
