@@ -104,7 +104,8 @@ async function main() {
   const upB = await startUpstreamProcess();
   const state = mkdtempSync(join(tmpdir(), "edgeclaw-bench-"));
   const devVars = join(state, ".dev.vars");
-  writeFileSync(devVars, `ADMIN_JWT_SECRET=${SECRET}\n`);
+  // The fakes listen on 127.0.0.1 over http: the outbound-URL policy's local opt-in.
+  writeFileSync(devVars, `ADMIN_JWT_SECRET=${SECRET}\nOUTBOUND_ALLOW_HOSTS=127.0.0.1\n`);
   let host: WorkerdHost | undefined;
   let relay: WorkerdHost | undefined;
   try {
@@ -115,7 +116,7 @@ async function main() {
     if (HOST === "wrangler-dev") {
       start(process.execPath, [wrangler, "dev", "--ip", "127.0.0.1", "--port", String(WORKER_PORT), "--persist-to", state, "--env-file", devVars, "--log-level=warn", "--show-interactive-dev-session=false"], quiet);
     } else {
-      host = await startWorkerd({ root, state, port: WORKER_PORT, secrets: { ADMIN_JWT_SECRET: SECRET }, env: quiet });
+      host = await startWorkerd({ root, state, port: WORKER_PORT, secrets: { ADMIN_JWT_SECRET: SECRET, OUTBOUND_ALLOW_HOSTS: "127.0.0.1" }, env: quiet });
     }
     start(process.execPath, [join(root, "node_modules/@portkey-ai/gateway/build/start-server.js"), `--port=${PORTKEY_PORT}`, "--headless"], quiet);
     const base = `http://127.0.0.1:${WORKER_PORT}`;

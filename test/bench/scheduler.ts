@@ -34,7 +34,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const dir = mkdtempSync(join(tmpdir(), "edgeclaw-scheduler-bench-"));
 const state = join(dir, "state");
 const devVars = join(dir, "dev.vars");
-writeFileSync(devVars, `ADMIN_JWT_SECRET="${SECRET}"\n`);
+// Local webhook targets listen on 127.0.0.1 over http: the outbound-URL policy's local opt-in.
+writeFileSync(devVars, `ADMIN_JWT_SECRET="${SECRET}"\nOUTBOUND_ALLOW_HOSTS="127.0.0.1"\n`);
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 let dev: ChildProcess | null = null;

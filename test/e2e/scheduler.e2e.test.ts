@@ -51,7 +51,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
   port = await freePort();
-  writeFileSync(devVars, `ADMIN_JWT_SECRET=${SECRET}\n`);
+  // Local webhook targets listen on 127.0.0.1 over http: the outbound-URL policy's local opt-in.
+  writeFileSync(devVars, `ADMIN_JWT_SECRET=${SECRET}\nOUTBOUND_ALLOW_HOSTS=127.0.0.1\n`);
   const migrate = spawnSync(process.execPath, [wrangler, "d1", "migrations", "apply", "edgeclaw", "--local", "--persist-to", state], { cwd: root, env: quiet, encoding: "utf8" });
   if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stdout}${migrate.stderr}`);
   token = await signAdminToken(SECRET, { sub: "scheduler-e2e", role: "owner" }, 3600);
