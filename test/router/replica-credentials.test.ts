@@ -5,7 +5,7 @@
 // replica URLs sends nothing there. A capture server stands in for the attacker's endpoint.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { admin, chat, expectStatus, makeTenant, token, uid, type TestTenant } from "../gateway/helpers.ts";
+import { admin, chat, makeTenant, token, uid, type TestTenant } from "../gateway/helpers.ts";
 import { ask, declareReplicas, putConfig, replicaUrl, scenario, setConfig, target } from "./helpers.ts";
 
 let capture: string;
