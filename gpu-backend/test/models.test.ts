@@ -118,7 +118,8 @@ describe("hot swap under continuous load", () => {
   // the client's: a request sent just before a swap may reach the server after it. The client-side
   // count of finished swaps only bounds it from below: a request sent after a swap's PUT answered
   // can never be served by a model that swap replaced.
-  it("switches new requests to the new model, finishes in-flight ones on the old, and fails none", async () => {
+  // Nothing here asserts a duration; the generous timeout is only a guard for a very busy machine.
+  it("switches new requests to the new model, finishes in-flight ones on the old, and fails none", { timeout: 240_000 }, async () => {
     let stop = false;
     const failures: unknown[] = [];
     const outcomes: { sentAfterSwaps: number; fingerprint: string; finish: string | null; tokens: number }[] = [];
@@ -128,10 +129,10 @@ describe("hot swap under continuous load", () => {
         const sentAfterSwaps = swaps;
         try {
           if (i % 2) {
-            const r = await b.client.chat.completions.create({ model: "chat", messages: user(`w${i}`), max_tokens: 20 });
+            const r = await b.client.chat.completions.create({ model: "chat", messages: user(`w${i}`), max_tokens: 8 });
             outcomes.push({ sentAfterSwaps, fingerprint: r.system_fingerprint!, finish: r.choices[0]!.finish_reason, tokens: r.usage!.completion_tokens });
           } else {
-            const s = await b.client.chat.completions.create({ model: "chat", messages: user(`w${i}`), max_tokens: 20, stream: true, stream_options: { include_usage: true } });
+            const s = await b.client.chat.completions.create({ model: "chat", messages: user(`w${i}`), max_tokens: 8, stream: true, stream_options: { include_usage: true } });
             let finish: string | null = null;
             let tokens = 0;
             const fingerprints = new Set<string>();
@@ -152,7 +153,7 @@ describe("hot swap under continuous load", () => {
     const workers = [0, 1, 2, 3, 4].map(worker);
     // A long answer admitted to the first model before any swap: a streamed response's headers
     // are sent only once the request holds a slot, so awaiting them is the server's confirmation.
-    const inFlight = await b.client.chat.completions.create({ model: "chat", messages: user("long one"), max_tokens: 1500, stream: true, stream_options: { include_usage: true } });
+    const inFlight = await b.client.chat.completions.create({ model: "chat", messages: user("long one"), max_tokens: 600, stream: true, stream_options: { include_usage: true } });
     const old = (async () => {
       const seen = { fingerprint: "", finish: null as string | null, tokens: 0 };
       for await (const c of inFlight) {
@@ -162,7 +163,7 @@ describe("hot swap under continuous load", () => {
       }
       return seen;
     })();
-    await waitFor(() => outcomes.length >= 10, 60_000, "traffic before the swap");
+    await waitFor(() => outcomes.length >= 6, 180_000, "traffic before the swap");
 
     const swap = async (eos: "never" | "always") => {
       const res = await admin(b, "PUT", "/models/chat", { path: await tinyModel(eos) });
@@ -172,8 +173,8 @@ describe("hot swap under continuous load", () => {
       fingerprints.push(body.model.fingerprint);
       swaps++;
       const mark = outcomes.length;
-      // At most one request per worker was sent before the swap: 10 more outcomes mean at least 5 sent after it.
-      await waitFor(() => outcomes.length >= mark + 10, 60_000, "traffic after the swap");
+      // At most one request per worker was sent before the swap: 8 more outcomes mean at least 3 sent after it.
+      await waitFor(() => outcomes.length >= mark + 8, 180_000, "traffic after the swap");
     };
     await swap("always");
     const oldResult = await old;
@@ -185,18 +186,18 @@ describe("hot swap under continuous load", () => {
     expect(failures).toEqual([]);
     expect(new Set(fingerprints).size).toBe(4);
     // The long answer finished on the model it was admitted to, untouched by the swap.
-    expect(oldResult).toEqual({ fingerprint: fingerprints[0], finish: "length", tokens: 1500 });
+    expect(oldResult).toEqual({ fingerprint: fingerprints[0], finish: "length", tokens: 600 });
     for (const o of outcomes) {
       const load = fingerprints.indexOf(o.fingerprint);
       expect(load).toBeGreaterThanOrEqual(o.sentAfterSwaps); // never served by a model replaced before it was sent
       // Loads 1 and 3 are the always-EOS model (ends at once), loads 0 and 2 the never-EOS one.
       if (load % 2) expect([o.finish, o.tokens <= 1]).toEqual(["stop", true]);
-      else expect([o.finish, o.tokens]).toEqual(["length", 20]);
+      else expect([o.finish, o.tokens]).toEqual(["length", 8]);
     }
-    // Every load served traffic, the last ones plenty.
+    // The last two loads served requests sent after their swap.
     const served = fingerprints.map((f) => outcomes.filter((o) => o.fingerprint === f).length);
-    expect(served[2]).toBeGreaterThanOrEqual(5);
-    expect(served[3]).toBeGreaterThanOrEqual(5);
+    expect(served[2]).toBeGreaterThanOrEqual(3);
+    expect(served[3]).toBeGreaterThanOrEqual(3);
     await waitFor(() => b.registry.all().length === 1, 10_000, "replaced models freed");
   });
 });
