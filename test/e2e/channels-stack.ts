@@ -46,8 +46,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const dir = mkdtempSync(join(options.stateParent ?? tmpdir(), "edgeclaw-channels-"));
   const stateDir = join(dir, "state");
   const devVars = join(dir, "dev.vars");
-  // Send retries start at 200 ms so a run recovers quickly; everything else as deployed.
-  const secrets: Record<string, string> = { ADMIN_JWT_SECRET: ADMIN_SECRET, TELEGRAM_STACK_BOT: BOT_TOKEN, SEND_RETRY_BASE_MS: "200", TURN_RETRY_BASE_MS: "500" };
+  // Send retries start at 200 ms so a run recovers quickly; the local fakes (Bot API, gpu-backend)
+  // are plain-http 127.0.0.1, which the outbound-URL policy allows only by this opt-in;
+  // everything else as deployed.
+  const secrets: Record<string, string> = {
+    ADMIN_JWT_SECRET: ADMIN_SECRET,
+    TELEGRAM_STACK_BOT: BOT_TOKEN,
+    SEND_RETRY_BASE_MS: "200",
+    TURN_RETRY_BASE_MS: "500",
+    OUTBOUND_ALLOW_HOSTS: "127.0.0.1",
+  };
   writeFileSync(devVars, Object.entries(secrets).map(([k, v]) => `${k}="${v}"\n`).join(""));
   const modelPath = join(dir, "tiny.gguf");
   const made = spawnSync(process.execPath, [join(root, "gpu-backend", "src", "tools", "make-tiny-model.ts"), modelPath, "--eos", "never"], { encoding: "utf8" });
