@@ -7,6 +7,7 @@ try {
   const cfg = await loadConfig();
   const server = await startServer(cfg);
   console.error(`[gpu-backend] listening on ${server.url} (GPU=${cfg.GPU}, THREADS=${cfg.THREADS}, SLOTS=${cfg.SLOTS}, QUEUE_LIMIT=${cfg.QUEUE_LIMIT})`);
+  if (cfg.API_KEYS.length === 0) console.error("[gpu-backend] API_KEYS is not set: /v1 and /metrics are open to anyone who can reach this loopback address");
   const ids = await server.loaded;
   if (ids.length === 0) {
     console.error("[gpu-backend] no model could be loaded; exiting");

@@ -74,7 +74,14 @@ function download(source: string, cacheDir: string, opts: SourceOptions): Promis
   });
 }
 
-export class DownloadFailedError extends Error {}
+/** A download that failed with no fallback; `reason` is the cause alone, `message` adds what to do at start-up. */
+export class DownloadFailedError extends Error {
+  readonly reason: string;
+  constructor(reason: string, message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
 
 export async function resolveModelSource(source: string, cacheDir: string, opts: SourceOptions): Promise<ResolvedSource> {
   if (!source.startsWith("hf:")) return { path: resolve(source), fellBack: false };
@@ -82,9 +89,11 @@ export async function resolveModelSource(source: string, cacheDir: string, opts:
   try {
     return { path: await download(source, cacheDir, opts), fellBack: false };
   } catch (e) {
-    const why = `Could not download ${source} (${e instanceof Error ? e.message : String(e)}).`;
+    const reason = e instanceof Error ? e.message : String(e);
+    const why = `Could not download ${source} (${reason}).`;
     if (!opts.fallBackToTiny) {
       throw new DownloadFailedError(
+        reason,
         `${why} Set MODEL to a local .gguf file, run once with network access, or set ALLOW_TINY_FALLBACK=1 to serve the generated random-weight test model as ${TINY_MODEL_ID} instead.`,
       );
     }

@@ -1,9 +1,11 @@
 // /admin: load, replace and unload models without a restart. Bearer ADMIN_TOKEN; without one
-// configured the admin API is off rather than open.
+// configured the admin API is off rather than open. Model paths are confined to hf: URIs and
+// MODELS_DIR (models/allowed-source.ts), with one refusal for everything else.
 import { Hono } from "hono";
 import { InvalidModelFileError } from "../../gguf/validate.ts";
 import type { LoadedModel } from "../../engine/loaded-model.ts";
 import { SourceNotAllowedError } from "../../models/allowed-source.ts";
+import { DownloadFailedError } from "../../models/source.ts";
 import { requireAdmin } from "../auth.ts";
 import type { Deps } from "../deps.ts";
 import { ApiError, fromZod } from "../errors.ts";
@@ -36,7 +38,8 @@ export function adminRoutes(deps: Deps) {
       path = await deps.resolveSource(source);
     } catch (e) {
       if (e instanceof SourceNotAllowedError) throw new ApiError(400, e.message, "path_not_allowed", "path");
-      throw new ApiError(502, `Could not fetch ${source}: ${e instanceof Error ? e.message : String(e)}`, "model_download_failed");
+      const reason = e instanceof DownloadFailedError ? e.reason : e instanceof Error ? e.message : String(e);
+      throw new ApiError(502, `Could not fetch ${source}: ${reason}`, "model_download_failed");
     }
     try {
       const { model, replaced } = await deps.registry.load({ id: c.req.param("id"), path, ...rest });
