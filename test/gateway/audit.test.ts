@@ -112,6 +112,12 @@ describe("audit subjects: erase makes a person's audit rows unlinkable", () => {
     const digest = await sha256Hex(`${tenantId}\ndm:${peer}`);
     const link = () => env.DB.prepare("SELECT pseudonym FROM audit_subjects WHERE tenant_id = ? AND (digest = ? OR pseudonym = ?)").bind(tenantId, digest, pseudonym).all();
     expect((await link()).results).toEqual([{ pseudonym }]);
+    // Through the API: the rows about this peer are found by the peer id (a subject access
+    // request), without the id being stored in them.
+    const aboutPeer = `/audit?tenant_id=${tenantId}&subject=${enc(`dm:${peer}`)}`;
+    const found = expectStatus(await admin(owner, "GET", aboutPeer), 200).body.data.map((r: any) => r.action).sort();
+    expect(found).toEqual(["binding.create", "pairing.approve", "pairing.approve.done", "session.snapshot", "session.snapshot.done"]);
+    expect((await admin(owner, "GET", `/audit?subject=${enc(`dm:${peer}`)}`)).status).toBe(400); // which tenant's person?
 
     expectStatus(await admin(owner, "DELETE", `/sessions/${enc(key)}`), 200);
 
@@ -126,6 +132,7 @@ describe("audit subjects: erase makes a person's audit rows unlinkable", () => {
     expect(JSON.parse(after.at(-1)!.metadata)).toEqual({ messages: 2, history: 2, outbox: 2 });
     expect(JSON.stringify(after)).not.toContain(String(peer));
     expect((await link()).results).toEqual([]);
+    expect(expectStatus(await admin(owner, "GET", aboutPeer), 200).body.data).toEqual([]);
     const anywhere = await env.DB.prepare("SELECT COUNT(*) AS n FROM audit_subjects WHERE pseudonym = ?").bind(pseudonym).first<{ n: number }>();
     expect(anywhere?.n).toBe(0);
     // A later event about the same peer gets a fresh pseudonym, unrelated to the old rows.

@@ -5,15 +5,18 @@
 // after a crash is safe) and its outcome after (`<action>.done`, in the batch of its D1 side).
 // Metadata names what changed; secrets (API keys, credential values, tokens) never appear in it,
 // nor raw subject ids (peer, chat, group ids): see subjects.ts.
-import { desc, eq } from "drizzle-orm";
+import { and, desc, eq, like, or, type SQL } from "drizzle-orm";
 import type { Context } from "hono";
+import { z } from "zod";
 import type { AdminClaims } from "../../schema/admin.ts";
 import { auditLog } from "../../schema/db.ts";
 import { database, type Database } from "../db.ts";
 import type { AppEnv } from "../env.ts";
-import { actorOf } from "./access.ts";
-import { scopedListQuery } from "./request.ts";
+import { ApiError } from "../http/errors.ts";
+import { parseOr400 } from "../http/validation.ts";
+import { actorOf, tenantForRead } from "./access.ts";
 import { iso } from "./ids.ts";
+import { findPseudonym } from "./subjects.ts";
 
 export interface AuditEntry {
   tenantId: string | null;
@@ -43,16 +46,34 @@ export async function auditIntent(db: Database, claims: AdminClaims, entry: Audi
   await db.batch([auditInsert(db, claims, entry)]);
 }
 
+// ?subject=dm:<peer id> | group:<group id> narrows the listing to the rows about one person or
+// group (a subject access request), through their pseudonym. After an erase there is none, and
+// the answer is empty: that is the unlinking, seen from the API.
+const auditQuery = z.strictObject({
+  tenant_id: z.string().min(1).max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+  subject: z.string().regex(/^(?:dm|group):\S{1,256}$/, "dm:<peer id> or group:<group id>").optional(),
+});
+
 // GET /admin/audit: newest first, limited to the token's tenant scope.
 export async function listAudit(c: Context<AppEnv>): Promise<Response> {
-  const { tenantId, limit } = scopedListQuery(c);
+  const q = parseOr400(auditQuery, c.req.query());
+  const tenantId = tenantForRead(c.get("admin"), q.tenant_id);
   const db = database(c.env.DB);
+  let about: SQL | undefined;
+  if (q.subject !== undefined) {
+    if (tenantId === undefined) throw new ApiError(400, "invalid_value", "tenant_id: required with subject.");
+    const pseudonym = await findPseudonym(db, tenantId, q.subject);
+    if (pseudonym === null) return c.json({ data: [] });
+    // Pseudonyms are sub_ + hex: no LIKE wildcard can hide in one.
+    about = or(like(auditLog.target, `%${pseudonym}%`), like(auditLog.metadata, `%${pseudonym}%`));
+  }
   const rows = await db
     .select()
     .from(auditLog)
-    .where(tenantId === undefined ? undefined : eq(auditLog.tenantId, tenantId))
+    .where(and(tenantId === undefined ? undefined : eq(auditLog.tenantId, tenantId), about))
     .orderBy(desc(auditLog.id))
-    .limit(limit);
+    .limit(q.limit ?? 100);
   return c.json({
     data: rows.map((r) => ({
       id: r.id,

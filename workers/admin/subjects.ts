@@ -31,6 +31,13 @@ export async function subjectPseudonym(db: Database, tenantId: string, subject: 
   return found;
 }
 
+// The subject's pseudonym if it has one (never makes one): null after an erase.
+export async function findPseudonym(db: Database, tenantId: string, subject: string): Promise<string | null> {
+  const digest = await digestOf(tenantId, subject);
+  const row = await db.select({ pseudonym: auditSubjects.pseudonym }).from(auditSubjects).where(and(eq(auditSubjects.tenantId, tenantId), eq(auditSubjects.digest, digest))).get();
+  return row?.pseudonym ?? null;
+}
+
 export function subjectDigest(tenantId: string, subject: string): Promise<string> {
   return digestOf(tenantId, subject);
 }
