@@ -36,8 +36,8 @@ const BUDGET_MS = 2_000;
 // An outside effect in flight holds its wheel row this long beyond the action deadline; if the
 // isolate dies meanwhile, the run comes due again after it and is retried with the same key.
 const LEASE_MARGIN_MS = 30_000;
-// A due outside effect over the in-flight limits is looked at again after this long (it leaves
-// the due range meanwhile, so the drain goes on to other rows and never spins on it).
+// A due outside effect over the in-flight limits leaves the due range for this long, so the drain
+// goes on to other rows and never spins on it; a freed slot brings it back sooner.
 const DEFER_MS = 1_000;
 // Run history is kept this long.
 const RUN_RETENTION_MS = 14 * 86_400_000;
@@ -181,6 +181,7 @@ export class SchedulerShard extends DurableObject<Env> {
       return;
     }
     const anchor = row.created_at as number;
+    this.inflight.unwait(row.tenant_id, runKey(row.job_id, row.scheduled_at));
     if (this.inflight.has(runKey(row.job_id, row.scheduled_at))) {
       // Its effect is still running in this isolate (the row came due again early): lease it
       // again rather than start the effect a second time.
@@ -242,7 +243,9 @@ export class SchedulerShard extends DurableObject<Env> {
       return;
     }
     if (!this.inflight.admits(row.tenant_id)) {
-      // Over the shard's or this tenant's in-flight limit: not started, not recorded; it waits.
+      // Over the shard's or this tenant's in-flight limit: not started, not recorded; it waits
+      // in its tenant's line for a freed slot (or, after a restart, for its deferred bucket).
+      this.inflight.wait(row.tenant_id, { jobId: row.job_id, scheduledAt: row.scheduled_at });
       this.sql.exec("UPDATE wheel SET bucket = ? WHERE job_id = ? AND scheduled_at = ?", bucketOf(now + DEFER_MS, this.settings.tickMs), row.job_id, row.scheduled_at);
       return;
     }
@@ -290,6 +293,11 @@ export class SchedulerShard extends DurableObject<Env> {
         this.settle(row, def, anchor, manual, attempt, outcome);
       } finally {
         this.inflight.finish(key, token);
+      }
+      // The freed slot goes to runs that wait for one: they are due again now.
+      const now = Date.now();
+      for (const w of this.inflight.takeNext()) {
+        this.sql.exec("UPDATE wheel SET bucket = ? WHERE job_id = ? AND scheduled_at = ? AND bucket > ?", now, w.jobId, w.scheduledAt, now);
       }
       // The settled run may have put a retry or the next occurrence on the wheel.
       const next = this.sql.exec<{ b: number | null }>("SELECT MIN(bucket) AS b FROM wheel").one().b;

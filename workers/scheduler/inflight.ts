@@ -2,8 +2,10 @@
 // tenant. The shard starts an effect only when both counts are under their limits, so a tenant
 // whose endpoint hangs holds at most its own share of the shard, and an effect that is still
 // running is never started a second time by a later alarm (the run key is here until it settles).
+// It also remembers the due effects put off because a limit was full, per tenant and oldest
+// first, so that a freed slot is taken at once rather than at the next poll of the wheel.
 // Memory only, on purpose: if the isolate dies its effects die with it, and their leased wheel
-// rows come due again after the lease (docs/scheduler.md).
+// rows come due again after the lease; rows put off come due at their deferred bucket anyway.
 export interface InflightLimits {
   shard: number;
   tenant: number;
@@ -13,10 +15,16 @@ export function runKey(jobId: string, scheduledAt: number): string {
   return `${jobId}:${scheduledAt}`;
 }
 
+export interface WaitingRun {
+  jobId: string;
+  scheduledAt: number;
+}
+
 export class InflightEffects {
   // run key -> the tenant, and a token so that only the effect that started may finish it.
   private readonly running = new Map<string, { tenantId: string; token: symbol }>();
   private readonly perTenant = new Map<string, number>();
+  private readonly waiting = new Map<string, Map<string, WaitingRun>>();
   private readonly limits: InflightLimits;
 
   constructor(limits: InflightLimits) {
@@ -53,10 +61,40 @@ export class InflightEffects {
     else this.perTenant.delete(tenantId);
   }
 
+  // A due effect that could not start (a limit was full); it keeps its place in its tenant's line.
+  wait(tenantId: string, run: WaitingRun): void {
+    let line = this.waiting.get(tenantId);
+    if (!line) this.waiting.set(tenantId, (line = new Map()));
+    const key = runKey(run.jobId, run.scheduledAt);
+    if (!line.has(key)) line.set(key, run);
+  }
+
+  // The run is being handled (started, settled, skipped): it no longer waits.
+  unwait(tenantId: string, key: string): void {
+    const line = this.waiting.get(tenantId);
+    if (!line?.delete(key)) return;
+    if (line.size === 0) this.waiting.delete(tenantId);
+  }
+
+  // A slot was freed: the oldest waiting run of each tenant, taken out of the lines, to be tried
+  // now (one per tenant, so a tenant with thousands waiting costs one row per freed slot).
+  takeNext(): WaitingRun[] {
+    const next: WaitingRun[] = [];
+    for (const [tenantId, line] of this.waiting) {
+      const first = line.entries().next().value;
+      if (!first) continue;
+      line.delete(first[0]);
+      if (line.size === 0) this.waiting.delete(tenantId);
+      next.push(first[1]);
+    }
+    return next;
+  }
+
   // Forget everything: what a new isolate starts with (tests simulate a crash with it).
   clear(): void {
     this.running.clear();
     this.perTenant.clear();
+    this.waiting.clear();
   }
 }
 
