@@ -32,6 +32,13 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     },
   });
   const server = serve({ fetch: app.fetch, port: cfg.PORT, hostname: cfg.HOST });
+  // Idle keep-alive connections are closed by the client first, never by us: with Node's default
+  // 5 s a busy client could send a request on a socket at the moment we closed it, and the request
+  // failed with a connection error (seen in the hot-swap test on a loaded machine). Routers keep
+  // connections warm for about a minute; headersTimeout must exceed keepAliveTimeout.
+  const http = server as unknown as { keepAliveTimeout: number; headersTimeout: number };
+  http.keepAliveTimeout = 65_000;
+  http.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", reject);

@@ -18,7 +18,7 @@ beforeAll(async () => {
   b = await startBackend({
     MODEL: await tinyModel("always"),
     MODEL_ID: "tiny",
-    CONTEXT_SIZE: "512",
+    CONTEXT_SIZE: "128", // small: the inputs that are served generate at most this many tokens
     SLOTS: "4",
     API_KEYS: API_KEY,
     ADMIN_TOKEN: ADMIN,

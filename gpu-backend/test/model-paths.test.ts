@@ -46,7 +46,7 @@ afterAll(() => b?.close());
 
 describe("PUT /admin/models/:id path policy", () => {
   it("loads files inside MODELS_DIR, by absolute or relative path, and links that stay inside", async () => {
-    for (const path of [join(modelsDir, "inside.gguf"), "inside.gguf", "sub/nested.gguf", "./sub/../inside.gguf", "link-in.gguf"]) {
+    for (const path of [join(modelsDir, "sub", "nested.gguf"), "./sub/../inside.gguf", "link-in.gguf"]) {
       const res = await put(path);
       expect([200, 201]).toContain(res.status);
     }
