@@ -8,7 +8,7 @@ import { z } from "zod";
 const replicaUrl = z
   .url({ protocol: /^https?$/ })
   .max(2048)
-  .transform((u) => u.replace(/\/+$/, ""));
+  .transform((u) => u.replace(/(^|[^/])\/+$/, "$1"));
 
 export const providerReplica = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, "1-40 of A-Z, a-z, 0-9, _ and -"),
