@@ -3,6 +3,7 @@
 // target (provider + upstream model + optional replicas) or a strategy over children. Provider
 // names are checked against the tenant's providers when the document is saved.
 import { z } from "zod";
+import { boundedJson } from "./json-bounds.ts";
 
 // Why a call failed, as far as the router cares: fallbacks and retries are decided per class.
 export const errorClasses = [
@@ -107,34 +108,34 @@ const uniqueIds = (children: { id?: string }[]) => {
 // The tree, over either form of target (written configs, stored versions).
 function nodeSchema(target: typeof targetNode | typeof storedTargetNode): z.ZodType<RouteNode> {
   const routeNode: z.ZodType<RouteNode> = z.lazy(() =>
-  z.discriminatedUnion("type", [
-    target,
-    z
-      .strictObject({
-        type: z.literal("weighted"),
-        ...common,
-        // Error classes on which the next child (in weighted order) is tried; default all.
-        on: z.array(z.enum(errorClasses)).optional(),
-        children: z.array(routeNode).min(1).max(32),
-      })
-      .refine((n) => uniqueIds(n.children), { message: "child ids must be unique", path: ["children"] }),
-    z
-      .strictObject({
-        type: z.literal("fallback"),
-        ...common,
-        on: z.array(z.enum(errorClasses)).optional(),
-        children: z.array(routeNode).min(1).max(32),
-      })
-      .refine((n) => uniqueIds(n.children), { message: "child ids must be unique", path: ["children"] }),
-    z
-      .strictObject({
-        type: z.literal("conditional"),
-        ...common,
-        rules: z.array(z.strictObject({ when: condition, node: routeNode })).max(32),
-        default: routeNode,
-      })
-      .refine((n) => uniqueIds([...n.rules.map((r) => r.node), n.default]), { message: "child ids must be unique", path: ["rules"] }),
-  ]),
+    z.discriminatedUnion("type", [
+      target,
+      z
+        .strictObject({
+          type: z.literal("weighted"),
+          ...common,
+          // Error classes on which the next child (in weighted order) is tried; default all.
+          on: z.array(z.enum(errorClasses)).optional(),
+          children: z.array(routeNode).min(1).max(32),
+        })
+        .refine((n) => uniqueIds(n.children), { message: "child ids must be unique", path: ["children"] }),
+      z
+        .strictObject({
+          type: z.literal("fallback"),
+          ...common,
+          on: z.array(z.enum(errorClasses)).optional(),
+          children: z.array(routeNode).min(1).max(32),
+        })
+        .refine((n) => uniqueIds(n.children), { message: "child ids must be unique", path: ["children"] }),
+      z
+        .strictObject({
+          type: z.literal("conditional"),
+          ...common,
+          rules: z.array(z.strictObject({ when: condition, node: routeNode })).max(32),
+          default: routeNode,
+        })
+        .refine((n) => uniqueIds([...n.rules.map((r) => r.node), n.default]), { message: "child ids must be unique", path: ["rules"] }),
+    ]),
   );
   return routeNode;
 }
@@ -211,14 +212,20 @@ const configFields = {
     )
     .optional(),
 };
-export const routerConfig = z.strictObject({ routes: z.record(publicName, route).default({}), ...configFields });
+// Trees and conditions nest, and zod, compiling and routing all walk them recursively: a
+// document nested deeper than this many JSON levels is refused first (by an iterative check),
+// instead of overflowing the stack. Real configs are far shallower.
+export const MAX_CONFIG_DEPTH = 64;
+const bounded = z.unknown().superRefine(boundedJson(MAX_CONFIG_DEPTH));
+
+export const routerConfig = bounded.pipe(z.strictObject({ routes: z.record(publicName, route).default({}), ...configFields }));
 export type RouterConfig = z.infer<typeof routerConfig>;
 
 // What isolates read back from D1 (and rollback restores): the same document, except that a
 // version saved before replicas moved onto providers may still hold replica objects (ids kept,
 // URLs dropped). Its output is a RouterConfig.
 const storedRoute = z.strictObject({ tree: nodeSchema(storedTargetNode), ...routeFields });
-export const storedRouterConfig: z.ZodType<RouterConfig> = z.strictObject({ routes: z.record(publicName, storedRoute).default({}), ...configFields });
+export const storedRouterConfig: z.ZodType<RouterConfig> = bounded.pipe(z.strictObject({ routes: z.record(publicName, storedRoute).default({}), ...configFields }));
 
 // Admin bodies.
 export const putRouterConfigBody = z.strictObject({

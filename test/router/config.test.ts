@@ -21,6 +21,19 @@ describe("router config", () => {
     expect(dup.status).toBe(400);
   });
 
+  it("refuses trees and conditions nested past the depth bound with a 400, not a stack overflow", async () => {
+    let tree: Record<string, unknown> = target("fake-echo");
+    for (let i = 0; i < 1_500; i++) tree = { type: "fallback", children: [tree] };
+    const deepTree = await putConfig(t, { routes: { chat: { tree } } });
+    expect(deepTree.status).toBe(400);
+    expect(deepTree.body.error.message).toContain("deeper than 64 levels");
+    let when: Record<string, unknown> = { field: "stream", op: "exists" };
+    for (let i = 0; i < 5_000; i++) when = { not: when };
+    const deepCondition = await putConfig(t, { routes: { chat: { tree: { type: "conditional", rules: [{ when, node: target("fake-echo") }], default: target("fake-echo") } } } });
+    expect(deepCondition.status).toBe(400);
+    expect(deepCondition.body.error.message).toContain("deeper than 64 levels");
+  });
+
   it("refuses a provider the tenant does not have", async () => {
     const res = await putConfig(t, { routes: { chat: { tree: { type: "target", provider: "nope", model: "x" } } } });
     expect(res.status).toBe(400);
