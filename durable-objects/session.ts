@@ -44,86 +44,26 @@ import {
 import { channelAdapters } from "../workers/channels/index.ts";
 import type { AccountConfig, SendIntent } from "../workers/channels/types.ts";
 import { webchat } from "../workers/channels/webchat.ts";
-import { channelLimitsOf, takeExact, accountIngressAllowed, INGRESS_WINDOW_S } from "../workers/channels/limits.ts";
+import { accountIngressAllowed, channelLimitsOf, INGRESS_WINDOW_S, takeExact, takeToken, type TokenBucket } from "../workers/channels/limits.ts";
 import type { Env } from "../workers/env.ts";
 import { tenantStatus } from "../workers/tenants/liveness.ts";
+import {
+  deadLetterRetentionMs,
+  DEDUPE_WINDOW_MS,
+  INBOX_FULL_RETRY_MS,
+  LEASE_MS,
+  refused,
+  REVOKED_SEND_ERROR,
+  SCHEMA,
+  type AcceptResult,
+  type InboxRow,
+  type OutboxRow,
+  type Row,
+  type RunStatus,
+  type SessionBinding,
+} from "./session-store.ts";
 
-export interface SessionBinding {
-  key: string;
-  agent: AgentConfig;
-  account: AccountConfig;
-}
-
-export interface AcceptResult {
-  status: "accepted" | "duplicate" | "refused";
-  // 0 when refused.
-  seq: number;
-  // When refused: why, and when one more message could be accepted.
-  code?: "session_rate_limited" | "inbox_full" | "too_many_new_sessions";
-  message?: string;
-  retryAfterMs?: number;
-}
-
-export interface RunStatus {
-  // refused: never answered because the tenant was revoked (or is unknown) by its turn.
-  state: "queued" | "done" | "ignored" | "refused";
-  reply: string | null;
-  received_at: number;
-  done_at: number | null;
-}
-
-// A crashed turn is picked up again this long after it started.
-const LEASE_MS = 60_000;
-// Answered messages are remembered this long for dedupe (platforms retry for hours, not days).
-const DEDUPE_WINDOW_MS = 7 * 86_400_000;
-// Dead letters outlive the session's expiry until an admin retries or drops them, or this passes.
-const DEFAULT_DEAD_LETTER_RETENTION_S = 30 * 86_400;
-// What a refused "inbox full" asks the sender to wait: about one turn.
-const INBOX_FULL_RETRY_MS = 10_000;
-const REVOKED_SEND_ERROR = "tenant revoked: not sent";
-
-function deadLetterRetentionMs(env: Env): number {
-  const n = Number(env.DEAD_LETTER_RETENTION_S);
-  return (Number.isFinite(n) && n > 0 ? n : DEFAULT_DEAD_LETTER_RETENTION_S) * 1000;
-}
-
-type Row = Record<string, SqlStorageValue>;
-
-function refused(code: NonNullable<AcceptResult["code"]>, message: string, retryAfterMs: number): AcceptResult {
-  return { status: "refused", seq: 0, code, message, retryAfterMs };
-}
-
-interface InboxRow {
-  seq: number;
-  msg_id: string;
-  message: string;
-  attempts: number;
-}
-
-interface OutboxRow {
-  id: number;
-  intent: string;
-  attempts: number;
-  next_at: number;
-}
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS inbox (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, msg_id TEXT NOT NULL UNIQUE, message TEXT NOT NULL,
-  state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,
-  received_at INTEGER NOT NULL, reply TEXT, done_at INTEGER);
-CREATE INDEX IF NOT EXISTS inbox_state_idx ON inbox (state, seq);
-CREATE TABLE IF NOT EXISTS history (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, role TEXT NOT NULL, content TEXT NOT NULL,
-  tokens INTEGER NOT NULL, summary INTEGER NOT NULL DEFAULT 0, at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS outbox (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, intent_key TEXT NOT NULL UNIQUE, in_reply_to TEXT NOT NULL,
-  intent TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-  next_at INTEGER NOT NULL, last_error TEXT, receipt TEXT, created_at INTEGER NOT NULL, sent_at INTEGER);
-CREATE INDEX IF NOT EXISTS outbox_state_idx ON outbox (state, id);
-CREATE TABLE IF NOT EXISTS snapshots (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, body TEXT NOT NULL);
-`;
+export type { AcceptResult, RunStatus, SessionBinding } from "./session-store.ts";
 
 export class ChatSession extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -233,16 +173,9 @@ export class ChatSession extends DurableObject<Env> {
   // The session's own message rate: a token bucket of `burst` messages refilling at `perMin`,
   // kept in meta (the object serialises accepts, so it is exact). null when a token was taken.
   private takePeerToken(perMin: number, burst: number): number | null {
-    const now = Date.now();
-    const perMs = perMin / 60_000;
-    const saved = this.meta<{ level: number; at: number }>("peer_bucket");
-    const level = saved ? Math.min(burst, saved.level + (now - saved.at) * perMs) : burst;
-    if (level < 1) {
-      this.setMeta("peer_bucket", { level, at: now });
-      return Math.ceil((1 - level) / perMs);
-    }
-    this.setMeta("peer_bucket", { level: level - 1, at: now });
-    return null;
+    const taken = takeToken(this.meta<TokenBucket>("peer_bucket"), Date.now(), perMin, burst);
+    this.setMeta("peer_bucket", taken.bucket);
+    return taken.waitMs;
   }
 
   // A proactive message (a scheduled reminder, a heartbeat's answer): one send intent on the

@@ -68,6 +68,20 @@ export async function takeExact(env: Env, name: string, perMin: number): Promise
   return grant.ok ? null : Math.max(1, grant.refusal.retryAfterMs);
 }
 
+export interface TokenBucket {
+  level: number;
+  at: number;
+}
+
+// A bucket of `burst` tokens refilling at `perMin`: takes one when it can (waitMs null), else
+// says how long until one is back. The caller stores `bucket` either way.
+export function takeToken(saved: TokenBucket | null, now: number, perMin: number, burst: number): { bucket: TokenBucket; waitMs: number | null } {
+  const perMs = perMin / 60_000;
+  const level = saved ? Math.min(burst, saved.level + (now - saved.at) * perMs) : burst;
+  if (level < 1) return { bucket: { level, at: now }, waitMs: Math.ceil((1 - level) / perMs) };
+  return { bucket: { level: level - 1, at: now }, waitMs: null };
+}
+
 // 429 with Retry-After (whole seconds, rounded up), in the gateway's error shape.
 export function rateLimited(retryAfterMs: number, code: string, message: string): ApiError {
   return new ApiError(429, code, message, { headers: { "retry-after": String(Math.max(1, Math.ceil(retryAfterMs / 1000))) } });

@@ -1,0 +1,82 @@
+// What the session Durable Object (./session.ts) stores and answers, apart from its behaviour:
+// the SQLite schema, the row shapes, the RPC result types and the constants of its lifecycle.
+import type { AgentConfig } from "../workers/agents/config.ts";
+import type { AccountConfig } from "../workers/channels/types.ts";
+import type { Env } from "../workers/env.ts";
+
+export interface SessionBinding {
+  key: string;
+  agent: AgentConfig;
+  account: AccountConfig;
+}
+
+export interface AcceptResult {
+  status: "accepted" | "duplicate" | "refused";
+  // 0 when refused.
+  seq: number;
+  // When refused: why, and when one more message could be accepted.
+  code?: "session_rate_limited" | "inbox_full" | "too_many_new_sessions";
+  message?: string;
+  retryAfterMs?: number;
+}
+
+export interface RunStatus {
+  // refused: never answered because the tenant was revoked (or is unknown) by its turn.
+  state: "queued" | "done" | "ignored" | "refused";
+  reply: string | null;
+  received_at: number;
+  done_at: number | null;
+}
+
+// A crashed turn is picked up again this long after it started.
+export const LEASE_MS = 60_000;
+// Answered messages are remembered this long for dedupe (platforms retry for hours, not days).
+export const DEDUPE_WINDOW_MS = 7 * 86_400_000;
+// Dead letters outlive the session's expiry until an admin retries or drops them, or this passes.
+const DEFAULT_DEAD_LETTER_RETENTION_S = 30 * 86_400;
+// What a refused "inbox full" asks the sender to wait: about one turn.
+export const INBOX_FULL_RETRY_MS = 10_000;
+export const REVOKED_SEND_ERROR = "tenant revoked: not sent";
+
+export function deadLetterRetentionMs(env: Env): number {
+  const n = Number(env.DEAD_LETTER_RETENTION_S);
+  return (Number.isFinite(n) && n > 0 ? n : DEFAULT_DEAD_LETTER_RETENTION_S) * 1000;
+}
+
+export type Row = Record<string, SqlStorageValue>;
+
+export function refused(code: NonNullable<AcceptResult["code"]>, message: string, retryAfterMs: number): AcceptResult {
+  return { status: "refused", seq: 0, code, message, retryAfterMs };
+}
+
+export interface InboxRow {
+  seq: number;
+  msg_id: string;
+  message: string;
+  attempts: number;
+}
+
+export interface OutboxRow {
+  id: number;
+  intent: string;
+  attempts: number;
+  next_at: number;
+}
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS inbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, msg_id TEXT NOT NULL UNIQUE, message TEXT NOT NULL,
+  state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,
+  received_at INTEGER NOT NULL, reply TEXT, done_at INTEGER);
+CREATE INDEX IF NOT EXISTS inbox_state_idx ON inbox (state, seq);
+CREATE TABLE IF NOT EXISTS history (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, role TEXT NOT NULL, content TEXT NOT NULL,
+  tokens INTEGER NOT NULL, summary INTEGER NOT NULL DEFAULT 0, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, intent_key TEXT NOT NULL UNIQUE, in_reply_to TEXT NOT NULL,
+  intent TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+  next_at INTEGER NOT NULL, last_error TEXT, receipt TEXT, created_at INTEGER NOT NULL, sent_at INTEGER);
+CREATE INDEX IF NOT EXISTS outbox_state_idx ON outbox (state, id);
+CREATE TABLE IF NOT EXISTS snapshots (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, body TEXT NOT NULL);
+`;
