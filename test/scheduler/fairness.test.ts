@@ -65,12 +65,13 @@ describe("a tenant's hanging actions", () => {
           : { schedule: { kind: "once", at: now }, action: { kind: "heartbeat", agent_id: agent.id, session_key: `${slow}/${agent.id}/telegram/acct/dm:${i}` }, max_attempts: 1 },
       ),
     );
-    // 80 jobs of two other tenants, due over the next 2 s: signed webhooks to a receiver that
-    // answers at once, and record jobs.
+    // 80 jobs of two other tenants, due over the next 4 s: signed webhooks to a receiver that
+    // answers at once, and record jobs (about 5 webhooks a second per tenant: well inside a
+    // tenant's own in-flight limit even when a loaded machine slows the receiver down).
     const others = victims.flatMap((tenantId, v) =>
       Array.from({ length: 40 }, (_, i) =>
         job(tenantId, {
-          schedule: { kind: "once", at: now + 300 + i * 50 },
+          schedule: { kind: "once", at: now + 300 + i * 100 },
           action: i % 2 === 0 ? { kind: "webhook", url: `${env.FAKE_TELEGRAM_URL}/callbacks/${tag}-${v}-${i}`, secret_ref: "WEBHOOK_TEST_SECRET" } : { kind: "record" },
         }),
       ),
@@ -117,10 +118,15 @@ describe("a tenant's hanging actions", () => {
     const dead = slowRuns.filter((r) => r.state === "dead");
     expect(new Set(dead.map((r) => (hanging.find((j) => j.id === r.job_id) as NewJob).def.action.kind))).toEqual(new Set(["webhook", "heartbeat"]));
     for (const r of dead) {
-      expect(r.detail).toBe(`action timed out after ${timeoutMs} ms (SCHEDULER_ACTION_TIMEOUT_MS)`);
-      // Generous bound: at least the deadline, and not much more (a loaded machine adds a little).
+      // The shard's deadline ended it, or (a heartbeat) the router's first-byte wait, which the
+      // model call shrinks to that same deadline: whichever timer fired first.
+      const routerWait = /^ApiError: The upstream did not answer within (\d+) ms\.$/.exec(r.detail ?? "");
+      if (routerWait) expect(Number(routerWait[1])).toBeLessThanOrEqual(timeoutMs);
+      else expect(r.detail).toBe(`action timed out after ${timeoutMs} ms (SCHEDULER_ACTION_TIMEOUT_MS)`);
+      // Generous bounds: it did hang (not a quick failure) and ended near the deadline (a loaded
+      // machine adds a little).
       const took = (r.finished_at as number) - (r.fired_at as number);
-      expect(took).toBeGreaterThanOrEqual(timeoutMs);
+      expect(took).toBeGreaterThanOrEqual(timeoutMs / 2);
       expect(took).toBeLessThan(timeoutMs + 5_000);
     }
     expect(maxOverlap(slowRuns)).toBeLessThanOrEqual(limit);
