@@ -36,7 +36,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   // 5 s a busy client could send a request on a socket at the moment we closed it, and the request
   // failed with a connection error (seen in the hot-swap test on a loaded machine). Routers keep
   // connections warm for about a minute; headersTimeout must exceed keepAliveTimeout.
-  const http = server as unknown as { keepAliveTimeout: number; headersTimeout: number };
+  const http = server as unknown as { keepAliveTimeout: number; headersTimeout: number; closeIdleConnections: () => void };
   http.keepAliveTimeout = 65_000;
   http.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
@@ -64,7 +64,13 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   })();
 
   const close = async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // close() drops the connections idle at that moment; one still answering a request would then
+    // idle for keepAliveTimeout. Drop each as soon as it goes idle, so in-flight requests finish
+    // and shutdown does not wait a minute for a client's pooled socket.
+    const sweep = setInterval(() => http.closeIdleConnections(), 100);
+    await closed;
+    clearInterval(sweep);
     await loaded;
     await registry.close();
     await llama.dispose();
