@@ -254,16 +254,19 @@ async function main() {
     };
 
     log(`fault drill: prov-a answers 500 for ${FAULT_S} s under load (concurrency 8)`);
-    const drill = () => fetch(`${base}/v1/chat/completions`, { method: "POST", headers: { ...json, authorization: `Bearer ${key}` }, body: JSON.stringify({ model: "drill", messages: [{ role: "user", content: "drill" }] }) });
+    // Four clients (API keys), two loops each: one key's failures alone open only that key's own
+    // breaker (docs/router.md, fairness); an upstream that fails everyone opens the shared one.
+    const drillKeys = [key, ...(await Promise.all([1, 2, 3].map(async (i) => (await adminCall("POST", "/api-keys", { tenant_id: tenant, name: `drill-${i}` })).key as string)))];
+    const drill = (k: string) => fetch(`${base}/v1/chat/completions`, { method: "POST", headers: { ...json, authorization: `Bearer ${k}` }, body: JSON.stringify({ model: "drill", messages: [{ role: "user", content: "drill" }] }) });
     let ok = 0;
     let total = 0;
     let running = true;
     const drillLoad = Promise.all(
-      Array.from({ length: 8 }, async () => {
+      Array.from({ length: 8 }, async (_, i) => {
         while (running) {
           total++;
           try {
-            const res = await drill();
+            const res = await drill(drillKeys[i % drillKeys.length] as string);
             await res.arrayBuffer();
             if (res.status === 200) ok++;
           } catch {

@@ -181,7 +181,16 @@ routerConfigRoutes.get("/breakers", async (c) => {
   const data = await Promise.all(
     keys.map(async (k) => {
       const view = await c.env.BREAKERS.get(c.env.BREAKERS.idFromName(k.key)).view();
-      return { path: k.path, replica: k.replica, phase: view.phase, opened_at: iso(view.openedAt), open_until: view.phase === "closed" ? null : iso(view.openUntil), times_opened: view.timesOpened };
+      return {
+        path: k.path,
+        replica: k.replica,
+        phase: view.phase,
+        opened_at: iso(view.openedAt),
+        open_until: view.phase === "closed" ? null : iso(view.openUntil),
+        times_opened: view.timesOpened,
+        // API keys whose own breaker is open (their failures alone; docs/router.md, fairness).
+        callers_open: Object.keys(view.callersOpen ?? {}).length,
+      };
     }),
   );
   return c.json({ data });
