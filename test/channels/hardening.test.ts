@@ -146,6 +146,27 @@ describe("outbound URLs of hooks and channel accounts", () => {
     expect((await exportSession(s.tenant.owner, key)).inbox).toEqual([]);
   });
 
+  it("checks a hook's callback_url again before posting the reply", async () => {
+    const s = await setupChannel("hook");
+    // A message that reached the session some other way than the checked intake (a row written
+    // before the policy existed): handed to the session Durable Object over its RPC.
+    const key = `${s.tenant.tenantId}/${s.agentId}/hook/${s.accountId}/dm:legacy`;
+    const agent = { id: s.agentId, tenantId: s.tenant.tenantId, name: "a", systemPrompt: "", model: "fake-echo", historyTokenBudget: 4000, maxReplyTokens: 64, dmPolicy: "open" as const, allowlist: [], sessionTtlS: 3600, mergeQueued: false };
+    const account = { id: s.accountId, tenantId: s.tenant.tenantId, channel: "hook" as const, apiBaseUrl: null, tokenRef: null, botUsername: null, sendIntervalMs: null };
+    const stub = env.SESSIONS.get(env.SESSIONS.idFromName(key));
+    const accepted = await stub.accept({ key, agent, account }, {
+      tenantId: s.tenant.tenantId, channel: "hook", accountId: s.accountId, peerId: "legacy", groupId: null, threadId: null, chatId: "legacy",
+      messageId: "legacy-1", replyToId: null, text: "hi", command: null, sender: { id: "legacy", name: null }, attachments: [],
+      callbackUrl: "http://169.254.169.254/latest/meta-data/", receivedAt: Date.now(),
+    });
+    expect(accepted.status).toBe("accepted");
+    const dead = await waitFor(
+      async () => expectStatus(await admin(s.tenant.owner, "GET", `/dead-letters?tenant_id=${s.tenant.tenantId}`), 200).body.data as any[],
+      (l) => l.length >= 1,
+    );
+    expect(dead.map((d) => d.last_error)).toEqual([expect.stringMatching(/^callback_url refused: /)]);
+  });
+
   it("refuses such an api_base_url for a Telegram account, and checks a stored one again before sending the bot token there", async () => {
     const t = await makeTenant();
     for (const [i, api_base_url] of BAD_URLS.entries()) {
