@@ -125,6 +125,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     api_base_url: telegram.url,
     token_ref: "TELEGRAM_STACK_BOT",
     bot_username: "stack_bot",
+    // The bench opens ~450 new chats in well under a minute (warm-up, a burst of 200, 200 paced):
+    // a load test's account raises the default new-session cap (300/min) like an operator would.
+    limits: { new_sessions_per_min: 10_000 },
   });
   await adminCall("POST", "/bindings", { tenant_id: tenant, agent_id: agent.id });
 
