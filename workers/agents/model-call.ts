@@ -77,6 +77,8 @@ export async function callModel(env: Env, call: ModelCall): Promise<ModelReply> 
       priority: "normal",
       sessionKey: call.sessionKey,
       requestId: call.requestId,
+      // An agent's failures open its own breaker first, like an API key's (state/breaker.ts).
+      caller: `agent:${call.agentId}`,
       timing: new GatewayTiming(),
       waitUntil: call.waitUntil,
     },

@@ -73,7 +73,7 @@ export function pollIfDue(env: Env, key: string, replica: Replica, waitUntil: (p
   l.polledAt = now;
   waitUntil(
     fetch(replica.metricsUrl, { signal: AbortSignal.timeout(1_000) })
-      .then((r) => (r.ok ? r.text() : ""))
+      .then((r) => (r.ok ? readMetricsPage(r) : ""))
       .then((text) => {
         const queued = parseVllmLoad(text);
         if (queued !== null) {
@@ -83,6 +83,29 @@ export function pollIfDue(env: Env, key: string, replica: Replica, waitUntil: (p
       })
       .catch(() => {}),
   );
+}
+
+// A replica's metrics page is read whole into the isolate, and the provider (possibly a tenant's)
+// chooses what it answers: past this size the rest is not read. vLLM's page is a few KiB.
+const MAX_METRICS_BYTES = 256 * 1024;
+
+export async function readMetricsPage(response: Response, max = MAX_METRICS_BYTES): Promise<string> {
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let size = 0;
+  let text = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return text + decoder.decode();
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      // Only whole lines count: the last one may be cut.
+      return text.slice(0, text.lastIndexOf("\n") + 1);
+    }
+    text += decoder.decode(value, { stream: true });
+  }
 }
 
 // FNV-1a: a fast, well-spread 32-bit hash for rendezvous ranking.
