@@ -1,6 +1,8 @@
 // What the session Durable Object (./session.ts) stores and answers, apart from its behaviour:
-// the SQLite schema, the row shapes, the RPC result types and the constants of its lifecycle.
+// the SQLite schema, the row shapes, the RPC result types, the constants of its lifecycle and
+// the view of the object that the logic it calls (in workers/) works on.
 import type { AgentConfig } from "../workers/agents/config.ts";
+import type { HistoryEntry } from "../workers/agents/turn.ts";
 import type { AccountConfig } from "../workers/channels/types.ts";
 import type { Env } from "../workers/env.ts";
 
@@ -8,6 +10,22 @@ export interface SessionBinding {
   key: string;
   agent: AgentConfig;
   account: AccountConfig;
+}
+
+// The session object as the modules it calls see it (workers/agents/session-turn.ts,
+// workers/agents/tenant-halt.ts, workers/channels/outbox.ts, session-ingress.ts,
+// webchat-socket.ts): its storage, its latest binding, and its generation, which erase and
+// expiry bump so that work started before them does not write afterwards.
+export interface SessionHost {
+  readonly env: Env;
+  readonly ctx: DurableObjectState;
+  readonly sql: SqlStorage;
+  generation(): number;
+  meta<T>(k: string): T | null;
+  setMeta(k: string, v: unknown): void;
+  binding(): SessionBinding | null;
+  history(): HistoryEntry[];
+  wake(at: number): Promise<void>;
 }
 
 export interface AcceptResult {

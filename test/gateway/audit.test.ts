@@ -272,7 +272,7 @@ describe("admin writes to session Durable Objects record their intent first", ()
     const { t, key } = await sessionKey();
     const start = (await auditRows(t.tenantId)).at(-1)!.id as number;
     for (const [intent, action] of [[7, "retry"], [8, "drop"]] as const) {
-      // What the session object writes when a send is dead-lettered (durable-objects/session.ts).
+      // What the session object writes when a send is dead-lettered (workers/channels/outbox.ts).
       await env.DB.prepare("INSERT INTO dead_letters (id, tenant_id, session_key, intent_id, channel, attempts, last_error, created_at) VALUES (?, ?, ?, ?, 'telegram', 8, 'HTTP 500', ?)")
         .bind(`${key}#${intent}`, t.tenantId, key, intent, Date.now())
         .run();

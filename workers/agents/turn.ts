@@ -1,6 +1,7 @@
 // What a session turn decides, apart from storage: the DM policy, the context sent to the model,
 // history compaction, how a reply is split for the platform, and retry timing. The session
-// Durable Object (durable-objects/session.ts) owns the state and the order; it calls these.
+// Durable Object (durable-objects/session.ts) owns the state and the order; it and the modules
+// it runs turns with (session-turn.ts, workers/channels/outbox.ts) call these.
 import type { InboundMessage } from "../../schema/channels.ts";
 import type { Env } from "../env.ts";
 import type { AgentConfig } from "./config.ts";

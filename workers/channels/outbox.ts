@@ -1,0 +1,96 @@
+// A session's outbox (docs/channels.md, "Message lifecycle"): durable send intents sent head
+// first, one at a time; a receipt on success, a retry with backoff on a retryable failure, a dead
+// letter (indexed in D1 for /admin/dead-letters) after MAX_SEND_ATTEMPTS or at once for a
+// non-retryable one, and nothing at all for a revoked or unknown tenant. The session Durable
+// Object (durable-objects/session.ts) owns the rows and the order; its alarm (sends) and its
+// notify RPC (proactive messages) call these.
+import { REVOKED_SEND_ERROR, type OutboxRow, type Row, type SessionBinding, type SessionHost } from "../../durable-objects/session-store.ts";
+import { estimateTokens, MAX_SEND_ATTEMPTS, sendBackoffMs, splitReply } from "../agents/turn.ts";
+import { tenantStatus } from "../tenants/liveness.ts";
+import { channelAdapters } from "./index.ts";
+import type { AccountConfig, SendIntent } from "./types.ts";
+
+// A proactive message (the session's notify RPC): its send intents under the caller's
+// idempotency key, after the replies already queued, and its assistant turn in the history.
+export async function queueProactive(s: SessionHost, idempotencyKey: string, text: string): Promise<"queued" | "duplicate" | "unbound"> {
+  const bound = s.binding();
+  const target = s.meta<{ chatId: string; threadId: string | null; callbackUrl: string | null }>("target");
+  if (!bound || !target) return "unbound";
+  const parts = splitReply(text.trim(), channelAdapters[bound.account.channel].maxTextLength);
+  if (s.sql.exec("SELECT 1 FROM outbox WHERE intent_key = ?", `${idempotencyKey}:0`).toArray().length > 0) return "duplicate";
+  const now = Date.now();
+  s.ctx.storage.transactionSync(() => {
+    s.sql.exec("INSERT INTO history (role, content, tokens, at) VALUES ('assistant', ?, ?, ?)", text.trim(), estimateTokens(text.trim()), now);
+    parts.forEach((part, i) => {
+      const intent: Omit<SendIntent, "key"> = { ...target, replyToId: null, inReplyTo: idempotencyKey, text: part };
+      s.sql.exec(
+        "INSERT INTO outbox (intent_key, in_reply_to, intent, state, next_at, created_at) VALUES (?, ?, ?, 'pending', ?, ?)",
+        `${idempotencyKey}:${i}`,
+        idempotencyKey,
+        JSON.stringify(intent),
+        now,
+        now,
+      );
+    });
+  });
+  await s.wake(now);
+  return "queued";
+}
+
+// The per-chat limiter: the earliest time the next send may go (0: now).
+export function nextSendSlot(s: SessionHost): number {
+  const account = s.binding()?.account ?? null;
+  const lastSend = s.meta<number>("last_send_at");
+  if (!account || lastSend === null) return 0;
+  return lastSend + (account.sendIntervalMs ?? channelAdapters[account.channel].minSendIntervalMs);
+}
+
+export async function flushOutbox(s: SessionHost, gen: number): Promise<void> {
+  for (;;) {
+    const head = s.sql.exec<OutboxRow & Row>("SELECT id, intent, attempts, next_at FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1").toArray()[0];
+    const now = Date.now();
+    if (!head || head.next_at > now || nextSendSlot(s) > now) return;
+    const account = (s.binding() as SessionBinding).account;
+    const key = (s.binding() as SessionBinding).key;
+    const intent: SendIntent = { ...(JSON.parse(head.intent) as Omit<SendIntent, "key">), key: `${key}#${head.id}` };
+    const attempts = head.attempts + 1;
+    // Before every send: nothing goes out for a revoked or unknown tenant.
+    if ((await tenantStatus(s.env, account.tenantId)) !== "live") {
+      if (gen !== s.generation()) return;
+      await deadLetter(s, key, head.id, account, head.attempts, REVOKED_SEND_ERROR);
+      continue;
+    }
+    // Counted before the call: a crash during it still uses up an attempt.
+    s.sql.exec("UPDATE outbox SET attempts = ? WHERE id = ?", attempts, head.id);
+    const result = await channelAdapters[account.channel].send(intent, account, { env: s.env, sockets: s.ctx.getWebSockets() });
+    if (gen !== s.generation()) return;
+    const at = Date.now();
+    if (result.ok) {
+      s.sql.exec("UPDATE outbox SET state = 'sent', receipt = ?, sent_at = ?, last_error = NULL WHERE id = ?", result.receipt, at, head.id);
+      s.setMeta("last_send_at", at);
+      continue;
+    }
+    if (result.retryable && attempts < MAX_SEND_ATTEMPTS) {
+      s.sql.exec("UPDATE outbox SET next_at = ?, last_error = ? WHERE id = ?", at + sendBackoffMs(s.env, attempts, result.retryAfterMs), result.error, head.id);
+      return;
+    }
+    await deadLetter(s, key, head.id, account, attempts, result.error);
+  }
+}
+
+export async function deadLetter(s: SessionHost, key: string, intentId: number, account: AccountConfig, attempts: number, error: string): Promise<void> {
+  s.sql.exec("UPDATE outbox SET state = 'dead', last_error = ? WHERE id = ?", error, intentId);
+  await indexDeadLetter(s, key, intentId, account, attempts, error);
+}
+
+async function indexDeadLetter(s: SessionHost, key: string, intentId: number, account: AccountConfig, attempts: number, error: string): Promise<void> {
+  try {
+    await s.env.DB.prepare(
+      "INSERT OR REPLACE INTO dead_letters (id, tenant_id, session_key, intent_id, channel, attempts, last_error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+      .bind(`${key}#${intentId}`, account.tenantId, key, intentId, account.channel, attempts, error.slice(0, 500), Date.now())
+      .run();
+  } catch (err) {
+    console.error(JSON.stringify({ level: "error", msg: "dead letter index write failed", session: key, intent: intentId, error: String(err) }));
+  }
+}
