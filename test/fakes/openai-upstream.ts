@@ -72,6 +72,8 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
   const released = new Set<string>();
   let anonymous = 0;
   const metricsHits = new Map<string, number>();
+  // The authorization header of each replica's last metrics poll.
+  const metricsAuth = new Map<string, string | null>();
   const captured: { path: string; authorization: string | null; apiKey: string | null }[] = [];
   let capture: { server: ReturnType<typeof createServer>; url: string } | null = null;
   // The most recent requests only: a benchmark sends hundreds of thousands, and an unbounded map
@@ -109,10 +111,12 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
     }
     if (req.method === "GET" && url.pathname === "/control/captured") return json(res, 200, captured);
     if (req.method === "GET" && url.pathname.startsWith("/control/metrics-hits/")) {
-      return json(res, 200, { hits: metricsHits.get(decodeURIComponent(url.pathname.slice("/control/metrics-hits/".length))) ?? 0 });
+      const polled = decodeURIComponent(url.pathname.slice("/control/metrics-hits/".length));
+      return json(res, 200, { hits: metricsHits.get(polled) ?? 0, authorization: metricsAuth.get(polled) ?? null });
     }
     if (req.method === "GET" && url.pathname === "/metrics" && replica) {
       metricsHits.set(replica, (metricsHits.get(replica) ?? 0) + 1);
+      metricsAuth.set(replica, header(req, "authorization"));
       const queued = [...scenarios.values()].map((s) => s.replica_queue?.[replica]).find((q) => q !== undefined) ?? 0;
       res.writeHead(200, { "content-type": "text/plain" });
       return void res.end(`# HELP vllm:num_requests_waiting waiting\nvllm:num_requests_waiting{model_name="m"} ${queued}\nvllm:num_requests_running{model_name="m"} 0\n`);

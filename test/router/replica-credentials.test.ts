@@ -133,4 +133,28 @@ describe("a route config may still choose among the provider's replicas", () => 
     expect(plain.headers.get("x-edgeclaw-replica")).toBeNull();
     expect((await putConfig(t, { routes: { [name]: { tree: target("fake-echo", { replicas: ["only"] }) } } })).status).toBe(400);
   });
+  it("sends the credential with a metrics poll on the replica's own origin, never to a metrics page elsewhere", async () => {
+    const t = await makeTenant();
+    const same = uid("msame");
+    const other = uid("mother");
+    // Both declared by the owner; only the first page shares its replica's origin.
+    await declareReplicas(t, [
+      { id: same, base_url: replicaUrl(same), metrics_url: `${env.FAKE_UPSTREAM_URL}/r/${same}/metrics` },
+      { id: other, base_url: replicaUrl(other), metrics_url: `${capture}/metrics-${other}` },
+    ]);
+    const poll = async () => (await (await fetch(`${env.FAKE_UPSTREAM_URL}/control/metrics-hits/${same}`)).json()) as { hits: number; authorization: string | null };
+    const elsewhere = async () => (await captured()).filter((c) => c.path === `/metrics-${other}`);
+    // Sessionless requests spread over both replicas; each placement polls that replica's page.
+    for (let i = 0; i < 60 && ((await poll()).hits === 0 || (await elsewhere()).length === 0); i++) {
+      expect((await chat(t.key, { model: "fake-echo", ...ask() })).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const polled = await poll();
+    expect(polled.hits).toBeGreaterThan(0);
+    expect(polled.authorization).toBe(`Bearer ${env.PROVIDER_FAKE_KEY as string}`);
+    const foreign = await elsewhere();
+    expect(foreign.length).toBeGreaterThan(0);
+    expect(foreign.every((c) => c.authorization === null && c.apiKey === null)).toBe(true);
+    expect(await leaked()).toEqual([]);
+  });
 });

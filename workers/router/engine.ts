@@ -163,7 +163,8 @@ async function execTarget(target: CompiledTarget, run: RunContext, trail: Trail,
         throw unavailable(`every replica of ${target.path} has an open breaker`, Math.ceil(route.breaker.open_ms / 1000));
       }
       key = slot(replica);
-      pollIfDue(run.env, key, replica, run.waitUntil);
+      // Only an OpenAI-compatible server takes the credential as a bearer (the gpu-backend, vLLM).
+      pollIfDue(run.env, key, replica, run.waitUntil, provider.kind === "openai-compatible" ? credential : undefined);
     }
     const label = replica ? `${target.path}@${replica.id}` : target.path;
     const url = replica?.baseUrl ?? provider.baseUrl;

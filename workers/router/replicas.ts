@@ -63,16 +63,22 @@ export function parseVllmLoad(text: string): number | null {
   return seen ? total : null;
 }
 
-// The metrics GET carries no credential, and its URL passes the outbound-URL policy here, at
-// the point of use, as well as when the provider was written.
-export function pollIfDue(env: Env, key: string, replica: Replica, waitUntil: (p: Promise<unknown>) => void): void {
+// The metrics URL passes the outbound-URL policy here, at the point of use, as well as when the
+// provider was written. It carries the provider's credential only when it is on the replica's own
+// origin: both URLs come from the provider row (never a route config), and a self-hosted server
+// such as the gpu-backend guards /metrics with the same key as /v1. A metrics page elsewhere gets
+// no credential.
+export function pollIfDue(env: Env, key: string, replica: Replica, waitUntil: (p: Promise<unknown>) => void, bearer?: string): void {
   if (!replica.metricsUrl || refusedUrl(env, replica.metricsUrl) !== null) return;
   const now = Date.now();
   const l = loadOf(key, now);
   if (now - l.polledAt < POLL_MS) return;
   l.polledAt = now;
   waitUntil(
-    fetch(replica.metricsUrl, { signal: AbortSignal.timeout(1_000) })
+    fetch(replica.metricsUrl, {
+      headers: bearer !== undefined && sameOrigin(replica.metricsUrl, replica.baseUrl) ? { authorization: `Bearer ${bearer}` } : {},
+      signal: AbortSignal.timeout(1_000),
+    })
       .then((r) => (r.ok ? readMetricsPage(r) : ""))
       .then((text) => {
         const queued = parseVllmLoad(text);
@@ -83,6 +89,14 @@ export function pollIfDue(env: Env, key: string, replica: Replica, waitUntil: (p
       })
       .catch(() => {}),
   );
+}
+
+function sameOrigin(a: string, b: string): boolean {
+  try {
+    return new URL(a).origin === new URL(b).origin;
+  } catch {
+    return false;
+  }
 }
 
 // A replica's metrics page is read whole into the isolate, and the provider (possibly a tenant's)
