@@ -15,14 +15,16 @@
 //   limit waits on the wheel. A tenant that is not live (revoked, unknown) fires nothing: its
 //   runs are recorded as skipped.
 // The maths (buckets, occurrences, catch-up, backoff) lives in workers/scheduler/timing.ts; the
-// actions in workers/scheduler/actions.ts; the read-side views in workers/scheduler/history.ts.
+// actions in workers/scheduler/actions.ts; an outside effect's launch, deadline and settling, and
+// the advance to a job's next occurrence, in workers/scheduler/effects.ts; the read-side views in
+// workers/scheduler/history.ts.
 import { DurableObject } from "cloudflare:workers";
 import type { JobDefinition } from "../schema/scheduler.ts";
-import { runAction, type ActionOutcome } from "../workers/scheduler/actions.ts";
+import { advance, launchEffect, lease, scheduleAfter, type ShardHost } from "../workers/scheduler/effects.ts";
 import { jobView, recordStats, runHistory, type JobView, type RecordStats, type RunView } from "../workers/scheduler/history.ts";
-import { InflightEffects, runKey, withDeadline } from "../workers/scheduler/inflight.ts";
+import { InflightEffects, runKey } from "../workers/scheduler/inflight.ts";
 import { existingJobs, insertJobs, putWheel, SCHEMA, upsertRun } from "../workers/scheduler/store.ts";
-import { bucketOf, firstOccurrence, nextOccurrence, planCatchUp, retryDelayMs, schedulerSettings, type SchedulerSettings } from "../workers/scheduler/timing.ts";
+import { bucketOf, firstOccurrence, nextOccurrence, planCatchUp, schedulerSettings, type SchedulerSettings } from "../workers/scheduler/timing.ts";
 import type { Env } from "../workers/env.ts";
 import { tenantStatus, type TenantStatus } from "../workers/tenants/liveness.ts";
 
@@ -33,12 +35,6 @@ export type { JobView, RecordStats, RunView };
 const BATCH = 200;
 const MAX_PER_ALARM = 1_000;
 const BUDGET_MS = 2_000;
-// An outside effect in flight holds its wheel row this long beyond the action deadline; if the
-// isolate dies meanwhile, the run comes due again after it and is retried with the same key.
-const LEASE_MARGIN_MS = 30_000;
-// A due outside effect over the in-flight limits leaves the due range for this long, so the drain
-// goes on to other rows and never spins on it; a freed slot brings it back sooner.
-const DEFER_MS = 1_000;
 // Run history is kept this long.
 const RUN_RETENTION_MS = 14 * 86_400_000;
 
@@ -67,6 +63,7 @@ export class SchedulerShard extends DurableObject<Env> {
   private draining: Promise<void> | null = null;
   private prunedAt = 0;
   private readonly inflight: InflightEffects;
+  private readonly host: ShardHost;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -74,6 +71,7 @@ export class SchedulerShard extends DurableObject<Env> {
     this.settings = schedulerSettings(env);
     this.inflight = new InflightEffects({ shard: this.settings.maxInflight, tenant: this.settings.maxInflightPerTenant });
     this.sql.exec(SCHEMA);
+    this.host = { env, ctx, sql: this.sql, settings: this.settings, inflight: this.inflight, armAtMost: (at) => this.armAtMost(at) };
   }
 
   // ---- the alarm ------------------------------------------------------------------------------
@@ -154,7 +152,7 @@ export class SchedulerShard extends DurableObject<Env> {
       this.ctx.storage.transactionSync(() => {
         this.sql.exec("DELETE FROM wheel WHERE job_id = ?", row.job_id);
         this.sql.exec("UPDATE jobs SET state = 'done', updated_at = ? WHERE id = ?", now, row.job_id);
-        this.upsertRun(row.job_id, row.scheduled_at, "dead", now, now, 1, row.manual === 1, `job failed to run: ${String(err)}`.slice(0, 300));
+        upsertRun(this.sql, row.job_id, row.scheduled_at, "dead", now, now, 1, row.manual === 1, `job failed to run: ${String(err)}`.slice(0, 300));
       });
     }
   }
@@ -176,7 +174,7 @@ export class SchedulerShard extends DurableObject<Env> {
       this.ctx.storage.transactionSync(() => {
         this.sql.exec("DELETE FROM wheel WHERE job_id = ?", row.job_id);
         this.sql.exec("UPDATE jobs SET state = 'done', updated_at = ? WHERE id = ?", now, row.job_id);
-        this.upsertRun(row.job_id, row.scheduled_at, "dead", now, now, 1, manual, `unreadable job: ${String(err)}`.slice(0, 300));
+        upsertRun(this.sql, row.job_id, row.scheduled_at, "dead", now, now, 1, manual, `unreadable job: ${String(err)}`.slice(0, 300));
       });
       return;
     }
@@ -185,7 +183,7 @@ export class SchedulerShard extends DurableObject<Env> {
     if (this.inflight.has(runKey(row.job_id, row.scheduled_at))) {
       // Its effect is still running in this isolate (the row came due again early): lease it
       // again rather than start the effect a second time.
-      this.lease(row.job_id, row.scheduled_at, now);
+      lease(this.host, row.job_id, row.scheduled_at, now);
       return;
     }
     const existing = this.sql
@@ -193,7 +191,7 @@ export class SchedulerShard extends DurableObject<Env> {
       .toArray()[0];
     if (existing && (existing.state === "ok" || existing.state === "dead" || existing.state === "skipped")) {
       // Already settled (a repeated alarm, or a crash between the outcome and the advance).
-      this.ctx.storage.transactionSync(() => this.advance(row.job_id, def, row.scheduled_at, anchor, manual, now));
+      this.ctx.storage.transactionSync(() => advance(this.host, row.job_id, def, row.scheduled_at, anchor, manual, now));
       return;
     }
     const status = tenants.get(row.tenant_id) ?? "unknown";
@@ -201,9 +199,9 @@ export class SchedulerShard extends DurableObject<Env> {
       // A revoked (or deleted) tenant fires nothing. The run says so; the job moves past now, so
       // the occurrences it misses meanwhile are not replayed if the tenant is restored.
       this.ctx.storage.transactionSync(() => {
-        this.upsertRun(row.job_id, row.scheduled_at, "skipped", null, now, existing?.attempts ?? 0, manual, `tenant ${status}: nothing was run`);
+        upsertRun(this.sql, row.job_id, row.scheduled_at, "skipped", null, now, existing?.attempts ?? 0, manual, `tenant ${status}: nothing was run`);
         this.sql.exec("DELETE FROM wheel WHERE job_id = ? AND scheduled_at = ?", row.job_id, row.scheduled_at);
-        if (!manual) this.scheduleAfter(row.job_id, def, now, anchor, now);
+        if (!manual) scheduleAfter(this.host, row.job_id, def, now, anchor, now);
       });
       return;
     }
@@ -228,7 +226,7 @@ export class SchedulerShard extends DurableObject<Env> {
           }
           this.sql.exec("DELETE FROM wheel WHERE job_id = ? AND scheduled_at = ?", row.job_id, row.scheduled_at);
           if (plan.run !== null) this.putWheel(row.job_id, plan.run, false);
-          else this.scheduleAfter(row.job_id, def, now, anchor, now);
+          else scheduleAfter(this.host, row.job_id, def, now, anchor, now);
         });
         return;
       }
@@ -237,124 +235,17 @@ export class SchedulerShard extends DurableObject<Env> {
     if (def.action.kind === "record") {
       this.ctx.storage.transactionSync(() => {
         this.recordEffect(row.job_id, row.scheduled_at, now);
-        this.upsertRun(row.job_id, row.scheduled_at, "ok", now, now, attempt, manual, null);
-        this.advance(row.job_id, def, row.scheduled_at, anchor, manual, now);
+        upsertRun(this.sql, row.job_id, row.scheduled_at, "ok", now, now, attempt, manual, null);
+        advance(this.host, row.job_id, def, row.scheduled_at, anchor, manual, now);
       });
       return;
     }
-    if (!this.inflight.admits(row.tenant_id)) {
-      // Over the shard's or this tenant's in-flight limit: not started, not recorded; it waits
-      // in its tenant's line for a freed slot (or, after a restart, for its deferred bucket).
-      this.inflight.wait(row.tenant_id, { jobId: row.job_id, scheduledAt: row.scheduled_at });
-      this.sql.exec("UPDATE wheel SET bucket = ? WHERE job_id = ? AND scheduled_at = ?", bucketOf(now + DEFER_MS, this.settings.tickMs), row.job_id, row.scheduled_at);
-      return;
-    }
-    this.ctx.storage.transactionSync(() => {
-      this.upsertRun(row.job_id, row.scheduled_at, "started", now, null, attempt, manual, null);
-      this.lease(row.job_id, row.scheduled_at, now);
-    });
-    this.startEffect(row, row.tenant_id, def, anchor, manual, attempt);
-  }
-
-  // The wheel row of a run in flight moves past the action deadline plus a margin.
-  private lease(jobId: string, scheduledAt: number, now: number): void {
-    const until = now + this.settings.actionTimeoutMs + LEASE_MARGIN_MS;
-    this.sql.exec("UPDATE wheel SET bucket = ? WHERE job_id = ? AND scheduled_at = ?", bucketOf(until, this.settings.tickMs), jobId, scheduledAt);
-  }
-
-  // Runs one outside effect, bounded by the action deadline, and records its outcome when it
-  // settles. Nobody awaits it but the runtime (waitUntil).
-  private startEffect(row: DueRow, tenantId: string, def: JobDefinition, anchor: number, manual: boolean, attempt: number): void {
-    const key = runKey(row.job_id, row.scheduled_at);
-    const action = def.action as Exclude<JobDefinition["action"], { kind: "record" }>;
-    const timeoutMs = this.settings.actionTimeoutMs;
-    const token = this.inflight.start(key, tenantId);
-    const done = (async () => {
-      let outcome: ActionOutcome;
-      try {
-        outcome = await withDeadline(
-          timeoutMs,
-          (signal) =>
-            runAction(this.env, action, {
-              jobId: row.job_id,
-              tenantId,
-              scheduledAt: row.scheduled_at,
-              attempt,
-              waitUntil: (p) => this.ctx.waitUntil(p),
-              signal,
-              deadlineAt: Date.now() + timeoutMs,
-            }),
-          () => ({ ok: false, retryable: true, error: `action timed out after ${timeoutMs} ms (SCHEDULER_ACTION_TIMEOUT_MS)` }),
-        );
-      } catch (err) {
-        outcome = { ok: false, retryable: true, error: String(err).slice(0, 300) };
-      }
-      try {
-        this.settle(row, def, anchor, manual, attempt, outcome);
-      } finally {
-        this.inflight.finish(key, token);
-      }
-      // The freed slot goes to runs that wait for one: they are due again now.
-      const now = Date.now();
-      for (const w of this.inflight.takeNext()) {
-        this.sql.exec("UPDATE wheel SET bucket = ? WHERE job_id = ? AND scheduled_at = ? AND bucket > ?", now, w.jobId, w.scheduledAt, now);
-      }
-      // The settled run may have put a retry or the next occurrence on the wheel.
-      const next = this.sql.exec<{ b: number | null }>("SELECT MIN(bucket) AS b FROM wheel").one().b;
-      if (next !== null) await this.armAtMost(Math.max(next, Date.now()));
-    })();
-    this.ctx.waitUntil(
-      done.catch((err) => console.error(JSON.stringify({ level: "error", msg: "scheduler: settling a run failed (its lease brings it back)", job: row.job_id, error: String(err) }))),
-    );
+    launchEffect(this.host, { jobId: row.job_id, tenantId: row.tenant_id, scheduledAt: row.scheduled_at, def, anchor, manual }, attempt, now);
   }
 
   // The `record` action's effect: a row per run, so duplicates would show.
   private recordEffect(jobId: string, scheduledAt: number, firedAt: number): void {
     this.sql.exec("INSERT INTO effects (job_id, scheduled_at, fired_at) VALUES (?, ?, ?)", jobId, scheduledAt, firedAt);
-  }
-
-  private settle(row: DueRow, def: JobDefinition, anchor: number, manual: boolean, attempt: number, outcome: ActionOutcome): void {
-    const now = Date.now();
-    this.ctx.storage.transactionSync(() => {
-      // Only the attempt the run is at may settle it: the job was deleted (no run), or a later
-      // attempt owns it (this one outlived its lease).
-      const run = this.sql.exec<{ state: string; attempts: number }>("SELECT state, attempts FROM runs WHERE job_id = ? AND scheduled_at = ?", row.job_id, row.scheduled_at).toArray()[0];
-      if (!run || run.state !== "started" || run.attempts !== attempt) return;
-      // Paused meanwhile: the outcome is still recorded, nothing is rescheduled.
-      const stillThere = this.sql.exec("SELECT 1 FROM wheel WHERE job_id = ? AND scheduled_at = ?", row.job_id, row.scheduled_at).toArray().length > 0;
-      if (outcome.ok) {
-        this.upsertRun(row.job_id, row.scheduled_at, "ok", null, now, attempt, manual, outcome.detail);
-        if (stillThere) this.advance(row.job_id, def, row.scheduled_at, anchor, manual, now);
-        return;
-      }
-      if (outcome.retryable && attempt < def.max_attempts) {
-        this.upsertRun(row.job_id, row.scheduled_at, "failed", null, now, attempt, manual, outcome.error);
-        const retryAt = now + retryDelayMs(this.settings.retryBaseMs, attempt);
-        if (stillThere) this.sql.exec("UPDATE wheel SET bucket = ? WHERE job_id = ? AND scheduled_at = ?", bucketOf(retryAt, this.settings.tickMs), row.job_id, row.scheduled_at);
-        return;
-      }
-      // Dead-lettered: the run keeps its error; the job goes on with its next occurrence.
-      this.upsertRun(row.job_id, row.scheduled_at, "dead", null, now, attempt, manual, outcome.error);
-      if (stillThere) this.advance(row.job_id, def, row.scheduled_at, anchor, manual, now);
-    });
-  }
-
-  private upsertRun(jobId: string, scheduledAt: number, state: string, firedAt: number | null, finishedAt: number | null, attempts: number, manual: boolean, detail: string | null): void {
-    upsertRun(this.sql, jobId, scheduledAt, state, firedAt, finishedAt, attempts, manual, detail);
-  }
-
-  // The occurrence at `scheduledAt` is settled: its wheel row goes, and a scheduled (not manual)
-  // run puts the job's next occurrence in its place.
-  private advance(jobId: string, def: JobDefinition, scheduledAt: number, anchor: number, manual: boolean, now: number): void {
-    this.sql.exec("DELETE FROM wheel WHERE job_id = ? AND scheduled_at = ?", jobId, scheduledAt);
-    if (manual) return;
-    this.scheduleAfter(jobId, def, scheduledAt, anchor, now);
-  }
-
-  private scheduleAfter(jobId: string, def: JobDefinition, after: number, anchor: number, now: number): void {
-    const next = nextOccurrence(def.schedule, after, anchor);
-    if (next === null) this.sql.exec("UPDATE jobs SET state = 'done', updated_at = ? WHERE id = ? AND state = 'active'", now, jobId);
-    else this.putWheel(jobId, next, false);
   }
 
   private putWheel(jobId: string, scheduledAt: number, manual: boolean): void {

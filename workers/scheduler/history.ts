@@ -1,6 +1,7 @@
 // What a scheduler shard shows about its jobs, read from its own SQLite (durable-objects/
-// scheduler.ts owns the tables and every write): a job's view with its next fire time, its run
-// history, and what a tenant's `record` jobs did (the benchmark's counters).
+// scheduler.ts owns the tables and every write, with workers/scheduler/effects.ts for outside
+// effects): a job's view with its next fire time, its run history, and what a tenant's `record`
+// jobs did (the benchmark's counters).
 import type { JobDefinition } from "../../schema/scheduler.ts";
 
 export interface JobView {

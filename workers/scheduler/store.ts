@@ -1,5 +1,6 @@
-// The SQL of a scheduler shard's own SQLite (durable-objects/scheduler.ts decides when each runs,
-// inside its transactions): the tables, run records, wheel rows and multi-row job inserts.
+// The SQL of a scheduler shard's own SQLite (durable-objects/scheduler.ts and, for outside
+// effects, workers/scheduler/effects.ts decide when each runs, inside the shard's transactions):
+// the tables, run records, wheel rows and multi-row job inserts.
 //   jobs     definition (schedule, action, missed-run policy), state: active | paused | done
 //   wheel    pending occurrences (job, scheduled time) in the bucket of their tick; the bucket of
 //            a run in flight or waiting for a slot is moved later (a lease), never its time
