@@ -167,6 +167,19 @@ describe("outbound URLs of hooks and channel accounts", () => {
     expect(dead.map((d) => d.last_error)).toEqual([expect.stringMatching(/^callback_url refused: /)]);
   });
 
+  it("does not follow a redirect from a hook's callback_url: the reply is dead-lettered, never posted elsewhere", async () => {
+    const s = await setupChannel("hook");
+    const name = `redir-${crypto.randomUUID()}`;
+    expectStatus(await call("POST", "/hooks/agent", { body: { text: "ping", callback_url: `${env.FAKE_TELEGRAM_URL}/redirect/${name}` }, headers: hookHeaders(s.token, "redir-1") }), 202);
+    const dead = await waitFor(
+      async () => expectStatus(await admin(s.tenant.owner, "GET", `/dead-letters?tenant_id=${s.tenant.tenantId}`), 200).body.data as any[],
+      (l) => l.length >= 1,
+    );
+    expect(dead).toHaveLength(1);
+    // The redirect's target never received the reply.
+    expect(await (await fetch(`${env.FAKE_TELEGRAM_URL}/control/callbacks/${name}`)).json()).toEqual([]);
+  });
+
   it("refuses such an api_base_url for a Telegram account, and checks a stored one again before sending the bot token there", async () => {
     const t = await makeTenant();
     for (const [i, api_base_url] of BAD_URLS.entries()) {

@@ -9,6 +9,7 @@
 //   fake-stall           streams one chunk, then nothing
 //   fake-reset           streams one chunk, then drops the connection
 //   fake-slow            waits 30 s before answering
+//   fake-redirect        answers 307 to the capture server (the gateway must not follow)
 //   fake-status-<code>   answers that HTTP status with an OpenAI error body (429: Retry-After: 7)
 //   fake-garbage         200 with a body that is not JSON
 //   fake-wrong-shape     200 with JSON that is not a chat completion
@@ -178,6 +179,13 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
       return json(res, code, { error: { message: `fake upstream says ${code}`, type: "fake_error", param: null, code: "fake" } });
     }
     switch (model) {
+      case "fake-redirect": {
+        // 307 keeps the method and body: a gateway that followed it would repeat the request,
+        // credential headers and all, to the capture server.
+        capture ??= await startCapture();
+        res.writeHead(307, { location: `${capture.url}/v1/chat/completions` });
+        return void res.end();
+      }
       case "fake-garbage":
         res.writeHead(200, { "content-type": "text/plain" });
         return void res.end("this is not json");

@@ -50,6 +50,13 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://fake");
+    // A callback URL that redirects (307 keeps the POST) to the recorded one: the gateway must
+    // not follow it.
+    const redirect = /^\/redirect\/([^/]+)$/.exec(url.pathname);
+    if (redirect) {
+      res.writeHead(307, { location: `/callbacks/${redirect[1]}` });
+      return void res.end();
+    }
     const hookCallback = /^\/(control\/)?callbacks\/([^/]+)$/.exec(url.pathname);
     if (hookCallback) {
       const name = decodeURIComponent(hookCallback[2] as string);

@@ -157,4 +157,15 @@ describe("a route config may still choose among the provider's replicas", () => 
     expect(foreign.every((c) => c.authorization === null && c.apiKey === null)).toBe(true);
     expect(await leaked()).toEqual([]);
   });
+  it("does not follow an upstream's redirect: nothing reaches the URL it names", async () => {
+    const t = await makeTenant();
+    const name = uid("redirect");
+    await setConfig(t, { routes: { [name]: { tree: { type: "target", provider: "fake", model: "fake-redirect" }, retry: { attempts: 1, base_ms: 1, max_ms: 10, budget_ms: 2000 } } } });
+    const before = (await captured()).length;
+    const res = await chat(t.key, { model: name, ...ask() });
+    expect(res.status).toBe(502);
+    // Not one request (with or without the credential) went to the redirect's target.
+    expect((await captured()).length).toBe(before);
+    expect(await leaked()).toEqual([]);
+  });
 });

@@ -75,6 +75,8 @@ export const hook: ChannelAdapter = {
         headers: { "content-type": "application/json", "idempotency-key": intent.key },
         body: JSON.stringify({ id: intent.inReplyTo, status: "done", reply: intent.text }),
         signal: AbortSignal.timeout(SEND_TIMEOUT_MS),
+        // A redirect could lead to an address the outbound-URL policy refused: not followed.
+        redirect: "manual",
       });
       await res.body?.cancel();
     } catch (err) {

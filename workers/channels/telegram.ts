@@ -113,6 +113,8 @@ async function callBotApi(env: Env, account: AccountConfig, token: string, metho
       headers: { "content-type": "application/json" },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(SEND_TIMEOUT_MS),
+      // A redirect would take the bot token to a URL the outbound-URL policy never saw.
+      redirect: "manual",
     });
   } catch (err) {
     return networkFailure(err);

@@ -78,6 +78,7 @@ export function pollIfDue(env: Env, key: string, replica: Replica, waitUntil: (p
     fetch(replica.metricsUrl, {
       headers: bearer !== undefined && sameOrigin(replica.metricsUrl, replica.baseUrl) ? { authorization: `Bearer ${bearer}` } : {},
       signal: AbortSignal.timeout(1_000),
+      redirect: "manual",
     })
       .then((r) => (r.ok ? readMetricsPage(r) : ""))
       .then((text) => {

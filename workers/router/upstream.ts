@@ -196,6 +196,9 @@ async function send(call: UpstreamCall, deadline: Deadline, stream: boolean): Pr
           },
           body: JSON.stringify(body),
           signal: deadline.signal,
+          // The URL passed the outbound-URL policy and the provider row; a redirect would lead
+          // (with the credential) wherever the upstream says. A 3xx is an upstream error.
+          redirect: "manual",
         });
   } catch {
     if (deadline.expired) throw timeoutError(call.firstByteMs);
