@@ -2,6 +2,7 @@
 // (by Content-Length when given, by counting bytes otherwise), 400 when it is not JSON.
 import type { Context } from "hono";
 import type { AppEnv } from "../env.ts";
+import { joinChunks, readUpTo } from "./bounded-read.ts";
 import { ApiError } from "./errors.ts";
 
 export async function readJsonBody(c: Context<AppEnv>, maxBytes: number): Promise<unknown> {
@@ -30,26 +31,9 @@ export async function readBodyBytes(c: Context<AppEnv>, maxBytes: number): Promi
   if (Number.isFinite(declared)) {
     return new Uint8Array(await c.req.raw.arrayBuffer());
   }
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  const read = await readUpTo(body, maxBytes);
+  if (read.over) throw tooLarge();
+  return joinChunks(read);
 }
 
 function invalidJson(): ApiError {

@@ -6,6 +6,7 @@
 // session the same way in every isolate, with no shared state. Without a session, or when the
 // session's replica is unhealthy, the less loaded of two random healthy replicas is taken.
 import type { Env } from "../env.ts";
+import { joinChunks, readUpTo } from "../http/bounded-read.ts";
 import { refusedUrl } from "./outbound.ts";
 
 export interface Replica {
@@ -106,21 +107,10 @@ const MAX_METRICS_BYTES = 256 * 1024;
 
 export async function readMetricsPage(response: Response, max = MAX_METRICS_BYTES): Promise<string> {
   if (!response.body) return "";
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let size = 0;
-  let text = "";
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return text + decoder.decode();
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel().catch(() => {});
-      // Only whole lines count: the last one may be cut.
-      return text.slice(0, text.lastIndexOf("\n") + 1);
-    }
-    text += decoder.decode(value, { stream: true });
-  }
+  const read = await readUpTo(response.body, max);
+  const text = new TextDecoder().decode(joinChunks(read));
+  // Past the cap only whole lines count: the last one may be cut.
+  return read.over ? text.slice(0, text.lastIndexOf("\n") + 1) : text;
 }
 
 // FNV-1a: a fast, well-spread 32-bit hash for rendezvous ranking.

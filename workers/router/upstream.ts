@@ -7,6 +7,7 @@
 import type { ErrorClass } from "../../schema/route-config.ts";
 import type { ChatCompletionResponse } from "../../schema/openai.ts";
 import type { Env } from "../env.ts";
+import { joinChunks, readUpTo } from "../http/bounded-read.ts";
 import { ApiError } from "../http/errors.ts";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { GatewayTiming } from "../http/timing.ts";
@@ -157,20 +158,9 @@ async function readBounded(response: Response, max: number, deadline: Deadline):
     throw tooLarge(`its body of ${length} bytes exceeds ${max}`);
   }
   if (length !== null || !response.body) return response.text();
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let size = 0;
-  let text = "";
-  for (;;) {
-    const { done, value } = await deadline.race(reader.read());
-    if (done) return text + decoder.decode();
-    size += value.byteLength;
-    if (size > max) {
-      reader.cancel().catch(() => {});
-      throw tooLarge(`its body exceeds ${max} bytes`);
-    }
-    text += decoder.decode(value, { stream: true });
-  }
+  const read = await readUpTo(response.body, max, (r) => deadline.race(r));
+  if (read.over) throw tooLarge(`its body exceeds ${max} bytes`);
+  return new TextDecoder().decode(joinChunks(read));
 }
 
 // Not a health signal (nor worth a retry: the same request gets the same answer), so no
