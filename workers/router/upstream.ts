@@ -137,14 +137,7 @@ async function readFirstEvent(reader: ReadableStreamDefaultReader<Uint8Array>, c
       throw tooLarge(`its first event exceeds ${call.maxEventBytes} bytes`);
     }
   }
-  if (chunks.length === 1) return chunks[0] as Uint8Array;
-  const first = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    first.set(c, at);
-    at += c.byteLength;
-  }
-  return first;
+  return chunks.length === 1 ? (chunks[0] as Uint8Array) : joinChunks({ chunks, size, over: false });
 }
 
 const EVENT_END = /\r\n\r\n|\n\n|\r\r/;
