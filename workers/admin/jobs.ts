@@ -22,7 +22,7 @@ import { parseOr400 } from "../http/validation.ts";
 import { schedulerSettings, shardOf } from "../scheduler/timing.ts";
 import { assertOutboundUrl } from "../security/outbound-url.ts";
 import { tenantForRead, tenantForWrite } from "./access.ts";
-import { auditInsert } from "./audit.ts";
+import { auditIntent } from "./audit.ts";
 import { assertMayReference } from "./secret-refs.ts";
 import { iso, newId } from "./ids.ts";
 import { adminBody } from "./request.ts";
@@ -60,8 +60,7 @@ function scopeOf(c: Context<AppEnv>, write: boolean): string | undefined {
 
 // Written before the shard is asked (see the header).
 async function audit(c: Context<AppEnv>, tenantId: string, action: string, target: string, metadata: Record<string, unknown> = {}): Promise<void> {
-  const db = database(c.env.DB);
-  await db.batch([auditInsert(db, c.get("admin"), { tenantId, action, target, metadata })]);
+  await auditIntent(database(c.env.DB), c.get("admin"), { tenantId, action, target, metadata });
 }
 
 // Where a job's action would reach out to a URL, it must pass the outbound-URL policy (400
