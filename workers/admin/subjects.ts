@@ -13,14 +13,15 @@ import { auditSubjects } from "../../schema/db.ts";
 import { sha256Hex, toHex } from "../auth/encoding.ts";
 import type { Database } from "../db.ts";
 
-async function digestOf(tenantId: string, subject: string): Promise<string> {
+// What audit_subjects keys a subject by (the erase batch deletes by it).
+export function subjectDigest(tenantId: string, subject: string): Promise<string> {
   return sha256Hex(`${tenantId}\n${subject}`);
 }
 
 // The subject's pseudonym in this tenant, made on first use. Two concurrent first uses agree:
 // the insert that loses the primary-key race is ignored and both read the winner.
 export async function subjectPseudonym(db: Database, tenantId: string, subject: string): Promise<string> {
-  const digest = await digestOf(tenantId, subject);
+  const digest = await subjectDigest(tenantId, subject);
   const candidate = `sub_${toHex(crypto.getRandomValues(new Uint8Array(12)))}`;
   const [, rows] = await db.batch([
     db.insert(auditSubjects).values({ tenantId, digest, pseudonym: candidate, createdAt: Date.now() }).onConflictDoNothing(),
@@ -33,13 +34,9 @@ export async function subjectPseudonym(db: Database, tenantId: string, subject: 
 
 // The subject's pseudonym if it has one (never makes one): null after an erase.
 export async function findPseudonym(db: Database, tenantId: string, subject: string): Promise<string | null> {
-  const digest = await digestOf(tenantId, subject);
+  const digest = await subjectDigest(tenantId, subject);
   const row = await db.select({ pseudonym: auditSubjects.pseudonym }).from(auditSubjects).where(and(eq(auditSubjects.tenantId, tenantId), eq(auditSubjects.digest, digest))).get();
   return row?.pseudonym ?? null;
-}
-
-export function subjectDigest(tenantId: string, subject: string): Promise<string> {
-  return digestOf(tenantId, subject);
 }
 
 // For the erase batch: after it, the subject's pseudonym links to nothing. Synchronous on
