@@ -5,7 +5,8 @@
 import type { InboundMessage } from "../../schema/channels.ts";
 import type { AcceptResult, SessionBinding, SessionHost } from "../../durable-objects/session-store.ts";
 import { tenantStatus } from "../tenants/liveness.ts";
-import { accountIngressAllowed, channelLimitsOf, INGRESS_WINDOW_S } from "./limits.ts";
+import { errorBody } from "../http/errors.ts";
+import { accountIngressAllowed, channelLimitsOf, INGRESS_WINDOW_S, rateLimited } from "./limits.ts";
 import type { NewSessionAdmission } from "./session-ingress.ts";
 import { webchat } from "./webchat.ts";
 
@@ -22,8 +23,8 @@ export async function openWebChatSocket(
   if (s.meta<number>("created_at") === null) {
     const wait = await admission.admit(binding.account.id, channelLimitsOf(binding.account.limits).new_sessions_per_min);
     if (wait !== null) {
-      const body = { error: { code: "too_many_new_sessions", message: "This WebChat opens too many new conversations; try again later." } };
-      return Response.json(body, { status: 429, headers: { "retry-after": String(Math.ceil(wait / 1000)) } });
+      const err = rateLimited(wait, "too_many_new_sessions", "This WebChat opens too many new conversations; try again later.");
+      return Response.json(errorBody(new URL(request.url).pathname, err), { status: err.status, headers: err.headers });
     }
   }
   bind(binding);
