@@ -10,10 +10,15 @@ export async function sha256Hex(text: string): Promise<string> {
   return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))));
 }
 
+// Padded standard base64 (RFC 4648 §4) of raw bytes.
+export function base64(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s);
+}
+
 // Unpadded base64url (RFC 4648 §5) of raw bytes, or of a string's UTF-8 bytes.
 export function base64url(input: Uint8Array | string): string {
   const bytes = typeof input === "string" ? new TextEncoder().encode(input) : input;
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/(^|[^=])=+$/, "$1");
+  return base64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/(^|[^=])=+$/, "$1");
 }

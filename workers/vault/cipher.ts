@@ -3,6 +3,8 @@
 // UTF-8 length (4 bytes, big-endian), so no two (tenant, name) pairs encode alike ("a","bc" vs
 // "ab","c"). A row copied to another tenant, renamed, or with one flipped byte fails the GCM tag
 // check and opens to nothing.
+import { base64 } from "../auth/encoding.ts";
+
 export interface Sealed {
   iv: string;
   ciphertext: string;
@@ -31,7 +33,7 @@ export async function seal(key: CryptoKey, tenantId: string, name: string, value
     key,
     new TextEncoder().encode(value),
   );
-  return { iv: toBase64(iv), ciphertext: toBase64(new Uint8Array(ct)) };
+  return { iv: base64(iv), ciphertext: base64(new Uint8Array(ct)) };
 }
 
 // The plaintext, or undefined when the row does not authenticate (tampered, moved, renamed,
@@ -46,12 +48,6 @@ export async function open(key: CryptoKey, tenantId: string, name: string, seale
   } catch {
     return undefined;
   }
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s);
 }
 
 function fromBase64(text: string): Uint8Array<ArrayBuffer> | undefined {
