@@ -14,8 +14,9 @@ export const providerReplica = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, "1-40 of A-Z, a-z, 0-9, _ and -"),
   // The replica's API base, used in place of the provider's base_url (with its credential).
   base_url: replicaUrl,
-  // vLLM-style Prometheus endpoint whose queue gauges are polled for placement. Fetched without
-  // any credential; the x-queue-depth response header is read either way.
+  // vLLM-style Prometheus endpoint whose queue gauges are polled for placement. It gets the
+  // provider's credential (openai-compatible only) when on base_url's origin, none elsewhere
+  // (workers/router/replicas.ts pollIfDue); the x-queue-depth response header is read either way.
   metrics_url: replicaUrl.optional(),
 });
 export type ProviderReplica = z.infer<typeof providerReplica>;
