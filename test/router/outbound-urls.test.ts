@@ -123,6 +123,7 @@ describe("checkOutboundUrl", () => {
       "https://172.31.255.255/",
       "https://192.168.1.1/",
       "https://192.0.0.1/",
+      "https://192.0.2.1/",
       "https://198.18.0.1/",
       "https://224.0.0.1/",
       "https://255.255.255.255/",
@@ -157,7 +158,7 @@ describe("checkOutboundUrl", () => {
   });
 
   it("allows public https hosts and addresses", () => {
-    for (const url of ["https://api.openai.com/v1", "https://8.8.8.8/", "https://172.32.0.1/", "https://100.128.0.1/", "https://[2606:4700:4700::1111]/"]) {
+    for (const url of ["https://api.openai.com/v1", "https://8.8.8.8/", "https://172.32.0.1/", "https://100.128.0.1/", "https://192.0.78.9/", "https://[2606:4700:4700::1111]/"]) {
       expect(checkOutboundUrl(none, url).ok, url).toBe(true);
     }
   });

@@ -78,8 +78,8 @@ function parseIPv4(host: string): number[] | null {
   return parts.every((p) => p <= 255) ? parts : null;
 }
 
-function blockedIPv4([a, b]: number[]): boolean {
-  if (a === undefined || b === undefined) return true;
+function blockedIPv4([a, b, c]: number[]): boolean {
+  if (a === undefined || b === undefined || c === undefined) return true;
   return (
     a === 0 || // "this network", 0.0.0.0
     a === 10 ||
@@ -88,7 +88,7 @@ function blockedIPv4([a, b]: number[]): boolean {
     (a === 169 && b === 254) || // link-local, cloud metadata
     (a === 172 && b >= 16 && b <= 31) ||
     (a === 192 && b === 168) ||
-    (a === 192 && b === 0) || // IETF protocol assignments, 192.0.0.0/24 (and 192.0.2.0/24 docs)
+    (a === 192 && b === 0 && (c === 0 || c === 2)) || // IETF protocol assignments 192.0.0.0/24, docs 192.0.2.0/24 (the rest of 192.0/16 is public)
     (a === 198 && (b === 18 || b === 19)) || // benchmarking
     a >= 224 // multicast, reserved, broadcast
   );
