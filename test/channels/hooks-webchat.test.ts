@@ -3,18 +3,8 @@
 import { SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { admin, BASE, call, expectStatus, makeTenant } from "../gateway/helpers.ts";
-import { waitFor } from "./helpers.ts";
-
-async function setup(channel: "hook" | "webchat") {
-  const tenant = await makeTenant();
-  const agent = expectStatus(await admin(tenant.owner, "POST", "/agents", { tenant_id: tenant.tenantId, name: "a", system_prompt: "Be brief.", model: "fake-echo" }), 201);
-  const account = expectStatus(await admin(tenant.owner, "POST", "/channel-accounts", { tenant_id: tenant.tenantId, channel, name: channel }), 201);
-  expectStatus(await admin(tenant.owner, "POST", "/bindings", { tenant_id: tenant.tenantId, agent_id: agent.body.id, channel }), 201);
-  return { tenant, agentId: agent.body.id as string, accountId: account.body.id as string, token: account.body.token as string };
-}
-
-const hookHeaders = (token: string, key?: string) => ({ authorization: `Bearer ${token}`, ...(key ? { "idempotency-key": key } : {}) });
+import { BASE, call, expectStatus } from "../gateway/helpers.ts";
+import { hookHeaders, openSocket, setupChannel as setup, waitFor } from "./helpers.ts";
 
 describe("inbound hooks", () => {
   it("runs an agent turn once per idempotency key and answers by polling", async () => {
@@ -51,10 +41,6 @@ describe("inbound hooks", () => {
     expect(received[0].idempotency_key).toMatch(/#1$/);
   });
 });
-
-function openSocket(accountId: string, peer: string) {
-  return SELF.fetch(`${BASE}/webchat/${accountId}/ws?peer=${peer}`, { headers: { upgrade: "websocket" } });
-}
 
 describe("webchat", () => {
   it("serves the page, refuses bad peers, streams deltas and replies over a WebSocket, and dedupes resent frames", async () => {

@@ -8,11 +8,7 @@ import { jobDefinition } from "../../schema/scheduler.ts";
 import { newId } from "../../workers/admin/ids.ts";
 import { admin, expectStatus, makeTenant, ownerToken, token } from "../gateway/helpers.ts";
 import { waitFor } from "../channels/helpers.ts";
-
-// A shard of its own per test, so other tests' jobs never mix in.
-function testShard(): DurableObjectStub<SchedulerShard> {
-  return env.SCHEDULER.get(env.SCHEDULER.idFromName(`test:${crypto.randomUUID()}`));
-}
+import { testShard } from "./helpers.ts";
 
 function jobs(n: number, raw: Record<string, unknown>, tenantId = "ten-shard-test"): NewJob[] {
   return Array.from({ length: n }, () => ({ id: newId("job"), tenantId, def: jobDefinition.parse(raw) }));
