@@ -23,6 +23,9 @@ import { adminBody } from "./request.ts";
 
 export const retentionRoutes = new Hono<AppEnv>();
 
+// ?tenant_id= of GET /retention and the body of POST /purge.
+const tenantOnly = z.strictObject({ tenant_id: z.string().min(1).max(64).optional() });
+
 const DAY_MS = 86_400_000;
 // Rows per DELETE statement, and statements per purge call: bounded work per call (D1 allows
 // 30 s per query); what is left goes the next day, or at the next call.
@@ -70,7 +73,7 @@ async function knownTenant(env: Env, tenantId: string): Promise<void> {
 }
 
 retentionRoutes.get("/retention", async (c) => {
-  const q = parseOr400(z.strictObject({ tenant_id: z.string().min(1).max(64).optional() }), c.req.query());
+  const q = parseOr400(tenantOnly, c.req.query());
   const tenantId = tenantForRead(c.get("admin"), q.tenant_id);
   if (tenantId === undefined) throw new ApiError(400, "invalid_value", "tenant_id: required with an unscoped token.");
   await knownTenant(c.env, tenantId);
@@ -97,7 +100,7 @@ retentionRoutes.put("/retention", async (c) => {
 
 retentionRoutes.post("/purge", async (c) => {
   const claims = c.get("admin");
-  const body = await adminBody(c, z.strictObject({ tenant_id: z.string().min(1).max(64).optional() }));
+  const body = await adminBody(c, tenantOnly);
   const tenantId = tenantForWrite(claims, body.tenant_id);
   await knownTenant(c.env, tenantId);
   const days = await retentionDays(c.env, tenantId);
