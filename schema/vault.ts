@@ -61,7 +61,6 @@ export const secretQuery = z.strictObject({ tenant_id: tenantRef });
 // A reference to a secret of the row's own tenant, as providers, channel accounts and webhook
 // jobs may hold instead of a deployment-wide Worker secret name.
 export const VAULT_REF_PREFIX = "vault:";
-export const vaultRef = z.string().regex(/^vault:[A-Za-z0-9_.-]{1,64}$/, "vault:<name of a secret of this tenant>");
 
 // VAULT_KEYS, a Worker secret holding JSON: {"current":"k2","keys":{"k1":"<base64>","k2":"<base64>"}}.
 // Each key is 32 random bytes (AES-256) in base64 or base64url; `current` seals new values, the
@@ -73,4 +72,3 @@ export const vaultKeysSecret = z
     keys: z.record(keyId, z.string().regex(/^[A-Za-z0-9+/_-]{43}=?$/, "32 bytes in base64")).refine((k) => Object.keys(k).length <= 16, { message: "at most 16 keys" }),
   })
   .refine((v) => Object.hasOwn(v.keys, v.current), { message: "current names none of the keys", path: ["current"] });
-export type VaultKeysSecret = z.infer<typeof vaultKeysSecret>;
