@@ -47,7 +47,8 @@ export const providers = sqliteTable(
     // Adapter kind, a key of workers/router/providers/index.ts.
     kind: text("kind").notNull(),
     baseUrl: text("base_url").notNull(),
-    // Name of the Worker secret holding the upstream credential (PROVIDER_...), never the value.
+    // Where the upstream credential is, never the value: a PROVIDER_* Worker secret or vault:<name>
+    // of this tenant (workers/auth/secrets.ts resolveSecret).
     credentialRef: text("credential_ref"),
     timeoutMs: integer("timeout_ms"),
     // JSON [{id, base_url, metrics_url?}] (schema/provider-replicas.ts), or null: none.
