@@ -118,9 +118,13 @@ export class ChatSession extends DurableObject<Env> {
 
   // ---- inbound ----------------------------------------------------------------------------------
   async accept(binding: SessionBinding, message: InboundMessage): Promise<AcceptResult> {
-    const found = this.sql.exec<{ seq: number }>("SELECT seq FROM inbox WHERE msg_id = ?", message.messageId).toArray()[0];
-    if (found) return { status: "duplicate", seq: found.seq };
+    const found = this.recorded(message.messageId);
+    if (found) return found;
     const refusal = await acceptRefusal(this.host, this.admission, binding.account);
+    // A new session's admission is a round trip to another object: a delivery of the same
+    // message that came in meanwhile may have recorded it (without this, a UNIQUE failure).
+    const raced = this.recorded(message.messageId);
+    if (raced) return raced;
     if (refusal) return refusal;
     const now = Date.now();
     const seq = this.ctx.storage.transactionSync(() => {
@@ -145,6 +149,11 @@ export class ChatSession extends DurableObject<Env> {
     });
     await this.wake(now);
     return { status: "accepted", seq };
+  }
+
+  private recorded(messageId: string): AcceptResult | null {
+    const found = this.sql.exec<{ seq: number }>("SELECT seq FROM inbox WHERE msg_id = ?", messageId).toArray()[0];
+    return found ? { status: "duplicate", seq: found.seq } : null;
   }
 
   // A proactive message (a scheduled reminder, a heartbeat's answer): one send intent on the

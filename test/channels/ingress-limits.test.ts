@@ -3,6 +3,7 @@
 // mint sessions, hook requests without end, and a flood that spends an account's per-location
 // window. Each account sets small limits of its own (channel_accounts.limits) so the tests stay
 // quick; the refill rates are slow enough that no token comes back during a test.
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { admin, call, expectStatus } from "../gateway/helpers.ts";
@@ -113,4 +114,25 @@ describe("public ingress limits", () => {
     const other = await setupChannel("hook");
     expect((await call("POST", "/hooks/agent", { body: { text: "x" }, headers: hookHeaders(other.token, "g1") })).status).toBe(202);
   }, 90_000);
+});
+
+describe("a new session's admission wait", () => {
+  it("does not let concurrent deliveries of one message both record it", async () => {
+    // A session's first message waits for the account's new-session admission (another Durable
+    // Object); the same message delivered again meanwhile is a duplicate, not a UNIQUE failure.
+    const s = await setupChannel("hook");
+    expectStatus(await call("POST", "/hooks/agent", { body: { text: "first", peer: "race" }, headers: hookHeaders(s.token, "race-0") }), 202);
+    const key = `${s.tenant.tenantId}/${s.agentId}/hook/${s.accountId}/dm:race`;
+    const stub = env.SESSIONS.get(env.SESSIONS.idFromName(key));
+    const results: { status: string }[] = await runInDurableObject(stub, async (object) => {
+      const instance = object as any;
+      const meta = (k: string) => JSON.parse(instance.sql.exec("SELECT v FROM meta WHERE k = ?", k).one().v);
+      const binding = { key, agent: meta("agent"), account: meta("account") };
+      const message = { ...JSON.parse(instance.sql.exec("SELECT message FROM inbox WHERE msg_id = 'race-0'").one().message), messageId: "race-1" };
+      // As before the session's first message: the admission is asked again.
+      instance.sql.exec("DELETE FROM meta WHERE k = 'created_at'");
+      return Promise.all([instance.accept(binding, message), instance.accept(binding, message), instance.accept(binding, message)]);
+    });
+    expect(results.map((r) => r.status).sort()).toEqual(["accepted", "duplicate", "duplicate"]);
+  });
 });
