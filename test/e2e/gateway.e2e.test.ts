@@ -2,78 +2,14 @@
 // gpu-backend on a generated tiny model and `wrangler dev`, on free ports with their own state
 // directory and secrets file; the official `openai` client then talks to the gateway. The
 // model has random weights, so answers are checked for shape and counts, never text.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readDevVars } from "../../scripts/dev-vars.ts";
-import { freePort } from "../support/local-stack.ts";
+import { cleanUp, ownerToken, prepare, READY_TIMEOUT_MS, start, stop, type Running, type StartDirs } from "../support/npm-start.ts";
 
-const root = resolve(import.meta.dirname, "../..");
-const READY_TIMEOUT_MS = 240_000;
-
-interface Running {
-  child: ChildProcess;
-  output: () => string;
-  baseURL: string;
-  apiKey: string;
-}
-
-let workDir: string;
-let modelPath: string;
-let ports: { gateway: number; gpu: number };
+let dirs: StartDirs;
 let current: Running | undefined;
-
-function start(): Promise<Running> {
-  const child = spawn(process.execPath, [join(root, "scripts", "start.ts")], {
-    cwd: root,
-    env: {
-      ...process.env,
-      EDGECLAW_PORT: String(ports.gateway),
-      GPU_BACKEND_PORT: String(ports.gpu),
-      EDGECLAW_STATE_DIR: join(workDir, "state"),
-      EDGECLAW_DEV_VARS: join(workDir, "dev.vars"),
-      EDGECLAW_API_KEY: "sk-edgeclaw-e2e-demo-key",
-      EDGECLAW_READY_TIMEOUT_MS: String(READY_TIMEOUT_MS),
-      MODEL: modelPath,
-      SLOTS: "2",
-      THREADS: "1",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
-  return new Promise((resolveStart, reject) => {
-    const timer = setTimeout(() => reject(new Error(`npm start was not ready in time:\n${output}`)), READY_TIMEOUT_MS);
-    const onExit = (code: number | null) => {
-      clearTimeout(timer);
-      reject(new Error(`npm start exited (${code}) before it was ready:\n${output}`));
-    };
-    child.once("exit", onExit);
-    const poll = setInterval(() => {
-      if (!output.includes("Press Ctrl-C to stop.")) return;
-      clearInterval(poll);
-      clearTimeout(timer);
-      child.off("exit", onExit);
-      const baseURL = /Base URL: (\S+)/.exec(output)?.[1];
-      const apiKey = /API key: +(\S+)/.exec(output)?.[1];
-      if (!baseURL || !apiKey) return reject(new Error(`no base URL or key printed:\n${output}`));
-      resolveStart({ child, output: () => output, baseURL, apiKey });
-    }, 100);
-    child.once("exit", () => clearInterval(poll));
-  });
-}
-
-// Ctrl-C: SIGINT to the script's own PID; it stops both children and exits 0.
-async function stop(running: Running): Promise<number | null> {
-  if (running.child.exitCode !== null) return running.child.exitCode;
-  const exited = new Promise<number | null>((r) => running.child.once("exit", (code) => r(code)));
-  running.child.kill("SIGINT");
-  return exited;
-}
 
 async function isListening(url: string): Promise<boolean> {
   try {
@@ -89,22 +25,18 @@ function client(running: Running, apiKey = running.apiKey): OpenAI {
 }
 
 beforeAll(async () => {
-  workDir = mkdtempSync(join(tmpdir(), "edgeclaw-e2e-"));
-  modelPath = join(workDir, "e2e-tiny.gguf");
-  const made = spawnSync(process.execPath, [join(root, "gpu-backend", "src", "tools", "make-tiny-model.ts"), modelPath], { cwd: root, encoding: "utf8" });
-  if (made.status !== 0) throw new Error(`make-tiny-model failed: ${made.stderr}`);
-  ports = { gateway: await freePort(), gpu: await freePort() };
-  current = await start();
+  dirs = await prepare("edgeclaw-e2e-");
+  current = await start(dirs);
 });
 
 afterAll(async () => {
   if (current) await stop(current);
-  if (workDir) rmSync(workDir, { recursive: true, force: true });
+  cleanUp(dirs);
 });
 
 describe("npm start + the openai client", () => {
   it("prints a base URL on 127.0.0.1 and the configured key", () => {
-    expect(current!.baseURL).toBe(`http://127.0.0.1:${ports.gateway}/v1`);
+    expect(current!.baseURL).toBe(`http://127.0.0.1:${dirs.ports.gateway}/v1`);
     expect(current!.apiKey).toBe("sk-edgeclaw-e2e-demo-key");
     expect(current!.output()).toContain("curl -s");
   });
@@ -155,8 +87,8 @@ describe("npm start + the openai client", () => {
   });
 
   it("puts the gpu-backend behind the API key npm start generated, which the seeded provider sends", async () => {
-    const gpu = `http://127.0.0.1:${ports.gpu}`;
-    const gpuKey = readDevVars(join(workDir, "dev.vars")).PROVIDER_GPU_BACKEND_KEY;
+    const gpu = `http://127.0.0.1:${dirs.ports.gpu}`;
+    const gpuKey = readDevVars(join(dirs.workDir, "dev.vars")).PROVIDER_GPU_BACKEND_KEY;
     expect(gpuKey).toMatch(/^sk-gpu-[\w-]{32}$/);
     for (const auth of [undefined, "Bearer sk-gpu-not-the-key-0123456789abcdef"]) {
       const headers: Record<string, string> = auth ? { authorization: auth } : {};
@@ -194,25 +126,20 @@ describe("npm start + the openai client", () => {
 
   it("stops both processes on Ctrl-C and keeps the state for the next start", async () => {
     // A key made through the admin API, with a token from `npm run admin`, must survive a restart.
-    const minted = spawnSync(process.execPath, [join(root, "scripts", "admin.ts"), "token", "--role", "owner"], {
-      cwd: root,
-      env: { ...process.env, EDGECLAW_DEV_VARS: join(workDir, "dev.vars") },
-      encoding: "utf8",
-    });
-    expect(minted.status).toBe(0);
-    const created = await fetch(`http://127.0.0.1:${ports.gateway}/admin/api-keys`, {
+    const token = ownerToken(dirs);
+    const created = await fetch(`http://127.0.0.1:${dirs.ports.gateway}/admin/api-keys`, {
       method: "POST",
-      headers: { authorization: `Bearer ${minted.stdout.trim()}`, "content-type": "application/json" },
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
       body: JSON.stringify({ tenant_id: "demo", name: "survives restarts" }),
     });
     expect(created.status).toBe(201);
     const { key } = (await created.json()) as { key: string };
 
     expect(await stop(current!)).toBe(0);
-    expect(await isListening(`http://127.0.0.1:${ports.gateway}/health`)).toBe(false);
-    expect(await isListening(`http://127.0.0.1:${ports.gpu}/health`)).toBe(false);
+    expect(await isListening(`http://127.0.0.1:${dirs.ports.gateway}/health`)).toBe(false);
+    expect(await isListening(`http://127.0.0.1:${dirs.ports.gpu}/health`)).toBe(false);
 
-    current = await start();
+    current = await start(dirs);
     const models = await client(current, key).models.list();
     expect(models.data.map((m) => m.id)).toEqual(["default"]);
     const answer = await client(current).chat.completions.create({ model: "default", messages: [{ role: "user", content: "again" }], max_tokens: 4 });
