@@ -114,11 +114,16 @@ export const createProviderBody = z
 
 const price = z.number().min(0).max(1_000_000);
 
+export const modelKinds = ["chat", "embedding"] as const;
+export type ModelKind = (typeof modelKinds)[number];
+
 export const createModelBody = z.strictObject({
   tenant_id: tenantRef,
   public_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/),
   provider_id: z.string().min(1).max(64),
   upstream_model: z.string().min(1).max(256),
+  // "chat" (default): /v1/chat/completions and /v1/completions; "embedding": /v1/embeddings.
+  kind: z.enum(modelKinds).optional(),
   context_window: z.number().int().positive().optional(),
   input_price_per_mtok: price.optional(),
   output_price_per_mtok: price.optional(),
@@ -128,6 +133,7 @@ export const createModelBody = z.strictObject({
 export const updateModelBody = z
   .strictObject({
     upstream_model: z.string().min(1).max(256).optional(),
+    kind: z.enum(modelKinds).optional(),
     context_window: z.number().int().positive().nullable().optional(),
     input_price_per_mtok: price.optional(),
     output_price_per_mtok: price.optional(),

@@ -75,6 +75,9 @@ export const models = sqliteTable(
       .notNull()
       .references(() => providers.id),
     upstreamModel: text("upstream_model").notNull(),
+    // What the model does: "chat" (chat and legacy text completions) or "embedding" (POST
+    // /v1/embeddings). Each endpoint refuses the other kind with a 400 (workers/router/operations/).
+    kind: text("kind").notNull().default("chat"),
     contextWindow: integer("context_window"),
     // USD per 1M tokens. Prices are list prices for display and later metering, not ledger
     // amounts, so a REAL is precise enough.

@@ -1,4 +1,4 @@
-// /admin/models: create, list, update (enable/disable, prices, upstream id) and revoke (disable)
+// /admin/models: create, list, update (enable/disable, prices, upstream id, kind) and revoke (disable)
 // the models a tenant's clients can call. A model must use a live provider of the same tenant.
 import { and, desc, eq } from "drizzle-orm";
 import { Hono } from "hono";
@@ -22,6 +22,7 @@ function view(row: ModelRow) {
     public_name: row.publicName,
     provider_id: row.providerId,
     upstream_model: row.upstreamModel,
+    kind: row.kind,
     context_window: row.contextWindow,
     input_price_per_mtok: row.inputPricePerMtok,
     output_price_per_mtok: row.outputPricePerMtok,
@@ -59,6 +60,7 @@ modelRoutes.post("/", async (c) => {
     publicName: body.public_name,
     providerId: provider.id,
     upstreamModel: body.upstream_model,
+    kind: body.kind ?? "chat",
     contextWindow: body.context_window ?? null,
     inputPricePerMtok: body.input_price_per_mtok ?? 0,
     outputPricePerMtok: body.output_price_per_mtok ?? 0,
@@ -94,6 +96,7 @@ modelRoutes.patch("/:id", async (c) => {
   const row = await loadVisible(db, claims, c.req.param("id"));
   const changes: Partial<ModelRow> = { updatedAt: Date.now() };
   if (body.upstream_model !== undefined) changes.upstreamModel = body.upstream_model;
+  if (body.kind !== undefined) changes.kind = body.kind;
   if (body.context_window !== undefined) changes.contextWindow = body.context_window;
   if (body.input_price_per_mtok !== undefined) changes.inputPricePerMtok = body.input_price_per_mtok;
   if (body.output_price_per_mtok !== undefined) changes.outputPricePerMtok = body.output_price_per_mtok;

@@ -3,7 +3,7 @@
 // routing (routing.ts), which admin writes drop through forgetCatalog.
 import { and, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
-import { providerKinds, type ProviderKind } from "../../schema/admin.ts";
+import { modelKinds, providerKinds, type ModelKind, type ProviderKind } from "../../schema/admin.ts";
 import { models, providers } from "../../schema/db.ts";
 import { parseStoredReplicas, type ProviderReplica } from "../../schema/provider-replicas.ts";
 import { database } from "../db.ts";
@@ -12,6 +12,8 @@ export interface RouteTarget {
   modelId: string;
   publicName: string;
   upstreamModel: string;
+  // Which endpoints may call it: chat (chat and text completions) or embedding.
+  kind: ModelKind;
   contextWindow: number | null;
   inputPricePerMtok: number;
   outputPricePerMtok: number;
@@ -39,6 +41,7 @@ export function isDeploymentCredential(ref: string | null): boolean {
 export type Catalog = ReadonlyMap<string, RouteTarget>;
 
 const kind = z.enum(providerKinds);
+const modelKind = z.enum(modelKinds);
 
 // Caches built on the catalog (the router's compiled routes) register here to be dropped with it.
 const dependents: ((tenantId: string) => void)[] = [];
@@ -56,6 +59,7 @@ export async function loadCatalog(d1: D1Database, tenantId: string): Promise<Cat
       modelId: models.id,
       publicName: models.publicName,
       upstreamModel: models.upstreamModel,
+      modelKind: models.kind,
       contextWindow: models.contextWindow,
       inputPricePerMtok: models.inputPricePerMtok,
       outputPricePerMtok: models.outputPricePerMtok,
@@ -75,12 +79,14 @@ export async function loadCatalog(d1: D1Database, tenantId: string): Promise<Cat
   const catalog = new Map<string, RouteTarget>();
   for (const row of rows) {
     const parsedKind = kind.safeParse(row.kind);
+    const parsedModelKind = modelKind.safeParse(row.modelKind);
     // A row written by a newer deployment with a kind this one lacks is skipped, not fatal.
-    if (!parsedKind.success) continue;
+    if (!parsedKind.success || !parsedModelKind.success) continue;
     catalog.set(row.publicName, {
       modelId: row.modelId,
       publicName: row.publicName,
       upstreamModel: row.upstreamModel,
+      kind: parsedModelKind.data,
       contextWindow: row.contextWindow,
       inputPricePerMtok: row.inputPricePerMtok,
       outputPricePerMtok: row.outputPricePerMtok,

@@ -11,7 +11,7 @@
 // tree they started with, so a switch never fails a request.
 import { and, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
-import { providerKinds } from "../../schema/admin.ts";
+import { providerKinds, type ModelKind } from "../../schema/admin.ts";
 import { providers } from "../../schema/db.ts";
 import { parseStoredReplicas } from "../../schema/provider-replicas.ts";
 import {
@@ -75,6 +75,11 @@ export type CompiledNode = CompiledTarget | CompiledGroup | CompiledConditional;
 
 export interface CompiledRoute {
   name: string;
+  // Which endpoints may call it (chat: chat and text completions; embedding: /v1/embeddings).
+  // An implicit route has its model's kind; a configured one is an embedding route when its
+  // targets name catalog embedding models and no catalog chat model (targets the catalog does not
+  // list say nothing either way).
+  kind: ModelKind;
   root: CompiledNode;
   cache: Route["cache"];
   retry: RetrySettings;
@@ -104,19 +109,21 @@ export function compileRouting(
   catalog: Awaited<ReturnType<typeof loadCatalog>>,
 ): TenantRouting {
   const byName = new Map(providerRows.map((p) => [p.name, p]));
-  const prices = new Map<string, { input: number; output: number; contextWindow: number | null }>();
+  const prices = new Map<string, { input: number; output: number; contextWindow: number | null; kind: ModelKind }>();
   for (const m of catalog.values()) {
-    prices.set(`${m.provider.name}\n${m.upstreamModel}`, { input: m.inputPricePerMtok, output: m.outputPricePerMtok, contextWindow: m.contextWindow });
+    prices.set(`${m.provider.name}\n${m.upstreamModel}`, { input: m.inputPricePerMtok, output: m.outputPricePerMtok, contextWindow: m.contextWindow, kind: m.kind });
   }
   const routes = new Map<string, CompiledRoute>();
   const defaults = { breaker: config.breaker ?? breakerSettings.parse({}), retry: config.retry ?? retrySettings.parse({}) };
 
   const build = (name: string, route: Route): CompiledRoute => {
     const targets: CompiledTarget[] = [];
+    const kinds = new Set<ModelKind>();
     const compile = (node: RouteNode, path: string): CompiledNode => {
       const weight = node.weight ?? 1;
       if (node.type === "target") {
         const known = prices.get(`${node.provider}\n${node.model}`);
+        if (known) kinds.add(known.kind);
         const provider = byName.get(node.provider) ?? null;
         const target: CompiledTarget = {
           kind: "target",
@@ -152,6 +159,7 @@ export function compileRouting(
     const root = compile(route.tree, name);
     return {
       name,
+      kind: kinds.has("embedding") && !kinds.has("chat") ? "embedding" : "chat",
       root,
       cache: route.cache,
       retry: route.retry ?? defaults.retry,
@@ -165,7 +173,10 @@ export function compileRouting(
   };
 
   for (const m of catalog.values()) {
-    routes.set(m.publicName, build(m.publicName, { tree: { type: "target", provider: m.provider.name, model: m.upstreamModel } }));
+    const implicit = build(m.publicName, { tree: { type: "target", provider: m.provider.name, model: m.upstreamModel } });
+    // The model's own kind, even if another catalog entry names the same upstream model.
+    implicit.kind = m.kind;
+    routes.set(m.publicName, implicit);
   }
   for (const [name, route] of Object.entries(config.routes)) routes.set(name, build(name, route));
   return { version, config, routes };
