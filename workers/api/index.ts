@@ -5,6 +5,8 @@ import type { AppEnv } from "../env.ts";
 import { apiKeyAuth } from "../http/api-key-auth.ts";
 import { timing } from "../http/timing.ts";
 import { chatCompletions } from "./chat-completions.ts";
+import { countTokens } from "./messages/count-tokens.ts";
+import { createMessage } from "./messages/index.ts";
 import { listModels, retrieveModel } from "./models.ts";
 
 export const v1 = new Hono<AppEnv>();
@@ -13,3 +15,6 @@ v1.use(timing());
 v1.get("/models", apiKeyAuth("models:read"), listModels);
 v1.get("/models/:model{.+}", apiKeyAuth("models:read"), retrieveModel);
 v1.post("/chat/completions", apiKeyAuth("chat:write"), chatCompletions);
+// Anthropic Messages ingress (errors in Anthropic's shape: workers/http/errors.ts).
+v1.post("/messages", apiKeyAuth("chat:write"), createMessage);
+v1.post("/messages/count_tokens", apiKeyAuth("chat:write"), countTokens);

@@ -1,4 +1,7 @@
-// Bearer API key auth for /v1. The tenant comes from the key and from nowhere else.
+// API key auth for /v1: `Authorization: Bearer <key>` (OpenAI's clients) or `x-api-key: <key>`
+// (Anthropic's convention, which Claude-native clients send). The tenant comes from the key and
+// from nowhere else. Both headers with different keys is refused rather than guessed at, so a
+// proxy that adds one cannot silently switch the tenant a request runs as.
 import type { MiddlewareHandler } from "hono";
 import type { ApiKeyScope } from "../../schema/admin.ts";
 import { principalForKey } from "../auth/principal.ts";
@@ -12,12 +15,17 @@ export function bearerToken(header: string | undefined): string | undefined {
 
 export function apiKeyAuth(scope: ApiKeyScope): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const key = bearerToken(c.req.header("authorization"));
+    const bearer = bearerToken(c.req.header("authorization"));
+    const apiKey = c.req.header("x-api-key")?.trim() || undefined;
+    if (bearer && apiKey && bearer !== apiKey) {
+      throw new ApiError(401, "conflicting_api_keys", "Two different API keys were sent (Authorization and x-api-key): send one.");
+    }
+    const key = bearer ?? apiKey;
     if (!key) {
       throw new ApiError(
         401,
         "missing_api_key",
-        "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
+        "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'.",
       );
     }
     const principal =
