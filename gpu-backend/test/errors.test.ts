@@ -43,10 +43,9 @@ describe("validation (400 with param)", () => {
 
   it.each([
     [{ ...ok, n: 2 }, "n"],
-    [{ ...ok, messages: [{ role: "tool", content: "x", tool_call_id: "1" }] }, "messages[0].role"],
     [{ ...ok, messages: [{ role: "user", content: [{ type: "text", text: "a" }, { type: "image_url", image_url: { url: "x" } }] }] }, "messages[0].content[1].type"],
-    [{ ...ok, tools: [{ type: "function", function: { name: "f" } }] }, "tools"],
-    [{ ...ok, logprobs: true }, "logprobs"],
+    [{ ...ok, logprobs: true, response_format: { type: "json_object" } }, "logprobs"],
+    [{ ...ok, logprobs: true, tools: [{ type: "function", function: { name: "f" } }] }, "logprobs"],
   ])("refuses what it cannot honour: %j names %s", async (body, param) => {
     await expectError(await post(body), 400, "unsupported_value", param);
   });

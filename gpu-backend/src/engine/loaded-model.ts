@@ -5,17 +5,22 @@ import {
   LlamaChat,
   resolveChatWrapper,
   type ChatHistoryItem,
+  type ChatModelFunctions,
   type ChatWrapper,
+  type LlamaChatResponseFunctionCallParamsChunk,
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
   type LlamaGrammar,
   type LlamaModel,
+  type LlamaText,
   type Token,
 } from "node-llama-cpp";
 import { randomBytes } from "node:crypto";
 import { validateModelFile } from "../gguf/validate.ts";
+import { Embedder } from "./embeddings.ts";
 import { SlotPool } from "./slot-pool.ts";
+import { runTokenLoop, type LoopParams, type TokenLogprob } from "./token-loop.ts";
 
 export type ModelSpec = {
   id: string;
@@ -28,7 +33,16 @@ export type ModelSpec = {
 
 export type ModelDefaults = { contextSize: number; slots: number; queueLimit: number; threads: number };
 
-export type ChatMessage = { role: "system" | "user" | "assistant"; content: string };
+/** A tool call of an earlier assistant turn, with the result its tool message gave. */
+export type PastToolCall = { name: string; params: unknown; result: string };
+export type ChatMessage = { role: "system" | "user"; content: string } | { role: "assistant"; content: string; toolCalls?: PastToolCall[] };
+
+/**
+ * Tools offered to the model. "native": LlamaChat's own function calling (the chat wrapper's
+ * syntax, its grammar once the model starts a call). "inline": the functions are only described
+ * in the system prompt, and a grammar passed in GenerationParams shapes the answer.
+ */
+export type ToolsPrompt = { functions: ChatModelFunctions; mode: "native" | "inline" };
 
 export type GenerationParams = {
   messages: ChatMessage[];
@@ -40,9 +54,14 @@ export type GenerationParams = {
   grammar?: LlamaGrammar;
   frequencyPenalty?: number;
   presencePenalty?: number;
+  /** LlamaChat function calling (tool_choice "auto"); exclusive with `grammar`. */
+  functions?: ChatModelFunctions;
+  maxParallelFunctionCalls?: number;
 };
 
-export type FinishReason = "stop" | "length";
+export type FinishReason = "stop" | "length" | "tool_calls";
+
+export type FunctionCallOut = { name: string; params: unknown };
 
 export type GenerationResult = {
   text: string;
@@ -51,6 +70,8 @@ export type GenerationResult = {
   completionTokens: number;
   /** performance.now() of the first generated token, if any. */
   firstTokenAt?: number;
+  functionCalls?: FunctionCallOut[];
+  logprobs?: TokenLogprob[];
 };
 
 export class ContextLengthError extends Error {
@@ -64,7 +85,14 @@ export class ContextLengthError extends Error {
 }
 
 /** A prepared request: the prompt is rendered and counted before it waits for a slot. */
-export type PreparedPrompt = { history: ChatHistoryItem[]; tokens: readonly Token[]; promptTokens: number; maxTokens: number };
+export type PreparedPrompt = {
+  history: ChatHistoryItem[];
+  tokens: readonly Token[];
+  promptTokens: number;
+  maxTokens: number;
+  /** The chat wrapper's end-of-turn triggers, for generation outside LlamaChat (logprobs). */
+  stopTriggers: readonly LlamaText[];
+};
 
 function commonPrefix(a: readonly Token[], b: readonly Token[]): number {
   const n = Math.min(a.length, b.length);
@@ -87,8 +115,13 @@ export class LoadedModel {
   readonly fingerprint = `fp_${randomBytes(6).toString("hex")}`;
   private retired = false;
   private disposed = false;
+  private embedderInstance?: Embedder;
+  private readonly threads: number;
+  private readonly queueLimit: number;
 
-  private constructor(spec: ModelSpec, model: LlamaModel, context: LlamaContext, chatWrapper: ChatWrapper, sequences: LlamaContextSequence[], queueLimit: number) {
+  private constructor(spec: ModelSpec, model: LlamaModel, context: LlamaContext, chatWrapper: ChatWrapper, sequences: LlamaContextSequence[], queueLimit: number, threads: number) {
+    this.threads = threads;
+    this.queueLimit = queueLimit;
     this.spec = spec;
     this.model = model;
     this.context = context;
@@ -105,7 +138,7 @@ export class LoadedModel {
       const contextSize = Math.min(spec.contextSize ?? defaults.contextSize, model.trainContextSize);
       const context = await model.createContext({ sequences: slots, contextSize, threads: defaults.threads });
       const sequences = Array.from({ length: slots }, () => context.getSequence());
-      return new LoadedModel(spec, model, context, resolveChatWrapper(model), sequences, defaults.queueLimit);
+      return new LoadedModel(spec, model, context, resolveChatWrapper(model), sequences, defaults.queueLimit, defaults.threads);
     } catch (e) {
       await model.dispose();
       throw e;
@@ -122,18 +155,50 @@ export class LoadedModel {
     return used / (this.contextSize * this.pool.size);
   }
 
-  /** Renders and counts the prompt; refuses it when it leaves no room to answer. */
-  prepare(messages: ChatMessage[], maxTokens?: number): PreparedPrompt {
-    const history: ChatHistoryItem[] = messages.map((m) =>
-      m.role === "assistant" ? { type: "model", response: [m.content] } : { type: m.role, text: m.content },
-    );
-    history.push({ type: "model", response: [] });
-    const { contextText } = this.chatWrapper.generateContextState({ chatHistory: history });
-    const tokens = contextText.tokenize(this.model.tokenizer);
-    const promptTokens = tokens.length;
+  /** Token ids are 0 .. vocabularySize - 1 (read from the GGUF header once). */
+  get vocabularySize(): number {
+    const tokens = (this.model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: readonly unknown[] } } }).tokenizer?.ggml?.tokens;
+    return tokens?.length ?? 0;
+  }
+
+  /** The model's embedding context, created on first use (see engine/embeddings.ts). */
+  get embedder(): Embedder {
+    if (this.disposed) throw new Error(`model ${this.id} was unloaded`);
+    this.embedderInstance ??= new Embedder(this.model, { contextSize: this.contextSize, threads: this.threads, queueLimit: this.queueLimit });
+    return this.embedderInstance;
+  }
+
+  /** Refuses a prompt that leaves no room to answer; caps max_tokens at the room left. */
+  fit(promptTokens: number, maxTokens?: number): number {
     const room = this.contextSize - promptTokens;
     if (room < 1) throw new ContextLengthError(promptTokens, this.contextSize);
-    return { history, tokens, promptTokens, maxTokens: Math.min(maxTokens ?? room, room) };
+    return Math.min(maxTokens ?? room, room);
+  }
+
+  /** Renders and counts the prompt; refuses it when it leaves no room to answer. */
+  prepare(messages: ChatMessage[], maxTokens?: number, tools?: ToolsPrompt): PreparedPrompt {
+    let history: ChatHistoryItem[] = messages.map((m): ChatHistoryItem => {
+      if (m.role !== "assistant") return { type: m.role, text: m.content };
+      const calls = (m.toolCalls ?? []).map((c) => ({ type: "functionCall" as const, name: c.name, params: c.params, result: c.result }));
+      return { type: "model", response: [...(m.content ? [m.content] : []), ...calls] };
+    });
+    // Inline tools are described in the system prompt of the history itself, so LlamaChat (which
+    // gets a grammar, not functions) renders exactly what was counted here.
+    if (tools?.mode === "inline") history = [...this.chatWrapper.addAvailableFunctionsSystemMessageToHistory(history, tools.functions, { documentParams: true })];
+    history.push({ type: "model", response: [] });
+    const { contextText, stopGenerationTriggers } = this.chatWrapper.generateContextState({
+      chatHistory: history,
+      availableFunctions: tools?.mode === "native" ? tools.functions : undefined,
+      documentFunctionParams: tools?.mode === "native" ? true : undefined,
+    });
+    const tokens = contextText.tokenize(this.model.tokenizer);
+    return { history, tokens, promptTokens: tokens.length, maxTokens: this.fit(tokens.length, maxTokens), stopTriggers: stopGenerationTriggers };
+  }
+
+  /** Generates from raw tokens (no chat template, or a rendered chat for logprobs) on a slot the caller holds. */
+  async generateTokens(slot: LlamaContextSequence, tokens: readonly Token[], params: LoopParams, hooks: Parameters<typeof runTokenLoop>[4] = {}): Promise<GenerationResult> {
+    const r = await runTokenLoop(this.model, slot, tokens, params, hooks);
+    return { text: r.text, finishReason: r.finishReason, promptTokens: tokens.length, completionTokens: r.completionTokens, firstTokenAt: r.firstTokenAt, logprobs: r.logprobs };
   }
 
   /**
@@ -170,7 +235,7 @@ export class LoadedModel {
     slot: LlamaContextSequence,
     prompt: PreparedPrompt,
     params: GenerationParams,
-    hooks: { signal?: AbortSignal; onText?: (text: string) => void } = {},
+    hooks: { signal?: AbortSignal; onText?: (text: string) => void; onCallChunk?: (chunk: LlamaChatResponseFunctionCallParamsChunk) => void } = {},
   ): Promise<GenerationResult> {
     // LlamaChat reuses whatever prefix of this prompt the slot's KV cache already holds.
     const chat = new LlamaChat({ contextSequence: slot, chatWrapper: this.chatWrapper, autoDisposeSequence: false });
@@ -180,12 +245,16 @@ export class LoadedModel {
     let firstTokenAt: number | undefined;
     try {
       const penalties = params.frequencyPenalty || params.presencePenalty;
+      // LlamaChat takes either a grammar or functions, never both (the types enforce it).
+      const shape = params.functions
+        ? { functions: params.functions, documentFunctionParams: true, maxParallelFunctionCalls: params.maxParallelFunctionCalls, onFunctionCallParamsChunk: hooks.onCallChunk }
+        : { grammar: params.grammar };
       const result = await chat.generateResponse(prompt.history, {
+        ...shape,
         maxTokens: prompt.maxTokens,
         temperature: params.temperature,
         topP: params.topP,
         seed: params.seed,
-        grammar: params.grammar,
         customStopTriggers: params.stop.length ? params.stop : undefined,
         repeatPenalty: penalties ? { frequencyPenalty: params.frequencyPenalty, presencePenalty: params.presencePenalty } : false,
         signal: hooks.signal,
@@ -196,9 +265,11 @@ export class LoadedModel {
         onTextChunk: hooks.onText,
       });
       const stopReason = result.metadata.stopReason;
+      const functionCalls = (result.functionCalls ?? []).map((c) => ({ name: c.functionName, params: c.params }));
       return {
         text: result.response,
-        finishReason: stopReason === "maxTokens" ? "length" : "stop",
+        finishReason: functionCalls.length ? "tool_calls" : stopReason === "maxTokens" ? "length" : "stop",
+        functionCalls: functionCalls.length ? functionCalls : undefined,
         promptTokens: prompt.promptTokens,
         completionTokens: slot.tokenMeter.usedOutputTokens - outputBefore,
         firstTokenAt,
@@ -214,6 +285,7 @@ export class LoadedModel {
     this.retired = true;
     await this.pool.whenIdle();
     this.disposed = true;
+    await this.embedderInstance?.dispose();
     await this.context.dispose();
     await this.model.dispose();
   }

@@ -53,7 +53,27 @@ export function assertChatBodyBounds(body: unknown): void {
   const schema = (body as { response_format?: { json_schema?: { schema?: unknown } } } | null)?.response_format?.json_schema?.schema;
   const inSchema = schema === undefined ? null : checkJsonBounds(schema, SCHEMA_BOUNDS);
   if (inSchema) throw refuse("JSON schema", inSchema, SCHEMA_BOUNDS, SCHEMA_PARAM);
+  assertToolsBounds(body);
   const whole = checkJsonBounds(body, BODY_BOUNDS);
   // param: the top-level field that holds the excess (none when the body itself is the problem).
   if (whole) throw refuse("request body", whole, BODY_BOUNDS, typeof whole.path[0] === "string" ? whole.path[0] : null);
+}
+
+/**
+ * Tool parameter schemas become grammar rules too, and tool_choice "required" compiles all of them
+ * into one grammar: each is held to the schema depth, and all of them together to its node count.
+ */
+function assertToolsBounds(body: unknown): void {
+  const tools = (body as { tools?: unknown } | null)?.tools;
+  if (!Array.isArray(tools)) return;
+  const schemas: unknown[] = [];
+  tools.forEach((t, i) => {
+    const schema = (t as { function?: { parameters?: unknown } } | null)?.function?.parameters;
+    if (schema === undefined) return;
+    const v = checkJsonBounds(schema, SCHEMA_BOUNDS);
+    if (v) throw refuse("parameters schema", v, SCHEMA_BOUNDS, `tools[${i}].function.parameters`);
+    schemas.push(schema);
+  });
+  const all = checkJsonBounds(schemas, { maxDepth: SCHEMA_BOUNDS.maxDepth + 1, maxNodes: SCHEMA_BOUNDS.maxNodes });
+  if (all) throw refuse("tools' parameters schemas together", all, SCHEMA_BOUNDS, "tools");
 }

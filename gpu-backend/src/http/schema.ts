@@ -8,17 +8,28 @@ const TextPart = z.object({ type: z.literal("text"), text: z.string() });
 const OtherPart = z.looseObject({ type: z.string() });
 const Content = z.union([z.string(), z.array(z.union([TextPart, OtherPart]))]);
 
+// OpenAI's function names: what the chat wrapper's call syntax and the grammars can carry verbatim.
+export const FunctionName = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "function names are 1 to 64 letters, digits, '_' or '-'");
+
+const ToolCall = z.object({
+  id: z.string().min(1).max(256),
+  type: z.literal("function"),
+  function: z.object({ name: FunctionName, arguments: z.string().max(1_000_000) }),
+});
+
 const Message = z.looseObject({
   role: z.enum(["system", "developer", "user", "assistant", "tool"]),
   content: Content.nullable().optional(),
   name: z.string().optional(),
+  tool_calls: z.array(ToolCall).max(128).nullable().optional(),
+  tool_call_id: z.string().min(1).max(256).optional(),
 });
 
 // The JSON Schema subset node-llama-cpp compiles into a grammar. Its compiler silently treats what
 // it does not understand as "any", so malformed schemas are refused here, by path.
 const JsonType = z.enum(["string", "number", "integer", "boolean", "object", "array", "null"]);
 type JsonSchemaNode = { [key: string]: unknown };
-const JsonSchema: z.ZodType<JsonSchemaNode> = z.lazy(() =>
+export const JsonSchema: z.ZodType<JsonSchemaNode> = z.lazy(() =>
   z.looseObject({
     type: z.union([JsonType, z.array(JsonType).min(1)]).optional(),
     properties: z.record(z.string(), JsonSchema).optional(),
@@ -33,6 +44,23 @@ const JsonSchema: z.ZodType<JsonSchemaNode> = z.lazy(() =>
     $defs: z.record(z.string(), JsonSchema).optional(),
   }),
 );
+
+const Tool = z.object({
+  type: z.literal("function"),
+  function: z.object({
+    name: FunctionName,
+    description: z.string().max(16_384).optional(),
+    parameters: JsonSchema.optional(),
+    strict: z.boolean().nullable().optional(),
+  }),
+});
+export type Tool = z.infer<typeof Tool>;
+
+export const ToolChoice = z.union([
+  z.enum(["none", "auto", "required"]),
+  z.object({ type: z.literal("function"), function: z.object({ name: FunctionName }) }),
+]);
+export type ToolChoice = z.infer<typeof ToolChoice>;
 
 const tokens = z.number().int().min(1).nullable().optional();
 const penalty = z.number().min(-2).max(2).nullable().optional();
@@ -62,7 +90,10 @@ export const ChatCompletionRequest = z.looseObject({
   frequency_penalty: penalty,
   presence_penalty: penalty,
   logprobs: z.boolean().nullable().optional(),
-  tools: z.array(z.unknown()).nullable().optional(),
+  top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
+  tools: z.array(Tool).max(128).nullable().optional(),
+  tool_choice: ToolChoice.nullable().optional(),
+  parallel_tool_calls: z.boolean().nullable().optional(),
   user: z.string().optional(),
 });
 

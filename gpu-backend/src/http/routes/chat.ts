@@ -4,7 +4,8 @@ import type { LlamaContextSequence } from "node-llama-cpp";
 import { ContextLengthError, type GenerationResult, type LoadedModel } from "../../engine/loaded-model.ts";
 import { QueueFullError } from "../../engine/slot-pool.ts";
 import { translateRequest, type TranslatedRequest } from "../chat-request.ts";
-import { chunkWriter, completionBody, completionId, usage } from "../chat-response.ts";
+import { chunkWriter, completionBody, completionId, usage, type ChatAnswer } from "../chat-response.ts";
+import { runChat, type ChatSink } from "../chat-run.ts";
 import type { Deps } from "../deps.ts";
 import { ApiError, fromZod } from "../errors.ts";
 import { assertChatBodyBounds } from "../json-bounds.ts";
@@ -32,7 +33,8 @@ export function chatCompletions(deps: Deps) {
     if (!model) throw new ApiError(404, `The model '${body.model}' does not exist or is not loaded.`, "model_not_found", "model");
     let prompt;
     try {
-      prompt = model.prepare(request.messages, request.maxTokens);
+      const t = request.tools;
+      prompt = model.prepare(request.messages, request.maxTokens, t.kind === "auto" ? { functions: t.functions, mode: "native" } : t.kind === "forced" ? { functions: t.functions, mode: "inline" } : undefined);
     } catch (e) {
       if (e instanceof ContextLengthError) throw new ApiError(400, e.message, "context_length_exceeded", "messages");
       throw e;
@@ -55,8 +57,7 @@ export function chatCompletions(deps: Deps) {
       throw e;
     }
 
-    const run = (onText?: (t: string) => void) =>
-      model.generate(slot, prompt, { messages: request.messages, ...request.params }, { signal: cancel.signal, onText });
+    const run = (sink?: ChatSink) => runChat(model, slot, prompt, request, cancel.signal, sink);
     const finish = (outcome: string, r?: GenerationResult) => {
       c.req.raw.signal.removeEventListener("abort", onClientAbort);
       model.release(slot);
@@ -74,8 +75,9 @@ export function chatCompletions(deps: Deps) {
     const created = Math.floor(Date.now() / 1000);
     if (!request.stream) {
       let result: GenerationResult;
+      let answer: ChatAnswer;
       try {
-        result = await run();
+        ({ result, answer } = await run());
       } catch (e) {
         if (!cancel.signal.aborted) {
           finish("error");
@@ -85,7 +87,7 @@ export function chatCompletions(deps: Deps) {
         throw abandoned();
       }
       finish(result.finishReason, result);
-      return c.json(completionBody(id, model.id, model.fingerprint, created, result.text, result.finishReason, usage(result.promptTokens, result.completionTokens)));
+      return c.json(completionBody(id, model.id, model.fingerprint, created, answer, usage(result.promptTokens, result.completionTokens)));
     }
     return streamCompletion(c, model, request, run, finish, cancel, chunkWriter(id, model.id, model.fingerprint, created, request.includeUsage));
   };
@@ -95,7 +97,7 @@ function streamCompletion(
   c: Context,
   model: LoadedModel,
   request: TranslatedRequest,
-  run: (onText: (t: string) => void) => Promise<GenerationResult>,
+  run: (sink: ChatSink) => Promise<{ result: GenerationResult; answer: ChatAnswer }>,
   finish: (outcome: string, r?: GenerationResult) => void,
   cancel: AbortController,
   chunks: ReturnType<typeof chunkWriter>,
@@ -106,9 +108,12 @@ function streamCompletion(
       const send = (s: string) => controller.enqueue(encoder.encode(s));
       send(chunks.role());
       try {
-        const result = await run((text) => { if (text) send(chunks.content(text)); });
+        const { result, answer } = await run({
+          text: (text, logprobs) => { if (text || logprobs?.length) send(chunks.content(text, logprobs)); },
+          toolCall: (index, call) => send(chunks.toolCall(index, call)),
+        });
         finish(result.finishReason, result);
-        send(chunks.finish(result.finishReason));
+        send(chunks.finish(answer.finish));
         if (request.includeUsage) send(chunks.usage(usage(result.promptTokens, result.completionTokens)));
         send(chunks.done());
         controller.close();
