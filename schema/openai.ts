@@ -1,10 +1,15 @@
 // zod schemas for the OpenAI-compatible payloads the gateway accepts (client bodies) and reads
-// (upstream answers). Client bodies are strict at the top level, so a misspelt parameter
-// (`max_token`) is a clear 400 instead of being silently dropped; nested objects keep unknown
-// fields and pass them through, because OpenAI grows them often and upstreams understand them.
-// Free-form JSON (schemas, tool parameters, passed-through fields) is bounded in depth and size
-// (json-bounds.ts): upstreams walk it recursively.
+// (upstream answers). Every parameter the gateway knows (OpenAI's current chat fields and the
+// sampling fields vLLM and llama.cpp users send through extra_body) is validated here. Other
+// top-level fields are kept (looseObject) and checked by chat-params.ts: a near miss of a known
+// name (`max_token`) is a 400 with a did-you-mean hint, the rest is bounded and passed through to
+// OpenAI-compatible upstreams (or dropped, and named, for families that cannot carry it; a route
+// may refuse them instead, see route-config.ts). Nested objects keep unknown fields too, because
+// OpenAI grows them often and upstreams understand them. Free-form JSON (schemas, tool
+// parameters, passed-through fields) is bounded in depth and size (json-bounds.ts): upstreams
+// walk it recursively.
 import { z } from "zod";
+import { unknownParamsCheck } from "./chat-params.ts";
 import { boundedJson, MAX_BODY_DEPTH, MAX_SCHEMA_DEPTH, MAX_SCHEMA_VALUES } from "./json-bounds.ts";
 
 const textPart = z.looseObject({ type: z.literal("text"), text: z.string() });
@@ -39,11 +44,22 @@ const assistantContent = z.union([
   z.array(z.discriminatedUnion("type", [textPart, refusalPart])),
 ]);
 
-const toolCall = z.looseObject({
-  id: z.string().min(1),
-  type: z.literal("function"),
-  function: z.looseObject({ name: z.string().min(1), arguments: z.string() }),
-});
+const toolCall = z.discriminatedUnion("type", [
+  z.looseObject({
+    id: z.string().min(1),
+    type: z.literal("function"),
+    function: z.looseObject({ name: z.string().min(1), arguments: z.string() }),
+  }),
+  // A call of a custom (free-form input) tool.
+  z.looseObject({
+    id: z.string().min(1),
+    type: z.literal("custom"),
+    custom: z.looseObject({ name: z.string().min(1), input: z.string() }),
+  }),
+]);
+
+// The legacy (pre-tools) shape of a call in an assistant message.
+const functionCall = z.looseObject({ name: z.string().min(1), arguments: z.string() });
 
 const name = z.string().min(1).max(256).optional();
 
@@ -57,10 +73,13 @@ export const chatMessage = z.discriminatedUnion("role", [
       content: assistantContent.nullish(),
       refusal: z.string().nullish(),
       tool_calls: z.array(toolCall).optional(),
+      function_call: functionCall.nullish(),
+      // A reference to an earlier audio answer (audio output).
+      audio: z.looseObject({ id: z.string().min(1) }).nullish(),
       name,
     })
-    .refine((m) => m.content != null || (m.tool_calls?.length ?? 0) > 0, {
-      message: "an assistant message needs content or tool_calls",
+    .refine((m) => m.content != null || (m.tool_calls?.length ?? 0) > 0 || m.function_call != null || m.audio != null, {
+      message: "an assistant message needs content, tool_calls or function_call",
       path: ["content"],
     }),
   z.looseObject({
@@ -68,26 +87,56 @@ export const chatMessage = z.discriminatedUnion("role", [
     content: textContent,
     tool_call_id: z.string().min(1),
   }),
+  // Legacy: the result of a function_call, matched by name.
+  z.looseObject({ role: z.literal("function"), content: z.string().nullable(), name: z.string().min(1).max(256) }),
 ]);
 
-const tool = z.looseObject({
-  type: z.literal("function"),
-  function: z.looseObject({
-    name: z
-      .string()
-      .regex(/^[a-zA-Z0-9_-]{1,64}$/, "function names are 1-64 of a-z, A-Z, 0-9, _ and -"),
-    description: z.string().optional(),
-    parameters: z.record(z.string(), z.unknown()).superRefine(boundedJson(MAX_SCHEMA_DEPTH, MAX_SCHEMA_VALUES)).optional(),
-    strict: z.boolean().nullish(),
-  }),
+const functionName = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "function names are 1-64 of a-z, A-Z, 0-9, _ and -");
+const jsonSchema = z.record(z.string(), z.unknown()).superRefine(boundedJson(MAX_SCHEMA_DEPTH, MAX_SCHEMA_VALUES));
+
+const functionDefinition = z.looseObject({
+  name: functionName,
+  description: z.string().optional(),
+  parameters: jsonSchema.optional(),
+  strict: z.boolean().nullish(),
 });
+
+const tool = z.discriminatedUnion("type", [
+  z.looseObject({ type: z.literal("function"), function: functionDefinition }),
+  // A tool whose input is free text, optionally constrained by a grammar (GPT-5 custom tools).
+  z.looseObject({
+    type: z.literal("custom"),
+    custom: z.looseObject({
+      name: functionName,
+      description: z.string().optional(),
+      format: z
+        .discriminatedUnion("type", [
+          z.looseObject({ type: z.literal("text") }),
+          z.looseObject({
+            type: z.literal("grammar"),
+            grammar: z.looseObject({ definition: z.string().max(100_000), syntax: z.enum(["lark", "regex"]) }),
+          }),
+        ])
+        .optional(),
+    }),
+  }),
+]);
 
 const toolChoice = z.union([
   z.enum(["none", "auto", "required"]),
-  z.looseObject({
-    type: z.literal("function"),
-    function: z.looseObject({ name: z.string().min(1) }),
-  }),
+  z.discriminatedUnion("type", [
+    z.looseObject({ type: z.literal("function"), function: z.looseObject({ name: z.string().min(1) }) }),
+    z.looseObject({ type: z.literal("custom"), custom: z.looseObject({ name: z.string().min(1) }) }),
+    // Restrict this request to a subset of `tools` without changing the list (keeps the
+    // prompt cache warm).
+    z.looseObject({
+      type: z.literal("allowed_tools"),
+      allowed_tools: z.looseObject({
+        mode: z.enum(["auto", "required"]),
+        tools: z.array(z.record(z.string(), z.unknown())).max(128),
+      }),
+    }),
+  ]),
 ]);
 
 const responseFormat = z.discriminatedUnion("type", [
@@ -98,21 +147,31 @@ const responseFormat = z.discriminatedUnion("type", [
     json_schema: z.looseObject({
       name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/),
       description: z.string().optional(),
-      schema: z.record(z.string(), z.unknown()).superRefine(boundedJson(MAX_SCHEMA_DEPTH, MAX_SCHEMA_VALUES)).optional(),
+      schema: jsonSchema.optional(),
       strict: z.boolean().nullish(),
     }),
   }),
 ]);
 
 const positiveInt = z.number().int().positive();
+const shortText = z.string().max(256);
 
-export const chatCompletionRequest = z.strictObject({
+// OpenAI's reasoning effort levels (openai SDK's ReasoningEffort).
+export const reasoningEfforts = ["none", "minimal", "low", "medium", "high", "xhigh", "max"] as const;
+export type ReasoningEffort = (typeof reasoningEfforts)[number];
+
+// Every top-level field the gateway knows, with its validation. A new field is added here, to
+// each adapter's parameter map (the compiler insists), and to the table in docs/api.md.
+export const chatParamShape = {
   model: z.string().min(1).max(256),
   messages: z.array(chatMessage).min(1),
   // OpenAI's own limit.
   tools: z.array(tool).max(128).optional(),
   tool_choice: toolChoice.optional(),
   parallel_tool_calls: z.boolean().optional(),
+  // Legacy function calling (before tools); translated to tools for other families.
+  functions: z.array(functionDefinition).min(1).max(128).optional(),
+  function_call: z.union([z.enum(["none", "auto"]), z.looseObject({ name: z.string().min(1) })]).optional(),
   temperature: z.number().min(0).max(2).nullish(),
   top_p: z.number().min(0).max(1).nullish(),
   max_tokens: positiveInt.nullish(),
@@ -121,8 +180,8 @@ export const chatCompletionRequest = z.strictObject({
   seed: z.number().int().nullish(),
   response_format: responseFormat.optional(),
   stream: z.boolean().nullish(),
-  stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
-  user: z.string().max(256).optional(),
+  stream_options: z.looseObject({ include_usage: z.boolean().optional(), include_obfuscation: z.boolean().optional() }).nullish(),
+  user: shortText.optional(),
   // Only one choice per request: n > 1 is refused with a 400 in the route, so a client that asks
   // for several gets a clear answer instead of one choice.
   n: z.number().int().min(1).nullish(),
@@ -133,7 +192,53 @@ export const chatCompletionRequest = z.strictObject({
   top_logprobs: z.number().int().min(0).max(20).nullish(),
   metadata: z.record(z.string(), z.string()).nullish(),
   store: z.boolean().nullish(),
-})
+  reasoning_effort: z.enum(reasoningEfforts).nullish(),
+  service_tier: z.enum(["auto", "default", "flex", "scale", "priority", "fast"]).nullish(),
+  verbosity: z.enum(["low", "medium", "high"]).nullish(),
+  prompt_cache_key: shortText.nullish(),
+  prompt_cache_retention: z.enum(["in_memory", "24h"]).nullish(),
+  prompt_cache_options: z.looseObject({ mode: z.enum(["implicit", "explicit"]).optional(), ttl: z.string().max(16).optional() }).nullish(),
+  safety_identifier: shortText.nullish(),
+  modalities: z.array(z.enum(["text", "audio"])).max(2).nullish(),
+  audio: z
+    .looseObject({
+      format: z.enum(["wav", "aac", "mp3", "flac", "opus", "pcm16"]),
+      voice: z.union([shortText, z.looseObject({ id: shortText })]),
+    })
+    .nullish(),
+  prediction: z.looseObject({ type: z.literal("content"), content: textContent }).nullish(),
+  web_search_options: z
+    .looseObject({
+      search_context_size: z.enum(["low", "medium", "high"]).optional(),
+      user_location: z
+        .looseObject({
+          type: z.literal("approximate"),
+          approximate: z.looseObject({
+            city: shortText.optional(),
+            country: shortText.optional(),
+            region: shortText.optional(),
+            timezone: shortText.optional(),
+          }),
+        })
+        .nullish(),
+    })
+    .optional(),
+  moderation: z.looseObject({ model: shortText }).nullish(),
+  // Sampling fields of vLLM and llama.cpp (sent through the SDKs' extra_body). Their ranges are
+  // the servers' own: top_k -1 (vLLM) or 0 (llama.cpp) turns it off; min_tokens is vLLM's.
+  top_k: z.number().int().min(-1).max(100_000).nullish(),
+  min_p: z.number().min(0).max(1).nullish(),
+  repetition_penalty: z.number().gt(0).max(10).nullish(),
+  min_tokens: z.number().int().min(0).nullish(),
+};
+
+export type KnownChatParam = keyof typeof chatParamShape;
+export const knownChatParams: ReadonlySet<string> = new Set(Object.keys(chatParamShape));
+
+export const chatCompletionRequest = z
+  .looseObject(chatParamShape)
+  // Unknown top-level fields: no near misses of known names, bounded in number and size.
+  .superRefine(unknownParamsCheck(knownChatParams))
   // Nested objects pass unknown fields through to the upstream: bound how deep anything nests.
   .superRefine(boundedJson(MAX_BODY_DEPTH, undefined, true));
 

@@ -25,7 +25,21 @@ const price = z.number().min(0).max(1_000_000);
 
 // Fields of the request and its context that a conditional rule can test.
 const conditionField = z.union([
-  z.enum(["max_tokens", "temperature", "message_count", "prompt_tokens", "tier", "complexity", "language", "stream", "priority"]),
+  z.enum([
+    "max_tokens",
+    "temperature",
+    "message_count",
+    "prompt_tokens",
+    "tier",
+    "complexity",
+    "language",
+    // From the Accept-Language header: the primary subtag of the first preference ("ja"), and
+    // every preferred language, tags and primary subtags, for `in` (["ja-JP", "ja", "en"]).
+    "accept_language",
+    "accept_languages",
+    "stream",
+    "priority",
+  ]),
   z.string().regex(/^header:[a-z0-9-]{1,64}$/, "header:<lowercase name>"),
   z.string().regex(/^metadata:[A-Za-z0-9_.-]{1,64}$/, "metadata:<key>"),
 ]);
@@ -172,6 +186,20 @@ export const cacheSettings = z.strictObject({
   nondeterministic: z.boolean().default(false),
 });
 
+// What a route does with parameters a target's provider family cannot carry (Anthropic has no
+// seed, Workers AI no tool_choice, neither takes fields the gateway does not know):
+//   drop_params true (default): leave them out and name them in x-edgeclaw-dropped-params;
+//               false: such a target is skipped for this request (a fallback or weighted
+//               sibling that can carry them serves it), and with none left the request is a 400
+//               unsupported_parameter naming them.
+//   strict_params true: top-level fields the gateway does not know are a 400 (unknown_parameter)
+//               instead of being passed through; default false.
+// Set on the config, they are the default of every route (the catalog's implicit ones too).
+const paramSettings = {
+  drop_params: z.boolean().optional(),
+  strict_params: z.boolean().optional(),
+};
+
 const routeFields = {
   cache: cacheSettings.optional(),
   retry: retrySettings.optional(),
@@ -179,6 +207,7 @@ const routeFields = {
   first_byte_timeout_ms: z.number().int().min(50).max(600_000).optional(),
   // Tokens reserved against limits and budgets when the request names no max_tokens.
   default_max_tokens: z.number().int().positive().max(1_000_000).optional(),
+  ...paramSettings,
 };
 export const route = z.strictObject({ tree: routeNode, ...routeFields });
 export type Route = z.infer<typeof route>;
@@ -200,6 +229,7 @@ const publicName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/);
 const configFields = {
   // The tenant's tier, for conditional rules.
   tier: z.string().min(1).max(64).optional(),
+  ...paramSettings,
   breaker: breakerSettings.optional(),
   retry: retrySettings.optional(),
   limits: z.strictObject({ tenant: rateLimit.optional(), key: rateLimit.optional() }).optional(),

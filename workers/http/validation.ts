@@ -18,6 +18,9 @@ export function parseOr400<S extends z.ZodType>(schema: S, input: unknown): z.in
     );
   }
   const param = formatPath(path);
+  // A refinement that names its own error code (schema/chat-params.ts) wrote a whole message.
+  const code = issue.code === "custom" ? (issue.params as { code?: unknown } | undefined)?.code : undefined;
+  if (typeof code === "string") throw new ApiError(400, code, issue.message, { param: param || null });
   throw new ApiError(400, "invalid_value", `Invalid value for '${param || "body"}': ${issue.message}`, {
     param: param || null,
   });

@@ -10,6 +10,9 @@
 //   conditional  the first rule whose condition holds, else the default
 // A stream counts as answered once its first bytes arrived; after that it is the client's and
 // is never switched to another target (a later break ends it with an error event).
+// Operations other than chat (text completions, embeddings: operations/) take the same path; a
+// target whose provider kind cannot serve the operation (or this request of it) is unavailable
+// for it, and when no target can, the client gets the 400 that says why.
 import type { ChatCompletionRequest, ChatCompletionResponse } from "../../schema/openai.ts";
 import type { ErrorClass, Priority } from "../../schema/route-config.ts";
 import { settings, type Env } from "../env.ts";
@@ -19,6 +22,8 @@ import { breakerKey, breakers } from "./breakers.ts";
 import { providerCredential } from "./credentials.ts";
 import { matches, type RequestFacts } from "./facts.ts";
 import { declaredBy, refusedUrl } from "./outbound.ts";
+import { paramsDroppedBy, unsupportedParams } from "./params.ts";
+import { bindOperation, isRefusal, type BoundOperation, type Operation, type OperationResponse } from "./operations/index.ts";
 import { adapters } from "./providers/index.ts";
 import { effectiveWeights, inflight, recordFailure, recordSuccess, release, tryAcquire, weightedOrder } from "./qos.ts";
 import { pickReplica, pollIfDue, recordQueueHeader, reportedQueue, type Replica } from "./replicas.ts";
@@ -41,21 +46,28 @@ export interface RunContext {
   requestId: string;
   timing: GatewayTiming;
   waitUntil: (p: Promise<unknown>) => void;
+  // Another operation than chat; `request` is then its chat view (what facts and the
+  // translations to chat read).
+  operation?: Operation;
 }
 
 // What happened on the way, for the response headers (errors included).
 export interface Trail {
   attempts: number;
   reasons: string[];
-  last: { target: CompiledTarget; replica: Replica | null } | null;
+  // dropped: the request's parameters the target's adapter left out (x-edgeclaw-dropped-params).
+  last: { target: CompiledTarget; replica: Replica | null; dropped: string[] } | null;
 }
 
-export type Answer = { kind: "json"; answer: ChatCompletionResponse; headers: Headers } | { kind: "sse"; primed: PrimedStream; headers: Headers };
+// An operation's JSON answer is that operation's response object (OperationResponse).
+export type Answer = { kind: "json"; answer: ChatCompletionResponse | OperationResponse; headers: Headers } | { kind: "sse"; primed: PrimedStream; headers: Headers };
 
 export interface Served {
   answer: Answer;
   target: CompiledTarget;
   replica: Replica | null;
+  // The operation's adapter that made the call (null for chat): its stream transform applies.
+  op: BoundOperation | null;
   // Call when the answer is complete (a stream: at its end): books QoS and frees the slot.
   finish(completionTokens: number): void;
 }
@@ -65,11 +77,14 @@ type FailureClass = ErrorClass | "unavailable" | null;
 class RouteFailure extends Error {
   readonly errorClass: FailureClass;
   readonly error: ApiError;
+  // The target cannot serve this operation or request at all (not a passing condition).
+  readonly unsupported: boolean;
 
-  constructor(errorClass: FailureClass, error: ApiError) {
+  constructor(errorClass: FailureClass, error: ApiError, unsupported = false) {
     super(error.message);
     this.errorClass = errorClass;
     this.error = error;
+    this.unsupported = unsupported;
   }
 }
 
@@ -102,8 +117,9 @@ async function execNode(node: CompiledNode, run: RunContext, trail: Trail, deadl
       return await execNode(child, run, trail, deadline);
     } catch (err) {
       if (!(err instanceof RouteFailure)) throw err;
-      // The error the client sees is the last real failure, not "unavailable".
-      if (!worst || err.errorClass !== "unavailable") worst = err;
+      // The error the client sees is the last real failure, not "unavailable"; and a target
+      // that is down now says more than one that cannot serve the request at all.
+      if (!worst || err.errorClass !== "unavailable" || worst.unsupported) worst = err;
       const fallOver = err.errorClass === "unavailable" || (err.errorClass !== null && node.on.has(err.errorClass));
       if (!fallOver || Date.now() >= deadline) throw worst;
     }
@@ -132,12 +148,30 @@ async function execTarget(target: CompiledTarget, run: RunContext, trail: Trail,
     trail.reasons.push(`${target.path}:provider_revoked`);
     throw unavailable(`the provider of ${target.path} is revoked`);
   }
+  let op: BoundOperation | null = null;
+  if (run.operation) {
+    const bound = bindOperation(provider.kind, run.operation);
+    if (isRefusal(bound)) {
+      trail.reasons.push(`${target.path}:${bound.code}`);
+      throw new RouteFailure(
+        "unavailable",
+        new ApiError(400, bound.code, `The model '${route.name}' cannot serve this request: its target ${target.path} (${provider.kind}) ${bound.message}.`, { param: bound.param ?? null }),
+        true,
+      );
+    }
+    op = bound;
+  }
   if (target.contextWindow !== null && facts.prompt_tokens + (facts.max_tokens ?? 0) > target.contextWindow) {
     trail.reasons.push(`${target.path}:context_length`);
     throw new RouteFailure(
       "context_length",
       new ApiError(400, "context_length_exceeded", `The request (about ${facts.prompt_tokens} prompt tokens plus max_tokens) does not fit ${target.path}'s context window of ${target.contextWindow} tokens.`, { param: "messages" }),
     );
+  }
+  const dropped = paramsDroppedBy(adapters[provider.kind], target, run.request);
+  if (dropped.length > 0 && !route.dropParams) {
+    trail.reasons.push(`${target.path}:unsupported_parameter`);
+    throw new RouteFailure("unavailable", unsupportedParams(target, provider.kind, dropped));
   }
   if (target.replicas?.length === 0) {
     trail.reasons.push(`${target.path}:replica_not_declared`);
@@ -170,7 +204,7 @@ async function execTarget(target: CompiledTarget, run: RunContext, trail: Trail,
     const url = replica?.baseUrl ?? provider.baseUrl;
     // Point of use: the URL is re-checked against the outbound policy and against what the
     // provider row declares before anything (the credential above all) is sent.
-    if (!adapters[provider.kind].send) {
+    if (!(op ?? adapters[provider.kind]).send) {
       const refused = !declaredBy(provider, url) ? "it is not declared by the provider" : refusedUrl(run.env, url);
       if (refused !== null) {
         trail.reasons.push(`${label}:url_not_allowed`);
@@ -201,11 +235,12 @@ async function execTarget(target: CompiledTarget, run: RunContext, trail: Trail,
       );
     }
     trail.attempts++;
-    trail.last = { target, replica };
+    trail.last = { target, replica, dropped };
     const idleMs = provider.timeoutMs ?? defaults.upstreamTimeoutMs;
     const firstByteMs = Math.max(1, Math.min(target.node.first_byte_timeout_ms ?? route.firstByteMs ?? idleMs, deadline - Date.now()));
     const call: UpstreamCall = {
       adapter: adapters[provider.kind],
+      op,
       ctx: {
         request: run.request,
         target: { baseUrl: url, model: target.node.model, credential },
@@ -232,6 +267,7 @@ async function execTarget(target: CompiledTarget, run: RunContext, trail: Trail,
         answer,
         target,
         replica,
+        op,
         finish(completionTokens) {
           if (finished) return;
           finished = true;

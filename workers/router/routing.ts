@@ -86,6 +86,12 @@ export interface CompiledRoute {
   breaker: BreakerSettings;
   firstByteMs: number | null;
   defaultMaxTokens: number;
+  // See drop_params / strict_params in schema/route-config.ts.
+  dropParams: boolean;
+  strictParams: boolean;
+  // When the name came to be what it is (ms): the catalog model's creation, or for a route of
+  // the router config, the creation of the config version that defines it now.
+  createdAt: number;
   // The highest prices in the tree: what a call is reserved at before its target is known.
   maxInputPrice: number;
   maxOutputPrice: number;
@@ -94,6 +100,8 @@ export interface CompiledRoute {
 
 export interface TenantRouting {
   version: number;
+  // When the active config version was saved (ms; 0 without one).
+  versionCreatedAt: number;
   config: RouterConfig;
   routes: ReadonlyMap<string, CompiledRoute>;
 }
@@ -107,6 +115,7 @@ export function compileRouting(
   config: RouterConfig,
   providerRows: ProviderInfo[],
   catalog: Awaited<ReturnType<typeof loadCatalog>>,
+  versionCreatedAt = 0,
 ): TenantRouting {
   const byName = new Map(providerRows.map((p) => [p.name, p]));
   const prices = new Map<string, { input: number; output: number; contextWindow: number | null; kind: ModelKind }>();
@@ -116,7 +125,7 @@ export function compileRouting(
   const routes = new Map<string, CompiledRoute>();
   const defaults = { breaker: config.breaker ?? breakerSettings.parse({}), retry: config.retry ?? retrySettings.parse({}) };
 
-  const build = (name: string, route: Route): CompiledRoute => {
+  const build = (name: string, route: Route, createdAt: number): CompiledRoute => {
     const targets: CompiledTarget[] = [];
     const kinds = new Set<ModelKind>();
     const compile = (node: RouteNode, path: string): CompiledNode => {
@@ -166,6 +175,9 @@ export function compileRouting(
       breaker: route.breaker ?? defaults.breaker,
       firstByteMs: route.first_byte_timeout_ms ?? null,
       defaultMaxTokens: route.default_max_tokens ?? DEFAULT_MAX_TOKENS,
+      dropParams: route.drop_params ?? config.drop_params ?? true,
+      strictParams: route.strict_params ?? config.strict_params ?? false,
+      createdAt,
       maxInputPrice: Math.max(0, ...targets.map((t) => t.inputPrice)),
       maxOutputPrice: Math.max(0, ...targets.map((t) => t.outputPrice)),
       targets,
@@ -173,13 +185,13 @@ export function compileRouting(
   };
 
   for (const m of catalog.values()) {
-    const implicit = build(m.publicName, { tree: { type: "target", provider: m.provider.name, model: m.upstreamModel } });
+    const implicit = build(m.publicName, { tree: { type: "target", provider: m.provider.name, model: m.upstreamModel } }, m.createdAt);
     // The model's own kind, even if another catalog entry names the same upstream model.
     implicit.kind = m.kind;
     routes.set(m.publicName, implicit);
   }
-  for (const [name, route] of Object.entries(config.routes)) routes.set(name, build(name, route));
-  return { version, config, routes };
+  for (const [name, route] of Object.entries(config.routes)) routes.set(name, build(name, route, versionCreatedAt));
+  return { version, versionCreatedAt, config, routes };
 }
 
 // A target's replicas: the provider's declared ones, narrowed to the ids the target names. URLs
@@ -252,9 +264,10 @@ async function loadRouting(d1: D1Database, tenantId: string): Promise<TenantRout
   const db = database(d1);
   const [version, providerRows, catalog] = await Promise.all([headVersion(d1, tenantId), liveProviders(d1, tenantId), loadCatalog(d1, tenantId)]);
   let config: RouterConfig = routerConfig.parse({});
+  let createdAt = 0;
   if (version > 0) {
     const row = await db
-      .select({ config: routeConfigVersions.config })
+      .select({ config: routeConfigVersions.config, createdAt: routeConfigVersions.createdAt })
       .from(routeConfigVersions)
       .where(and(eq(routeConfigVersions.tenantId, tenantId), eq(routeConfigVersions.version, version)))
       .get();
@@ -262,10 +275,12 @@ async function loadRouting(d1: D1Database, tenantId: string): Promise<TenantRout
     // read (or a corrupt row) falls back to the catalog's implicit routes instead of failing
     // every request of the tenant.
     const parsed = storedRouterConfig.safeParse(row ? parseJson(row.config) : {});
-    if (parsed.success) config = parsed.data;
-    else console.warn(JSON.stringify({ level: "warn", msg: "stored router config unreadable, using implicit routes", tenantId, version }));
+    if (parsed.success) {
+      config = parsed.data;
+      createdAt = row?.createdAt ?? 0;
+    } else console.warn(JSON.stringify({ level: "warn", msg: "stored router config unreadable, using implicit routes", tenantId, version }));
   }
-  return compileRouting(version, config, providerRows, catalog);
+  return compileRouting(version, config, providerRows, catalog, createdAt);
 }
 
 interface Entry {

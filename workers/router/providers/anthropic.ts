@@ -1,117 +1,16 @@
-// Anthropic's Messages API (POST {base}/messages), mapped to and from OpenAI's chat shape:
-// system/developer messages become `system`, tool calls become tool_use blocks and tool messages
-// tool_result blocks, max_tokens is required (DEFAULT_MAX_TOKENS when the client gives none), and
-// answers and SSE events (message_start, content_block_start/delta/stop, message_delta,
-// message_stop, ping, error) come back as chat.completion objects and chunks.
+// Anthropic's Messages API (POST {base}/messages), mapped to and from OpenAI's chat shape: the
+// request side (parameters, tools, thinking, messages) is anthropic-request.ts; here answers and
+// SSE events (message_start, content_block_start/delta/stop, message_delta, message_stop, ping,
+// error) come back as chat.completion objects and chunks.
 import { z } from "zod";
+import { nativeAnthropicBody } from "../../../schema/anthropic.ts";
 import type { ChatCompletionResponse } from "../../../schema/openai.ts";
-import type { ParamMap, ProviderAdapter } from "./types.ts";
+import { finalizeBody, params } from "./anthropic-request.ts";
+import type { ProviderAdapter } from "./types.ts";
 
-const DEFAULT_MAX_TOKENS = 4096;
 const API_VERSION = "2023-06-01";
 
-type OpenAiMessage = { role: string; content?: unknown; tool_calls?: { id: string; function: { name: string; arguments: string } }[]; tool_call_id?: string };
 type Block = Record<string, unknown>;
-
-const dropped = null;
-
-const params: ParamMap = {
-  model: { to: "model", transform: (_v, { target }) => target.model },
-  messages: { to: "messages" },
-  tools: {
-    to: "tools",
-    transform: (tools) =>
-      (tools as { function: { name: string; description?: string; parameters?: unknown } }[]).map((t) => ({
-        name: t.function.name,
-        ...(t.function.description ? { description: t.function.description } : {}),
-        input_schema: t.function.parameters ?? { type: "object", properties: {} },
-      })),
-  },
-  tool_choice: {
-    to: "tool_choice",
-    transform: (choice) => {
-      if (choice === "auto") return { type: "auto" };
-      if (choice === "required") return { type: "any" };
-      if (choice === "none") return { type: "none" };
-      return { type: "tool", name: (choice as { function: { name: string } }).function.name };
-    },
-  },
-  parallel_tool_calls: dropped,
-  // Anthropic's range is 0-1 where OpenAI's is 0-2.
-  temperature: { to: "temperature", transform: (v) => (v == null ? undefined : Math.min(1, v as number)) },
-  top_p: { to: "top_p", transform: (v) => v ?? undefined },
-  max_tokens: { to: "max_tokens", transform: (v) => v ?? undefined },
-  max_completion_tokens: { to: "max_tokens", transform: (v) => v ?? undefined },
-  stop: { to: "stop_sequences", transform: (v) => (v == null ? undefined : typeof v === "string" ? [v] : v) },
-  seed: dropped,
-  response_format: dropped,
-  stream: { to: "stream", transform: (v) => v ?? undefined },
-  stream_options: dropped,
-  user: { to: "metadata", transform: (v) => ({ user_id: v }) },
-  n: dropped,
-  presence_penalty: dropped,
-  frequency_penalty: dropped,
-  logit_bias: dropped,
-  logprobs: dropped,
-  top_logprobs: dropped,
-  metadata: dropped,
-  store: dropped,
-};
-
-function textOf(content: unknown): string {
-  if (typeof content === "string") return content;
-  if (Array.isArray(content)) return content.map((p: { text?: string }) => p.text ?? "").join("");
-  return "";
-}
-
-function userBlocks(content: unknown): Block[] | string {
-  if (typeof content === "string") return content;
-  return (content as { type: string; text?: string; image_url?: { url: string } }[]).flatMap((part): Block[] => {
-    if (part.type === "text") return [{ type: "text", text: part.text ?? "" }];
-    if (part.type === "image_url" && part.image_url) {
-      const data = /^data:([^;]+);base64,(.*)$/s.exec(part.image_url.url);
-      return [data ? { type: "image", source: { type: "base64", media_type: data[1], data: data[2] } } : { type: "image", source: { type: "url", url: part.image_url.url } }];
-    }
-    return [];
-  });
-}
-
-function toAnthropicMessages(messages: OpenAiMessage[]): { system?: string; messages: Block[] } {
-  const system: string[] = [];
-  const out: { role: string; content: Block[] | string }[] = [];
-  const push = (role: string, blocks: Block[]) => {
-    const last = out[out.length - 1];
-    // Consecutive turns of one role (several tool results) are merged, as the API expects.
-    if (last && last.role === role && Array.isArray(last.content)) last.content.push(...blocks);
-    else out.push({ role, content: blocks });
-  };
-  for (const m of messages) {
-    if (m.role === "system" || m.role === "developer") system.push(textOf(m.content));
-    else if (m.role === "user") {
-      const blocks = userBlocks(m.content);
-      push("user", typeof blocks === "string" ? [{ type: "text", text: blocks }] : blocks);
-    } else if (m.role === "assistant") {
-      const blocks: Block[] = [];
-      const text = textOf(m.content);
-      if (text) blocks.push({ type: "text", text });
-      for (const call of m.tool_calls ?? []) {
-        blocks.push({ type: "tool_use", id: call.id, name: call.function.name, input: parseArguments(call.function.arguments) });
-      }
-      push("assistant", blocks);
-    } else if (m.role === "tool") {
-      push("user", [{ type: "tool_result", tool_use_id: m.tool_call_id, content: textOf(m.content) }]);
-    }
-  }
-  return { ...(system.length > 0 ? { system: system.join("\n\n") } : {}), messages: out };
-}
-
-function parseArguments(args: string): unknown {
-  try {
-    return JSON.parse(args);
-  } catch {
-    return {};
-  }
-}
 
 const finishReasons: Record<string, string> = {
   end_turn: "stop",
@@ -139,6 +38,9 @@ function toResponse(body: unknown): ChatCompletionResponse | null {
   if (!parsed.success) return null;
   const m = parsed.data;
   const text = m.content.filter((b) => b.type === "text").map((b) => String(b.text ?? "")).join("");
+  // Thinking blocks travel as LiteLLM does it: the text as reasoning_content, the blocks with
+  // their signatures as thinking_blocks (the Messages ingress hands them back to its client).
+  const thinking = m.content.filter((b) => b.type === "thinking" || b.type === "redacted_thinking");
   const calls = m.content
     .filter((b) => b.type === "tool_use")
     .map((b) => ({ id: String(b.id), type: "function" as const, function: { name: String(b.name), arguments: JSON.stringify(b.input ?? {}) } }));
@@ -150,8 +52,15 @@ function toResponse(body: unknown): ChatCompletionResponse | null {
     choices: [
       {
         index: 0,
-        message: { role: "assistant", content: calls.length > 0 && !text ? null : text, ...(calls.length > 0 ? { tool_calls: calls } : {}) },
+        message: {
+          role: "assistant",
+          content: calls.length > 0 && !text ? null : text,
+          ...(calls.length > 0 ? { tool_calls: calls } : {}),
+          ...(thinking.length > 0 ? { reasoning_content: thinking.map((b) => String(b.thinking ?? "")).join(""), thinking_blocks: thinking } : {}),
+        },
         finish_reason: finish(m.stop_reason),
+        // The stop sequence that ended the text, where vLLM puts it.
+        ...(typeof m.stop_sequence === "string" ? { stop_reason: m.stop_sequence } : {}),
         logprobs: null,
       },
     ],
@@ -175,13 +84,13 @@ function toStreamChunks(data: string, event: string | undefined, raw: Record<str
     return [];
   }
   const type = (ev.type as string | undefined) ?? event;
-  const chunk = (delta: Record<string, unknown>, finishReason: string | null = null, extra: Record<string, unknown> = {}) =>
+  const chunk = (delta: Record<string, unknown>, finishReason: string | null = null, extra: Record<string, unknown> = {}, choiceExtra: Record<string, unknown> = {}) =>
     JSON.stringify({
       id: s.id ?? "msg",
       object: "chat.completion.chunk",
       created: Math.floor(Date.now() / 1000),
       model: s.model ?? "",
-      choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null }],
+      choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null, ...choiceExtra }],
       ...extra,
     });
   switch (type) {
@@ -192,6 +101,7 @@ function toStreamChunks(data: string, event: string | undefined, raw: Record<str
       return [chunk({ role: "assistant", content: "" })];
     case "content_block_start": {
       const block = ev.content_block as Block | undefined;
+      if (block?.type === "redacted_thinking") return [chunk({ thinking_blocks: [{ type: "redacted_thinking", data: block.data }] })];
       if (block?.type !== "tool_use") return [];
       s.tools ??= {};
       const index = Object.keys(s.tools).length;
@@ -201,6 +111,8 @@ function toStreamChunks(data: string, event: string | undefined, raw: Record<str
     case "content_block_delta": {
       const delta = ev.delta as Block | undefined;
       if (delta?.type === "text_delta") return [chunk({ content: delta.text })];
+      if (delta?.type === "thinking_delta") return [chunk({ reasoning_content: delta.thinking })];
+      if (delta?.type === "signature_delta") return [chunk({ thinking_blocks: [{ type: "thinking", thinking: "", signature: delta.signature }] })];
       if (delta?.type === "input_json_delta") {
         const index = s.tools?.[ev.index as number] ?? 0;
         return [chunk({ tool_calls: [{ index, function: { arguments: delta.partial_json } }] })];
@@ -210,7 +122,8 @@ function toStreamChunks(data: string, event: string | undefined, raw: Record<str
     case "message_delta": {
       const out = ev.usage?.output_tokens ?? 0;
       const inTokens = s.inputTokens ?? 0;
-      return [chunk({}, finish(ev.delta?.stop_reason) ?? "stop", { usage: { prompt_tokens: inTokens, completion_tokens: out, total_tokens: inTokens + out } })];
+      const matched = typeof ev.delta?.stop_sequence === "string" ? { stop_reason: ev.delta.stop_sequence } : {};
+      return [chunk({}, finish(ev.delta?.stop_reason) ?? "stop", { usage: { prompt_tokens: inTokens, completion_tokens: out, total_tokens: inTokens + out } }, matched)];
     }
     case "message_stop":
       return ["[DONE]"];
@@ -224,14 +137,17 @@ function toStreamChunks(data: string, event: string | undefined, raw: Record<str
 export const anthropic: ProviderAdapter = {
   kind: "anthropic",
   params,
+  extras: "drop",
   chatUrl: (baseUrl) => `${baseUrl}/messages`,
   headers: (target): Record<string, string> => ({
     "anthropic-version": API_VERSION,
     ...(target.credential ? { "x-api-key": target.credential } : {}),
   }),
-  finalizeBody: (mapped) => {
-    const { messages, ...rest } = mapped as { messages: OpenAiMessage[]; max_tokens?: number };
-    return { ...rest, max_tokens: rest.max_tokens ?? DEFAULT_MAX_TOKENS, ...toAnthropicMessages(messages) };
+  // A request from the Messages ingress carries the client's own Messages body: that goes out as
+  // sent, model swapped (thinking blocks with signatures, cache_control, documents survive).
+  finalizeBody: (mapped, ctx) => {
+    const native = nativeAnthropicBody(ctx.request);
+    return native ? { ...native, model: ctx.target.model } : finalizeBody(mapped, ctx);
   },
   toResponse,
   toStreamChunks,

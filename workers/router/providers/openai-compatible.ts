@@ -1,6 +1,8 @@
 // OpenAI-compatible upstreams (the gpu-backend, vLLM, OpenAI, most hosted APIs): the request goes
-// out as the client sent it with the model swapped for the upstream id, and answers and stream
-// events come back untouched (tool calls, usage and any extra fields included).
+// out as the client sent it with the model swapped for the upstream id (unknown top-level fields
+// included: vLLM's and llama.cpp's extensions are this dialect's), and answers and stream events
+// come back untouched (tool calls, usage and any extra fields included). Nothing is dropped: an
+// upstream that does not know a field answers for itself, as it would to the client directly.
 import { chatCompletionResponse, upstreamErrorBody } from "../../../schema/openai.ts";
 import type { ParamMap, ParamRule, ProviderAdapter } from "./types.ts";
 
@@ -12,6 +14,8 @@ const params: ParamMap = {
   tools: same("tools"),
   tool_choice: same("tool_choice"),
   parallel_tool_calls: same("parallel_tool_calls"),
+  functions: same("functions"),
+  function_call: same("function_call"),
   temperature: same("temperature"),
   top_p: same("top_p"),
   max_tokens: same("max_tokens"),
@@ -30,11 +34,28 @@ const params: ParamMap = {
   top_logprobs: same("top_logprobs"),
   metadata: same("metadata"),
   store: same("store"),
+  reasoning_effort: same("reasoning_effort"),
+  service_tier: same("service_tier"),
+  verbosity: same("verbosity"),
+  prompt_cache_key: same("prompt_cache_key"),
+  prompt_cache_retention: same("prompt_cache_retention"),
+  prompt_cache_options: same("prompt_cache_options"),
+  safety_identifier: same("safety_identifier"),
+  modalities: same("modalities"),
+  audio: same("audio"),
+  prediction: same("prediction"),
+  web_search_options: same("web_search_options"),
+  moderation: same("moderation"),
+  top_k: same("top_k"),
+  min_p: same("min_p"),
+  repetition_penalty: same("repetition_penalty"),
+  min_tokens: same("min_tokens"),
 };
 
 export const openAiCompatible: ProviderAdapter = {
   kind: "openai-compatible",
   params,
+  extras: "pass",
   chatUrl: (baseUrl) => `${baseUrl}/chat/completions`,
   headers: (target): Record<string, string> =>
     target.credential ? { authorization: `Bearer ${target.credential}` } : {},

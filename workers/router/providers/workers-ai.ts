@@ -6,34 +6,65 @@
 //   a thrown error (its message starts with a numeric code) -> an HTTP status: capacity/rate
 //   errors 429, unknown model or bad input 400, anything else 500.
 import { z } from "zod";
-import type { ParamMap, ProviderAdapter } from "./types.ts";
+import type { ParamMap, ParamRule, ProviderAdapter } from "./types.ts";
 
-const same = (name: string) => ({ to: name, transform: (v: unknown) => v ?? undefined });
+const same = (name: string) => ({ to: name });
+// Needs nothing upstream.
+const absorbed: ParamRule = { to: "", transform: () => undefined };
+const customTool = (t: unknown) => (t as { type: string }).type === "custom";
 
+// Text generation models take OpenAI-style function tools, and top_k and repetition_penalty
+// among their sampling fields; the rest of OpenAI's surface (tool_choice, logprobs, stop, ...) and
+// unknown fields are dropped and named in x-edgeclaw-dropped-params. Legacy `functions` become
+// tools (Workers AI's own `functions` field means something else: code functions).
 const params: ParamMap = {
   model: { to: "model", transform: (_v, { target }) => target.model },
   messages: { to: "messages", transform: (messages) => (messages as { role: string; content?: unknown }[]).map(flatten) },
-  tools: same("tools"),
+  tools: {
+    to: "tools",
+    transform: (tools) => (tools as { type: string }[]).filter((t) => !customTool(t)),
+    drops: (tools) => (tools as unknown[]).every(customTool),
+    partly: (tools) => (tools as unknown[]).some(customTool),
+  },
+  functions: { to: "legacy_functions" },
   tool_choice: null,
+  function_call: null,
   parallel_tool_calls: null,
   temperature: same("temperature"),
   top_p: same("top_p"),
+  top_k: same("top_k"),
+  repetition_penalty: same("repetition_penalty"),
+  min_p: null,
+  min_tokens: null,
   max_tokens: same("max_tokens"),
   max_completion_tokens: same("max_tokens"),
   stop: null,
   seed: same("seed"),
   response_format: same("response_format"),
   stream: same("stream"),
-  stream_options: null,
+  // Usage comes with the stream's last event anyway; n is 1 here (n > 1 is refused earlier).
+  stream_options: absorbed,
+  n: absorbed,
   user: null,
-  n: null,
+  safety_identifier: null,
   presence_penalty: same("presence_penalty"),
   frequency_penalty: same("frequency_penalty"),
   logit_bias: null,
-  logprobs: null,
+  logprobs: { to: "", transform: () => undefined, drops: (v) => v === true },
   top_logprobs: null,
   metadata: null,
-  store: null,
+  store: { to: "", transform: () => undefined, drops: (v) => v === true },
+  reasoning_effort: null,
+  service_tier: null,
+  verbosity: null,
+  prompt_cache_key: null,
+  prompt_cache_retention: null,
+  prompt_cache_options: null,
+  modalities: { to: "", transform: () => undefined, drops: (v) => (v as string[]).includes("audio") },
+  audio: null,
+  prediction: null,
+  web_search_options: null,
+  moderation: null,
 };
 
 // Workers AI text models take string contents.
@@ -60,9 +91,13 @@ function statusOf(message: string): number {
 export const workersAi: ProviderAdapter = {
   kind: "workers-ai",
   params,
+  extras: "drop",
   chatUrl: () => "workers-ai:binding",
   headers: () => ({}),
-  finalizeBody: ({ model: _model, ...inputs }) => inputs,
+  finalizeBody: ({ model: _model, legacy_functions, tools, ...inputs }) => {
+    const all = [...((tools as unknown[] | undefined) ?? []), ...((legacy_functions as unknown[] | undefined) ?? []).map((f) => ({ type: "function", function: f }))];
+    return { ...inputs, ...(all.length > 0 ? { tools: all } : {}) };
+  },
   async send(body, ctx, env) {
     if (!env.AI) return json(500, { error: { message: "The Workers AI binding (AI) is not configured on this deployment." } });
     try {
