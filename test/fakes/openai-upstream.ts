@@ -30,12 +30,13 @@
 // A capture server (what an attacker would point a credential at): POST /control/capture starts
 // it on a port of its own and answers its URL; it answers every request like a model would and
 // records the credential headers it got, listed by GET /control/captured.
-// Anthropic's Messages API is at POST /v1/messages (documented JSON and SSE event shapes, its
-// {type:"error",error:{type,message}} errors); the model `claude-fail-<status>` fails.
+// Anthropic's Messages API is at POST /v1/messages and /v1/messages/count_tokens: see
+// anthropic-upstream.ts.
 // Every request is recorded (headers that matter, body) under its x-request-id:
 // GET /control/requests/<x-request-id>.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { anthropicUpstream } from "./anthropic-upstream.ts";
 
 export interface RecordedRequest {
   authorization: string | null;
@@ -122,7 +123,7 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
       res.writeHead(200, { "content-type": "text/plain" });
       return void res.end(`# HELP vllm:num_requests_waiting waiting\nvllm:num_requests_waiting{model_name="m"} ${queued}\nvllm:num_requests_running{model_name="m"} 0\n`);
     }
-    if (req.method === "POST" && url.pathname === "/v1/messages") return anthropic(req, res);
+    if (req.method === "POST" && url.pathname.startsWith("/v1/messages")) return anthropicUpstream(req, res, url.pathname, record);
     if (req.method === "GET" && url.pathname.startsWith("/control/requests/")) {
       const found = recorded.get(decodeURIComponent(url.pathname.slice("/control/requests/".length)));
       return found ? json(res, 200, found) : json(res, 404, { error: "not recorded" });
@@ -260,48 +261,6 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
       send({ id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1_700_000_000, model, choices: [], usage: usage() });
     }
     res.end("data: [DONE]\n\n");
-  }
-
-  // Anthropic Messages: https://docs.anthropic.com/en/api/messages (and its streaming events).
-  async function anthropic(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = JSON.parse(await readBody(req)) as { model: string; stream?: boolean; messages: { role: string; content: unknown }[]; max_tokens?: number; tools?: unknown[] };
-    record(header(req, "x-request-id"), { authorization: header(req, "x-api-key"), accept: header(req, "anthropic-version"), body: body as unknown as Record<string, unknown> });
-    const aerror = (status: number, type: string, message: string) => json(res, status, { type: "error", error: { type, message } });
-    if (header(req, "anthropic-version") === null) return aerror(400, "invalid_request_error", "anthropic-version header is required");
-    if (typeof body.max_tokens !== "number") return aerror(400, "invalid_request_error", "max_tokens: Field required");
-    const fail = /^claude-fail-(\d{3})$/.exec(body.model);
-    if (fail) {
-      const code = Number(fail[1]);
-      const type = code === 429 ? "rate_limit_error" : code === 529 ? "overloaded_error" : code === 400 ? "invalid_request_error" : "api_error";
-      if (code === 429) res.setHeader("retry-after", "1");
-      return aerror(code, type, code === 400 ? "prompt is too long: 300000 tokens > 200000 maximum" : `fake anthropic ${code}`);
-    }
-    const last = [...body.messages].reverse().find((m) => m.role === "user");
-    const said = typeof last?.content === "string" ? last.content : Array.isArray(last?.content) ? (last.content as { type: string; text?: string }[]).filter((b) => b.type === "text").map((b) => b.text).join("") : "";
-    const useTool = Array.isArray(body.tools) && body.tools.length > 0;
-    const text = `echo: ${said}`;
-    const usage = { input_tokens: 12, output_tokens: 4 };
-    if (!body.stream) {
-      const content = useTool ? [{ type: "tool_use", id: "toolu_fake", name: "get_weather", input: { city: "Paris" } }] : [{ type: "text", text }];
-      return json(res, 200, { id: "msg_fake", type: "message", role: "assistant", model: body.model, content, stop_reason: useTool ? "tool_use" : "end_turn", stop_sequence: null, usage });
-    }
-    res.writeHead(200, { "content-type": "text/event-stream" });
-    const ev = (type: string, data: Record<string, unknown>) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
-    ev("message_start", { message: { id: "msg_fake", type: "message", role: "assistant", model: body.model, content: [], stop_reason: null, usage: { input_tokens: 12, output_tokens: 1 } } });
-    ev("ping", {});
-    if (useTool) {
-      ev("content_block_start", { index: 0, content_block: { type: "tool_use", id: "toolu_fake", name: "get_weather", input: {} } });
-      ev("content_block_delta", { index: 0, delta: { type: "input_json_delta", partial_json: '{"city":' } });
-      ev("content_block_delta", { index: 0, delta: { type: "input_json_delta", partial_json: '"Paris"}' } });
-    } else {
-      ev("content_block_start", { index: 0, content_block: { type: "text", text: "" } });
-      ev("content_block_delta", { index: 0, delta: { type: "text_delta", text: "echo: " } });
-      ev("content_block_delta", { index: 0, delta: { type: "text_delta", text: said } });
-    }
-    ev("content_block_stop", { index: 0 });
-    ev("message_delta", { delta: { stop_reason: useTool ? "tool_use" : "end_turn", stop_sequence: null }, usage: { output_tokens: 4 } });
-    ev("message_stop", {});
-    res.end();
   }
 
   // Answers everything with a chat completion and records which credential came with it.

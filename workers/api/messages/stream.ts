@@ -6,7 +6,6 @@
 //   message_delta (stop_reason, stop_sequence, usage) and message_stop.
 // An error event from the pipeline (the upstream broke or stalled mid-stream) becomes Anthropic's
 // `event: error`, and the stream ends there; so does a stream that ends without finishing.
-import { anthropicErrorType } from "../../http/errors.ts";
 import { messageId, stopReason, thinkingBlockShape, type StopReason } from "./from-chat.ts";
 
 export interface StreamOptions {
@@ -17,6 +16,8 @@ export interface StreamOptions {
   // Reasoning text from OpenAI-compatible upstreams becomes thinking blocks only when asked for.
   wantThinking: boolean;
 }
+
+const ANTHROPIC_STREAM_ERRORS = new Set(["api_error", "overloaded_error", "rate_limit_error", "invalid_request_error"]);
 
 // The pipeline's relay bounds each event; this bounds what a stream without event boundaries
 // could make the translator hold.
@@ -121,10 +122,10 @@ export function chatStreamToMessages(source: ReadableStream<Uint8Array>, options
 
   const onChunk = (chunk: Chunk) => {
     if (chunk.error) {
-      // The relay's own events say upstream_error; Anthropic's client knows api_error and
-      // overloaded_error, so the type comes from what the failure would be as a status.
+      // An Anthropic upstream's own error type (overloaded_error, ...) is kept; the relay's
+      // (upstream_timeout, upstream_stream_error, ...) are an api_error to Anthropic's clients.
       const code = chunk.error.code ?? "";
-      fail(code === "upstream_timeout" || code === "upstream_stream_error" ? anthropicErrorType(502) : "api_error", chunk.error.message ?? "The upstream stream failed.");
+      fail(ANTHROPIC_STREAM_ERRORS.has(code) ? code : "api_error", chunk.error.message ?? "The upstream stream failed.");
       return;
     }
     start(chunk.id);
