@@ -3,6 +3,7 @@ import type { ChannelAccountLedger } from "../durable-objects/account-ledger.ts"
 import type { SpendBudget } from "../durable-objects/budget.ts";
 import type { CircuitBreaker } from "../durable-objects/circuit-breaker.ts";
 import type { RateLimiter } from "../durable-objects/rate-limiter.ts";
+import type { ResponseStore } from "../durable-objects/response-store.ts";
 import type { SchedulerShard } from "../durable-objects/scheduler.ts";
 import type { ChatSession } from "../durable-objects/session.ts";
 import type { AdminTokenClaims } from "../schema/admin.ts";
@@ -26,6 +27,8 @@ export interface Env {
   SCHEDULER: DurableObjectNamespace<SchedulerShard>;
   // One per channel account: the platform message ids it has seen (durable-objects/account-ledger.ts).
   ACCOUNT_LEDGERS: DurableObjectNamespace<ChannelAccountLedger>;
+  // One per tenant: its stored /v1/responses answers (durable-objects/response-store.ts).
+  RESPONSES: DurableObjectNamespace<ResponseStore>;
   // Per-location first gate on each channel account's inbound messages (workers/channels/limits.ts).
   CHANNEL_INGRESS?: RateLimit;
   AI?: AiBinding;
