@@ -7,6 +7,9 @@ import { requireApiKey } from "./http/auth.ts";
 import { ApiError } from "./http/errors.ts";
 import { adminRoutes } from "./http/routes/admin.ts";
 import { chatCompletions } from "./http/routes/chat.ts";
+import { completions } from "./http/routes/completions.ts";
+import { embeddings } from "./http/routes/embeddings.ts";
+import { detokenize, tokenize } from "./http/routes/tokenize.ts";
 
 export function createApp(deps: Deps) {
   const app = new Hono();
@@ -21,6 +24,9 @@ export function createApp(deps: Deps) {
   const apiKey = requireApiKey(deps.apiKeys);
   app.use("/v1/*", apiKey);
   app.use("/metrics", apiKey);
+  // vLLM's tokenizer routes live beside /v1, not under it; they are model API all the same.
+  app.use("/tokenize", apiKey);
+  app.use("/detokenize", apiKey);
 
   app.use(
     "*",
@@ -46,6 +52,10 @@ export function createApp(deps: Deps) {
     }),
   );
   app.post("/v1/chat/completions", chatCompletions(deps));
+  app.post("/v1/completions", completions(deps));
+  app.post("/v1/embeddings", embeddings(deps));
+  app.post("/tokenize", tokenize(deps));
+  app.post("/detokenize", detokenize(deps));
   app.route("/admin", adminRoutes(deps));
 
   app.notFound((c) => c.json(new ApiError(404, `No route for ${c.req.method} ${c.req.path}.`, "not_found").body, 404));

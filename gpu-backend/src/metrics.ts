@@ -4,6 +4,8 @@ import type { ModelRegistry } from "./engine/registry.ts";
 
 const TTFT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const TPOT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+// vLLM's request-latency buckets.
+const E2E_BUCKETS = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680];
 
 class Histogram {
   private readonly buckets: number[];
@@ -30,7 +32,7 @@ class Histogram {
   }
 }
 
-type PerModel = { prompt: number; generated: number; ttft: Histogram; tpot: Histogram; outcomes: Map<string, number> };
+type PerModel = { prompt: number; generated: number; ttft: Histogram; tpot: Histogram; e2e: Histogram; outcomes: Map<string, number> };
 
 const label = (v: string) => v.replace(/["\\\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`));
 
@@ -41,7 +43,7 @@ export class Metrics {
   private model(id: string): PerModel {
     let m = this.perModel.get(id);
     if (!m) {
-      m = { prompt: 0, generated: 0, ttft: new Histogram(TTFT_BUCKETS), tpot: new Histogram(TPOT_BUCKETS), outcomes: new Map() };
+      m = { prompt: 0, generated: 0, ttft: new Histogram(TTFT_BUCKETS), tpot: new Histogram(TPOT_BUCKETS), e2e: new Histogram(E2E_BUCKETS), outcomes: new Map() };
       this.perModel.set(id, m);
     }
     return m;
@@ -53,6 +55,8 @@ export class Metrics {
     m.outcomes.set(r.outcome, (m.outcomes.get(r.outcome) ?? 0) + 1);
     m.prompt += r.promptTokens;
     m.generated += r.completionTokens;
+    // Requests that failed or were abandoned have no meaningful latency (vLLM counts finished ones).
+    if (r.outcome !== "error" && r.outcome !== "cancelled") m.e2e.observe((r.endedAt - r.arrivedAt) / 1000);
     if (r.firstTokenAt !== undefined) {
       m.ttft.observe((r.firstTokenAt - r.arrivedAt) / 1000);
       if (r.completionTokens > 1) m.tpot.observe((r.endedAt - r.firstTokenAt) / 1000 / (r.completionTokens - 1));
@@ -100,12 +104,18 @@ export class Metrics {
     );
     counter("edgeclaw_requests_rejected_total", "Requests refused because the queue was full.", [["", this.rejected]]);
 
-    const histogram = (name: string, help: string, pick: (m: PerModel) => Histogram) => {
+    const histogram = (name: string, help: string, pick: (m: PerModel) => Histogram, labelName = "model") => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`);
-      for (const [id, m] of entries) out.push(...pick(m).render(name, `model="${label(id)}"`));
+      for (const [id, m] of entries) out.push(...pick(m).render(name, `${labelName}="${label(id)}"`));
     };
     histogram("edgeclaw_time_to_first_token_seconds", "Arrival to first generated token, queueing included.", (m) => m.ttft);
     histogram("edgeclaw_time_per_output_token_seconds", "Time per generated token after the first.", (m) => m.tpot);
+    // The same observations under vLLM's names and its model_name label, for dashboards built on vLLM.
+    histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", (m) => m.ttft, "model_name");
+    histogram("vllm:time_per_output_token_seconds", "Histogram of time per output token in seconds.", (m) => m.tpot, "model_name");
+    histogram("vllm:e2e_request_latency_seconds", "Histogram of end to end request latency in seconds.", (m) => m.e2e, "model_name");
+    counter("vllm:prompt_tokens_total", "Number of prefill tokens processed.", entries.map(([id, m]) => [`model_name="${label(id)}"`, m.prompt]));
+    counter("vllm:generation_tokens_total", "Number of generation tokens processed.", entries.map(([id, m]) => [`model_name="${label(id)}"`, m.generated]));
     return out.join("\n") + "\n";
   }
 }

@@ -168,6 +168,17 @@ export class LoadedModel {
     return this.embedderInstance;
   }
 
+  /** A raw prompt as tokens: special-token text (<|im_start|>) is parsed, as llama.cpp's and vLLM's servers do, and BOS is added when the model wants one. */
+  tokenizeText(text: string, addSpecial = true): Token[] {
+    const tokens = this.model.tokenize(text, true);
+    const bos = this.model.tokens.bos;
+    return addSpecial && bos !== null && this.model.tokens.shouldPrependBosToken ? [bos, ...tokens] : tokens;
+  }
+
+  detokenize(tokens: readonly Token[]): string {
+    return this.model.detokenize(tokens, true);
+  }
+
   /** Refuses a prompt that leaves no room to answer; caps max_tokens at the room left. */
   fit(promptTokens: number, maxTokens?: number): number {
     const room = this.contextSize - promptTokens;
@@ -177,6 +188,12 @@ export class LoadedModel {
 
   /** Renders and counts the prompt; refuses it when it leaves no room to answer. */
   prepare(messages: ChatMessage[], maxTokens?: number, tools?: ToolsPrompt): PreparedPrompt {
+    const rendered = this.render(messages, tools);
+    return { ...rendered, promptTokens: rendered.tokens.length, maxTokens: this.fit(rendered.tokens.length, maxTokens) };
+  }
+
+  /** The chat as the model sees it (template applied, generation prompt included), as tokens. */
+  render(messages: ChatMessage[], tools?: ToolsPrompt): Pick<PreparedPrompt, "history" | "tokens" | "stopTriggers"> {
     let history: ChatHistoryItem[] = messages.map((m): ChatHistoryItem => {
       if (m.role !== "assistant") return { type: m.role, text: m.content };
       const calls = (m.toolCalls ?? []).map((c) => ({ type: "functionCall" as const, name: c.name, params: c.params, result: c.result }));
@@ -192,7 +209,7 @@ export class LoadedModel {
       documentFunctionParams: tools?.mode === "native" ? true : undefined,
     });
     const tokens = contextText.tokenize(this.model.tokenizer);
-    return { history, tokens, promptTokens: tokens.length, maxTokens: this.fit(tokens.length, maxTokens), stopTriggers: stopGenerationTriggers };
+    return { history, tokens, stopTriggers: stopGenerationTriggers };
   }
 
   /** Generates from raw tokens (no chat template, or a rendered chat for logprobs) on a slot the caller holds. */
@@ -211,7 +228,7 @@ export class LoadedModel {
    * erasing would hold the first token back until every other generation pauses (seen: seconds).
    * When nothing runs, erasing is instant and the longest reusable prefix wins.
    */
-  acquire(prompt: PreparedPrompt, signal?: AbortSignal): Promise<LlamaContextSequence> {
+  acquire(prompt: { tokens: readonly Token[] }, signal?: AbortSignal): Promise<LlamaContextSequence> {
     if (this.disposed) return Promise.reject(new Error(`model ${this.id} was unloaded`));
     const busy = this.pool.running > 0;
     return this.pool.acquire(signal, (slot) => {
