@@ -6,7 +6,12 @@
 // Item and tool types the gateway cannot serve (hosted tools, computer use, item references)
 // are refused before this schema runs, with a message naming the type (workers/api/responses/
 // refuse.ts), so a union failure here is always a malformed known item.
+// Other top-level fields are handled like a chat request's (schema/chat-params.ts): a near miss
+// of a Responses parameter (`max_output_token`) is a 400 with a did-you-mean hint; the rest is
+// bounded and handed to the chat request (vLLM's top_k through the SDK's extra_body, say), where
+// the chat schema validates them and the route passes, drops or refuses them.
 import { z } from "zod";
+import { unknownParamsCheck } from "./chat-params.ts";
 import { boundedJson, MAX_BODY_DEPTH, MAX_SCHEMA_DEPTH, MAX_SCHEMA_VALUES } from "./json-bounds.ts";
 
 // Far above any real conversation sent in one request (the body limit binds first), low enough
@@ -108,55 +113,60 @@ const metadata = z
 // says "not supported" rather than "unrecognized" (workers/api/responses/to-chat.ts).
 const unsupported = z.unknown().optional();
 
+const responseParamShape = {
+  model: z.string().min(1).max(256),
+  input: z.union([z.string(), z.array(inputItem).max(MAX_INPUT_ITEMS)]).optional(),
+  instructions: z.string().nullish(),
+  // OpenAI's own limit.
+  tools: z.array(functionTool).max(128).optional(),
+  tool_choice: toolChoice.optional(),
+  parallel_tool_calls: z.boolean().nullish(),
+  temperature: z.number().min(0).max(2).nullish(),
+  top_p: z.number().min(0).max(1).nullish(),
+  max_output_tokens: z.number().int().positive().nullish(),
+  text: z
+    .looseObject({
+      format: textFormat.optional(),
+      verbosity: z.enum(["low", "medium", "high"]).nullish(),
+    })
+    .optional(),
+  reasoning: z
+    .looseObject({
+      effort: z.enum(["none", "minimal", "low", "medium", "high", "xhigh"]).nullish(),
+      summary: z.enum(["auto", "concise", "detailed"]).nullish(),
+      generate_summary: z.enum(["auto", "concise", "detailed"]).nullish(),
+    })
+    .nullish(),
+  metadata: metadata.nullish(),
+  user: z.string().max(256).optional(),
+  store: z.boolean().nullish(),
+  previous_response_id: z.string().min(1).max(128).nullish(),
+  stream: z.boolean().nullish(),
+  stream_options: z.looseObject({ include_obfuscation: z.boolean().optional() }).nullish(),
+  truncation: z.enum(["auto", "disabled"]).nullish(),
+  include: z.array(z.string().max(128)).max(32).nullish(),
+  service_tier: z.enum(["auto", "default", "flex", "scale", "priority"]).nullish(),
+  prompt_cache_key: z.string().max(256).nullish(),
+  prompt_cache_retention: z.enum(["in_memory", "24h"]).nullish(),
+  safety_identifier: z.string().max(256).nullish(),
+  // Only counts hosted-tool calls, which the gateway refuses: accepted and echoed.
+  max_tool_calls: z.number().int().positive().nullish(),
+  background: z.boolean().nullish(),
+  top_logprobs: z.number().int().min(0).max(20).nullish(),
+  conversation: unsupported,
+  prompt: unsupported,
+  context_management: unsupported,
+  access_programs: unsupported,
+  image: unsupported,
+  moderation: unsupported,
+  prompt_cache_options: unsupported,
+};
+
+export const knownResponseParams: ReadonlySet<string> = new Set(Object.keys(responseParamShape));
+
 export const responseCreateRequest = z
-  .strictObject({
-    model: z.string().min(1).max(256),
-    input: z.union([z.string(), z.array(inputItem).max(MAX_INPUT_ITEMS)]).optional(),
-    instructions: z.string().nullish(),
-    // OpenAI's own limit.
-    tools: z.array(functionTool).max(128).optional(),
-    tool_choice: toolChoice.optional(),
-    parallel_tool_calls: z.boolean().nullish(),
-    temperature: z.number().min(0).max(2).nullish(),
-    top_p: z.number().min(0).max(1).nullish(),
-    max_output_tokens: z.number().int().positive().nullish(),
-    text: z
-      .looseObject({
-        format: textFormat.optional(),
-        verbosity: z.enum(["low", "medium", "high"]).nullish(),
-      })
-      .optional(),
-    reasoning: z
-      .looseObject({
-        effort: z.enum(["none", "minimal", "low", "medium", "high", "xhigh"]).nullish(),
-        summary: z.enum(["auto", "concise", "detailed"]).nullish(),
-        generate_summary: z.enum(["auto", "concise", "detailed"]).nullish(),
-      })
-      .nullish(),
-    metadata: metadata.nullish(),
-    user: z.string().max(256).optional(),
-    store: z.boolean().nullish(),
-    previous_response_id: z.string().min(1).max(128).nullish(),
-    stream: z.boolean().nullish(),
-    stream_options: z.looseObject({ include_obfuscation: z.boolean().optional() }).nullish(),
-    truncation: z.enum(["auto", "disabled"]).nullish(),
-    include: z.array(z.string().max(128)).max(32).nullish(),
-    service_tier: z.enum(["auto", "default", "flex", "scale", "priority"]).nullish(),
-    prompt_cache_key: z.string().max(256).nullish(),
-    prompt_cache_retention: z.enum(["in_memory", "24h"]).nullish(),
-    safety_identifier: z.string().max(256).nullish(),
-    // Only counts hosted-tool calls, which the gateway refuses: accepted and echoed.
-    max_tool_calls: z.number().int().positive().nullish(),
-    background: z.boolean().nullish(),
-    top_logprobs: z.number().int().min(0).max(20).nullish(),
-    conversation: unsupported,
-    prompt: unsupported,
-    context_management: unsupported,
-    access_programs: unsupported,
-    image: unsupported,
-    moderation: unsupported,
-    prompt_cache_options: unsupported,
-  })
+  .looseObject(responseParamShape)
+  .superRefine(unknownParamsCheck(knownResponseParams))
   // Item and part objects keep unknown fields: bound how deep anything nests.
   .superRefine(boundedJson(MAX_BODY_DEPTH, undefined, true));
 

@@ -116,6 +116,14 @@ describe("POST /v1/responses", () => {
   });
 });
 
+describe("fields beyond the Responses API", () => {
+  it("hands them to the chat request (vLLM sampling fields through extra_body), validated there", async () => {
+    const { id, options } = traced();
+    await client.responses.create({ model: "fake-echo", input: "hi", top_k: 5, seed: 7, stop: ["END"], chat_template_kwargs: { enable_thinking: false } } as never, options);
+    expect((await recordedUpstreamRequest(id)).body).toMatchObject({ top_k: 5, seed: 7, stop: ["END"], chat_template_kwargs: { enable_thinking: false } });
+  });
+});
+
 describe("streaming", () => {
   it("sends the Responses event sequence, numbered, and stores the response before response.completed", async () => {
     const stream = await client.responses.create({ model: "fake-echo", input: "hi", stream: true });
@@ -372,6 +380,9 @@ describe("bad input", () => {
   it("answers 400 in OpenAI's error shape, naming the parameter", async () => {
     const cases: [unknown, string | null, string][] = [
       [{ model: "fake-echo", input: "hi", max_output_token: 5 }, "max_output_token", "unknown_parameter"],
+      [{ model: "fake-echo", input: "hi", max_tokens: 5 }, "max_tokens", "unsupported_parameter"],
+      [{ model: "fake-echo", input: "hi", messages: [{ role: "user", content: "hi" }] }, "messages", "unsupported_parameter"],
+      [{ model: "fake-echo", input: "hi", top_k: "many" }, "top_k", "invalid_value"],
       [{ model: "fake-echo", input: "hi", temperature: 3 }, "temperature", "invalid_value"],
       [{ model: "fake-echo", input: "hi", tools: [{ type: "web_search" }] }, "tools[0].type", "unsupported_tool"],
       [{ model: "fake-echo", input: [{ type: "item_reference", id: "msg_1" }] }, "input[0].type", "unsupported_value"],
@@ -383,6 +394,8 @@ describe("bad input", () => {
       [{ model: "fake-echo", input: "hi", tool_choice: { type: "function", name: "nope" }, tools: [weather] }, "tool_choice", "invalid_value"],
       [{ model: "fake-echo", input: "hi", metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"])) }, "metadata", "invalid_value"],
     ];
+    const typo = await post({ model: "fake-echo", input: "hi", max_output_token: 5 });
+    expect(typo.body.error.message).toContain("Did you mean 'max_output_tokens'?");
     for (const [body, param, code] of cases) {
       const res = await post(body);
       expect(res.status, JSON.stringify(body)).toBe(400);

@@ -13,10 +13,13 @@
 //   reasoning.effort          -> reasoning_effort, text.verbosity -> verbosity, and
 //                                service_tier, prompt_cache_key, prompt_cache_retention,
 //                                safety_identifier as they are, where the chat schema knows them
+//   other top-level fields    -> the chat request as they are (vLLM's top_k, seed, stop, ...),
+//                                except chat fields that have a Responses equivalent (refused,
+//                                naming it) or that produce what a Response cannot carry
 // The result is checked against the chat schema, so the pipeline gets what a chat client could
-// have sent.
+// have sent (and the route passes, drops or refuses the extra fields like a chat request's).
 import { chatCompletionRequest, type ChatCompletionRequest } from "../../../schema/openai.ts";
-import type { ContentPart, InputItem, ResponseCreateRequest } from "../../../schema/responses.ts";
+import { knownResponseParams, type ContentPart, type InputItem, type ResponseCreateRequest } from "../../../schema/responses.ts";
 import { ApiError } from "../../http/errors.ts";
 import type { OutputItem } from "./shape.ts";
 
@@ -67,15 +70,40 @@ export function toChatRequest(req: ResponseCreateRequest, conversation: Placed[]
     ["safety_identifier", req.safety_identifier],
   ];
   for (const [key, value] of optional) if (value != null && known.has(key)) chat[key] = value;
+  for (const [key, value] of Object.entries(req)) {
+    if (knownResponseParams.has(key) || value === undefined) continue;
+    const instead = CHAT_ONLY[key];
+    if (instead !== undefined) throw new ApiError(400, "unsupported_parameter", `Unsupported parameter: '${key}' is a chat-completions field; ${instead}.`, { param: key });
+    chat[key] = value;
+  }
 
   const parsed = chatCompletionRequest.safeParse(chat);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue ? responsesParam(issue.path) : "";
+    // A refinement that names its own code (schema/chat-params.ts) wrote a whole message.
+    const code = issue?.code === "custom" ? (issue.params as { code?: unknown } | undefined)?.code : undefined;
+    if (typeof code === "string") throw new ApiError(400, code, issue?.message ?? "", { param: where || null });
     throw new ApiError(400, "invalid_value", `Invalid value for '${where || "body"}': ${issue?.message ?? "not a valid request"}`, { param: where || null });
   }
   return parsed.data;
 }
+
+// Chat fields a Responses client should not send, and what to send instead.
+const CHAT_ONLY: Record<string, string> = {
+  messages: "send input (and instructions)",
+  max_tokens: "send max_output_tokens",
+  max_completion_tokens: "send max_output_tokens",
+  response_format: "send text.format",
+  functions: "send tools",
+  function_call: "send tool_choice",
+  reasoning_effort: "send reasoning.effort",
+  verbosity: "send text.verbosity",
+  n: "a response has one answer: send one request per answer",
+  modalities: "/v1/responses answers text",
+  audio: "/v1/responses answers text",
+  logprobs: "/v1/responses does not return logprobs: use /v1/chat/completions",
+};
 
 let keys: Set<string> | undefined;
 function chatKeys(): Set<string> {
