@@ -300,7 +300,7 @@ describe("stored responses", () => {
 
   it("store: false keeps nothing", async () => {
     const created = await client.responses.create({ model: "fake-echo", input: "forget me", store: false });
-    expect(created.store).toBe(false);
+    expect((created as unknown as { store: boolean }).store).toBe(false);
     expect(created.output_text).toBe("echo: forget me");
     await expect(client.responses.retrieve(created.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     await expect(client.responses.create({ model: "fake-echo", previous_response_id: created.id, input: "more" })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
