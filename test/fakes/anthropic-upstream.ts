@@ -7,7 +7,7 @@
 // POST /v1/messages answers, by what the request holds:
 //   model claude-fail-<status>   that status with Anthropic's error type (429: retry-after 1)
 //   model claude-break           (stream) one text delta, then an overloaded_error event
-//   last user turn has tool_result blocks   "echo: tool said <their text>" (end_turn)
+//   last user turn is tool_result blocks only   "echo: tool said <their text>" (end_turn)
 //   tools declared               a get_weather tool_use with {"city":"Paris"} (tool_use)
 //   otherwise                    "echo: <last user text>", cut at the first stop_sequence it
 //                                contains (then stop_reason stop_sequence, as Anthropic does)
@@ -52,7 +52,7 @@ export async function anthropicUpstream(req: IncomingMessage, res: ServerRespons
   const said = blocks.filter((b) => b.type === "text").map((b) => b.text).join("");
   const results = blocks.filter((b) => b.type === "tool_result");
   const useTool = results.length === 0 && Array.isArray(body.tools) && body.tools.length > 0;
-  let text = results.length > 0 ? `echo: tool said ${results.map((r) => resultText(r.content)).join(" ")}` : `echo: ${said}`;
+  let text = results.length > 0 && !said ? `echo: tool said ${results.map((r) => resultText(r.content)).join(" ")}` : `echo: ${said}`;
   let stopSequence: string | null = null;
   for (const stop of body.stop_sequences ?? []) {
     const at = text.indexOf(stop);
