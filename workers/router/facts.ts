@@ -1,8 +1,10 @@
 // What conditional rules test, computed once per request: fields of the body, estimates
-// (prompt tokens, a complexity score, the language of the last user message) and context the
-// client cannot forge (the tenant's tier, the key's priority). Headers are the client's.
+// (prompt tokens, a complexity score, the language of the last user message), the client's
+// language preferences (Accept-Language) and context the client cannot forge (the tenant's
+// tier, the key's priority). Headers are the client's.
 import type { Condition, Priority } from "../../schema/route-config.ts";
 import type { ChatCompletionRequest } from "../../schema/openai.ts";
+import { acceptLanguageFacts } from "./accept-language.ts";
 import { classifyWindowOfParts, languageOf, looksLikeCode, reasoningHits } from "./classifiers.ts";
 
 export interface RequestFacts {
@@ -13,6 +15,9 @@ export interface RequestFacts {
   tier: string | null;
   complexity: number;
   language: string;
+  // From Accept-Language (accept-language.ts): "ja" for "ja-JP,en;q=0.8", and every preference.
+  accept_language: string | null;
+  accept_languages: string[];
   stream: boolean;
   priority: Priority;
   headers: Headers;
@@ -92,6 +97,7 @@ export function requestFacts(
     tier: context.tier,
     complexity: complexityScore(request, promptTokens),
     language: detectLanguage(request),
+    ...acceptLanguageFacts(context.headers.get("accept-language")),
     stream: request.stream === true,
     priority: context.priority,
     headers: context.headers,
@@ -111,6 +117,16 @@ export function matches(cond: Condition, facts: RequestFacts): boolean {
   if ("not" in cond) return !matches(cond.not, facts);
   const actual = lookup(facts, cond.field);
   const expected = cond.value;
+  // A list fact (accept_languages) holds when any of its members does: eq / in test
+  // membership, ne its absence, exists that it is not empty.
+  if (Array.isArray(actual)) {
+    const has = (v: unknown) => actual.some((a) => loose(a) === loose(v));
+    if (cond.op === "exists") return actual.length > 0;
+    if (cond.op === "eq") return has(expected);
+    if (cond.op === "ne") return !has(expected);
+    if (cond.op === "in") return Array.isArray(expected) && expected.some(has);
+    return false;
+  }
   switch (cond.op) {
     case "exists":
       return actual !== null;

@@ -39,9 +39,10 @@ export function mapRequest(adapter: ProviderAdapter, ctx: MapContext): Record<st
   return adapter.finalizeBody ? adapter.finalizeBody(mapped, ctx) : mapped;
 }
 
-// The request's parameters the adapter would leave out (wholly or partly), in the request's order.
+// The request's parameters the adapter would leave out (wholly or partly), sorted.
 export function droppedParams(adapter: ProviderAdapter, ctx: MapContext): string[] {
   return Object.entries(ctx.request)
     .filter(([field, value]) => isDropped(adapter, field, value, ctx) || (value != null && ruleOf(adapter, field)?.partly?.(value, ctx) === true))
-    .map(([field]) => field);
+    .map(([field]) => field)
+    .sort();
 }
