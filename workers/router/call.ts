@@ -1,10 +1,12 @@
 // One chat request through the router for a tenant, after the caller has reserved its limits and
 // budget: run the route (fallbacks, retries, breakers), then settle the reservation exactly once
 // with the real usage, for a JSON answer at once, for a stream when it ends (usage is read from
-// the relayed stream by one recorder). /v1/chat/completions and the agents' callModel both use it.
+// the relayed stream by one recorder). /v1/chat/completions and the agents' callModel both use it,
+// and so do the other operations (RunContext.operation: text completions, embeddings).
 import { settings } from "../env.ts";
 import type { ChatCompletionResponse } from "../../schema/openai.ts";
 import { runRoute, type RunContext, type Served, type Trail } from "./engine.ts";
+import type { OperationResponse } from "./operations/index.ts";
 import type { Held, Usage } from "./limits.ts";
 import { adapters } from "./providers/index.ts";
 import type { ProviderInfo } from "./routing.ts";
@@ -12,8 +14,9 @@ import { relaySse } from "./sse.ts";
 
 export type StreamRecorder = ReturnType<typeof streamRecorder>;
 
-export type Called =
-  | { kind: "json"; served: Served; answer: ChatCompletionResponse; usage: Usage }
+// A chat run's JSON answer is a chat completion; an operation's is that operation's response.
+export type Called<A = ChatCompletionResponse> =
+  | { kind: "json"; served: Served; answer: A; usage: Usage }
   | { kind: "sse"; served: Served; stream: ReadableStream<Uint8Array>; recorder: StreamRecorder };
 
 export interface CallHooks {
@@ -23,7 +26,9 @@ export interface CallHooks {
   onStreamEnd?: (completed: boolean, recorder: StreamRecorder) => void;
 }
 
-export async function callRoute(run: RunContext, trail: Trail, held: Held, hooks: CallHooks = {}): Promise<Called> {
+export function callRoute(run: RunContext & { operation?: undefined }, trail: Trail, held: Held, hooks?: CallHooks): Promise<Called>;
+export function callRoute(run: RunContext, trail: Trail, held: Held, hooks?: CallHooks): Promise<Called<ChatCompletionResponse | OperationResponse>>;
+export async function callRoute(run: RunContext, trail: Trail, held: Held, hooks: CallHooks = {}): Promise<Called<ChatCompletionResponse | OperationResponse>> {
   let served: Served;
   try {
     served = await runRoute(run, trail);
@@ -35,7 +40,7 @@ export async function callRoute(run: RunContext, trail: Trail, held: Held, hooks
   if (served.answer.kind === "json") {
     const { answer } = served.answer;
     const usage: Usage = answer.usage
-      ? { promptTokens: answer.usage.prompt_tokens, completionTokens: answer.usage.completion_tokens }
+      ? { promptTokens: answer.usage.prompt_tokens, completionTokens: answer.usage.completion_tokens ?? 0 }
       : { promptTokens: run.facts.prompt_tokens, completionTokens: 0 };
     served.finish(usage.completionTokens);
     run.waitUntil(held.settle(usage, prices));
@@ -46,7 +51,7 @@ export async function callRoute(run: RunContext, trail: Trail, held: Held, hooks
   const limits = settings(run.env);
   const stream = relaySse(served.answer.primed, {
     // runRoute only serves targets that have a provider (a revoked one is skipped as unavailable).
-    transform: adapters[(served.target.provider as ProviderInfo).kind].toStreamChunks,
+    transform: served.op ? served.op.toStreamChunks : adapters[(served.target.provider as ProviderInfo).kind].toStreamChunks,
     idleTimeoutMs: served.target.provider?.timeoutMs ?? limits.upstreamTimeoutMs,
     // Bounds what is buffered (one event) and what the recorder collects (the whole stream).
     maxEventBytes: limits.upstreamMaxEventBytes,
@@ -79,7 +84,8 @@ export function streamRecorder(promptTokens: number, onDelta?: (text: string) =>
         let payload: {
           error?: { message?: string };
           usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
-          choices?: { delta?: { content?: string | null } }[];
+          // delta.content in chat chunks, text in text_completion chunks.
+          choices?: { delta?: { content?: string | null }; text?: string }[];
         };
         try {
           payload = JSON.parse(line.slice(6));
@@ -90,7 +96,8 @@ export function streamRecorder(promptTokens: number, onDelta?: (text: string) =>
         if (payload.usage?.completion_tokens !== undefined) {
           reported = { promptTokens: payload.usage.prompt_tokens ?? promptTokens, completionTokens: payload.usage.completion_tokens };
         }
-        const delta = payload.choices?.[0]?.delta?.content;
+        const choice = payload.choices?.[0];
+        const delta = choice?.delta?.content ?? choice?.text;
         if (delta) {
           content += delta;
           onDelta?.(delta);

@@ -5,6 +5,8 @@
 // event by event. Identical misses in flight at once share one upstream call: the first is the
 // leader, the others wait for what it stores (and call upstream themselves if it stores nothing).
 // Requests that sample (temperature > 0 without a seed) are only cached when the route opts in.
+// Other operations (text completions, embeddings) are keyed by their name too, so no two
+// operations' answers can meet under one key.
 // The shared level costs a round trip per lookup and a write per miss; it only pays off for
 // answers that are slow to produce again. So per route this isolate keeps a moving average of
 // what a miss cost upstream, and uses the shared level (lookups and writes) only while that is
@@ -12,7 +14,6 @@
 // isolate it includes waiting behind other requests, and writing every answer that waited
 // through a pause would pile Cache API writes onto the pause (measured: the router's p99 at
 // concurrency 10 rose from about 46 to 66 ms that way on the local host).
-import type { ChatCompletionRequest } from "../../schema/openai.ts";
 import { sha256Hex } from "../auth/encoding.ts";
 import type { Route } from "../../schema/route-config.ts";
 
@@ -75,13 +76,22 @@ function stable(value: unknown): string {
   return JSON.stringify(value ?? null);
 }
 
-export function deterministic(request: ChatCompletionRequest): boolean {
+// What the cache reads of a request (chat, text completion or embedding): all of it for the key.
+export interface Cacheable {
+  model: string;
+  temperature?: number | null;
+  seed?: number | null;
+  stream?: boolean | null;
+  stream_options?: unknown;
+}
+
+export function deterministic(request: Cacheable): boolean {
   return request.temperature === 0 || (request.seed !== undefined && request.seed !== null);
 }
 
-async function cacheKey(tenantId: string, request: ChatCompletionRequest): Promise<string> {
+async function cacheKey(tenantId: string, request: Cacheable, operation: string | undefined): Promise<string> {
   const { stream, stream_options: _options, ...rest } = request;
-  const text = `${tenantId}\n${stream === true ? "sse" : "json"}\n${stable(rest)}`;
+  const text = `${tenantId}\n${stream === true ? "sse" : "json"}\n${operation === undefined ? "" : `${operation}\n`}${stable(rest)}`;
   return sha256Hex(text);
 }
 
@@ -93,9 +103,11 @@ async function cacheKey(tenantId: string, request: ChatCompletionRequest): Promi
 export async function planCache(
   tenantId: string,
   routeName: string,
-  request: ChatCompletionRequest,
+  request: Cacheable,
   route: Route["cache"],
   headers: Headers,
+  // Absent for chat.
+  operation?: string,
 ): Promise<CachePlan> {
   const mode = headers.get("x-edgeclaw-cache")?.trim().toLowerCase();
   const routeTtlS = route?.ttl_s ?? 0;
@@ -106,7 +118,7 @@ export async function planCache(
   const off = { key: null, lookup: false, shared: false, scope, ttlS: 0, status: "BYPASS" as const };
   if (mode === "skip" || ttlS <= 0) return off;
   if (!deterministic(request) && route?.nondeterministic !== true) return off;
-  const key = await cacheKey(tenantId, request);
+  const key = await cacheKey(tenantId, request, operation);
   const shared = sharedWorthIt(scope);
   return mode === "refresh" ? { key, lookup: false, shared, scope, ttlS, status: "REFRESH" } : { key, lookup: true, shared, scope, ttlS, status: "MISS" };
 }

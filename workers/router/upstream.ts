@@ -11,6 +11,7 @@ import { joinChunks, readUpTo } from "../http/bounded-read.ts";
 import { ApiError } from "../http/errors.ts";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { GatewayTiming } from "../http/timing.ts";
+import type { BoundOperation, OperationResponse } from "./operations/index.ts";
 import { mapRequest } from "./providers/map-request.ts";
 import type { MapContext, ProviderAdapter } from "./providers/types.ts";
 import type { PrimedStream } from "./sse.ts";
@@ -18,6 +19,9 @@ import { Watchdog } from "./watchdog.ts";
 
 export interface UpstreamCall {
   adapter: ProviderAdapter;
+  // Another operation than chat: its url, body and answer replace the chat adapter's (headers
+  // and error bodies stay the family's).
+  op?: BoundOperation | null;
   ctx: MapContext;
   env: Env;
   // Wait for the first byte (headers, and a stream's first bytes).
@@ -52,7 +56,7 @@ export class UpstreamError extends ApiError {
 // Upstream error bodies are read only this far: enough for a message, bounded for memory.
 const MAX_ERROR_BODY = 16 * 1024;
 
-export async function completeUpstream(call: UpstreamCall): Promise<{ answer: ChatCompletionResponse; headers: Headers }> {
+export async function completeUpstream(call: UpstreamCall): Promise<{ answer: ChatCompletionResponse | OperationResponse; headers: Headers }> {
   const deadline = new Deadline(call.firstByteMs);
   try {
     return await call.timing.upstream(async () => {
@@ -71,9 +75,9 @@ export async function completeUpstream(call: UpstreamCall): Promise<{ answer: Ch
       } catch {
         throw badResponse("the body is not JSON");
       }
-      const answer = call.adapter.toResponse(json, call.ctx);
-      if (!answer) throw badResponse("the body is not a chat completion");
-      if (answer.choices[0]?.finish_reason === "content_filter") {
+      const answer = call.op ? call.op.toResponse(json, call.ctx) : call.adapter.toResponse(json, call.ctx);
+      if (!answer) throw badResponse(call.op ? "the body is not an answer to this operation" : "the body is not a chat completion");
+      if ((answer.choices as { finish_reason?: unknown }[] | undefined)?.[0]?.finish_reason === "content_filter") {
         throw new UpstreamError(400, "content_policy_violation", "The upstream refused the request on content policy grounds.", "content_policy");
       }
       return { answer, headers: response.headers };
@@ -163,13 +167,14 @@ function tooLarge(why: string): UpstreamError {
 }
 
 async function send(call: UpstreamCall, deadline: Deadline, stream: boolean): Promise<Response> {
-  const { adapter, ctx } = call;
-  const body = mapRequest(adapter, ctx);
+  const { adapter, ctx, op } = call;
+  const body = op ? op.body(ctx) : mapRequest(adapter, ctx);
+  const binding = op ? op.send : adapter.send;
   let response: Response;
   try {
-    response = adapter.send
-      ? await deadline.race(adapter.send(body, ctx, call.env, deadline.signal))
-      : await fetch(adapter.chatUrl(ctx.target.baseUrl), {
+    response = binding
+      ? await deadline.race(binding(body, ctx, call.env, deadline.signal))
+      : await fetch(op ? op.url(ctx.target.baseUrl) : adapter.chatUrl(ctx.target.baseUrl), {
           method: "POST",
           headers: {
             "content-type": "application/json",
