@@ -269,15 +269,15 @@ describe("errors in Anthropic's shape", () => {
   it("a bad body is a BadRequestError naming the field", async () => {
     const missing = await client().messages.create({ model: "fake-echo", messages: [{ role: "user", content: "hi" }] } as never).catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(Anthropic.BadRequestError);
-    expect((missing as Anthropic.APIError).message).toContain("max_tokens");
+    expect((missing as InstanceType<typeof Anthropic.APIError>).message).toContain("max_tokens");
     const unknown = await client().messages.create({ model: "fake-echo", max_tokens: 5, messages: [{ role: "user", content: "hi" }], max_token: 5 } as never).catch((e: unknown) => e);
     expect(unknown).toBeInstanceOf(Anthropic.BadRequestError);
-    expect((unknown as Anthropic.APIError).message).toContain("max_token");
+    expect((unknown as InstanceType<typeof Anthropic.APIError>).message).toContain("max_token");
     const server = await client()
       .messages.create({ model: "fake-echo", max_tokens: 5, messages: [{ role: "user", content: "hi" }], tools: [{ type: "web_search_20250305", name: "web_search" }] } as never)
       .catch((e: unknown) => e);
     expect(server).toBeInstanceOf(Anthropic.BadRequestError);
-    expect((server as Anthropic.APIError).message).toContain("server tools");
+    expect((server as InstanceType<typeof Anthropic.APIError>).message).toContain("server tools");
   });
 
   it("an unknown model is a NotFoundError, on both endpoints", async () => {
