@@ -1,4 +1,5 @@
-// A local fake of an OpenAI-compatible upstream (POST /v1/chat/completions), following OpenAI's
+// A local fake of an OpenAI-compatible upstream (POST /v1/chat/completions; /v1/embeddings and
+// /v1/completions are in embeddings-upstream.ts and completions-upstream.ts), following OpenAI's
 // documented contract: chat.completion objects, SSE streams of chat.completion.chunk objects
 // ending in `data: [DONE]`, the usage chunk with empty choices when
 // stream_options.include_usage is set, and {error:{message,type,param,code}} bodies with the
@@ -20,7 +21,8 @@
 //   fake-endless-event   an SSE stream whose first event never ends (no blank line, ever)
 //   fake-endless-late    one normal chunk, then an event that never ends
 //   fake-huge-stream     34 events of 512 KiB each (17 MiB in all), then [DONE]
-//   fake-scn-<id>        a scripted scenario, set with POST /control/scenario/<id>:
+//   fake-scn-<id>        a scripted scenario (chat, embeddings and completions alike), set
+//                        with POST /control/scenario/<id>:
 //                        {mode: ok|fail|stall|delay, status, retry_after, delay_ms, fail_first,
 //                        queue_depth, fail_if_text}; GET /control/scenario/<id> answers its call
 //                        counts (total and per replica)
@@ -37,6 +39,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { anthropicUpstream } from "./anthropic-upstream.ts";
+import { completionsAnswer } from "./completions-upstream.ts";
+import { embeddingsAnswer } from "./embeddings-upstream.ts";
+import { header, json, readBody } from "./upstream-http.ts";
 
 export interface RecordedRequest {
   authorization: string | null;
@@ -134,7 +139,8 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
       gates.get(id)?.();
       return json(res, 200, { released: id });
     }
-    if (req.method !== "POST" || url.pathname !== "/v1/chat/completions") {
+    const operation = req.method === "POST" ? OPERATIONS[url.pathname] : undefined;
+    if (!operation) {
       return json(res, 404, { error: { message: "Not found", type: "invalid_request_error", param: null, code: null } });
     }
 
@@ -157,7 +163,7 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
       const failing =
         scn.mode === "fail" ||
         (scn.fail_first !== undefined && c.total <= scn.fail_first) ||
-        (scn.fail_if_text !== undefined && lastUserText(body.messages as Message[]).includes(scn.fail_if_text));
+        (scn.fail_if_text !== undefined && textOf(body).includes(scn.fail_if_text));
       if (failing) {
         const code = scn.status ?? 500;
         if (scn.retry_after !== undefined) res.setHeader("retry-after", scn.retry_after);
@@ -167,6 +173,8 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
       if (scn.mode === "delay") await new Promise((r) => setTimeout(r, scn.delay_ms ?? 100));
       if (res.destroyed) return;
     }
+    if (operation === "embeddings") return embeddingsAnswer(res, body);
+    if (operation === "completions") return completionsAnswer(res, body);
     if (model === "fake-ctx-small") {
       return json(res, 400, { error: { message: "This model's maximum context length is 16 tokens.", type: "invalid_request_error", param: "messages", code: "context_length_exceeded" } });
     }
@@ -331,6 +339,19 @@ function toolCompletion(model: string) {
   };
 }
 
+const OPERATIONS: Record<string, "chat" | "embeddings" | "completions"> = {
+  "/v1/chat/completions": "chat",
+  "/v1/embeddings": "embeddings",
+  "/v1/completions": "completions",
+};
+
+// The text a scenario's fail_if_text looks in: the last user message, the prompt, or the inputs.
+function textOf(body: Record<string, unknown>): string {
+  if (Array.isArray(body.messages)) return lastUserText(body.messages as Message[]);
+  const value = body.prompt ?? body.input;
+  return typeof value === "string" ? value : JSON.stringify(value ?? "");
+}
+
 function lastUserText(messages: Message[]): string {
   const last = [...messages].reverse().find((m) => m.role === "user");
   if (!last) return "";
@@ -343,21 +364,6 @@ function lastUserText(messages: Message[]): string {
   return "";
 }
 
-function header(req: IncomingMessage, name: string): string | null {
-  const value = req.headers[name];
-  return typeof value === "string" ? value : null;
-}
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { "content-type": "application/json" });
-  res.end(JSON.stringify(body));
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
-}
 
 // `node test/fakes/openai-upstream.ts [port]`: serves in its own process and prints its URL
 // (benchmarks run it apart from the load generator, as a real upstream would be).

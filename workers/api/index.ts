@@ -5,6 +5,8 @@ import type { AppEnv } from "../env.ts";
 import { apiKeyAuth } from "../http/api-key-auth.ts";
 import { timing } from "../http/timing.ts";
 import { chatCompletions } from "./chat-completions.ts";
+import { completions } from "./completions.ts";
+import { embeddings } from "./embeddings.ts";
 import { countTokens } from "./messages/count-tokens.ts";
 import { createMessage } from "./messages/index.ts";
 import { listModels, retrieveModel } from "./models.ts";
@@ -16,6 +18,8 @@ v1.use(timing());
 v1.get("/models", apiKeyAuth("models:read"), listModels);
 v1.get("/models/:model{.+}", apiKeyAuth("models:read"), retrieveModel);
 v1.post("/chat/completions", apiKeyAuth("chat:write"), chatCompletions);
+v1.post("/completions", apiKeyAuth("chat:write"), completions);
+v1.post("/embeddings", apiKeyAuth("chat:write"), embeddings);
 // OpenAI Responses API over the chat pipeline; stored responses are conversation data, so
 // reading and deleting them takes the same scope as creating them.
 v1.post("/responses", apiKeyAuth("chat:write"), createResponse);
