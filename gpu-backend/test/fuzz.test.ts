@@ -1,4 +1,5 @@
-// The gpu-backend under the review's fuzz: over 1,000 hostile inputs (test/fuzz/hostile-inputs.ts)
+// The gpu-backend under the review's fuzz: over 3,000 hostile inputs (test/fuzz/hostile-inputs.ts:
+// chat, tools, /v1/completions, /v1/embeddings, /tokenize, /detokenize)
 // with a valid API key and admin token, so they reach validation, the grammar compiler, the engine
 // and the admin API. Not one may answer 5xx or drop the connection, and the server must serve
 // normally afterwards. Before the bounds and the admin path policy: 6 of 1,130 answered 5xx
@@ -40,6 +41,12 @@ describe("fuzz", () => {
     // The inputs did reach past the front door: most were judged on content, some were served.
     expect(results.filter((r) => r.status === 400).length).toBeGreaterThan(500);
     expect(results.filter((r) => r.status === 200).length).toBeGreaterThan(100);
+    // So did the ones for the routes beside chat and for tools: each route both served and refused some.
+    for (const prefix of ["/v1/completions ", "/v1/embeddings ", "/tokenize ", "/detokenize ", "tools "]) {
+      const mine = results.filter((r) => r.name.startsWith(prefix));
+      expect(mine.filter((r) => r.status === 200).length, prefix).toBeGreaterThan(0);
+      expect(mine.filter((r) => r.status === 400).length, prefix).toBeGreaterThan(5);
+    }
 
     const after = await b.client.chat.completions.create({ model: "tiny", messages: user("still fine?"), max_tokens: 3 });
     expect(after.choices).toHaveLength(1);

@@ -26,6 +26,7 @@ const EDGE_VALUES: unknown[] = [
 const FIELDS = [
   "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "seed", "stop", "stream", "stream_options",
   "response_format", "n", "frequency_penalty", "presence_penalty", "logprobs", "tools", "user",
+  "tool_choice", "parallel_tool_calls", "top_logprobs",
 ] as const;
 
 const MALFORMED_JSON = [
@@ -175,8 +176,73 @@ function rawCases(): FuzzCase[] {
   ];
 }
 
+/** The routes beside chat: every field's edge values, malformed JSON, and route-specific shapes. */
+function otherRouteCases(): FuzzCase[] {
+  const cases: FuzzCase[] = [];
+  const post = (path: string, name: string, body: string): FuzzCase => ({ name: `${path} ${name}`, kind: "http", method: "POST", path, headers: { "content-type": "application/json" }, body });
+  const routes: [string, Record<string, unknown>, string[]][] = [
+    ["/v1/completions", { model: MODEL, prompt: "hi", max_tokens: 4 }, ["model", "prompt", "max_tokens", "temperature", "top_p", "seed", "stop", "stream", "stream_options", "echo", "suffix", "logprobs", "n", "best_of", "frequency_penalty", "presence_penalty", "user"]],
+    ["/v1/embeddings", { model: MODEL, input: "hi" }, ["model", "input", "encoding_format", "dimensions", "user"]],
+    ["/tokenize", { model: MODEL, prompt: "hi" }, ["model", "prompt", "add_special_tokens"]],
+    ["/tokenize", { model: MODEL, messages: [{ role: "user", content: "hi" }] }, ["messages", "add_generation_prompt"]],
+    ["/detokenize", { model: MODEL, tokens: [40, 41] }, ["model", "tokens"]],
+  ];
+  for (const [path, base, fields] of routes) {
+    MALFORMED_JSON.slice(0, 28).forEach((text, i) => cases.push(post(path, `malformed json #${i}`, text)));
+    for (const field of fields) {
+      EDGE_VALUES.forEach((value, i) => cases.push(post(path, `${field} = edge #${i}`, JSON.stringify({ ...base, [field]: value }))));
+      cases.push(post(path, `${field} missing`, JSON.stringify(Object.fromEntries(Object.entries(base).filter(([k]) => k !== field)))));
+    }
+    cases.push(post(path, "deep body", '{"a":'.repeat(100_000) + "1" + "}".repeat(100_000)));
+    cases.push(post(path, "wide array", `{"model":"${MODEL}","tokens":[${Array(200_000).fill("1").join(",")}],"input":[${Array(200_000).fill("1").join(",")}]}`));
+  }
+  const ids = (n: number, v: number) => Array(n).fill(v);
+  for (const input of [[[]], [ids(3, 1), []], ids(5000, 1), [ids(200, 2 ** 31)], Array(300).fill("a"), Array(256).fill("y".repeat(200)), [["a"]], [[1.5]], [[null]], "\u0000", "😀".repeat(200)]) {
+    cases.push(post("/v1/embeddings", `input shape ${JSON.stringify(input).slice(0, 30)}`, JSON.stringify({ model: MODEL, input })));
+  }
+  for (const prompt of [[[]], [ids(3, 1), ids(3, 1)], ids(500, 3), [ids(10, -1)], ["a", "b"], "<|im_end|><|im_start|>", ids(100_001, 1)]) {
+    cases.push(post("/v1/completions", `prompt shape ${JSON.stringify(prompt).slice(0, 30)}`, JSON.stringify({ model: MODEL, prompt, max_tokens: 4 })));
+  }
+  return cases;
+}
+
+/** Tools on chat: schemas at and past the bounds, bad names and choices, broken tool histories. */
+function toolCases(): FuzzCase[] {
+  const post = (name: string, body: string): FuzzCase => ({ name: `tools ${name}`, kind: "http", method: "POST", path: "/v1/chat/completions", headers: { "content-type": "application/json" }, body });
+  const chat = (extra: string) => `{"model":"${MODEL}","messages":[{"role":"user","content":"hi"}],"max_tokens":8,${extra}}`;
+  const tool = (params: string, name = "f") => `{"type":"function","function":{"name":"${name}","parameters":${params}}}`;
+  const cases: FuzzCase[] = [];
+  SCHEMAS.forEach((schema, i) => {
+    for (const choice of ['"auto"', '"required"', '{"type":"function","function":{"name":"f"}}']) cases.push(post(`schema #${i} choice ${choice}`, chat(`"tools":[${tool(schema)}],"tool_choice":${choice}`)));
+  });
+  const many = (n: number) => Array.from({ length: n }, (_, i) => tool('{"type":"object","properties":{"a":{"type":"integer"}}}', `f${i}`)).join(",");
+  for (const n of [1, 64, 128, 129]) cases.push(post(`${n} tools required`, chat(`"tools":[${many(n)}],"tool_choice":"required"`)));
+  cases.push(post("combined schemas too large", chat(`"tools":[${Array.from({ length: 100 }, (_, i) => tool(`{"type":"object","properties":{${Array.from({ length: 50 }, (_, j) => `"p${j}":{"type":"string"}`).join(",")}}}`, `g${i}`)).join(",")}],"tool_choice":"required"`)));
+  for (const name of ['""', '"a b"', '"f\\u0000"', `"${"n".repeat(65)}"`, "1", "null", '"😀"', '"__proto__"', '"constructor"']) {
+    cases.push(post(`name ${name.slice(0, 12)}`, chat(`"tools":[{"type":"function","function":{"name":${name}}}],"tool_choice":"required"`)));
+  }
+  for (const choice of ['"none"', '"auto"', '"required"', '"maybe"', "{}", '{"type":"function"}', '{"type":"function","function":{"name":"zz"}}', "[]", "1"]) {
+    cases.push(post(`choice ${choice}`, chat(`"tools":[${tool("{}")}],"tool_choice":${choice}`)));
+    cases.push(post(`choice ${choice} without tools`, chat(`"tool_choice":${choice}`)));
+  }
+  const histories = [
+    '[{"role":"assistant","content":null,"tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"a","content":"ok"}]',
+    '[{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"not json"}}]}]',
+    '[{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{}"}},{"id":"a","type":"function","function":{"name":"f","arguments":"{}"}}]}]',
+    '[{"role":"tool","tool_call_id":"x","content":"orphan"}]', '[{"role":"tool","content":"no id"}]',
+    '[{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"a","content":"1"},{"role":"tool","tool_call_id":"a","content":"2"}]',
+    '[{"role":"assistant","tool_calls":null,"content":"x"}]', '[{"role":"assistant","tool_calls":[{}]}]', '[{"role":"assistant","tool_calls":"x"}]',
+    `[{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"${"[".repeat(5000)}"}}]}]`,
+  ];
+  histories.forEach((h, i) => cases.push(post(`history #${i}`, `{"model":"${MODEL}","max_tokens":4,"messages":${h}}`)));
+  for (const extra of ['"logprobs":true,"top_logprobs":20', '"logprobs":true,"top_logprobs":20,"stream":true', '"logprobs":true,"response_format":{"type":"json_object"}', '"top_logprobs":5', '"logprobs":true,"stop":["a","b"]']) {
+    cases.push(post(`logprobs ${extra}`, chat(extra)));
+  }
+  return cases;
+}
+
 export function hostileInputs(): FuzzCase[] {
-  return [...httpCases(), ...adminCases(), ...authCases(), ...rawCases()];
+  return [...httpCases(), ...toolCases(), ...otherRouteCases(), ...adminCases(), ...authCases(), ...rawCases()];
 }
 
 function rawStatus(url: URL, bytes: string): Promise<number> {
