@@ -1,6 +1,8 @@
+import { SELF } from "cloudflare:test";
+import OpenAI from "openai";
 import { beforeAll, describe, expect, it } from "vitest";
-import { setConfig, target } from "../router/helpers.ts";
-import { admin, call, chat, expectStatus, FAKE_MODELS, makeTenant, uid, type TestTenant } from "./helpers.ts";
+import { makeRouterTenant, putConfig, setConfig, target } from "../router/helpers.ts";
+import { admin, BASE, call, chat, expectStatus, FAKE_MODELS, makeTenant, uid, type TestTenant } from "./helpers.ts";
 
 let t: TestTenant;
 beforeAll(async () => {
@@ -55,5 +57,34 @@ describe("GET /v1/models", () => {
     const missing = await call("GET", "/v1/models/nope", { bearer: t.key });
     expect(missing.status).toBe(404);
     expect(missing.body.error.code).toBe("model_not_found");
+  });
+});
+
+describe("created and owned_by through the openai client", () => {
+  const seconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+
+  it("a catalog model's created is its creation time; a config route's is its config version's", async () => {
+    const own = await makeRouterTenant();
+    const client = new OpenAI({ apiKey: own.key, baseURL: `${BASE}/v1`, maxRetries: 0, fetch: (url, init) => SELF.fetch(url, init) });
+    const rows = expectStatus(await admin(own.owner, "GET", `/models?tenant_id=${own.tenantId}`), 200).body.data as { public_name: string; created_at: string }[];
+    const house = rows.find((m) => m.public_name === "house-model")!;
+
+    const first = expectStatus(await putConfig(own, { routes: { mixed: { tree: { type: "fallback", children: [target("fake-echo", { id: "a" }), { type: "target", id: "b", provider: "claude", model: "claude-test" }] } }, solo: { tree: target("fake-echo") } } }), 201).body;
+    const listed = new Map<string, OpenAI.Models.Model>();
+    for await (const model of client.models.list()) listed.set(model.id, model);
+    expect(listed.get("house-model")).toEqual({ id: "house-model", object: "model", created: seconds(house.created_at), owned_by: "fake" });
+    expect(listed.get("mixed")).toEqual({ id: "mixed", object: "model", created: seconds(first.created_at), owned_by: "edgeclaw" });
+    expect(listed.get("solo")).toMatchObject({ created: seconds(first.created_at), owned_by: "fake" });
+    expect(seconds(first.created_at)).toBeGreaterThan(1_700_000_000);
+
+    // A later version redefines the route: created follows the version that defines it now.
+    await new Promise((r) => setTimeout(r, 1100));
+    const second = expectStatus(await putConfig(own, { routes: { solo: { tree: { type: "target", provider: "claude", model: "claude-test" } } } }), 201).body;
+    expect(seconds(second.created_at)).toBeGreaterThan(seconds(first.created_at));
+    const solo = await client.models.retrieve("solo");
+    expect(solo).toEqual({ id: "solo", object: "model", created: seconds(second.created_at), owned_by: "claude" });
+
+    const missing = await client.models.retrieve("mixed").then(() => null, (e: unknown) => e);
+    expect(missing).toBeInstanceOf(OpenAI.NotFoundError);
   });
 });

@@ -7,14 +7,15 @@ import { ApiError } from "../http/errors.ts";
 import { routingFor, type CompiledRoute, type TenantRouting } from "../router/routing.ts";
 
 function modelObject(route: CompiledRoute) {
-  // The provider that serves the route when every target is the same one; a route that spans
-  // providers is the gateway's own.
+  // The tenant's provider that serves the route when every target is the same one; a route
+  // that spans providers is the gateway's own.
   const owners = new Set(route.targets.map((t) => t.node.provider));
   return {
     id: route.name,
     object: "model" as const,
-    // The compiled routing carries no creation time for a name.
-    created: 0,
+    // Unix seconds, as OpenAI gives them: when the catalog model was created, or when the router
+    // config version that defines the route was saved.
+    created: Math.floor(route.createdAt / 1000),
     owned_by: owners.size === 1 ? [...owners][0]! : "edgeclaw",
   };
 }
