@@ -142,6 +142,47 @@ describe("POST /v1/messages, OpenAI-compatible upstream", () => {
     ]);
   });
 
+  it("translates images and documents to chat parts", async () => {
+    const requestId = uid("req-media");
+    await client().messages.create(
+      {
+        model: "fake-echo",
+        max_tokens: 16,
+        messages: [
+          {
+            role: "user",
+            content: [
+              { type: "image", source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" } },
+              { type: "image", source: { type: "url", url: "https://example.com/cat.png" } },
+              { type: "document", source: { type: "text", media_type: "text/plain", data: "the notes" }, title: "Notes" },
+              { type: "document", source: { type: "base64", media_type: "application/pdf", data: "JVBERi0=" }, title: "paper.pdf" },
+              { type: "text", text: "describe" },
+            ],
+          },
+        ],
+      },
+      withId(requestId),
+    );
+    const seen = await recordedUpstreamRequest(requestId);
+    expect(seen.body.messages).toEqual([
+      {
+        role: "user",
+        content: [
+          { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } },
+          { type: "image_url", image_url: { url: "https://example.com/cat.png" } },
+          { type: "text", text: "Notes\n\nthe notes" },
+          { type: "file", file: { file_data: "data:application/pdf;base64,JVBERi0=", filename: "paper.pdf" } },
+          { type: "text", text: "describe" },
+        ],
+      },
+    ]);
+    // A Files API source is refused by name, not passed on.
+    const files = await client()
+      .messages.create({ model: "fake-echo", max_tokens: 16, messages: [{ role: "user", content: [{ type: "document", source: { type: "file", file_id: "file_1" } }] }] } as never)
+      .catch((e: unknown) => e);
+    expect(files).toBeInstanceOf(Anthropic.BadRequestError);
+  });
+
   it("maps thinking to reasoning_effort and disable_parallel_tool_use to parallel_tool_calls", async () => {
     const requestId = uid("req-think");
     await client().messages.create(
