@@ -1,5 +1,6 @@
 // The demo data `npm start` puts in the local D1: a tenant, a provider pointing at the local
-// gpu-backend, a model it serves, and the demo API key. Idempotent: running it again keeps every
+// gpu-backend, the chat model it serves and the same model as an embedding model (the
+// gpu-backend embeds with the model it loaded), and the demo API key. Idempotent: running it again keeps every
 // row (and any revocation made since); it only re-points what `npm start` itself controls (the
 // gpu-backend's URL and model id, the demo key when EDGECLAW_API_KEY changes). Every insert or
 // change gets its audit_log row, like an admin write, in the same transaction.
@@ -11,6 +12,8 @@ export interface SeedInput {
   gpuBackendUrl: string; // OpenAI base URL, e.g. http://127.0.0.1:8788/v1
   upstreamModel: string; // the id the gpu-backend serves
   publicModel: string; // the name clients send
+  // The name clients send to /v1/embeddings (default: `${publicModel}-embedding`).
+  embeddingModel?: string;
   now?: number;
 }
 
@@ -18,6 +21,7 @@ export const DEMO = {
   tenantId: "demo",
   providerId: "prv_demo_gpu_backend",
   modelId: "mdl_demo_default",
+  embeddingModelId: "mdl_demo_embedding",
   keyId: "key_demo",
 } as const;
 
@@ -87,28 +91,8 @@ export async function seedSql(input: SeedInput): Promise<string> {
       },
       now,
     ),
-    ...upsertWithAudit(
-      {
-        table: "models",
-        id: DEMO.modelId,
-        action: "model",
-        refresh: ["public_name", "upstream_model"],
-        columns: {
-          id: DEMO.modelId,
-          tenant_id: DEMO.tenantId,
-          public_name: input.publicModel,
-          provider_id: DEMO.providerId,
-          upstream_model: input.upstreamModel,
-          context_window: null,
-          input_price_per_mtok: 0,
-          output_price_per_mtok: 0,
-          enabled: 1,
-          created_at: now,
-          updated_at: now,
-        },
-      },
-      now,
-    ),
+    ...modelUpsert(DEMO.modelId, input.publicModel, "chat", input, now),
+    ...modelUpsert(DEMO.embeddingModelId, input.embeddingModel ?? `${input.publicModel}-embedding`, "embedding", input, now),
     ...upsertWithAudit(
       {
         table: "api_keys",
@@ -131,4 +115,30 @@ export async function seedSql(input: SeedInput): Promise<string> {
     ),
   ];
   return statements.join("\n") + "\n";
+}
+
+function modelUpsert(id: string, publicName: string, kind: "chat" | "embedding", input: SeedInput, now: number): string[] {
+  return upsertWithAudit(
+    {
+      table: "models",
+      id,
+      action: "model",
+      refresh: ["public_name", "upstream_model"],
+      columns: {
+        id,
+        tenant_id: DEMO.tenantId,
+        public_name: publicName,
+        provider_id: DEMO.providerId,
+        upstream_model: input.upstreamModel,
+        kind,
+        context_window: null,
+        input_price_per_mtok: 0,
+        output_price_per_mtok: 0,
+        enabled: 1,
+        created_at: now,
+        updated_at: now,
+      },
+    },
+    now,
+  );
 }

@@ -41,9 +41,9 @@ describe("npm start + the openai client", () => {
     expect(current!.output()).toContain("curl -s");
   });
 
-  it("lists the demo model", async () => {
+  it("lists the demo models", async () => {
     const models = await client(current!).models.list();
-    expect(models.data.map((m) => m.id)).toEqual(["default"]);
+    expect(models.data.map((m) => m.id)).toEqual(["default", "default-embedding"]);
     expect(models.data[0]).toMatchObject({ object: "model", owned_by: "gpu-backend" });
   });
 
@@ -141,7 +141,7 @@ describe("npm start + the openai client", () => {
 
     current = await start(dirs);
     const models = await client(current, key).models.list();
-    expect(models.data.map((m) => m.id)).toEqual(["default"]);
+    expect(models.data.map((m) => m.id)).toEqual(["default", "default-embedding"]);
     const answer = await client(current).chat.completions.create({ model: "default", messages: [{ role: "user", content: "again" }], max_tokens: 4 });
     expect(answer.choices).toHaveLength(1);
   }, READY_TIMEOUT_MS + 120_000); // a whole second start-up happens inside this test
