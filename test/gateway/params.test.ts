@@ -44,13 +44,13 @@ async function send(params: Loose) {
   return { data, headers: response.headers, seen: (await recordedUpstreamRequest(requestId)).body };
 }
 
-async function refusal(params: Record<string, unknown>): Promise<OpenAI.APIError> {
+async function refusal(params: Record<string, unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
   const err = await client.chat.completions.create(params as unknown as Loose).then(
     () => null,
     (e: unknown) => e,
   );
   expect(err).toBeInstanceOf(OpenAI.APIError);
-  return err as OpenAI.APIError;
+  return err as InstanceType<typeof OpenAI.APIError>;
 }
 
 describe("OpenAI-compatible upstreams get every parameter as sent", () => {

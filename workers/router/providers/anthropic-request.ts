@@ -12,6 +12,7 @@
 //               moderation, stored completions), custom tools, vLLM sampling fields other
 //               than top_k, and every field the gateway does not know
 //   absorbed    n (always 1 here), stream_options (usage is always streamed), text formats
+import { nativeAnthropicBody } from "../../../schema/anthropic.ts";
 import type { ReasoningEffort } from "../../../schema/openai.ts";
 import type { MapContext, ParamMap, ParamRule } from "./types.ts";
 
@@ -254,4 +255,11 @@ export function finalizeBody(mapped: Record<string, unknown>, ctx: MapContext): 
     max_tokens: t?.maxTokens ?? rest.max_tokens ?? DEFAULT_MAX_TOKENS,
     ...toAnthropicMessages(messages),
   };
+}
+
+// A Messages ingress request (workers/api/messages/) carries the client's own body: Anthropic gets
+// exactly that (thinking signatures, cache_control, documents intact), with its model id.
+export function nativeBody(ctx: MapContext): Record<string, unknown> | undefined {
+  const native = nativeAnthropicBody(ctx.request);
+  return native ? { ...native, model: ctx.target.model } : undefined;
 }

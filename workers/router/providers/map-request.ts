@@ -18,6 +18,8 @@ function isDropped(adapter: ProviderAdapter, field: string, value: unknown, ctx:
 }
 
 export function mapRequest(adapter: ProviderAdapter, ctx: MapContext): Record<string, unknown> {
+  const native = adapter.nativeBody?.(ctx);
+  if (native) return native;
   const mapped: Record<string, unknown> = {};
   // max_completion_tokens is OpenAI's current name for max_tokens: where a family has one field
   // for both, it wins (mapped last), as it does in the facts that reserved the tokens.
@@ -41,6 +43,7 @@ export function mapRequest(adapter: ProviderAdapter, ctx: MapContext): Record<st
 
 // The request's parameters the adapter would leave out (wholly or partly), sorted.
 export function droppedParams(adapter: ProviderAdapter, ctx: MapContext): string[] {
+  if (adapter.nativeBody?.(ctx)) return [];
   return Object.entries(ctx.request)
     .filter(([field, value]) => isDropped(adapter, field, value, ctx) || (value != null && ruleOf(adapter, field)?.partly?.(value, ctx) === true))
     .map(([field]) => field)

@@ -50,6 +50,9 @@ export interface ProviderAdapter {
   chatUrl(baseUrl: string): string;
   headers(target: UpstreamTarget): Record<string, string>;
   finalizeBody?(mapped: Record<string, unknown>, ctx: MapContext): Record<string, unknown>;
+  // The upstream's own body, when the request carries one (an Anthropic Messages ingress request
+  // bound for an Anthropic upstream): sent instead of the mapped one, nothing dropped.
+  nativeBody?(ctx: MapContext): Record<string, unknown> | undefined;
   // null when the body is not a usable answer (the gateway then answers 502).
   toResponse(body: unknown, ctx: MapContext): ChatCompletionResponse | null;
   // One SSE event's data (and event name, for families that use them) -> OpenAI chunk payloads.
