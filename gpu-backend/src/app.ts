@@ -1,5 +1,6 @@
 // Hono composition: cross-cutting middleware first (queue depth header, body limit, API keys, errors),
-// then routes. /health and /health/ready stay open for probes; /v1 and /metrics need an API key.
+// then routes. /health and /health/ready stay open for probes; /v1, /metrics, /tokenize and
+// /detokenize need an API key.
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Deps } from "./http/deps.ts";

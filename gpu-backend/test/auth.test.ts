@@ -25,6 +25,10 @@ const guarded: [string, string, unknown?][] = [
   ["POST", "/v1/chat/completions", chat],
   ["GET", "/metrics"],
   ["GET", "/v1/no-such-route"],
+  ["POST", "/v1/completions", { model: "tiny", prompt: "hi", max_tokens: 2 }],
+  ["POST", "/v1/embeddings", { model: "tiny", input: "hi" }],
+  ["POST", "/tokenize", { model: "tiny", prompt: "hi" }],
+  ["POST", "/detokenize", { model: "tiny", tokens: [40] }],
 ];
 
 async function expectUnauthorized(res: Response) {
@@ -54,6 +58,7 @@ describe("API_KEYS", () => {
       const done = await call("POST", "/v1/chat/completions", `Bearer ${key}`, chat);
       expect(done.status).toBe(200);
       expect(((await done.json()) as { object: string }).object).toBe("chat.completion");
+      for (const [method, path, body] of guarded.slice(4)) expect((await call(method, path, `Bearer ${key}`, body)).status, path).toBe(200);
       const metrics = await call("GET", "/metrics", `Bearer ${key}`);
       expect(metrics.status).toBe(200);
       expect(await metrics.text()).toMatch(/^vllm:num_requests_running 0$/m);
