@@ -27,6 +27,7 @@ beforeAll(async () => {
       "claude-keep": { tree: claude, drop_params: false },
       "claude-or-open": { tree: { type: "fallback", children: [{ ...claude, id: "a" }, { ...fake, id: "b" }] }, drop_params: false },
       strict: { tree: fake, strict_params: true },
+      "claude-cached": { tree: claude, cache: { ttl_s: 300 } },
     },
   });
   client = new OpenAI({ apiKey: t.key, baseURL: `${BASE}/v1`, maxRetries: 0, fetch: (url, init) => SELF.fetch(url, init) });
@@ -160,6 +161,16 @@ describe("Anthropic upstreams: translated, or dropped and named", () => {
     expect(allowed.seen.tool_choice).toEqual({ type: "any", disable_parallel_tool_use: true });
     // The custom tool has no Anthropic equivalent.
     expect(allowed.headers.get("x-edgeclaw-dropped-params")).toBe("tools");
+  });
+
+  it("names the dropped parameters on a cache hit too", async () => {
+    const body = { model: "claude-cached", messages: [{ role: "user", content: uid("cached") }], temperature: 0, seed: 1, vendor_flag: true };
+    const miss = await chat(t.key, body);
+    expect(miss.headers.get("x-edgeclaw-cache-status")).toBe("MISS");
+    expect(miss.headers.get("x-edgeclaw-dropped-params")).toBe("seed,vendor_flag");
+    const hit = await chat(t.key, body);
+    expect(hit.headers.get("x-edgeclaw-cache-status")).toBe("HIT");
+    expect(hit.headers.get("x-edgeclaw-dropped-params")).toBe("seed,vendor_flag");
   });
 
   it("sends max_completion_tokens as max_tokens, and user or safety_identifier as metadata.user_id", async () => {

@@ -16,7 +16,7 @@ import type { Trail } from "../router/engine.ts";
 import { requestFacts } from "../router/facts.ts";
 import { keySettings, reserve, type Held } from "../router/limits.ts";
 import { lead, leaderFor, lookup, planCache, recordMissCost, replay, store, type CachedAnswer, type CachePlan, type CacheStatus } from "../router/response-cache.ts";
-import { enforceStrictParams } from "../router/params.ts";
+import { droppedOnPath, enforceStrictParams } from "../router/params.ts";
 import { routingFor } from "../router/routing.ts";
 import { applyOperationFacts, assertModelKind, operationCache, type Operation, type OperationResponse } from "../router/operations/index.ts";
 
@@ -95,7 +95,11 @@ export async function runChat(c: Context<AppEnv>, request: ChatCompletionRequest
       const shared = hit ? null : await leaderFor(plan.key);
       if (hit || shared) {
         waitUntil(held.settle(null, { input: 0, output: 0 }));
-        return fromCache(c, (hit ?? shared) as CachedAnswer, hit ? "HIT" : "COALESCED");
+        const entry = (hit ?? shared) as CachedAnswer;
+        // The same request went to this target: the same parameters were left out of it.
+        const dropped = droppedOnPath(route, entry.served.path, request);
+        if (dropped.length > 0) c.header("x-edgeclaw-dropped-params", dropped.join(","));
+        return fromCache(c, entry, hit ? "HIT" : "COALESCED");
       }
     }
   } catch (err) {

@@ -4,6 +4,7 @@
 import { unknownParamNames } from "../../schema/chat-params.ts";
 import { knownChatParams, type ChatCompletionRequest } from "../../schema/openai.ts";
 import { ApiError } from "../http/errors.ts";
+import { adapters } from "./providers/index.ts";
 import { droppedParams } from "./providers/map-request.ts";
 import type { ProviderAdapter } from "./providers/types.ts";
 import type { CompiledRoute, CompiledTarget } from "./routing.ts";
@@ -21,6 +22,12 @@ export function enforceStrictParams(route: CompiledRoute, request: ChatCompletio
 // What the target's adapter would leave out of this request.
 export function paramsDroppedBy(adapter: ProviderAdapter, target: CompiledTarget, request: ChatCompletionRequest): string[] {
   return droppedParams(adapter, { request, target: { baseUrl: target.provider?.baseUrl ?? "", model: target.node.model, credential: undefined } });
+}
+
+// For a cached answer: what the target at `path` (which served the identical request) left out.
+export function droppedOnPath(route: CompiledRoute, path: string, request: ChatCompletionRequest): string[] {
+  const target = route.targets.find((t) => t.path === path);
+  return target?.provider ? paramsDroppedBy(adapters[target.provider.kind], target, request) : [];
 }
 
 // drop_params: false, and the target cannot carry them: the error this target fails with (the
