@@ -3,9 +3,8 @@
 // SSE events (message_start, content_block_start/delta/stop, message_delta, message_stop, ping,
 // error) come back as chat.completion objects and chunks.
 import { z } from "zod";
-import { nativeAnthropicBody } from "../../../schema/anthropic.ts";
 import type { ChatCompletionResponse } from "../../../schema/openai.ts";
-import { finalizeBody, params } from "./anthropic-request.ts";
+import { finalizeBody, nativeBody, params } from "./anthropic-request.ts";
 import type { ProviderAdapter } from "./types.ts";
 
 const API_VERSION = "2023-06-01";
@@ -143,12 +142,11 @@ export const anthropic: ProviderAdapter = {
     "anthropic-version": API_VERSION,
     ...(target.credential ? { "x-api-key": target.credential } : {}),
   }),
-  // A request from the Messages ingress carries the client's own Messages body: that goes out as
-  // sent, model swapped (thinking blocks with signatures, cache_control, documents survive).
-  finalizeBody: (mapped, ctx) => {
-    const native = nativeAnthropicBody(ctx.request);
-    return native ? { ...native, model: ctx.target.model } : finalizeBody(mapped, ctx);
-  },
+  finalizeBody,
+  // A request from the Messages ingress carries the client's own Messages body: mapRequest sends
+  // that as it is, model swapped (thinking blocks with signatures, cache_control, documents
+  // survive), and droppedParams reports nothing dropped from it.
+  nativeBody,
   toResponse,
   toStreamChunks,
   errorMessage: (body) => {
