@@ -2,6 +2,7 @@
 // router path as /v1/chat/completions (the tenant's routes, fallbacks, retries, breakers, tenant
 // limits and budgets), streamed so WebChat can show tokens as they arrive. Everything else in
 // workers/agents and the session Durable Object calls `callModel` only.
+import { assertModelKind } from "../router/operations/index.ts";
 import { chatCompletionRequest, type ChatCompletionRequest } from "../../schema/openai.ts";
 import type { Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
@@ -56,6 +57,8 @@ export async function callModel(env: Env, call: ModelCall): Promise<ModelReply> 
   const routing = await routingFor(env, call.tenantId, call.waitUntil);
   const found = routing.routes.get(call.model);
   if (!found) throw new ApiError(404, "model_not_found", `The agent's model '${call.model}' does not exist for this tenant.`);
+  // An agent talks to a chat model: an embedding model is refused before anything is reserved.
+  assertModelKind(found, undefined);
   const route = call.deadlineAt === undefined ? found : { ...found, retry: { ...found.retry, budget_ms: Math.max(1, Math.min(found.retry.budget_ms, call.deadlineAt - Date.now())) } };
   const headers = new Headers({ "x-request-id": call.requestId });
   const facts = requestFacts(request, { tier: routing.config.tier ?? null, priority: "normal", headers });
