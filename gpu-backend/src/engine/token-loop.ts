@@ -131,7 +131,10 @@ export async function runTokenLoop(model: LlamaModel, slot: LlamaContextSequence
       }
       if (generated.length >= params.maxTokens) { finishReason = "length"; break; }
       // Incomplete UTF-8 (U+FFFD at the end) and the start of a stop string wait for more tokens.
-      const safe = text.replace(/\uFFFD+$/, "");
+      // (A loop from the end, not /\uFFFD+$/: that regex is quadratic on a long run of U+FFFD.)
+      let end = text.length;
+      while (end > 0 && text.charCodeAt(end - 1) === 0xfffd) end--;
+      const safe = text.slice(0, end);
       flush(safe.length - pendingStopLength(safe, stops));
     }
   } finally {
