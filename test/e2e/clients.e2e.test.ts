@@ -26,6 +26,9 @@ let gateway: string; // http://127.0.0.1:<port>
 
 const EMBEDDING_MODEL = "default-embedding";
 // The tool every tool test declares: an enum keeps a random-weight model's forced call short.
+// Still, the tiny model's tokens are about one character each and its random weights choose the
+// whitespace the JSON grammar allows, so forced calls get TOOL_TOKENS to finish in.
+const TOOL_TOKENS = 400;
 const weatherParameters = {
   type: "object" as const,
   properties: { unit: { type: "string", enum: ["celsius", "fahrenheit"] } },
@@ -125,7 +128,7 @@ describe("the openai client", () => {
     expect(final.previous_response_id).toBe(first.id);
 
     const tools: OpenAI.Responses.Tool[] = [{ type: "function", name: "get_weather", description: "The weather", parameters: weatherParameters, strict: true }];
-    const called = await openai().responses.create({ model: "default", input: "Weather?", tools, tool_choice: "required", max_output_tokens: 64 });
+    const called = await openai().responses.create({ model: "default", input: "Weather?", tools, tool_choice: "required", max_output_tokens: TOOL_TOKENS });
     const call = called.output.find((item) => item.type === "function_call");
     expect(call).toBeDefined();
     if (call?.type !== "function_call") return;
@@ -192,7 +195,7 @@ describe("@anthropic-ai/sdk with its base URL on the gateway", () => {
   it("round-trips a tool_use through a tool_result", async () => {
     const tools: Anthropic.Tool[] = [{ name: "get_weather", description: "The weather", input_schema: weatherParameters }];
     const asked: Anthropic.MessageParam = { role: "user", content: "Weather?" };
-    const first = await anthropic().messages.create({ model: "default", max_tokens: 64, tools, tool_choice: { type: "any" }, messages: [asked] });
+    const first = await anthropic().messages.create({ model: "default", max_tokens: TOOL_TOKENS, tools, tool_choice: { type: "any" }, messages: [asked] });
     expect(first.stop_reason).toBe("tool_use");
     const use = first.content.find((b) => b.type === "tool_use");
     expect(use?.type).toBe("tool_use");
@@ -239,7 +242,7 @@ describe("LangChain", () => {
       description: "The weather",
       schema: z.object({ unit: z.enum(["celsius", "fahrenheit"]) }),
     });
-    const chat = new ChatOpenAI({ model: "default", apiKey: running!.apiKey, maxTokens: 64, maxRetries: 0, configuration: { baseURL: running!.baseURL } });
+    const chat = new ChatOpenAI({ model: "default", apiKey: running!.apiKey, maxTokens: TOOL_TOKENS, maxRetries: 0, configuration: { baseURL: running!.baseURL } });
     const answer = await chat.bindTools([weather], { tool_choice: "required" }).invoke("Weather?");
     expect(answer.tool_calls).toHaveLength(1);
     expect(answer.tool_calls![0]!.name).toBe("get_weather");
@@ -261,7 +264,7 @@ describe("the AI SDK", () => {
     const result = await generateText({
       model: provider().chat("default"),
       prompt: "Weather?",
-      maxOutputTokens: 64,
+      maxOutputTokens: TOOL_TOKENS,
       maxRetries: 0,
       toolChoice: "required",
       tools: {
