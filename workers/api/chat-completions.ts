@@ -6,6 +6,7 @@ import { settings, type AppEnv } from "../env.ts";
 import { readJsonBody } from "../http/body.ts";
 import { ApiError } from "../http/errors.ts";
 import { parseOr400 } from "../http/validation.ts";
+import { legacyJson, legacyStream, wantsLegacyFunctions } from "./legacy-functions.ts";
 import { runChat, SSE_HEADERS } from "./pipeline.ts";
 
 export async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
@@ -18,6 +19,7 @@ export async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
     throw new ApiError(400, "invalid_value", "stream_options is only allowed when stream is true.", { param: "stream_options" });
   }
   const outcome = await runChat(c, request);
-  if (outcome.kind === "json") return c.body(outcome.body, 200, { "content-type": "application/json" });
-  return c.body(outcome.stream, 200, SSE_HEADERS);
+  const legacy = wantsLegacyFunctions(request);
+  if (outcome.kind === "json") return c.body(legacy ? legacyJson(outcome.body) : outcome.body, 200, { "content-type": "application/json" });
+  return c.body(legacy ? legacyStream(outcome.stream) : outcome.stream, 200, SSE_HEADERS);
 }
