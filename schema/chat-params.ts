@@ -24,6 +24,16 @@ export function unknownParamNames(request: Record<string, unknown>, known: Reado
   return Object.keys(request).filter((k) => !known.has(k) && request[k] !== undefined);
 }
 
+// An operation's fields that neither it nor chat knows (already bounded by unknownParamsCheck),
+// for the chat view of its request: a provider kind that translates the operation to chat then
+// leaves them out and names them in x-edgeclaw-dropped-params, as it does for chat. (A field chat
+// knows keeps out of the view: it would be translated into a call that never asked for it.)
+export function extraParams(request: Record<string, unknown>, known: ReadonlySet<string>, chatKnown: ReadonlySet<string>): Record<string, unknown> {
+  const extras: Record<string, unknown> = {};
+  for (const name of unknownParamNames(request, known)) if (!chatKnown.has(name)) extras[name] = request[name];
+  return extras;
+}
+
 // "maxTokens", "Max-Tokens", "max.tokens" -> "max_tokens".
 function normalized(name: string): string {
   return name

@@ -43,6 +43,9 @@ const known = {
   seed: z.number().int().nullish(),
 };
 
+// Its parameters' names: strict_params refuses anything else (workers/router/params.ts).
+export const knownCompletionParams: ReadonlySet<string> = new Set(Object.keys(known));
+
 export const completionRequest = z
   .looseObject(known)
   .superRefine(unknownParamsCheck(new Set(Object.keys(known))))

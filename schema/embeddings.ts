@@ -40,6 +40,9 @@ const known = {
   user: z.string().max(256).optional(),
 };
 
+// Its parameters' names: strict_params refuses anything else (workers/router/params.ts).
+export const knownEmbeddingParams: ReadonlySet<string> = new Set(Object.keys(known));
+
 export const embeddingRequest = z
   .looseObject(known)
   // A near miss of a known name (`dimension`) is a 400 with a hint; the rest is bounded.

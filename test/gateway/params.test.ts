@@ -147,7 +147,8 @@ describe("Anthropic upstreams: translated, or dropped and named", () => {
     });
     expect(legacy.seen.tools).toEqual([{ name: "get_weather", description: "weather", input_schema: { type: "object", properties: { city: { type: "string" } } } }]);
     expect(legacy.seen.tool_choice).toEqual({ type: "tool", name: "get_weather" });
-    expect(legacy.data.choices[0]?.message.tool_calls?.[0]).toMatchObject({ type: "function", function: { name: "get_weather" } });
+    // ...and the tool_use comes back in the legacy dialect the client spoke (legacy-functions.ts).
+    expect(legacy.data.choices[0]?.message.function_call).toMatchObject({ name: "get_weather" });
 
     const fn = (name: string) => ({ type: "function" as const, function: { name, parameters: { type: "object", properties: {} } } });
     const allowed = await send({

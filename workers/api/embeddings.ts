@@ -2,8 +2,9 @@
 // shared pipeline as the embeddings operation (limits, budgets, the route tree, breakers, and the
 // exact cache, on by default for embeddings) and answer OpenAI's embedding list.
 import type { Context } from "hono";
-import { embeddingRequest, embeddingTokens, inputList } from "../../schema/embeddings.ts";
-import type { ChatCompletionRequest } from "../../schema/openai.ts";
+import { extraParams } from "../../schema/chat-params.ts";
+import { embeddingRequest, embeddingTokens, inputList, knownEmbeddingParams } from "../../schema/embeddings.ts";
+import { knownChatParams, type ChatCompletionRequest } from "../../schema/openai.ts";
 import { settings, type AppEnv } from "../env.ts";
 import { readJsonBody } from "../http/body.ts";
 import { parseOr400 } from "../http/validation.ts";
@@ -14,6 +15,8 @@ export async function embeddings(c: Context<AppEnv>): Promise<Response> {
   // What routing facts read (a conditional route may test language or header:*): the first text.
   const first = inputList(request.input)[0];
   const view: ChatCompletionRequest = {
+    // Fields neither embeddings nor chat know: a kind that cannot carry them names them dropped.
+    ...extraParams(request, knownEmbeddingParams, knownChatParams),
     model: request.model,
     messages: [{ role: "user", content: typeof first === "string" ? first : "" }],
     ...(request.user !== undefined ? { user: request.user } : {}),

@@ -48,7 +48,8 @@ export async function runChat(c: Context<AppEnv>, request: ChatCompletionRequest
     throw new ApiError(404, "model_not_found", `The model '${request.model}' does not exist or you do not have access to it.`, { param: "model" });
   }
   assertModelKind(route, operation);
-  enforceStrictParams(route, request);
+  if (operation) enforceStrictParams(route, operation.request, operation.name);
+  else enforceStrictParams(route, request);
   c.header("x-edgeclaw-model", route.name);
   c.header("x-edgeclaw-config-version", String(routing.version));
 

@@ -2,6 +2,8 @@
 // schema/route-config.ts), applied once the route is known: the body was parsed loosely
 // (schema/chat-params.ts already refused near misses of known names and unbounded extras).
 import { unknownParamNames } from "../../schema/chat-params.ts";
+import { knownCompletionParams } from "../../schema/completions.ts";
+import { knownEmbeddingParams } from "../../schema/embeddings.ts";
 import { knownChatParams, type ChatCompletionRequest } from "../../schema/openai.ts";
 import { ApiError } from "../http/errors.ts";
 import { adapters } from "./providers/index.ts";
@@ -9,10 +11,13 @@ import { droppedParams } from "./providers/map-request.ts";
 import type { ProviderAdapter } from "./providers/types.ts";
 import type { CompiledRoute, CompiledTarget } from "./routing.ts";
 
-// strict_params: fields the gateway does not know are a 400, as OpenAI answers them.
-export function enforceStrictParams(route: CompiledRoute, request: ChatCompletionRequest): void {
+const KNOWN = { chat: knownChatParams, completions: knownCompletionParams, embeddings: knownEmbeddingParams } as const;
+
+// strict_params: fields the gateway does not know are a 400, as OpenAI answers them. `body` is
+// what the client sent: the chat request, or an operation's own request (not its chat view).
+export function enforceStrictParams(route: CompiledRoute, body: object, endpoint: keyof typeof KNOWN = "chat"): void {
   if (!route.strictParams) return;
-  const unknown = unknownParamNames(request, knownChatParams);
+  const unknown = unknownParamNames(body as Record<string, unknown>, KNOWN[endpoint]);
   if (unknown.length === 0) return;
   throw new ApiError(400, "unknown_parameter", `Unrecognized request argument supplied: ${unknown.join(", ")} (the route '${route.name}' accepts only known parameters: strict_params).`, {
     param: unknown[0] ?? null,

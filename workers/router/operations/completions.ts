@@ -8,8 +8,9 @@
 //                      such a target (suffix, a batch or token ids as prompt, best_of > 1), so a
 //                      route falls over to a native target or answers 400; logprobs are dropped
 //                      (null in the answer); echo prepends the prompt to the text.
-import { completionResponse, DEFAULT_COMPLETION_TOKENS, singleTextPrompt, type CompletionRequest } from "../../../schema/completions.ts";
-import type { ChatCompletionRequest, ChatCompletionResponse } from "../../../schema/openai.ts";
+import { extraParams } from "../../../schema/chat-params.ts";
+import { completionResponse, DEFAULT_COMPLETION_TOKENS, knownCompletionParams, singleTextPrompt, type CompletionRequest } from "../../../schema/completions.ts";
+import { knownChatParams, type ChatCompletionRequest, type ChatCompletionResponse } from "../../../schema/openai.ts";
 import { mapRequest } from "../providers/map-request.ts";
 import type { ProviderAdapter } from "../providers/types.ts";
 import type { ChunkTransform } from "../sse.ts";
@@ -32,6 +33,7 @@ export const nativeCompletions: OperationAdapter<CompletionRequest> = {
 // when the request names none (what limits and budgets reserve for it too).
 export function chatView(request: CompletionRequest): ChatCompletionRequest {
   const view: ChatCompletionRequest = {
+    ...extraParams(request, knownCompletionParams, knownChatParams),
     model: request.model,
     messages: [{ role: "user", content: singleTextPrompt(request.prompt) ?? "" }],
     max_tokens: Math.max(1, request.max_tokens ?? DEFAULT_COMPLETION_TOKENS),
