@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { unknownParamsCheck } from "./chat-params.ts";
 import { boundedJson, MAX_BODY_DEPTH } from "./json-bounds.ts";
+import { upstreamUsage } from "./openai.ts";
 
 // Prompts per request (a batch answers one choice per prompt).
 export const MAX_PROMPTS = 256;
@@ -82,13 +83,7 @@ export const completionResponse = z.looseObject({
       finish_reason: z.string().nullable(),
     }),
   ),
-  usage: z
-    .looseObject({
-      prompt_tokens: z.number(),
-      completion_tokens: z.number(),
-      total_tokens: z.number(),
-    })
-    .nullish(),
+  usage: upstreamUsage,
 });
 
 export type CompletionResponse = z.infer<typeof completionResponse>;

@@ -244,6 +244,15 @@ export const chatCompletionRequest = z
 
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequest>;
 
+// An upstream answer's token counts (chat completions and legacy completions alike).
+export const upstreamUsage = z
+  .looseObject({
+    prompt_tokens: z.number(),
+    completion_tokens: z.number(),
+    total_tokens: z.number(),
+  })
+  .nullish();
+
 // What the gateway needs to trust in an upstream's non-stream answer before handing it on:
 // the OpenAI shape, with any extra fields kept.
 export const chatCompletionResponse = z.looseObject({
@@ -258,13 +267,7 @@ export const chatCompletionResponse = z.looseObject({
       finish_reason: z.string().nullable(),
     }),
   ),
-  usage: z
-    .looseObject({
-      prompt_tokens: z.number(),
-      completion_tokens: z.number(),
-      total_tokens: z.number(),
-    })
-    .nullish(),
+  usage: upstreamUsage,
 });
 
 export type ChatCompletionResponse = z.infer<typeof chatCompletionResponse>;

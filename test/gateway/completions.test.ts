@@ -2,12 +2,11 @@
 // native on an OpenAI-compatible upstream (the fake's /v1/completions: body passed through, stream
 // relayed), translated to a one-message chat call on Anthropic (answer and stream turned back into
 // text_completion), suffix refused where it cannot be served, fallbacks, and bad input.
-import { SELF } from "cloudflare:test";
 import OpenAI from "openai";
 import { beforeAll, describe, expect, it } from "vitest";
 import { streamRecorder } from "../../workers/router/call.ts";
 import { makeRouterTenant, setConfig, target, type RouterTenant } from "../router/helpers.ts";
-import { admin, BASE, call, expectStatus, recordedUpstreamRequest, uid } from "./helpers.ts";
+import { admin, call, expectStatus, openaiClient, recordedUpstreamRequest, uid } from "./helpers.ts";
 
 const claude = { type: "target", provider: "claude", model: "claude-test" };
 
@@ -23,7 +22,7 @@ beforeAll(async () => {
     },
   });
   expectStatus(await admin(t.owner, "POST", "/models", { tenant_id: t.tenantId, public_name: "embed", provider_id: t.providerId, upstream_model: "fake-embed", kind: "embedding" }), 201);
-  client = new OpenAI({ apiKey: t.key, baseURL: `${BASE}/v1`, maxRetries: 0, fetch: (url, init) => SELF.fetch(url, init) });
+  client = openaiClient(t.key);
 });
 
 async function collect(stream: AsyncIterable<OpenAI.Completion>) {

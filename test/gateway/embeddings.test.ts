@@ -2,7 +2,6 @@
 // and the fake upstream's /v1/embeddings): float and base64 vectors compared with what the fake
 // computes, token-id inputs, dimensions, batch limits, the exact cache, limits, fallbacks and the
 // breaker, the model kind checks, and the Workers AI binding's embedding models.
-import { SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import OpenAI from "openai";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -15,14 +14,14 @@ import { workersAi } from "../../workers/router/providers/workers-ai.ts";
 import { completeUpstream, UpstreamError } from "../../workers/router/upstream.ts";
 import { fakeVector } from "../fakes/embeddings-upstream.ts";
 import { calls, makeRouterTenant, scenario, setConfig, target, type RouterTenant } from "../router/helpers.ts";
-import { admin, BASE, call, chat, expectStatus, recordedUpstreamRequest, uid } from "./helpers.ts";
+import { admin, call, chat, expectStatus, openaiClient, recordedUpstreamRequest, uid } from "./helpers.ts";
 
 let t: RouterTenant;
 let client: OpenAI;
 let failing: string;
 const limited = { key: "", id: "" };
 
-const openai = (key: string) => new OpenAI({ apiKey: key, baseURL: `${BASE}/v1`, maxRetries: 0, fetch: (url, init) => SELF.fetch(url, init) });
+const openai = (key: string) => openaiClient(key);
 
 beforeAll(async () => {
   t = await makeRouterTenant();

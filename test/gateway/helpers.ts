@@ -2,6 +2,7 @@
 // every tenant, provider, model and key is made through the real admin API.
 import { SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import OpenAI from "openai";
 import type { AdminClaims } from "../../schema/admin.ts";
 import { signAdminToken } from "../../workers/auth/admin-token.ts";
 
@@ -136,3 +137,8 @@ export async function recordedUpstreamRequest(requestId: string): Promise<{ auth
 }
 
 export const hello = { messages: [{ role: "user", content: "hello" }] };
+
+// The official openai client, its requests going straight into the Worker (SELF).
+export function openaiClient(apiKey: string): OpenAI {
+  return new OpenAI({ apiKey, baseURL: `${BASE}/v1`, maxRetries: 0, fetch: (url, init) => SELF.fetch(url as string, init as RequestInit) });
+}

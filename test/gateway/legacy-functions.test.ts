@@ -2,11 +2,10 @@
 // whatever the upstream answered: an Anthropic upstream (functions translated to tools, its
 // tool_use translated back) and an OpenAI-compatible server that answers tool_calls both come
 // back as message.function_call / delta.function_call with finish_reason "function_call".
-import { SELF } from "cloudflare:test";
 import OpenAI from "openai";
 import { beforeAll, describe, expect, it } from "vitest";
 import { makeRouterTenant, setConfig, type RouterTenant } from "../router/helpers.ts";
-import { BASE } from "./helpers.ts";
+import { openaiClient } from "./helpers.ts";
 
 let t: RouterTenant;
 let client: OpenAI;
@@ -14,7 +13,7 @@ let client: OpenAI;
 beforeAll(async () => {
   t = await makeRouterTenant();
   await setConfig(t, { routes: { claude: { tree: { type: "target", provider: "claude", model: "claude-test" } } } });
-  client = new OpenAI({ apiKey: t.key, baseURL: `${BASE}/v1`, maxRetries: 0, fetch: (url, init) => SELF.fetch(url, init) });
+  client = openaiClient(t.key);
 });
 
 const functions = [{ name: "get_weather", description: "weather", parameters: { type: "object", properties: { city: { type: "string" } } } }];

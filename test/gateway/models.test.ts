@@ -1,8 +1,7 @@
-import { SELF } from "cloudflare:test";
 import OpenAI from "openai";
 import { beforeAll, describe, expect, it } from "vitest";
 import { makeRouterTenant, putConfig, setConfig, target } from "../router/helpers.ts";
-import { admin, BASE, call, chat, expectStatus, FAKE_MODELS, makeTenant, uid, type TestTenant } from "./helpers.ts";
+import { admin, call, chat, expectStatus, FAKE_MODELS, makeTenant, openaiClient, uid, type TestTenant } from "./helpers.ts";
 
 let t: TestTenant;
 beforeAll(async () => {
@@ -65,7 +64,7 @@ describe("created and owned_by through the openai client", () => {
 
   it("a catalog model's created is its creation time; a config route's is its config version's", async () => {
     const own = await makeRouterTenant();
-    const client = new OpenAI({ apiKey: own.key, baseURL: `${BASE}/v1`, maxRetries: 0, fetch: (url, init) => SELF.fetch(url, init) });
+    const client = openaiClient(own.key);
     const rows = expectStatus(await admin(own.owner, "GET", `/models?tenant_id=${own.tenantId}`), 200).body.data as { public_name: string; created_at: string }[];
     const house = rows.find((m) => m.public_name === "house-model")!;
 

@@ -3,14 +3,13 @@
 // (and named in x-edgeclaw-dropped-params) for Anthropic, the route's drop_params/strict_params,
 // did-you-mean 400s, reasoning_effort -> Anthropic thinking, and the bounds on what passes.
 // Assertions are on what the fake upstream recorded, so "reached the upstream" is observed.
-import { SELF } from "cloudflare:test";
 import OpenAI from "openai";
 import { beforeAll, describe, expect, it } from "vitest";
 import { chatCompletionRequest } from "../../schema/openai.ts";
 import { droppedParams, mapRequest } from "../../workers/router/providers/map-request.ts";
 import { workersAi } from "../../workers/router/providers/workers-ai.ts";
 import { makeRouterTenant, setConfig, type RouterTenant } from "../router/helpers.ts";
-import { BASE, chat, recordedUpstreamRequest, uid } from "./helpers.ts";
+import { chat, openaiClient, recordedUpstreamRequest, uid } from "./helpers.ts";
 
 const fake = { type: "target", provider: "fake", model: "fake-echo" };
 const claude = { type: "target", provider: "claude", model: "claude-test" };
@@ -30,7 +29,7 @@ beforeAll(async () => {
       "claude-cached": { tree: claude, cache: { ttl_s: 300 } },
     },
   });
-  client = new OpenAI({ apiKey: t.key, baseURL: `${BASE}/v1`, maxRetries: 0, fetch: (url, init) => SELF.fetch(url, init) });
+  client = openaiClient(t.key);
 });
 
 const user = [{ role: "user" as const, content: "hello" }];

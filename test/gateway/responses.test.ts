@@ -9,7 +9,7 @@ import OpenAI from "openai";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ApiError } from "../../workers/http/errors.ts";
 import { conversationBefore, saveResponse } from "../../workers/api/responses/store.ts";
-import { BASE, call, makeTenant, recordedUpstreamRequest, uid, type TestTenant } from "./helpers.ts";
+import { BASE, call, makeTenant, openaiClient, recordedUpstreamRequest, uid, type TestTenant } from "./helpers.ts";
 import { makeRouterTenant, setConfig, type RouterTenant } from "../router/helpers.ts";
 
 let t: RouterTenant;
@@ -17,7 +17,7 @@ let other: TestTenant;
 let client: OpenAI;
 
 const clientFor = (key: string) =>
-  new OpenAI({ apiKey: key, baseURL: `${BASE}/v1`, maxRetries: 0, fetch: (url, init) => SELF.fetch(url as string, init as RequestInit) });
+  openaiClient(key);
 
 // Headers that make the fake record the upstream request under a known id.
 const traced = () => {

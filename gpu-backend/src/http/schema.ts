@@ -65,17 +65,26 @@ export type ToolChoice = z.infer<typeof ToolChoice>;
 const tokens = z.number().int().min(1).nullable().optional();
 const penalty = z.number().min(-2).max(2).nullable().optional();
 
-export const ChatCompletionRequest = z.looseObject({
-  model: z.string().min(1),
-  messages: z.array(Message).min(1, "at least one message is required"),
+// Sampling and streaming fields chat and /v1/completions share.
+export const samplingFields = {
   max_tokens: tokens,
-  max_completion_tokens: tokens,
   temperature: z.number().min(0).max(2).nullable().optional(),
   top_p: z.number().gt(0).max(1).nullable().optional(),
   seed: z.number().int().nullable().optional(),
   stop: z.union([z.string(), z.array(z.string().min(1)).max(4)]).nullable().optional(),
   stream: z.boolean().nullable().optional(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
+  n: z.number().int().min(1).nullable().optional(),
+  frequency_penalty: penalty,
+  presence_penalty: penalty,
+  user: z.string().optional(),
+};
+
+export const ChatCompletionRequest = z.looseObject({
+  ...samplingFields,
+  model: z.string().min(1),
+  messages: z.array(Message).min(1, "at least one message is required"),
+  max_completion_tokens: tokens,
   response_format: z
     .discriminatedUnion("type", [
       z.object({ type: z.literal("text") }),
@@ -86,15 +95,11 @@ export const ChatCompletionRequest = z.looseObject({
       }),
     ])
     .optional(),
-  n: z.number().int().min(1).nullable().optional(),
-  frequency_penalty: penalty,
-  presence_penalty: penalty,
   logprobs: z.boolean().nullable().optional(),
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
   tools: z.array(Tool).max(128).nullable().optional(),
   tool_choice: ToolChoice.nullable().optional(),
   parallel_tool_calls: z.boolean().nullable().optional(),
-  user: z.string().optional(),
 });
 
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;

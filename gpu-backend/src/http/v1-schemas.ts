@@ -2,7 +2,7 @@
 // /detokenize. Same rules as schema.ts: fields a router forwards but that change nothing here are
 // accepted and ignored; what cannot be honoured is refused by name (in the routes).
 import { z } from "zod";
-import { ChatCompletionRequest } from "./schema.ts";
+import { ChatCompletionRequest, samplingFields } from "./schema.ts";
 
 /** Inputs per embeddings request, and the most tokens all of them may hold together. */
 export const MAX_EMBEDDING_INPUTS = 256;
@@ -17,21 +17,11 @@ const one = "send one prompt per request; several prompts in one request are not
 export const CompletionRequest = z.looseObject({
   model: z.string().min(1),
   prompt: z.union([z.string(), z.array(z.string()).length(1, one), tokenIds, z.array(tokenIds).length(1, one)]),
-  max_tokens: z.number().int().min(1).nullable().optional(),
-  temperature: z.number().min(0).max(2).nullable().optional(),
-  top_p: z.number().gt(0).max(1).nullable().optional(),
-  seed: z.number().int().nullable().optional(),
-  stop: z.union([z.string(), z.array(z.string().min(1)).max(4)]).nullable().optional(),
-  stream: z.boolean().nullable().optional(),
-  stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
+  ...samplingFields,
   echo: z.boolean().nullable().optional(),
   suffix: z.string().nullable().optional(),
   logprobs: z.number().int().min(0).max(5).nullable().optional(),
-  n: z.number().int().min(1).nullable().optional(),
   best_of: z.number().int().min(1).nullable().optional(),
-  frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
-  presence_penalty: z.number().min(-2).max(2).nullable().optional(),
-  user: z.string().optional(),
 });
 export type CompletionRequest = z.infer<typeof CompletionRequest>;
 
