@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { signAdminToken } from "../../workers/auth/admin-token.ts";
 import { startFakeTelegram, type FakeTelegram, type SentMessage } from "../fakes/telegram.ts";
-import { adminClient, freePort, quietEnv as quiet, root, waitUp, wranglerBin } from "../support/local-stack.ts";
+import { adminClient, freePort, quietEnv as quiet, root, waitDown, waitUp, wranglerBin } from "../support/local-stack.ts";
 
 const ADMIN_SECRET = "channels-stack-admin-secret-0123456789abcdef";
 export const BOT_TOKEN = "777000:channels-stack-bot";
@@ -106,6 +106,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const exited = new Promise((r) => child.once("exit", r));
     process.kill(-child.pid, "SIGKILL");
     await exited;
+    await waitDown(`${base}/health`);
   };
 
   log("starting wrangler dev");

@@ -45,6 +45,23 @@ export async function waitUp(url: string, child: ChildProcess, ms = 180_000): Pr
   }
 }
 
+/**
+ * Waits until nothing answers at `url` any more. A killed `wrangler dev` exits before its workerd
+ * child has let go of the port: a restart must not take the dying workerd's answer for its own.
+ */
+export async function waitDown(url: string, ms = 30_000): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      await fetch(url, { signal: AbortSignal.timeout(1_000) });
+    } catch {
+      return; // refused (or no answer): the port is free
+    }
+    if (Date.now() > until) throw new Error(`${url} still answers ${ms} ms after its process was killed`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Calls `/admin` with a bearer token; throws with the status and body on anything but 2xx. */
 export function adminClient(base: string, token: string) {
   return async (method: string, path: string, body?: unknown): Promise<any> => {
