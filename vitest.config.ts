@@ -17,6 +17,7 @@ export default defineConfig({
                 TEST_MIGRATIONS: await readD1Migrations("schema/migrations"),
                 FAKE_UPSTREAM_URL: inject("fakeUpstreamUrl"),
                 FAKE_TELEGRAM_URL: inject("fakeTelegramUrl"),
+                FAKE_SLACK_URL: inject("fakeSlackUrl"),
                 FAKE_TARPIT_URL: inject("fakeTarpitUrl"),
                 TELEGRAM_TEST_BOT: "123456:fake-bot-token",
                 TELEGRAM_STORM_BOT: "654321:fake-storm-bot-token",

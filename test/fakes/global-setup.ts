@@ -2,6 +2,7 @@
 // OpenAI-compatible upstream; its URL reaches the Worker as the FAKE_UPSTREAM_URL binding.
 import type { TestProject } from "vitest/node";
 import { startFakeUpstream } from "./openai-upstream.ts";
+import { startFakeSlack } from "./slack.ts";
 import { startFakeTelegram } from "./telegram.ts";
 import { startTarpit } from "./tarpit.ts";
 
@@ -11,6 +12,9 @@ export default async function setup(project: TestProject) {
   // The fake Telegram Bot API (test/channels/): its URL is the accounts' api_base_url.
   const telegram = await startFakeTelegram();
   project.provide("fakeTelegramUrl", telegram.url);
+  // The fake Slack Web API (test/channels/slack*.test.ts): the Slack accounts' api_base_url.
+  const slack = await startFakeSlack();
+  project.provide("fakeSlackUrl", slack.url);
   // A server that accepts requests and never answers (test/scheduler/: slow actions).
   const tarpit = await startTarpit();
   project.provide("fakeTarpitUrl", tarpit.url);
@@ -18,6 +22,7 @@ export default async function setup(project: TestProject) {
     await tarpit.close();
     await fake.close();
     await telegram.close();
+    await slack.close();
   };
 }
 
@@ -25,6 +30,7 @@ declare module "vitest" {
   interface ProvidedContext {
     fakeUpstreamUrl: string;
     fakeTelegramUrl: string;
+    fakeSlackUrl: string;
     fakeTarpitUrl: string;
   }
 }

@@ -9,6 +9,7 @@ declare global {
       FAKE_UPSTREAM_URL: string;
       PROVIDER_FAKE_KEY: string;
       FAKE_TELEGRAM_URL: string;
+      FAKE_SLACK_URL: string;
       FAKE_TARPIT_URL: string;
       TELEGRAM_TEST_BOT: string;
       TELEGRAM_STORM_BOT: string;
