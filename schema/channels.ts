@@ -136,6 +136,10 @@ export const channelLimits = z.strictObject({
   inbox_max: z.number().int().min(1).max(10_000).optional(),
   // New sessions (new visitors, chats, hook peers) per minute for the account.
   new_sessions_per_min: z.number().int().min(1).max(100_000).optional(),
+  // Sends per second for the whole account (every chat of the bot together) and their burst;
+  // the default is the platform's bot-wide limit (workers/channels/send-limits.ts).
+  account_sends_per_s: z.number().int().min(1).max(1_000).optional(),
+  account_send_burst: z.number().int().min(1).max(1_000).optional(),
 });
 export type ChannelLimitsBody = z.infer<typeof channelLimits>;
 

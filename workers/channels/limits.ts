@@ -15,7 +15,10 @@ import type { ChannelLimitsBody } from "../../schema/channels.ts";
 import type { Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 
-export type ChannelLimits = Required<ChannelLimitsBody>;
+// The account-wide send limits have no deployment default: it is the platform's own
+// (workers/channels/send-limits.ts), so they stay optional here.
+type SendLimitKeys = "account_sends_per_s" | "account_send_burst";
+export type ChannelLimits = Required<Omit<ChannelLimitsBody, SendLimitKeys>> & Pick<ChannelLimitsBody, SendLimitKeys>;
 
 export const DEFAULT_CHANNEL_LIMITS: Readonly<ChannelLimits> = {
   hooks_per_min: 120,

@@ -56,12 +56,22 @@ export type SendResult =
   | { ok: true; receipt: string }
   | { ok: false; retryable: boolean; retryAfterMs: number | null; error: string };
 
+// Sends per second for one account, and how many may go at once after a quiet spell.
+export interface AccountSendRate {
+  perSecond: number;
+  burst: number;
+}
+
 export interface ChannelAdapter {
   channel: Channel;
   // Longer replies are split into several intents.
   maxTextLength: number;
   // Least gap between two sends into one chat, unless the account sets its own.
   minSendIntervalMs: number;
+  // The platform's limit on sends by one bot account across all its chats (Telegram's ~30/s):
+  // enforced by a SendLimiter per account (./send-limits.ts). Absent: no account-wide limit,
+  // and the outbox makes no call for it (unless the account sets its own in `limits`).
+  accountSendRate?: AccountSendRate;
   verify(delivery: Delivery, account: VerifiableAccount): Promise<boolean>;
   // null: a valid delivery that needs no answer (a group message not addressed to the bot, a
   // non-message update). Throws ApiError(400) for a malformed one.
