@@ -5,6 +5,7 @@ import type { CircuitBreaker } from "../durable-objects/circuit-breaker.ts";
 import type { RateLimiter } from "../durable-objects/rate-limiter.ts";
 import type { ResponseStore } from "../durable-objects/response-store.ts";
 import type { SchedulerShard } from "../durable-objects/scheduler.ts";
+import type { SendLimiter } from "../durable-objects/send-limiter.ts";
 import type { ChatSession } from "../durable-objects/session.ts";
 import type { AdminTokenClaims } from "../schema/admin.ts";
 import type { Principal } from "./auth/principal.ts";
@@ -29,6 +30,8 @@ export interface Env {
   ACCOUNT_LEDGERS: DurableObjectNamespace<ChannelAccountLedger>;
   // One per tenant: its stored /v1/responses answers (durable-objects/response-store.ts).
   RESPONSES: DurableObjectNamespace<ResponseStore>;
+  // One per channel account: the platform's account-wide send limit (durable-objects/send-limiter.ts).
+  SEND_LIMITERS: DurableObjectNamespace<SendLimiter>;
   // Per-location first gate on each channel account's inbound messages (workers/channels/limits.ts).
   CHANNEL_INGRESS?: RateLimit;
   AI?: AiBinding;

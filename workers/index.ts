@@ -9,6 +9,7 @@ export { CircuitBreaker } from "../durable-objects/circuit-breaker.ts";
 export { RateLimiter } from "../durable-objects/rate-limiter.ts";
 export { ResponseStore } from "../durable-objects/response-store.ts";
 export { SchedulerShard } from "../durable-objects/scheduler.ts";
+export { SendLimiter } from "../durable-objects/send-limiter.ts";
 export { ChatSession } from "../durable-objects/session.ts";
 
 export default {

@@ -8,6 +8,7 @@ import { REVOKED_SEND_ERROR, type OutboxRow, type Row, type SessionBinding, type
 import { estimateTokens, MAX_SEND_ATTEMPTS, sendBackoffMs, splitReply } from "../agents/turn.ts";
 import { tenantStatus } from "../tenants/liveness.ts";
 import { channelAdapters } from "./index.ts";
+import { accountSendWait, heldSlotAt, pauseAccount } from "./send-limits.ts";
 import type { AccountConfig, SendIntent } from "./types.ts";
 
 // A proactive message (the session's notify RPC): its send intents under the caller's
@@ -37,12 +38,14 @@ export async function queueProactive(s: SessionHost, idempotencyKey: string, tex
   return "queued";
 }
 
-// The per-chat limiter: the earliest time the next send may go (0: now).
+// The earliest time the next send may go (0: now): the per-chat limiter's, or a later slot this
+// session holds under the account-wide limit (./send-limits.ts).
 export function nextSendSlot(s: SessionHost): number {
   const account = s.binding()?.account ?? null;
   const lastSend = s.meta<number>("last_send_at");
-  if (!account || lastSend === null) return 0;
-  return lastSend + (account.sendIntervalMs ?? channelAdapters[account.channel].minSendIntervalMs);
+  const held = heldSlotAt(s);
+  if (!account || lastSend === null) return held;
+  return Math.max(held, lastSend + (account.sendIntervalMs ?? channelAdapters[account.channel].minSendIntervalMs));
 }
 
 export async function flushOutbox(s: SessionHost, gen: number): Promise<void> {
@@ -60,6 +63,9 @@ export async function flushOutbox(s: SessionHost, gen: number): Promise<void> {
       await deadLetter(s, key, head.id, account, head.attempts, REVOKED_SEND_ERROR);
       continue;
     }
+    // The account-wide limit (every chat of the bot together): when its slot is later, the
+    // intent stays at the head and the alarm (scheduleNext, via nextSendSlot) comes back then.
+    if ((await accountSendWait(s, account)) > 0 || gen !== s.generation()) return;
     // Counted before the call: a crash during it still uses up an attempt.
     s.sql.exec("UPDATE outbox SET attempts = ? WHERE id = ?", attempts, head.id);
     const result = await channelAdapters[account.channel].send(intent, account, { env: s.env, sockets: s.ctx.getWebSockets() });
@@ -70,6 +76,9 @@ export async function flushOutbox(s: SessionHost, gen: number): Promise<void> {
       s.setMeta("last_send_at", at);
       continue;
     }
+    // A rate-limit answer (429 with Retry-After) is about the bot, not this chat: pause them all.
+    if (result.retryable && result.retryAfterMs !== null) await pauseAccount(s, account, result.retryAfterMs);
+    if (gen !== s.generation()) return;
     if (result.retryable && attempts < MAX_SEND_ATTEMPTS) {
       s.sql.exec("UPDATE outbox SET next_at = ?, last_error = ? WHERE id = ?", at + sendBackoffMs(s.env, attempts, result.retryAfterMs), result.error, head.id);
       return;

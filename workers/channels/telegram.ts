@@ -44,6 +44,9 @@ export const telegram: ChannelAdapter = {
   channel: "telegram",
   maxTextLength: 4096,
   minSendIntervalMs: 1000,
+  // Telegram allows a bot about 30 messages per second across all chats. The limiter lets at most
+  // burst + rate x 1 s go in any second: 5 + 25 keeps that at 30.
+  accountSendRate: { perSecond: 25, burst: 5 },
 
   verify(delivery, account) {
     return secretMatches(delivery.headers.get("x-telegram-bot-api-secret-token"), account.secretHash);
