@@ -64,7 +64,7 @@ export const channelAccounts = sqliteTable(
     tenantId: text("tenant_id")
       .notNull()
       .references(() => tenants.id),
-    // telegram | webchat | hook
+    // telegram | slack | webchat | hook
     channel: text("channel").notNull(),
     name: text("name").notNull(),
     // Platform API base (Telegram: https://api.telegram.org); per account so tests and proxies
@@ -75,7 +75,11 @@ export const channelAccounts = sqliteTable(
     // SHA-256 (hex) of the webhook secret (Telegram) or bearer token (hooks): what verification
     // needs and nothing more. Never returned by the admin API.
     secretHash: text("secret_hash"),
-    // The bot's @username, to tell when a group message mentions it.
+    // Reference (vault:<name> or SLACK_*) to the secret that signs the platform's deliveries
+    // (Slack: the app's signing secret), never the value; null for platforms without one.
+    signingSecretRef: text("signing_secret_ref"),
+    // The bot's @username (Telegram) or user id (Slack, U...), to tell when a group message
+    // mentions it and which messages are its own.
     botUsername: text("bot_username"),
     // Least gap between two sends into one chat (null: the channel's default).
     sendIntervalMs: integer("send_interval_ms"),

@@ -1,16 +1,17 @@
 // zod schemas and shapes for the messaging side: the one InboundMessage every channel adapter
-// produces, the platform payloads the adapters read (Telegram updates, inbound hook bodies,
-// WebChat frames), and the admin bodies for agents, bindings, channel accounts and pairings.
+// produces, the platform payloads the adapters read (Telegram updates, Slack events and slash
+// commands, inbound hook bodies, WebChat frames), and the admin bodies for agents, bindings, channel accounts and pairings.
 import { z } from "zod";
 
-export const channels = ["telegram", "webchat", "hook"] as const;
+export const channels = ["telegram", "slack", "webchat", "hook"] as const;
 export type Channel = (typeof channels)[number];
 
 export const dmPolicies = ["open", "allowlist", "pairing"] as const;
 export type DmPolicy = (typeof dmPolicies)[number];
 
 // One shape for every platform's message. `messageId` is the platform's dedupe key (Telegram:
-// the update_id; hooks: the Idempotency-Key; WebChat: the client's message id).
+// the update_id; Slack: channel and message ts; hooks: the Idempotency-Key; WebChat: the
+// client's message id).
 export interface InboundMessage {
   tenantId: string;
   channel: Channel;
@@ -60,6 +61,46 @@ export const telegramUpdate = z.looseObject({
   message: tgMessage.optional(),
 });
 export type TelegramUpdate = z.infer<typeof telegramUpdate>;
+
+// --- Slack Events API (https://api.slack.com/apis/events-api), the fields the adapter reads --
+// Slack message timestamps ("1700000000.000100") are the message ids.
+const slackTs = z.string().regex(/^\d{1,12}\.\d{1,9}$/, "a Slack timestamp");
+const slackId = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/);
+export const slackEvent = z.looseObject({
+  type: z.string().min(1).max(100),
+  subtype: z.string().max(100).optional(),
+  user: slackId.optional(),
+  bot_id: z.string().max(64).optional(),
+  text: z.string().max(40_000).optional(),
+  ts: slackTs.optional(),
+  thread_ts: slackTs.optional(),
+  channel: slackId.optional(),
+  channel_type: z.string().max(32).optional(),
+  files: z
+    .array(z.looseObject({ id: z.string().min(1).max(64), name: z.string().max(1_000).optional(), mimetype: z.string().max(200).optional() }))
+    .max(100)
+    .optional(),
+});
+export type SlackEvent = z.infer<typeof slackEvent>;
+// Every Events API body has a type; url_verification and event_callback are the two we act on.
+export const slackEnvelopeType = z.looseObject({ type: z.string().min(1).max(100) });
+export const slackUrlVerification = z.looseObject({ type: z.literal("url_verification"), challenge: z.string().min(1).max(1_000) });
+export const slackEventCallback = z.looseObject({
+  type: z.literal("event_callback"),
+  event_id: z.string().min(1).max(100),
+  team_id: z.string().max(64).optional(),
+  event: slackEvent,
+});
+// A slash command (https://api.slack.com/interactivity/slash-commands): a form-encoded POST,
+// signed like events.
+export const slackSlashCommand = z.looseObject({
+  command: z.string().regex(/^\/[A-Za-z0-9_.-]{1,32}$/),
+  text: z.string().max(4_000).default(""),
+  user_id: slackId,
+  user_name: z.string().max(200).optional(),
+  channel_id: slackId,
+  trigger_id: z.string().min(1).max(200),
+});
 
 // --- Inbound hooks ------------------------------------------------------------------------------
 export const hookBody = z.strictObject({
@@ -117,11 +158,18 @@ export const createBindingBody = z
   .refine((b) => b.group_id === undefined || b.peer_id === undefined, { message: "a binding matches a group or a peer, not both", path: ["peer_id"] });
 
 // A platform credential is a vault:<name> secret of the account's own tenant, or (owner only) a
-// Worker secret named TELEGRAM_* (the prefix keeps an account from pointing at any other secret
-// and sending it to an api_base_url of the admin's choosing).
+// Worker secret named after the platform, TELEGRAM_* or SLACK_* (the prefix keeps an account from
+// pointing at any other secret and sending it to an api_base_url of the admin's choosing; the
+// create body also checks the prefix matches the account's channel).
 export const channelTokenRef = z
   .string()
-  .regex(/^(?:TELEGRAM_[A-Z0-9_]{1,64}|vault:[A-Za-z0-9_.-]{1,64})$/, "vault:<secret name>, or the name of a Worker secret starting with TELEGRAM_");
+  .regex(/^(?:(?:TELEGRAM|SLACK)_[A-Z0-9_]{1,64}|vault:[A-Za-z0-9_.-]{1,64})$/, "vault:<secret name>, or the name of a Worker secret starting with TELEGRAM_ or SLACK_");
+
+// Which Worker-secret prefix a channel's references may use (vault: refs fit every channel).
+function refFitsChannel(ref: string | undefined, channel: string): boolean {
+  if (ref === undefined || ref.startsWith("vault:")) return true;
+  return (channel === "telegram" && ref.startsWith("TELEGRAM_")) || (channel === "slack" && ref.startsWith("SLACK_"));
+}
 
 // Public ingress limits an account may set for itself (workers/channels/limits.ts has the
 // defaults and what enforces each one). Bounded: an account can tighten or loosen them, but not
@@ -154,16 +202,25 @@ export const createChannelAccountBody = z
       .transform((u) => u.replace(/(^|[^/])\/+$/, "$1"))
       .optional(),
     token_ref: channelTokenRef.optional(),
+    // Slack: the app's signing secret, which signs every delivery (X-Slack-Signature).
+    signing_secret_ref: channelTokenRef.optional(),
     // Telegram's setWebhook secret_token (A-Z, a-z, 0-9, _ and -, at most 256). Generated when
     // missing; one chosen by the admin needs at least 16 characters, since it is the only thing
     // that tells Telegram's deliveries from anyone else's.
     webhook_secret: z.string().regex(/^[A-Za-z0-9_-]{16,256}$/, "16-256 of A-Z, a-z, 0-9, _ and -").optional(),
+    // Telegram: the bot's @username; Slack: the bot's user id (U...), from auth.test.
     bot_username: z.string().regex(/^[A-Za-z0-9_]{1,64}$/).optional(),
     send_interval_ms: z.number().int().min(0).max(60_000).optional(),
     limits: channelLimits.optional(),
   })
   .refine((b) => b.channel !== "telegram" || b.token_ref !== undefined, { message: "required for telegram", path: ["token_ref"] })
-  .refine((b) => b.channel === "telegram" || b.webhook_secret === undefined, { message: "only telegram accounts have a webhook secret", path: ["webhook_secret"] });
+  .refine((b) => b.channel === "telegram" || b.webhook_secret === undefined, { message: "only telegram accounts have a webhook secret", path: ["webhook_secret"] })
+  .refine((b) => b.channel !== "slack" || b.token_ref !== undefined, { message: "required for slack (the bot token, xoxb-...)", path: ["token_ref"] })
+  .refine((b) => b.channel !== "slack" || b.signing_secret_ref !== undefined, { message: "required for slack (the app's signing secret)", path: ["signing_secret_ref"] })
+  .refine((b) => b.channel !== "slack" || b.bot_username !== undefined, { message: "required for slack: the bot's user id (U...), to tell its own messages and mentions", path: ["bot_username"] })
+  .refine((b) => b.channel === "slack" || b.signing_secret_ref === undefined, { message: "only slack accounts have a signing secret", path: ["signing_secret_ref"] })
+  .refine((b) => refFitsChannel(b.token_ref, b.channel), { message: "a Worker secret reference must carry the channel's prefix (TELEGRAM_ or SLACK_)", path: ["token_ref"] })
+  .refine((b) => refFitsChannel(b.signing_secret_ref, b.channel), { message: "a Worker secret reference must carry the channel's prefix (SLACK_)", path: ["signing_secret_ref"] });
 
 export const approvePairingBody = z.strictObject({
   tenant_id: tenantRef,

@@ -1,7 +1,10 @@
 // /admin/channel-accounts: a Telegram bot (its token as a vault:<name> or TELEGRAM_* reference,
-// its webhook secret, its API base URL), a WebChat site, or an inbound-hook client. Secrets are
+// its webhook secret, its API base URL), a Slack app (its bot token and signing secret as
+// vault:<name> or SLACK_* references, its bot user id), a WebChat site, or an inbound-hook client. Secrets are
 // shown once, in the create answer (the webhook secret to give setWebhook, the hook token); D1
-// keeps only their SHA-256. Only an owner may name a TELEGRAM_* secret (those are deployment-wide).
+// keeps only their SHA-256. Only an owner may name a TELEGRAM_* or SLACK_* secret (those are
+// deployment-wide). webhook_path is the URL to paste at the platform (Telegram's setWebhook,
+// Slack's Event Subscriptions and slash command Request URL).
 import { desc, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { channelAccounts, type ChannelAccountRow } from "../../schema/agents.ts";
@@ -32,10 +35,11 @@ function view(row: ChannelAccountRow) {
     name: row.name,
     api_base_url: row.apiBaseUrl,
     token_ref: row.tokenRef,
+    signing_secret_ref: row.signingSecretRef,
     bot_username: row.botUsername,
     send_interval_ms: row.sendIntervalMs,
     limits: channelLimitsOf(row.limits),
-    webhook_path: row.channel === "telegram" ? `/webhooks/telegram/${row.id}` : null,
+    webhook_path: row.channel === "telegram" || row.channel === "slack" ? `/webhooks/${row.channel}/${row.id}` : null,
     created_at: iso(row.createdAt),
     revoked_at: iso(row.revokedAt),
   };
@@ -46,6 +50,7 @@ channelAccountRoutes.post("/", async (c) => {
   const body = await adminBody(c, createChannelAccountBody);
   const tenantId = tenantForWrite(claims, body.tenant_id);
   assertMayReference(claims, body.token_ref, "token_ref");
+  assertMayReference(claims, body.signing_secret_ref, "signing_secret_ref");
   // The bot token is sent to this base URL: it passes the outbound-URL policy like any URL a
   // tenant admin supplies (telegram.ts checks it again before each call).
   if (body.api_base_url !== undefined) assertOutboundUrl(c.env, body.api_base_url, "api_base_url");
@@ -62,6 +67,7 @@ channelAccountRoutes.post("/", async (c) => {
     name: body.name,
     apiBaseUrl: body.api_base_url ?? null,
     tokenRef: body.token_ref ?? null,
+    signingSecretRef: body.signing_secret_ref ?? null,
     secretHash: secret === null ? null : await sha256Hex(secret),
     botUsername: body.bot_username ?? null,
     sendIntervalMs: body.send_interval_ms ?? null,
@@ -72,7 +78,7 @@ channelAccountRoutes.post("/", async (c) => {
   await db
     .batch([
       db.insert(channelAccounts).values(row),
-      auditInsert(db, claims, { tenantId, action: "channel_account.create", target: id, metadata: { channel: row.channel, name: row.name, api_base_url: row.apiBaseUrl, token_ref: row.tokenRef } }, row.createdAt),
+      auditInsert(db, claims, { tenantId, action: "channel_account.create", target: id, metadata: { channel: row.channel, name: row.name, api_base_url: row.apiBaseUrl, token_ref: row.tokenRef, signing_secret_ref: row.signingSecretRef } }, row.createdAt),
     ])
     .catch((err: unknown) => conflictOnUnique(err, `Tenant '${tenantId}' already has a channel account named '${row.name}'.`));
   const shown = body.channel === "telegram" ? { webhook_secret: secret } : body.channel === "hook" ? { token: secret } : {};

@@ -71,6 +71,7 @@ export function accountConfig(row: ChannelAccountRow): VerifiableAccount {
     sendIntervalMs: row.sendIntervalMs,
     limits: channelLimitsOf(row.limits),
     secretHash: row.secretHash,
+    signingSecretRef: row.signingSecretRef,
   };
 }
 

@@ -2,9 +2,9 @@
 // channel's adapter verify and parse the delivery, resolves the agent and session key, and hands
 // the message to the session's Durable Object; the answer is sent only after the DO recorded it.
 // Order on every entry point: cheap authentication from the headers first (no body is read for a
-// stranger), then the tenant must be live (workers/tenants/liveness.ts), then the ingress limits
+// stranger; Slack signs the body, so its bounded body is read and the signature checked first), then the tenant must be live (workers/tenants/liveness.ts), then the ingress limits
 // (./limits.ts), and only then the body.
-//   POST /webhooks/:channel/:account   platform webhooks (Telegram)
+//   POST /webhooks/:channel/:account   platform webhooks (Telegram, Slack)
 //   POST /hooks/agent                  inbound hooks (bearer token + Idempotency-Key)
 //   GET  /hooks/agent/runs/:id         a hook run's status and reply (polling)
 //   GET  /webchat/:account             the WebChat page; /webchat/:account/ws the socket
@@ -65,37 +65,45 @@ function sessionRefusal(result: AcceptResult): ApiError {
 
 export const webhooks = new Hono<AppEnv>();
 
-// Telegram retries a non-2xx answer and holds the bot's later updates behind it, so what will
-// never be accepted is answered 200 with a status saying why (nothing is recorded): a revoked or
-// unknown tenant, a replayed update_id, a chat over its own limits. Only the account-wide flood
-// gate answers 429: there Telegram's backing off is what we want.
+// Telegram and Slack retry a non-2xx answer (Telegram holds the bot's later updates behind it),
+// so what will never be accepted is answered 200 with a status saying why (nothing is recorded):
+// a revoked or unknown tenant, a replayed message id, a chat over its own limits. Only the
+// account-wide flood gate answers 429: there the platform's backing off is what we want.
+const WEBHOOK_CHANNELS = new Set<Channel>(["telegram", "slack"]);
+
 webhooks.post("/:channel/:account", async (c) => {
-  const channel = c.req.param("channel");
-  if (channel !== "telegram") throw new ApiError(404, "unknown_channel", `No webhook channel '${channel}'.`);
+  const channel = c.req.param("channel") as Channel;
+  if (!WEBHOOK_CHANNELS.has(channel)) throw new ApiError(404, "unknown_channel", `No webhook channel '${channel}'.`);
   const account = await liveAccount(c.env, c.req.param("account"), channel);
   const adapter = channelAdapters[channel];
-  // The secret is a header: checked before the body is read.
-  if (!(await adapter.verify({ headers: c.req.raw.headers, body: "" }, account))) {
-    throw new ApiError(401, "invalid_signature", "The webhook's secret token is missing or wrong.");
+  // A header secret (Telegram) is checked before the body is read; a signature over the body
+  // (Slack) needs the body, read bounded, first.
+  const early = adapter.signsBody ? await delivery(c) : null;
+  if (!(await adapter.verify(early ?? { headers: c.req.raw.headers, body: "" }, account, c.env))) {
+    throw new ApiError(401, "invalid_signature", "The webhook's signature or secret token is missing, wrong or too old.");
   }
-  if ((await tenantStatus(c.env, account.tenantId)) !== "live") return c.json({ ok: true, status: "tenant_revoked" });
+  // The platform's own handshake (Slack's url_verification): answered, nothing recorded.
+  const handshake = early && adapter.handshake ? adapter.handshake(early) : null;
+  if (handshake) return c.json(handshake);
+  const ack = (status: string, extra: Record<string, unknown> = {}) => c.json((early && adapter.ackBody?.(early, status)) ?? { ok: true, status, ...extra });
+  if ((await tenantStatus(c.env, account.tenantId)) !== "live") return ack("tenant_revoked");
   if (!(await accountIngressAllowed(c.env, account.id))) throw ingressRefused();
-  const d = await delivery(c);
+  const d = early ?? (await delivery(c));
   const message = adapter.parse(d, publicAccount(account), Date.now());
-  if (!message) return c.json({ ok: true, status: "ignored" });
+  if (!message) return ack("ignored");
   const agent = await agentFor(c.env, message);
   // Nothing would ever answer it, and a retry would not change that: acknowledged, logged.
   if (!agent) {
     console.warn(JSON.stringify({ level: "warn", msg: "no agent bound", tenant: message.tenantId, channel, account: account.id }));
-    return c.json({ ok: true, status: "unbound" });
+    return ack("unbound");
   }
   const binding = bindingOf(agent, account, message);
-  // update_id is unique per bot: one seen for another chat is a replay, dropped here.
+  // The message id is unique per bot: one seen for another chat is a replay, dropped here.
   const claim = await c.env.ACCOUNT_LEDGERS.get(c.env.ACCOUNT_LEDGERS.idFromName(account.id)).claim(message.messageId, binding.key);
-  if (claim === "replay") return c.json({ ok: true, status: "duplicate" });
+  if (claim === "replay") return ack("duplicate");
   const result = await sessionStub(c.env, binding.key).accept(binding, message);
-  if (result.status === "refused") return c.json({ ok: true, status: "rate_limited", reason: result.code });
-  return c.json({ ok: true, status: result.status });
+  if (result.status === "refused") return ack("rate_limited", { reason: result.code });
+  return ack(result.status);
 });
 
 export const hooks = new Hono<AppEnv>();
@@ -106,7 +114,7 @@ async function hookAccount(c: Context<AppEnv>): Promise<VerifiableAccount> {
   const headersOnly: Delivery = { headers: c.req.raw.headers, body: "" };
   const id = hookAccountOf(bearerToken(c.req.header("authorization")));
   const account = id ? await accountById(c.env, id) : null;
-  if (!account || account.channel !== "hook" || !(await channelAdapters.hook.verify(headersOnly, account))) {
+  if (!account || account.channel !== "hook" || !(await channelAdapters.hook.verify(headersOnly, account, c.env))) {
     throw new ApiError(401, "invalid_token", "Send a hook token as 'Authorization: Bearer ehk_...'.");
   }
   await requireTenantLive(c.env, account.tenantId);
@@ -174,7 +182,7 @@ webchatRoutes.get("/:account/ws", async (c) => {
   if (!(await accountIngressAllowed(c.env, account.id))) throw ingressRefused();
   const peer = c.req.query("peer");
   const d: Delivery = { headers: c.req.raw.headers, body: "", peer };
-  if (!(await channelAdapters.webchat.verify(d, account)) || !webchatPeer.safeParse(peer).success) {
+  if (!(await channelAdapters.webchat.verify(d, account, c.env)) || !webchatPeer.safeParse(peer).success) {
     throw new ApiError(400, "invalid_peer", "peer: 16-100 of A-Z, a-z, 0-9, _ and - (a random id the page keeps).");
   }
   const conversation = { channel: "webchat", accountId: account.id, groupId: null, peerId: peer as string, threadId: null };

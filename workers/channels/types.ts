@@ -21,9 +21,11 @@ export interface AccountConfig {
   limits?: ChannelLimits;
 }
 
-// Plus what verification needs: the SHA-256 of the shared secret.
+// Plus what verification needs: the SHA-256 of the shared secret, or (Slack) the reference to
+// the secret that signs each delivery, resolved in the account's tenant when verifying.
 export interface VerifiableAccount extends AccountConfig {
   secretHash: string | null;
+  signingSecretRef?: string | null;
 }
 
 export interface Delivery {
@@ -72,7 +74,20 @@ export interface ChannelAdapter {
   // enforced by a SendLimiter per account (./send-limits.ts). Absent: no account-wide limit,
   // and the outbox makes no call for it (unless the account sets its own in `limits`).
   accountSendRate?: AccountSendRate;
-  verify(delivery: Delivery, account: VerifiableAccount): Promise<boolean>;
+  // `env` lets a verifier open the account's signing secret from the vault.
+  verify(delivery: Delivery, account: VerifiableAccount, env: Env): Promise<boolean>;
+  // true: the proof signs the body (Slack's HMAC), so the webhook route reads the (bounded) body
+  // before verify; otherwise verify sees the headers only and no body is read for a stranger.
+  signsBody?: boolean;
+  // A verified delivery that is the platform's own handshake (Slack's url_verification) and is
+  // answered with this JSON instead of reaching a session; null for everything else.
+  handshake?(delivery: Delivery): Record<string, unknown> | null;
+  // The JSON body the platform should get as the 200 answer instead of the route's
+  // {ok, status} (Slack shows a slash command's answer to the user); null: the default.
+  ackBody?(delivery: Delivery, status: string): Record<string, unknown> | null;
+  // Splits a long reply into messages the platform renders well (Slack: never inside a code
+  // block or a <...> link); without it the core splits at maxTextLength on lines and words.
+  split?(text: string): string[];
   // null: a valid delivery that needs no answer (a group message not addressed to the bot, a
   // non-message update). Throws ApiError(400) for a malformed one.
   parse(delivery: Delivery, account: AccountConfig, now: number): InboundMessage | null;

@@ -1,0 +1,80 @@
+// Slack message text (https://api.slack.com/reference/surfaces/formatting): what comes in is
+// escaped (&amp; &lt; &gt;) and names users as <@U123> / <@U123|name>; what goes out must escape
+// the same three characters, or a reply could ping <!channel> or forge a link. Long replies are
+// split into messages of at most SLACK_MAX_TEXT characters, never inside a ``` code block or a
+// <...> link/mention when a better cut exists.
+
+// Slack accepts 40,000 characters, but renders mrkdwn blocks over ~3,000 badly (and truncates
+// section text at 3,000): one reply message stays under that.
+export const SLACK_MAX_TEXT = 3_000;
+
+export function unescapeSlack(text: string): string {
+  return text.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+}
+
+export function escapeSlack(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+function mentionPattern(botUserId: string): RegExp {
+  return new RegExp(`<@${botUserId}(?:\\|[^>]*)?>`, "g");
+}
+
+export function mentions(text: string, botUserId: string | null): boolean {
+  return botUserId !== null && mentionPattern(botUserId).test(text);
+}
+
+// The text without the bot's own mention (the agent need not read its name on every turn).
+export function stripMention(text: string, botUserId: string | null): string {
+  const stripped = botUserId === null ? text : text.replace(mentionPattern(botUserId), " ");
+  return stripped.replace(/[ \t]{2,}/g, " ").trim();
+}
+
+const FENCE = "```";
+
+function fencesBefore(text: string, end: number): number[] {
+  const at: number[] = [];
+  for (let i = text.indexOf(FENCE); i !== -1 && i < end; i = text.indexOf(FENCE, i + FENCE.length)) at.push(i);
+  return at;
+}
+
+// The best cut at or before `max`: a newline, else a space, in the second half.
+function naturalCut(text: string, max: number): number {
+  let cut = text.lastIndexOf("\n", max);
+  if (cut < max / 2) cut = text.lastIndexOf(" ", max);
+  if (cut < max / 2) cut = max;
+  return cut;
+}
+
+// Splits `text` into parts of at most `max` characters. A cut that would fall inside a code
+// block moves before the block's opening fence; a block longer than a message is cut inside but
+// closed and reopened, so every part renders as code. A cut inside <...> moves before the '<'.
+export function splitSlack(text: string, max = SLACK_MAX_TEXT): string[] {
+  const parts: string[] = [];
+  let rest = text.length > 0 ? text : "…";
+  // Room for the "\n```" that closes a block cut inside.
+  const limit = Math.max(16, max - FENCE.length - 1);
+  while (rest.length > max) {
+    let cut = naturalCut(rest, limit);
+    let reopen = false;
+    const fences = fencesBefore(rest, cut);
+    if (fences.length % 2 === 1) {
+      const open = fences[fences.length - 1] as number;
+      if (rest.slice(0, open).trim().length > 0) cut = open;
+      else reopen = true;
+    } else {
+      const lt = rest.lastIndexOf("<", cut);
+      const gt = rest.lastIndexOf(">", cut - 1);
+      if (lt > gt && rest.slice(0, lt).trim().length > 0 && rest.indexOf(">", lt) !== -1) cut = lt;
+    }
+    if (reopen) {
+      parts.push(`${rest.slice(0, cut).replace(/\s+$/, "")}\n${FENCE}`);
+      rest = `${FENCE}\n${rest.slice(cut).replace(/^\n/, "")}`;
+      continue;
+    }
+    parts.push(rest.slice(0, cut).replace(/\s+$/, ""));
+    rest = rest.slice(cut).replace(/^\s+/, "");
+  }
+  if (rest.length > 0) parts.push(rest);
+  return parts;
+}
