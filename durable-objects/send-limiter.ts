@@ -6,7 +6,7 @@
 // reservations and a fresh burst through. Only a pause is written to storage: it may outlast an
 // eviction, and the platform's "wait" must hold until it ends.
 import { DurableObject } from "cloudflare:workers";
-import { pauseSchedule, reserveSlot, type SendGrant, type SendSchedule } from "../workers/channels/send-limits.ts";
+import { lateGraceMs, pauseSchedule, reserveSlot, type SendGrant, type SendSchedule } from "../workers/channels/send-limits.ts";
 import type { AccountSendRate } from "../workers/channels/types.ts";
 import type { Env } from "../workers/env.ts";
 
@@ -28,14 +28,15 @@ export class SendLimiter extends DurableObject<Env> {
   }
 
   // A slot for one send: now (waitMs 0), or reserved `waitMs` from now and redeemed then with the
-  // ticket. A ticket of an earlier instance or from before a pause is void: a new slot is taken.
+  // ticket. A ticket of an earlier instance, from before a pause, or presented too late is void:
+  // a new slot is taken.
   take(rate: AccountSendRate, ticket: string | null): SendGrant {
     this.takes++;
     const now = Date.now();
     if (ticket !== null) {
       const cut = ticket.lastIndexOf("@");
       const at = Number(ticket.slice(cut + 1));
-      if (cut > 0 && ticket.slice(0, cut) === this.epoch() && Number.isFinite(at)) {
+      if (cut > 0 && ticket.slice(0, cut) === this.epoch() && Number.isFinite(at) && now <= at + lateGraceMs(rate)) {
         return at <= now ? { waitMs: 0, ticket: null } : { waitMs: at - now, ticket };
       }
     }

@@ -5,10 +5,15 @@
 //   POST /control/<token>/fail {kind:"429"|"500"|"stall", times, retry_after?}
 //        the next `times` sends get that answer (429 with parameters.retry_after seconds; 500;
 //        or a stall: the request is held until the client gives up)
+//   POST /control/<token>/limit {per_second}   a bot-wide limit like Telegram's (~30 messages/s
+//        across all chats of one bot): a send that would make more than `per_second` accepted
+//        sends within the last second is answered 429 with parameters.retry_after (seconds).
+//        Per bot token and off until set, so other tests' bots are unaffected
+//   GET  /control/<token>/rejected  every 429 answered ({chat_id, at, cause: "fail"|"limit"})
 //   POST /control/<token>/block {chat_id}   the user blocked the bot: sends to that chat get
 //        Telegram's 403 "Forbidden: bot was blocked by the user" (not worth retrying)
 //   GET  /control/<token>/sent      every recorded call, in arrival order
-//   POST /control/<token>/reset     forget calls and failures
+//   POST /control/<token>/reset     forget calls, failures, the limit and rejections
 // It also stands in for an inbound-hook caller's callback URL: POST /callbacks/<name> is
 // recorded and listed by GET /control/callbacks/<name>.
 // Run alone for end-to-end tests and the bench: `node test/fakes/telegram.ts <port>`.
@@ -31,6 +36,12 @@ interface Failure {
   retry_after: number;
 }
 
+export interface Rejected {
+  chat_id: string;
+  at: number;
+  cause: "fail" | "limit";
+}
+
 export interface FakeTelegram {
   url: string;
   close(): Promise<void>;
@@ -42,6 +53,15 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
   const stalled = new Set<ServerResponse>();
   const callbacks = new Map<string, unknown[]>();
   const blocked = new Set<string>();
+  // Bot-wide limits (messages per second) and the times of each bot's accepted sends in the last second.
+  const limits = new Map<string, number>();
+  const recent = new Map<string, number[]>();
+  const rejected = new Map<string, Rejected[]>();
+  function reject(token: string, chatId: unknown, cause: Rejected["cause"]): void {
+    const list = rejected.get(token) ?? [];
+    list.push({ chat_id: String(chatId), at: Date.now(), cause });
+    rejected.set(token, list);
+  }
   let nextMessageId = 1000;
 
   const server = createServer((req, res) => {
@@ -74,13 +94,22 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
       callbacks.set(name, list);
       return reply(res, 200, { ok: true });
     }
-    const control = /^\/control\/([^/]+)\/(fail|sent|reset|block)$/.exec(url.pathname);
+    const control = /^\/control\/([^/]+)\/(fail|sent|reset|block|limit|rejected)$/.exec(url.pathname);
     if (control) {
       const token = decodeURIComponent(control[1] as string);
       if (control[2] === "sent") return reply(res, 200, sent.get(token) ?? []);
+      if (control[2] === "rejected") return reply(res, 200, rejected.get(token) ?? []);
       if (control[2] === "reset") {
         sent.delete(token);
         failures.delete(token);
+        limits.delete(token);
+        recent.delete(token);
+        rejected.delete(token);
+        return reply(res, 200, { ok: true });
+      }
+      if (control[2] === "limit") {
+        const { per_second } = JSON.parse(await readText(req)) as { per_second: number };
+        limits.set(token, per_second);
         return reply(res, 200, { ok: true });
       }
       if (control[2] === "block") {
@@ -106,6 +135,7 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
     if (failure && failure.times > 0) {
       failure.times--;
       if (failure.kind === "429") {
+        reject(token, body.chat_id, "fail");
         return reply(res, 429, {
           ok: false,
           error_code: 429,
@@ -125,6 +155,18 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
       return reply(res, 400, { ok: false, error_code: 400, description: "Bad Request: message text is empty" });
     }
     if (body.text.length > 4096) return reply(res, 400, { ok: false, error_code: 400, description: "Bad Request: message is too long" });
+    const perSecond = limits.get(token);
+    if (perSecond !== undefined) {
+      const now = Date.now();
+      const window = (recent.get(token) ?? []).filter((t) => t > now - 1000);
+      recent.set(token, window);
+      if (window.length >= perSecond) {
+        reject(token, body.chat_id, "limit");
+        const retryAfter = Math.max(1, Math.ceil(((window[0] as number) + 1000 - now) / 1000));
+        return reply(res, 429, { ok: false, error_code: 429, description: `Too Many Requests: retry after ${retryAfter}`, parameters: { retry_after: retryAfter } });
+      }
+      window.push(now);
+    }
     const replyTo = (body.reply_parameters as { message_id?: number } | undefined)?.message_id ?? null;
     const messageId = method === "editMessageText" ? Number(body.message_id) : nextMessageId++;
     const list = sent.get(token) ?? [];

@@ -11,7 +11,8 @@
 // many queued replies takes one slot per send, behind the others already waiting), and a send
 // costs one RPC. A platform's rate-limit answer (429 with Retry-After) pauses the whole account:
 // every reservation handed out before it is void (its holder asks again and queues behind the
-// pause), so all chats of the bot wait, not just the one that got the 429.
+// pause), so all chats of the bot wait, not just the one that got the 429. A reservation used
+// too late is void too (lateGraceMs), so late wakers cannot bunch up into a burst.
 import type { SessionHost } from "../../durable-objects/session-store.ts";
 import { channelAdapters } from "./index.ts";
 import type { AccountConfig, AccountSendRate } from "./types.ts";
@@ -50,6 +51,14 @@ export function accountSendRateOf(account: AccountConfig): AccountSendRate | nul
 
 function intervalMs(rate: AccountSendRate): number {
   return 1000 / rate.perSecond;
+}
+
+// How late a reservation may still be used. A slot used late would go out together with the
+// slots after it (a busy isolate wakes several sessions late at once, and they would all send
+// at that moment): beyond this it is void, and the caller takes a new one. Two intervals, so at
+// most two extra sends can land in any window.
+export function lateGraceMs(rate: AccountSendRate): number {
+  return Math.min(1000, Math.max(20, 2 * intervalMs(rate)));
 }
 
 // GCRA with reservations: takes the caller's slot (now, or the first free one) and says when it
