@@ -168,7 +168,9 @@ export const channelTokenRef = z
 // Which Worker-secret prefix a channel's references may use (vault: refs fit every channel).
 function refFitsChannel(ref: string | undefined, channel: string): boolean {
   if (ref === undefined || ref.startsWith("vault:")) return true;
-  return (channel === "telegram" && ref.startsWith("TELEGRAM_")) || (channel === "slack" && ref.startsWith("SLACK_"));
+  if (channel === "telegram") return ref.startsWith("TELEGRAM_");
+  if (channel === "slack") return ref.startsWith("SLACK_");
+  return true;
 }
 
 // Public ingress limits an account may set for itself (workers/channels/limits.ts has the

@@ -33,7 +33,7 @@ export function sessionStub(env: Env, key: string): DurableObjectStub<ChatSessio
 
 // The account without what only verification needs.
 function publicAccount(a: VerifiableAccount): AccountConfig {
-  const { secretHash: _secret, ...rest } = a;
+  const { secretHash: _secret, signingSecretRef: _signing, ...rest } = a;
   return rest;
 }
 
