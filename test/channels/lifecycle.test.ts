@@ -6,7 +6,10 @@ import { deliver, dmUpdate, failNext, newChatId, newUpdateId, sentTo, sessionKey
 
 describe("message lifecycle", () => {
   it("100 chats x 10 messages with 10% duplicates: one reply per unique message, in per-chat order", async () => {
-    const s = await setupTelegram();
+    // 1,000 replies of one bot: at Telegram's own account-wide rate (25/s) that alone is 40 s. This
+    // test is about exactly-once and order (send-limits.test.ts covers the pacing), so the account
+    // raises its limit.
+    const s = await setupTelegram({ limits: { account_sends_per_s: 500, account_send_burst: 100 } });
     const chats = Array.from({ length: 100 }, () => newChatId());
     const plan = chats.map((chat) => Array.from({ length: 10 }, (_, i) => dmUpdate(newUpdateId(), chat, `chat ${chat} message ${i}`)));
     let duplicates = 0;
