@@ -124,7 +124,8 @@ describe("slack webhook", () => {
       expect(((await res.json()) as any).error.code).toBe("invalid_signature");
     }
     // Signed correctly but malformed: 400 with a JSON error, never a 500.
-    const malformed = ["{not json", JSON.stringify({ type: "event_callback", event: { type: "message" } }), JSON.stringify({ no: "type" })];
+    const deep = JSON.stringify(dmEvent(dm, "UMALLORY", "deep", { blocks: JSON.parse(`${"[".repeat(200)}${"]".repeat(200)}`) }));
+    const malformed = ["{not json", JSON.stringify({ type: "event_callback", event: { type: "message" } }), JSON.stringify({ no: "type" }), deep];
     for (const body of malformed) {
       const res = await deliverSlack(s, body);
       expect(res.status).toBe(400);

@@ -13,6 +13,7 @@
 //   send    chat.postMessage with the bot token (Bearer), in the thread the message was in (a
 //           channel mention is answered in a thread under it); Slack answers errors as HTTP 200
 //           {ok:false,error} and rate limits as HTTP 429 + Retry-After (seconds)
+import { jsonBoundsFailure, MAX_BODY_DEPTH } from "../../schema/json-bounds.ts";
 import { slackEnvelopeType, slackEventCallback, slackSlashCommand, slackUrlVerification, type InboundMessage } from "../../schema/channels.ts";
 import { resolveSecret } from "../auth/secrets.ts";
 import type { Env } from "../env.ts";
@@ -61,11 +62,16 @@ async function signatureValid(delivery: Delivery, account: VerifiableAccount, en
 }
 
 function jsonOf(delivery: Delivery): unknown {
+  let json: unknown;
   try {
-    return JSON.parse(delivery.body);
+    json = JSON.parse(delivery.body);
   } catch {
     throw new ApiError(400, "invalid_json", "The event is not JSON.");
   }
+  // Events carry free-form rich text (blocks) the schema passes through: bounded like any body.
+  const failure = jsonBoundsFailure(json, MAX_BODY_DEPTH);
+  if (failure) throw new ApiError(400, "invalid_request", `The event ${failure.message}.`);
+  return json;
 }
 
 function commandWord(text: string): "start" | "reset" | null {
