@@ -90,7 +90,7 @@ describe("platform-wide send limits", () => {
     expect(await rejected(bot.token)).toHaveLength(1);
   });
 
-  it("WebChat and hooks have no account limit and never call the limiter", async () => {
+  it("WebChat and hooks have no account limit and never call the limiter", { timeout: 60_000 }, async () => {
     const hook = await setupChannel("hook");
     const run = expectStatus(await call("POST", "/hooks/agent", { body: { text: "report", peer: "ci" }, headers: hookHeaders(hook.token, "run-1") }), 202);
     const done = await waitFor(
@@ -109,7 +109,7 @@ describe("platform-wide send limits", () => {
     for (const accountId of [hook.accountId, web.accountId]) expect(await limiter(accountId).state()).toEqual({ pausedUntil: 0, takes: 0 });
   });
 
-  it("refuses account send limits out of bounds with 400, and keeps valid ones", async () => {
+  it("refuses account send limits out of bounds with 400, and keeps valid ones", { timeout: 60_000 }, async () => {
     const tenant = await makeTenant();
     const bad: Record<string, unknown>[] = [
       { account_sends_per_s: 0 },
