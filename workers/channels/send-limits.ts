@@ -5,11 +5,12 @@
 // asks it once before each send.
 //
 // The limiter hands out reservations, not just yes/no: a refused caller is told when its slot
-// is (the slot is taken for it), re-arms its alarm for then, and sends at that time without
-// asking again. Sessions therefore never poll a full bucket (200 refused chats do not all retry
-// at the same instant), the order of slots is first come first served across chats (a chat with
-// many queued replies takes one slot per send, behind the others already waiting), and a send
-// costs one RPC. A platform's rate-limit answer (429 with Retry-After) pauses the whole account:
+// is (the slot is taken for it), re-arms its alarm for then, and at that time redeems its ticket
+// (a second RPC, granted unless the slot became void) and sends. Sessions therefore never poll a
+// full bucket (200 refused chats do not all retry at the same instant), the order of slots is
+// first come first served across chats (a chat with many queued replies takes one slot per send,
+// behind the others already waiting), and a send costs one RPC (two when it had to wait). A
+// platform's rate-limit answer (429 with Retry-After) pauses the whole account:
 // every reservation handed out before it is void (its holder asks again and queues behind the
 // pause), so all chats of the bot wait, not just the one that got the 429. A reservation used
 // too late is void too (lateGraceMs), so late wakers cannot bunch up into a burst.
