@@ -70,7 +70,9 @@ describe("slack delivery", () => {
   }, 60_000);
 
   it("100 channels x 10 messages with 10% duplicate deliveries: one reply per message, in order", async () => {
-    const s = await setupSlack();
+    // 1,000 replies: at Slack's default account rate (10/s) the pacing alone is 100 s; this test is
+    // about exactly-once and order (send-limits.test.ts covers the pacing), so the account raises it.
+    const s = await setupSlack({ limits: { account_sends_per_s: 500, account_send_burst: 100 } });
     const users = Array.from({ length: 100 }, (_, c) => `UUSER${c}`);
     const dms = users.map(() => newChannel("D"));
     const plan = dms.map((dm, c) => Array.from({ length: 10 }, (_, i) => dmEvent(dm, users[c] as string, `${dm} message ${i}`)));

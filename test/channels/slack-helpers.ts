@@ -16,7 +16,7 @@ export interface SlackSetup {
   signingSecret: string;
 }
 
-export async function setupSlack(options: { sendIntervalMs?: number } = {}): Promise<SlackSetup> {
+export async function setupSlack(options: { sendIntervalMs?: number; limits?: Record<string, number> } = {}): Promise<SlackSetup> {
   const tenant = await makeTenant();
   // A token per test: the fake records per token, so tests never see each other's messages.
   const botToken = `xoxb-${crypto.randomUUID()}`;
@@ -37,6 +37,7 @@ export async function setupSlack(options: { sendIntervalMs?: number } = {}): Pro
       signing_secret_ref: "vault:slack-signing",
       bot_username: BOT_USER,
       send_interval_ms: options.sendIntervalMs ?? 0,
+      ...(options.limits ? { limits: options.limits } : {}),
     }),
     201,
   );

@@ -5,7 +5,7 @@
 // decisions themselves (policy, context, compaction plan, backoff) are turn.ts's.
 import type { InboundMessage } from "../../schema/channels.ts";
 import type { InboxRow, SessionBinding, SessionHost } from "../../durable-objects/session-store.ts";
-import { channelAdapters } from "../channels/index.ts";
+import { splitForChannel } from "../channels/index.ts";
 import type { SendIntent } from "../channels/types.ts";
 import { broadcast } from "../channels/webchat-socket.ts";
 import { tenantStatus } from "../tenants/liveness.ts";
@@ -23,7 +23,6 @@ import {
   modelBackoffMs,
   pairingPrompt,
   RESET_TEXT,
-  splitReply,
   START_TEXT,
   summarize,
   type HistoryEntry,
@@ -102,7 +101,7 @@ function finish(s: SessionHost, batch: InboxRow[], last: InboundMessage, text: s
       );
     }
     if (text === null) return;
-    const parts = splitReply(text, channelAdapters[account.channel].maxTextLength);
+    const parts = splitForChannel(account.channel, text);
     parts.forEach((part, i) => {
       const intent: Omit<SendIntent, "key"> = {
         chatId: last.chatId,

@@ -5,9 +5,9 @@
 // Object (durable-objects/session.ts) owns the rows and the order; its alarm (sends) and its
 // notify RPC (proactive messages) call these.
 import { REVOKED_SEND_ERROR, type OutboxRow, type Row, type SessionBinding, type SessionHost } from "../../durable-objects/session-store.ts";
-import { estimateTokens, MAX_SEND_ATTEMPTS, sendBackoffMs, splitReply } from "../agents/turn.ts";
+import { estimateTokens, MAX_SEND_ATTEMPTS, sendBackoffMs } from "../agents/turn.ts";
 import { tenantStatus } from "../tenants/liveness.ts";
-import { channelAdapters } from "./index.ts";
+import { channelAdapters, splitForChannel } from "./index.ts";
 import { accountSendWait, heldSlotAt, pauseAccount } from "./send-limits.ts";
 import type { AccountConfig, SendIntent } from "./types.ts";
 
@@ -17,7 +17,7 @@ export async function queueProactive(s: SessionHost, idempotencyKey: string, tex
   const bound = s.binding();
   const target = s.meta<{ chatId: string; threadId: string | null; callbackUrl: string | null }>("target");
   if (!bound || !target) return "unbound";
-  const parts = splitReply(text.trim(), channelAdapters[bound.account.channel].maxTextLength);
+  const parts = splitForChannel(bound.account.channel, text.trim());
   if (s.sql.exec("SELECT 1 FROM outbox WHERE intent_key = ?", `${idempotencyKey}:0`).toArray().length > 0) return "duplicate";
   const now = Date.now();
   s.ctx.storage.transactionSync(() => {

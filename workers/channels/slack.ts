@@ -109,6 +109,10 @@ export const slack: ChannelAdapter = {
   maxTextLength: SLACK_MAX_TEXT,
   // Slack allows about one message per second into a channel.
   minSendIntervalMs: 1000,
+  // chat.postMessage has no published app-wide number beyond "several hundred a minute" per
+  // workspace: 10/s (at most 15 in any second) stays under it, and a 429 pauses the whole account
+  // for its Retry-After. An operator raises it with the account's limits.
+  accountSendRate: { perSecond: 10, burst: 5 },
   signsBody: true,
 
   verify(delivery, account, env) {
