@@ -15,6 +15,7 @@
 // Run alone for end-to-end tests: `node test/fakes/slack.ts <port>`.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { json, readBody } from "./upstream-http.ts";
 
 export interface SlackSentMessage {
   channel: string;
@@ -46,7 +47,7 @@ export async function startFakeSlack(port = 0): Promise<FakeSlack> {
   let seq = 0;
 
   const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => reply(res, 500, { ok: false, error: String(err) }));
+    handle(req, res).catch((err: unknown) => json(res, 500, { ok: false, error: String(err) }));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -54,25 +55,25 @@ export async function startFakeSlack(port = 0): Promise<FakeSlack> {
     const control = /^\/control\/([^/]+)\/(fail|sent|calls|reset)$/.exec(url.pathname);
     if (control) {
       const token = decodeURIComponent(control[1] as string);
-      if (control[2] === "sent") return reply(res, 200, sent.get(token) ?? []);
-      if (control[2] === "calls") return reply(res, 200, { calls: calls.get(token) ?? 0 });
+      if (control[2] === "sent") return json(res, 200, sent.get(token) ?? []);
+      if (control[2] === "calls") return json(res, 200, { calls: calls.get(token) ?? 0 });
       if (control[2] === "reset") {
         sent.delete(token);
         failures.delete(token);
         calls.delete(token);
-        return reply(res, 200, { ok: true });
+        return json(res, 200, { ok: true });
       }
-      const body = JSON.parse(await readText(req)) as Partial<Failure>;
+      const body = JSON.parse(await readBody(req)) as Partial<Failure>;
       failures.set(token, { kind: body.kind ?? "429", times: body.times ?? 1, retry_after: body.retry_after ?? 1, error: body.error ?? "channel_not_found" });
-      return reply(res, 200, { ok: true });
+      return json(res, 200, { ok: true });
     }
-    if (!/^(\/api)?\/chat\.postMessage$/.test(url.pathname)) return reply(res, 404, { ok: false, error: "unknown_method" });
-    if (req.method !== "POST") return reply(res, 405, { ok: false, error: "method_not_allowed" });
+    if (!/^(\/api)?\/chat\.postMessage$/.test(url.pathname)) return json(res, 404, { ok: false, error: "unknown_method" });
+    if (req.method !== "POST") return json(res, 405, { ok: false, error: "method_not_allowed" });
     const auth = /^Bearer (\S+)$/.exec(req.headers.authorization ?? "");
-    const raw = await readText(req);
-    if (!auth) return reply(res, 200, { ok: false, error: "not_authed" });
+    const raw = await readBody(req);
+    if (!auth) return json(res, 200, { ok: false, error: "not_authed" });
     const token = auth[1] as string;
-    if (!token.startsWith("xoxb-")) return reply(res, 200, { ok: false, error: "invalid_auth" });
+    if (!token.startsWith("xoxb-")) return json(res, 200, { ok: false, error: "invalid_auth" });
     calls.set(token, (calls.get(token) ?? 0) + 1);
     const failure = failures.get(token);
     if (failure && failure.times > 0) {
@@ -81,25 +82,25 @@ export async function startFakeSlack(port = 0): Promise<FakeSlack> {
         res.writeHead(429, { "content-type": "application/json", "retry-after": String(failure.retry_after) });
         return void res.end(JSON.stringify({ ok: false, error: "ratelimited" }));
       }
-      if (failure.kind === "500") return reply(res, 500, { ok: false, error: "internal_error" });
-      return reply(res, 200, { ok: false, error: failure.error });
+      if (failure.kind === "500") return json(res, 500, { ok: false, error: "internal_error" });
+      return json(res, 200, { ok: false, error: failure.error });
     }
     let body: Record<string, unknown>;
     try {
       body = JSON.parse(raw) as Record<string, unknown>;
     } catch {
-      return reply(res, 200, { ok: false, error: "invalid_json" });
+      return json(res, 200, { ok: false, error: "invalid_json" });
     }
-    if (!String(req.headers["content-type"] ?? "").startsWith("application/json")) return reply(res, 200, { ok: false, error: "invalid_form_data" });
-    if (typeof body.channel !== "string" || body.channel.length === 0) return reply(res, 200, { ok: false, error: "channel_not_found" });
-    if (typeof body.text !== "string" || body.text.length === 0) return reply(res, 200, { ok: false, error: "no_text" });
-    if (body.text.length > MAX_TEXT) return reply(res, 200, { ok: false, error: "msg_too_long" });
+    if (!String(req.headers["content-type"] ?? "").startsWith("application/json")) return json(res, 200, { ok: false, error: "invalid_form_data" });
+    if (typeof body.channel !== "string" || body.channel.length === 0) return json(res, 200, { ok: false, error: "channel_not_found" });
+    if (typeof body.text !== "string" || body.text.length === 0) return json(res, 200, { ok: false, error: "no_text" });
+    if (body.text.length > MAX_TEXT) return json(res, 200, { ok: false, error: "msg_too_long" });
     const ts = `${Math.floor(Date.now() / 1000)}.${String(++seq).padStart(6, "0")}`;
     const threadTs = typeof body.thread_ts === "string" ? body.thread_ts : null;
     const list = sent.get(token) ?? [];
     list.push({ channel: body.channel, text: body.text, ts, thread_ts: threadTs, at: Date.now() });
     sent.set(token, list);
-    return reply(res, 200, { ok: true, channel: body.channel, ts, message: { type: "message", text: body.text, ts, ...(threadTs ? { thread_ts: threadTs } : {}) } });
+    return json(res, 200, { ok: true, channel: body.channel, ts, message: { type: "message", text: body.text, ts, ...(threadTs ? { thread_ts: threadTs } : {}) } });
   }
 
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
@@ -112,17 +113,6 @@ export async function startFakeSlack(port = 0): Promise<FakeSlack> {
         server.close(() => resolve());
       }),
   };
-}
-
-function reply(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { "content-type": "application/json" });
-  res.end(JSON.stringify(body));
-}
-
-async function readText(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

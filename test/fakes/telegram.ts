@@ -19,6 +19,7 @@
 // Run alone for end-to-end tests and the bench: `node test/fakes/telegram.ts <port>`.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { json, readBody } from "./upstream-http.ts";
 
 export interface SentMessage {
   method: "sendMessage" | "editMessageText";
@@ -65,7 +66,7 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
   let nextMessageId = 1000;
 
   const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => reply(res, 500, { ok: false, error_code: 500, description: String(err) }));
+    handle(req, res).catch((err: unknown) => json(res, 500, { ok: false, error_code: 500, description: String(err) }));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -80,10 +81,10 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
     const hookCallback = /^\/(control\/)?callbacks\/([^/]+)$/.exec(url.pathname);
     if (hookCallback) {
       const name = decodeURIComponent(hookCallback[2] as string);
-      if (hookCallback[1]) return reply(res, 200, callbacks.get(name) ?? []);
+      if (hookCallback[1]) return json(res, 200, callbacks.get(name) ?? []);
       const list = callbacks.get(name) ?? [];
       // The raw body and the signature headers too, so a test can verify a signed webhook itself.
-      const raw = await readText(req);
+      const raw = await readBody(req);
       list.push({
         body: JSON.parse(raw) as unknown,
         raw,
@@ -92,69 +93,69 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
         signature: req.headers["x-edgeclaw-signature"] ?? null,
       });
       callbacks.set(name, list);
-      return reply(res, 200, { ok: true });
+      return json(res, 200, { ok: true });
     }
     const control = /^\/control\/([^/]+)\/(fail|sent|reset|block|limit|rejected)$/.exec(url.pathname);
     if (control) {
       const token = decodeURIComponent(control[1] as string);
-      if (control[2] === "sent") return reply(res, 200, sent.get(token) ?? []);
-      if (control[2] === "rejected") return reply(res, 200, rejected.get(token) ?? []);
+      if (control[2] === "sent") return json(res, 200, sent.get(token) ?? []);
+      if (control[2] === "rejected") return json(res, 200, rejected.get(token) ?? []);
       if (control[2] === "reset") {
         sent.delete(token);
         failures.delete(token);
         limits.delete(token);
         recent.delete(token);
         rejected.delete(token);
-        return reply(res, 200, { ok: true });
+        return json(res, 200, { ok: true });
       }
       if (control[2] === "limit") {
-        const { per_second } = JSON.parse(await readText(req)) as { per_second: number };
+        const { per_second } = JSON.parse(await readBody(req)) as { per_second: number };
         limits.set(token, per_second);
-        return reply(res, 200, { ok: true });
+        return json(res, 200, { ok: true });
       }
       if (control[2] === "block") {
-        const { chat_id } = JSON.parse(await readText(req)) as { chat_id: string | number };
+        const { chat_id } = JSON.parse(await readBody(req)) as { chat_id: string | number };
         blocked.add(`${token}|${chat_id}`);
-        return reply(res, 200, { ok: true });
+        return json(res, 200, { ok: true });
       }
-      const body = JSON.parse(await readText(req)) as Partial<Failure>;
+      const body = JSON.parse(await readBody(req)) as Partial<Failure>;
       failures.set(token, { kind: body.kind ?? "429", times: body.times ?? 1, retry_after: body.retry_after ?? 1 });
-      return reply(res, 200, { ok: true });
+      return json(res, 200, { ok: true });
     }
     const call = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(url.pathname);
-    if (!call || req.method !== "POST") return reply(res, 404, { ok: false, error_code: 404, description: "Not Found" });
+    if (!call || req.method !== "POST") return json(res, 404, { ok: false, error_code: 404, description: "Not Found" });
     const token = decodeURIComponent(call[1] as string);
     const method = call[2] as string;
-    const body = JSON.parse((await readText(req)) || "{}") as Record<string, unknown>;
-    if (method === "getMe") return reply(res, 200, { ok: true, result: { id: 1, is_bot: true, first_name: "Fake", username: "fake_bot" } });
-    if (method === "setWebhook") return reply(res, 200, { ok: true, result: true, description: "Webhook was set" });
+    const body = JSON.parse((await readBody(req)) || "{}") as Record<string, unknown>;
+    if (method === "getMe") return json(res, 200, { ok: true, result: { id: 1, is_bot: true, first_name: "Fake", username: "fake_bot" } });
+    if (method === "setWebhook") return json(res, 200, { ok: true, result: true, description: "Webhook was set" });
     if (method !== "sendMessage" && method !== "editMessageText") {
-      return reply(res, 404, { ok: false, error_code: 404, description: "Not Found: method not found" });
+      return json(res, 404, { ok: false, error_code: 404, description: "Not Found: method not found" });
     }
     const failure = failures.get(token);
     if (failure && failure.times > 0) {
       failure.times--;
       if (failure.kind === "429") {
         reject(token, body.chat_id, "fail");
-        return reply(res, 429, {
+        return json(res, 429, {
           ok: false,
           error_code: 429,
           description: `Too Many Requests: retry after ${failure.retry_after}`,
           parameters: { retry_after: failure.retry_after },
         });
       }
-      if (failure.kind === "500") return reply(res, 500, { ok: false, error_code: 500, description: "Internal Server Error" });
+      if (failure.kind === "500") return json(res, 500, { ok: false, error_code: 500, description: "Internal Server Error" });
       stalled.add(res);
       res.on("close", () => stalled.delete(res));
       return;
     }
     if (blocked.has(`${token}|${String(body.chat_id)}`)) {
-      return reply(res, 403, { ok: false, error_code: 403, description: "Forbidden: bot was blocked by the user" });
+      return json(res, 403, { ok: false, error_code: 403, description: "Forbidden: bot was blocked by the user" });
     }
     if (typeof body.text !== "string" || body.text.length === 0) {
-      return reply(res, 400, { ok: false, error_code: 400, description: "Bad Request: message text is empty" });
+      return json(res, 400, { ok: false, error_code: 400, description: "Bad Request: message text is empty" });
     }
-    if (body.text.length > 4096) return reply(res, 400, { ok: false, error_code: 400, description: "Bad Request: message is too long" });
+    if (body.text.length > 4096) return json(res, 400, { ok: false, error_code: 400, description: "Bad Request: message is too long" });
     const perSecond = limits.get(token);
     if (perSecond !== undefined) {
       const now = Date.now();
@@ -163,7 +164,7 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
       if (window.length >= perSecond) {
         reject(token, body.chat_id, "limit");
         const retryAfter = Math.max(1, Math.ceil(((window[0] as number) + 1000 - now) / 1000));
-        return reply(res, 429, { ok: false, error_code: 429, description: `Too Many Requests: retry after ${retryAfter}`, parameters: { retry_after: retryAfter } });
+        return json(res, 429, { ok: false, error_code: 429, description: `Too Many Requests: retry after ${retryAfter}`, parameters: { retry_after: retryAfter } });
       }
       window.push(now);
     }
@@ -180,7 +181,7 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
       at: Date.now(),
     });
     sent.set(token, list);
-    return reply(res, 200, { ok: true, result: { message_id: messageId, chat: { id: Number(body.chat_id) }, date: Math.floor(Date.now() / 1000), text: body.text } });
+    return json(res, 200, { ok: true, result: { message_id: messageId, chat: { id: Number(body.chat_id) }, date: Math.floor(Date.now() / 1000), text: body.text } });
   }
 
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
@@ -194,17 +195,6 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
         server.close(() => resolve());
       }),
   };
-}
-
-function reply(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { "content-type": "application/json" });
-  res.end(JSON.stringify(body));
-}
-
-async function readText(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -1,4 +1,4 @@
-// Small HTTP helpers the fake upstreams share.
+// Small HTTP helpers the fakes share (model upstreams, Telegram, Slack).
 import type { IncomingMessage, ServerResponse } from "node:http";
 
 export function header(req: IncomingMessage, name: string): string | null {
