@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { splitReply } from "../../workers/agents/turn.ts";
 import { splitForChannel } from "../../workers/channels/index.ts";
 import { slack } from "../../workers/channels/slack.ts";
-import { escapeSlack, splitSlack } from "../../workers/channels/slack-text.ts";
+import { escapeSlack, mentions, splitSlack, stripMention } from "../../workers/channels/slack-text.ts";
 import type { AccountConfig, SendIntent } from "../../workers/channels/types.ts";
 import { admin, expectStatus } from "../gateway/helpers.ts";
 import { newChannel, setupSlack, slackFail, slackSent, type SlackSetup } from "./slack-helpers.ts";
@@ -100,5 +100,21 @@ describe("slack reply splitting", () => {
     expect(splitForChannel("slack", long)).toEqual(splitSlack(long));
     expect(splitForChannel("slack", long).every((p) => p.length <= 3_000)).toBe(true);
     expect(escapeSlack("<!channel> & <@U1>")).toBe("&lt;!channel&gt; &amp; &lt;@U1&gt;");
+  });
+});
+
+describe("slack mentions", () => {
+  it("finds and strips the bot's own mention, with or without a label, and nobody else's", () => {
+    expect(mentions("hi <@UBOT> there", "UBOT")).toBe(true);
+    expect(mentions("hi <@UBOT|edgeclaw> there", "UBOT")).toBe(true);
+    expect(mentions("hi <@UBOTTER> there", "UBOT")).toBe(false);
+    expect(mentions("hi <@UOTHER> there", "UBOT")).toBe(false);
+    expect(stripMention("<@UBOT|edgeclaw> what is <@UOTHER> doing? <@UBOT>", "UBOT")).toBe("what is <@UOTHER> doing?");
+  });
+
+  it("takes the id as text, never as a pattern", () => {
+    // Ids are [A-Za-z0-9_] by the admin schema; the scan would not treat anything else as a pattern either.
+    expect(mentions("<@UXYZ> hi", "U.*")).toBe(false);
+    expect(mentions("<@U.*> hi", "U.*")).toBe(true);
   });
 });

@@ -16,17 +16,39 @@ export function escapeSlack(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
-function mentionPattern(botUserId: string): RegExp {
-  return new RegExp(`<@${botUserId}(?:\\|[^>]*)?>`, "g");
+// The bot's mentions in the text, <@U123> or <@U123|name>, as [start, end) ranges. A scan, not a
+// RegExp built from the id: the id comes from an admin and must not become a pattern.
+function mentionRanges(text: string, botUserId: string): [number, number][] {
+  const ranges: [number, number][] = [];
+  const open = `<@${botUserId}`;
+  for (let i = text.indexOf(open); i !== -1; i = text.indexOf(open, i + 1)) {
+    const after = i + open.length;
+    if (text[after] === ">") ranges.push([i, after + 1]);
+    else if (text[after] === "|") {
+      const close = text.indexOf(">", after);
+      if (close !== -1) ranges.push([i, close + 1]);
+    }
+  }
+  return ranges;
 }
 
 export function mentions(text: string, botUserId: string | null): boolean {
-  return botUserId !== null && mentionPattern(botUserId).test(text);
+  return botUserId !== null && mentionRanges(text, botUserId).length > 0;
 }
 
 // The text without the bot's own mention (the agent need not read its name on every turn).
 export function stripMention(text: string, botUserId: string | null): string {
-  const stripped = botUserId === null ? text : text.replace(mentionPattern(botUserId), " ");
+  let stripped = text;
+  if (botUserId !== null) {
+    let out = "";
+    let from = 0;
+    for (const [start, end] of mentionRanges(text, botUserId)) {
+      if (start < from) continue;
+      out += `${text.slice(from, start)} `;
+      from = end;
+    }
+    stripped = out + text.slice(from);
+  }
   return stripped.replace(/[ \t]{2,}/g, " ").trim();
 }
 
@@ -68,11 +90,11 @@ export function splitSlack(text: string, max = SLACK_MAX_TEXT): string[] {
       if (lt > gt && rest.slice(0, lt).trim().length > 0 && rest.indexOf(">", lt) !== -1) cut = lt;
     }
     if (reopen) {
-      parts.push(`${rest.slice(0, cut).replace(/\s+$/, "")}\n${FENCE}`);
+      parts.push(`${rest.slice(0, cut).trimEnd()}\n${FENCE}`);
       rest = `${FENCE}\n${rest.slice(cut).replace(/^\n/, "")}`;
       continue;
     }
-    parts.push(rest.slice(0, cut).replace(/\s+$/, ""));
+    parts.push(rest.slice(0, cut).trimEnd());
     rest = rest.slice(cut).replace(/^\s+/, "");
   }
   if (rest.length > 0) parts.push(rest);
