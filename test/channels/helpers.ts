@@ -23,9 +23,13 @@ export interface AgentOptions {
 }
 
 export async function setupTelegram(
-  options: { agent?: AgentOptions; tokenRef?: "TELEGRAM_TEST_BOT" | "TELEGRAM_STORM_BOT"; sendIntervalMs?: number; limits?: Record<string, number> } = {},
+  // ownToken: a fresh bot token in the tenant's vault, so the fake's per-bot recordings and limits
+  // belong to this test alone.
+  options: { agent?: AgentOptions; tokenRef?: "TELEGRAM_TEST_BOT" | "TELEGRAM_STORM_BOT"; ownToken?: boolean; sendIntervalMs?: number; limits?: Record<string, unknown> } = {},
 ): Promise<TelegramSetup> {
   const tenant = await makeTenant();
+  const own = options.ownToken ? `777:${crypto.randomUUID()}` : null;
+  if (own) expectStatus(await admin(tenant.owner, "PUT", "/secrets/bot", { tenant_id: tenant.tenantId, value: own }), 201);
   const agent = expectStatus(
     await admin(tenant.owner, "POST", "/agents", {
       tenant_id: tenant.tenantId,
@@ -36,7 +40,7 @@ export async function setupTelegram(
     }),
     201,
   );
-  const tokenRef = options.tokenRef ?? "TELEGRAM_TEST_BOT";
+  const tokenRef = own ? "vault:bot" : (options.tokenRef ?? "TELEGRAM_TEST_BOT");
   const account = expectStatus(
     await admin(tenant.owner, "POST", "/channel-accounts", {
       tenant_id: tenant.tenantId,
@@ -51,7 +55,7 @@ export async function setupTelegram(
     201,
   );
   expectStatus(await admin(tenant.owner, "POST", "/bindings", { tenant_id: tenant.tenantId, agent_id: agent.body.id }), 201);
-  return { tenant, agentId: agent.body.id, accountId: account.body.id, secret: account.body.webhook_secret, token: env[tokenRef] };
+  return { tenant, agentId: agent.body.id, accountId: account.body.id, secret: account.body.webhook_secret, token: own ?? env[options.tokenRef ?? "TELEGRAM_TEST_BOT"] };
 }
 
 // Chat ids unique across test files (they share the fake's recording per bot token).

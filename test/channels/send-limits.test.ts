@@ -7,40 +7,11 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Rejected, SentMessage } from "../fakes/telegram.ts";
-import { admin, call, expectStatus, makeTenant, type TestTenant } from "../gateway/helpers.ts";
-import { connect, deliver, dmUpdate, hookHeaders, newChatId, newPeer, newUpdateId, setupChannel, waitFor } from "./helpers.ts";
+import { admin, call, expectStatus, makeTenant } from "../gateway/helpers.ts";
+import { connect, deliver, dmUpdate, hookHeaders, newChatId, newPeer, newUpdateId, setupChannel, setupTelegram, waitFor } from "./helpers.ts";
 
-interface Bot {
-  tenant: TestTenant;
-  accountId: string;
-  secret: string;
-  token: string;
-}
-
-async function limitedBot(limits?: Record<string, unknown>): Promise<Bot> {
-  const tenant = await makeTenant();
-  const token = `777:${crypto.randomUUID()}`;
-  expectStatus(await admin(tenant.owner, "PUT", "/secrets/limbot", { tenant_id: tenant.tenantId, value: token }), 201);
-  const agent = expectStatus(
-    await admin(tenant.owner, "POST", "/agents", { tenant_id: tenant.tenantId, name: "a", system_prompt: "Be brief.", model: "fake-echo" }),
-    201,
-  );
-  const account = expectStatus(
-    await admin(tenant.owner, "POST", "/channel-accounts", {
-      tenant_id: tenant.tenantId,
-      channel: "telegram",
-      name: "bot",
-      api_base_url: env.FAKE_TELEGRAM_URL,
-      token_ref: "vault:limbot",
-      // No per-chat gap: only the account-wide limit spaces the sends out.
-      send_interval_ms: 0,
-      ...(limits ? { limits } : {}),
-    }),
-    201,
-  );
-  expectStatus(await admin(tenant.owner, "POST", "/bindings", { tenant_id: tenant.tenantId, agent_id: agent.body.id }), 201);
-  return { tenant, accountId: account.body.id, secret: account.body.webhook_secret, token };
-}
+// No per-chat gap: only the account-wide limit spaces the sends out.
+const limitedBot = (limits?: Record<string, unknown>) => setupTelegram({ ownToken: true, sendIntervalMs: 0, limits });
 
 async function fakeControl<T>(token: string, what: string, body?: unknown): Promise<T> {
   const res = await fetch(`${env.FAKE_TELEGRAM_URL}/control/${encodeURIComponent(token)}/${what}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body) });
