@@ -57,3 +57,27 @@ describe("an agent's model call", () => {
     expect((err as ApiError).status).toBe(400);
   });
 });
+
+describe("POST /v1/messages/count_tokens", () => {
+  it("counts an upstream count against the key's request limit, and refuses an embedding model", async () => {
+    const own = await makeRouterTenant();
+    await setConfig(own, {
+      keys: { [own.keyId]: { limits: { requests_per_min: 1 } } },
+      routes: { claude: { tree: { type: "target", provider: "claude", model: "claude-test" } } },
+    });
+    const body = { model: "claude", messages: [{ role: "user", content: "count me" }] };
+    const headers = { "anthropic-version": "2023-06-01" };
+    const first = await call("POST", "/v1/messages/count_tokens", { bearer: own.key, body, headers });
+    expect(first.status).toBe(200);
+    expect(first.headers.get("x-edgeclaw-token-count")).toBe("upstream");
+    const second = await call("POST", "/v1/messages/count_tokens", { bearer: own.key, body, headers });
+    expect(second.status).toBe(429);
+    expect(second.body).toMatchObject({ type: "error", error: { type: "rate_limit_error" } });
+
+    const name = uid("embedder");
+    expectStatus(await admin(t.owner, "POST", "/models", { tenant_id: t.tenantId, public_name: name, provider_id: t.providerId, upstream_model: "fake-embed", kind: "embedding" }), 201);
+    const refused = await call("POST", "/v1/messages/count_tokens", { bearer: t.key, body: { ...body, model: name }, headers });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.type).toBe("invalid_request_error");
+  });
+});

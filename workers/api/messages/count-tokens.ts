@@ -12,8 +12,10 @@ import { joinChunks, readUpTo } from "../../http/bounded-read.ts";
 import { ApiError } from "../../http/errors.ts";
 import { parseOr400 } from "../../http/validation.ts";
 import { providerCredential } from "../../router/credentials.ts";
+import { adapters } from "../../router/providers/index.ts";
 import { estimatePromptTokens, matches, requestFacts, type RequestFacts } from "../../router/facts.ts";
-import { keySettings } from "../../router/limits.ts";
+import { keySettings, reserve } from "../../router/limits.ts";
+import { assertModelKind } from "../../router/operations/index.ts";
 import { declaredBy, refusedUrl } from "../../router/outbound.ts";
 import type { CompiledNode, CompiledTarget } from "../../router/routing.ts";
 import { routingFor } from "../../router/routing.ts";
@@ -23,11 +25,10 @@ import { promptToChat } from "./to-chat.ts";
 
 // An answer is one small JSON object.
 const MAX_ANSWER_BYTES = 16 * 1024;
-const UPSTREAM_VERSION = "2023-06-01";
 
 // The target a request would be sent to first: the matching rule of a conditional, the first
 // child of a fallback, the heaviest child of a weighted group.
-export function firstTarget(node: CompiledNode, facts: RequestFacts): CompiledTarget {
+function firstTarget(node: CompiledNode, facts: RequestFacts): CompiledTarget {
   if (node.kind === "target") return node;
   if (node.kind === "conditional") {
     const rule = node.rules.find((r) => matches(r.when, facts));
@@ -49,9 +50,8 @@ async function upstreamCount(env: Env, tenantId: string, target: CompiledTarget,
       method: "POST",
       headers: {
         "content-type": "application/json",
-        "anthropic-version": UPSTREAM_VERSION,
         "x-request-id": requestId,
-        ...(credential ? { "x-api-key": credential } : {}),
+        ...adapters.anthropic.headers({ baseUrl: url, model: target.node.model, credential }),
       },
       body: JSON.stringify({ ...request, model: target.node.model }),
       signal: AbortSignal.timeout(provider.timeoutMs ?? settings(env).upstreamTimeoutMs),
@@ -85,9 +85,17 @@ export async function countTokens(c: Context<AppEnv>): Promise<Response> {
     priority: keySettings(routing.config, principal.keyId).priority,
     headers: c.req.raw.headers,
   });
+  // Counting is for chat models; an embedding model is refused as on /v1/messages.
+  assertModelKind(route, undefined);
   const target = firstTarget(route.root, facts);
   c.header("x-edgeclaw-model", route.name);
   c.header("x-edgeclaw-target", target.path);
+  // An upstream count spends a request of the tenant's Anthropic credential: it counts against the
+  // key's and tenant's request limits (no tokens, no spend), like any model call.
+  if (target.provider?.kind === "anthropic") {
+    const held = await reserve(c.env, routing.config, { tenantId: principal.tenantId, keyId: principal.keyId }, { tokens: 0, microUsd: 0 }, waitUntilOf(c));
+    waitUntilOf(c)(held.settle(null, { input: 0, output: 0 }));
+  }
   const counted = await upstreamCount(c.env, principal.tenantId, target, request, c.get("requestId"));
   if (counted !== null) {
     c.header("x-edgeclaw-token-count", "upstream");
