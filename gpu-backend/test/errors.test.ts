@@ -33,6 +33,8 @@ describe("validation (400 with param)", () => {
     [{ ...ok, max_tokens: 0 }, "max_tokens"],
     [{ ...ok, max_completion_tokens: 1.5 }, "max_completion_tokens"],
     [{ ...ok, stop: ["a", "b", "c", "d", "e"] }, "stop"],
+    [{ ...ok, stop: "x".repeat(1025) }, "stop"],
+    [{ ...ok, stop: ["ok", "y".repeat(2_000)] }, "stop[1]"],
     [{ ...ok, stream: "yes" }, "stream"],
     [{ ...ok, response_format: { type: "xml" } }, "response_format.type"],
     [{ model: "tiny" }, "messages"],

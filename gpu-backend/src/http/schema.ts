@@ -63,6 +63,7 @@ export const ToolChoice = z.union([
 export type ToolChoice = z.infer<typeof ToolChoice>;
 
 const tokens = z.number().int().min(1).nullable().optional();
+const MAX_STOP_CHARS = 1024;
 const penalty = z.number().min(-2).max(2).nullable().optional();
 
 // Sampling and streaming fields chat and /v1/completions share.
@@ -71,7 +72,8 @@ export const samplingFields = {
   temperature: z.number().min(0).max(2).nullable().optional(),
   top_p: z.number().gt(0).max(1).nullable().optional(),
   seed: z.number().int().nullable().optional(),
-  stop: z.union([z.string(), z.array(z.string().min(1)).max(4)]).nullable().optional(),
+  // The token loop tests each stop string against the tail of the text on every token: bounded.
+  stop: z.union([z.string().max(MAX_STOP_CHARS), z.array(z.string().min(1).max(MAX_STOP_CHARS)).max(4)]).nullable().optional(),
   stream: z.boolean().nullable().optional(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
   n: z.number().int().min(1).nullable().optional(),

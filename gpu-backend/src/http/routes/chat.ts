@@ -49,7 +49,7 @@ export function chatCompletions(deps: Deps) {
         session.finish("cancelled");
         throw abandoned();
       }
-      session.finish(result.finishReason, result);
+      session.finish(answer.finish, result);
       return c.json(completionBody(id, model.id, model.fingerprint, created, answer, usage(result.promptTokens, result.completionTokens)));
     }
     return sse(c, chatStream(model.id, session, run, chunkWriter(id, model.id, model.fingerprint, created, request.includeUsage), request.includeUsage));
@@ -73,7 +73,7 @@ function chatStream(
           text: (text, logprobs) => { if (text || logprobs?.length) send(chunks.content(text, logprobs)); },
           toolCall: (index, call) => send(chunks.toolCall(index, call)),
         });
-        session.finish(result.finishReason, result);
+        session.finish(answer.finish, result);
         send(chunks.finish(answer.finish));
         if (includeUsage) send(chunks.usage(usage(result.promptTokens, result.completionTokens)));
         send(chunks.done());
