@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Rejected, SentMessage } from "../fakes/telegram.ts";
 import { admin, call, expectStatus, makeTenant } from "../gateway/helpers.ts";
-import { connect, deliver, dmUpdate, hookHeaders, newChatId, newPeer, newUpdateId, setupChannel, setupTelegram, waitFor } from "./helpers.ts";
+import { connect, deliver, dmUpdate, groupUpdate, hookHeaders, newChatId, newPeer, newUpdateId, setupChannel, setupTelegram, waitFor } from "./helpers.ts";
 
 // No per-chat gap: only the account-wide limit spaces the sends out.
 const limitedBot = (limits?: Record<string, unknown>) => setupTelegram({ ownToken: true, sendIntervalMs: 0, limits });
@@ -59,6 +59,18 @@ describe("platform-wide send limits", () => {
     expect(sent.map((m) => m.text).sort()).toEqual(["echo: first", ...others.map((c) => `echo: hi ${c}`)].sort());
     for (const m of sent) expect(m.at).toBeGreaterThanOrEqual(pausedUntil);
     expect(await rejected(bot.token)).toHaveLength(1);
+  });
+
+  it("a 429 into a group backs off that chat only: the bot is not paused", { timeout: 60_000 }, async () => {
+    const bot = await limitedBot();
+    await fakeControl(bot.token, "fail", { kind: "429", times: 1, retry_after: 2 });
+    const group = -newChatId();
+    expect((await deliver(bot.accountId, bot.secret, groupUpdate(newUpdateId(), group, newChatId(), "@edgeclaw_bot hi"))).status).toBe(200);
+    expect(await waitFor(() => rejected(bot.token), (l) => l.length >= 1)).toHaveLength(1);
+    // The group's own retry comes after its Retry-After; meanwhile the bot stays unpaused.
+    const sent = await waitFor(() => allSent(bot.token), (l) => l.length >= 1);
+    expect(sent.map((m) => m.chat_id)).toEqual([String(group)]);
+    expect((await limiter(bot.accountId).state()).pausedUntil).toBe(0);
   });
 
   it("WebChat and hooks have no account limit and never call the limiter", { timeout: 60_000 }, async () => {

@@ -74,7 +74,15 @@ describe("slack webhook", () => {
     expect(sent.map((m) => m.thread_ts)).toEqual([mention.event.ts, inText.event.ts]);
     await new Promise((r) => setTimeout(r, 300));
     expect(await slackSent(s.botToken, ch)).toHaveLength(2);
-    expect(await sessions(s)).toEqual([slackSessionKey(s, `group:${ch}`)]);
+    // Each mention is answered in a thread under it, and that thread is its own conversation: a
+    // follow-up in it reaches the same session.
+    const threads = [mention.event.ts, inText.event.ts].map((ts) => slackSessionKey(s, `group:${ch}/thread:${ts}`));
+    expect((await sessions(s)).sort()).toEqual([...threads].sort());
+    const followUp = channelEvent("message", ch, "UBOB", `<@${BOT_USER}> and tomorrow?`, { thread_ts: mention.event.ts });
+    expect(await statusOf(await deliverSlack(s, followUp))).toBe("accepted");
+    const more = await waitFor(() => slackSent(s.botToken, ch), (m) => m.length >= 3);
+    expect(more[2]).toMatchObject({ text: "echo: and tomorrow?", thread_ts: mention.event.ts });
+    expect((await sessions(s)).sort()).toEqual([...threads].sort());
   });
 
   it("ignores bot messages, its own, edits, deletes and other subtypes", async () => {

@@ -76,8 +76,8 @@ export async function flushOutbox(s: SessionHost, gen: number): Promise<void> {
       s.setMeta("last_send_at", at);
       continue;
     }
-    // A rate-limit answer (429 with Retry-After) is about the bot, not this chat: pause them all.
-    if (result.retryable && result.retryAfterMs !== null) await pauseAccount(s, account, result.retryAfterMs);
+    // A rate-limit answer the adapter says is about the bot, not this chat: pause them all.
+    if (result.retryable && result.retryAfterMs !== null && result.accountWide) await pauseAccount(s, account, result.retryAfterMs);
     if (gen !== s.generation()) return;
     if (result.retryable && attempts < MAX_SEND_ATTEMPTS) {
       s.sql.exec("UPDATE outbox SET next_at = ?, last_error = ? WHERE id = ?", at + sendBackoffMs(s.env, attempts, result.retryAfterMs), result.error, head.id);

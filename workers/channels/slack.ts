@@ -165,11 +165,12 @@ export const slack: ChannelAdapter = {
       accountId: account.id,
       peerId: e.user,
       groupId: dm ? null : e.channel,
-      threadId: e.thread_ts ?? null,
+      // In a channel a top-level mention starts a thread (the reply goes under it) and that thread
+      // is the conversation: a follow-up in it (thread_ts = the mention's ts) finds the same session.
+      threadId: e.thread_ts ?? (dm ? null : e.ts),
       chatId: e.channel,
       messageId: `${e.channel}:${e.ts}`,
-      // In a channel a top-level mention is answered in a thread under it.
-      replyToId: dm ? null : e.ts,
+      replyToId: null,
       text: said,
       command: commandWord(text),
       sender: { id: e.user, name: null },
@@ -186,7 +187,9 @@ export const slack: ChannelAdapter = {
     const body: Record<string, unknown> = { channel: intent.chatId, text: escapeSlack(intent.text) };
     const thread = intent.threadId ?? intent.replyToId;
     if (thread !== null) body.thread_ts = thread;
-    return postMessage(ctx.env, account, secret.value, body);
+    const result = await postMessage(ctx.env, account, secret.value, body);
+    // Slack's rate limits are per app and method in a workspace: a 429 holds every channel.
+    return !result.ok && result.retryAfterMs !== null ? { ...result, accountWide: true } : result;
   },
 };
 

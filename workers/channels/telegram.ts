@@ -99,7 +99,11 @@ export const telegram: ChannelAdapter = {
     const body: Record<string, unknown> = { chat_id: intent.chatId, text: intent.text };
     if (intent.threadId) body.message_thread_id = Number(intent.threadId);
     if (intent.replyToId) body.reply_parameters = { message_id: Number(intent.replyToId), allow_sending_without_reply: true };
-    return callBotApi(ctx.env, account, token, "sendMessage", body);
+    const result = await callBotApi(ctx.env, account, token, "sendMessage", body);
+    // Telegram limits a group to about 20 messages a minute on its own; a 429 into a private chat
+    // (a positive chat id) can only be the bot-wide limit, so only that one pauses every chat.
+    if (!result.ok && result.retryAfterMs !== null && !intent.chatId.startsWith("-")) return { ...result, accountWide: true };
+    return result;
   },
 };
 

@@ -56,7 +56,9 @@ export interface SendContext {
 
 export type SendResult =
   | { ok: true; receipt: string }
-  | { ok: false; retryable: boolean; retryAfterMs: number | null; error: string };
+  // accountWide: the platform's rate-limit answer is about the bot as a whole (every chat of it
+  // waits), not about this chat alone (a busy group, a channel's 1 msg/s).
+  | { ok: false; retryable: boolean; retryAfterMs: number | null; error: string; accountWide?: boolean };
 
 // Sends per second for one account, and how many may go at once after a quiet spell.
 export interface AccountSendRate {
