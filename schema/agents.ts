@@ -64,7 +64,7 @@ export const channelAccounts = sqliteTable(
     tenantId: text("tenant_id")
       .notNull()
       .references(() => tenants.id),
-    // telegram | slack | webchat | hook
+    // telegram | slack | discord | webchat | hook
     channel: text("channel").notNull(),
     name: text("name").notNull(),
     // Platform API base (Telegram: https://api.telegram.org); per account so tests and proxies
@@ -83,6 +83,10 @@ export const channelAccounts = sqliteTable(
     botUsername: text("bot_username"),
     // Least gap between two sends into one chat (null: the channel's default).
     sendIntervalMs: integer("send_interval_ms"),
+    // Discord: the application's Ed25519 public key (hex), which verifies interactions.
+    publicKey: text("public_key"),
+    // 1: replies stream, a first message edited in place as the text grows (docs/channels.md).
+    streamReplies: integer("stream_replies").notNull().default(0),
     // JSON of the account's own ingress limits (schema/channels.ts channelLimits); null: the
     // defaults in workers/channels/limits.ts.
     limits: text("limits"),

@@ -1,14 +1,17 @@
 // /admin/channel-accounts: a Telegram bot (its token as a vault:<name> or TELEGRAM_* reference,
 // its webhook secret, its API base URL), a Slack app (its bot token and signing secret as
-// vault:<name> or SLACK_* references, its bot user id), a WebChat site, or an inbound-hook client. Secrets are
+// vault:<name> or SLACK_* references, its bot user id), a Discord application (its bot token as
+// vault:<name> or DISCORD_*, its public key, its bot user id), a WebChat site, or an
+// inbound-hook client. Secrets are
 // shown once, in the create answer (the webhook secret to give setWebhook, the hook token); D1
-// keeps only their SHA-256. Only an owner may name a TELEGRAM_* or SLACK_* secret (those are
-// deployment-wide). webhook_path is the URL to paste at the platform (Telegram's setWebhook,
-// Slack's Event Subscriptions and slash command Request URL).
+// keeps only their SHA-256. Only an owner may name a TELEGRAM_*, SLACK_* or DISCORD_* secret
+// (those are deployment-wide). webhook_path is the URL to paste at the platform (Telegram's
+// setWebhook, Slack's Event Subscriptions and slash command Request URL, Discord's Interactions
+// Endpoint URL).
 import { desc, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { channelAccounts, type ChannelAccountRow } from "../../schema/agents.ts";
-import { createChannelAccountBody } from "../../schema/channels.ts";
+import { createChannelAccountBody, isWebhookChannel } from "../../schema/channels.ts";
 import { forgetAccount } from "../agents/config.ts";
 import { HOOK_TOKEN_PREFIX } from "../channels/hook.ts";
 import { sha256Hex } from "../auth/encoding.ts";
@@ -38,8 +41,10 @@ function view(row: ChannelAccountRow) {
     signing_secret_ref: row.signingSecretRef,
     bot_username: row.botUsername,
     send_interval_ms: row.sendIntervalMs,
+    public_key: row.publicKey,
+    stream_replies: row.streamReplies === 1,
     limits: channelLimitsOf(row.limits),
-    webhook_path: row.channel === "telegram" || row.channel === "slack" ? `/webhooks/${row.channel}/${row.id}` : null,
+    webhook_path: isWebhookChannel(row.channel) ? `/webhooks/${row.channel}/${row.id}` : null,
     created_at: iso(row.createdAt),
     revoked_at: iso(row.revokedAt),
   };
@@ -71,6 +76,8 @@ channelAccountRoutes.post("/", async (c) => {
     secretHash: secret === null ? null : await sha256Hex(secret),
     botUsername: body.bot_username ?? null,
     sendIntervalMs: body.send_interval_ms ?? null,
+    publicKey: body.public_key ?? null,
+    streamReplies: body.stream_replies === true ? 1 : 0,
     limits: body.limits === undefined ? null : JSON.stringify(body.limits),
     createdAt: Date.now(),
     revokedAt: null,

@@ -16,7 +16,7 @@ import { Hono, type Context } from "hono";
 import { deadLetters, pairings, sessions } from "../../schema/agents.ts";
 import { approvePairingBody } from "../../schema/channels.ts";
 import { tenantOfSessionKey } from "../agents/config.ts";
-import { sessionStub } from "../channels/routes.ts";
+import { sessionStub } from "../channels/inbound.ts";
 import { database } from "../db.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";

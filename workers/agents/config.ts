@@ -70,8 +70,10 @@ export function accountConfig(row: ChannelAccountRow): VerifiableAccount {
     botUsername: row.botUsername,
     sendIntervalMs: row.sendIntervalMs,
     limits: channelLimitsOf(row.limits),
+    streamReplies: row.streamReplies === 1,
     secretHash: row.secretHash,
     signingSecretRef: row.signingSecretRef,
+    publicKey: row.publicKey,
   };
 }
 

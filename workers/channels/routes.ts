@@ -9,10 +9,10 @@
 //   GET  /hooks/agent/runs/:id         a hook run's status and reply (polling)
 //   GET  /webchat/:account             the WebChat page; /webchat/:account/ws the socket
 import { Hono, type Context } from "hono";
-import type { AcceptResult, ChatSession, SessionBinding } from "../../durable-objects/session.ts";
-import { webchatPeer, type Channel, type InboundMessage } from "../../schema/channels.ts";
+import type { AcceptResult } from "../../durable-objects/session.ts";
+import { isWebhookChannel, webchatPeer, type Channel, type InboundMessage } from "../../schema/channels.ts";
 import { base64url } from "../auth/encoding.ts";
-import { accountById, resolveBinding, sessionKeyOf, tenantAgents, type AgentConfig } from "../agents/config.ts";
+import { accountById, resolveBinding, sessionKeyOf, tenantAgents } from "../agents/config.ts";
 import type { AppEnv, Env } from "../env.ts";
 import { readBodyBytes } from "../http/body.ts";
 import { bearerToken } from "../http/api-key-auth.ts";
@@ -20,22 +20,13 @@ import { ApiError } from "../http/errors.ts";
 import { assertOutboundUrl } from "../security/outbound-url.ts";
 import { requireTenantLive, tenantStatus } from "../tenants/liveness.ts";
 import { hookAccountOf } from "./hook.ts";
+import { agentFor, bindingOf, deliverInbound, publicAccount, sessionStub } from "./inbound.ts";
 import { channelAdapters } from "./index.ts";
 import { accountIngressAllowed, channelLimitsOf, ingressRefused, rateLimited, takeExact } from "./limits.ts";
-import type { AccountConfig, Delivery, VerifiableAccount } from "./types.ts";
+import type { Delivery, VerifiableAccount } from "./types.ts";
 import { webchatPage } from "./webchat-page.ts";
 
 const MAX_DELIVERY_BYTES = 1024 * 1024;
-
-export function sessionStub(env: Env, key: string): DurableObjectStub<ChatSession> {
-  return env.SESSIONS.get(env.SESSIONS.idFromName(key));
-}
-
-// The account without what only verification needs.
-function publicAccount(a: VerifiableAccount): AccountConfig {
-  const { secretHash: _secret, signingSecretRef: _signing, ...rest } = a;
-  return rest;
-}
 
 async function liveAccount(env: Env, id: string, channel: Channel): Promise<VerifiableAccount> {
   const account = id.length <= 64 ? await accountById(env, id) : null;
@@ -48,16 +39,6 @@ async function delivery(c: Context<AppEnv>): Promise<Delivery> {
   return { headers: c.req.raw.headers, body: bytes ? new TextDecoder().decode(bytes) : "" };
 }
 
-async function agentFor(env: Env, m: InboundMessage, explicitAgentId?: string): Promise<AgentConfig | null> {
-  const config = await tenantAgents(env, m.tenantId);
-  if (explicitAgentId !== undefined) return config.agents.get(explicitAgentId) ?? null;
-  return resolveBinding(config, { channel: m.channel, accountId: m.accountId, groupId: m.groupId, peerId: m.peerId });
-}
-
-function bindingOf(agent: AgentConfig, account: VerifiableAccount, m: InboundMessage): SessionBinding {
-  return { key: sessionKeyOf(agent, m), agent, account: publicAccount(account) };
-}
-
 // A session refused the message (its rate, its inbox, or the account's new-session cap).
 function sessionRefusal(result: AcceptResult): ApiError {
   return rateLimited(result.retryAfterMs ?? 1000, result.code ?? "rate_limited", result.message ?? "Too many messages; try again later.");
@@ -65,15 +46,13 @@ function sessionRefusal(result: AcceptResult): ApiError {
 
 export const webhooks = new Hono<AppEnv>();
 
-// Telegram and Slack retry a non-2xx answer (Telegram holds the bot's later updates behind it),
-// so what will never be accepted is answered 200 with a status saying why (nothing is recorded):
-// a revoked or unknown tenant, a replayed message id, a chat over its own limits. Only the
+// Platforms retry a non-2xx answer (Telegram holds the bot's later updates behind it), so what
+// will never be accepted is answered 200 with a status saying why (nothing is recorded): a
+// revoked or unknown tenant, a replayed message id, a chat over its own limits. Only the
 // account-wide flood gate answers 429: there the platform's backing off is what we want.
-const WEBHOOK_CHANNELS = new Set<Channel>(["telegram", "slack"]);
-
 webhooks.post("/:channel/:account", async (c) => {
-  const channel = c.req.param("channel") as Channel;
-  if (!WEBHOOK_CHANNELS.has(channel)) throw new ApiError(404, "unknown_channel", `No webhook channel '${channel}'.`);
+  const channel = c.req.param("channel");
+  if (!isWebhookChannel(channel)) throw new ApiError(404, "unknown_channel", `No webhook channel '${channel}'.`);
   const account = await liveAccount(c.env, c.req.param("account"), channel);
   const adapter = channelAdapters[channel];
   // A header secret (Telegram) is checked before the body is read; a signature over the body
@@ -91,19 +70,8 @@ webhooks.post("/:channel/:account", async (c) => {
   const d = early ?? (await delivery(c));
   const message = adapter.parse(d, publicAccount(account), Date.now());
   if (!message) return ack("ignored");
-  const agent = await agentFor(c.env, message);
-  // Nothing would ever answer it, and a retry would not change that: acknowledged, logged.
-  if (!agent) {
-    console.warn(JSON.stringify({ level: "warn", msg: "no agent bound", tenant: message.tenantId, channel, account: account.id }));
-    return ack("unbound");
-  }
-  const binding = bindingOf(agent, account, message);
-  // The message id is unique per bot: one seen for another chat is a replay, dropped here.
-  const claim = await c.env.ACCOUNT_LEDGERS.get(c.env.ACCOUNT_LEDGERS.idFromName(account.id)).claim(message.messageId, binding.key);
-  if (claim === "replay") return ack("duplicate");
-  const result = await sessionStub(c.env, binding.key).accept(binding, message);
-  if (result.status === "refused") return ack("rate_limited", { reason: result.code });
-  return ack(result.status);
+  const outcome = await deliverInbound(c.env, account, message);
+  return outcome.reason ? ack(outcome.status, { reason: outcome.reason }) : ack(outcome.status);
 });
 
 export const hooks = new Hono<AppEnv>();

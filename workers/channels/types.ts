@@ -19,6 +19,8 @@ export interface AccountConfig {
   // Ingress limits, the defaults merged with the account's own (./limits.ts). Optional because a
   // session may hold a copy written before limits existed.
   limits?: ChannelLimits;
+  // Replies stream: a first message at the first tokens, edited in place as the text grows.
+  streamReplies?: boolean;
 }
 
 // Plus what verification needs: the SHA-256 of the shared secret, or (Slack) the reference to
@@ -26,6 +28,8 @@ export interface AccountConfig {
 export interface VerifiableAccount extends AccountConfig {
   secretHash: string | null;
   signingSecretRef?: string | null;
+  // Discord: the application's Ed25519 public key (hex).
+  publicKey?: string | null;
 }
 
 export interface Delivery {
@@ -46,6 +50,9 @@ export interface SendIntent {
   inReplyTo: string;
   text: string;
   callbackUrl: string | null;
+  // Set: this intent replaces the text of a message already sent (its platform id, as the send
+  // returned it in the receipt) instead of sending a new one: a streamed reply's final edit.
+  editMessageId?: string | null;
 }
 
 export interface SendContext {
@@ -93,5 +100,17 @@ export interface ChannelAdapter {
   // null: a valid delivery that needs no answer (a group message not addressed to the bot, a
   // non-message update). Throws ApiError(400) for a malformed one.
   parse(delivery: Delivery, account: AccountConfig, now: number): InboundMessage | null;
+  // The receipt of a successful send is the platform's id of the message it created (what edit
+  // takes back as editMessageId).
   send(intent: SendIntent, account: AccountConfig, ctx: SendContext): Promise<SendResult>;
+  // Streaming replies (AccountConfig.streamReplies): replaces the text of a message this bot
+  // sent. Absent: the platform's replies never stream. An edit to the text the message already
+  // has counts as a success (a resent final edit after a crash).
+  edit?(intent: SendIntent & { editMessageId: string }, account: AccountConfig, ctx: SendContext): Promise<SendResult>;
+  // Least gap between two edits of one streamed message, from the platform's edit limits.
+  editIntervalMs?: number;
+  // A message that already stands for the reply before any text exists, so streaming edits it
+  // from the first tokens instead of posting one (Discord: an interaction's deferred answer,
+  // "@original"); null or absent: streaming posts its first message.
+  streamTarget?(intent: SendIntent): string | null;
 }

@@ -1,0 +1,56 @@
+// The one accept path of every platform message, once the delivery is verified and parsed: the
+// webhook route (./routes.ts) and the Discord Gateway connection (durable-objects/discord-gateway.ts)
+// both end here. Bindings pick the agent, the account's ledger drops a message id replayed into
+// another chat, and the session's Durable Object records the message (durably, before the caller
+// acknowledges anything to the platform).
+import type { ChatSession, SessionBinding } from "../../durable-objects/session.ts";
+import type { InboundMessage } from "../../schema/channels.ts";
+import { resolveBinding, sessionKeyOf, tenantAgents, type AgentConfig } from "../agents/config.ts";
+import type { Env } from "../env.ts";
+import { tenantStatus } from "../tenants/liveness.ts";
+import type { AccountConfig, VerifiableAccount } from "./types.ts";
+
+export function sessionStub(env: Env, key: string): DurableObjectStub<ChatSession> {
+  return env.SESSIONS.get(env.SESSIONS.idFromName(key));
+}
+
+// The account without what only verification needs.
+export function publicAccount(a: VerifiableAccount): AccountConfig {
+  const { secretHash: _secret, signingSecretRef: _signing, publicKey: _key, ...rest } = a;
+  return rest;
+}
+
+export async function agentFor(env: Env, m: InboundMessage, explicitAgentId?: string): Promise<AgentConfig | null> {
+  const config = await tenantAgents(env, m.tenantId);
+  if (explicitAgentId !== undefined) return config.agents.get(explicitAgentId) ?? null;
+  return resolveBinding(config, { channel: m.channel, accountId: m.accountId, groupId: m.groupId, peerId: m.peerId });
+}
+
+export function bindingOf(agent: AgentConfig, account: VerifiableAccount, m: InboundMessage): SessionBinding {
+  return { key: sessionKeyOf(agent, m), agent, account: publicAccount(account) };
+}
+
+// What became of one message: accepted (recorded, its turn will answer it), duplicate (seen
+// before), or why nothing was recorded. Never throws for a message that will not be accepted:
+// the platform is answered 200 either way, since a retry would not change the outcome.
+export interface InboundOutcome {
+  status: "accepted" | "duplicate" | "tenant_revoked" | "unbound" | "rate_limited";
+  reason?: string;
+}
+
+export async function deliverInbound(env: Env, account: VerifiableAccount, message: InboundMessage): Promise<InboundOutcome> {
+  if ((await tenantStatus(env, account.tenantId)) !== "live") return { status: "tenant_revoked" };
+  const agent = await agentFor(env, message);
+  // Nothing would ever answer it, and a retry would not change that: acknowledged, logged.
+  if (!agent) {
+    console.warn(JSON.stringify({ level: "warn", msg: "no agent bound", tenant: message.tenantId, channel: message.channel, account: account.id }));
+    return { status: "unbound" };
+  }
+  const binding = bindingOf(agent, account, message);
+  // The message id is unique per bot: one seen for another chat is a replay, dropped here.
+  const claim = await env.ACCOUNT_LEDGERS.get(env.ACCOUNT_LEDGERS.idFromName(account.id)).claim(message.messageId, binding.key);
+  if (claim === "replay") return { status: "duplicate" };
+  const result = await sessionStub(env, binding.key).accept(binding, message);
+  if (result.status === "refused") return { status: "rate_limited", reason: result.code };
+  return { status: result.status };
+}
