@@ -2,7 +2,6 @@
 // to send results (what is retried, after how long), and how long replies are split.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { splitReply } from "../../workers/agents/turn.ts";
 import { splitForChannel } from "../../workers/channels/index.ts";
 import { slack } from "../../workers/channels/slack.ts";
 import { escapeSlack, mentions, splitSlack, stripMention } from "../../workers/channels/slack-text.ts";
@@ -85,20 +84,21 @@ describe("slack reply splitting", () => {
     expect(rows).toEqual(Array.from({ length: 300 }, (_, i) => `row ${i}`));
   });
 
-  it("moves a cut out of a <...> link or mention", () => {
-    const link = "<https://example.com/x|read the docs right here now please>";
-    const text = `${"a".repeat(440)} ${link} tail`;
-    // The plain splitter cuts at the last space, inside the link's label.
-    expect(splitReply(text, 496).some((p) => p.includes(link))).toBe(false);
-    const parts = splitSlack(text, 500);
-    expect(parts.some((p) => p.includes(link))).toBe(true);
-    expect(parts.every((p) => p.length <= 500)).toBe(true);
+  it("measures each part as sent: escaped angle brackets and ampersands count five and four", () => {
+    // 2,000 '<' become 8,000 characters once escaped: one 3,000-character message cannot hold them.
+    const brackets = "<".repeat(2_000);
+    const parts = splitSlack(brackets);
+    expect(parts.length).toBeGreaterThan(2);
+    for (const p of parts) expect(escapeSlack(p).length).toBeLessThanOrEqual(3_000);
+    expect(parts.join("")).toBe(brackets);
+    const mixed = "a & b <c> ".repeat(400);
+    for (const p of splitSlack(mixed, 500)) expect(escapeSlack(p).length).toBeLessThanOrEqual(500);
   });
 
   it("is what the core uses for Slack, and escaping keeps Slack's control characters out", () => {
     const long = "y ".repeat(2_000);
     expect(splitForChannel("slack", long)).toEqual(splitSlack(long));
-    expect(splitForChannel("slack", long).every((p) => p.length <= 3_000)).toBe(true);
+    expect(splitForChannel("slack", long).every((p) => escapeSlack(p).length <= 3_000)).toBe(true);
     expect(escapeSlack("<!channel> & <@U1>")).toBe("&lt;!channel&gt; &amp; &lt;@U1&gt;");
   });
 });

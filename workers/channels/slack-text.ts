@@ -1,8 +1,9 @@
 // Slack message text (https://api.slack.com/reference/surfaces/formatting): what comes in is
 // escaped (&amp; &lt; &gt;) and names users as <@U123> / <@U123|name>; what goes out must escape
 // the same three characters, or a reply could ping <!channel> or forge a link. Long replies are
-// split into messages of at most SLACK_MAX_TEXT characters, never inside a ``` code block or a
-// <...> link/mention when a better cut exists.
+// split into messages of at most SLACK_MAX_TEXT characters as sent (escaped), never inside a ```
+// code block when a better cut exists. (A reply's <...> is escaped, so it never renders as a
+// link or mention, and a cut there breaks nothing.)
 
 // Slack accepts 40,000 characters, but renders mrkdwn blocks over ~3,000 badly (and truncates
 // section text at 3,000): one reply message stays under that.
@@ -68,26 +69,34 @@ function naturalCut(text: string, max: number): number {
   return cut;
 }
 
-// Splits `text` into parts of at most `max` characters. A cut that would fall inside a code
-// block moves before the block's opening fence; a block longer than a message is cut inside but
-// closed and reopened, so every part renders as code. A cut inside <...> moves before the '<'.
+// How many leading characters of `text` fit in `max` once escaped (escapeSlack turns & into five
+// characters, < and > into four): a reply of angle brackets must not pass the limit when sent.
+function fitting(text: string, max: number): number {
+  let used = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    used += ch === "&" ? 5 : ch === "<" || ch === ">" ? 4 : 1;
+    if (used > max) return i;
+  }
+  return text.length;
+}
+
+// Splits `text` into parts of at most `max` characters once escaped. A cut that would fall inside
+// a code block moves before the block's opening fence; a block longer than a message is cut
+// inside but closed and reopened, so every part renders as code.
 export function splitSlack(text: string, max = SLACK_MAX_TEXT): string[] {
   const parts: string[] = [];
   let rest = text.length > 0 ? text : "…";
   // Room for the "\n```" that closes a block cut inside.
   const limit = Math.max(16, max - FENCE.length - 1);
-  while (rest.length > max) {
-    let cut = naturalCut(rest, limit);
+  while (fitting(rest, max) < rest.length) {
+    let cut = naturalCut(rest, fitting(rest, limit));
     let reopen = false;
     const fences = fencesBefore(rest, cut);
     if (fences.length % 2 === 1) {
       const open = fences[fences.length - 1] as number;
       if (rest.slice(0, open).trim().length > 0) cut = open;
       else reopen = true;
-    } else {
-      const lt = rest.lastIndexOf("<", cut);
-      const gt = rest.lastIndexOf(">", cut - 1);
-      if (lt > gt && rest.slice(0, lt).trim().length > 0 && rest.indexOf(">", lt) !== -1) cut = lt;
     }
     if (reopen) {
       parts.push(`${rest.slice(0, cut).trimEnd()}\n${FENCE}`);
