@@ -2,13 +2,14 @@
 // admin API accepts always has an adapter.
 import type { Channel } from "../../schema/channels.ts";
 import { splitReply } from "../agents/turn.ts";
+import { discord } from "./discord.ts";
 import { hook } from "./hook.ts";
 import { slack } from "./slack.ts";
 import { telegram } from "./telegram.ts";
 import type { ChannelAdapter } from "./types.ts";
 import { webchat } from "./webchat.ts";
 
-export const channelAdapters: Readonly<Record<Channel, ChannelAdapter>> = { telegram, slack, webchat, hook };
+export const channelAdapters: Readonly<Record<Channel, ChannelAdapter>> = { telegram, slack, discord, webchat, hook };
 
 // A reply split into the messages its channel takes: the adapter's own splitter when it has one
 // (Slack keeps code blocks and links whole), else splitReply at maxTextLength.
