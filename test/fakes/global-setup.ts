@@ -1,6 +1,7 @@
 // vitest globalSetup for the Workers-pool tests: a real local HTTP server stands in for the
 // OpenAI-compatible upstream; its URL reaches the Worker as the FAKE_UPSTREAM_URL binding.
 import type { TestProject } from "vitest/node";
+import { startFakeDiscordGateway } from "./discord-gateway.ts";
 import { startFakeUpstream } from "./openai-upstream.ts";
 import { startFakeSlack } from "./slack.ts";
 import { startFakeTelegram } from "./telegram.ts";
@@ -15,6 +16,9 @@ export default async function setup(project: TestProject) {
   // The fake Slack Web API (test/channels/slack*.test.ts): the Slack accounts' api_base_url.
   const slack = await startFakeSlack();
   project.provide("fakeSlackUrl", slack.url);
+  // The fake Discord Gateway (test/channels/discord-gateway*.test.ts): a WebSocket server per bot token.
+  const discordGateway = await startFakeDiscordGateway();
+  project.provide("fakeDiscordGatewayUrl", discordGateway.url);
   // A server that accepts requests and never answers (test/scheduler/: slow actions).
   const tarpit = await startTarpit();
   project.provide("fakeTarpitUrl", tarpit.url);
@@ -23,6 +27,7 @@ export default async function setup(project: TestProject) {
     await fake.close();
     await telegram.close();
     await slack.close();
+    await discordGateway.close();
   };
 }
 
@@ -32,5 +37,6 @@ declare module "vitest" {
     fakeTelegramUrl: string;
     fakeSlackUrl: string;
     fakeTarpitUrl: string;
+    fakeDiscordGatewayUrl: string;
   }
 }
