@@ -19,6 +19,7 @@ export default defineConfig({
                 FAKE_TELEGRAM_URL: inject("fakeTelegramUrl"),
                 FAKE_SLACK_URL: inject("fakeSlackUrl"),
                 FAKE_TARPIT_URL: inject("fakeTarpitUrl"),
+                FAKE_DISCORD_URL: inject("fakeDiscordUrl"),
                 FAKE_DISCORD_GATEWAY_URL: inject("fakeDiscordGatewayUrl"),
                 TELEGRAM_TEST_BOT: "123456:fake-bot-token",
                 TELEGRAM_STORM_BOT: "654321:fake-storm-bot-token",

@@ -1,6 +1,7 @@
 // vitest globalSetup for the Workers-pool tests: a real local HTTP server stands in for the
 // OpenAI-compatible upstream; its URL reaches the Worker as the FAKE_UPSTREAM_URL binding.
 import type { TestProject } from "vitest/node";
+import { startFakeDiscord } from "./discord.ts";
 import { startFakeDiscordGateway } from "./discord-gateway.ts";
 import { startFakeUpstream } from "./openai-upstream.ts";
 import { startFakeSlack } from "./slack.ts";
@@ -19,6 +20,9 @@ export default async function setup(project: TestProject) {
   // The fake Discord Gateway (test/channels/discord-gateway*.test.ts): a WebSocket server per bot token.
   const discordGateway = await startFakeDiscordGateway();
   project.provide("fakeDiscordGatewayUrl", discordGateway.url);
+  // The fake Discord REST API (test/channels/discord*.test.ts): the Discord accounts' api_base_url (+ /api/v10).
+  const discord = await startFakeDiscord();
+  project.provide("fakeDiscordUrl", discord.url);
   // A server that accepts requests and never answers (test/scheduler/: slow actions).
   const tarpit = await startTarpit();
   project.provide("fakeTarpitUrl", tarpit.url);
@@ -27,6 +31,7 @@ export default async function setup(project: TestProject) {
     await fake.close();
     await telegram.close();
     await slack.close();
+    await discord.close();
     await discordGateway.close();
   };
 }
@@ -37,6 +42,7 @@ declare module "vitest" {
     fakeTelegramUrl: string;
     fakeSlackUrl: string;
     fakeTarpitUrl: string;
+    fakeDiscordUrl: string;
     fakeDiscordGatewayUrl: string;
   }
 }

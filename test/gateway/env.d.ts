@@ -11,6 +11,7 @@ declare global {
       FAKE_TELEGRAM_URL: string;
       FAKE_SLACK_URL: string;
       FAKE_TARPIT_URL: string;
+      FAKE_DISCORD_URL: string;
       FAKE_DISCORD_GATEWAY_URL: string;
       TELEGRAM_TEST_BOT: string;
       TELEGRAM_STORM_BOT: string;
