@@ -7,7 +7,14 @@
 // (greedy) the chain leaves the logits alone, so they are the model's own log-probabilities.
 import type { LlamaContextSequence, LlamaModel, LlamaText, Token } from "node-llama-cpp";
 import type { FinishReason } from "./loaded-model.ts";
+import { recentTokens, TokenBytes, Utf8Text } from "./token-text.ts";
 
+/**
+ * `bytes` are the token's exact UTF-8 bytes; `token` is the text it adds to the answer: a token
+ * holding only part of a character adds "" and the one that completes it adds the whole
+ * character (see token-text.ts), so the tokens join to the answer and their bytes concatenate to
+ * its UTF-8 bytes.
+ */
 export type TopLogprob = { token: string; logprob: number; bytes: number[] };
 export type TokenLogprob = TopLogprob & { top_logprobs: TopLogprob[]; /** offset of the token's text in the answer */ offset: number };
 
@@ -36,7 +43,9 @@ export type LoopResult = { text: string; finishReason: FinishReason; completionT
 
 /** OpenAI writes -9999 for a token the sampler ruled out (log 0). */
 const logOf = (p: number) => (p > 0 ? Math.log(p) : -9999);
-const bytesOf = (s: string) => [...Buffer.from(s, "utf8")];
+
+/** One per model: it caches the bytes of vocabulary pieces. */
+const tokenBytes = new WeakMap<LlamaModel, TokenBytes>();
 
 /** Longest suffix of `text` that starts one of `stops`: held back, since the next token may complete it. */
 function pendingStopLength(text: string, stops: readonly string[]): number {
@@ -78,6 +87,9 @@ export async function runTokenLoop(model: LlamaModel, slot: LlamaContextSequence
   const stops = [...params.stop.filter((s) => s.length > 0), ...triggers.strings];
   const wantTop = params.logprobs !== undefined && params.logprobs > 0;
   const outputBefore = slot.tokenMeter.usedOutputTokens;
+  let bytesOf = tokenBytes.get(model);
+  if (!bytesOf) tokenBytes.set(model, (bytesOf = new TokenBytes(model)));
+  const utf8 = new Utf8Text();
   const generated: Token[] = [];
   const infos: TokenLogprob[] = [];
   let emitted = 0; // characters of the answer handed to onText
@@ -85,12 +97,16 @@ export async function runTokenLoop(model: LlamaModel, slot: LlamaContextSequence
   let finishReason: FinishReason = "stop";
   let text = "";
   let firstTokenAt: number | undefined;
-  const flush = (upTo: number) => {
-    if (upTo <= emitted && pendingInfos >= infos.length) return;
-    const chunk = text.slice(emitted, Math.max(emitted, upTo));
-    const batch = infos.slice(pendingInfos).filter((i) => i.offset < Math.max(emitted, upTo) || i.token === "");
-    emitted = Math.max(emitted, upTo);
-    pendingInfos += batch.length;
+  /** Hands on the text up to `upTo`, with the logprobs of the tokens whose text lies within it (all of them when `all`). */
+  const flush = (upTo: number, all = false) => {
+    upTo = Math.max(emitted, upTo);
+    let n = pendingInfos;
+    // A token that adds "" (part of a character) goes out with the token completing that character.
+    while (n < infos.length && (all || (infos[n]!.offset + infos[n]!.token.length <= upTo && (infos[n]!.token !== "" || infos[n]!.offset < upTo)))) n++;
+    const chunk = text.slice(emitted, upTo);
+    const batch = infos.slice(pendingInfos, n);
+    emitted = upTo;
+    pendingInfos = n;
     if (chunk || batch.length) hooks.onText?.(chunk, batch);
   };
 
@@ -107,18 +123,21 @@ export async function runTokenLoop(model: LlamaModel, slot: LlamaContextSequence
     for await (const out of iterator) {
       hooks.signal?.throwIfAborted();
       firstTokenAt ??= performance.now();
-      const offset = text.length;
+      // Only this token is detokenized (with a few tokens of context), never the whole answer.
+      const context = recentTokens(prompt, generated);
+      const bytes = bytesOf.of(out.token, context);
       generated.push(out.token);
-      text = model.detokenize(generated, false, prompt.slice(-8));
+      const offset = text.length;
+      const piece = utf8.push(bytes);
+      text += piece;
       if (params.logprobs !== undefined) {
-        const piece = text.slice(offset);
         const top = wantTop && "probabilities" in out
           ? [...(out.probabilities as Map<Token, number>).entries()].slice(0, params.logprobs).map(([t, p]) => {
-            const s = model.detokenize([t], false, generated.slice(0, -1).slice(-8));
-            return { token: s, logprob: logOf(p), bytes: bytesOf(s) };
+            const alt = t === out.token ? bytes : bytesOf.of(t, context);
+            return { token: t === out.token ? piece : utf8.peek(alt), logprob: logOf(p), bytes: [...alt] };
           })
           : [];
-        infos.push({ token: piece, logprob: logOf(out.confidence), bytes: bytesOf(piece), top_logprobs: top, offset });
+        infos.push({ token: piece, logprob: logOf(out.confidence), bytes: [...bytes], top_logprobs: top, offset });
       }
       const stopAt = stops.reduce<number>((best, s) => {
         const i = text.indexOf(s, Math.max(0, emitted - s.length));
@@ -130,12 +149,8 @@ export async function runTokenLoop(model: LlamaModel, slot: LlamaContextSequence
         break;
       }
       if (generated.length >= params.maxTokens) { finishReason = "length"; break; }
-      // Incomplete UTF-8 (U+FFFD at the end) and the start of a stop string wait for more tokens.
-      // (A loop from the end, not /\uFFFD+$/: that regex is quadratic on a long run of U+FFFD.)
-      let end = text.length;
-      while (end > 0 && text.charCodeAt(end - 1) === 0xfffd) end--;
-      const safe = text.slice(0, end);
-      flush(safe.length - pendingStopLength(safe, stops));
+      // The start of a stop string waits for more tokens (an unfinished character already does, in utf8).
+      flush(text.length - pendingStopLength(text, stops));
     }
   } finally {
     await iterator.return();
@@ -147,8 +162,16 @@ export async function runTokenLoop(model: LlamaModel, slot: LlamaContextSequence
     const kept = infos.filter((i) => i.offset < cutAt!);
     infos.length = 0;
     infos.push(...kept);
+  } else {
+    // An answer cut off inside a character ends with U+FFFD, added to the last token's text.
+    const tail = utf8.end();
+    if (tail) {
+      text += tail;
+      const last = infos.at(-1);
+      if (last) last.token += tail;
+    }
   }
-  flush(text.length);
+  flush(text.length, true);
   return {
     text,
     finishReason,

@@ -13,6 +13,13 @@ export type TinyModelOptions = {
   heads?: number;
   contextLength?: number;
   seed?: number;
+  /**
+   * A text the model answers greedily, byte by byte, over and over (its bytes must be distinct),
+   * each byte a byte-fallback token: a model with a known answer, for tests that need particular
+   * bytes, such as a multi-byte character spread over several tokens. The blocks write nothing
+   * then, so the next token depends on the current one only.
+   */
+  loop?: string;
 };
 
 const CHATML_TEMPLATE =
@@ -55,7 +62,7 @@ function vocabulary() {
 const EOS_BIAS: Record<EosMode, number> = { never: -40, always: 40, sometimes: 1.5 };
 
 export async function writeTinyModel(path: string, options: TinyModelOptions = {}): Promise<void> {
-  const { eos = "sometimes", dim = 64, layers = 2, heads = 4, contextLength = 2048, seed = 42 } = options;
+  const { eos = "sometimes", dim = 64, layers = 2, heads = 4, contextLength = 2048, seed = 42, loop } = options;
   if (dim % heads !== 0) throw new Error(`dim ${dim} must be a multiple of heads ${heads}`);
   const ff = dim * 2;
   const rand = mulberry32(seed);
@@ -83,6 +90,25 @@ export async function writeTinyModel(path: string, options: TinyModelOptions = {
   // instead of broken UTF-8 (which the detokenizer holds back while it waits for continuation bytes).
   for (let b = 0; b < 256; b++) if (b >= 0x80 || (b < 0x20 && b !== 0x0a)) output[(SPECIALS.length + b) * dim] = -12;
 
+  const loopIds = loop === undefined ? [] : [...Buffer.from(loop, "utf8")].map((b) => SPECIALS.length + b);
+  if (loop !== undefined && (loopIds.length === 0 || new Set(loopIds).size !== loopIds.length || loopIds.length >= dim)) {
+    throw new Error("loop must be non-empty text of distinct bytes, fewer than dim");
+  }
+  if (loopIds.length) {
+    // Channels 1..k belong to the loop's k tokens: each loop token's embedding is its own channel
+    // (nothing else, not even the constant channel), and the output row of its successor reads it.
+    const k = loopIds.length;
+    for (let t = 0; t < nVocab; t++) for (let c = 1; c <= k; c++) { embedding[t * dim + c] = 0; output[t * dim + c] = 0; }
+    loopIds.forEach((id, i) => {
+      embedding.fill(0, id * dim, (id + 1) * dim);
+      embedding[id * dim + 1 + i] = 1;
+      output[loopIds[(i + 1) % k]! * dim + 1 + i] = 20;
+    });
+    // Any other token leads into the loop, through the constant channel.
+    output[loopIds[0]! * dim] = 60;
+  }
+  const blockOutput = (a: Float32Array, rowLength: number) => (loopIds.length ? a.fill(0) : sparingChannel0(a, rowLength));
+
   const tensors: GgufTensor[] = [
     { name: "token_embd.weight", dims: [dim, nVocab], data: embedding },
     { name: "output_norm.weight", dims: [dim], data: ones(dim) },
@@ -95,11 +121,11 @@ export async function writeTinyModel(path: string, options: TinyModelOptions = {
       { name: p + "attn_q.weight", dims: [dim, dim], data: randomMatrix(dim, dim) },
       { name: p + "attn_k.weight", dims: [dim, dim], data: randomMatrix(dim, dim) },
       { name: p + "attn_v.weight", dims: [dim, dim], data: randomMatrix(dim, dim) },
-      { name: p + "attn_output.weight", dims: [dim, dim], data: sparingChannel0(randomMatrix(dim, dim), dim) },
+      { name: p + "attn_output.weight", dims: [dim, dim], data: blockOutput(randomMatrix(dim, dim), dim) },
       { name: p + "ffn_norm.weight", dims: [dim], data: ones(dim) },
       { name: p + "ffn_gate.weight", dims: [dim, ff], data: randomMatrix(ff, dim) },
       { name: p + "ffn_up.weight", dims: [dim, ff], data: randomMatrix(ff, dim) },
-      { name: p + "ffn_down.weight", dims: [ff, dim], data: sparingChannel0(randomMatrix(dim, ff, 1 / Math.sqrt(ff)), ff) },
+      { name: p + "ffn_down.weight", dims: [ff, dim], data: blockOutput(randomMatrix(dim, ff, 1 / Math.sqrt(ff)), ff) },
     );
   }
 
