@@ -1,29 +1,46 @@
 // The whole messaging path on this machine, for the channels end-to-end test and benchmark:
-// the gpu-backend on a generated tiny model, the fake Telegram Bot API (test/fakes), and
-// `wrangler dev` (workerd, local D1 and Durable Objects, state on disk) that can be killed and
-// started again on the same state. A tenant, provider, model, agent, Telegram account and
-// binding are made through the real admin API.
+// the gpu-backend on a generated tiny model, the fake platforms (test/fakes: Telegram Bot API,
+// Slack Web API), and `wrangler dev` (workerd, local D1 and Durable Objects, state on disk) that
+// can be killed and started again on the same state: the processes `npm start` runs. A tenant,
+// provider, model, agent, one account per platform (./channel-drivers.ts) and a binding are made
+// through the real admin API.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { signAdminToken } from "../../workers/auth/admin-token.ts";
-import { startFakeTelegram, type FakeTelegram, type SentMessage } from "../fakes/telegram.ts";
+import { startFakeSlack, type FakeSlack } from "../fakes/slack.ts";
+import { startFakeTelegram, type FakeTelegram } from "../fakes/telegram.ts";
+import {
+  SLACK_BOT_TOKEN,
+  SLACK_SIGNING_REF,
+  SLACK_SIGNING_SECRET,
+  SLACK_TOKEN_REF,
+  slackDriver,
+  TELEGRAM_BOT_TOKEN,
+  TELEGRAM_TOKEN_REF,
+  telegramDriver,
+  type ChannelDriver,
+  type Delivery,
+  type DriverContext,
+  type Platform,
+} from "./channel-drivers.ts";
 import { adminClient, freePort, quietEnv as quiet, root, waitDown, waitUp, wranglerBin } from "../support/local-stack.ts";
 
 const ADMIN_SECRET = "channels-stack-admin-secret-0123456789abcdef";
-export const BOT_TOKEN = "777000:channels-stack-bot";
 
 export interface Stack {
   base: string;
   telegram: FakeTelegram;
-  accountId: string;
-  secret: string;
+  slack: FakeSlack;
+  // One account per platform, each with its driver.
+  drivers: Record<Platform, ChannelDriver>;
+  // What another account of the same tenant and agent needs (./channel-drivers.ts).
+  driverContext: DriverContext;
   // Stops wrangler dev the hard way (SIGKILL to its process group: no graceful shutdown).
   killGateway(): Promise<void>;
   startGateway(): Promise<void>;
-  sent(): Promise<SentMessage[]>;
-  exportSession(chatId: number): Promise<any>;
+  exportSession(driver: ChannelDriver, chat: number): Promise<any>;
   admin(method: string, path: string, body?: unknown): Promise<any>;
   agentId: string;
   close(): Promise<void>;
@@ -39,6 +56,8 @@ export interface StackOptions {
   stateParent?: string;
   // Another way to host the Worker on the same state (default: `wrangler dev`).
   host?: (o: { root: string; state: string; port: number; secrets: Record<string, string>; env: NodeJS.ProcessEnv }) => Promise<{ dispose(): Promise<void> }>;
+  // More limits for every platform account (schema/channels.ts channelLimits).
+  accountLimits?: Record<string, number>;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -51,7 +70,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   // everything else as deployed.
   const secrets: Record<string, string> = {
     ADMIN_JWT_SECRET: ADMIN_SECRET,
-    TELEGRAM_STACK_BOT: BOT_TOKEN,
+    [TELEGRAM_TOKEN_REF]: TELEGRAM_BOT_TOKEN,
+    [SLACK_TOKEN_REF]: SLACK_BOT_TOKEN,
+    [SLACK_SIGNING_REF]: SLACK_SIGNING_SECRET,
     SEND_RETRY_BASE_MS: "200",
     TURN_RETRY_BASE_MS: "500",
     OUTBOUND_ALLOW_HOSTS: "127.0.0.1",
@@ -63,6 +84,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
   const [gatewayPort, gpuPort] = [await freePort(), await freePort()];
   const telegram = await startFakeTelegram();
+  const slack = await startFakeSlack();
   const children: ChildProcess[] = [];
 
   log("starting the gpu-backend");
@@ -119,33 +141,33 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const provider = await adminCall("POST", "/providers", { tenant_id: tenant, name: "gpu", kind: "openai-compatible", base_url: `http://127.0.0.1:${gpuPort}/v1` });
   await adminCall("POST", "/models", { tenant_id: tenant, public_name: "tiny", provider_id: provider.id, upstream_model: "tiny" });
   const agent = await adminCall("POST", "/agents", { tenant_id: tenant, name: "bot", system_prompt: "You are terse.", model: "tiny", max_reply_tokens: options.replyTokens ?? 8 });
-  const account = await adminCall("POST", "/channel-accounts", {
-    tenant_id: tenant,
-    channel: "telegram",
-    name: "bot",
-    api_base_url: telegram.url,
-    token_ref: "TELEGRAM_STACK_BOT",
-    bot_username: "stack_bot",
-    // The bench opens ~450 new chats in well under a minute (warm-up, a burst of 200, 200 paced):
-    // a load test's account raises the default new-session cap (300/min) like an operator would.
-    limits: { new_sessions_per_min: 10_000 },
-  });
+  const driverContext: DriverContext = {
+    admin: adminCall,
+    tenant,
+    agentId: agent.id,
+    // The bench opens ~450 new chats per platform in well under a minute (warm-up, a burst of
+    // 200, 200 paced): a load test's accounts raise the default new-session cap (300/min) like an
+    // operator would. The platforms' send limits stay their own.
+    limits: { new_sessions_per_min: 10_000, ...options.accountLimits },
+  };
+  const drivers: Record<Platform, ChannelDriver> = {
+    telegram: await telegramDriver(driverContext, telegram.url),
+    slack: await slackDriver(driverContext, slack.url),
+  };
   await adminCall("POST", "/bindings", { tenant_id: tenant, agent_id: agent.id });
 
   return {
     base,
     telegram,
-    accountId: account.id,
-    secret: account.webhook_secret,
+    slack,
+    drivers,
+    driverContext,
     killGateway,
     startGateway,
     admin: adminCall,
     agentId: agent.id,
-    async sent() {
-      return (await (await fetch(`${telegram.url}/control/${encodeURIComponent(BOT_TOKEN)}/sent`)).json()) as SentMessage[];
-    },
-    exportSession(chatId) {
-      return adminCall("GET", `/sessions/${encodeURIComponent(`${tenant}/${agent.id}/telegram/${account.id}/dm:${chatId}`)}/export`);
+    exportSession(driver, chat) {
+      return adminCall("GET", `/sessions/${encodeURIComponent(driver.sessionKey(chat))}/export`);
     },
     async close() {
       if (hosted) await hosted.dispose();
@@ -158,36 +180,41 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       }
       await telegram.close();
+      await slack.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
 }
 
-export function update(updateId: number, chatId: number, text: string) {
-  return {
-    update_id: updateId,
-    message: { message_id: updateId, date: Math.floor(Date.now() / 1000), chat: { id: chatId, type: "private" }, from: { id: chatId, is_bot: false, first_name: "U" }, text },
-  };
-}
-
-// Delivers like Telegram does: POST with the secret token, retried until it gets a 2xx (the
-// gateway may be down meanwhile). Returns the time the successful delivery took.
-export async function deliverUntilAcked(stack: Stack, body: unknown, retryMs = 250, giveUpMs = 180_000): Promise<{ ms: number; status: string; tries: number }> {
-  const until = Date.now() + giveUpMs;
-  for (let tries = 1; ; tries++) {
+// Delivers like the platforms do: POST, retried until it gets a 2xx (the gateway may be down
+// meanwhile). `redelivery`: the platform sends an already acknowledged message again (its
+// first attempt is then a retry). Returns the time the successful delivery took.
+export async function deliverUntilAcked(
+  stack: Stack,
+  delivery: Delivery,
+  o: { retryMs?: number; giveUpMs?: number; redelivery?: boolean } = {},
+): Promise<{ ms: number; status: string; tries: number }> {
+  const until = Date.now() + (o.giveUpMs ?? 180_000);
+  const retryMs = o.retryMs ?? 250;
+  let refused: string | null = null;
+  for (let tries = o.redelivery ? 2 : 1; ; tries++) {
     const started = performance.now();
     try {
-      const res = await fetch(`${stack.base}/webhooks/telegram/${stack.accountId}`, {
+      const res = await fetch(`${stack.base}${delivery.path}`, {
         method: "POST",
-        headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": stack.secret },
-        body: JSON.stringify(body),
+        headers: delivery.headers(tries),
+        body: delivery.body,
         signal: AbortSignal.timeout(30_000),
       });
-      const json = (await res.json().catch(() => ({}))) as { status?: string };
-      if (res.ok) return { ms: performance.now() - started, status: json.status ?? "", tries };
+      const text = await res.text();
+      if (res.ok) return { ms: performance.now() - started, status: (JSON.parse(text) as { status?: string }).status ?? "", tries };
+      // A refusal of the delivery itself (bad signature, malformed, unknown account) is the
+      // test's bug, not an outage to wait out.
+      if ([400, 401, 403, 404].includes(res.status)) refused = `${res.status} ${text.slice(0, 300)}`;
     } catch {
       // the gateway is down or restarting: retry like the platform would
     }
+    if (refused) throw new Error(`delivery to ${delivery.path} refused: ${refused}`);
     if (Date.now() > until) throw new Error("delivery never acknowledged");
     await new Promise((r) => setTimeout(r, retryMs));
   }

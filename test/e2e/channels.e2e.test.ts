@@ -1,13 +1,16 @@
-// End to end with real processes: Telegram-shaped deliveries to `wrangler dev`, replies from the
-// gpu-backend's tiny model at the fake Bot API. In the middle of a burst the gateway is killed
-// (SIGKILL, no graceful shutdown) and started again on the same state; deliveries that failed
-// meanwhile are retried like Telegram retries them. No accepted message may be lost, and none
-// answered twice except where the kill cut a sendMessage in flight: Telegram's API takes no
-// idempotency key, so a send whose answer never reached durable storage is in doubt and is
-// resent (at least once beats never). Such an intent shows a counted attempt before the kill
-// (attempts >= 2); every extra message at the fake must be explained by one.
+// End to end with real processes: deliveries shaped and signed like each platform's (Telegram's
+// secret-token webhook, Slack's signed Events API) to `wrangler dev`, replies from the
+// gpu-backend's tiny model at the platforms' fakes. In the middle of one burst across every
+// platform the gateway is killed (SIGKILL, no graceful shutdown) and started again on the same
+// state; deliveries that failed meanwhile are retried like the platforms retry them. No accepted
+// message may be lost, and none answered twice except where the kill cut a send in flight:
+// neither Telegram's sendMessage nor Slack's chat.postMessage takes an idempotency key, so a send
+// whose answer never reached durable storage is in doubt and is resent (at least once beats
+// never). Such an intent shows a counted attempt before the kill (attempts >= 2); every extra
+// message at a fake must be explained by one.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deliverUntilAcked, startStack, update, type Stack } from "./channels-stack.ts";
+import type { ChannelDriver } from "./channel-drivers.ts";
+import { deliverUntilAcked, startStack, type Stack } from "./channels-stack.ts";
 
 let stack: Stack;
 
@@ -19,65 +22,86 @@ afterAll(async () => {
   await stack?.close();
 });
 
+const CHATS = 40;
+const PER_CHAT = 5;
+
+function intentText(outboxRow: any): string {
+  const intent = typeof outboxRow.intent === "string" ? JSON.parse(outboxRow.intent) : outboxRow.intent;
+  return intent.text;
+}
+
+// Everything one platform's chats must show after the burst. Returns the extra (in-doubt) sends.
+async function checkPlatform(driver: ChannelDriver, chats: number[]): Promise<{ sent: number; extra: number; inDoubt: number }> {
+  const expected = chats.length * PER_CHAT;
+  const until = Date.now() + 180_000;
+  while ((await driver.sent()).length < expected && Date.now() < until) await new Promise((r) => setTimeout(r, 500));
+  // Anything sent twice would show up a little later.
+  await new Promise((r) => setTimeout(r, 2000));
+  const sent = await driver.sent();
+  let extra = 0;
+  let inDoubt = 0;
+  for (const chat of chats) {
+    const mine = sent.filter((m) => m.chat === driver.chatKey(chat));
+    const session = await stack.exportSession(driver, chat);
+    // Nothing lost: every message answered, every reply sent, in message order.
+    expect(session.inbox.map((r: any) => r.state)).toEqual(Array(PER_CHAT).fill("done"));
+    expect(session.outbox.map((o: any) => o.state)).toEqual(Array(PER_CHAT).fill("sent"));
+    expect(session.outbox.map((o: any) => o.in_reply_to)).toEqual(session.inbox.map((r: any) => r.msg_id));
+    // Each receipt names a message at the fake, in the order the replies were written, and that
+    // message is the whole reply.
+    const ids = mine.map((m) => m.id);
+    const positions = session.outbox.map((o: any) => ids.indexOf(String(o.receipt)));
+    expect(positions.every((p: number) => p >= 0)).toBe(true);
+    expect(positions).toEqual([...positions].sort((a: number, b: number) => a - b));
+    expect(session.outbox.map((o: any) => mine[ids.indexOf(String(o.receipt))]?.text)).toEqual(session.outbox.map((o: any) => driver.render(intentText(o))));
+    // Anything the fake got beyond the receipts is an in-doubt resend of an interrupted attempt.
+    const chatExtra = mine.length - PER_CHAT;
+    const chatInDoubt = session.outbox.filter((o: any) => o.attempts >= 2).length;
+    expect(chatExtra).toBeGreaterThanOrEqual(0);
+    expect(chatExtra).toBeLessThanOrEqual(chatInDoubt);
+    // A chat's sends are sequential, so a kill interrupts at most one of them.
+    expect(chatInDoubt).toBeLessThanOrEqual(1);
+    extra += chatExtra;
+    inDoubt += chatInDoubt;
+  }
+  return { sent: sent.length, extra, inDoubt };
+}
+
 describe("channels end to end", () => {
-  it("a gateway killed and restarted mid-burst loses and duplicates nothing", async () => {
-    const CHATS = 40;
-    const PER_CHAT = 5;
-    const chats = Array.from({ length: CHATS }, (_, i) => 5_000_000 + i);
-    let nextUpdate = 900_000;
+  it("a gateway killed and restarted mid-burst across every platform loses and duplicates nothing", async () => {
+    const drivers = Object.values(stack.drivers);
+    const chatsOf = (d: number) => Array.from({ length: CHATS }, (_, i) => 5_000_000 + d * 100_000 + i);
+    const total = drivers.length * CHATS * PER_CHAT;
+    let nextSeq = 900_000;
     let acked = 0;
     let killed = false;
     const restart = (async () => {
-      while (acked < (CHATS * PER_CHAT) / 3) await new Promise((r) => setTimeout(r, 20));
+      while (acked < total / 3) await new Promise((r) => setTimeout(r, 20));
       await stack.killGateway();
       killed = true;
       await new Promise((r) => setTimeout(r, 1000));
       await stack.startGateway();
     })();
     await Promise.all(
-      chats.map(async (chat) => {
-        for (let i = 0; i < PER_CHAT; i++) {
-          const u = update(nextUpdate++, chat, `message ${i}`);
-          await deliverUntilAcked(stack, u);
-          acked++;
-          // Telegram also re-delivers sometimes.
-          if (i === 2) await deliverUntilAcked(stack, u);
-        }
-      }),
+      drivers.flatMap((driver, d) =>
+        chatsOf(d).map(async (chat) => {
+          for (let i = 0; i < PER_CHAT; i++) {
+            const delivery = driver.delivery(chat, nextSeq++, `message ${i}`);
+            await deliverUntilAcked(stack, delivery);
+            acked++;
+            // Platforms also re-deliver sometimes.
+            if (i === 2) await deliverUntilAcked(stack, delivery, { redelivery: true });
+          }
+        }),
+      ),
     );
     await restart;
     expect(killed).toBe(true);
 
-    const expected = CHATS * PER_CHAT;
-    const until = Date.now() + 180_000;
-    while ((await stack.sent()).length < expected && Date.now() < until) await new Promise((r) => setTimeout(r, 500));
-    // Anything sent twice would show up a little later.
-    await new Promise((r) => setTimeout(r, 2000));
-    const sent = await stack.sent();
-    let extra = 0;
-    let inDoubt = 0;
-    for (const chat of chats) {
-      const mine = sent.filter((m) => m.chat_id === String(chat));
-      const session = await stack.exportSession(chat);
-      // Nothing lost: every message answered, every reply sent, in message order.
-      expect(session.inbox.map((r: any) => r.state)).toEqual(Array(PER_CHAT).fill("done"));
-      expect(session.outbox.map((o: any) => o.state)).toEqual(Array(PER_CHAT).fill("sent"));
-      expect(session.outbox.map((o: any) => o.in_reply_to)).toEqual(session.inbox.map((r: any) => r.msg_id));
-      const receipts = session.outbox.map((o: any) => Number(o.receipt));
-      const ids = mine.map((m) => m.message_id);
-      expect(receipts.every((r: number) => ids.includes(r))).toBe(true);
-      expect(receipts).toEqual([...receipts].sort((a: number, b: number) => a - b));
-      // Anything the fake got beyond the receipts is an in-doubt resend of an interrupted attempt.
-      const chatExtra = mine.length - PER_CHAT;
-      const chatInDoubt = session.outbox.filter((o: any) => o.attempts >= 2).length;
-      expect(chatExtra).toBeGreaterThanOrEqual(0);
-      expect(chatExtra).toBeLessThanOrEqual(chatInDoubt);
-      // A chat's sends are sequential, so a kill interrupts at most one of them.
-      expect(chatInDoubt).toBeLessThanOrEqual(1);
-      extra += chatExtra;
-      inDoubt += chatInDoubt;
+    for (const [d, driver] of drivers.entries()) {
+      const { sent, extra, inDoubt } = await checkPlatform(driver, chatsOf(d));
+      console.log(`[channels e2e] ${driver.platform}: ${sent} sends for ${CHATS * PER_CHAT} messages; ${extra} resent in doubt (${inDoubt} intents had an attempt cut by the kill)`);
     }
-    console.log(`[channels e2e] ${sent.length} sends for ${expected} messages; ${extra} resent in doubt (${inDoubt} intents had an attempt cut by the kill)`);
   });
 
   it("WebChat: a real WebSocket client gets the page's socket, streamed deltas and one reply per message", async () => {
