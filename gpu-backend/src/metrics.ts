@@ -85,8 +85,11 @@ export class Metrics {
     gauge("edgeclaw_requests_waiting", "Requests queued for a slot.", byModel((m) => m.pool.waiting));
     gauge("edgeclaw_slots_total", "Parallel sequences per model.", byModel((m) => m.pool.size));
     gauge("edgeclaw_slot_usage_ratio", "Busy slots over all slots.", byModel((m) => m.pool.running / m.pool.size));
+    gauge("edgeclaw_embedding_requests_running", "Embedding requests on the model's embedding context.", byModel((m) => m.embeddingLoad.running));
+    gauge("edgeclaw_embedding_requests_waiting", "Embedding requests queued for the model's embedding context.", byModel((m) => m.embeddingLoad.waiting));
     gauge("edgeclaw_kv_cache_usage_ratio", "KV cells held by running requests over all KV cells.", byModel((m) => m.kvUsage));
-    // vLLM's names, so a router that already reads vLLM replicas reads this server unchanged.
+    // vLLM's names, so a router that already reads vLLM replicas reads this server unchanged;
+    // like vLLM's, they count embedding (pooling) requests too.
     gauge("vllm:num_requests_running", "Number of requests currently running.", [["", registry.running]]);
     gauge("vllm:num_requests_waiting", "Number of requests waiting.", [["", registry.queueDepth]]);
     gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", [["", kvUsage()]]);

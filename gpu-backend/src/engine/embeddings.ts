@@ -14,6 +14,7 @@ export class InputTooLongError extends Error {
 }
 
 export type EmbeddingResult = { vectors: Float32Array[]; promptTokens: number };
+export type PreparedInputs = { tokens: Token[][]; counts: number[]; total: number };
 
 /** Scales `v` to unit length (a zero vector stays zero). */
 export function normalize(v: ArrayLike<number>, dims = v.length): Float32Array {
@@ -48,30 +49,37 @@ export class Embedder {
     return this.context;
   }
 
-  /** Token counts per input (what the model evaluates, BOS included); InputTooLongError past the context. */
-  async measure(inputs: readonly (string | readonly Token[])[]): Promise<number[]> {
+  /**
+   * Tokenizes each input once (what the model evaluates: BOS included) and counts it;
+   * InputTooLongError past the context. The tokens are what embed() evaluates, never the text again.
+   */
+  async prepare(inputs: readonly (string | readonly Token[])[]): Promise<PreparedInputs> {
     const ctx = await this.ctx();
-    return inputs.map((input, i) => {
-      const n = ctx.calculateInputLength(typeof input === "string" ? input : [...input]);
+    const tokens: Token[][] = [];
+    const counts = inputs.map((input, i) => {
+      const t = typeof input === "string" ? this.model.tokenize(input, false) : [...input];
+      // Counted as getEmbeddingFor will evaluate them (it adds BOS/EOS as the model wants), without tokenizing again.
+      const n = ctx.calculateInputLength(t);
       // getEmbeddingFor needs the input strictly shorter than the context.
       if (n >= this.contextSize) throw new InputTooLongError(i, n, this.contextSize - 1);
+      tokens.push(t);
       return n;
     });
+    return { tokens, counts, total: counts.reduce((a, b) => a + b, 0) };
   }
 
-  /** Embeds each input in order, waiting its turn; stops between inputs when `signal` aborts. */
-  async embed(inputs: readonly (string | readonly Token[])[], dims: number, signal?: AbortSignal): Promise<EmbeddingResult> {
-    const counts = await this.measure(inputs);
+  /** Embeds each prepared input in order, waiting its turn; stops between inputs when `signal` aborts. */
+  async embed(prepared: PreparedInputs, dims: number, signal?: AbortSignal): Promise<EmbeddingResult> {
     await this.pool.acquire(signal);
     try {
       const ctx = await this.ctx();
       const vectors: Float32Array[] = [];
-      for (const input of inputs) {
+      for (const tokens of prepared.tokens) {
         signal?.throwIfAborted();
-        const e = await ctx.getEmbeddingFor(typeof input === "string" ? input : [...input]);
+        const e = await ctx.getEmbeddingFor(tokens);
         vectors.push(normalize(e.vector, dims));
       }
-      return { vectors, promptTokens: counts.reduce((a, b) => a + b, 0) };
+      return { vectors, promptTokens: prepared.total };
     } finally {
       this.pool.release("embedder");
     }

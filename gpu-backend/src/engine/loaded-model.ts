@@ -161,6 +161,12 @@ export class LoadedModel {
     return tokens?.length ?? 0;
   }
 
+  /** Embedding requests on the embedding context and queued for it (0 before the first one). */
+  get embeddingLoad(): { running: number; waiting: number } {
+    const pool = this.embedderInstance?.pool;
+    return { running: pool?.running ?? 0, waiting: pool?.waiting ?? 0 };
+  }
+
   /** The model's embedding context, created on first use (see engine/embeddings.ts). */
   get embedder(): Embedder {
     if (this.disposed) throw new Error(`model ${this.id} was unloaded`);

@@ -22,8 +22,14 @@ export class ModelRegistry {
   /** Loaded and retiring models: the retiring ones still hold slots and queued requests. */
   all(): LoadedModel[] { return [...this.models.values(), ...this.retiring]; }
 
-  get queueDepth(): number { return this.all().reduce((n, m) => n + m.pool.waiting, 0); }
-  get running(): number { return this.all().reduce((n, m) => n + m.pool.running, 0); }
+  /**
+   * Requests waiting, for generation slots and for embedding contexts alike: the load a router
+   * reads (x-queue-depth, vllm:num_requests_waiting). Embeddings queue apart from the slots but
+   * wait on this replica all the same.
+   */
+  get queueDepth(): number { return this.all().reduce((n, m) => n + m.pool.waiting + m.embeddingLoad.waiting, 0); }
+  /** Requests generating on a slot or embedding (vllm:num_requests_running). */
+  get running(): number { return this.all().reduce((n, m) => n + m.pool.running + m.embeddingLoad.running, 0); }
 
   /** Loads `spec.id`, replacing any model already under that id. Returns whether it replaced one. */
   load(spec: ModelSpec): Promise<{ model: LoadedModel; replaced: boolean }> {

@@ -54,6 +54,11 @@ export function assertChatBodyBounds(body: unknown): void {
   const inSchema = schema === undefined ? null : checkJsonBounds(schema, SCHEMA_BOUNDS);
   if (inSchema) throw refuse("JSON schema", inSchema, SCHEMA_BOUNDS, SCHEMA_PARAM);
   assertToolsBounds(body);
+  assertBodyBounds(body);
+}
+
+/** Throws a 400 naming the top-level field that holds the excess when any request body is too deep or too large. */
+export function assertBodyBounds(body: unknown): void {
   const whole = checkJsonBounds(body, BODY_BOUNDS);
   // param: the top-level field that holds the excess (none when the body itself is the problem).
   if (whole) throw refuse("request body", whole, BODY_BOUNDS, typeof whole.path[0] === "string" ? whole.path[0] : null);

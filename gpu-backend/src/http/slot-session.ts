@@ -6,7 +6,9 @@ import type { LlamaContextSequence, Token } from "node-llama-cpp";
 import type { GenerationResult, LoadedModel } from "../engine/loaded-model.ts";
 import { QueueFullError } from "../engine/slot-pool.ts";
 import type { Deps } from "./deps.ts";
-import { ApiError } from "./errors.ts";
+import type { z } from "zod";
+import { ApiError, fromZod } from "./errors.ts";
+import { assertBodyBounds } from "./json-bounds.ts";
 
 export class ClientGone extends Error {}
 /** What a request that its client abandoned answers (nobody reads it; it keeps the logs quiet). */
@@ -29,10 +31,7 @@ export async function holdSlot(c: Context, deps: Deps, model: LoadedModel, promp
   } catch (e) {
     c.req.raw.signal.removeEventListener("abort", onClientAbort);
     if (cancel.signal.aborted) throw abandoned();
-    if (e instanceof QueueFullError) {
-      deps.metrics.recordQueueFull();
-      throw new ApiError(503, e.message, "queue_full", null, "server_error", { "Retry-After": "1" });
-    }
+    if (e instanceof QueueFullError) throw queueFull(deps, e);
     throw e;
   }
   let done = false;
@@ -53,6 +52,12 @@ export async function holdSlot(c: Context, deps: Deps, model: LoadedModel, promp
   return { slot, cancel, finish };
 }
 
+/** A full queue: 503 queue_full with Retry-After, counted, so the router tries another replica. */
+export function queueFull(deps: Deps, e: QueueFullError): ApiError {
+  deps.metrics.recordQueueFull();
+  return new ApiError(503, e.message, "queue_full", null, "server_error", { "Retry-After": "1" });
+}
+
 /** An SSE response from a stream body. */
 export const sse = (c: Context, body: ReadableStream<Uint8Array>) =>
   c.body(body, 200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", Connection: "keep-alive" });
@@ -62,6 +67,18 @@ export async function jsonBody(c: Context): Promise<unknown> {
   return c.req.json().catch(() => {
     throw new ApiError(400, "The request body is not valid JSON.", "invalid_json");
   });
+}
+
+/**
+ * A route's request: the JSON body, held to `bounds` (without recursion) before the validator,
+ * which recurses, sees it, then validated by `schema` (400 naming the field otherwise).
+ */
+export async function parseRequest<S extends z.ZodType>(c: Context, schema: S, bounds: (json: unknown) => void = assertBodyBounds): Promise<z.output<S>> {
+  const json = await jsonBody(c);
+  bounds(json);
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw fromZod(parsed.error);
+  return parsed.data;
 }
 
 /** The loaded model a request names (404 model_not_found otherwise). */

@@ -5,19 +5,15 @@ import { translateRequest } from "../chat-request.ts";
 import { chunkWriter, completionBody, completionId, usage, type ChatAnswer } from "../chat-response.ts";
 import { runChat, type ChatSink } from "../chat-run.ts";
 import type { Deps } from "../deps.ts";
-import { ApiError, fromZod } from "../errors.ts";
+import { ApiError } from "../errors.ts";
 import { assertChatBodyBounds } from "../json-bounds.ts";
 import { ChatCompletionRequest } from "../schema.ts";
-import { abandoned, ClientGone, holdSlot, jsonBody, modelFor, sse, type SlotSession } from "../slot-session.ts";
+import { abandoned, ClientGone, holdSlot, modelFor, parseRequest, sse, type SlotSession } from "../slot-session.ts";
 
 export function chatCompletions(deps: Deps) {
   return async (c: Context) => {
     const arrivedAt = performance.now();
-    const json = await jsonBody(c);
-    assertChatBodyBounds(json);
-    const parsed = ChatCompletionRequest.safeParse(json);
-    if (!parsed.success) throw fromZod(parsed.error);
-    const body = parsed.data;
+    const body = await parseRequest(c, ChatCompletionRequest, assertChatBodyBounds);
     const request = await translateRequest(body, deps.llama);
 
     // From here to acquire() nothing awaits, so a concurrent model swap cannot retire the model

@@ -6,9 +6,8 @@ import { ContextLengthError, type GenerationResult, type LoadedModel } from "../
 import type { TokenLogprob } from "../../engine/token-loop.ts";
 import { completionId, usage } from "../chat-response.ts";
 import type { Deps } from "../deps.ts";
-import { ApiError, fromZod } from "../errors.ts";
-import { checkJsonBounds, BODY_BOUNDS } from "../json-bounds.ts";
-import { abandoned, ClientGone, holdSlot, jsonBody, modelFor, sse } from "../slot-session.ts";
+import { ApiError } from "../errors.ts";
+import { abandoned, ClientGone, holdSlot, modelFor, parseRequest, sse } from "../slot-session.ts";
 import { CompletionRequest } from "../v1-schemas.ts";
 
 /** OpenAI's default for this endpoint (and vLLM's). */
@@ -34,11 +33,7 @@ function legacyLogprobs(lp: readonly TokenLogprob[], offsetBase: number, withTop
 export function completions(deps: Deps) {
   return async (c: Context) => {
     const arrivedAt = performance.now();
-    const json = await jsonBody(c);
-    if (checkJsonBounds(json, BODY_BOUNDS)) throw new ApiError(400, `The request body is nested deeper than ${BODY_BOUNDS.maxDepth} levels or holds more than ${BODY_BOUNDS.maxNodes} values.`, "invalid_value");
-    const parsed = CompletionRequest.safeParse(json);
-    if (!parsed.success) throw fromZod(parsed.error);
-    const body = parsed.data;
+    const body = await parseRequest(c, CompletionRequest);
     if ((body.n ?? 1) > 1) throw new ApiError(400, "n > 1 is not supported; send one request per choice.", "unsupported_value", "n");
     if ((body.best_of ?? 1) > 1) throw new ApiError(400, "best_of > 1 is not supported.", "unsupported_value", "best_of");
     // Fill-in-the-middle needs the model's infill tokens and template; refused rather than faked.

@@ -6,9 +6,8 @@ import type { Token } from "node-llama-cpp";
 import { InputTooLongError } from "../../engine/embeddings.ts";
 import { QueueFullError } from "../../engine/slot-pool.ts";
 import type { Deps } from "../deps.ts";
-import { ApiError, fromZod } from "../errors.ts";
-import { BODY_BOUNDS, checkJsonBounds } from "../json-bounds.ts";
-import { abandoned, jsonBody, modelFor } from "../slot-session.ts";
+import { ApiError } from "../errors.ts";
+import { abandoned, modelFor, parseRequest, queueFull } from "../slot-session.ts";
 import { EmbeddingRequest, MAX_EMBEDDING_TOKENS } from "../v1-schemas.ts";
 import { assertTokenIds } from "./completions.ts";
 
@@ -21,11 +20,7 @@ export function toBase64(v: Float32Array): string {
 
 export function embeddings(deps: Deps) {
   return async (c: Context) => {
-    const json = await jsonBody(c);
-    if (checkJsonBounds(json, BODY_BOUNDS)) throw new ApiError(400, `The request body is nested deeper than ${BODY_BOUNDS.maxDepth} levels or holds more than ${BODY_BOUNDS.maxNodes} values.`, "invalid_value");
-    const parsed = EmbeddingRequest.safeParse(json);
-    if (!parsed.success) throw fromZod(parsed.error);
-    const body = parsed.data;
+    const body = await parseRequest(c, EmbeddingRequest);
     const model = modelFor(deps, body.model);
     const input = body.input;
     const inputs: (string | Token[])[] =
@@ -39,10 +34,9 @@ export function embeddings(deps: Deps) {
     const onAbort = () => cancel.abort(new Error("client disconnected"));
     c.req.raw.signal.addEventListener("abort", onAbort, { once: true });
     try {
-      const counts = await embedder.measure(inputs);
-      const total = counts.reduce((a, b) => a + b, 0);
-      if (total > MAX_EMBEDDING_TOKENS) throw new ApiError(400, `The inputs hold ${total} tokens together; at most ${MAX_EMBEDDING_TOKENS} per request.`, "invalid_value", "input");
-      const { vectors, promptTokens } = await embedder.embed(inputs, dims, cancel.signal);
+      const prepared = await embedder.prepare(inputs);
+      if (prepared.total > MAX_EMBEDDING_TOKENS) throw new ApiError(400, `The inputs hold ${prepared.total} tokens together; at most ${MAX_EMBEDDING_TOKENS} per request.`, "invalid_value", "input");
+      const { vectors, promptTokens } = await embedder.embed(prepared, dims, cancel.signal);
       const base64 = body.encoding_format === "base64";
       return c.json({
         object: "list",
@@ -53,10 +47,7 @@ export function embeddings(deps: Deps) {
     } catch (e) {
       if (cancel.signal.aborted) throw abandoned();
       if (e instanceof InputTooLongError) throw new ApiError(400, e.message, "context_length_exceeded", Array.isArray(input) && inputs.length > 1 ? `input[${e.index}]` : "input");
-      if (e instanceof QueueFullError) {
-        deps.metrics.recordQueueFull();
-        throw new ApiError(503, e.message, "queue_full", null, "server_error", { "Retry-After": "1" });
-      }
+      if (e instanceof QueueFullError) throw queueFull(deps, e);
       throw e;
     } finally {
       c.req.raw.signal.removeEventListener("abort", onAbort);

@@ -6,23 +6,14 @@ import type { Context } from "hono";
 import type { Token } from "node-llama-cpp";
 import { toChatMessages } from "../chat-request.ts";
 import type { Deps } from "../deps.ts";
-import { ApiError, fromZod } from "../errors.ts";
-import { BODY_BOUNDS, checkJsonBounds } from "../json-bounds.ts";
-import { jsonBody, modelFor } from "../slot-session.ts";
+import { ApiError } from "../errors.ts";
+import { modelFor, parseRequest } from "../slot-session.ts";
 import { DetokenizeRequest, TokenizeRequest } from "../v1-schemas.ts";
 import { assertTokenIds } from "./completions.ts";
 
-async function parse<T>(c: Context, schema: { safeParse: (v: unknown) => { success: true; data: T } | { success: false; error: import("zod").ZodError } }): Promise<T> {
-  const json = await jsonBody(c);
-  if (checkJsonBounds(json, BODY_BOUNDS)) throw new ApiError(400, `The request body is nested deeper than ${BODY_BOUNDS.maxDepth} levels or holds more than ${BODY_BOUNDS.maxNodes} values.`, "invalid_value");
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) throw fromZod(parsed.error);
-  return parsed.data;
-}
-
 export function tokenize(deps: Deps) {
   return async (c: Context) => {
-    const body = await parse(c, TokenizeRequest);
+    const body = await parseRequest(c, TokenizeRequest);
     const model = modelFor(deps, body.model);
     let tokens: readonly Token[];
     if ("prompt" in body) {
@@ -37,7 +28,7 @@ export function tokenize(deps: Deps) {
 
 export function detokenize(deps: Deps) {
   return async (c: Context) => {
-    const body = await parse(c, DetokenizeRequest);
+    const body = await parseRequest(c, DetokenizeRequest);
     const model = modelFor(deps, body.model);
     assertTokenIds(model, body.tokens, "tokens");
     return c.json({ prompt: model.detokenize(body.tokens as Token[]) });
