@@ -25,6 +25,7 @@ export default defineConfig({
                 TELEGRAM_STORM_BOT: "654321:fake-storm-bot-token",
                 SEND_RETRY_BASE_MS: "50",
                 TURN_RETRY_BASE_MS: "50",
+                DISCORD_GATEWAY_RETRY_BASE_MS: "50",
                 ADMIN_JWT_SECRET: "test-admin-jwt-secret-0123456789abcdef",
                 PROVIDER_FAKE_KEY: "sk-fake-upstream-credential",
                 MAX_REQUEST_BYTES: "65536",

@@ -1,5 +1,6 @@
 // Bindings and per-request variables, shared by every Hono app in the Worker.
 import type { ChannelAccountLedger } from "../durable-objects/account-ledger.ts";
+import type { DiscordGateway } from "../durable-objects/discord-gateway.ts";
 import type { SpendBudget } from "../durable-objects/budget.ts";
 import type { CircuitBreaker } from "../durable-objects/circuit-breaker.ts";
 import type { RateLimiter } from "../durable-objects/rate-limiter.ts";
@@ -32,6 +33,8 @@ export interface Env {
   RESPONSES: DurableObjectNamespace<ResponseStore>;
   // One per channel account: the platform's account-wide send limit (durable-objects/send-limiter.ts).
   SEND_LIMITERS: DurableObjectNamespace<SendLimiter>;
+  // One per Discord bot account: its Gateway WebSocket (durable-objects/discord-gateway.ts).
+  DISCORD_GATEWAYS: DurableObjectNamespace<DiscordGateway>;
   // Per-location first gate on each channel account's inbound messages (workers/channels/limits.ts).
   CHANNEL_INGRESS?: RateLimit;
   AI?: AiBinding;
@@ -47,6 +50,8 @@ export interface Env {
   // First wait before a failed platform send (doubling) and a failed session turn is retried.
   SEND_RETRY_BASE_MS?: string;
   TURN_RETRY_BASE_MS?: string;
+  // First wait before a Discord Gateway reconnect (doubling per failed attempt, capped at 60 s).
+  DISCORD_GATEWAY_RETRY_BASE_MS?: string;
   // Scheduler: shard count (fixed per deployment: jobs are hashed to it), bucket tick, how late an
   // occurrence may be before it counts as missed, first retry wait of a failed run.
   SCHEDULER_SHARDS?: string;

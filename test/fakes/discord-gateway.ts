@@ -1,30 +1,34 @@
 // A local fake of Discord's Gateway (https://discord.com/developers/docs/events/gateway), following
-// its documented contract for what EdgeClaw uses:
-//   GET  /api/v10/gateway/bot (Authorization: Bot <token>)  {url, shards, session_start_limit};
-//        the url is this server's socket for that token (ws://127.0.0.1:<port>/ws/<token>), so each
-//        bot's connections, frames and session are its own (tests never see each other's)
-//   the socket: HELLO (op 10, heartbeat_interval) on connect; heartbeat (op 1) answered with ACK
-//        (op 11); IDENTIFY (op 2) starts a session: READY (op 0, t READY, s 1, session_id,
-//        resume_gateway_url = this socket, user); RESUME (op 6) with the session's id replays
-//        every dispatch after the given seq, then RESUMED; an unknown session id gets
-//        INVALID_SESSION (op 9, d false); a token not starting with "bot-" is closed with 4004
-//        (authentication failed); a payload that is not JSON closes with 4002
+// its documented contract for what EdgeClaw uses. Two socket URLs:
+//   ws://127.0.0.1:<port>/ws          Discord's shape: one URL for every bot; a socket belongs to
+//        the bot whose token its IDENTIFY or RESUME carries (what the REST fake, test/fakes/discord.ts,
+//        hands out from GET /gateway/bot once a test sets it there)
+//   ws://127.0.0.1:<port>/ws/<token>  the same, named per bot (its own HELLO interval); this
+//        server's own GET /api/v10/gateway/bot (Authorization: Bot <token>) answers with it
+// The socket: HELLO (op 10, heartbeat_interval) on connect; heartbeat (op 1) answered with ACK
+//   (op 11); IDENTIFY (op 2) starts a session: READY (op 0, t READY, s 1, session_id,
+//   resume_gateway_url = the URL the socket came in on, user); RESUME (op 6) with the session's id
+//   replays every dispatch after the given seq, then RESUMED; an unknown session id gets
+//   INVALID_SESSION (op 9, d false); a bot told to reject is closed with that code at IDENTIFY
+//   (4004 authentication failed, 4014 disallowed intents); a frame that is not JSON closes with 4002
 // Control (HTTP, per token):
-//   POST /control/<token>/config   {heartbeat_interval?, ack?}   ack false: the sockets open now stop answering
-//        heartbeats (a zombie connection; sockets opened later answer again); ack true: all answer
+//   POST /control/<token>/config   {heartbeat_interval?, ack?, reject?}  ack false: the sockets open
+//        now stop answering heartbeats (a zombie connection; sockets opened later answer again);
+//        ack true: all answer; reject: a close code for every IDENTIFY (null: accept again)
 //   POST /control/<token>/dispatch {t, d} or {events:[{t,d}]}    appended to the session with the next s,
 //        sent now on the bot's identified socket (if any), replayed on RESUME
 //   POST /control/<token>/drop     terminate every socket of the bot (no close frame: a network drop)
 //   POST /control/<token>/close    {code}: close the bot's sockets with that code
 //   POST /control/<token>/reconnect   send op 7 RECONNECT
 //   POST /control/<token>/invalid  {resumable}: send op 9 INVALID_SESSION with d = resumable
-//   POST /control/<token>/raw      {text}: send one raw text frame (a hostile gateway)
-//   GET  /control/<token>/stats    {sockets, open, identifies, resumes, heartbeats, acks, session_id, seq, frames}
-//   frames: every frame received on the bot's sockets ({op, d, at, socket}), at most 1,000 kept
+//   POST /control/<token>/raw      {text} or {repeat: n}: send one raw text frame (a hostile gateway)
+//   GET  /control/<token>/stats    {sockets, open, max_open, identifies, resumes, heartbeats, acks,
+//        session_id, seq, frames}: frames are every frame received on the bot's sockets
+//        ({op, d, at, socket}), at most 1,000 kept
 // Run alone for end-to-end tests: `node test/fakes/discord-gateway.ts <port>`.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { createRequire } from "node:module";
+import type { AddressInfo } from "node:net";
 import type { WebSocket, WebSocketServer as WsServer } from "ws";
 import { json, readBody } from "./upstream-http.ts";
 
@@ -49,6 +53,8 @@ interface Bot {
   // Sockets that identified or resumed: they get the dispatches.
   live: Set<WebSocket>;
   socketCount: number;
+  maxOpen: number;
+  reject: number | null;
   identifies: number;
   resumes: number;
   heartbeats: number;
@@ -69,7 +75,9 @@ const { WebSocketServer } = createRequire(import.meta.url)("ws") as { WebSocketS
 const MAX_FRAMES = 1_000;
 const MAX_EVENTS = 20_000;
 
-export async function startFakeDiscordGateway(port = 0): Promise<FakeDiscordGateway> {
+// heartbeatInterval: what HELLO says on the shared /ws URL (Discord's is 41,250 ms).
+export async function startFakeDiscordGateway(port = 0, options: { heartbeatInterval?: number } = {}): Promise<FakeDiscordGateway> {
+  const defaultInterval = options.heartbeatInterval ?? 41_250;
   const bots = new Map<string, Bot>();
   let base = "";
   let sessions = 0;
@@ -77,7 +85,7 @@ export async function startFakeDiscordGateway(port = 0): Promise<FakeDiscordGate
   function bot(token: string): Bot {
     let b = bots.get(token);
     if (!b) {
-      b = { heartbeatInterval: 41_250, muted: new Set(), sockets: new Set(), live: new Set(), socketCount: 0, identifies: 0, resumes: 0, heartbeats: 0, acks: 0, session: null, frames: [] };
+      b = { heartbeatInterval: defaultInterval, muted: new Set(), sockets: new Set(), live: new Set(), socketCount: 0, maxOpen: 0, reject: null, identifies: 0, resumes: 0, heartbeats: 0, acks: 0, session: null, frames: [] };
       bots.set(token, b);
     }
     return b;
@@ -99,11 +107,20 @@ export async function startFakeDiscordGateway(port = 0): Promise<FakeDiscordGate
     return `${base.replace("http://", "ws://")}/ws/${encodeURIComponent(token)}`;
   }
 
-  function onSocket(ws: WebSocket, token: string): void {
-    const b = bot(token);
-    b.sockets.add(ws);
-    const id = ++b.socketCount;
-    send(ws, { op: 10, d: { heartbeat_interval: b.heartbeatInterval }, s: null, t: null });
+  // A socket belongs to a bot from its URL (/ws/<token>) or from the token of its IDENTIFY/RESUME.
+  function onSocket(ws: WebSocket, named: string | null, url: string): void {
+    let b: Bot | null = null;
+    let id = 0;
+    const attach = (token: string): Bot => {
+      if (b) return b;
+      b = bot(token);
+      b.sockets.add(ws);
+      id = ++b.socketCount;
+      b.maxOpen = Math.max(b.maxOpen, b.sockets.size);
+      return b;
+    };
+    if (named !== null) attach(named);
+    send(ws, { op: 10, d: { heartbeat_interval: named !== null ? bot(named).heartbeatInterval : defaultInterval }, s: null, t: null });
     ws.on("message", (data, isBinary) => {
       let frame: { op?: unknown; d?: any };
       try {
@@ -111,46 +128,58 @@ export async function startFakeDiscordGateway(port = 0): Promise<FakeDiscordGate
       } catch {
         return void ws.close(4002, "Error while decoding payload.");
       }
-      b.frames.push({ op: Number(frame.op), d: frame.d ?? null, at: Date.now(), socket: id });
-      if (b.frames.length > MAX_FRAMES) b.frames.shift();
+      const token = typeof frame.d?.token === "string" && frame.d.token.length > 0 ? (frame.d.token as string) : null;
+      if ((frame.op === 2 || frame.op === 6) && token !== null) attach(token);
+      const owner = b as Bot | null;
+      if (!owner) {
+        // A heartbeat before the bot named itself: answered, not recorded.
+        if (frame.op === 1) send(ws, { op: 11 });
+        else if (frame.op === 2 || frame.op === 6) ws.close(4004, "Authentication failed.");
+        return;
+      }
+      owner.frames.push({ op: Number(frame.op), d: frame.d ?? null, at: Date.now(), socket: id });
+      if (owner.frames.length > MAX_FRAMES) owner.frames.shift();
       if (frame.op === 1) {
-        b.heartbeats++;
-        if (!b.muted.has(ws)) {
-          b.acks++;
+        owner.heartbeats++;
+        if (!owner.muted.has(ws)) {
+          owner.acks++;
           send(ws, { op: 11 });
         }
         return;
       }
       if (frame.op === 2) {
-        if (typeof frame.d?.token !== "string" || !frame.d.token.startsWith("bot-") || frame.d.token !== token) return void ws.close(4004, "Authentication failed.");
-        b.identifies++;
-        b.session = { id: `sess-${++sessions}-${Math.random().toString(36).slice(2, 10)}`, events: [], next: 1 };
-        b.live.add(ws);
-        const ready = dispatch(b, "READY", {
+        if (token === null || (named !== null && token !== named)) return void ws.close(4004, "Authentication failed.");
+        if (owner.reject !== null) return void ws.close(owner.reject, owner.reject === 4004 ? "Authentication failed." : "Rejected by the fake.");
+        owner.identifies++;
+        owner.session = { id: `sess-${++sessions}-${Math.random().toString(36).slice(2, 10)}`, events: [], next: 1 };
+        owner.live.add(ws);
+        const ready = dispatch(owner, "READY", {
           v: 10,
           user: { id: "100000000000000001", username: "edgeclaw", bot: true },
-          session_id: b.session.id,
-          resume_gateway_url: socketUrl(token),
+          session_id: owner.session.id,
+          resume_gateway_url: url,
           guilds: [],
           application: { id: "200000000000000002" },
         });
         return send(ws, { op: 0, ...ready });
       }
       if (frame.op === 6) {
-        const session = b.session;
-        if (frame.d?.token !== token || !session || frame.d?.session_id !== session.id) return send(ws, { op: 9, d: false, s: null, t: null });
-        b.resumes++;
+        const session = owner.session;
+        if (!session || frame.d?.session_id !== session.id) return send(ws, { op: 9, d: false, s: null, t: null });
+        owner.resumes++;
         const after = Number(frame.d?.seq ?? 0);
         for (const e of session.events) if (e.s > after) send(ws, { op: 0, ...e });
-        b.live.add(ws);
-        const resumed = dispatch(b, "RESUMED", null);
+        owner.live.add(ws);
+        const resumed = dispatch(owner, "RESUMED", null);
         return send(ws, { op: 0, ...resumed });
       }
     });
     ws.on("close", () => {
-      b.sockets.delete(ws);
-      b.live.delete(ws);
-      b.muted.delete(ws);
+      const owner = b as Bot | null;
+      if (!owner) return;
+      owner.sockets.delete(ws);
+      owner.live.delete(ws);
+      owner.muted.delete(ws);
     });
     ws.on("error", () => undefined);
   }
@@ -163,10 +192,11 @@ export async function startFakeDiscordGateway(port = 0): Promise<FakeDiscordGate
 
   server.on("upgrade", (req, socket, head) => {
     const path = new URL(req.url ?? "/", "http://fake").pathname;
-    const m = /^\/ws\/([^/]+)$/.exec(path);
+    const m = /^\/ws(?:\/([^/]+))?\/?$/.exec(path);
     if (!m) return void socket.destroy();
-    const token = decodeURIComponent(m[1] as string);
-    wss.handleUpgrade(req, socket, head, (ws) => onSocket(ws, token));
+    const named = m[1] === undefined ? null : decodeURIComponent(m[1]);
+    const url = named === null ? `${base.replace("http://", "ws://")}/ws` : socketUrl(named);
+    wss.handleUpgrade(req, socket, head, (ws) => onSocket(ws, named, url));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -184,6 +214,7 @@ export async function startFakeDiscordGateway(port = 0): Promise<FakeDiscordGate
       return json(res, 200, {
         sockets: b.socketCount,
         open: b.sockets.size,
+        max_open: b.maxOpen,
         identifies: b.identifies,
         resumes: b.resumes,
         heartbeats: b.heartbeats,
@@ -199,6 +230,7 @@ export async function startFakeDiscordGateway(port = 0): Promise<FakeDiscordGate
       if (typeof body.heartbeat_interval === "number") b.heartbeatInterval = body.heartbeat_interval;
       if (body.ack === false) for (const ws of b.sockets) b.muted.add(ws);
       if (body.ack === true) b.muted.clear();
+      if (body.reject !== undefined) b.reject = body.reject === null ? null : Number(body.reject);
       return json(res, 200, { ok: true });
     }
     if (action === "dispatch") {
@@ -224,7 +256,8 @@ export async function startFakeDiscordGateway(port = 0): Promise<FakeDiscordGate
       for (const ws of b.sockets) send(ws, { op: 9, d: body.resumable === true, s: null, t: null });
       return json(res, 200, { ok: true });
     }
-    for (const ws of b.sockets) if (ws.readyState === ws.OPEN) ws.send(String(body.text ?? ""));
+    const text = typeof body.repeat === "number" ? `{"op":0,"s":null,"t":"X","d":"${"x".repeat(body.repeat)}"}` : String(body.text ?? "");
+    for (const ws of b.sockets) if (ws.readyState === ws.OPEN) ws.send(text);
     return json(res, 200, { ok: true });
   }
 
@@ -244,6 +277,6 @@ export async function startFakeDiscordGateway(port = 0): Promise<FakeDiscordGate
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const fake = await startFakeDiscordGateway(Number(process.argv[2] ?? 0));
+  const fake = await startFakeDiscordGateway(Number(process.argv[2] ?? 0), { heartbeatInterval: Number(process.argv[3] ?? 41_250) });
   console.log(fake.url);
 }

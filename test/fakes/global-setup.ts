@@ -17,8 +17,9 @@ export default async function setup(project: TestProject) {
   // The fake Slack Web API (test/channels/slack*.test.ts): the Slack accounts' api_base_url.
   const slack = await startFakeSlack();
   project.provide("fakeSlackUrl", slack.url);
-  // The fake Discord Gateway (test/channels/discord-gateway*.test.ts): a WebSocket server per bot token.
-  const discordGateway = await startFakeDiscordGateway();
+  // The fake Discord Gateway (test/channels/discord-gateway*.test.ts): its sockets say HELLO with a
+  // 1 s heartbeat (Discord's is 41 s), so a silent connection is noticed within a test.
+  const discordGateway = await startFakeDiscordGateway(0, { heartbeatInterval: 1_000 });
   project.provide("fakeDiscordGatewayUrl", discordGateway.url);
   // The fake Discord REST API (test/channels/discord*.test.ts): the Discord accounts' api_base_url (+ /api/v10).
   const discord = await startFakeDiscord();
