@@ -71,16 +71,18 @@ describe("embeddings in the load signals", () => {
       seen.push(text);
       return (original as (...a: unknown[]) => unknown)(text, ...rest);
     }) as typeof model.tokenize;
-    model.tokenize = counting;
-    model.tokenizer = counting;
+    // node-llama-cpp's embedding context tokenizes through `tokenizer` (a plain field, read-only in its types).
+    const fields = model as { tokenize: typeof counting; tokenizer: typeof counting };
+    fields.tokenize = counting;
+    fields.tokenizer = counting;
     try {
       const inputs = ["first input", "second input", "third input"];
       const res = await post("/embeddings", { model: "tiny", input: inputs, encoding_format: "float" });
       expect(res.status).toBe(200);
       expect(seen.filter((s) => inputs.includes(s)).sort()).toEqual([...inputs].sort());
     } finally {
-      model.tokenize = original;
-      model.tokenizer = original;
+      fields.tokenize = original;
+      fields.tokenizer = original;
     }
   });
 });
