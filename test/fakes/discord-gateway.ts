@@ -95,9 +95,11 @@ export async function startFakeDiscordGateway(port = 0, options: { heartbeatInte
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(payload));
   }
 
+  // READY and RESUMED take a sequence number but are about one socket: never replayed.
   function dispatch(b: Bot, t: string, d: unknown): Dispatch {
     const session = b.session as NonNullable<Bot["session"]>;
     const event = { s: session.next++, t, d };
+    if (t === "READY" || t === "RESUMED") return event;
     session.events.push(event);
     if (session.events.length > MAX_EVENTS) session.events.shift();
     return event;

@@ -297,9 +297,9 @@ export class GatewayRunner {
 
   private async accept(index: number, session: string | null, s: number | null, d: unknown): Promise<void> {
     if (index <= this.skipThrough) return;
-    const current = session !== null && session === this.state.sessionId;
-    // Already accepted (a replay after a resume that overlapped what was still queued).
-    if (current && s !== null && this.state.seq !== null && s <= this.state.seq) return;
+    // A replay of an event already accepted (a resume that overlapped what was still queued) goes
+    // through again: the message-id dedupe answers it as a duplicate. No skip by seq here, so a
+    // gateway that numbers events wrongly can delay a resume but never drop a message.
     const account = await this.liveAccount();
     if (!account) return;
     const message = discordMessage(d, publicAccount(account), Date.now());
@@ -308,7 +308,7 @@ export class GatewayRunner {
       const outcome = await deliverInbound(this.env, account, message);
       if (outcome.status === "tenant_revoked") return void (await this.halt("stopped", "the tenant is revoked"));
     }
-    if (current && s !== null && session === this.state.sessionId && (this.state.seq === null || s > this.state.seq)) {
+    if (s !== null && session !== null && session === this.state.sessionId && (this.state.seq === null || s > this.state.seq)) {
       this.state.seq = s;
       await this.save();
     }
