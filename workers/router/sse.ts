@@ -67,6 +67,44 @@ export function parseEvent(block: string): SseEvent {
   return { event, data: data.length > 0 ? data.join("\n") : undefined, raw: block };
 }
 
+// Splitting for a translator that reads a stream itself: push each read's decoded text, get the
+// events it completed. Only the new text and the 3 characters before it are searched for a
+// boundary ("\r\n\r\n" may straddle two reads), so an event sent in many small reads stays
+// linear, as in relaySse below; re-searching the whole unfinished event on every read is not.
+export class SseSplitter {
+  private buffer = "";
+  private searchedTail = "";
+
+  push(text: string): SseEvent[] {
+    this.buffer += text;
+    const probe = this.searchedTail + text;
+    this.searchedTail = probe.slice(-3);
+    if (!BOUNDARY.test(probe)) return [];
+    const { events, rest } = splitEvents(this.buffer);
+    this.buffer = rest;
+    this.searchedTail = rest.slice(-3);
+    return events;
+  }
+
+  // Characters of the unfinished event: what a caller bounds.
+  get pendingLength(): number {
+    return this.buffer.length;
+  }
+
+  // At the end of the stream: the last event, when it came without its blank line.
+  end(): SseEvent | undefined {
+    const rest = this.buffer.trim();
+    this.buffer = "";
+    this.searchedTail = "";
+    return rest.length > 0 ? parseEvent(rest) : undefined;
+  }
+}
+
+// Whether an event block holds a comment line (": keep-alive").
+export function hasComment(ev: SseEvent): boolean {
+  return ev.raw.startsWith(":") || ev.raw.includes("\n:") || ev.raw.includes("\r:");
+}
+
 function errorEvent(code: string, message: string): string {
   const body = { error: { message, type: "upstream_error", param: null, code } };
   return `data: ${JSON.stringify(body)}\n\n`;

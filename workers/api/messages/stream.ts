@@ -6,6 +6,7 @@
 //   message_delta (stop_reason, stop_sequence, usage) and message_stop.
 // An error event from the pipeline (the upstream broke or stalled mid-stream) becomes Anthropic's
 // `event: error`, and the stream ends there; so does a stream that ends without finishing.
+import { hasComment, SseSplitter, type SseEvent } from "../../router/sse.ts";
 import { messageId, stopReason, thinkingBlockShape, type StopReason } from "./from-chat.ts";
 
 export interface StreamOptions {
@@ -44,7 +45,7 @@ export function chatStreamToMessages(source: ReadableStream<Uint8Array>, options
   const reader = source.getReader();
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
-  let pending = "";
+  const splitter = new SseSplitter();
   let started = false;
   let pinged = false;
   let ended = false;
@@ -161,23 +162,16 @@ export function chatStreamToMessages(source: ReadableStream<Uint8Array>, options
     if (choice.stop_reason !== undefined && choice.stop_reason !== null) matched = choice.stop_reason;
   };
 
-  const onEvent = (raw: string) => {
-    const data: string[] = [];
-    let comment = false;
-    for (const line of raw.split("\n")) {
-      if (line.startsWith("data:")) data.push(line.slice(line.startsWith("data: ") ? 6 : 5));
-      else if (line.startsWith(":")) comment = true;
-    }
-    if (data.length === 0) {
+  const onEvent = (ev: SseEvent) => {
+    if (ev.data === undefined) {
       // A keep-alive comment: Anthropic keeps its streams alive with ping events.
-      if (comment && started) event("ping", {});
+      if (started && hasComment(ev)) event("ping", {});
       return;
     }
-    const payload = data.join("\n");
-    if (payload === "[DONE]") return finishMessage();
+    if (ev.data === "[DONE]") return finishMessage();
     let chunk: Chunk;
     try {
-      chunk = JSON.parse(payload) as Chunk;
+      chunk = JSON.parse(ev.data) as Chunk;
     } catch {
       return; // not JSON: nothing to translate
     }
@@ -202,9 +196,9 @@ export function chatStreamToMessages(source: ReadableStream<Uint8Array>, options
         if (next.done) {
           drained = true;
           if (ended) break;
-          pending += decoder.decode();
-          if (pending.trim()) onEvent(pending.replaceAll("\r\n", "\n"));
-          pending = "";
+          for (const ev of splitter.push(decoder.decode())) if (!ended) onEvent(ev);
+          const last = splitter.end();
+          if (last && !ended) onEvent(last);
           if (!ended) {
             if (finish) finishMessage();
             else fail("api_error", "The upstream stream ended before the answer was complete.");
@@ -212,14 +206,11 @@ export function chatStreamToMessages(source: ReadableStream<Uint8Array>, options
           break;
         }
         if (ended) continue;
-        pending += decoder.decode(next.value, { stream: true }).replaceAll("\r\n", "\n");
-        let cut: number;
-        while (!ended && (cut = pending.indexOf("\n\n")) !== -1) {
-          const raw = pending.slice(0, cut);
-          pending = pending.slice(cut + 2);
-          onEvent(raw);
+        for (const ev of splitter.push(decoder.decode(next.value, { stream: true }))) {
+          if (ended) break;
+          onEvent(ev);
         }
-        if (!ended && pending.length > MAX_PENDING_CHARS) {
+        if (!ended && splitter.pendingLength > MAX_PENDING_CHARS) {
           fail("api_error", "The upstream sent an event too large to relay.");
           drained = true;
           reader.cancel().catch(() => {});
