@@ -6,7 +6,7 @@
 // reservations and a fresh burst through. Only a pause is written to storage: it may outlast an
 // eviction, and the platform's "wait" must hold until it ends.
 import { DurableObject } from "cloudflare:workers";
-import { lateGraceMs, pauseSchedule, reserveSlot, type SendGrant, type SendSchedule } from "../workers/channels/send-limits.ts";
+import { lateGraceMs, pauseSchedule, reserveSlot, takeSlotNow, type SendGrant, type SendSchedule } from "../workers/channels/send-limits.ts";
 import type { AccountSendRate } from "../workers/channels/types.ts";
 import type { Env } from "../workers/env.ts";
 
@@ -42,6 +42,13 @@ export class SendLimiter extends DurableObject<Env> {
     }
     const waitMs = reserveSlot(this.schedule, rate, now);
     return waitMs <= 0 ? { waitMs: 0, ticket: null } : { waitMs, ticket: `${this.epoch()}@${now + waitMs}` };
+  }
+
+  // A slot now or nothing (a streamed reply's intermediate edit skips rather than waits): nothing
+  // is reserved when the answer is false.
+  tryTake(rate: AccountSendRate): boolean {
+    this.takes++;
+    return takeSlotNow(this.schedule, rate, Date.now());
   }
 
   // The platform answered a send of this account with "wait `ms`": nobody sends before then.

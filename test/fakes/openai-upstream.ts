@@ -24,8 +24,12 @@
 //   fake-scn-<id>        a scripted scenario (chat, embeddings and completions alike), set
 //                        with POST /control/scenario/<id>:
 //                        {mode: ok|fail|stall|delay, status, retry_after, delay_ms, fail_first,
-//                        queue_depth, fail_if_text}; GET /control/scenario/<id> answers its call
-//                        counts (total and per replica)
+//                        queue_depth, fail_if_text, stream_words, stream_every_ms,
+//                        stream_fail_after}; GET /control/scenario/<id> answers its call
+//                        counts (total and per replica). stream_words N: a long, slow answer,
+//                        "echo: <text>" then " <word>1" ... " <word>N" (stream_word, default
+//                        "word"), streamed one piece every stream_every_ms (default 100);
+//                        stream_fail_after K: the connection drops after K pieces
 // The same API is served under /r/<replica>/v1/... (one fake per GPU replica), with a vLLM-style
 // /r/<replica>/metrics whose gauges the scenario's `replica_queue` sets (GET
 // /control/metrics-hits/<replica> counts its polls).
@@ -67,6 +71,11 @@ export interface Scenario {
   replica_queue?: Record<string, number>;
   // Fail (with `status`) only the requests whose last user message contains this text.
   fail_if_text?: string;
+  // A long, slow streamed answer (streamed replies edited in place, test/channels/streaming*).
+  stream_words?: number;
+  stream_word?: string;
+  stream_every_ms?: number;
+  stream_fail_after?: number;
 }
 
 const MAX_RECORDED = 10_000;
@@ -151,6 +160,7 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
     const stream = body.stream === true;
     const includeUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
     const scenarioId = /^fake-scn-(.+)$/.exec(model)?.[1];
+    let slow: Scenario | null = null;
     if (scenarioId !== undefined) {
       const c = counts.get(scenarioId) ?? { total: 0, replicas: {} };
       c.total++;
@@ -172,6 +182,7 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
       if (scn.mode === "stall") return; // never answers; the gateway's deadline must act
       if (scn.mode === "delay") await new Promise((r) => setTimeout(r, scn.delay_ms ?? 100));
       if (res.destroyed) return;
+      if (scn.stream_words !== undefined) slow = scn;
     }
     if (operation === "embeddings") return embeddingsAnswer(res, body);
     if (operation === "completions") return completionsAnswer(res, body);
@@ -229,7 +240,8 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
       }
     }
 
-    const text = `echo: ${lastUserText(body.messages as Message[])}`;
+    const words = slow ? Array.from({ length: slow.stream_words ?? 0 }, (_, i) => ` ${slow?.stream_word ?? "word"}${i + 1}`) : [];
+    const text = `echo: ${lastUserText(body.messages as Message[])}${words.join("")}`;
     if (!stream) {
       return json(res, 200, model === "fake-tools" ? toolCompletion(model) : completion(model, text));
     }
@@ -261,6 +273,15 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
       chunk({ tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] });
       chunk({ tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] });
       chunk({}, "tool_calls");
+    } else if (slow) {
+      const pieces = ["echo", ": ", lastUserText(body.messages as Message[]), ...words];
+      for (let i = 0; i < pieces.length; i++) {
+        if (slow.stream_fail_after !== undefined && i >= slow.stream_fail_after) return void res.socket?.destroy();
+        if (i > 0) await new Promise((r) => setTimeout(r, slow?.stream_every_ms ?? 100));
+        if (res.destroyed) return;
+        chunk({ content: pieces[i] });
+      }
+      chunk({}, "stop");
     } else {
       for (const piece of ["echo", ": ", text.slice("echo: ".length)]) chunk({ content: piece });
       chunk({}, "stop");

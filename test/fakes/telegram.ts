@@ -13,6 +13,11 @@
 //   POST /control/<token>/block {chat_id}   the user blocked the bot: sends to that chat get
 //        Telegram's 403 "Forbidden: bot was blocked by the user" (not worth retrying)
 //   GET  /control/<token>/sent      every recorded call, in arrival order
+//   GET  /control/<token>/unmodified   every editMessageText refused as "message is not
+//        modified" ({chat_id, message_id, at})
+// editMessageText {chat_id, message_id, text} edits a message this bot sent into that chat (else
+// 400 "message to edit not found"); an edit to the text the message already has is refused with
+// 400 "Bad Request: message is not modified: ..." exactly as the Bot API does.
 //   POST /control/<token>/reset     forget calls, failures, the limit and rejections
 // It also stands in for an inbound-hook caller's callback URL: POST /callbacks/<name> is
 // recorded and listed by GET /control/callbacks/<name>.
@@ -64,6 +69,10 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
     rejected.set(token, list);
   }
   let nextMessageId = 1000;
+  // The current text of each message (token|chat|message id), for edits; stored trimmed since
+  // Telegram strips a message's surrounding whitespace and compares what it would show.
+  const texts = new Map<string, string>();
+  const unmodified = new Map<string, { chat_id: string; message_id: number; at: number }[]>();
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => json(res, 500, { ok: false, error_code: 500, description: String(err) }));
@@ -95,17 +104,19 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
       callbacks.set(name, list);
       return json(res, 200, { ok: true });
     }
-    const control = /^\/control\/([^/]+)\/(fail|sent|reset|block|limit|rejected)$/.exec(url.pathname);
+    const control = /^\/control\/([^/]+)\/(fail|sent|reset|block|limit|rejected|unmodified)$/.exec(url.pathname);
     if (control) {
       const token = decodeURIComponent(control[1] as string);
       if (control[2] === "sent") return json(res, 200, sent.get(token) ?? []);
       if (control[2] === "rejected") return json(res, 200, rejected.get(token) ?? []);
+      if (control[2] === "unmodified") return json(res, 200, unmodified.get(token) ?? []);
       if (control[2] === "reset") {
         sent.delete(token);
         failures.delete(token);
         limits.delete(token);
         recent.delete(token);
         rejected.delete(token);
+        unmodified.delete(token);
         return json(res, 200, { ok: true });
       }
       if (control[2] === "limit") {
@@ -156,6 +167,21 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
       return json(res, 400, { ok: false, error_code: 400, description: "Bad Request: message text is empty" });
     }
     if (body.text.length > 4096) return json(res, 400, { ok: false, error_code: 400, description: "Bad Request: message is too long" });
+    const editKey = `${token}|${String(body.chat_id)}|${Number(body.message_id)}`;
+    if (method === "editMessageText") {
+      const current = texts.get(editKey);
+      if (current === undefined) return json(res, 400, { ok: false, error_code: 400, description: "Bad Request: message to edit not found" });
+      if (current === body.text.trim()) {
+        const list = unmodified.get(token) ?? [];
+        list.push({ chat_id: String(body.chat_id), message_id: Number(body.message_id), at: Date.now() });
+        unmodified.set(token, list);
+        return json(res, 400, {
+          ok: false,
+          error_code: 400,
+          description: "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+        });
+      }
+    }
     const perSecond = limits.get(token);
     if (perSecond !== undefined) {
       const now = Date.now();
@@ -181,6 +207,7 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
       at: Date.now(),
     });
     sent.set(token, list);
+    texts.set(`${token}|${String(body.chat_id)}|${messageId}`, body.text.trim());
     return json(res, 200, { ok: true, result: { message_id: messageId, chat: { id: Number(body.chat_id) }, date: Math.floor(Date.now() / 1000), text: body.text } });
   }
 

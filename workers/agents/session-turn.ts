@@ -1,12 +1,13 @@
 // One turn of a session, run by the session Durable Object's alarm (durable-objects/session.ts),
 // which picks the due messages and keeps the order: commands, the DM policy and pairing, the
-// model call (streamed to WebChat sockets), retries, and the one transaction that answers the
+// model call (streamed to WebChat sockets, and edited in place on platforms whose account streams
+// replies: workers/channels/stream-reply.ts), retries, and the one transaction that answers the
 // messages and queues the reply on the outbox; and history compaction between turns. The
 // decisions themselves (policy, context, compaction plan, backoff) are turn.ts's.
 import type { InboundMessage } from "../../schema/channels.ts";
 import type { InboxRow, SessionBinding, SessionHost } from "../../durable-objects/session-store.ts";
 import { splitForChannel } from "../channels/index.ts";
-import type { SendIntent } from "../channels/types.ts";
+import { queueReplyParts, ReplyStream } from "../channels/stream-reply.ts";
 import { broadcast } from "../channels/webchat-socket.ts";
 import { tenantStatus } from "../tenants/liveness.ts";
 import type { AgentConfig } from "./config.ts";
@@ -55,7 +56,10 @@ export async function runTurn(s: SessionHost, batch: InboxRow[], gen: number): P
   await register(s, agent, key, last);
 
   const userText = mergedText(messages);
+  // A merged batch streams as one reply, keyed like finish() keys it: by the last message.
+  const stream = ReplyStream.open(s, gen, last);
   let reply;
+  let failure: { err: unknown } | null = null;
   try {
     reply = await callModel(s.env, {
       tenantId: agent.tenantId,
@@ -65,11 +69,20 @@ export async function runTurn(s: SessionHost, batch: InboxRow[], gen: number): P
       maxTokens: agent.maxReplyTokens,
       requestId: `turn-${crypto.randomUUID()}`,
       sessionKey: key,
-      onDelta: (text) => broadcast(s.ctx, { type: "delta", reply_to: last.messageId, text }),
+      onDelta: (text) => {
+        broadcast(s.ctx, { type: "delta", reply_to: last.messageId, text });
+        stream?.push(text);
+      },
       waitUntil: (p) => s.ctx.waitUntil(p),
     });
   } catch (err) {
+    failure = { err };
+  }
+  // A post or edit still in flight settles first: finish() must see its message id.
+  await stream?.stop();
+  if (failure !== null || !reply) {
     if (gen !== s.generation()) return;
+    const err = failure?.err;
     console.error(JSON.stringify({ level: "warn", msg: "session turn: model call failed", session: key, attempts, error: String(err) }));
     if (attempts >= MAX_MODEL_ATTEMPTS) return finish(s, batch, last, FAILURE_TEXT, null);
     const retryAt = Date.now() + modelBackoffMs(s.env, attempts);
@@ -101,25 +114,8 @@ function finish(s: SessionHost, batch: InboxRow[], last: InboundMessage, text: s
       );
     }
     if (text === null) return;
-    const parts = splitForChannel(account.channel, text);
-    parts.forEach((part, i) => {
-      const intent: Omit<SendIntent, "key"> = {
-        chatId: last.chatId,
-        threadId: last.threadId,
-        replyToId: i === 0 ? last.replyToId : null,
-        inReplyTo: last.messageId,
-        text: part,
-        callbackUrl: last.callbackUrl,
-      };
-      s.sql.exec(
-        "INSERT OR IGNORE INTO outbox (intent_key, in_reply_to, intent, state, next_at, created_at) VALUES (?, ?, ?, 'pending', ?, ?)",
-        `reply:${last.messageId}:${i}`,
-        last.messageId,
-        JSON.stringify(intent),
-        now,
-        now,
-      );
-    });
+    // A streamed reply's part 0 becomes the final edit of the message it streamed into.
+    queueReplyParts(s, last, splitForChannel(account.channel, text), now);
     s.setMeta("last_active", now);
   });
 }

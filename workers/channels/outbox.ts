@@ -3,7 +3,9 @@
 // letter (indexed in D1 for /admin/dead-letters) after MAX_SEND_ATTEMPTS or at once for a
 // non-retryable one, and nothing at all for a revoked or unknown tenant. The session Durable
 // Object (durable-objects/session.ts) owns the rows and the order; its alarm (sends) and its
-// notify RPC (proactive messages) call these.
+// notify RPC (proactive messages) call these. An intent with editMessageId is a streamed reply's
+// final edit (./stream-reply.ts): it goes through adapter.edit in its place in line, with the
+// same limits, retries and dead letters as a send; rows still 'streaming' are not sent from here.
 import { REVOKED_SEND_ERROR, type OutboxRow, type Row, type SessionBinding, type SessionHost } from "../../durable-objects/session-store.ts";
 import { estimateTokens, MAX_SEND_ATTEMPTS, sendBackoffMs } from "../agents/turn.ts";
 import { tenantStatus } from "../tenants/liveness.ts";
@@ -68,7 +70,10 @@ export async function flushOutbox(s: SessionHost, gen: number): Promise<void> {
     if ((await accountSendWait(s, account)) > 0 || gen !== s.generation()) return;
     // Counted before the call: a crash during it still uses up an attempt.
     s.sql.exec("UPDATE outbox SET attempts = ? WHERE id = ?", attempts, head.id);
-    const result = await channelAdapters[account.channel].send(intent, account, { env: s.env, sockets: s.ctx.getWebSockets() });
+    const adapter = channelAdapters[account.channel];
+    const ctx = { env: s.env, sockets: s.ctx.getWebSockets() };
+    const editMessageId = adapter.edit ? (intent.editMessageId ?? null) : null;
+    const result = editMessageId !== null ? await (adapter.edit as NonNullable<typeof adapter.edit>)({ ...intent, editMessageId }, account, ctx) : await adapter.send(intent, account, ctx);
     if (gen !== s.generation()) return;
     const at = Date.now();
     if (result.ok) {
@@ -79,6 +84,14 @@ export async function flushOutbox(s: SessionHost, gen: number): Promise<void> {
     // A rate-limit answer the adapter says is about the bot, not this chat: pause them all.
     if (result.retryable && result.retryAfterMs !== null && result.accountWide) await pauseAccount(s, account, result.retryAfterMs);
     if (gen !== s.generation()) return;
+    // The streamed message cannot be edited any more (deleted by the user, past the platform's
+    // edit window): the whole text goes as a new message instead of a dead letter.
+    if (editMessageId !== null && !result.retryable) {
+      const { key: _key, ...stored } = intent;
+      s.sql.exec("UPDATE outbox SET intent = ?, last_error = ? WHERE id = ?", JSON.stringify({ ...stored, editMessageId: null }), result.error, head.id);
+      console.warn(JSON.stringify({ level: "warn", msg: "final edit refused; sending the reply as a new message", session: key, intent: head.id, error: result.error }));
+      continue;
+    }
     if (result.retryable && attempts < MAX_SEND_ATTEMPTS) {
       s.sql.exec("UPDATE outbox SET next_at = ?, last_error = ? WHERE id = ?", at + sendBackoffMs(s.env, attempts, result.retryAfterMs), result.error, head.id);
       return;

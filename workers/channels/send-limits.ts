@@ -74,6 +74,18 @@ export function reserveSlot(s: SendSchedule, rate: AccountSendRate, now: number)
   return Math.ceil(at - now);
 }
 
+// A slot now or none: true takes it (like reserveSlot answering 0); false reserves nothing, so a
+// caller that skips instead of waiting (a streamed reply's intermediate edit) never holds a slot
+// a send could have used.
+export function takeSlotNow(s: SendSchedule, rate: AccountSendRate, now: number): boolean {
+  const interval = intervalMs(rate);
+  const tolerance = (Math.max(1, rate.burst) - 1) * interval;
+  const base = Math.max(s.tat, now);
+  if (Math.max(now, base - tolerance, s.pausedUntil) > now) return false;
+  s.tat = base + interval;
+  return true;
+}
+
 // The platform said "wait": nothing goes before `until`, and the bucket restarts empty then (one
 // slot at `until`, then one per interval), since the platform's own count is full.
 export function pauseSchedule(s: SendSchedule, rate: AccountSendRate, until: number): boolean {
@@ -120,6 +132,20 @@ export async function accountSendWait(s: SessionHost, account: AccountConfig): P
   // a fresh slot.
   s.setMeta("account_slot", { ticket: grant.ticket ?? "", at: Date.now() + grant.waitMs } satisfies HeldSlot);
   return grant.waitMs;
+}
+
+// Before a best-effort call that is skipped rather than delayed (a streamed reply's intermediate
+// edit): true when the account's limit has a slot right now (taken), false when it has none or
+// the limiter cannot be reached. One RPC, none for an account without a limit.
+export async function accountSlotNow(s: SessionHost, account: AccountConfig): Promise<boolean> {
+  const rate = accountSendRateOf(account);
+  if (!rate) return true;
+  try {
+    return await limiterOf(s, account).tryTake(rate);
+  } catch (err) {
+    console.error(JSON.stringify({ level: "warn", msg: "send limiter unreachable", account: account.id, error: String(err) }));
+    return false;
+  }
 }
 
 // After a send the platform refused with a rate-limit answer: every chat of the account waits.

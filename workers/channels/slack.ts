@@ -13,6 +13,8 @@
 //   send    chat.postMessage with the bot token (Bearer), in the thread the message was in (a
 //           channel mention is answered in a thread under it); Slack answers errors as HTTP 200
 //           {ok:false,error} and rate limits as HTTP 429 + Retry-After (seconds)
+//   edit    chat.update (streamed replies) with the same token, escaping and 429 handling as a
+//           send; Slack answers an update to the same text as a success
 import { jsonBoundsFailure, MAX_BODY_DEPTH } from "../../schema/json-bounds.ts";
 import { slackEnvelopeType, slackEventCallback, slackSlashCommand, slackUrlVerification, type InboundMessage } from "../../schema/channels.ts";
 import { resolveSecret } from "../auth/secrets.ts";
@@ -187,13 +189,25 @@ export const slack: ChannelAdapter = {
     const body: Record<string, unknown> = { channel: intent.chatId, text: escapeSlack(intent.text) };
     const thread = intent.threadId ?? intent.replyToId;
     if (thread !== null) body.thread_ts = thread;
-    const result = await postMessage(ctx.env, account, secret.value, body);
+    const result = await callWebApi(ctx.env, account, secret.value, "chat.postMessage", body);
     // Slack's rate limits are per app and method in a workspace: a 429 holds every channel.
+    return !result.ok && result.retryAfterMs !== null ? { ...result, accountWide: true } : result;
+  },
+
+  // chat.update is a Tier 3 method (about 50 calls a minute per app and workspace): one edit of a
+  // streamed reply every 1.2 s keeps a stream within it.
+  editIntervalMs: 1200,
+
+  async edit(intent, account, ctx) {
+    const secret = await resolveSecret(ctx.env, account.tenantId, account.tokenRef, "SLACK_");
+    if (!secret.ok) return { ok: false, retryable: secret.code === "vault_unavailable", retryAfterMs: null, error: `bot token: ${secret.message}` };
+    const body = { channel: intent.chatId, ts: intent.editMessageId, text: escapeSlack(intent.text) };
+    const result = await callWebApi(ctx.env, account, secret.value, "chat.update", body);
     return !result.ok && result.retryAfterMs !== null ? { ...result, accountWide: true } : result;
   },
 };
 
-async function postMessage(env: Env, account: AccountConfig, token: string, body: unknown): Promise<SendResult> {
+async function callWebApi(env: Env, account: AccountConfig, token: string, method: "chat.postMessage" | "chat.update", body: unknown): Promise<SendResult> {
   // The bot token goes with the request: never to a base URL the policy refuses.
   if (account.apiBaseUrl !== null) {
     const verdict = checkOutboundUrl(env, account.apiBaseUrl);
@@ -201,7 +215,7 @@ async function postMessage(env: Env, account: AccountConfig, token: string, body
   }
   let res: Response;
   try {
-    res = await fetch(`${account.apiBaseUrl ?? SLACK_API}/chat.postMessage`, {
+    res = await fetch(`${account.apiBaseUrl ?? SLACK_API}/${method}`, {
       method: "POST",
       headers: { "content-type": "application/json; charset=utf-8", authorization: `Bearer ${token}` },
       body: JSON.stringify(body),
@@ -219,7 +233,7 @@ async function postMessage(env: Env, account: AccountConfig, token: string, body
     if (res.ok) return networkFailure(err);
   }
   if (res.ok && payload.ok === true && typeof payload.ts === "string") return { ok: true, receipt: payload.ts };
-  const error = `slack chat.postMessage ${res.status}: ${payload.error ?? "no error"}`;
+  const error = `slack ${method} ${res.status}: ${payload.error ?? "no error"}`;
   if (res.status === 429) return httpFailure(429, error, retryAfterMs(res.headers.get("retry-after")));
   if (res.ok) return { ok: false, retryable: RETRYABLE_ERRORS.has(payload.error ?? ""), retryAfterMs: null, error };
   return httpFailure(res.status, error, null);

@@ -7,6 +7,9 @@
 //   send    sendMessage to the chat (and forum topic), replying to the message; 429 carries
 //           parameters.retry_after in seconds. An account's own api_base_url passes the
 //           outbound-URL policy when it is written (admin API) and again before each call
+//   edit    editMessageText (streamed replies): the same token, limits and 429 handling as a send;
+//           400 "message is not modified" (the message already shows that text, e.g. a final
+//           edit resent after a crash) is a success
 import type { InboundMessage } from "../../schema/channels.ts";
 import { telegramUpdate, type TelegramUpdate } from "../../schema/channels.ts";
 import { ApiError } from "../http/errors.ts";
@@ -102,6 +105,20 @@ export const telegram: ChannelAdapter = {
     const result = await callBotApi(ctx.env, account, token, "sendMessage", body);
     // Telegram limits a group to about 20 messages a minute on its own; a 429 into a private chat
     // (a positive chat id) can only be the bot-wide limit, so only that one pauses every chat.
+    if (!result.ok && result.retryAfterMs !== null && !intent.chatId.startsWith("-")) return { ...result, accountWide: true };
+    return result;
+  },
+
+  // Telegram publishes no separate edit limit: an edit counts like a message, about one a second
+  // into one chat (a group's 20 a minute answers a 429, which backs the stream's edits off).
+  editIntervalMs: 1000,
+
+  async edit(intent, account, ctx) {
+    const secret = await resolveSecret(ctx.env, account.tenantId, account.tokenRef, "TELEGRAM_");
+    if (!secret.ok) return { ok: false, retryable: secret.code === "vault_unavailable", retryAfterMs: null, error: `bot token: ${secret.message}` };
+    const body = { chat_id: intent.chatId, message_id: Number(intent.editMessageId), text: intent.text };
+    const result = await callBotApi(ctx.env, account, secret.value, "editMessageText", body);
+    if (!result.ok && result.error.includes("message is not modified")) return { ok: true, receipt: intent.editMessageId };
     if (!result.ok && result.retryAfterMs !== null && !intent.chatId.startsWith("-")) return { ...result, accountWide: true };
     return result;
   },

@@ -1,0 +1,358 @@
+// Streamed replies, edited in place (docs/channels.md, "Streaming replies"): for an account with
+// stream_replies on and an adapter that can edit, a reply's first message is posted when the
+// first tokens arrive and edited as the text grows; the final edit, carrying the whole text,
+// goes through the outbox like any send (./outbox.ts), so it is durable and retried.
+//
+// Exactly-once, like sends: part 0 of the reply has one outbox row from before the first post,
+// intent_key reply:<message id>:0 (the key finish() gives it) in state 'streaming', which
+// flushOutbox skips. The post's receipt (the platform's message id) is written to that row as
+// soon as it is known, so a turn re-run after a crash edits that message and never posts a
+// second one; finish() (queueReplyParts) turns the row into the final edit (a pending intent
+// with editMessageId), or marks it sent when the message already shows the final text. A row
+// with no receipt (the post failed, or the process died during it) is never posted again: the
+// final goes as a normal send, at least once like every send.
+//
+// Intermediate edits are best effort: at most one per adapter.editIntervalMs, never one with the
+// text the message already shows, and only when the account-wide limit has a slot right now
+// (skipped otherwise, and tried again an interval later). A 429 backs the interval off (and
+// pauses the whole account when the platform says it is bot-wide); other failures never reach
+// the dead letters. A reply longer than one message stops being edited at the first part's
+// boundary; finish() queues the rest as normal sends.
+import type { InboundMessage } from "../../schema/channels.ts";
+import type { Row, SessionBinding, SessionHost } from "../../durable-objects/session-store.ts";
+import { channelAdapters, splitForChannel } from "./index.ts";
+import { flushOutbox, nextSendSlot } from "./outbox.ts";
+import { accountSendWait, accountSlotNow, pauseAccount } from "./send-limits.ts";
+import type { ChannelAdapter, SendIntent, SendResult } from "./types.ts";
+
+// A streaming row's intent: the text the message shows now, and when the next edit may go (the
+// final edit keeps that spacing too, even after a crash).
+interface StreamingIntent extends Omit<SendIntent, "key"> {
+  nextEditAt?: number;
+}
+
+interface StreamRow {
+  id: number;
+  intent: string;
+  receipt: string | null;
+  next_at: number;
+}
+
+// Consecutive failed edits (other than 429s) after which a stream stops editing: the final edit
+// still comes, through the outbox.
+const MAX_EDIT_FAILURES = 3;
+// However often a platform answers 429, an edit is tried at least this often.
+const MAX_EDIT_INTERVAL_MS = 30_000;
+const DEFAULT_EDIT_INTERVAL_MS = 1_000;
+
+export function replyKey(messageId: string, part: number): string {
+  return `reply:${messageId}:${part}`;
+}
+
+function streamRow(s: SessionHost, messageId: string): (StreamRow & Row) | undefined {
+  return s.sql
+    .exec<StreamRow & Row>("SELECT id, intent, receipt, next_at FROM outbox WHERE intent_key = ? AND state = 'streaming'", replyKey(messageId, 0))
+    .toArray()[0];
+}
+
+function baseIntent(last: InboundMessage, part: number, text: string): Omit<SendIntent, "key"> {
+  return {
+    chatId: last.chatId,
+    threadId: last.threadId,
+    replyToId: part === 0 ? last.replyToId : null,
+    inReplyTo: last.messageId,
+    text,
+    callbackUrl: last.callbackUrl,
+  };
+}
+
+export class ReplyStream {
+  private text = "";
+  // What the platform's message shows (null: nothing posted yet) and its id.
+  private shown: string | null = null;
+  private messageId: string | null = null;
+  private rowId: number | null = null;
+  private frozen: string | null = null;
+  private interval: number;
+  private nextEditAt = 0;
+  private failures = 0;
+  private stopped = false;
+  private pump: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  private readonly adapter: ChannelAdapter;
+  private readonly binding: SessionBinding;
+  private readonly s: SessionHost;
+  private readonly gen: number;
+  private readonly last: InboundMessage;
+
+  private constructor(s: SessionHost, gen: number, last: InboundMessage) {
+    this.s = s;
+    this.gen = gen;
+    this.last = last;
+    this.binding = s.binding() as SessionBinding;
+    this.adapter = channelAdapters[this.binding.account.channel];
+    this.interval = this.adapter.editIntervalMs ?? DEFAULT_EDIT_INTERVAL_MS;
+  }
+
+  // A stream for the reply to `last`, or null when this reply does not stream: the account has
+  // streaming off, the platform cannot edit, or an earlier run's post left no message id (that
+  // post may or may not have arrived; a second one would risk a duplicate). A row with a message
+  // id (a run cut short by a crash or a model retry) is resumed: its message is edited.
+  static open(s: SessionHost, gen: number, last: InboundMessage): ReplyStream | null {
+    const account = s.binding()?.account;
+    if (!account?.streamReplies || !channelAdapters[account.channel].edit) return null;
+    const row = streamRow(s, last.messageId);
+    if (row && row.receipt === null) return null;
+    const stream = new ReplyStream(s, gen, last);
+    if (row) {
+      const intent = JSON.parse(row.intent) as StreamingIntent;
+      stream.rowId = row.id;
+      stream.messageId = row.receipt;
+      stream.shown = intent.text;
+      stream.nextEditAt = intent.nextEditAt ?? 0;
+    }
+    return stream;
+  }
+
+  // A piece of the model's answer (the model call's onDelta).
+  push(delta: string): void {
+    if (this.stopped) return;
+    this.text += delta;
+    if (this.pump === null) this.pump = this.run().catch((err: unknown) => this.log("stream stopped", String(err)));
+    else this.wake();
+  }
+
+  // The model call ended: no more edits; resolves once a post or edit in flight has settled (its
+  // receipt recorded), so finish() sees the row as it is.
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake();
+    await this.pump;
+  }
+
+  private gone(): boolean {
+    return this.stopped || this.gen !== this.s.generation();
+  }
+
+  private wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = null;
+    w?.();
+  }
+
+  // Until `ms` passes, more text arrives or the stream stops (null: no time limit).
+  private sleep(ms: number | null): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = ms === null ? undefined : setTimeout(() => this.wake(), Math.max(0, ms));
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  // What the message should show now: the text so far, or (longer than one message) its first
+  // part, after which the stream no longer follows the text.
+  private view(): string | null {
+    if (this.frozen !== null) return this.frozen;
+    const display = this.text.trim();
+    if (display.length === 0) return null;
+    const parts = splitForChannel(this.binding.account.channel, display);
+    if (parts.length > 1) this.frozen = parts[0] as string;
+    return parts[0] as string;
+  }
+
+  private ctx() {
+    return { env: this.s.env, sockets: this.s.ctx.getWebSockets() };
+  }
+
+  private async run(): Promise<void> {
+    while (!this.gone() && this.view() === null) await this.sleep(null);
+    if (this.gone()) return;
+    if (this.messageId === null && !(await this.post())) return;
+    while (!this.gone()) {
+      const wait = this.nextEditAt - Date.now();
+      if (wait > 0) {
+        await this.sleep(wait);
+        continue;
+      }
+      const view = this.view() as string;
+      // Never the text it already shows, nor a shorter prefix of it (a resumed stream's re-run
+      // model call starts over below what the first run had shown).
+      if (this.shown !== null && this.shown.startsWith(view)) {
+        if (this.frozen !== null) return;
+        await this.sleep(null);
+        continue;
+      }
+      if (!(await accountSlotNow(this.s, this.binding.account))) {
+        this.nextEditAt = Date.now() + this.interval;
+        continue;
+      }
+      if (this.gen !== this.s.generation()) return;
+      const result = await this.edit(view);
+      if (this.gen !== this.s.generation()) return;
+      if (!(await this.settle(view, result))) return;
+    }
+  }
+
+  private edit(text: string): Promise<SendResult> {
+    const intent = { ...baseIntent(this.last, 0, text), key: `${this.binding.key}#${this.rowId}`, editMessageId: this.messageId as string };
+    return (this.adapter.edit as NonNullable<ChannelAdapter["edit"]>)(intent, this.binding.account, this.ctx());
+  }
+
+  // After an edit: false when the stream gives up editing (the final edit still comes).
+  private async settle(view: string, result: SendResult): Promise<boolean> {
+    const at = Date.now();
+    if (result.ok) {
+      this.failures = 0;
+      this.shown = view;
+      this.nextEditAt = at + this.interval;
+      this.record();
+      return true;
+    }
+    if (result.retryable && result.retryAfterMs !== null) {
+      // The platform says slow down: a longer interval from now on, and nothing before its wait.
+      this.interval = Math.min(MAX_EDIT_INTERVAL_MS, this.interval * 2);
+      this.nextEditAt = at + Math.max(this.interval, result.retryAfterMs);
+      if (result.accountWide) await pauseAccount(this.s, this.binding.account, result.retryAfterMs);
+      this.record();
+      this.log("streamed edit rate-limited", result.error);
+      return true;
+    }
+    this.failures++;
+    this.log("streamed edit failed", result.error);
+    if (!result.retryable || this.failures >= MAX_EDIT_FAILURES) return false;
+    this.nextEditAt = at + this.interval;
+    return true;
+  }
+
+  // The message's text and the next edit time, into the row (a resumed run and finish() read them).
+  private record(): void {
+    if (this.rowId === null || this.gen !== this.s.generation()) return;
+    const intent: StreamingIntent = { ...baseIntent(this.last, 0, this.shown ?? ""), nextEditAt: this.nextEditAt };
+    this.s.sql.exec("UPDATE outbox SET intent = ? WHERE id = ? AND state = 'streaming'", JSON.stringify(intent), this.rowId);
+  }
+
+  // The first message, through the normal send path (per-chat spacing, the account-wide limit,
+  // waiting for a slot). false: no stream (the reply goes out whole when the turn finishes).
+  private async post(): Promise<boolean> {
+    const { account, key } = this.binding;
+    // A reply never overtakes one queued before it (the previous reply's final edit, a retried
+    // send): those go first, sent from here since the alarm that sends them is running this turn.
+    // If the model finishes before they are out, the reply does not stream and queues behind them.
+    if (!(await this.outboxClear())) return false;
+    const target = this.adapter.streamTarget?.({ ...baseIntent(this.last, 0, ""), key: `${key}#stream` }) ?? null;
+    while (target === null) {
+      if (this.gone()) return false;
+      const slot = nextSendSlot(this.s) - Date.now();
+      if (slot > 0) {
+        await this.sleep(slot);
+        continue;
+      }
+      const wait = await accountSendWait(this.s, account);
+      if (this.gen !== this.s.generation()) return false;
+      if (wait <= 0) break;
+      await this.sleep(wait);
+    }
+    if (this.gone()) return false;
+    const view = this.view() as string;
+    const intent = baseIntent(this.last, 0, view);
+    const now = Date.now();
+    // Durable before the post (and counted as its attempt): a re-run after a crash finds it.
+    const row = this.s.sql
+      .exec<{ id: number }>(
+        "INSERT INTO outbox (intent_key, in_reply_to, intent, state, attempts, receipt, next_at, created_at) VALUES (?, ?, ?, 'streaming', ?, ?, ?, ?) ON CONFLICT (intent_key) DO NOTHING RETURNING id",
+        replyKey(this.last.messageId, 0),
+        this.last.messageId,
+        JSON.stringify(intent),
+        target === null ? 1 : 0,
+        target,
+        now,
+        now,
+      )
+      .toArray()[0];
+    if (!row) return false;
+    this.rowId = row.id;
+    if (target !== null) {
+      this.messageId = target;
+      return true;
+    }
+    const result = await this.adapter.send({ ...intent, key: `${key}#${row.id}` }, account, this.ctx());
+    if (this.gen !== this.s.generation()) return false;
+    const at = Date.now();
+    if (!result.ok) {
+      // The final goes as a normal send, not before the platform's wait.
+      if (result.retryable && result.retryAfterMs !== null && result.accountWide) await pauseAccount(this.s, account, result.retryAfterMs);
+      if (this.gen !== this.s.generation()) return false;
+      this.s.sql.exec("UPDATE outbox SET last_error = ?, next_at = ? WHERE id = ?", result.error, at + (result.retryAfterMs ?? 0), row.id);
+      this.log("streamed reply's first message failed", result.error);
+      return false;
+    }
+    this.messageId = result.receipt;
+    this.shown = view;
+    this.nextEditAt = at + this.interval;
+    this.s.sql.exec(
+      "UPDATE outbox SET receipt = ?, intent = ?, last_error = NULL WHERE id = ?",
+      result.receipt,
+      JSON.stringify({ ...intent, nextEditAt: this.nextEditAt } satisfies StreamingIntent),
+      row.id,
+    );
+    this.s.setMeta("last_send_at", at);
+    return true;
+  }
+
+  private async outboxClear(): Promise<boolean> {
+    for (let flushed = false; ; ) {
+      if (this.gone()) return false;
+      const head = this.s.sql.exec<{ next_at: number }>("SELECT next_at FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1").toArray()[0];
+      if (!head) return true;
+      const wait = Math.max(head.next_at, nextSendSlot(this.s)) - Date.now();
+      if (wait > 0 || flushed) {
+        // (flushed: flushOutbox left it due now, e.g. the limiter was unreachable: no busy loop)
+        await this.sleep(Math.max(wait, 50));
+        flushed = false;
+        continue;
+      }
+      await flushOutbox(this.s, this.gen);
+      flushed = true;
+    }
+  }
+
+  private log(msg: string, error: string): void {
+    console.warn(JSON.stringify({ level: "warn", msg, session: this.binding.key, reply_to: this.last.messageId, error }));
+  }
+}
+
+// The reply's parts on the outbox (inside finish()'s transaction). Part 0 of a streamed reply
+// already has its row: with a message id it becomes the final edit of that message (or is done,
+// when the message already shows exactly this text); without one it becomes a normal send. The
+// other parts are new send intents behind it.
+export function queueReplyParts(s: SessionHost, last: InboundMessage, parts: string[], now: number): void {
+  const row = streamRow(s, last.messageId);
+  parts.forEach((part, i) => {
+    const intent = baseIntent(last, i, part);
+    if (i === 0 && row) {
+      if (row.receipt === null) {
+        s.sql.exec("UPDATE outbox SET intent = ?, state = 'pending', next_at = ? WHERE id = ?", JSON.stringify(intent), Math.max(now, row.next_at), row.id);
+        return;
+      }
+      const streamed = JSON.parse(row.intent) as StreamingIntent;
+      const final = JSON.stringify({ ...intent, editMessageId: row.receipt } satisfies Omit<SendIntent, "key">);
+      if (streamed.text === part) {
+        s.sql.exec("UPDATE outbox SET intent = ?, state = 'sent', sent_at = ?, last_error = NULL WHERE id = ?", final, now, row.id);
+      } else {
+        const at = Math.max(now, streamed.nextEditAt ?? 0);
+        s.sql.exec("UPDATE outbox SET intent = ?, state = 'pending', attempts = 0, next_at = ?, last_error = NULL WHERE id = ?", final, at, row.id);
+      }
+      return;
+    }
+    s.sql.exec(
+      "INSERT OR IGNORE INTO outbox (intent_key, in_reply_to, intent, state, next_at, created_at) VALUES (?, ?, ?, 'pending', ?, ?)",
+      replyKey(last.messageId, i),
+      last.messageId,
+      JSON.stringify(intent),
+      now,
+      now,
+    );
+  });
+}
