@@ -109,8 +109,9 @@ export function messageCreate(content: string, o: MessageOptions = {}) {
   };
 }
 
-export async function pushMessages(s: DiscordSetup, messages: unknown[]): Promise<number[]> {
-  return (await gw(s, "dispatch", { events: messages.map((d) => ({ t: "MESSAGE_CREATE", d })) })).s as number[];
+// hold: the Gateway keeps them for a RESUME without sending them now (lost on the wire).
+export async function pushMessages(s: DiscordSetup, messages: unknown[], hold = false): Promise<number[]> {
+  return (await gw(s, "dispatch", { events: messages.map((d) => ({ t: "MESSAGE_CREATE", d })), hold })).s as number[];
 }
 
 export function framesOf(stats: GatewayStats, op: number): GatewayFrame[] {

@@ -15,8 +15,9 @@
 //   POST /control/<token>/config   {heartbeat_interval?, ack?, reject?}  ack false: the sockets open
 //        now stop answering heartbeats (a zombie connection; sockets opened later answer again);
 //        ack true: all answer; reject: a close code for every IDENTIFY (null: accept again)
-//   POST /control/<token>/dispatch {t, d} or {events:[{t,d}]}    appended to the session with the next s,
-//        sent now on the bot's identified socket (if any), replayed on RESUME
+//   POST /control/<token>/dispatch {t, d} or {events:[{t,d}], hold?}  appended to the session with the
+//        next s, sent now on the bot's identified socket (if any; hold: not sent, as if lost on the
+//        wire), replayed on RESUME
 //   POST /control/<token>/drop     terminate every socket of the bot (no close frame: a network drop)
 //   POST /control/<token>/close    {code}: close the bot's sockets with that code
 //   POST /control/<token>/reconnect   send op 7 RECONNECT
@@ -239,7 +240,8 @@ export async function startFakeDiscordGateway(port = 0, options: { heartbeatInte
       if (!b.session) return json(res, 409, { message: "no session: the bot never identified" });
       const events = Array.isArray(body.events) ? (body.events as { t: string; d: unknown }[]) : [{ t: body.t as string, d: body.d }];
       const sent = events.map((e) => dispatch(b, e.t, e.d));
-      for (const ws of b.live) for (const e of sent) send(ws, { op: 0, ...e });
+      // hold: kept for a RESUME but never sent now, as if lost on the wire before a drop.
+      if (body.hold !== true) for (const ws of b.live) for (const e of sent) send(ws, { op: 0, ...e });
       return json(res, 200, { ok: true, s: sent.map((e) => e.s) });
     }
     if (action === "drop") {
