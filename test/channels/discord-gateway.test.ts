@@ -2,6 +2,8 @@
 // (test/fakes/discord-gateway.ts): IDENTIFY with the bot token and intents, heartbeats and ACKs, a
 // zombie connection resumed, INVALID_SESSION, op 7, fatal close codes, a hostile gateway's frames,
 // and start/stop through the admin API.
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { discordMessages } from "./discord-helpers.ts";
 import {
@@ -153,5 +155,30 @@ describe("discord gateway connection", () => {
     const state = await gatewayState(s);
     expect(state).toMatchObject({ status: "connected", identifies: 1, resumes: 0 });
     await stopGateway(s);
+  }, 30_000);
+
+  it("after an eviction (a fresh object with only its stored state) the watchdog alarm resumes the session", async () => {
+    const s = await connectedGateway();
+    const before = await gwStats(s);
+    const live = env.DISCORD_GATEWAYS.get(env.DISCORD_GATEWAYS.idFromName(s.accountId));
+    const stored = await runInDurableObject(live, (_instance, state) => state.storage.get("state"));
+    await stopGateway(s);
+    await waitStats(s, (x) => x.open === 0);
+    // What an eviction leaves: the stored state and an object that starts from it (the fake keeps
+    // the session although the first socket closed).
+    const fresh = env.DISCORD_GATEWAYS.get(env.DISCORD_GATEWAYS.idFromName(`evicted-${s.accountId}`));
+    await runInDurableObject(fresh, async (instance, state) => {
+      await state.storage.put("state", stored);
+      // The watchdog alarm survives an eviction too.
+      await state.storage.setAlarm(Date.now() + 60_000);
+      await (instance as any).runner.load();
+    });
+    expect(await runDurableObjectAlarm(fresh)).toBe(true);
+    const stats = await waitStats(s, (x) => x.resumes >= 1);
+    expect(framesOf(stats, 6)[0]!.d).toMatchObject({ session_id: before.session_id, seq: 1 });
+    expect(stats.identifies).toBe(1);
+    const state = await waitFor(() => fresh.state(), (x) => x.status === "connected");
+    expect(state).toMatchObject({ status: "connected", identifies: 1, resumes: 1, has_session: true });
+    await fresh.stop();
   }, 30_000);
 });
