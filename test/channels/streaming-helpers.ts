@@ -26,6 +26,7 @@ interface Options {
   scenario: StreamScenario;
   stream?: boolean;
   agent?: AgentOptions;
+  limits?: Record<string, number>;
 }
 
 async function agentWithModel(tenant: Awaited<ReturnType<typeof makeTenant>>, o: Options): Promise<string> {
@@ -53,6 +54,7 @@ export async function streamingTelegram(o: Options): Promise<TelegramSetup> {
       bot_username: "edgeclaw_bot",
       send_interval_ms: 0,
       stream_replies: o.stream ?? true,
+      ...(o.limits ? { limits: o.limits } : {}),
     }),
     201,
   );

@@ -84,6 +84,7 @@ describe("streamed replies on Telegram", () => {
     const before = await waitFor(() => sentTo(s.token, chat), (c) => c.filter((m) => m.method === "editMessageText").length >= 1, 20_000, 50);
     expect(before.filter((c) => c.method === "sendMessage")).toHaveLength(1);
     const stub = await crashSession(key);
+    const crashedAt = Date.now();
     const mid = await exportSession(s.tenant.owner, key);
     expect(mid.inbox.map((m: any) => m.state)).toEqual(["queued"]);
     expect(mid.outbox).toMatchObject([{ state: "streaming", receipt: String(before[0]?.message_id) }]);
@@ -94,6 +95,9 @@ describe("streamed replies on Telegram", () => {
     expect(calls.filter((c) => c.method === "sendMessage")).toHaveLength(1);
     expect(calls.every((c) => c.message_id === before[0]?.message_id)).toBe(true);
     expect(calls.at(-1)?.text).toBe(answerOf("crash me", scenario));
+    // The re-run streamed on into the same message (intermediate edits, then the final one).
+    expect(calls.filter((c) => c.at > crashedAt).length).toBeGreaterThanOrEqual(2);
+    for (const gap of gaps(calls.filter((c) => c.at > crashedAt).map((c) => c.at))) expect(gap).toBeGreaterThanOrEqual(INTERVAL - TOLERANCE_MS);
     expect((await telegramUnmodified(s.token)).length).toBeLessThanOrEqual(1);
     expect(done.outbox).toHaveLength(1);
     expect(done.inbox.map((m: any) => m.reply)).toEqual([answerOf("crash me", scenario)]);
@@ -158,5 +162,21 @@ describe("streamed replies on Telegram", () => {
     const firstFinal = calls.findLastIndex((c) => c.message_id === posts[0]?.message_id);
     expect(calls.findIndex((c) => c.message_id === posts[1]?.message_id)).toBeGreaterThan(firstFinal);
     expect(calls.filter((c) => c.message_id === posts[0]?.message_id).at(-1)?.text).toBe(answerOf("first", scenario));
+  }, 60_000);
+
+  it("a streamed message the user deleted: edits stop, and the whole reply comes as a new message", async () => {
+    const scenario = { stream_words: 30, stream_every_ms: 100 };
+    const s = await streamingTelegram({ scenario });
+    const chat = newChatId();
+    await deliver(s.accountId, s.secret, dmUpdate(newUpdateId(), chat, "gone"));
+    const [post] = await waitFor(() => sentTo(s.token, chat), (c) => c.length >= 1, 20_000, 20);
+    await fetch(`${env.FAKE_TELEGRAM_URL}/control/${encodeURIComponent(s.token)}/delete`, { method: "POST", body: JSON.stringify({ chat_id: chat, message_id: post?.message_id }) });
+    const done = await settled(s.tenant.owner, sessionKeyFor(s, chat));
+    const calls = await sentTo(s.token, chat);
+    // Only the two posts reached the chat: the deleted message took no edit.
+    expect(calls.map((c) => c.method)).toEqual(["sendMessage", "sendMessage"]);
+    expect(calls[1]?.text).toBe(answerOf("gone", scenario));
+    expect(done.outbox).toMatchObject([{ state: "sent", receipt: String(calls[1]?.message_id) }]);
+    expect(done.outbox[0].last_error).toBeNull();
   }, 60_000);
 });

@@ -13,6 +13,8 @@
 //   POST /control/<token>/block {chat_id}   the user blocked the bot: sends to that chat get
 //        Telegram's 403 "Forbidden: bot was blocked by the user" (not worth retrying)
 //   GET  /control/<token>/sent      every recorded call, in arrival order
+//   POST /control/<token>/delete {chat_id, message_id}   the user deleted that message: edits of
+//        it get 400 "message to edit not found"
 //   GET  /control/<token>/unmodified   every editMessageText refused as "message is not
 //        modified" ({chat_id, message_id, at})
 // editMessageText {chat_id, message_id, text} edits a message this bot sent into that chat (else
@@ -104,7 +106,7 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
       callbacks.set(name, list);
       return json(res, 200, { ok: true });
     }
-    const control = /^\/control\/([^/]+)\/(fail|sent|reset|block|limit|rejected|unmodified)$/.exec(url.pathname);
+    const control = /^\/control\/([^/]+)\/(fail|sent|reset|block|limit|rejected|unmodified|delete)$/.exec(url.pathname);
     if (control) {
       const token = decodeURIComponent(control[1] as string);
       if (control[2] === "sent") return json(res, 200, sent.get(token) ?? []);
@@ -122,6 +124,11 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
       if (control[2] === "limit") {
         const { per_second } = JSON.parse(await readBody(req)) as { per_second: number };
         limits.set(token, per_second);
+        return json(res, 200, { ok: true });
+      }
+      if (control[2] === "delete") {
+        const { chat_id, message_id } = JSON.parse(await readBody(req)) as { chat_id: string | number; message_id: number };
+        texts.delete(`${token}|${chat_id}|${message_id}`);
         return json(res, 200, { ok: true });
       }
       if (control[2] === "block") {

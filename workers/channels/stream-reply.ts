@@ -91,7 +91,9 @@ export class ReplyStream {
     this.last = last;
     this.binding = s.binding() as SessionBinding;
     this.adapter = channelAdapters[this.binding.account.channel];
-    this.interval = this.adapter.editIntervalMs ?? DEFAULT_EDIT_INTERVAL_MS;
+    // An account's own send_interval_ms slows its edits too (a busy Telegram group, whose 20
+    // messages a minute edits count against).
+    this.interval = Math.max(this.adapter.editIntervalMs ?? DEFAULT_EDIT_INTERVAL_MS, this.binding.account.sendIntervalMs ?? 0);
   }
 
   // A stream for the reply to `last`, or null when this reply does not stream: the account has
@@ -185,7 +187,9 @@ export class ReplyStream {
         continue;
       }
       if (!(await accountSlotNow(this.s, this.binding.account))) {
-        this.nextEditAt = Date.now() + this.interval;
+        // Skipped: tried again within an interval, at a random point, so that chats streaming at
+        // the same moment do not keep meeting the same full bucket (one always losing).
+        this.nextEditAt = Date.now() + Math.round(this.interval * (0.25 + Math.random() * 0.75));
         continue;
       }
       if (this.gen !== this.s.generation()) return;
