@@ -17,8 +17,9 @@
 // Bot tokens the fake knows: three dot-separated base64url parts, like Discord's.
 // Control (tests; `key` is a bot token or an application id, whichever the request carries):
 //   POST /control/fail {key, kind: "429"|"global429"|"500"|"stall"|"error", times, retry_after?, status?, code?}
-//   POST /control/interaction {app, token, channel_id}  an interaction Discord sent (the test
-//                                    signs it): its webhook exists from now on (else 404, 10015)
+//   POST /control/interaction {app, token, channel_id} (or {interactions: [...]})  interactions
+//                                    Discord sent (the test signs them): their webhooks exist
+//                                    from now on (else 404, 10015)
 //   POST /control/expire {token}     that interaction token now answers 401 (code 50027)
 //   POST /control/gateway {url}      what GET /gateway/bot answers as url (the Gateway fake)
 //   GET  /control/requests?key=K     every request that carried K, in arrival order
@@ -118,7 +119,8 @@ export async function startFakeDiscord(port = 0): Promise<FakeDiscord> {
       return json(res, 200, { ok: true });
     }
     if (url.pathname === "/control/interaction") {
-      interactions.set(String(body.token), { app: String(body.app), channel_id: String(body.channel_id) });
+      const list = Array.isArray(body.interactions) ? (body.interactions as Record<string, unknown>[]) : [body];
+      for (const ix of list) interactions.set(String(ix.token), { app: String(ix.app), channel_id: String(ix.channel_id) });
       return json(res, 200, { ok: true });
     }
     if (url.pathname === "/control/expire") {
@@ -267,6 +269,11 @@ export async function startFakeDiscord(port = 0): Promise<FakeDiscord> {
     return answer(res, record, bucket, 405, { message: "405: Method Not Allowed", code: 0 });
   }
 
+  // workerd keeps idle connections to the fake and reuses them: a server closing one after Node's
+  // default 5 s can race a request just sent on it ("Network connection lost" under load). The
+  // clients close their connections; the server keeps them as long as they do.
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 125_000;
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   const { port: bound } = server.address() as AddressInfo;
   return {
