@@ -63,6 +63,23 @@ describe("embeddings in the load signals", () => {
     }
   });
 
+  it("a client that gives up while its embedding request waits leaves the queue", async () => {
+    await m.embedder.pool.acquire();
+    try {
+      const abort = new AbortController();
+      const gone = post("/embeddings", { model: "tiny", input: "never mind" }, abort.signal).catch((e: unknown) => e);
+      await waitFor(() => b.registry.queueDepth === 1, 20_000, "embedding request queued");
+      abort.abort();
+      await waitFor(() => b.registry.queueDepth === 0, 20_000, "queue emptied");
+      expect(await gone).toBeInstanceOf(Error);
+    } finally {
+      m.embedder.pool.release("embedder");
+    }
+    const after = await post("/embeddings", { model: "tiny", input: "still serving" });
+    expect(after.status).toBe(200);
+    expect(b.registry.running).toBe(0);
+  });
+
   it("tokenizes each input once (the count and the embedding use the same tokens)", async () => {
     const model = m.model;
     const original = model.tokenize;
