@@ -1,17 +1,17 @@
 // Channels benchmark: `npm run bench -- channels` -> bench-results/channels.json.
 // The whole path on this machine (test/e2e/channels-stack.ts): webhooks shaped and signed like
 // each platform's (test/e2e/channel-drivers.ts: Telegram's secret-token update, Slack's signed
-// Events API DM) into the Worker on workerd (Miniflare by default, `wrangler dev` with
+// Events API DM, Discord's Ed25519-signed /ask interaction answered through @original) into the Worker on workerd (Miniflare by default, `wrangler dev` with
 // CHANNELS_BENCH_HOST=wrangler), the session Durable Objects, the gpu-backend's tiny model,
 // replies at the platform's fake. The platforms run one after the other on the same stack
-// (CHANNELS_BENCH_PLATFORMS=telegram,slack by default). Per platform, after a warm-up, ROUNDS
+// (CHANNELS_BENCH_PLATFORMS=telegram,slack,discord by default). Per platform, after a warm-up, ROUNDS
 // rounds of 200 deliveries are fired at once, one to each of 200 chats (the first round meets 200
 // new sessions), and each round's replies are awaited before the next:
 //   ack_*      time until the webhook answered 200 (the message is durable in its session)
 //   reply_*    time from sending the webhook to the reply arriving at the fake platform
 //   lost       unique messages without a reply; duplicated: replies beyond one per message
 // Replies go out under each platform's own account-wide send limit (Telegram 25/s, Slack 10/s,
-// burst 5), which bounds a round's reply figures from below (reply_floor_ms);
+// Discord 45/s, burst 5), which bounds a round's reply figures from below (reply_floor_ms);
 // CHANNELS_BENCH_SENDS_PER_S raises it for every account to measure the gateway alone.
 // For scale, the same run measures GET /health fired 200 at once over the same warmed pool (the
 // floor: workerd's one thread serving 200 requests that do nothing; also over fresh connections,
@@ -30,10 +30,10 @@ const CHATS = Number(process.env.CHANNELS_BENCH_CHATS ?? 200);
 const ROUNDS = Number(process.env.CHANNELS_BENCH_ROUNDS ?? 3);
 const REPLY_TOKENS = Number(process.env.CHANNELS_BENCH_REPLY_TOKENS ?? 8);
 const PACED_RATE = Number(process.env.CHANNELS_BENCH_PACED_RATE ?? 100);
-const PLATFORMS = (process.env.CHANNELS_BENCH_PLATFORMS ?? "telegram,slack").split(",").map((p) => p.trim()) as Platform[];
+const PLATFORMS = (process.env.CHANNELS_BENCH_PLATFORMS ?? "telegram,slack,discord").split(",").map((p) => p.trim()) as Platform[];
 const SENDS_PER_S = process.env.CHANNELS_BENCH_SENDS_PER_S ? Number(process.env.CHANNELS_BENCH_SENDS_PER_S) : null;
 // The adapters' account-wide send rates (workers/channels/<platform>.ts accountSendRate).
-const PLATFORM_SEND_RATE: Record<Platform, number> = { telegram: 25, slack: 10 };
+const PLATFORM_SEND_RATE: Record<Platform, number> = { telegram: 25, slack: 10, discord: 45 };
 
 function log(msg: string) {
   console.log(`[bench:channels] ${msg}`);
@@ -74,6 +74,8 @@ async function warmPool(base: string): Promise<void> {
 // deliverUntilAcked over the warmed pool: retried until a 2xx, like the platform does.
 async function deliver(stack: Stack, delivery: Delivery, retryMs = 50, giveUpMs = 180_000): Promise<number> {
   const until = Date.now() + giveUpMs;
+  // Told to the platform's fake before the timed request (Discord's interaction).
+  await delivery.prepare?.();
   for (let attempt = 1; ; attempt++) {
     try {
       const res = await request(`${stack.base}${delivery.path}`, { method: "POST", headers: delivery.headers(attempt), body: delivery.body });
@@ -154,7 +156,9 @@ class PlatformRun {
       await warmPool(stack.base);
       const roundAcks = await Promise.all(
         this.chats.map(async (chat) => {
-          const delivery = this.msg(chat, `round ${round}`);
+          const { prepare, ...delivery } = this.msg(chat, `round ${round}`);
+          // What the platform does before it delivers is not the gateway's time.
+          await prepare?.();
           sentAt.set(driver.chatKey(chat), Date.now());
           return deliver(stack, delivery);
         }),
@@ -275,8 +279,8 @@ try {
       worker_host: HOST,
       client: `node:http keep-alive pool (maxSockets ${CHATS}), warmed with ${CHATS} GET /health at once before each burst`,
       model: `gpu-backend, generated tiny model (eos never), ${REPLY_TOKENS} reply tokens, 4 slots, 1 thread`,
-      platforms: "test/fakes/telegram.ts and test/fakes/slack.ts (in the bench process); one account each, run one after the other",
-      send_limits: SENDS_PER_S !== null ? `raised to ${SENDS_PER_S}/s for every account` : "each platform's own account-wide limit (Telegram 25/s, Slack 10/s, burst 5)",
+      platforms: "test/fakes/telegram.ts, slack.ts and discord.ts (in the bench process); one account each, run one after the other",
+      send_limits: SENDS_PER_S !== null ? `raised to ${SENDS_PER_S}/s for every account` : "each platform's own account-wide limit (Telegram 25/s, Slack 10/s, Discord 45/s, burst 5)",
       concurrency: CHATS,
       chats: CHATS,
       rounds: ROUNDS,

@@ -4,10 +4,20 @@
 // adapters), and how the replies are read back from the platform's fake. The e2e and the bench
 // run the same scenario over every driver, so a platform is one entry here.
 import { createHmac } from "node:crypto";
+import nacl from "tweetnacl";
+import type { DiscordMessage } from "../fakes/discord.ts";
 import type { SlackSentMessage } from "../fakes/slack.ts";
+
+// The fake's record of a chat.update (test/fakes/slack.ts GET /control/<token>/updates).
+interface SlackUpdate {
+  channel: string;
+  ts: string;
+  text: string;
+  at: number;
+}
 import type { SentMessage } from "../fakes/telegram.ts";
 
-export type Platform = "telegram" | "slack";
+export type Platform = "telegram" | "slack" | "discord";
 
 // A reply as the platform's fake recorded it, the same shape for every platform.
 export interface Reply {
@@ -26,6 +36,9 @@ export interface Delivery {
   path: string;
   body: string;
   headers(attempt: number): Record<string, string>;
+  // What the platform knows before it delivers (Discord: the interaction, whose webhook the
+  // reply will use), told to its fake once before the first attempt.
+  prepare?(): Promise<void>;
 }
 
 export interface ChannelDriver {
@@ -41,6 +54,9 @@ export interface ChannelDriver {
   sessionKey(chat: number): string;
   // A reply's text as the platform shows it (Slack's mrkdwn escapes &, < and >).
   render(text: string): string;
+  // Every edit of a sent message, in arrival order (streamed replies); absent where never used.
+  // Each names the message it edits by its id.
+  updates?(): Promise<Reply[]>;
 }
 
 export type AdminCall = (method: string, path: string, body?: unknown) => Promise<any>;
@@ -105,6 +121,10 @@ export async function telegramDriver(ctx: DriverContext, fakeUrl: string): Promi
 export const SLACK_BOT_TOKEN = "xoxb-channels-stack-bot";
 export const SLACK_SIGNING_SECRET = "channels-stack-slack-signing-secret-0123";
 export const SLACK_TOKEN_REF = "SLACK_STACK_BOT";
+// A second Slack app whose replies stream (edited in place): its own token, so the fake keeps its
+// messages apart.
+export const SLACK_STREAM_BOT_TOKEN = "xoxb-channels-stack-stream-bot";
+export const SLACK_STREAM_TOKEN_REF = "SLACK_STACK_STREAM_BOT";
 export const SLACK_SIGNING_REF = "SLACK_STACK_SIGNING";
 const SLACK_BOT_USER = "UBOTSTACK";
 
@@ -173,12 +193,103 @@ export async function slackDriver(ctx: DriverContext, fakeUrl: string, o: SlackA
         },
       };
     },
+    // Each posted message with the text it shows now: a streamed reply is edited in place
+    // (chat.update), so its last update is what the user reads.
     async sent() {
-      const all = await getJson<SlackSentMessage[]>(`${fakeUrl}/control/${encodeURIComponent(botToken)}/sent`);
-      return all.map((m) => ({ chat: m.channel, id: m.ts, text: m.text, at: m.at }));
+      const token = encodeURIComponent(botToken);
+      const [posts, updates] = await Promise.all([
+        getJson<SlackSentMessage[]>(`${fakeUrl}/control/${token}/sent`),
+        getJson<SlackUpdate[]>(`${fakeUrl}/control/${token}/updates`).catch(() => [] as SlackUpdate[]),
+      ]);
+      const latest = new Map<string, string>();
+      for (const u of updates) latest.set(`${u.channel}|${u.ts}`, u.text);
+      return posts.map((m) => ({ chat: m.channel, id: m.ts, text: latest.get(`${m.channel}|${m.ts}`) ?? m.text, at: m.at }));
+    },
+    async updates() {
+      const all = await getJson<SlackUpdate[]>(`${fakeUrl}/control/${encodeURIComponent(botToken)}/updates`);
+      return all.map((u) => ({ chat: u.channel, id: u.ts, text: u.text, at: u.at }));
     },
     // A DM's session is its user's (dm:U...).
     sessionKey: (chat) => `${ctx.tenant}/${ctx.agentId}/slack/${account.id}/dm:U${chat}`,
     render: (text) => text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;"),
+  };
+}
+
+// --- Discord: Interactions endpoint, Ed25519 signature, /ask answered through @original ---------
+
+// Shaped like Discord's (three dot-separated base64url parts): the fake checks the shape.
+export const DISCORD_BOT_TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.GhTstk.channelsstackbottoken0123456789";
+export const DISCORD_TOKEN_REF = "DISCORD_STACK_BOT";
+const DISCORD_APP_ID = "1100000000000000001";
+const DISCORD_BOT_ID = "1100000000000000002";
+
+// Snowflakes for chat number `chat`: its DM channel and its user.
+const dmChannel = (chat: number) => String(1_200_000_000_000_000_000n + BigInt(chat));
+const dmUser = (chat: number) => String(1_300_000_000_000_000_000n + BigInt(chat));
+
+// `/ask text:<text>` in a DM, as Discord sends it; interaction `seq` has its own id and token.
+export function discordAsk(seq: number, chat: number, text: string) {
+  return {
+    id: String(1_400_000_000_000_000_000n + BigInt(seq)),
+    application_id: DISCORD_APP_ID,
+    type: 2,
+    token: `aW50ZXJhY3Rpb246c3RhY2s.${seq}`,
+    version: 1,
+    channel_id: dmChannel(chat),
+    user: { id: dmUser(chat), username: `u${chat}`, global_name: null },
+    data: { id: "1100000000000000003", name: "ask", type: 1, options: [{ name: "text", type: 3, value: text }] },
+    locale: "en-US",
+  };
+}
+
+export async function discordDriver(ctx: DriverContext, fakeUrl: string): Promise<ChannelDriver> {
+  // A real Ed25519 key pair (tweetnacl; the adapter verifies with WebCrypto): the account holds
+  // its public key as the application's, the test signs with the secret key like Discord does.
+  const keys = nacl.sign.keyPair();
+  const publicKey = Buffer.from(keys.publicKey).toString("hex");
+  const account = await ctx.admin("POST", "/channel-accounts", {
+    tenant_id: ctx.tenant,
+    channel: "discord",
+    name: "discord-app",
+    api_base_url: `${fakeUrl}/api/v10`,
+    token_ref: DISCORD_TOKEN_REF,
+    public_key: publicKey,
+    bot_username: DISCORD_BOT_ID,
+    limits: ctx.limits,
+  });
+  const messagesBy = (key: string) => getJson<DiscordMessage[]>(`${fakeUrl}/control/messages?key=${encodeURIComponent(key)}`);
+  return {
+    platform: "discord",
+    accountId: account.id,
+    chatKey: dmChannel,
+    delivery(chat, seq, text) {
+      const interaction = discordAsk(seq, chat, text);
+      const body = JSON.stringify(interaction);
+      return {
+        path: `/webhooks/discord/${account.id}`,
+        body,
+        headers() {
+          const timestamp = String(Math.floor(Date.now() / 1000));
+          const signature = Buffer.from(nacl.sign.detached(new TextEncoder().encode(timestamp + body), keys.secretKey)).toString("hex");
+          return { "content-type": "application/json", "x-signature-ed25519": signature, "x-signature-timestamp": timestamp };
+        },
+        async prepare() {
+          const res = await fetch(`${fakeUrl}/control/interaction`, {
+            method: "POST",
+            body: JSON.stringify({ app: interaction.application_id, token: interaction.token, channel_id: interaction.channel_id }),
+          });
+          if (!res.ok) throw new Error(`fake discord: interaction not registered (${res.status})`);
+        },
+      };
+    },
+    // The interactions' answers (@original, edited in place) and anything the bot posted itself
+    // (a long reply's further parts), as they stand now, in creation order.
+    async sent() {
+      const [byApp, byBot] = await Promise.all([messagesBy(DISCORD_APP_ID), messagesBy(DISCORD_BOT_TOKEN)]);
+      const all = [...byApp, ...byBot].sort((a, b) => a.created_at - b.created_at);
+      return all.map((m) => ({ chat: m.channel_id, id: m.id, text: m.content, at: m.created_at }));
+    },
+    sessionKey: (chat) => `${ctx.tenant}/${ctx.agentId}/discord/${account.id}/dm:${dmUser(chat)}`,
+    render: (text) => text,
   };
 }

@@ -1,6 +1,6 @@
 // The whole messaging path on this machine, for the channels end-to-end test and benchmark:
 // the gpu-backend on a generated tiny model, the fake platforms (test/fakes: Telegram Bot API,
-// Slack Web API), and `wrangler dev` (workerd, local D1 and Durable Objects, state on disk) that
+// Slack Web API, Discord REST API), and `wrangler dev` (workerd, local D1 and Durable Objects, state on disk) that
 // can be killed and started again on the same state: the processes `npm start` runs. A tenant,
 // provider, model, agent, one account per platform (./channel-drivers.ts) and a binding are made
 // through the real admin API.
@@ -9,12 +9,18 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { signAdminToken } from "../../workers/auth/admin-token.ts";
+import { startFakeDiscord, type FakeDiscord } from "../fakes/discord.ts";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack.ts";
 import { startFakeTelegram, type FakeTelegram } from "../fakes/telegram.ts";
 import {
+  DISCORD_BOT_TOKEN,
+  DISCORD_TOKEN_REF,
+  discordDriver,
   SLACK_BOT_TOKEN,
   SLACK_SIGNING_REF,
   SLACK_SIGNING_SECRET,
+  SLACK_STREAM_BOT_TOKEN,
+  SLACK_STREAM_TOKEN_REF,
   SLACK_TOKEN_REF,
   slackDriver,
   TELEGRAM_BOT_TOKEN,
@@ -33,6 +39,7 @@ export interface Stack {
   base: string;
   telegram: FakeTelegram;
   slack: FakeSlack;
+  discord: FakeDiscord;
   // One account per platform, each with its driver.
   drivers: Record<Platform, ChannelDriver>;
   // What another account of the same tenant and agent needs (./channel-drivers.ts).
@@ -72,7 +79,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ADMIN_JWT_SECRET: ADMIN_SECRET,
     [TELEGRAM_TOKEN_REF]: TELEGRAM_BOT_TOKEN,
     [SLACK_TOKEN_REF]: SLACK_BOT_TOKEN,
+    [SLACK_STREAM_TOKEN_REF]: SLACK_STREAM_BOT_TOKEN,
     [SLACK_SIGNING_REF]: SLACK_SIGNING_SECRET,
+    [DISCORD_TOKEN_REF]: DISCORD_BOT_TOKEN,
     SEND_RETRY_BASE_MS: "200",
     TURN_RETRY_BASE_MS: "500",
     OUTBOUND_ALLOW_HOSTS: "127.0.0.1",
@@ -85,6 +94,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const [gatewayPort, gpuPort] = [await freePort(), await freePort()];
   const telegram = await startFakeTelegram();
   const slack = await startFakeSlack();
+  const discord = await startFakeDiscord();
   const children: ChildProcess[] = [];
 
   log("starting the gpu-backend");
@@ -153,6 +163,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const drivers: Record<Platform, ChannelDriver> = {
     telegram: await telegramDriver(driverContext, telegram.url),
     slack: await slackDriver(driverContext, slack.url),
+    discord: await discordDriver(driverContext, discord.url),
   };
   await adminCall("POST", "/bindings", { tenant_id: tenant, agent_id: agent.id });
 
@@ -160,6 +171,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     base,
     telegram,
     slack,
+    discord,
     drivers,
     driverContext,
     killGateway,
@@ -181,6 +193,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       }
       await telegram.close();
       await slack.close();
+      await discord.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -197,6 +210,7 @@ export async function deliverUntilAcked(
   const until = Date.now() + (o.giveUpMs ?? 180_000);
   const retryMs = o.retryMs ?? 250;
   let refused: string | null = null;
+  await delivery.prepare?.();
   for (let tries = o.redelivery ? 2 : 1; ; tries++) {
     const started = performance.now();
     try {

@@ -1,15 +1,19 @@
 // End to end with real processes: deliveries shaped and signed like each platform's (Telegram's
-// secret-token webhook, Slack's signed Events API) to `wrangler dev`, replies from the
-// gpu-backend's tiny model at the platforms' fakes. In the middle of one burst across every
-// platform the gateway is killed (SIGKILL, no graceful shutdown) and started again on the same
-// state; deliveries that failed meanwhile are retried like the platforms retry them. No accepted
-// message may be lost, and none answered twice except where the kill cut a send in flight:
-// neither Telegram's sendMessage nor Slack's chat.postMessage takes an idempotency key, so a send
-// whose answer never reached durable storage is in doubt and is resent (at least once beats
-// never). Such an intent shows a counted attempt before the kill (attempts >= 2); every extra
-// message at a fake must be explained by one.
+// secret-token webhook, Slack's HMAC-signed Events API, Discord's Ed25519-signed /ask
+// interactions) to `wrangler dev`, replies from the gpu-backend's tiny model at the platforms'
+// fakes. In the middle of one burst across every platform the gateway is killed (SIGKILL, no
+// graceful shutdown) and started again on the same state; deliveries that failed meanwhile are
+// retried like the platforms retry them. No accepted message may be lost, and none answered twice
+// except where the kill cut a send in flight: neither Telegram's sendMessage nor Slack's
+// chat.postMessage takes an idempotency key, so a send whose answer never reached durable storage
+// is in doubt and is resent (at least once beats never). Such an intent shows a counted attempt
+// before the kill (attempts >= 2); every extra message at a fake must be explained by one.
+// (Discord's answer to an interaction is an edit of its deferred message, @original: a resend
+// cannot add a message.) A second Slack app streams its replies (posted at the first tokens,
+// edited in place): the kill must leave exactly one message per reply showing the whole answer,
+// never a reply posted whole twice; a first post cut by the kill may stay behind as a partial.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ChannelDriver } from "./channel-drivers.ts";
+import { SLACK_STREAM_BOT_TOKEN, SLACK_STREAM_TOKEN_REF, slackDriver, type ChannelDriver } from "./channel-drivers.ts";
 import { deliverUntilAcked, startStack, type Stack } from "./channels-stack.ts";
 
 let stack: Stack;
@@ -31,7 +35,9 @@ function intentText(outboxRow: any): string {
 }
 
 // Everything one platform's chats must show after the burst. Returns the extra (in-doubt) sends.
-async function checkPlatform(driver: ChannelDriver, chats: number[]): Promise<{ sent: number; extra: number; inDoubt: number }> {
+// `streamed`: the account's replies stream (posted at the first tokens, then edited in place);
+// a kill mid-stream must still leave exactly one message per reply showing the whole answer.
+async function checkPlatform(driver: ChannelDriver, chats: number[], streamed = false): Promise<{ sent: number; extra: number; inDoubt: number }> {
   const expected = chats.length * PER_CHAT;
   const until = Date.now() + 180_000;
   while ((await driver.sent()).length < expected && Date.now() < until) await new Promise((r) => setTimeout(r, 500));
@@ -54,9 +60,23 @@ async function checkPlatform(driver: ChannelDriver, chats: number[]): Promise<{ 
     expect(positions.every((p: number) => p >= 0)).toBe(true);
     expect(positions).toEqual([...positions].sort((a: number, b: number) => a - b));
     expect(session.outbox.map((o: any) => mine[ids.indexOf(String(o.receipt))]?.text)).toEqual(session.outbox.map((o: any) => driver.render(intentText(o))));
+    // ...which is the agent's whole answer, as its history has it.
+    const answers = session.history.filter((h: any) => h.role === "assistant").map((h: any) => driver.render(h.content));
+    expect(answers).toHaveLength(PER_CHAT);
+    expect(session.outbox.map((o: any) => mine[ids.indexOf(String(o.receipt))]?.text)).toEqual(answers);
     // Anything the fake got beyond the receipts is an in-doubt resend of an interrupted attempt.
     const chatExtra = mine.length - PER_CHAT;
-    const chatInDoubt = session.outbox.filter((o: any) => o.attempts >= 2).length;
+    let chatInDoubt = session.outbox.filter((o: any) => o.attempts >= 2).length;
+    if (streamed) {
+      // A streamed reply is never posted whole twice. The one message a kill can leave behind is
+      // a stream's first post whose answer (the message id) never reached the session's storage:
+      // the reply is then finished as a new message and the first stays as it was, a strict
+      // prefix of that reply (Slack's chat.postMessage has no idempotency key to find it by).
+      const receipts = new Set(session.outbox.map((o: any) => String(o.receipt)));
+      const orphans = mine.filter((m) => !receipts.has(m.id));
+      for (const orphan of orphans) expect(answers.some((a: string) => a !== orphan.text && a.startsWith(orphan.text))).toBe(true);
+      chatInDoubt = orphans.length;
+    }
     expect(chatExtra).toBeGreaterThanOrEqual(0);
     expect(chatExtra).toBeLessThanOrEqual(chatInDoubt);
     // A chat's sends are sequential, so a kill interrupts at most one of them.
@@ -67,24 +87,46 @@ async function checkPlatform(driver: ChannelDriver, chats: number[]): Promise<{ 
   return { sent: sent.length, extra, inDoubt };
 }
 
+// The streaming Slack app's agent writes longer replies, so a reply is edited several times
+// while it is written and the kill can land mid-stream.
+const STREAM_REPLY_TOKENS = 48;
+const STREAM_CHATS = 20;
+
 describe("channels end to end", () => {
-  it("a gateway killed and restarted mid-burst across every platform loses and duplicates nothing", async () => {
-    const drivers = Object.values(stack.drivers);
-    const chatsOf = (d: number) => Array.from({ length: CHATS }, (_, i) => 5_000_000 + d * 100_000 + i);
-    const total = drivers.length * CHATS * PER_CHAT;
+  it("a gateway killed and restarted mid-burst across every platform (and a streaming Slack app) loses and duplicates nothing", async () => {
+    const streamer = await stack.admin("POST", "/agents", { tenant_id: "channels", name: "streamer", system_prompt: "You are terse.", model: "tiny", max_reply_tokens: STREAM_REPLY_TOKENS });
+    const stream = await slackDriver({ ...stack.driverContext, agentId: streamer.id }, stack.slack.url, {
+      name: "stream",
+      streamReplies: true,
+      botToken: SLACK_STREAM_BOT_TOKEN,
+      tokenRef: SLACK_STREAM_TOKEN_REF,
+    });
+    await stack.admin("POST", "/bindings", { tenant_id: "channels", agent_id: streamer.id, account_id: stream.accountId });
+    const runs = [
+      ...Object.values(stack.drivers).map((driver) => ({ driver, chats: CHATS, streamed: false, name: driver.platform as string })),
+      { driver: stream, chats: STREAM_CHATS, streamed: true, name: "slack (streaming)" },
+    ].map((r, d) => ({ ...r, chats: Array.from({ length: r.chats }, (_, i) => 5_000_000 + d * 100_000 + i) }));
+    const total = runs.reduce((n, r) => n + r.chats.length * PER_CHAT, 0);
     let nextSeq = 900_000;
     let acked = 0;
     let killed = false;
+    let killedAt = 0;
     const restart = (async () => {
       while (acked < total / 3) await new Promise((r) => setTimeout(r, 20));
+      // ...at a moment the streaming app's replies are being edited, so the kill lands mid-stream.
+      for (const until = Date.now() + 60_000; Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
+        const edits = (await stream.updates?.()) ?? [];
+        if (edits.some((e) => e.at > Date.now() - 300)) break;
+      }
+      killedAt = Date.now();
       await stack.killGateway();
       killed = true;
       await new Promise((r) => setTimeout(r, 1000));
       await stack.startGateway();
     })();
     await Promise.all(
-      drivers.flatMap((driver, d) =>
-        chatsOf(d).map(async (chat) => {
+      runs.flatMap(({ driver, chats }) =>
+        chats.map(async (chat) => {
           for (let i = 0; i < PER_CHAT; i++) {
             const delivery = driver.delivery(chat, nextSeq++, `message ${i}`);
             await deliverUntilAcked(stack, delivery);
@@ -98,11 +140,20 @@ describe("channels end to end", () => {
     await restart;
     expect(killed).toBe(true);
 
-    for (const [d, driver] of drivers.entries()) {
-      const { sent, extra, inDoubt } = await checkPlatform(driver, chatsOf(d));
-      console.log(`[channels e2e] ${driver.platform}: ${sent} sends for ${CHATS * PER_CHAT} messages; ${extra} resent in doubt (${inDoubt} intents had an attempt cut by the kill)`);
+    for (const { driver, chats, streamed, name } of runs) {
+      const { sent, extra, inDoubt } = await checkPlatform(driver, chats, streamed);
+      const why = streamed ? "first posts of a stream cut by the kill" : `resent in doubt (${inDoubt} intents had an attempt cut by the kill)`;
+      console.log(`[channels e2e] ${name}: ${sent} messages for ${chats.length * PER_CHAT} replies; ${extra} extra: ${why}`);
     }
-  });
+    // The streaming app's replies really were edited in place (not each posted whole).
+    const edits = (await stream.updates?.()) ?? [];
+    expect(edits.length).toBeGreaterThan(0);
+    // For the record: streamed replies whose message was posted before the kill and finished after it.
+    const lastEdit = new Map(edits.map((e) => [e.id, e.at]));
+    const crossed = (await stream.sent()).filter((m) => m.at < killedAt && (lastEdit.get(m.id) ?? 0) > killedAt).length;
+    console.log(`[channels e2e] slack (streaming): ${edits.length} chat.update calls; ${crossed} replies were mid-stream at the kill`);
+    // 700 turns on two shared cores: about 80-160 s, more beside other work.
+  }, 480_000);
 
   it("WebChat: a real WebSocket client gets the page's socket, streamed deltas and one reply per message", async () => {
     const account = await stack.admin("POST", "/channel-accounts", { tenant_id: "channels", channel: "webchat", name: "site" });
