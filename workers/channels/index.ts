@@ -4,12 +4,13 @@ import type { Channel } from "../../schema/channels.ts";
 import { splitReply } from "../agents/turn.ts";
 import { discord } from "./discord.ts";
 import { hook } from "./hook.ts";
+import { line } from "./line.ts";
 import { slack } from "./slack.ts";
 import { telegram } from "./telegram.ts";
 import type { ChannelAdapter } from "./types.ts";
 import { webchat } from "./webchat.ts";
 
-export const channelAdapters: Readonly<Record<Channel, ChannelAdapter>> = { telegram, slack, discord, webchat, hook };
+export const channelAdapters: Readonly<Record<Channel, ChannelAdapter>> = { telegram, slack, discord, line, webchat, hook };
 
 // A reply split into the messages its channel takes: the adapter's own splitter when it has one
 // (Slack keeps code blocks and links whole), else splitReply at maxTextLength.

@@ -4,7 +4,7 @@
 // Order on every entry point: cheap authentication from the headers first (no body is read for a
 // stranger; Slack signs the body, so its bounded body is read and the signature checked first), then the tenant must be live (workers/tenants/liveness.ts), then the ingress limits
 // (./limits.ts), and only then the body.
-//   POST /webhooks/:channel/:account   platform webhooks (Telegram, Slack)
+//   POST /webhooks/:channel/:account   platform webhooks (Telegram, Slack, Discord, LINE)
 //   POST /hooks/agent                  inbound hooks (bearer token + Idempotency-Key)
 //   GET  /hooks/agent/runs/:id         a hook run's status and reply (polling)
 //   GET  /webchat/:account             the WebChat page; /webchat/:account/ws the socket
@@ -20,7 +20,7 @@ import { ApiError } from "../http/errors.ts";
 import { assertOutboundUrl } from "../security/outbound-url.ts";
 import { requireTenantLive, tenantStatus } from "../tenants/liveness.ts";
 import { hookAccountOf } from "./hook.ts";
-import { agentFor, bindingOf, deliverInbound, publicAccount, sessionStub } from "./inbound.ts";
+import { agentFor, bindingOf, deliverInbound, publicAccount, sessionStub, type InboundOutcome } from "./inbound.ts";
 import { channelAdapters } from "./index.ts";
 import { accountIngressAllowed, channelLimitsOf, ingressRefused, rateLimited, takeExact } from "./limits.ts";
 import type { Delivery, VerifiableAccount } from "./types.ts";
@@ -68,6 +68,15 @@ webhooks.post("/:channel/:account", async (c) => {
   if ((await tenantStatus(c.env, account.tenantId)) !== "live") return ack("tenant_revoked");
   if (!(await accountIngressAllowed(c.env, account.id))) throw ingressRefused();
   const d = early ?? (await delivery(c));
+  if (adapter.parseAll) {
+    // A batch (LINE): each message accepted in order, the delivery acknowledged once.
+    const messages = adapter.parseAll(d, publicAccount(account), Date.now());
+    if (messages.length === 0) return ack("ignored");
+    const outcomes = [];
+    for (const m of messages) outcomes.push(await deliverInbound(c.env, account, m));
+    const status = outcomes.some((o) => o.status === "accepted") ? "accepted" : (outcomes[0] as InboundOutcome).status;
+    return ack(status, { events: outcomes });
+  }
   const message = adapter.parse(d, publicAccount(account), Date.now());
   if (!message) return ack("ignored");
   const outcome = await deliverInbound(c.env, account, message);

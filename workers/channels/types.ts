@@ -100,6 +100,11 @@ export interface ChannelAdapter {
   // null: a valid delivery that needs no answer (a group message not addressed to the bot, a
   // non-message update). Throws ApiError(400) for a malformed one.
   parse(delivery: Delivery, account: AccountConfig, now: number): InboundMessage | null;
+  // A platform that may batch several events in one delivery (LINE's events[]): every message
+  // of it that needs an answer, in the delivery's order. The webhook route then accepts each one
+  // in turn (a refusal of one does not drop the others) and acknowledges the delivery once.
+  // Absent: parse's one message.
+  parseAll?(delivery: Delivery, account: AccountConfig, now: number): InboundMessage[];
   // The receipt of a successful send is the platform's id of the message it created (what edit
   // takes back as editMessageId).
   send(intent: SendIntent, account: AccountConfig, ctx: SendContext): Promise<SendResult>;
