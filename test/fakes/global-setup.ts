@@ -3,6 +3,7 @@
 import type { TestProject } from "vitest/node";
 import { startFakeDiscord } from "./discord.ts";
 import { startFakeDiscordGateway } from "./discord-gateway.ts";
+import { startFakeLine } from "./line.ts";
 import { startFakeUpstream } from "./openai-upstream.ts";
 import { startFakeSlack } from "./slack.ts";
 import { startFakeTelegram } from "./telegram.ts";
@@ -24,6 +25,9 @@ export default async function setup(project: TestProject) {
   // The fake Discord REST API (test/channels/discord*.test.ts): the Discord accounts' api_base_url (+ /api/v10).
   const discord = await startFakeDiscord();
   project.provide("fakeDiscordUrl", discord.url);
+  // The fake LINE Messaging API (test/channels/line*.test.ts): the LINE accounts' api_base_url.
+  const line = await startFakeLine();
+  project.provide("fakeLineUrl", line.url);
   // A server that accepts requests and never answers (test/scheduler/: slow actions).
   const tarpit = await startTarpit();
   project.provide("fakeTarpitUrl", tarpit.url);
@@ -33,6 +37,7 @@ export default async function setup(project: TestProject) {
     await telegram.close();
     await slack.close();
     await discord.close();
+    await line.close();
     await discordGateway.close();
   };
 }
@@ -45,5 +50,6 @@ declare module "vitest" {
     fakeTarpitUrl: string;
     fakeDiscordUrl: string;
     fakeDiscordGatewayUrl: string;
+    fakeLineUrl: string;
   }
 }

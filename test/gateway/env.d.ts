@@ -13,6 +13,7 @@ declare global {
       FAKE_TARPIT_URL: string;
       FAKE_DISCORD_URL: string;
       FAKE_DISCORD_GATEWAY_URL: string;
+      FAKE_LINE_URL: string;
       TELEGRAM_TEST_BOT: string;
       TELEGRAM_STORM_BOT: string;
     }
