@@ -136,8 +136,8 @@ export async function lineCalls(s: LineSetup): Promise<LineCalls> {
   return (await (await fetch(control(s, "calls"))).json()) as LineCalls;
 }
 
-export async function lineFail(s: LineSetup, kind: "429" | "monthly" | "500" | "stall" | "drop", times: number): Promise<void> {
-  await fetch(control(s, "fail"), { method: "POST", body: JSON.stringify({ kind, times }) });
+export async function lineFail(s: LineSetup, kind: "429" | "monthly" | "500" | "stall" | "drop" | "status", times: number, extra: { status?: number; message?: string } = {}): Promise<void> {
+  await fetch(control(s, "fail"), { method: "POST", body: JSON.stringify({ kind, times, ...extra }) });
 }
 
 export async function lineReplyTokenTtl(s: LineSetup, ms: number): Promise<void> {

@@ -19,8 +19,9 @@
 //   POST /control/<token>/config {reply_token_ttl_ms}
 //   POST /control/<token>/fail {kind, times}  the next `times` reply/push calls get: "429",
 //        "monthly" (429 "You have reached your monthly limit."), "500", "stall" (never answered),
-//        or "drop" (executed and recorded, then the connection is cut before any answer: a
-//        lost answer, as when the sender crashes mid-send)
+//        "drop" (executed and recorded, then the connection is cut before any answer: a
+//        lost answer, as when the sender crashes mid-send), or "status" (that `status` with
+//        {message} as LINE words its errors, e.g. 403 or a 400 the API never retries)
 //   GET  /control/<token>/sent      every delivered message in order: {to, text, via, id, retryKey, at}
 //   GET  /control/<token>/calls     {reply, push, refused429, conflicts, invalidReplyTokens}
 //   POST /control/<token>/reset     forget everything of that token
@@ -48,8 +49,10 @@ export interface LineCalls {
 }
 
 interface Failure {
-  kind: "429" | "monthly" | "500" | "stall" | "drop";
+  kind: "429" | "monthly" | "500" | "stall" | "drop" | "status";
   times: number;
+  status: number;
+  message: string;
 }
 
 interface Channel {
@@ -121,7 +124,12 @@ export async function startFakeLine(port = 0): Promise<FakeLine> {
       return json(res, 200, { replyToken });
     }
     if (action === "fail") {
-      c.failure = { kind: (body.kind as Failure["kind"]) ?? "429", times: typeof body.times === "number" ? body.times : 1 };
+      c.failure = {
+        kind: (body.kind as Failure["kind"]) ?? "429",
+        times: typeof body.times === "number" ? body.times : 1,
+        status: typeof body.status === "number" ? body.status : 403,
+        message: typeof body.message === "string" ? body.message : "Access to this API is not available for your account",
+      };
       return json(res, 200, { ok: true });
     }
     return json(res, 404, { message: "Not found" });
@@ -137,6 +145,10 @@ export async function startFakeLine(port = 0): Promise<FakeLine> {
     if (f.kind === "stall") {
       stalled.add(res);
       res.on("close", () => stalled.delete(res));
+      return true;
+    }
+    if (f.kind === "status") {
+      answer(res, f.status, { message: f.message });
       return true;
     }
     if (f.kind === "500") {
