@@ -113,6 +113,29 @@ describe("discord send", () => {
     expect(limited.ok ? "" : limited.error).not.toContain(busy.token);
   });
 
+  it("a vault: reference opens only the account's own tenant's secret: another tenant's bot token is never used", async () => {
+    const a = await setupDiscord();
+    const b = await setupDiscord();
+    expectStatus(await admin(a.tenant.owner, "PUT", "/secrets/only-in-a", { tenant_id: a.tenant.tenantId, value: a.botToken }), 201);
+    // B's admin may write the name (a vault: reference always means B's own vault)...
+    const created = await admin(b.tenant.owner, "POST", "/channel-accounts", {
+      tenant_id: b.tenant.tenantId,
+      channel: "discord",
+      name: "borrowed",
+      token_ref: "vault:only-in-a",
+      public_key: "ab".repeat(32),
+      bot_username: b.botId,
+    });
+    expect(created.status).toBe(201);
+    // ...but it resolves in B, where there is no such secret: a dead letter, and A's token never leaves.
+    const channel = snowflake();
+    const missing = await discord.send(intent(channel, "x"), { ...accountOf(b), id: created.body.id, tokenRef: "vault:only-in-a" }, ctx);
+    expect(missing).toMatchObject({ ok: false, retryable: false });
+    expect(missing.ok ? "" : missing.error).toContain("no vault secret 'only-in-a'");
+    expect(missing.ok ? "" : missing.error).not.toContain(a.botToken);
+    expect(await discordRequests(a.botToken)).toEqual([]);
+  });
+
   it("a platform that never answers is a retryable timeout", { timeout: 30_000 }, async () => {
     const s = await setupDiscord();
     await discordFail(s.botToken, "stall", 1);

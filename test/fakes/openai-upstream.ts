@@ -303,6 +303,10 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
     return { server: cap, url: `http://127.0.0.1:${(cap.address() as AddressInfo).port}` };
   }
 
+  // workerd reuses idle connections: Node closing one after its default 5 s races a request just
+  // sent on it ("Network connection lost", then the breaker pauses the caller) on a loaded machine.
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 125_000;
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   const address = server.address() as AddressInfo;
   return {
