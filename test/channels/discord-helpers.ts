@@ -6,6 +6,7 @@ import { env } from "cloudflare:workers";
 import nacl from "tweetnacl";
 import type { DiscordMessage, DiscordRequest } from "../fakes/discord.ts";
 import { admin, BASE, expectStatus, makeTenant, type TestTenant } from "../gateway/helpers.ts";
+import { scenarioModel } from "./helpers.ts";
 
 export const DISCORD_API_PATH = "/api/v10";
 
@@ -36,14 +37,18 @@ function newBotToken(): string {
   return `${btoa(snowflake()).replace(/=+$/, "")}.GhT${Math.random().toString(36).slice(2, 6)}.${crypto.randomUUID().replace(/-/g, "")}`;
 }
 
-export async function setupDiscord(options: { limits?: Record<string, number>; agent?: Record<string, unknown>; sendIntervalMs?: number } = {}): Promise<DiscordSetup> {
+export async function setupDiscord(
+  // scenario: the agent's model is a scripted stream of the fake upstream (streaming tests).
+  options: { limits?: Record<string, number>; agent?: Record<string, unknown>; sendIntervalMs?: number; streamReplies?: boolean; scenario?: Record<string, unknown> } = {},
+): Promise<DiscordSetup> {
   const tenant = await makeTenant();
+  const model = options.scenario ? (await scenarioModel(tenant, options.scenario)).model : "fake-echo";
   const botToken = newBotToken();
   const keys = nacl.sign.keyPair();
   const botId = snowflake();
   expectStatus(await admin(tenant.owner, "PUT", "/secrets/discord-bot", { tenant_id: tenant.tenantId, value: botToken }), 201);
   const agent = expectStatus(
-    await admin(tenant.owner, "POST", "/agents", { tenant_id: tenant.tenantId, name: "helper", system_prompt: "Be brief.", model: "fake-echo", ...options.agent }),
+    await admin(tenant.owner, "POST", "/agents", { tenant_id: tenant.tenantId, name: "helper", system_prompt: "Be brief.", model, ...options.agent }),
     201,
   );
   const account = expectStatus(
@@ -57,6 +62,7 @@ export async function setupDiscord(options: { limits?: Record<string, number>; a
       public_key: hex(keys.publicKey).toUpperCase(),
       bot_username: botId,
       send_interval_ms: options.sendIntervalMs ?? 0,
+      ...(options.streamReplies !== undefined ? { stream_replies: options.streamReplies } : {}),
       ...(options.limits ? { limits: options.limits } : {}),
     }),
     201,
