@@ -239,6 +239,17 @@ describe("line webhook: messages", () => {
     expect(again.events.map((e: any) => e.status)).toEqual(["duplicate", "duplicate", "duplicate"]);
   });
 
+  it("a batch where one chat is over its limit: that event is refused, the others in the delivery are still accepted", async () => {
+    const s = await setupLine({ limits: { peer_messages_per_min: 1, peer_burst: 1 } });
+    const a = lineUserId();
+    const b = lineUserId();
+    const res = await deliverLine(s, webhookBody(s, [textEvent(dm(a), "a1"), textEvent(dm(a), "a2"), textEvent(dm(b), "b1")]));
+    const ack = (await res.json()) as any;
+    expect(ack.events.map((e: any) => e.status)).toEqual(["accepted", "rate_limited", "accepted"]);
+    expect((await waitFor(() => lineSent(s, b), (m) => m.length >= 1)).map((m) => m.text)).toEqual(["echo: b1"]);
+    expect((await waitFor(() => lineSent(s, a), (m) => m.length >= 1)).map((m) => m.text)).toEqual(["echo: a1"]);
+  });
+
   it("reset and start are commands, as on the other platforms", async () => {
     const s = await setupLine();
     const user = lineUserId();
