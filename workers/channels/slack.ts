@@ -21,8 +21,8 @@ import { resolveSecret } from "../auth/secrets.ts";
 import type { Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { parseOr400 } from "../http/validation.ts";
-import { checkOutboundUrl } from "../security/outbound-url.ts";
-import { httpFailure, networkFailure, SEND_TIMEOUT_MS } from "./secrets.ts";
+import { platformFetch, retryAfterSecondsMs } from "./platform-http.ts";
+import { httpFailure, networkFailure } from "./secrets.ts";
 import { escapeSlack, mentions, SLACK_MAX_TEXT, splitSlack, stripMention, unescapeSlack } from "./slack-text.ts";
 import type { AccountConfig, ChannelAdapter, Delivery, SendResult, VerifiableAccount } from "./types.ts";
 
@@ -208,24 +208,15 @@ export const slack: ChannelAdapter = {
 };
 
 async function callWebApi(env: Env, account: AccountConfig, token: string, method: "chat.postMessage" | "chat.update", body: unknown): Promise<SendResult> {
-  // The bot token goes with the request: never to a base URL the policy refuses.
-  if (account.apiBaseUrl !== null) {
-    const verdict = checkOutboundUrl(env, account.apiBaseUrl);
-    if (!verdict.ok) return { ok: false, retryable: false, retryAfterMs: null, error: `api_base_url refused: ${verdict.reason}` };
-  }
-  let res: Response;
-  try {
-    res = await fetch(`${account.apiBaseUrl ?? SLACK_API}/${method}`, {
-      method: "POST",
-      headers: { "content-type": "application/json; charset=utf-8", authorization: `Bearer ${token}` },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(SEND_TIMEOUT_MS),
-      // A redirect would take the bot token to a URL the outbound-URL policy never saw.
-      redirect: "manual",
-    });
-  } catch (err) {
-    return networkFailure(err);
-  }
+  // The bot token goes with the request: the shared call checks the base URL against the
+  // outbound-URL policy first, times out, and follows no redirect.
+  const call = await platformFetch(env, account.apiBaseUrl, SLACK_API, `/${method}`, {
+    method: "POST",
+    headers: { "content-type": "application/json; charset=utf-8", authorization: `Bearer ${token}` },
+    body: JSON.stringify(body),
+  });
+  if (!call.ok) return call.failure;
+  const res = call.res;
   let payload: { ok?: boolean; ts?: string; error?: string } = {};
   try {
     payload = (await res.json()) as typeof payload;
@@ -234,14 +225,7 @@ async function callWebApi(env: Env, account: AccountConfig, token: string, metho
   }
   if (res.ok && payload.ok === true && typeof payload.ts === "string") return { ok: true, receipt: payload.ts };
   const error = `slack ${method} ${res.status}: ${payload.error ?? "no error"}`;
-  if (res.status === 429) return httpFailure(429, error, retryAfterMs(res.headers.get("retry-after")));
+  if (res.status === 429) return httpFailure(429, error, retryAfterSecondsMs(res.headers.get("retry-after")));
   if (res.ok) return { ok: false, retryable: RETRYABLE_ERRORS.has(payload.error ?? ""), retryAfterMs: null, error };
   return httpFailure(res.status, error, null);
-}
-
-// Retry-After in seconds (Slack never sends an HTTP date here); bounded so a wild value cannot
-// park the outbox for days.
-function retryAfterMs(header: string | null): number | null {
-  if (header === null || !/^\d{1,6}$/.test(header.trim())) return null;
-  return Math.min(Number(header.trim()), 3_600) * 1000;
 }

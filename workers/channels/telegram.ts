@@ -14,9 +14,9 @@ import type { InboundMessage } from "../../schema/channels.ts";
 import { telegramUpdate, type TelegramUpdate } from "../../schema/channels.ts";
 import { ApiError } from "../http/errors.ts";
 import { parseOr400 } from "../http/validation.ts";
-import { checkOutboundUrl } from "../security/outbound-url.ts";
 import { resolveSecret } from "../auth/secrets.ts";
-import { httpFailure, networkFailure, secretMatches, SEND_TIMEOUT_MS } from "./secrets.ts";
+import { platformFetch, retryAfterSecondsMs } from "./platform-http.ts";
+import { httpFailure, networkFailure, secretMatches } from "./secrets.ts";
 import type { Env } from "../env.ts";
 import type { AccountConfig, ChannelAdapter, SendResult } from "./types.ts";
 
@@ -125,24 +125,15 @@ export const telegram: ChannelAdapter = {
 };
 
 async function callBotApi(env: Env, account: AccountConfig, token: string, method: string, body: unknown): Promise<SendResult> {
-  // The bot token goes in the path: never to a base URL the policy refuses.
-  if (account.apiBaseUrl !== null) {
-    const verdict = checkOutboundUrl(env, account.apiBaseUrl);
-    if (!verdict.ok) return { ok: false, retryable: false, retryAfterMs: null, error: `api_base_url refused: ${verdict.reason}` };
-  }
-  let res: Response;
-  try {
-    res = await fetch(`${account.apiBaseUrl ?? TELEGRAM_API}/bot${token}/${method}`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(SEND_TIMEOUT_MS),
-      // A redirect would take the bot token to a URL the outbound-URL policy never saw.
-      redirect: "manual",
-    });
-  } catch (err) {
-    return networkFailure(err);
-  }
+  // The bot token goes in the path: the shared call checks the base URL against the outbound-URL
+  // policy first, times out, follows no redirect, and never names the path in an error.
+  const call = await platformFetch(env, account.apiBaseUrl, TELEGRAM_API, `/bot${token}/${method}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!call.ok) return call.failure;
+  const res = call.res;
   let payload: { ok?: boolean; result?: { message_id?: number }; description?: string; parameters?: { retry_after?: number } } = {};
   try {
     payload = (await res.json()) as typeof payload;
@@ -151,5 +142,5 @@ async function callBotApi(env: Env, account: AccountConfig, token: string, metho
   }
   if (res.ok && payload.ok && payload.result?.message_id !== undefined) return { ok: true, receipt: String(payload.result.message_id) };
   const retryAfter = payload.parameters?.retry_after;
-  return httpFailure(res.ok ? 502 : res.status, `telegram ${method} ${res.status}: ${payload.description ?? "no description"}`, retryAfter !== undefined ? retryAfter * 1000 : null);
+  return httpFailure(res.ok ? 502 : res.status, `telegram ${method} ${res.status}: ${payload.description ?? "no description"}`, retryAfterSecondsMs(retryAfter));
 }
