@@ -233,7 +233,9 @@ export function discordAsk(seq: number, chat: number, text: string) {
     id: String(1_400_000_000_000_000_000n + BigInt(seq)),
     application_id: DISCORD_APP_ID,
     type: 2,
-    token: `aW50ZXJhY3Rpb246c3RhY2s.${seq}`,
+    // Unique from its first characters on, like Discord's (the fake names a webhook's rate-limit
+    // bucket after them).
+    token: `${seq.toString(36).padStart(8, "0")}.aW50ZXJhY3Rpb246c3RhY2s`,
     version: 1,
     channel_id: dmChannel(chat),
     user: { id: dmUser(chat), username: `u${chat}`, global_name: null },

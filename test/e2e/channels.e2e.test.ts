@@ -13,6 +13,7 @@
 // edited in place): the kill must leave exactly one message per reply showing the whole answer,
 // never a reply posted whole twice; a first post cut by the kill may stay behind as a partial.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FAILURE_TEXT } from "../../workers/agents/turn.ts";
 import { SLACK_STREAM_BOT_TOKEN, SLACK_STREAM_TOKEN_REF, slackDriver, type ChannelDriver } from "./channel-drivers.ts";
 import { deliverUntilAcked, startStack, type Stack } from "./channels-stack.ts";
 
@@ -37,7 +38,7 @@ function intentText(outboxRow: any): string {
 // Everything one platform's chats must show after the burst. Returns the extra (in-doubt) sends.
 // `streamed`: the account's replies stream (posted at the first tokens, then edited in place);
 // a kill mid-stream must still leave exactly one message per reply showing the whole answer.
-async function checkPlatform(driver: ChannelDriver, chats: number[], streamed = false): Promise<{ sent: number; extra: number; inDoubt: number }> {
+async function checkPlatform(driver: ChannelDriver, chats: number[], streamed = false): Promise<{ sent: number; extra: number; inDoubt: number; failed: number }> {
   const expected = chats.length * PER_CHAT;
   const until = Date.now() + 180_000;
   while ((await driver.sent()).length < expected && Date.now() < until) await new Promise((r) => setTimeout(r, 500));
@@ -46,6 +47,7 @@ async function checkPlatform(driver: ChannelDriver, chats: number[], streamed = 
   const sent = await driver.sent();
   let extra = 0;
   let inDoubt = 0;
+  let failed = 0;
   for (const chat of chats) {
     const mine = sent.filter((m) => m.chat === driver.chatKey(chat));
     const session = await stack.exportSession(driver, chat);
@@ -60,10 +62,11 @@ async function checkPlatform(driver: ChannelDriver, chats: number[], streamed = 
     expect(positions.every((p: number) => p >= 0)).toBe(true);
     expect(positions).toEqual([...positions].sort((a: number, b: number) => a - b));
     expect(session.outbox.map((o: any) => mine[ids.indexOf(String(o.receipt))]?.text)).toEqual(session.outbox.map((o: any) => driver.render(intentText(o))));
-    // ...which is the agent's whole answer, as its history has it.
-    const answers = session.history.filter((h: any) => h.role === "assistant").map((h: any) => driver.render(h.content));
-    expect(answers).toHaveLength(PER_CHAT);
+    // ...which is the whole answer the session recorded for its message (the agent's reply, or
+    // the apology a turn whose model calls all failed ends with: two cores under load can do that).
+    const answers = session.inbox.map((r: any) => driver.render(r.reply));
     expect(session.outbox.map((o: any) => mine[ids.indexOf(String(o.receipt))]?.text)).toEqual(answers);
+    failed += session.inbox.filter((r: any) => r.reply === FAILURE_TEXT).length;
     // Anything the fake got beyond the receipts is an in-doubt resend of an interrupted attempt.
     const chatExtra = mine.length - PER_CHAT;
     let chatInDoubt = session.outbox.filter((o: any) => o.attempts >= 2).length;
@@ -84,7 +87,7 @@ async function checkPlatform(driver: ChannelDriver, chats: number[], streamed = 
     extra += chatExtra;
     inDoubt += chatInDoubt;
   }
-  return { sent: sent.length, extra, inDoubt };
+  return { sent: sent.length, extra, inDoubt, failed };
 }
 
 // The streaming Slack app's agent writes longer replies, so a reply is edited several times
@@ -131,7 +134,8 @@ describe("channels end to end", () => {
             const delivery = driver.delivery(chat, nextSeq++, `message ${i}`);
             await deliverUntilAcked(stack, delivery);
             acked++;
-            // Platforms also re-deliver sometimes.
+            // Telegram and Slack re-deliver sometimes (Discord does not retry an interaction, but
+            // the gateway must answer one delivered twice once all the same).
             if (i === 2) await deliverUntilAcked(stack, delivery, { redelivery: true });
           }
         }),
@@ -141,9 +145,9 @@ describe("channels end to end", () => {
     expect(killed).toBe(true);
 
     for (const { driver, chats, streamed, name } of runs) {
-      const { sent, extra, inDoubt } = await checkPlatform(driver, chats, streamed);
+      const { sent, extra, inDoubt, failed } = await checkPlatform(driver, chats, streamed);
       const why = streamed ? "first posts of a stream cut by the kill" : `resent in doubt (${inDoubt} intents had an attempt cut by the kill)`;
-      console.log(`[channels e2e] ${name}: ${sent} messages for ${chats.length * PER_CHAT} replies; ${extra} extra: ${why}`);
+      console.log(`[channels e2e] ${name}: ${sent} messages for ${chats.length * PER_CHAT} replies; ${extra} extra: ${why}; ${failed} replies were the model-failure apology`);
     }
     // The streaming app's replies really were edited in place (not each posted whole).
     const edits = (await stream.updates?.()) ?? [];
