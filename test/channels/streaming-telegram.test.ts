@@ -8,6 +8,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { telegram } from "../../workers/channels/telegram.ts";
 import { FAILURE_TEXT } from "../../workers/agents/turn.ts";
+import { admin, expectStatus, ownerToken } from "../gateway/helpers.ts";
 import { deliver, dmUpdate, exportSession, failNext, newChatId, newUpdateId, sentTo, sessionKeyFor, waitFor } from "./helpers.ts";
 import { answerOf, crashSession, gaps, settled, streamingTelegram, telegramRejected, telegramUnmodified } from "./streaming-helpers.ts";
 
@@ -115,6 +116,24 @@ describe("streamed replies on Telegram", () => {
     expect(calls.at(-1)).toMatchObject({ method: "editMessageText", text: FAILURE_TEXT, message_id: calls[0]?.message_id });
     expect(done.inbox.map((m: any) => m.reply)).toEqual([FAILURE_TEXT]);
     for (const gap of gaps(calls.map((c) => c.at))) expect(gap).toBeGreaterThanOrEqual(INTERVAL - TOLERANCE_MS);
+  }, 90_000);
+
+  it("a tenant revoked while a reply streams: the cut-off stream is dropped, nothing more is sent", async () => {
+    // Each attempt streams 5 pieces, then fails: the turn's retry meets the revocation.
+    const scenario = { stream_words: 20, stream_every_ms: 200, stream_fail_after: 5 };
+    const s = await streamingTelegram({ scenario });
+    const chat = newChatId();
+    await deliver(s.accountId, s.secret, dmUpdate(newUpdateId(), chat, "cut short"));
+    const key = sessionKeyFor(s, chat);
+    await waitFor(() => sentTo(s.token, chat), (calls) => calls.some((c) => c.method === "sendMessage"), 30_000);
+    expectStatus(await admin(await ownerToken(), "POST", `/tenants/${s.tenant.tenantId}/revoke`), 200);
+    const owner = await ownerToken();
+    const halted = await waitFor(() => exportSession(owner, key), (state) => state.inbox.every((m: any) => m.state === "refused"), 60_000);
+    expect(halted.inbox.map((m: any) => m.state)).toEqual(["refused"]);
+    expect(halted.outbox.map((r: any) => r.state)).toEqual(["dropped"]);
+    const sent = (await sentTo(s.token, chat)).length;
+    await runDurableObjectAlarm(env.SESSIONS.get(env.SESSIONS.idFromName(key)));
+    expect((await sentTo(s.token, chat)).length).toBe(sent);
   }, 90_000);
 
   it("429s on edits back the edits off (and pause the bot), with no storm", async () => {
