@@ -117,5 +117,8 @@ channelAccountRoutes.post("/:id/revoke", async (c) => {
     auditInsert(db, claims, { tenantId: row.tenantId, action: "channel_account.revoke", target: row.id, metadata: { name: row.name } }, revokedAt),
   ]);
   forgetAccount(row.id);
+  // A Discord bot's Gateway connection closes now, not at its next watchdog tick (it would stop
+  // there too, on seeing the revocation, up to a minute later).
+  if (row.channel === "discord") await c.env.DISCORD_GATEWAYS.get(c.env.DISCORD_GATEWAYS.idFromName(row.id)).stop();
   return c.json(view({ ...row, revokedAt }));
 });
