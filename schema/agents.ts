@@ -64,7 +64,7 @@ export const channelAccounts = sqliteTable(
     tenantId: text("tenant_id")
       .notNull()
       .references(() => tenants.id),
-    // telegram | slack | discord | webchat | hook
+    // telegram | slack | discord | line | webchat | hook
     channel: text("channel").notNull(),
     name: text("name").notNull(),
     // Platform API base (Telegram: https://api.telegram.org); per account so tests and proxies
@@ -75,8 +75,8 @@ export const channelAccounts = sqliteTable(
     // SHA-256 (hex) of the webhook secret (Telegram) or bearer token (hooks): what verification
     // needs and nothing more. Never returned by the admin API.
     secretHash: text("secret_hash"),
-    // Reference (vault:<name> or SLACK_*) to the secret that signs the platform's deliveries
-    // (Slack: the app's signing secret), never the value; null for platforms without one.
+    // Reference (vault:<name>, SLACK_* or LINE_*) to the secret that signs the platform's deliveries
+    // (Slack: the app's signing secret; LINE: the channel secret), never the value; null for platforms without one.
     signingSecretRef: text("signing_secret_ref"),
     // The bot's @username (Telegram) or user id (Slack, U...), to tell when a group message
     // mentions it and which messages are its own.
