@@ -42,6 +42,16 @@ async function checkPlatform(driver: ChannelDriver, chats: number[], streamed = 
   const expected = chats.length * PER_CHAT;
   const until = Date.now() + 180_000;
   while ((await driver.sent()).length < expected && Date.now() < until) await new Promise((r) => setTimeout(r, 500));
+  // The count at the fake can be reached by an in-doubt resend while another chat's last turn is
+  // still queued (a retry after a failed model call): wait until every session is settled too.
+  for (const chat of chats) {
+    while (Date.now() < until) {
+      const session = await stack.exportSession(driver, chat);
+      const settled = session.inbox.length === PER_CHAT && session.inbox.every((r: any) => r.state === "done") && session.outbox.every((o: any) => o.state === "sent");
+      if (settled) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
   // Anything sent twice would show up a little later.
   await new Promise((r) => setTimeout(r, 2000));
   const sent = await driver.sent();
