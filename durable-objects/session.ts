@@ -28,6 +28,7 @@ import { compactIfNeeded, runTurn } from "../workers/agents/session-turn.ts";
 import { haltIfTenantGone } from "../workers/agents/tenant-halt.ts";
 import type { HistoryEntry } from "../workers/agents/turn.ts";
 import { flushOutbox, nextSendSlot, queueProactive } from "../workers/channels/outbox.ts";
+import { redactedIntent } from "../workers/channels/reply-credentials.ts";
 import { acceptRefusal, NewSessionAdmission } from "../workers/channels/session-ingress.ts";
 import type { AccountConfig } from "../workers/channels/types.ts";
 import { onWebChatClose, onWebChatFrame, openWebChatSocket } from "../workers/channels/webchat-socket.ts";
@@ -277,7 +278,11 @@ export class ChatSession extends DurableObject<Env> {
       profile: this.meta("profile"),
       history: rows("SELECT seq, role, content, tokens, summary, at FROM history ORDER BY seq"),
       inbox: rows("SELECT seq, msg_id, state, attempts, received_at, done_at, reply FROM inbox ORDER BY seq"),
-      outbox: rows("SELECT id, intent_key, in_reply_to, intent, state, attempts, last_error, receipt, created_at, sent_at FROM outbox ORDER BY id"),
+      // Reply targets that are credentials (a Discord interaction token) are not shown.
+      outbox: rows("SELECT id, intent_key, in_reply_to, intent, state, attempts, last_error, receipt, created_at, sent_at FROM outbox ORDER BY id").map((r) => ({
+        ...r,
+        intent: redactedIntent(r.intent as string),
+      })),
       snapshots: rows("SELECT id, at FROM snapshots ORDER BY id"),
     };
   }

@@ -117,8 +117,15 @@ channelAccountRoutes.post("/:id/revoke", async (c) => {
     auditInsert(db, claims, { tenantId: row.tenantId, action: "channel_account.revoke", target: row.id, metadata: { name: row.name } }, revokedAt),
   ]);
   forgetAccount(row.id);
-  // A Discord bot's Gateway connection closes now, not at its next watchdog tick (it would stop
-  // there too, on seeing the revocation, up to a minute later).
-  if (row.channel === "discord") await c.env.DISCORD_GATEWAYS.get(c.env.DISCORD_GATEWAYS.idFromName(row.id)).stop();
+  // A Discord bot's Gateway connection closes now, not at its next watchdog tick (which stops it
+  // too, on seeing the revocation, within a minute: so a failed call here is logged, and the
+  // revocation, already committed, still answers 200).
+  if (row.channel === "discord") {
+    try {
+      await c.env.DISCORD_GATEWAYS.get(c.env.DISCORD_GATEWAYS.idFromName(row.id)).stop();
+    } catch (err) {
+      console.error(JSON.stringify({ level: "warn", msg: "gateway stop on revocation failed", account: row.id, error: String(err) }));
+    }
+  }
   return c.json(view({ ...row, revokedAt }));
 });
