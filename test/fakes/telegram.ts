@@ -4,7 +4,10 @@
 // It records every sendMessage and editMessageText per bot token and can misbehave on request:
 //   POST /control/<token>/fail {kind:"429"|"500"|"stall", times, retry_after?}
 //        the next `times` sends get that answer (429 with parameters.retry_after seconds; 500;
-//        or a stall: the request is held until the client gives up)
+//        or a stall: the request is held until the client gives up); also "huge": a 200 whose body
+//        streams 4 MiB with no content-length (a hostile api_base_url), and "long_error": a 400
+//        whose description is 20,000 characters
+//   ANY  /huge/...   that same 4 MiB streamed answer for any path (a hostile base URL for any platform)
 //   POST /control/<token>/limit {per_second}   a bot-wide limit like Telegram's (~30 messages/s
 //        across all chats of one bot): a send that would make more than `per_second` accepted
 //        sends within the last second is answered 429 with parameters.retry_after (seconds).
@@ -39,7 +42,7 @@ export interface SentMessage {
 }
 
 interface Failure {
-  kind: "429" | "500" | "stall";
+  kind: "429" | "500" | "stall" | "huge" | "long_error";
   times: number;
   retry_after: number;
 }
@@ -53,6 +56,25 @@ export interface Rejected {
 export interface FakeTelegram {
   url: string;
   close(): Promise<void>;
+}
+
+// 4 MiB of a JSON-looking answer in 64 KiB chunks, chunked (no content-length), each chunk
+// written only once the previous one drained, so a client that stops reading stops the stream.
+const HUGE_BYTES = 4 * 1024 * 1024;
+function streamHuge(res: ServerResponse): void {
+  res.writeHead(200, { "content-type": "application/json" });
+  res.write('{"ok":true,"result":{"message_id":1,"pad":"');
+  const chunk = "x".repeat(64 * 1024);
+  let sent = 0;
+  const next = (): void => {
+    while (sent < HUGE_BYTES && !res.destroyed) {
+      sent += chunk.length;
+      if (!res.write(chunk)) return void res.once("drain", next);
+    }
+    if (!res.destroyed) res.end('"}}');
+  };
+  res.on("error", () => {});
+  next();
 }
 
 export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
@@ -140,6 +162,10 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
       failures.set(token, { kind: body.kind ?? "429", times: body.times ?? 1, retry_after: body.retry_after ?? 1 });
       return json(res, 200, { ok: true });
     }
+    if (url.pathname.startsWith("/huge/")) {
+      await readBody(req);
+      return streamHuge(res);
+    }
     const call = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(url.pathname);
     if (!call || req.method !== "POST") return json(res, 404, { ok: false, error_code: 404, description: "Not Found" });
     const token = decodeURIComponent(call[1] as string);
@@ -163,6 +189,8 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
         });
       }
       if (failure.kind === "500") return json(res, 500, { ok: false, error_code: 500, description: "Internal Server Error" });
+      if (failure.kind === "huge") return streamHuge(res);
+      if (failure.kind === "long_error") return json(res, 400, { ok: false, error_code: 400, description: `Bad Request: ${"x".repeat(20_000)}` });
       stalled.add(res);
       res.on("close", () => stalled.delete(res));
       return;

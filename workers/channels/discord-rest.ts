@@ -15,7 +15,7 @@
 // limit, and a 429 that still comes is honoured for its retry_after.
 import { discordErrorAnswer, discordInteractionToken, discordMessageAnswer, discordRateLimitAnswer, discordSnowflake } from "../../schema/discord.ts";
 import type { Env } from "../env.ts";
-import { platformFetch, retryAfterSecondsMs } from "./platform-http.ts";
+import { answerTooLarge, PlatformAnswerTooLarge, platformFetch, readPlatformJson, retryAfterSecondsMs } from "./platform-http.ts";
 import { httpFailure, networkFailure } from "./secrets.ts";
 import type { AccountConfig, SendResult } from "./types.ts";
 
@@ -71,8 +71,9 @@ export async function discordCall(
   const res = fetched.res;
   let payload: unknown = null;
   try {
-    payload = await res.json();
+    payload = await readPlatformJson(res);
   } catch (err) {
+    if (err instanceof PlatformAnswerTooLarge) return { result: answerTooLarge(err), status: res.status };
     // A success we cannot read may still have created the message: retried like a lost answer.
     if (res.ok) return { result: networkFailure(err), status: res.status };
   }

@@ -20,7 +20,7 @@
 //   other 4xx  a dead letter with LINE's message
 import { lineErrorAnswer, lineSentAnswer } from "../../schema/line.ts";
 import type { Env } from "../env.ts";
-import { platformFetch, retryAfterSecondsMs } from "./platform-http.ts";
+import { answerTooLarge, PlatformAnswerTooLarge, platformFetch, readPlatformJson, retryAfterSecondsMs } from "./platform-http.ts";
 import { httpFailure, networkFailure } from "./secrets.ts";
 import type { AccountConfig, SendIntent, SendResult } from "./types.ts";
 
@@ -74,8 +74,10 @@ export async function lineCall(
   const requestId = boundedId(res.headers.get("x-line-request-id"));
   let payload: unknown = null;
   try {
-    payload = await res.json();
+    payload = await readPlatformJson(res);
   } catch (err) {
+    // Too large and not a success: retried (a hostile or broken base URL), never read whole.
+    if (err instanceof PlatformAnswerTooLarge && !res.ok) return { result: answerTooLarge(err) };
     // A 200 whose body was lost may still have sent the message: a push retried with its key is
     // safe; a reply retried finds its token used and pushes (see REPLY_TOKEN_USABLE_MS).
     if (res.ok) {

@@ -21,7 +21,7 @@ import { resolveSecret } from "../auth/secrets.ts";
 import type { Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { parseOr400 } from "../http/validation.ts";
-import { platformFetch, retryAfterSecondsMs } from "./platform-http.ts";
+import { answerTooLarge, PlatformAnswerTooLarge, platformErrorText, platformFetch, readPlatformJson, retryAfterSecondsMs } from "./platform-http.ts";
 import { httpFailure, networkFailure } from "./secrets.ts";
 import { escapeSlack, mentions, SLACK_MAX_TEXT, splitSlack, stripMention, unescapeSlack } from "./slack-text.ts";
 import type { AccountConfig, ChannelAdapter, Delivery, SendResult, VerifiableAccount } from "./types.ts";
@@ -219,12 +219,13 @@ async function callWebApi(env: Env, account: AccountConfig, token: string, metho
   const res = call.res;
   let payload: { ok?: boolean; ts?: string; error?: string } = {};
   try {
-    payload = (await res.json()) as typeof payload;
+    payload = ((await readPlatformJson(res)) ?? {}) as typeof payload;
   } catch (err) {
+    if (err instanceof PlatformAnswerTooLarge) return answerTooLarge(err);
     if (res.ok) return networkFailure(err);
   }
   if (res.ok && payload.ok === true && typeof payload.ts === "string") return { ok: true, receipt: payload.ts };
-  const error = `slack ${method} ${res.status}: ${payload.error ?? "no error"}`;
+  const error = `slack ${method} ${res.status}: ${platformErrorText(String(payload.error ?? "no error"))}`;
   if (res.status === 429) return httpFailure(429, error, retryAfterSecondsMs(res.headers.get("retry-after")));
   if (res.ok) return { ok: false, retryable: RETRYABLE_ERRORS.has(payload.error ?? ""), retryAfterMs: null, error };
   return httpFailure(res.status, error, null);

@@ -15,7 +15,7 @@ import { telegramUpdate, type TelegramUpdate } from "../../schema/channels.ts";
 import { ApiError } from "../http/errors.ts";
 import { parseOr400 } from "../http/validation.ts";
 import { resolveSecret } from "../auth/secrets.ts";
-import { platformFetch, retryAfterSecondsMs } from "./platform-http.ts";
+import { answerTooLarge, PlatformAnswerTooLarge, platformErrorText, platformFetch, readPlatformJson, retryAfterSecondsMs } from "./platform-http.ts";
 import { httpFailure, networkFailure, secretMatches } from "./secrets.ts";
 import type { Env } from "../env.ts";
 import type { AccountConfig, ChannelAdapter, SendResult } from "./types.ts";
@@ -136,11 +136,12 @@ async function callBotApi(env: Env, account: AccountConfig, token: string, metho
   const res = call.res;
   let payload: { ok?: boolean; result?: { message_id?: number }; description?: string; parameters?: { retry_after?: number } } = {};
   try {
-    payload = (await res.json()) as typeof payload;
+    payload = ((await readPlatformJson(res)) ?? {}) as typeof payload;
   } catch (err) {
+    if (err instanceof PlatformAnswerTooLarge) return answerTooLarge(err);
     if (res.ok) return networkFailure(err);
   }
   if (res.ok && payload.ok && payload.result?.message_id !== undefined) return { ok: true, receipt: String(payload.result.message_id) };
   const retryAfter = payload.parameters?.retry_after;
-  return httpFailure(res.ok ? 502 : res.status, `telegram ${method} ${res.status}: ${payload.description ?? "no description"}`, retryAfterSecondsMs(retryAfter));
+  return httpFailure(res.ok ? 502 : res.status, `telegram ${method} ${res.status}: ${platformErrorText(String(payload.description ?? "no description"))}`, retryAfterSecondsMs(retryAfter));
 }

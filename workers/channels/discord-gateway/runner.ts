@@ -16,6 +16,7 @@ import { checkOutboundUrl } from "../../security/outbound-url.ts";
 import { tenantStatus } from "../../tenants/liveness.ts";
 import { discordMessage } from "../discord-message.ts";
 import { accountIngressAllowed } from "../limits.ts";
+import { readPlatformJson } from "../platform-http.ts";
 import type { VerifiableAccount } from "../types.ts";
 import { GatewayConnection, type SocketEnd } from "./connection.ts";
 import {
@@ -246,9 +247,9 @@ export class GatewayRunner {
       await res.body?.cancel();
       throw new Error(`GET /gateway/bot answered ${res.status}`);
     }
-    const text = await res.text();
-    if (text.length > 64 * 1024) throw new Error("GET /gateway/bot answer too large");
-    const parsed = gatewayBot.safeParse(JSON.parse(text));
+    // Bounded like every platform answer (the base URL may be a tenant admin's server): too large
+    // is a retried connect failure, never a read of the whole body.
+    const parsed = gatewayBot.safeParse(await readPlatformJson(res));
     if (!parsed.success) throw new Error("GET /gateway/bot answer has no url");
     return parsed.data.url;
   }
