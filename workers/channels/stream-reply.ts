@@ -262,13 +262,15 @@ export class ReplyStream {
     const view = this.view() as string;
     const intent = baseIntent(this.last, 0, view);
     const now = Date.now();
-    // Durable before the post (and counted as its attempt): a re-run after a crash finds it.
+    // Durable before the post (and counted as its attempt): a re-run after a crash finds it. Its
+    // text is what the platform shows: for a target that is nothing yet (Discord's deferred
+    // "thinking..."), so finish() never takes the message for done before an edit has landed.
     const row = this.s.sql
       .exec<{ id: number }>(
         "INSERT INTO outbox (intent_key, in_reply_to, intent, state, attempts, receipt, next_at, created_at) VALUES (?, ?, ?, 'streaming', ?, ?, ?, ?) ON CONFLICT (intent_key) DO NOTHING RETURNING id",
         replyKey(this.last.messageId, 0),
         this.last.messageId,
-        JSON.stringify(intent),
+        JSON.stringify(target === null ? intent : { ...intent, text: "" }),
         target === null ? 1 : 0,
         target,
         now,
