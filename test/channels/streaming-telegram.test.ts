@@ -183,6 +183,27 @@ describe("streamed replies on Telegram", () => {
     expect(calls.filter((c) => c.message_id === posts[0]?.message_id).at(-1)?.text).toBe(answerOf("first", scenario));
   }, 60_000);
 
+  it("merged batch after a failed stream: the retry answering [A, B] goes on in A's message, no second post, nothing left streaming", async () => {
+    // Every attempt streams 5 pieces, then the connection drops: A's message is posted, the model
+    // call fails, and B arrives while A waits for its retry.
+    const scenario = { stream_words: 20, stream_every_ms: 100, stream_fail_after: 5 };
+    const s = await streamingTelegram({ scenario, agent: { merge_queued: true } });
+    const chat = newChatId();
+    const key = sessionKeyFor(s, chat);
+    await deliver(s.accountId, s.secret, dmUpdate(newUpdateId(), chat, "first"));
+    await waitFor(() => sentTo(s.token, chat), (c) => c.some((m) => m.method === "sendMessage"), 20_000, 20);
+    await waitFor(() => exportSession(s.tenant.owner, key), (e) => e.inbox[0]?.attempts >= 1 && e.outbox[0]?.receipt !== null, 20_000, 50);
+    await deliver(s.accountId, s.secret, dmUpdate(newUpdateId(), chat, "second"));
+    const done = await settled(s.tenant.owner, key, 1, 80_000);
+    const calls = await sentTo(s.token, chat);
+    const posts = calls.filter((c) => c.method === "sendMessage");
+    expect(posts).toHaveLength(1);
+    expect(calls.every((c) => c.message_id === posts[0]?.message_id)).toBe(true);
+    expect(calls.at(-1)).toMatchObject({ method: "editMessageText", text: FAILURE_TEXT });
+    expect(done.inbox.map((m: any) => m.reply)).toEqual([FAILURE_TEXT, FAILURE_TEXT]);
+    expect(done.outbox.map((r: any) => r.state)).toEqual(["sent"]);
+  }, 120_000);
+
   it("a streamed message the user deleted: edits stop, and the whole reply comes as a new message", async () => {
     const scenario = { stream_words: 30, stream_every_ms: 100 };
     const s = await streamingTelegram({ scenario });

@@ -56,8 +56,9 @@ export async function runTurn(s: SessionHost, batch: InboxRow[], gen: number): P
   await register(s, agent, key, last);
 
   const userText = mergedText(messages);
-  // A merged batch streams as one reply, keyed like finish() keys it: by the last message.
-  const stream = ReplyStream.open(s, gen, last);
+  // A merged batch streams as one reply, keyed like finish() keys it: by the last message, or
+  // into the message an earlier run of this batch's first messages streamed into.
+  const stream = ReplyStream.open(s, gen, last, messages.map((m) => m.messageId));
   let reply;
   let failure: { err: unknown } | null = null;
   try {
@@ -115,7 +116,7 @@ function finish(s: SessionHost, batch: InboxRow[], last: InboundMessage, text: s
     }
     if (text === null) return;
     // A streamed reply's part 0 becomes the final edit of the message it streamed into.
-    queueReplyParts(s, last, splitForChannel(account.channel, text), now);
+    queueReplyParts(s, last, splitForChannel(account.channel, text), now, batch.map((r) => r.msg_id));
     s.setMeta("last_active", now);
   });
 }

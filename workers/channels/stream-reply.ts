@@ -49,10 +49,23 @@ export function replyKey(messageId: string, part: number): string {
   return `reply:${messageId}:${part}`;
 }
 
-function streamRow(s: SessionHost, messageId: string): (StreamRow & Row) | undefined {
+// The streaming row of a turn answering `answering` (the batch's message ids). A session runs one
+// turn at a time, so there is at most one; it may answer an earlier message of the batch than the
+// last (message A streamed, its model call failed, B arrived during the retry wait: the turn
+// answering [A, B] goes on in A's message instead of leaving it half-written and posting another).
+function streamRow(s: SessionHost, answering: string[]): (StreamRow & Row) | undefined {
+  if (answering.length === 0) return undefined;
+  const marks = answering.map(() => "?").join(", ");
   return s.sql
-    .exec<StreamRow & Row>("SELECT id, intent, receipt, next_at FROM outbox WHERE intent_key = ? AND state = 'streaming'", replyKey(messageId, 0))
+    .exec<StreamRow & Row>(`SELECT id, intent, receipt, next_at FROM outbox WHERE state = 'streaming' AND in_reply_to IN (${marks}) ORDER BY id LIMIT 1`, ...answering)
     .toArray()[0];
+}
+
+// The addressing part of a streaming row's intent (its chat, and the message or interaction it
+// answers: a Discord interaction's token is in callbackUrl), without the text.
+function addressOf(intent: StreamingIntent): Omit<SendIntent, "key" | "text"> {
+  const { text: _text, nextEditAt: _next, ...address } = intent;
+  return address;
 }
 
 function baseIntent(last: InboundMessage, part: number, text: string): Omit<SendIntent, "key"> {
@@ -84,11 +97,15 @@ export class ReplyStream {
   private readonly s: SessionHost;
   private readonly gen: number;
   private readonly last: InboundMessage;
+  // Where edits go: the reply to `last`, or a resumed row's own address (it may answer an earlier
+  // message of a merged batch).
+  private address: Omit<SendIntent, "key" | "text">;
 
   private constructor(s: SessionHost, gen: number, last: InboundMessage) {
     this.s = s;
     this.gen = gen;
     this.last = last;
+    this.address = addressOf({ ...baseIntent(last, 0, "") });
     this.binding = s.binding() as SessionBinding;
     this.adapter = channelAdapters[this.binding.account.channel];
     // An account's own send_interval_ms slows its edits too (a busy Telegram group, whose 20
@@ -100,10 +117,11 @@ export class ReplyStream {
   // streaming off, the platform cannot edit, or an earlier run's post left no message id (that
   // post may or may not have arrived; a second one would risk a duplicate). A row with a message
   // id (a run cut short by a crash or a model retry) is resumed: its message is edited.
-  static open(s: SessionHost, gen: number, last: InboundMessage): ReplyStream | null {
+  // `answering`: the ids of the messages the turn answers (a merged batch's, `last` among them).
+  static open(s: SessionHost, gen: number, last: InboundMessage, answering: string[] = [last.messageId]): ReplyStream | null {
     const account = s.binding()?.account;
     if (!account?.streamReplies || !channelAdapters[account.channel].edit) return null;
-    const row = streamRow(s, last.messageId);
+    const row = streamRow(s, answering);
     if (row && row.receipt === null) return null;
     const stream = new ReplyStream(s, gen, last);
     if (row) {
@@ -111,6 +129,7 @@ export class ReplyStream {
       stream.rowId = row.id;
       stream.messageId = row.receipt;
       stream.shown = intent.text;
+      stream.address = addressOf(intent);
       stream.nextEditAt = intent.nextEditAt ?? 0;
     }
     return stream;
@@ -200,7 +219,7 @@ export class ReplyStream {
   }
 
   private edit(text: string): Promise<SendResult> {
-    const intent = { ...baseIntent(this.last, 0, text), key: `${this.binding.key}#${this.rowId}`, editMessageId: this.messageId as string };
+    const intent = { ...this.address, text, key: `${this.binding.key}#${this.rowId}`, editMessageId: this.messageId as string };
     return (this.adapter.edit as NonNullable<ChannelAdapter["edit"]>)(intent, this.binding.account, this.ctx());
   }
 
@@ -233,7 +252,7 @@ export class ReplyStream {
   // The message's text and the next edit time, into the row (a resumed run and finish() read them).
   private record(): void {
     if (this.rowId === null || this.gen !== this.s.generation()) return;
-    const intent: StreamingIntent = { ...baseIntent(this.last, 0, this.shown ?? ""), nextEditAt: this.nextEditAt };
+    const intent: StreamingIntent = { ...this.address, text: this.shown ?? "", nextEditAt: this.nextEditAt };
     this.s.sql.exec("UPDATE outbox SET intent = ? WHERE id = ? AND state = 'streaming'", JSON.stringify(intent), this.rowId);
   }
 
@@ -333,8 +352,9 @@ export class ReplyStream {
 // already has its row: with a message id it becomes the final edit of that message (or is done,
 // when the message already shows exactly this text); without one it becomes a normal send. The
 // other parts are new send intents behind it.
-export function queueReplyParts(s: SessionHost, last: InboundMessage, parts: string[], now: number): void {
-  const row = streamRow(s, last.messageId);
+// `answering`: as for ReplyStream.open.
+export function queueReplyParts(s: SessionHost, last: InboundMessage, parts: string[], now: number, answering: string[] = [last.messageId]): void {
+  const row = streamRow(s, answering);
   parts.forEach((part, i) => {
     const intent = baseIntent(last, i, part);
     if (i === 0 && row) {
@@ -343,7 +363,8 @@ export function queueReplyParts(s: SessionHost, last: InboundMessage, parts: str
         return;
       }
       const streamed = JSON.parse(row.intent) as StreamingIntent;
-      const final = JSON.stringify({ ...intent, editMessageId: row.receipt } satisfies Omit<SendIntent, "key">);
+      // The message it streamed into, wherever that is (a merged batch's earlier message).
+      const final = JSON.stringify({ ...addressOf(streamed), text: part, editMessageId: row.receipt } satisfies Omit<SendIntent, "key">);
       if (streamed.text === part) {
         s.sql.exec("UPDATE outbox SET intent = ?, state = 'sent', sent_at = ?, last_error = NULL WHERE id = ?", final, now, row.id);
       } else {
