@@ -71,7 +71,7 @@ describe("discord gateway protocol helpers", () => {
     expect(backoffMs(0, 1000, () => 1)).toBe(1000);
     expect(backoffMs(3, 1000, () => 1)).toBe(8000);
     expect(backoffMs(50, 1000, () => 1)).toBe(MAX_BACKOFF_MS);
-    expect(clampHeartbeat(1)).toBe(100);
+    expect(clampHeartbeat(1)).toBe(1_000);
     expect(clampHeartbeat(41_250)).toBe(41_250);
     expect(clampHeartbeat(10_000_000)).toBe(120_000);
     expect(invalidSessionDelayMs(() => 0)).toBe(1000);

@@ -4,7 +4,17 @@
 // RECONNECT / INVALID_SESSION requests. What to do next (resume, identify, stop) is the runner's
 // (./runner.ts): this class only reports how the socket ended, exactly once.
 import { gatewayFrame, gatewayHello } from "../../../schema/discord-gateway.ts";
-import { clampHeartbeat, HELLO_TIMEOUT_MS, identifyPayload, invalidSessionDelayMs, MAX_FRAME_CHARS, Op, RESUMABLE_CLOSE, resumePayload } from "./protocol.ts";
+import {
+  clampHeartbeat,
+  HELLO_TIMEOUT_MS,
+  identifyPayload,
+  invalidSessionDelayMs,
+  MAX_EVENT_FRAME_CHARS,
+  MAX_HANDSHAKE_FRAME_CHARS,
+  Op,
+  RESUMABLE_CLOSE,
+  resumePayload,
+} from "./protocol.ts";
 
 export interface SocketEnd {
   // Why it ended, for the state the admin API shows.
@@ -34,6 +44,10 @@ export class GatewayConnection {
   private helloTimer: ReturnType<typeof setTimeout> | null = null;
   private acked = true;
   private done = false;
+  // READY or RESUMED seen: from then on frames are held to the smaller event limit.
+  private ready = false;
+  // Oversized frames dropped on this socket (logged at 1, 2, 4, 8...: a flood does not flood the log).
+  private oversized = 0;
   // The last sequence number received: what each heartbeat carries.
   seq: number | null;
   heartbeatMs: number | null = null;
@@ -76,8 +90,11 @@ export class GatewayConnection {
     if (this.done) return;
     // Binary frames (compression, ETF) were not asked for; an oversized frame is not read.
     if (typeof data !== "string") return;
-    if (data.length > MAX_FRAME_CHARS) {
-      console.warn(JSON.stringify({ level: "warn", msg: "discord gateway frame too large, dropped", chars: data.length }));
+    if (data.length > (this.ready ? MAX_EVENT_FRAME_CHARS : MAX_HANDSHAKE_FRAME_CHARS)) {
+      this.oversized++;
+      if ((this.oversized & (this.oversized - 1)) === 0) {
+        console.warn(JSON.stringify({ level: "warn", msg: "discord gateway frame too large, dropped", chars: data.length, dropped: this.oversized }));
+      }
       return;
     }
     let json: unknown;
@@ -91,6 +108,7 @@ export class GatewayConnection {
     const { op, d, s, t } = frame.data;
     if (op === Op.DISPATCH) {
       if (typeof s === "number") this.seq = s;
+      if (t === "READY" || t === "RESUMED") this.ready = true;
       if (typeof t === "string") this.events.dispatch(t, s ?? null, d);
       return;
     }

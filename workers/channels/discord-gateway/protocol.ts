@@ -37,13 +37,25 @@ export const SESSION_LOST_CLOSE_CODES: ReadonlySet<number> = new Set([4007, 4009
 // The code we close with when we mean to resume: anything but 1000/1001, which end the session.
 export const RESUMABLE_CLOSE = 4000;
 
-// A frame larger than this is dropped unread (a message event is a few KiB).
-export const MAX_FRAME_CHARS = 1024 * 1024;
+// Frames larger than these are dropped unread. Until the session is ready (READY or RESUMED seen)
+// up to 1 MiB: READY lists every guild of the bot (up to 2,500 per shard) and a RESUME's replayed
+// events come before RESUMED. After that only dispatches of our intents arrive (MESSAGE_CREATE and
+// the like): Discord's largest (4,000 characters of content, 6,000 of embeds, a referenced
+// message with its own, mentions with member objects, all JSON-escaped) stays well under 256 KiB.
+// An event dropped so is lost (its seq is unknown); only a hostile or broken gateway sends one.
+// The limit is per frame and the frame is only parsed, never kept: what is queued is the small
+// InboundMessage (see MAX_PENDING_BYTES).
+export const MAX_HANDSHAKE_FRAME_CHARS = 1024 * 1024;
+export const MAX_EVENT_FRAME_CHARS = 256 * 1024;
 // Events waiting for the accept path before the connection is dropped (and resumed later from the
-// last accepted sequence): the queue is bounded whatever the gateway sends.
+// last accepted sequence): the queue is bounded whatever the gateway sends, by count and by the
+// size of the messages it holds (each at most ~8,000 characters of text: 2 MiB is ~250 of the
+// largest, thousands of ordinary ones), so one bot's flood cannot fill the isolate it shares.
 export const MAX_PENDING_EVENTS = 500;
-// A HELLO outside these bounds is clamped: a hostile gateway cannot make the heartbeat spin.
-export const MIN_HEARTBEAT_MS = 100;
+export const MAX_PENDING_BYTES = 2 * 1024 * 1024;
+// A HELLO outside these bounds is clamped: a hostile gateway cannot make the heartbeat spin
+// (Discord's is ~41 s; under 1 s would only be a gateway driving our timers).
+export const MIN_HEARTBEAT_MS = 1_000;
 export const MAX_HEARTBEAT_MS = 120_000;
 export const HELLO_TIMEOUT_MS = 15_000;
 export const CONNECT_TIMEOUT_MS = 15_000;
@@ -52,6 +64,19 @@ export const WATCHDOG_MS = 30_000;
 // Reconnect backoff cap; a connection that stayed up this long resets the backoff.
 export const MAX_BACKOFF_MS = 60_000;
 export const STABLE_CONNECTION_MS = 10_000;
+
+// What one queued event holds, in bytes as counted against MAX_PENDING_BYTES: its message as
+// UTF-16 text (the JSON length, x2) plus a fixed cost for the closure and the entry, so even
+// ignored events (no message) count.
+export const PENDING_ENTRY_BYTES = 256;
+export function pendingSize(message: unknown): number {
+  return PENDING_ENTRY_BYTES + (message === null ? 0 : JSON.stringify(message).length * 2);
+}
+
+// Whether one more event of `size` fits the queue.
+export function pendingAdmits(pending: number, pendingBytes: number, size: number): boolean {
+  return pending < MAX_PENDING_EVENTS && pendingBytes + size <= MAX_PENDING_BYTES;
+}
 
 export function clampHeartbeat(ms: number): number {
   return Math.min(MAX_HEARTBEAT_MS, Math.max(MIN_HEARTBEAT_MS, ms));

@@ -17,14 +17,16 @@ import { tenantStatus } from "../../tenants/liveness.ts";
 import { discordMessage } from "../discord-message.ts";
 import { accountIngressAllowed } from "../limits.ts";
 import { readPlatformJson } from "../platform-http.ts";
-import type { VerifiableAccount } from "../types.ts";
+import type { InboundMessage } from "../../../schema/channels.ts";
+import type { AccountConfig, VerifiableAccount } from "../types.ts";
 import { GatewayConnection, type SocketEnd } from "./connection.ts";
 import {
   backoffMs,
   CONNECT_TIMEOUT_MS,
   DISCORD_API,
   FATAL_CLOSE_CODES,
-  MAX_PENDING_EVENTS,
+  pendingAdmits,
+  pendingSize,
   retryBaseMs,
   SESSION_LOST_CLOSE_CODES,
   socketFetchUrl,
@@ -67,6 +69,8 @@ export interface GatewayView {
   last_close_code: number | null;
   last_error: string | null;
   pending_events: number;
+  // What the queued events hold (their messages, not Discord's payloads), bounded by MAX_PENDING_BYTES.
+  pending_bytes: number;
 }
 
 export type GatewayStorage = Pick<DurableObjectStorage, "get" | "put" | "setAlarm" | "deleteAlarm">;
@@ -89,6 +93,10 @@ export class GatewayRunner {
   private chain: Promise<void> = Promise.resolve();
   private queued = 0;
   private pending = 0;
+  private pendingBytes = 0;
+  // The account as last read (connect, each accept): a MESSAGE_CREATE is turned into its small
+  // InboundMessage on arrival with it, so the queue never holds Discord's payload.
+  private account: AccountConfig | null = null;
   private skipThrough = 0;
   private readonly storage: GatewayStorage;
   private readonly env: Env;
@@ -122,6 +130,7 @@ export class GatewayRunner {
       last_close_code: s.lastCloseCode,
       last_error: s.lastError,
       pending_events: this.pending,
+      pending_bytes: this.pendingBytes,
     };
   }
 
@@ -191,6 +200,7 @@ export class GatewayRunner {
     try {
       const account = await this.liveAccount();
       if (!account) return;
+      this.account = publicAccount(account);
       const token = await resolveSecret(this.env, account.tenantId, account.tokenRef, "DISCORD_");
       if (!token.ok) {
         if (token.code === "vault_unavailable") return void (await this.retry(`bot token: ${token.message}`));
@@ -281,29 +291,35 @@ export class GatewayRunner {
       this.state = { ...this.state, status: "connected", resumes: this.state.resumes + 1 };
       return void this.save();
     }
-    if (t !== "MESSAGE_CREATE") return;
-    // Bounded: when the accept path falls this far behind, the socket is left and resumed later
-    // from the last accepted event, instead of queueing without end.
-    if (this.pending >= MAX_PENDING_EVENTS) return conn.close({ reason: "too many events waiting for the accept path", code: null, resumable: true });
+    if (t !== "MESSAGE_CREATE" || this.account === null) return;
+    // Read now, so what waits is the bounded InboundMessage (or nothing but its seq, for an event
+    // we ignore), never the payload; the account is checked again when it is accepted.
+    const message = discordMessage(d, this.account, Date.now());
+    const size = pendingSize(message);
+    // Bounded by count and bytes: when the accept path falls this far behind, the socket is left
+    // and resumed later from the last accepted event, instead of queueing without end.
+    if (!pendingAdmits(this.pending, this.pendingBytes, size)) return conn.close({ reason: "too many events waiting for the accept path", code: null, resumable: true });
     const index = ++this.queued;
     const session = this.state.sessionId;
     this.pending++;
+    this.pendingBytes += size;
     this.chain = this.chain
-      .then(() => this.accept(index, session, s, d))
+      .then(() => this.accept(index, session, s, message))
       .catch((err: unknown) => this.acceptFailed(err))
       .finally(() => {
         this.pending--;
+        this.pendingBytes -= size;
       });
   }
 
-  private async accept(index: number, session: string | null, s: number | null, d: unknown): Promise<void> {
+  private async accept(index: number, session: string | null, s: number | null, message: InboundMessage | null): Promise<void> {
     if (index <= this.skipThrough) return;
     // A replay of an event already accepted (a resume that overlapped what was still queued) goes
     // through again: the message-id dedupe answers it as a duplicate. No skip by seq here, so a
     // gateway that numbers events wrongly can delay a resume but never drop a message.
     const account = await this.liveAccount();
     if (!account) return;
-    const message = discordMessage(d, publicAccount(account), Date.now());
+    this.account = publicAccount(account);
     if (message) {
       if (!(await accountIngressAllowed(this.env, account.id))) throw new Error("the account's ingress limit is exhausted; resuming later");
       const outcome = await deliverInbound(this.env, account, message);
