@@ -26,8 +26,7 @@
 //   GET  /control/messages?key=K     the messages as they stand now (content after edits)
 // Run alone for end-to-end tests: `node test/fakes/discord.ts <port>`.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { json, readBody } from "./upstream-http.ts";
+import { json, listenFake, readBody } from "./upstream-http.ts";
 
 export interface DiscordRequest {
   method: string;
@@ -269,22 +268,7 @@ export async function startFakeDiscord(port = 0): Promise<FakeDiscord> {
     return answer(res, record, bucket, 405, { message: "405: Method Not Allowed", code: 0 });
   }
 
-  // workerd keeps idle connections to the fake and reuses them: a server closing one after Node's
-  // default 5 s can race a request just sent on it ("Network connection lost" under load). The
-  // clients close their connections; the server keeps them as long as they do.
-  server.keepAliveTimeout = 120_000;
-  server.headersTimeout = 125_000;
-  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
-  const { port: bound } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${bound}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const res of stalled) res.destroy();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listenFake(server, port, stalled);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -28,8 +28,7 @@
 // Run alone for end-to-end tests: `node test/fakes/line.ts <port>`.
 import { createHash, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { json, readBody } from "./upstream-http.ts";
+import { json, listenFake, readBody } from "./upstream-http.ts";
 
 export interface LineSentMessage {
   to: string;
@@ -235,21 +234,7 @@ export async function startFakeLine(port = 0): Promise<FakeLine> {
     res.end(JSON.stringify({ sentMessages }));
   }
 
-  // workerd keeps idle connections to the fake and reuses them: the server keeps them as long as
-  // the clients do (Node's 5 s default races a request sent on a closing connection).
-  server.keepAliveTimeout = 120_000;
-  server.headersTimeout = 125_000;
-  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
-  const { port: bound } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${bound}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const res of stalled) res.destroy();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listenFake(server, port, stalled);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -19,8 +19,7 @@
 // Tokens the fake knows: any token starting with "xoxb-" (anything else is invalid_auth).
 // Run alone for end-to-end tests: `node test/fakes/slack.ts <port>`.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { json, readBody } from "./upstream-http.ts";
+import { json, listenFake, readBody } from "./upstream-http.ts";
 
 export interface SlackSentMessage {
   channel: string;
@@ -135,16 +134,7 @@ export async function startFakeSlack(port = 0): Promise<FakeSlack> {
     return json(res, 200, { ok: true, channel: body.channel, ts, message: { type: "message", text: body.text, ts, ...(threadTs ? { thread_ts: threadTs } : {}) } });
   }
 
-  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
-  const { port: bound } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${bound}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listenFake(server, port);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

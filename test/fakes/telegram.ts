@@ -28,8 +28,7 @@
 // recorded and listed by GET /control/callbacks/<name>.
 // Run alone for end-to-end tests and the bench: `node test/fakes/telegram.ts <port>`.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { json, readBody } from "./upstream-http.ts";
+import { json, listenFake, readBody } from "./upstream-http.ts";
 
 export interface SentMessage {
   method: "sendMessage" | "editMessageText";
@@ -246,17 +245,7 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
     return json(res, 200, { ok: true, result: { message_id: messageId, chat: { id: Number(body.chat_id) }, date: Math.floor(Date.now() / 1000), text: body.text } });
   }
 
-  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
-  const { port: bound } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${bound}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const res of stalled) res.destroy();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listenFake(server, port, stalled);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
