@@ -136,6 +136,30 @@ describe("streamed replies on Telegram", () => {
     expect((await sentTo(s.token, chat)).length).toBe(sent);
   }, 90_000);
 
+  it("a tenant revoked mid-stream: no intermediate edit reaches the platform after the revocation is seen", async () => {
+    // A 4 s answer that does not fail: only the stream's own check can stop its edits.
+    const scenario = { stream_words: 40, stream_every_ms: 100 };
+    const s = await streamingTelegram({ scenario });
+    const chat = newChatId();
+    const key = sessionKeyFor(s, chat);
+    await deliver(s.accountId, s.secret, dmUpdate(newUpdateId(), chat, "stop me"));
+    await waitFor(() => sentTo(s.token, chat), (c) => c.some((m) => m.method === "editMessageText"), 20_000, 20);
+    expectStatus(await admin(await ownerToken(), "POST", `/tenants/${s.tenant.tenantId}/revoke`), 200);
+    const revokedAt = Date.now();
+    const owner = await ownerToken();
+    // The turn ends (the model's answer is complete by then) and its final edit is never sent.
+    const halted = await waitFor(
+      () => exportSession(owner, key),
+      (e) => e.outbox.length === 1 && !["streaming", "pending"].includes(e.outbox[0].state) && e.inbox.every((m: any) => m.state !== "queued"),
+      30_000,
+    );
+    expect(halted.outbox[0].state).toBe("dead");
+    // At most the one edit already in flight when the revocation landed.
+    const after = (await sentTo(s.token, chat)).filter((c) => c.at > revokedAt);
+    expect(after.length).toBeLessThanOrEqual(1);
+    expect(after.every((c) => c.method === "editMessageText")).toBe(true);
+  }, 60_000);
+
   it("429s on edits back the edits off (and pause the bot), with no storm", async () => {
     const scenario = { stream_words: 50, stream_every_ms: 100 };
     const s = await streamingTelegram({ scenario });

@@ -22,6 +22,7 @@ import type { InboundMessage } from "../../schema/channels.ts";
 import type { Row, SessionBinding, SessionHost } from "../../durable-objects/session-store.ts";
 import { channelAdapters, splitForChannel } from "./index.ts";
 import { flushOutbox, nextSendSlot } from "./outbox.ts";
+import { tenantStatus } from "../tenants/liveness.ts";
 import { accountSendWait, accountSlotNow, pauseAccount } from "./send-limits.ts";
 import type { ChannelAdapter, SendIntent, SendResult } from "./types.ts";
 
@@ -183,6 +184,16 @@ export class ReplyStream {
     return parts[0] as string;
   }
 
+  // The tenant may be revoked while the reply streams: no post and no edit after that is seen
+  // (tenantStatus is cached per isolate, so asking before every call costs nothing). Stops the
+  // stream; what it left is dropped with the turn's outbox rows.
+  private async live(): Promise<boolean> {
+    if ((await tenantStatus(this.s.env, this.binding.agent.tenantId)) === "live") return true;
+    this.stopped = true;
+    this.log("stream stopped", "tenant not live");
+    return false;
+  }
+
   private ctx() {
     return { env: this.s.env, sockets: this.s.ctx.getWebSockets() };
   }
@@ -205,6 +216,7 @@ export class ReplyStream {
         await this.sleep(null);
         continue;
       }
+      if (!(await this.live())) return;
       if (!(await accountSlotNow(this.s, this.binding.account))) {
         // Skipped: tried again within an interval, at a random point, so that chats streaming at
         // the same moment do not keep meeting the same full bucket (one always losing).
@@ -277,7 +289,7 @@ export class ReplyStream {
       if (wait <= 0) break;
       await this.sleep(wait);
     }
-    if (this.gone()) return false;
+    if (this.gone() || !(await this.live()) || this.gone()) return false;
     const view = this.view() as string;
     const intent = baseIntent(this.last, 0, view);
     const now = Date.now();
