@@ -3,7 +3,11 @@
 // arrival and only that waits for the accept path; the queue is bounded by count and bytes (past
 // either the socket is left and resumed later from the last accepted event: nothing is lost);
 // after READY a frame over 256 KiB is dropped unread; a HELLO cannot drive the heartbeat under 1 s.
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { accountById } from "../../workers/agents/config.ts";
+import { publicAccount } from "../../workers/channels/inbound.ts";
+import { GatewayRunner, type GatewayStorage } from "../../workers/channels/discord-gateway/runner.ts";
 import { discordMessage } from "../../workers/channels/discord-message.ts";
 import {
   clampHeartbeat,
@@ -13,11 +17,11 @@ import {
   pendingAdmits,
   pendingSize,
 } from "../../workers/channels/discord-gateway/protocol.ts";
-import type { AccountConfig } from "../../workers/channels/types.ts";
+import type { AccountConfig, VerifiableAccount } from "../../workers/channels/types.ts";
 import { admin } from "../gateway/helpers.ts";
 import { exportSession, waitFor } from "./helpers.ts";
-import { discordMessages, discordSessionKey, snowflake } from "./discord-helpers.ts";
-import { connectedGateway, gatewayState, gw, gwStats, messageCreate, pushMessages, stopGateway } from "./discord-gateway-helpers.ts";
+import { discordMessages, discordSessionKey, setupDiscord, snowflake } from "./discord-helpers.ts";
+import { connectedGateway, gatewayState, gw, messageCreate, pushMessages, stopGateway } from "./discord-gateway-helpers.ts";
 
 const account: AccountConfig = { id: "acct", tenantId: "t", channel: "discord", apiBaseUrl: null, tokenRef: null, botUsername: "500000000000000005", sendIntervalMs: 0 };
 
@@ -46,6 +50,58 @@ describe("discord gateway bounds (helpers)", () => {
     expect(pendingAdmits(MAX_PENDING_EVENTS, 0, ignored)).toBe(false);
     expect(clampHeartbeat(1)).toBe(1_000);
   });
+});
+
+// The real runner, its dispatches driven directly and all in one go (no await between them, so
+// the accept path, which awaits D1, cannot drain any): what a gateway's burst does to the queue,
+// without depending on how fast either side runs.
+describe("discord gateway bounds (runner)", () => {
+  async function burst(payloads: unknown[]) {
+    const s = await setupDiscord();
+    const stored = new Map<string, unknown>();
+    const storage = {
+      get: async (k: string) => stored.get(k),
+      put: async (k: string, v: unknown) => void stored.set(k, v),
+      setAlarm: async () => {},
+      deleteAlarm: async () => {},
+    } as unknown as GatewayStorage;
+    const runner = new GatewayRunner(storage, env);
+    const closes: string[] = [];
+    const conn = { close: (end: { reason: string }) => void closes.push(end.reason), heartbeatMs: 1_000 };
+    const inner = runner as any;
+    inner.state = { ...inner.state, accountId: s.accountId, desired: "running", status: "connected", sessionId: "sess" };
+    inner.account = publicAccount((await accountById(env, s.accountId)) as VerifiableAccount);
+    inner.conn = conn;
+    let peak = { pending_events: 0, pending_bytes: 0 };
+    payloads.forEach((d, i) => {
+      inner.onDispatch(conn, "MESSAGE_CREATE", i + 2, d);
+      const v = runner.view();
+      if (v.pending_bytes > peak.pending_bytes || v.pending_events > peak.pending_events) peak = { pending_events: v.pending_events, pending_bytes: v.pending_bytes };
+    });
+    const queued = runner.view();
+    await inner.chain;
+    return { s, closes, peak, queued, drained: runner.view() };
+  }
+
+  it("a burst of the largest messages stops at the bytes bound and leaves the socket to resume", async () => {
+    const r = await burst(Array.from({ length: 250 }, () => messageCreate("w".repeat(7_990), { author: snowflake() })));
+    expect(r.peak.pending_bytes).toBeLessThanOrEqual(MAX_PENDING_BYTES);
+    expect(r.peak.pending_bytes).toBeGreaterThan(MAX_PENDING_BYTES - 20 * 1024);
+    expect(r.peak.pending_events).toBeLessThan(250);
+    expect(r.closes.length).toBeGreaterThanOrEqual(1);
+    expect(r.closes[0]).toContain("too many events waiting");
+    expect(r.drained).toMatchObject({ pending_events: 0, pending_bytes: 0 });
+  }, 60_000);
+
+  it("a burst of 1 MiB MESSAGE_CREATEs queues their small messages only, and stops at the count bound", async () => {
+    const big = () => ({ ...messageCreate("hi", { author: snowflake() }), embeds: [{ description: "e".repeat(1024 * 1024) }] });
+    const r = await burst(Array.from({ length: MAX_PENDING_EVENTS + 20 }, big));
+    expect(r.peak.pending_events).toBe(MAX_PENDING_EVENTS);
+    // 500 payloads of 1 MiB each held ~500 MiB before; their messages are a few KiB each.
+    expect(r.peak.pending_bytes).toBeLessThan(MAX_PENDING_EVENTS * 4 * 1024);
+    expect(r.closes[0]).toContain("too many events waiting");
+    expect(r.drained).toMatchObject({ pending_events: 0, pending_bytes: 0 });
+  }, 120_000);
 });
 
 describe("discord gateway bounds (end to end)", () => {
@@ -92,11 +148,8 @@ describe("discord gateway bounds (end to end)", () => {
       expect(x.pending_events).toBeLessThanOrEqual(MAX_PENDING_EVENTS);
       expect(x.pending_bytes).toBeLessThanOrEqual(MAX_PENDING_BYTES);
     }
-    // 250 of the largest messages are more than the bytes bound: the socket was left and the
-    // session resumed from the last accepted event (the fake replays what followed it).
-    const stats = await gwStats(s);
-    expect(stats.resumes).toBeGreaterThanOrEqual(1);
-    expect(done.resumes).toBeGreaterThanOrEqual(1);
+    // Whether the bound was reached here depends on how fast the accept path ran (the runner-level
+    // tests above reach it for certain); either way nothing was skipped.
     await stopGateway(s);
   }, 120_000);
 });
