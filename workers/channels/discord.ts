@@ -17,7 +17,6 @@
 //           token); a Gateway message's reply: POST /channels/{id}/messages with a
 //           message_reference to it. Mentions in a reply never ping (allowed_mentions parse [])
 //   edit    PATCH the interaction's message (@original or an id) or /channels/{id}/messages/{id}
-import { jsonBoundsFailure, MAX_BODY_DEPTH } from "../../schema/json-bounds.ts";
 import type { InboundMessage } from "../../schema/channels.ts";
 import { discordCommandData, discordInteraction, discordInteractionEnvelope, InteractionType } from "../../schema/discord.ts";
 import { resolveSecret } from "../auth/secrets.ts";
@@ -25,6 +24,7 @@ import type { Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { parseOr400 } from "../http/validation.ts";
 import { discordCall, DISCORD_MAX_TEXT, interactionGone, interactionOf, interactionReplyTo, isSnowflake, type InteractionRef } from "./discord-rest.ts";
+import { deliveryJson } from "./delivery-json.ts";
 import type { AccountConfig, ChannelAdapter, Delivery, SendIntent, SendResult, VerifiableAccount } from "./types.ts";
 
 // Discord's own window is 5 seconds to answer; a signed request older than this is a replay.
@@ -55,18 +55,6 @@ async function signatureValid(delivery: Delivery, account: VerifiableAccount): P
     // A key that is not a curve point: nothing it could verify.
     return false;
   }
-}
-
-function jsonOf(delivery: Delivery): unknown {
-  let json: unknown;
-  try {
-    json = JSON.parse(delivery.body);
-  } catch {
-    throw new ApiError(400, "invalid_json", "The interaction is not JSON.");
-  }
-  const failure = jsonBoundsFailure(json, MAX_BODY_DEPTH);
-  if (failure) throw new ApiError(400, "invalid_request", `The interaction ${failure.message}.`);
-  return json;
 }
 
 // The command an APPLICATION_COMMAND names, with /ask's question; null for a command we do not have.
@@ -128,11 +116,11 @@ export const discord: ChannelAdapter = {
   },
 
   handshake(delivery) {
-    return parseOr400(discordInteractionEnvelope, jsonOf(delivery)).type === InteractionType.PING ? { type: 1 } : null;
+    return parseOr400(discordInteractionEnvelope, deliveryJson(delivery, "interaction")).type === InteractionType.PING ? { type: 1 } : null;
   },
 
   ackBody(delivery, status) {
-    const json = jsonOf(delivery);
+    const json = deliveryJson(delivery, "interaction");
     const type = parseOr400(discordInteractionEnvelope, json).type;
     if (type !== InteractionType.APPLICATION_COMMAND) {
       // Autocomplete wants choices; a component or a modal is acknowledged without a change
@@ -149,7 +137,7 @@ export const discord: ChannelAdapter = {
   },
 
   parse(delivery, account, now) {
-    const json = jsonOf(delivery);
+    const json = deliveryJson(delivery, "interaction");
     if (parseOr400(discordInteractionEnvelope, json).type !== InteractionType.APPLICATION_COMMAND) return null;
     const interaction = parseOr400(discordInteraction, json);
     const command = commandOf(interaction.data);

@@ -12,6 +12,7 @@ import { ApiError } from "../http/errors.ts";
 import { parseOr400 } from "../http/validation.ts";
 import { checkOutboundUrl } from "../security/outbound-url.ts";
 import { httpFailure, networkFailure, secretMatches, SEND_TIMEOUT_MS } from "./secrets.ts";
+import { deliveryJson } from "./delivery-json.ts";
 import type { ChannelAdapter } from "./types.ts";
 
 export const HOOK_TOKEN_PREFIX = "ehk_";
@@ -34,12 +35,7 @@ export const hook: ChannelAdapter = {
   },
 
   parse(delivery, account, now) {
-    let json: unknown;
-    try {
-      json = JSON.parse(delivery.body);
-    } catch {
-      throw new ApiError(400, "invalid_json", "The body is not JSON.");
-    }
+    const json = deliveryJson(delivery, "body");
     const body = parseOr400(hookBody, json);
     const key = delivery.headers.get("idempotency-key");
     if (key === null) throw new ApiError(400, "missing_idempotency_key", "The Idempotency-Key header is required.");

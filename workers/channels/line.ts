@@ -11,7 +11,6 @@
 //   send    the reply token for a reply's first part while it is fresh, else push with a retry
 //           key derived from the intent, so LINE itself makes a resent push idempotent
 //           (./line-api.ts); a refused reply token falls back to push in the same attempt
-import { jsonBoundsFailure, MAX_BODY_DEPTH } from "../../schema/json-bounds.ts";
 import type { InboundMessage } from "../../schema/channels.ts";
 import { lineId, lineWebhookBody } from "../../schema/line.ts";
 import { resolveSecret } from "../auth/secrets.ts";
@@ -20,6 +19,7 @@ import { ApiError } from "../http/errors.ts";
 import { parseOr400 } from "../http/validation.ts";
 import { LINE_MAX_TEXT, lineCall, REPLY_TOKEN_USABLE_MS, retryKeyOf } from "./line-api.ts";
 import { lineEventMessage, replyTokenOf } from "./line-events.ts";
+import { deliveryJson } from "./delivery-json.ts";
 import type { AccountConfig, ChannelAdapter, Delivery, VerifiableAccount } from "./types.ts";
 
 const encoder = new TextEncoder();
@@ -43,15 +43,7 @@ async function signatureValid(delivery: Delivery, account: VerifiableAccount, en
 }
 
 function bodyOf(delivery: Delivery) {
-  let json: unknown;
-  try {
-    json = JSON.parse(delivery.body);
-  } catch {
-    throw new ApiError(400, "invalid_json", "The webhook body is not JSON.");
-  }
-  const failure = jsonBoundsFailure(json, MAX_BODY_DEPTH);
-  if (failure) throw new ApiError(400, "invalid_request", `The webhook body ${failure.message}.`);
-  return parseOr400(lineWebhookBody, json);
+  return parseOr400(lineWebhookBody, deliveryJson(delivery, "webhook body"));
 }
 
 function messagesOf(delivery: Delivery, account: AccountConfig, now: number): InboundMessage[] {

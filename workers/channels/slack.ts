@@ -15,7 +15,6 @@
 //           {ok:false,error} and rate limits as HTTP 429 + Retry-After (seconds)
 //   edit    chat.update (streamed replies) with the same token, escaping and 429 handling as a
 //           send; Slack answers an update to the same text as a success
-import { jsonBoundsFailure, MAX_BODY_DEPTH } from "../../schema/json-bounds.ts";
 import { slackEnvelopeType, slackEventCallback, slackSlashCommand, slackUrlVerification, type InboundMessage } from "../../schema/channels.ts";
 import { resolveSecret } from "../auth/secrets.ts";
 import type { Env } from "../env.ts";
@@ -24,6 +23,7 @@ import { parseOr400 } from "../http/validation.ts";
 import { answerTooLarge, PlatformAnswerTooLarge, platformErrorText, platformFetch, readPlatformJson, retryAfterSecondsMs } from "./platform-http.ts";
 import { httpFailure, networkFailure } from "./secrets.ts";
 import { escapeSlack, mentions, SLACK_MAX_TEXT, splitSlack, stripMention, unescapeSlack } from "./slack-text.ts";
+import { deliveryJson } from "./delivery-json.ts";
 import type { AccountConfig, ChannelAdapter, Delivery, SendResult, VerifiableAccount } from "./types.ts";
 
 export const SLACK_API = "https://slack.com/api";
@@ -61,19 +61,6 @@ async function signatureValid(delivery: Delivery, account: VerifiableAccount, en
   }
   const key = await crypto.subtle.importKey("raw", encoder.encode(secret.value), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
   return crypto.subtle.verify("HMAC", key, hexBytes(signature[1] as string), encoder.encode(`v0:${timestamp}:${delivery.body}`));
-}
-
-function jsonOf(delivery: Delivery): unknown {
-  let json: unknown;
-  try {
-    json = JSON.parse(delivery.body);
-  } catch {
-    throw new ApiError(400, "invalid_json", "The event is not JSON.");
-  }
-  // Events carry free-form rich text (blocks) the schema passes through: bounded like any body.
-  const failure = jsonBoundsFailure(json, MAX_BODY_DEPTH);
-  if (failure) throw new ApiError(400, "invalid_request", `The event ${failure.message}.`);
-  return json;
 }
 
 function commandWord(text: string): "start" | "reset" | null {
@@ -123,7 +110,7 @@ export const slack: ChannelAdapter = {
 
   handshake(delivery) {
     if (isForm(delivery)) return null;
-    const json = jsonOf(delivery);
+    const json = deliveryJson(delivery, "event");
     if (parseOr400(slackEnvelopeType, json).type !== "url_verification") return null;
     return { challenge: parseOr400(slackUrlVerification, json).challenge };
   },
@@ -145,7 +132,7 @@ export const slack: ChannelAdapter = {
 
   parse(delivery, account, now) {
     if (isForm(delivery)) return slashMessage(delivery, account, now);
-    const json = jsonOf(delivery);
+    const json = deliveryJson(delivery, "event");
     if (parseOr400(slackEnvelopeType, json).type !== "event_callback") return null;
     const e = parseOr400(slackEventCallback, json).event;
     if (e.type !== "message" && e.type !== "app_mention") return null;

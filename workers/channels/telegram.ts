@@ -12,12 +12,12 @@
 //           edit resent after a crash) is a success
 import type { InboundMessage } from "../../schema/channels.ts";
 import { telegramUpdate, type TelegramUpdate } from "../../schema/channels.ts";
-import { ApiError } from "../http/errors.ts";
 import { parseOr400 } from "../http/validation.ts";
 import { resolveSecret } from "../auth/secrets.ts";
 import { answerTooLarge, PlatformAnswerTooLarge, platformErrorText, platformFetch, readPlatformJson, retryAfterSecondsMs } from "./platform-http.ts";
 import { httpFailure, networkFailure, secretMatches } from "./secrets.ts";
 import type { Env } from "../env.ts";
+import { deliveryJson } from "./delivery-json.ts";
 import type { AccountConfig, ChannelAdapter, SendResult } from "./types.ts";
 
 export const TELEGRAM_API = "https://api.telegram.org";
@@ -56,12 +56,7 @@ export const telegram: ChannelAdapter = {
   },
 
   parse(delivery, account, now) {
-    let json: unknown;
-    try {
-      json = JSON.parse(delivery.body);
-    } catch {
-      throw new ApiError(400, "invalid_json", "The update is not JSON.");
-    }
+    const json = deliveryJson(delivery, "update");
     const update = parseOr400(telegramUpdate, json);
     const message = update.message;
     if (!message || !message.from) return null;

@@ -6,8 +6,8 @@
 //   send    the reply goes to every socket open on the session; with none open it is kept in
 //           the history the page loads when it reconnects
 import { webchatFrame, webchatPeer } from "../../schema/channels.ts";
-import { ApiError } from "../http/errors.ts";
 import { parseOr400 } from "../http/validation.ts";
+import { deliveryJson } from "./delivery-json.ts";
 import type { ChannelAdapter } from "./types.ts";
 
 export const webchat: ChannelAdapter = {
@@ -20,12 +20,7 @@ export const webchat: ChannelAdapter = {
   },
 
   parse(delivery, account, now) {
-    let json: unknown;
-    try {
-      json = JSON.parse(delivery.body);
-    } catch {
-      throw new ApiError(400, "invalid_json", "The frame is not JSON.");
-    }
+    const json = deliveryJson(delivery, "frame");
     const frame = parseOr400(webchatFrame, json);
     const peer = delivery.peer as string;
     return {
