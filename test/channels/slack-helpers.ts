@@ -16,7 +16,8 @@ export interface SlackSetup {
   signingSecret: string;
 }
 
-export async function setupSlack(options: { sendIntervalMs?: number; limits?: Record<string, number> } = {}): Promise<SlackSetup> {
+// `model`: the agent's model (default the fake upstream's echo); `stream`: stream_replies.
+export async function setupSlack(options: { sendIntervalMs?: number; limits?: Record<string, number>; model?: (tenant: TestTenant) => Promise<string>; stream?: boolean } = {}): Promise<SlackSetup> {
   const tenant = await makeTenant();
   // A token per test: the fake records per token, so tests never see each other's messages.
   const botToken = `xoxb-${crypto.randomUUID()}`;
@@ -24,7 +25,7 @@ export async function setupSlack(options: { sendIntervalMs?: number; limits?: Re
   expectStatus(await admin(tenant.owner, "PUT", "/secrets/slack-bot", { tenant_id: tenant.tenantId, value: botToken }), 201);
   expectStatus(await admin(tenant.owner, "PUT", "/secrets/slack-signing", { tenant_id: tenant.tenantId, value: signingSecret }), 201);
   const agent = expectStatus(
-    await admin(tenant.owner, "POST", "/agents", { tenant_id: tenant.tenantId, name: "helper", system_prompt: "Be brief.", model: "fake-echo" }),
+    await admin(tenant.owner, "POST", "/agents", { tenant_id: tenant.tenantId, name: "helper", system_prompt: "Be brief.", model: options.model ? await options.model(tenant) : "fake-echo" }),
     201,
   );
   const account = expectStatus(
@@ -38,6 +39,7 @@ export async function setupSlack(options: { sendIntervalMs?: number; limits?: Re
       bot_username: BOT_USER,
       send_interval_ms: options.sendIntervalMs ?? 0,
       ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.stream !== undefined ? { stream_replies: options.stream } : {}),
     }),
     201,
   );

@@ -7,7 +7,7 @@ import { expect } from "vitest";
 import type { SlackUpdate } from "../fakes/slack.ts";
 import { admin, expectStatus, makeTenant } from "../gateway/helpers.ts";
 import { exportSession, scenarioModel, waitFor, type AgentOptions, type TelegramSetup } from "./helpers.ts";
-import { BOT_USER, type SlackSetup } from "./slack-helpers.ts";
+import { setupSlack, type SlackSetup } from "./slack-helpers.ts";
 
 export interface StreamScenario {
   stream_words: number;
@@ -63,29 +63,8 @@ export async function streamingTelegram(o: Options): Promise<TelegramSetup> {
   return { tenant, agentId, accountId: account.body.id, secret: account.body.webhook_secret, token };
 }
 
-export async function streamingSlack(o: Options): Promise<SlackSetup> {
-  const tenant = await makeTenant();
-  const botToken = `xoxb-${crypto.randomUUID()}`;
-  const signingSecret = crypto.randomUUID().replace(/-/g, "");
-  expectStatus(await admin(tenant.owner, "PUT", "/secrets/slack-bot", { tenant_id: tenant.tenantId, value: botToken }), 201);
-  expectStatus(await admin(tenant.owner, "PUT", "/secrets/slack-signing", { tenant_id: tenant.tenantId, value: signingSecret }), 201);
-  const agentId = await agentWithModel(tenant, o);
-  const account = expectStatus(
-    await admin(tenant.owner, "POST", "/channel-accounts", {
-      tenant_id: tenant.tenantId,
-      channel: "slack",
-      name: "app",
-      api_base_url: env.FAKE_SLACK_URL,
-      token_ref: "vault:slack-bot",
-      signing_secret_ref: "vault:slack-signing",
-      bot_username: BOT_USER,
-      send_interval_ms: 0,
-      stream_replies: o.stream ?? true,
-    }),
-    201,
-  );
-  expectStatus(await admin(tenant.owner, "POST", "/bindings", { tenant_id: tenant.tenantId, agent_id: agentId }), 201);
-  return { tenant, agentId, accountId: account.body.id, botToken, signingSecret };
+export function streamingSlack(o: Options): Promise<SlackSetup> {
+  return setupSlack({ model: (tenant) => scenarioModel(tenant, o.scenario as unknown as Record<string, unknown>).then((m) => m.model), stream: o.stream ?? true, limits: o.limits });
 }
 
 async function getJson<T>(path: string): Promise<T> {
