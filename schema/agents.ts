@@ -64,7 +64,7 @@ export const channelAccounts = sqliteTable(
     tenantId: text("tenant_id")
       .notNull()
       .references(() => tenants.id),
-    // telegram | slack | discord | line | webchat | hook
+    // telegram | slack | discord | line | whatsapp | feishu | webchat | hook
     channel: text("channel").notNull(),
     name: text("name").notNull(),
     // Platform API base (Telegram: https://api.telegram.org); per account so tests and proxies
@@ -90,6 +90,9 @@ export const channelAccounts = sqliteTable(
     // JSON of the account's own ingress limits (schema/channels.ts channelLimits); null: the
     // defaults in workers/channels/limits.ts.
     limits: text("limits"),
+    // JSON of the platform's own settings (schema/channel-settings.ts: WhatsApp's phone number
+    // id and template, Feishu's app id and host); null for platforms without any.
+    settings: text("settings"),
     createdAt: integer("created_at").notNull(),
     revokedAt: integer("revoked_at"),
   },

@@ -2,15 +2,16 @@
 // produces, the platform payloads the adapters read (Telegram updates, Slack events and slash
 // commands, inbound hook bodies, WebChat frames), and the admin bodies for agents, bindings, channel accounts and pairings.
 import { z } from "zod";
+import { feishuSettings, whatsappSettings } from "./channel-settings.ts";
 
-export const channels = ["telegram", "slack", "discord", "line", "webchat", "hook"] as const;
+export const channels = ["telegram", "slack", "discord", "line", "whatsapp", "feishu", "webchat", "hook"] as const;
 export type Channel = (typeof channels)[number];
 
 // The platforms that deliver to POST /webhooks/:channel/:account (the admin API prints that path
 // for their accounts), and the prefix an owner's Worker-secret reference for each must carry.
 // One table, so a new platform is one line here (plus its adapter in workers/channels/index.ts).
-export const webhookChannels = ["telegram", "slack", "discord", "line"] as const satisfies readonly Channel[];
-export const channelSecretPrefixes = { telegram: "TELEGRAM_", slack: "SLACK_", discord: "DISCORD_", line: "LINE_" } as const satisfies Partial<Record<Channel, string>>;
+export const webhookChannels = ["telegram", "slack", "discord", "line", "whatsapp", "feishu"] as const satisfies readonly Channel[];
+export const channelSecretPrefixes = { telegram: "TELEGRAM_", slack: "SLACK_", discord: "DISCORD_", line: "LINE_", whatsapp: "WHATSAPP_", feishu: "FEISHU_" } as const satisfies Partial<Record<Channel, string>>;
 export function isWebhookChannel(channel: string): channel is (typeof webhookChannels)[number] {
   return (webhookChannels as readonly string[]).includes(channel);
 }
@@ -167,12 +168,12 @@ export const createBindingBody = z
   .refine((b) => b.group_id === undefined || b.peer_id === undefined, { message: "a binding matches a group or a peer, not both", path: ["peer_id"] });
 
 // A platform credential is a vault:<name> secret of the account's own tenant, or (owner only) a
-// Worker secret named after the platform, TELEGRAM_*, SLACK_*, DISCORD_* or LINE_* (the prefix keeps an account from
+// Worker secret named after the platform, TELEGRAM_*, SLACK_*, DISCORD_*, LINE_*, WHATSAPP_* or FEISHU_* (the prefix keeps an account from
 // pointing at any other secret and sending it to an api_base_url of the admin's choosing; the
 // create body also checks the prefix matches the account's channel).
 export const channelTokenRef = z
   .string()
-  .regex(/^(?:(?:TELEGRAM|SLACK|DISCORD|LINE)_[A-Z0-9_]{1,64}|vault:[A-Za-z0-9_.-]{1,64})$/, "vault:<secret name>, or the name of a Worker secret starting with TELEGRAM_, SLACK_, DISCORD_ or LINE_");
+  .regex(/^(?:(?:TELEGRAM|SLACK|DISCORD|LINE|WHATSAPP|FEISHU)_[A-Z0-9_]{1,64}|vault:[A-Za-z0-9_.-]{1,64})$/, "vault:<secret name>, or the name of a Worker secret starting with TELEGRAM_, SLACK_, DISCORD_, LINE_, WHATSAPP_ or FEISHU_");
 
 // Which Worker-secret prefix a channel's references may use (vault: refs fit every channel; a
 // channel without a prefix of its own takes none of the owner's Worker secrets).
@@ -214,11 +215,14 @@ export const createChannelAccountBody = z
       .optional(),
     token_ref: channelTokenRef.optional(),
     // Slack: the app's signing secret, which signs every delivery (X-Slack-Signature); LINE: the
-    // channel secret, which signs every delivery (X-Line-Signature).
+    // channel secret, which signs every delivery (X-Line-Signature); WhatsApp: the Meta app's
+    // secret (X-Hub-Signature-256); Feishu/Lark: the app's Encrypt Key, which signs
+    // (X-Lark-Signature) and encrypts every event.
     signing_secret_ref: channelTokenRef.optional(),
-    // Telegram's setWebhook secret_token (A-Z, a-z, 0-9, _ and -, at most 256). Generated when
-    // missing; one chosen by the admin needs at least 16 characters, since it is the only thing
-    // that tells Telegram's deliveries from anyone else's.
+    // Telegram's setWebhook secret_token, or WhatsApp's Verify Token (the webhook handshake's
+    // hub.verify_token): A-Z, a-z, 0-9, _ and -, at most 256. Generated when missing; one chosen
+    // by the admin needs at least 16 characters, since (Telegram) it is the only thing that
+    // tells the platform's deliveries from anyone else's.
     webhook_secret: z.string().regex(/^[A-Za-z0-9_-]{16,256}$/, "16-256 of A-Z, a-z, 0-9, _ and -").optional(),
     // Telegram: the bot's @username; Slack: the bot's user id (U...), from auth.test; Discord:
     // the bot's user id (a snowflake), to tell mentions of it and its own messages; LINE
@@ -232,22 +236,33 @@ export const createChannelAccountBody = z
     stream_replies: z.boolean().optional(),
     send_interval_ms: z.number().int().min(0).max(60_000).optional(),
     limits: channelLimits.optional(),
+    // The platform's own settings (./channel-settings.ts), under its name.
+    whatsapp: whatsappSettings.optional(),
+    feishu: feishuSettings.optional(),
   })
   .refine((b) => b.channel !== "telegram" || b.token_ref !== undefined, { message: "required for telegram", path: ["token_ref"] })
-  .refine((b) => b.channel === "telegram" || b.webhook_secret === undefined, { message: "only telegram accounts have a webhook secret", path: ["webhook_secret"] })
+  .refine((b) => b.channel === "telegram" || b.channel === "whatsapp" || b.webhook_secret === undefined, { message: "only telegram and whatsapp accounts have a webhook secret", path: ["webhook_secret"] })
   .refine((b) => b.channel !== "slack" || b.token_ref !== undefined, { message: "required for slack (the bot token, xoxb-...)", path: ["token_ref"] })
   .refine((b) => b.channel !== "slack" || b.signing_secret_ref !== undefined, { message: "required for slack (the app's signing secret)", path: ["signing_secret_ref"] })
   .refine((b) => b.channel !== "slack" || b.bot_username !== undefined, { message: "required for slack: the bot's user id (U...), to tell its own messages and mentions", path: ["bot_username"] })
-  .refine((b) => b.channel === "slack" || b.channel === "line" || b.signing_secret_ref === undefined, { message: "only slack and line accounts have a signing secret", path: ["signing_secret_ref"] })
+  .refine((b) => ["slack", "line", "whatsapp", "feishu"].includes(b.channel) || b.signing_secret_ref === undefined, { message: "only slack, line, whatsapp and feishu accounts have a signing secret", path: ["signing_secret_ref"] })
   .refine((b) => b.channel !== "discord" || b.token_ref !== undefined, { message: "required for discord (the bot token)", path: ["token_ref"] })
   .refine((b) => b.channel !== "discord" || b.public_key !== undefined, { message: "required for discord (the application's public key)", path: ["public_key"] })
   .refine((b) => b.channel !== "discord" || b.bot_username !== undefined, { message: "required for discord: the bot's user id, to tell its own messages and mentions", path: ["bot_username"] })
   .refine((b) => b.channel === "discord" || b.public_key === undefined, { message: "only discord accounts have a public key", path: ["public_key"] })
   .refine((b) => b.channel !== "line" || b.token_ref !== undefined, { message: "required for line (the long-lived channel access token)", path: ["token_ref"] })
   .refine((b) => b.channel !== "line" || b.signing_secret_ref !== undefined, { message: "required for line (the channel secret)", path: ["signing_secret_ref"] })
+  .refine((b) => b.channel !== "whatsapp" || b.token_ref !== undefined, { message: "required for whatsapp (a system user's access token)", path: ["token_ref"] })
+  .refine((b) => b.channel !== "whatsapp" || b.signing_secret_ref !== undefined, { message: "required for whatsapp (the Meta app's secret)", path: ["signing_secret_ref"] })
+  .refine((b) => b.channel !== "whatsapp" || b.whatsapp !== undefined, { message: "required for whatsapp: {phone_number_id, template?}", path: ["whatsapp"] })
+  .refine((b) => b.channel === "whatsapp" || b.whatsapp === undefined, { message: "only whatsapp accounts have whatsapp settings", path: ["whatsapp"] })
+  .refine((b) => b.channel !== "feishu" || b.token_ref !== undefined, { message: "required for feishu (the App Secret)", path: ["token_ref"] })
+  .refine((b) => b.channel !== "feishu" || b.signing_secret_ref !== undefined, { message: "required for feishu (the Encrypt Key, which signs and encrypts events)", path: ["signing_secret_ref"] })
+  .refine((b) => b.channel !== "feishu" || b.feishu !== undefined, { message: "required for feishu: {app_id, host?, bot_open_id?}", path: ["feishu"] })
+  .refine((b) => b.channel === "feishu" || b.feishu === undefined, { message: "only feishu accounts have feishu settings", path: ["feishu"] })
   .refine((b) => b.stream_replies !== true || ["telegram", "slack", "discord"].includes(b.channel), { message: "only telegram, slack and discord replies can stream (WebChat always streams)", path: ["stream_replies"] })
-  .refine((b) => refFitsChannel(b.token_ref, b.channel), { message: "a Worker secret reference must carry the channel's prefix (TELEGRAM_, SLACK_, DISCORD_ or LINE_)", path: ["token_ref"] })
-  .refine((b) => refFitsChannel(b.signing_secret_ref, b.channel), { message: "a Worker secret reference must carry the channel's prefix (SLACK_ or LINE_)", path: ["signing_secret_ref"] });
+  .refine((b) => refFitsChannel(b.token_ref, b.channel), { message: "a Worker secret reference must carry the channel's prefix (TELEGRAM_, SLACK_, DISCORD_, LINE_, WHATSAPP_ or FEISHU_)", path: ["token_ref"] })
+  .refine((b) => refFitsChannel(b.signing_secret_ref, b.channel), { message: "a Worker secret reference must carry the channel's prefix (SLACK_, LINE_, WHATSAPP_ or FEISHU_)", path: ["signing_secret_ref"] });
 
 export const approvePairingBody = z.strictObject({
   tenant_id: tenantRef,

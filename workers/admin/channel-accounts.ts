@@ -1,16 +1,19 @@
 // /admin/channel-accounts: a Telegram bot (its token as a vault:<name> or TELEGRAM_* reference,
 // its webhook secret, its API base URL), a Slack app (its bot token and signing secret as
 // vault:<name> or SLACK_* references, its bot user id), a Discord application (its bot token as
-// vault:<name> or DISCORD_*, its public key, its bot user id), a WebChat site, or an
-// inbound-hook client. Secrets are
+// vault:<name> or DISCORD_*, its public key, its bot user id), a LINE channel, a WhatsApp Cloud
+// API number (access token and app secret, phone number id, template), a Feishu/Lark app (App
+// Secret and Encrypt Key, App ID, host), a WebChat site, or an inbound-hook client. Secrets are
 // shown once, in the create answer (the webhook secret to give setWebhook, the hook token); D1
-// keeps only their SHA-256. Only an owner may name a TELEGRAM_*, SLACK_* or DISCORD_* secret
-// (those are deployment-wide). webhook_path is the URL to paste at the platform (Telegram's
-// setWebhook, Slack's Event Subscriptions and slash command Request URL, Discord's Interactions
-// Endpoint URL).
+// keeps only their SHA-256. Only an owner may name a TELEGRAM_*, SLACK_*, DISCORD_*, LINE_*,
+// WHATSAPP_* or FEISHU_* secret (those are deployment-wide). webhook_path is the URL to paste at
+// the platform (Telegram's setWebhook, Slack's Event Subscriptions and slash command Request
+// URL, Discord's Interactions Endpoint URL, LINE's and WhatsApp's Webhook URL, Feishu's Request
+// URL).
 import { desc, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { channelAccounts, type ChannelAccountRow } from "../../schema/agents.ts";
+import { platformSettingsOf } from "../../schema/channel-settings.ts";
 import { createChannelAccountBody, isWebhookChannel } from "../../schema/channels.ts";
 import { forgetAccount } from "../agents/config.ts";
 import { HOOK_TOKEN_PREFIX } from "../channels/hook.ts";
@@ -44,6 +47,7 @@ function view(row: ChannelAccountRow) {
     public_key: row.publicKey,
     stream_replies: row.streamReplies === 1,
     limits: channelLimitsOf(row.limits),
+    ...platformSettingsOf(row.channel, row.settings),
     webhook_path: isWebhookChannel(row.channel) ? `/webhooks/${row.channel}/${row.id}` : null,
     created_at: iso(row.createdAt),
     revoked_at: iso(row.revokedAt),
@@ -63,7 +67,8 @@ channelAccountRoutes.post("/", async (c) => {
   await requireLiveTenant(db, tenantId);
   const id = newId("chn");
   let secret: string | null = null;
-  if (body.channel === "telegram") secret = body.webhook_secret ?? randomToken(32);
+  // Telegram's webhook secret and WhatsApp's Verify Token: shown once, only their hash kept.
+  if (body.channel === "telegram" || body.channel === "whatsapp") secret = body.webhook_secret ?? randomToken(32);
   if (body.channel === "hook") secret = `${HOOK_TOKEN_PREFIX}${id}.${randomToken(32)}`;
   const row: ChannelAccountRow = {
     id,
@@ -79,6 +84,7 @@ channelAccountRoutes.post("/", async (c) => {
     publicKey: body.public_key ?? null,
     streamReplies: body.stream_replies === true ? 1 : 0,
     limits: body.limits === undefined ? null : JSON.stringify(body.limits),
+    settings: body.whatsapp ? JSON.stringify(body.whatsapp) : body.feishu ? JSON.stringify(body.feishu) : null,
     createdAt: Date.now(),
     revokedAt: null,
   };
@@ -88,7 +94,7 @@ channelAccountRoutes.post("/", async (c) => {
       auditInsert(db, claims, { tenantId, action: "channel_account.create", target: id, metadata: { channel: row.channel, name: row.name, api_base_url: row.apiBaseUrl, token_ref: row.tokenRef, signing_secret_ref: row.signingSecretRef } }, row.createdAt),
     ])
     .catch((err: unknown) => conflictOnUnique(err, `Tenant '${tenantId}' already has a channel account named '${row.name}'.`));
-  const shown = body.channel === "telegram" ? { webhook_secret: secret } : body.channel === "hook" ? { token: secret } : {};
+  const shown = body.channel === "telegram" || body.channel === "whatsapp" ? { webhook_secret: secret } : body.channel === "hook" ? { token: secret } : {};
   return c.json({ ...view(row), ...shown }, 201);
 });
 

@@ -7,6 +7,7 @@
 // more webhook from the old entry). API keys do not get this grace: see workers/cache/ttl-cache.ts.
 import { eq } from "drizzle-orm";
 import { agentBindings, agents, channelAccounts, type AgentRow, type ChannelAccountRow } from "../../schema/agents.ts";
+import { platformSettingsOf } from "../../schema/channel-settings.ts";
 import type { Channel, DmPolicy } from "../../schema/channels.ts";
 import { TtlCache } from "../cache/ttl-cache.ts";
 import { channelLimitsOf } from "../channels/limits.ts";
@@ -74,6 +75,7 @@ export function accountConfig(row: ChannelAccountRow): VerifiableAccount {
     secretHash: row.secretHash,
     signingSecretRef: row.signingSecretRef,
     publicKey: row.publicKey,
+    ...platformSettingsOf(row.channel, row.settings),
   };
 }
 

@@ -12,7 +12,7 @@ import type { Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { readSecret } from "../vault/store.ts";
 
-export type SecretPrefix = "PROVIDER_" | "TELEGRAM_" | "SLACK_" | "DISCORD_" | "LINE_" | "WEBHOOK_";
+export type SecretPrefix = "PROVIDER_" | "TELEGRAM_" | "SLACK_" | "DISCORD_" | "LINE_" | "WHATSAPP_" | "FEISHU_" | "WEBHOOK_";
 
 const NAME = /^[A-Z0-9_]{1,64}$/;
 const VAULT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;

@@ -2,6 +2,7 @@
 // on the raw delivery, parse it into the one InboundMessage shape, and send a reply. The core
 // (webhook route, session Durable Object, outbox) only ever talks to this interface, so a new
 // platform is a new module plus an entry in ./index.ts.
+import type { FeishuSettings, WhatsappSettings } from "../../schema/channel-settings.ts";
 import type { Channel, InboundMessage } from "../../schema/channels.ts";
 import type { Env } from "../env.ts";
 import type { ChannelLimits } from "./limits.ts";
@@ -21,6 +22,9 @@ export interface AccountConfig {
   limits?: ChannelLimits;
   // Replies stream: a first message at the first tokens, edited in place as the text grows.
   streamReplies?: boolean;
+  // The platform's own settings (schema/channel-settings.ts), present on its accounts only.
+  whatsapp?: WhatsappSettings;
+  feishu?: FeishuSettings;
 }
 
 // Plus what verification needs: the SHA-256 of the shared secret, or (Slack) the reference to
