@@ -1,24 +1,26 @@
 // Channels benchmark: `npm run bench -- channels` -> bench-results/channels.json.
 // The whole path on this machine (test/e2e/channels-stack.ts): webhooks shaped and signed like
 // each platform's (test/e2e/channel-drivers.ts: Telegram's secret-token update, Slack's signed
-// Events API DM, Discord's Ed25519-signed /ask interaction answered through @original) into the Worker on workerd (Miniflare by default, `wrangler dev` with
+// Events API DM, Discord's Ed25519-signed /ask interaction answered through @original; and
+// test/e2e/drivers/: LINE's signed message event answered with its reply token) into the Worker on workerd (Miniflare by default, `wrangler dev` with
 // CHANNELS_BENCH_HOST=wrangler), the session Durable Objects, the gpu-backend's tiny model,
 // replies at the platform's fake. The platforms run one after the other on the same stack
-// (CHANNELS_BENCH_PLATFORMS=telegram,slack,discord by default). Per platform, after a warm-up, ROUNDS
+// (CHANNELS_BENCH_PLATFORMS=telegram,slack,discord,line by default). bench-results/channels.json
+// keeps the platforms a run did not measure from earlier runs, each with its own `at` and floor. Per platform, after a warm-up, ROUNDS
 // rounds of 200 deliveries are fired at once, one to each of 200 chats (the first round meets 200
 // new sessions), and each round's replies are awaited before the next:
 //   ack_*      time until the webhook answered 200 (the message is durable in its session)
 //   reply_*    time from sending the webhook to the reply arriving at the fake platform
 //   lost       unique messages without a reply; duplicated: replies beyond one per message
 // Replies go out under each platform's own account-wide send limit (Telegram 25/s, Slack 10/s,
-// Discord 45/s, burst 5), which bounds a round's reply figures from below (reply_floor_ms);
+// Discord 45/s, burst 5; LINE 100/s, burst 20), which bounds a round's reply figures from below (reply_floor_ms);
 // CHANNELS_BENCH_SENDS_PER_S raises it for every account to measure the gateway alone.
 // For scale, the same run measures GET /health fired 200 at once over the same warmed pool (the
 // floor: workerd's one thread serving 200 requests that do nothing; also over fresh connections,
 // as the bench did before) and, per platform, the ack latency of 200 deliveries paced at
 // PACED_RATE per second (Telegram keeps at most 40-100 connections per bot open) and one
 // delivery at a time on an idle server.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
@@ -30,10 +32,10 @@ const CHATS = Number(process.env.CHANNELS_BENCH_CHATS ?? 200);
 const ROUNDS = Number(process.env.CHANNELS_BENCH_ROUNDS ?? 3);
 const REPLY_TOKENS = Number(process.env.CHANNELS_BENCH_REPLY_TOKENS ?? 8);
 const PACED_RATE = Number(process.env.CHANNELS_BENCH_PACED_RATE ?? 100);
-const PLATFORMS = (process.env.CHANNELS_BENCH_PLATFORMS ?? "telegram,slack,discord").split(",").map((p) => p.trim()) as Platform[];
+const PLATFORMS = (process.env.CHANNELS_BENCH_PLATFORMS ?? "telegram,slack,discord,line").split(",").map((p) => p.trim()) as Platform[];
 const SENDS_PER_S = process.env.CHANNELS_BENCH_SENDS_PER_S ? Number(process.env.CHANNELS_BENCH_SENDS_PER_S) : null;
 // The adapters' account-wide send rates (workers/channels/<platform>.ts accountSendRate).
-const PLATFORM_SEND_RATE: Record<Platform, number> = { telegram: 25, slack: 10, discord: 45 };
+const PLATFORM_SEND_RATE: Record<Platform, number> = { telegram: 25, slack: 10, discord: 45, line: 100 };
 
 function log(msg: string) {
   console.log(`[bench:channels] ${msg}`);
@@ -240,6 +242,8 @@ class PlatformRun {
   }
 }
 
+type PlatformFigures = Record<string, unknown> & { lost: number; duplicated: number };
+
 try {
   const runs = PLATFORMS.map((p) => {
     const driver = stack.drivers[p];
@@ -264,12 +268,25 @@ try {
   const health = await Promise.all(Array.from({ length: CHATS }, async () => (await request(`${stack.base}/health`, { method: "GET" })).ms));
   log(`floor: GET /health x${CHATS} at once over the warmed pool: p50 ${pct(health, 50)} ms, p99 ${pct(health, 99)} ms`);
 
-  const platforms: Record<string, Awaited<ReturnType<PlatformRun["measure"]>>> = {};
-  for (const run of runs) platforms[run.driver.platform] = await run.measure();
+  const at = new Date().toISOString();
+  const out = join(root, "bench-results", "channels.json");
+  // The platforms measured before (another run, another time) stay, each marked with its run's
+  // time and floor when it is not already; this run's replace theirs.
+  const previous = existsSync(out) ? (JSON.parse(readFileSync(out, "utf8")) as { at?: string; floor_health_p50_ms?: number; floor_health_p99_ms?: number; platforms?: Record<string, PlatformFigures> }) : {};
+  const platforms: Record<string, PlatformFigures> = {};
+  for (const [name, p] of Object.entries(previous.platforms ?? {})) {
+    if (PLATFORMS.includes(name as Platform)) continue;
+    platforms[name] = { at: previous.at, floor_health_p50_ms: previous.floor_health_p50_ms, floor_health_p99_ms: previous.floor_health_p99_ms, ...p };
+  }
+  for (const run of runs) {
+    platforms[run.driver.platform] = { at, floor_health_p50_ms: pct(health, 50), floor_health_p99_ms: pct(health, 99), ...(await run.measure()) };
+  }
   const all = Object.values(platforms);
   const result = {
     bench: "channels",
-    at: new Date().toISOString(),
+    at,
+    // What this run measured; the other platforms' figures are from their own runs (their `at`).
+    measured: PLATFORMS,
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", node: process.version },
     setup: {
       gateway:
@@ -279,8 +296,8 @@ try {
       worker_host: HOST,
       client: `node:http keep-alive pool (maxSockets ${CHATS}), warmed with ${CHATS} GET /health at once before each burst`,
       model: `gpu-backend, generated tiny model (eos never), ${REPLY_TOKENS} reply tokens, 4 slots, 1 thread`,
-      platforms: "test/fakes/telegram.ts, slack.ts and discord.ts (in the bench process); one account each, run one after the other",
-      send_limits: SENDS_PER_S !== null ? `raised to ${SENDS_PER_S}/s for every account` : "each platform's own account-wide limit (Telegram 25/s, Slack 10/s, Discord 45/s, burst 5)",
+      platforms: "test/fakes/telegram.ts, slack.ts, discord.ts and line.ts (in the bench process); one account each, run one after the other",
+      send_limits: SENDS_PER_S !== null ? `raised to ${SENDS_PER_S}/s for every account` : "each platform's own account-wide limit (Telegram 25/s, Slack 10/s, Discord 45/s, burst 5; LINE 100/s, burst 20)",
       concurrency: CHATS,
       chats: CHATS,
       rounds: ROUNDS,
@@ -296,7 +313,7 @@ try {
     platforms,
   };
   mkdirSync(join(root, "bench-results"), { recursive: true });
-  writeFileSync(join(root, "bench-results", "channels.json"), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   log(`lost ${result.lost}, duplicated ${result.duplicated} over ${PLATFORMS.join(", ")}`);
   log("wrote bench-results/channels.json");
 } finally {

@@ -2,7 +2,8 @@
 // account is made through the admin API, how a user's message is delivered the way the platform
 // delivers it (signed the way the platform signs it, computed here independently of the
 // adapters), and how the replies are read back from the platform's fake. The e2e and the bench
-// run the same scenario over every driver, so a platform is one entry here.
+// run the same scenario over every driver, so a platform is one entry here (the newer platforms'
+// drivers are in ./drivers/).
 import { createHmac } from "node:crypto";
 import nacl from "tweetnacl";
 import type { DiscordMessage } from "../fakes/discord.ts";
@@ -17,7 +18,7 @@ interface SlackUpdate {
 }
 import type { SentMessage } from "../fakes/telegram.ts";
 
-export type Platform = "telegram" | "slack" | "discord";
+export type Platform = "telegram" | "slack" | "discord" | "line";
 
 // A reply as the platform's fake recorded it, the same shape for every platform.
 export interface Reply {
@@ -25,6 +26,9 @@ export interface Reply {
   chat: string;
   // The platform's id of the message the reply created (what the outbox keeps as its receipt).
   id: string;
+  // Other ids the gateway may keep as the receipt of that same message (LINE: the request id a
+  // 409 for an already-accepted retry key names).
+  aliases?: string[];
   text: string;
   at: number;
 }

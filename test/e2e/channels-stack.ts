@@ -1,6 +1,6 @@
 // The whole messaging path on this machine, for the channels end-to-end test and benchmark:
 // the gpu-backend on a generated tiny model, the fake platforms (test/fakes: Telegram Bot API,
-// Slack Web API, Discord REST API), and `wrangler dev` (workerd, local D1 and Durable Objects, state on disk) that
+// Slack Web API, Discord REST API, LINE Messaging API), and `wrangler dev` (workerd, local D1 and Durable Objects, state on disk) that
 // can be killed and started again on the same state: the processes `npm start` runs. A tenant,
 // provider, model, agent, one account per platform (./channel-drivers.ts) and a binding are made
 // through the real admin API.
@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { signAdminToken } from "../../workers/auth/admin-token.ts";
 import { startFakeDiscord, type FakeDiscord } from "../fakes/discord.ts";
+import { startFakeLine, type FakeLine } from "../fakes/line.ts";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack.ts";
 import { startFakeTelegram, type FakeTelegram } from "../fakes/telegram.ts";
 import {
@@ -31,6 +32,7 @@ import {
   type DriverContext,
   type Platform,
 } from "./channel-drivers.ts";
+import { LINE_ACCESS_TOKEN, LINE_CHANNEL_SECRET, LINE_SECRET_REF, LINE_TOKEN_REF, lineDriver, type LineDriver } from "./drivers/line.ts";
 import { adminClient, freePort, quietEnv as quiet, root, waitDown, waitUp, wranglerBin } from "../support/local-stack.ts";
 
 const ADMIN_SECRET = "channels-stack-admin-secret-0123456789abcdef";
@@ -40,8 +42,9 @@ export interface Stack {
   telegram: FakeTelegram;
   slack: FakeSlack;
   discord: FakeDiscord;
+  line: FakeLine;
   // One account per platform, each with its driver.
-  drivers: Record<Platform, ChannelDriver>;
+  drivers: Record<Platform, ChannelDriver> & { line: LineDriver };
   // What another account of the same tenant and agent needs (./channel-drivers.ts).
   driverContext: DriverContext;
   // Stops wrangler dev the hard way (SIGKILL to its process group: no graceful shutdown).
@@ -82,6 +85,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     [SLACK_STREAM_TOKEN_REF]: SLACK_STREAM_BOT_TOKEN,
     [SLACK_SIGNING_REF]: SLACK_SIGNING_SECRET,
     [DISCORD_TOKEN_REF]: DISCORD_BOT_TOKEN,
+    [LINE_TOKEN_REF]: LINE_ACCESS_TOKEN,
+    [LINE_SECRET_REF]: LINE_CHANNEL_SECRET,
     SEND_RETRY_BASE_MS: "200",
     TURN_RETRY_BASE_MS: "500",
     OUTBOUND_ALLOW_HOSTS: "127.0.0.1",
@@ -95,6 +100,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const telegram = await startFakeTelegram();
   const slack = await startFakeSlack();
   const discord = await startFakeDiscord();
+  const line = await startFakeLine();
   const children: ChildProcess[] = [];
 
   log("starting the gpu-backend");
@@ -160,10 +166,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     // operator would. The platforms' send limits stay their own.
     limits: { new_sessions_per_min: 10_000, ...options.accountLimits },
   };
-  const drivers: Record<Platform, ChannelDriver> = {
+  const drivers: Stack["drivers"] = {
     telegram: await telegramDriver(driverContext, telegram.url),
     slack: await slackDriver(driverContext, slack.url),
     discord: await discordDriver(driverContext, discord.url),
+    line: await lineDriver(driverContext, line.url),
   };
   await adminCall("POST", "/bindings", { tenant_id: tenant, agent_id: agent.id });
 
@@ -172,6 +179,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     telegram,
     slack,
     discord,
+    line,
     drivers,
     driverContext,
     killGateway,
@@ -194,6 +202,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await telegram.close();
       await slack.close();
       await discord.close();
+      await line.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -12,9 +12,12 @@
 // cannot add a message.) A second Slack app streams its replies (posted at the first tokens,
 // edited in place): the kill must leave exactly one message per reply showing the whole answer,
 // never a reply posted whole twice; a first post cut by the kill may stay behind as a partial.
+// LINE's push takes an idempotency key (X-Line-Retry-Key): there the kill is made to land while
+// pushes are executed at the fake and unanswered, and the resends after the restart must meet
+// 409 for the already-accepted key, so LINE shows exactly one message per reply, no allowance.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FAILURE_TEXT } from "../../workers/agents/turn.ts";
-import { SLACK_STREAM_BOT_TOKEN, SLACK_STREAM_TOKEN_REF, slackDriver, type ChannelDriver } from "./channel-drivers.ts";
+import { SLACK_STREAM_BOT_TOKEN, SLACK_STREAM_TOKEN_REF, slackDriver, type ChannelDriver, type Reply } from "./channel-drivers.ts";
 import { deliverUntilAcked, startStack, type Stack } from "./channels-stack.ts";
 
 let stack: Stack;
@@ -35,10 +38,24 @@ function intentText(outboxRow: any): string {
   return intent.text;
 }
 
+// Where a receipt points among a chat's messages at the fake (by the message's id, or another id
+// the platform knows it by); -1 when none.
+function receiptPosition(mine: Reply[], receipt: string): number {
+  return mine.findIndex((m) => m.id === receipt || (m.aliases ?? []).includes(receipt));
+}
+
 // Everything one platform's chats must show after the burst. Returns the extra (in-doubt) sends.
 // `streamed`: the account's replies stream (posted at the first tokens, then edited in place);
 // a kill mid-stream must still leave exactly one message per reply showing the whole answer.
-async function checkPlatform(driver: ChannelDriver, chats: number[], streamed = false): Promise<{ sent: number; extra: number; inDoubt: number; failed: number }> {
+// `exactlyOnce`: the platform's sends are idempotent (LINE's retry key): no in-doubt resend may
+// add a message. `byAlias` counts the receipts that name a message by another id (LINE: a send
+// confirmed by a 409 for its already-accepted retry key).
+async function checkPlatform(
+  driver: ChannelDriver,
+  chats: number[],
+  o: { streamed?: boolean; exactlyOnce?: boolean } = {},
+): Promise<{ sent: number; extra: number; inDoubt: number; failed: number; byAlias: number }> {
+  const streamed = o.streamed ?? false;
   const expected = chats.length * PER_CHAT;
   const until = Date.now() + 180_000;
   while ((await driver.sent()).length < expected && Date.now() < until) await new Promise((r) => setTimeout(r, 500));
@@ -58,6 +75,7 @@ async function checkPlatform(driver: ChannelDriver, chats: number[], streamed = 
   let extra = 0;
   let inDoubt = 0;
   let failed = 0;
+  let byAlias = 0;
   for (const chat of chats) {
     const mine = sent.filter((m) => m.chat === driver.chatKey(chat));
     const session = await stack.exportSession(driver, chat);
@@ -67,15 +85,15 @@ async function checkPlatform(driver: ChannelDriver, chats: number[], streamed = 
     expect(session.outbox.map((o: any) => o.in_reply_to)).toEqual(session.inbox.map((r: any) => r.msg_id));
     // Each receipt names a message at the fake, in the order the replies were written, and that
     // message is the whole reply.
-    const ids = mine.map((m) => m.id);
-    const positions = session.outbox.map((o: any) => ids.indexOf(String(o.receipt)));
+    const positions: number[] = session.outbox.map((o: any) => receiptPosition(mine, String(o.receipt)));
     expect(positions.every((p: number) => p >= 0)).toBe(true);
     expect(positions).toEqual([...positions].sort((a: number, b: number) => a - b));
-    expect(session.outbox.map((o: any) => mine[ids.indexOf(String(o.receipt))]?.text)).toEqual(session.outbox.map((o: any) => driver.render(intentText(o))));
+    expect(positions.map((p) => mine[p]?.text)).toEqual(session.outbox.map((o: any) => driver.render(intentText(o))));
     // ...which is the whole answer the session recorded for its message (the agent's reply, or
     // the apology a turn whose model calls all failed ends with: two cores under load can do that).
     const answers = session.inbox.map((r: any) => driver.render(r.reply));
-    expect(session.outbox.map((o: any) => mine[ids.indexOf(String(o.receipt))]?.text)).toEqual(answers);
+    expect(positions.map((p) => mine[p]?.text)).toEqual(answers);
+    byAlias += session.outbox.filter((o: any, i: number) => mine[positions[i] as number]?.id !== String(o.receipt)).length;
     failed += session.inbox.filter((r: any) => r.reply === FAILURE_TEXT).length;
     // Anything the fake got beyond the receipts is an in-doubt resend of an interrupted attempt.
     const chatExtra = mine.length - PER_CHAT;
@@ -92,19 +110,24 @@ async function checkPlatform(driver: ChannelDriver, chats: number[], streamed = 
       chatInDoubt = orphans.length;
     }
     expect(chatExtra).toBeGreaterThanOrEqual(0);
-    expect(chatExtra).toBeLessThanOrEqual(chatInDoubt);
+    expect(chatExtra).toBeLessThanOrEqual(o.exactlyOnce ? 0 : chatInDoubt);
     // A chat's sends are sequential, so a kill interrupts at most one of them.
     expect(chatInDoubt).toBeLessThanOrEqual(1);
     extra += chatExtra;
     inDoubt += chatInDoubt;
   }
-  return { sent: sent.length, extra, inDoubt, failed };
+  return { sent: sent.length, extra, inDoubt, failed, byAlias };
 }
 
 // The streaming Slack app's agent writes longer replies, so a reply is edited several times
 // while it is written and the kill can land mid-stream.
 const STREAM_REPLY_TOKENS = 48;
 const STREAM_CHATS = 20;
+// The newer platforms run fewer chats, to keep the run's length (npm test's budget) in check.
+const NEWER_CHATS = 20;
+const NEWER: ReadonlySet<string> = new Set(["line"]);
+// Pushes the fake executes and leaves unanswered right before the kill (LINE).
+const HELD_PUSHES = 3;
 
 describe("channels end to end", () => {
   it("a gateway killed and restarted mid-burst across every platform (and a streaming Slack app) loses and duplicates nothing", async () => {
@@ -116,8 +139,12 @@ describe("channels end to end", () => {
       tokenRef: SLACK_STREAM_TOKEN_REF,
     });
     await stack.admin("POST", "/bindings", { tenant_id: "channels", agent_id: streamer.id, account_id: stream.accountId });
+    // Every LINE reply goes by push (the fake refuses each reply token as expired), so each carries
+    // its X-Line-Retry-Key.
+    const line = stack.drivers.line;
+    await line.pushOnly();
     const runs = [
-      ...Object.values(stack.drivers).map((driver) => ({ driver, chats: CHATS, streamed: false, name: driver.platform as string })),
+      ...Object.values(stack.drivers).map((driver) => ({ driver, chats: NEWER.has(driver.platform) ? NEWER_CHATS : CHATS, streamed: false, name: driver.platform as string })),
       { driver: stream, chats: STREAM_CHATS, streamed: true, name: "slack (streaming)" },
     ].map((r, d) => ({ ...r, chats: Array.from({ length: r.chats }, (_, i) => 5_000_000 + d * 100_000 + i) }));
     const total = runs.reduce((n, r) => n + r.chats.length * PER_CHAT, 0);
@@ -125,6 +152,7 @@ describe("channels end to end", () => {
     let acked = 0;
     let killed = false;
     let killedAt = 0;
+    let heldAtKill = 0;
     const restart = (async () => {
       while (acked < total / 3) await new Promise((r) => setTimeout(r, 20));
       // ...at a moment the streaming app's replies are being edited, so the kill lands mid-stream.
@@ -132,9 +160,23 @@ describe("channels end to end", () => {
         const edits = (await stream.updates?.()) ?? [];
         if (edits.some((e) => e.at > Date.now() - 300)) break;
       }
+      // ...and while LINE pushes are in flight: the next pushes are executed at the fake and left
+      // unanswered, so the kill cuts them after LINE accepted them (their answers never reach the
+      // sessions). Killed once HELD_PUSHES are held, or 2 s after the first (well inside the
+      // gateway's 10 s send timeout, so the gateway itself never gave up on one before the kill).
+      await line.holdPushes(HELD_PUSHES);
+      let firstHeld = 0;
+      for (const until = Date.now() + 60_000; Date.now() < until; await new Promise((r) => setTimeout(r, 10))) {
+        const held = (await line.calls()).held;
+        if (held > 0 && firstHeld === 0) firstHeld = Date.now();
+        if (held >= HELD_PUSHES || (firstHeld > 0 && Date.now() - firstHeld > 2000)) break;
+      }
       killedAt = Date.now();
       await stack.killGateway();
       killed = true;
+      heldAtKill = (await line.calls()).held;
+      // A hold not used up by the kill must not hold a push after the restart.
+      await line.holdPushes(0);
       await new Promise((r) => setTimeout(r, 1000));
       await stack.startGateway();
     })();
@@ -156,9 +198,24 @@ describe("channels end to end", () => {
     expect(killed).toBe(true);
 
     for (const { driver, chats, streamed, name } of runs) {
-      const { sent, extra, inDoubt, failed } = await checkPlatform(driver, chats, streamed);
+      const exactlyOnce = driver === line;
+      const { sent, extra, inDoubt, failed, byAlias } = await checkPlatform(driver, chats, { streamed, exactlyOnce });
       const why = streamed ? "first posts of a stream cut by the kill" : `resent in doubt (${inDoubt} intents had an attempt cut by the kill)`;
       console.log(`[channels e2e] ${name}: ${sent} messages for ${chats.length * PER_CHAT} replies; ${extra} extra: ${why}; ${failed} replies were the model-failure apology`);
+      if (exactlyOnce) {
+        // The kill did cut pushes LINE had executed, their resends after the restart met 409 for
+        // the already-accepted retry key and were taken as sent (their receipt is the accepted
+        // request's id): without the retry key each would be a second message, which
+        // checkPlatform refuses for LINE.
+        const calls = await line.calls();
+        const delivered = await line.delivered();
+        console.log(`[channels e2e] line: ${heldAtKill} pushes executed and unanswered at the kill; ${calls.conflicts} resends met 409 (retry key already accepted); ${byAlias} receipts are an accepted request's id; ${calls.push} push calls`);
+        expect(heldAtKill).toBeGreaterThanOrEqual(1);
+        expect(calls.conflicts).toBeGreaterThanOrEqual(heldAtKill);
+        expect(byAlias).toBeGreaterThanOrEqual(1);
+        expect(delivered.every((m) => m.via === "push" && m.retryKey !== null)).toBe(true);
+        expect(new Set(delivered.map((m) => m.retryKey)).size).toBe(delivered.length);
+      }
     }
     // The streaming app's replies really were edited in place (not each posted whole).
     const edits = (await stream.updates?.()) ?? [];

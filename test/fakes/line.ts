@@ -15,15 +15,18 @@
 // {"message":"The API rate limit has been exceeded. Try again later."} without Retry-After, as at
 // LINE. Tokens the fake knows: any starting with "lct-".
 // It records every delivered message per access token and can misbehave on request:
-//   POST /control/<token>/reply-token {to}    issues a reply token for that chat: {replyToken}
+//   POST /control/<token>/reply-token {to, replyToken?}  issues a reply token for that chat (the
+//        given one, e.g. one already written into a webhook body, else a fresh one): {replyToken}
 //   POST /control/<token>/config {reply_token_ttl_ms}
 //   POST /control/<token>/fail {kind, times}  the next `times` reply/push calls get: "429",
 //        "monthly" (429 "You have reached your monthly limit."), "500", "stall" (never answered),
 //        "drop" (executed and recorded, then the connection is cut before any answer: a
-//        lost answer, as when the sender crashes mid-send), or "status" (that `status` with
+//        lost answer, as when the sender crashes mid-send), "hold" (push calls only: executed and
+//        recorded, then never answered while the sender keeps the connection: a sender killed
+//        mid-push; reply calls pass untouched), or "status" (that `status` with
 //        {message} as LINE words its errors, e.g. 403 or a 400 the API never retries)
-//   GET  /control/<token>/sent      every delivered message in order: {to, text, via, id, retryKey, at}
-//   GET  /control/<token>/calls     {reply, push, refused429, conflicts, invalidReplyTokens}
+//   GET  /control/<token>/sent      every delivered message in order: {to, text, via, id, requestId, retryKey, at}
+//   GET  /control/<token>/calls     {reply, push, refused429, conflicts, invalidReplyTokens, held}
 //   POST /control/<token>/reset     forget everything of that token
 // Run alone for end-to-end tests: `node test/fakes/line.ts <port>`.
 import { createHash, randomUUID } from "node:crypto";
@@ -35,6 +38,8 @@ export interface LineSentMessage {
   text: string;
   via: "reply" | "push";
   id: string;
+  // The x-line-request-id of the request that delivered it (what a 409 names as accepted).
+  requestId: string;
   retryKey: string | null;
   at: number;
 }
@@ -45,10 +50,12 @@ export interface LineCalls {
   refused429: number;
   conflicts: number;
   invalidReplyTokens: number;
+  // Pushes executed and then left unanswered by a "hold" failure.
+  held: number;
 }
 
 interface Failure {
-  kind: "429" | "monthly" | "500" | "stall" | "drop" | "status";
+  kind: "429" | "monthly" | "500" | "stall" | "drop" | "hold" | "status";
   times: number;
   status: number;
   message: string;
@@ -88,7 +95,7 @@ export async function startFakeLine(port = 0): Promise<FakeLine> {
   function channelOf(token: string): Channel {
     let c = channels.get(token);
     if (!c) {
-      c = { sent: [], calls: { reply: 0, push: 0, refused429: 0, conflicts: 0, invalidReplyTokens: 0 }, failure: null, ttlMs: 60_000, replyTokens: new Map(), retryKeys: new Map() };
+      c = { sent: [], calls: { reply: 0, push: 0, refused429: 0, conflicts: 0, invalidReplyTokens: 0, held: 0 }, failure: null, ttlMs: 60_000, replyTokens: new Map(), retryKeys: new Map() };
       channels.set(token, c);
     }
     return c;
@@ -118,7 +125,7 @@ export async function startFakeLine(port = 0): Promise<FakeLine> {
       return json(res, 200, { ok: true });
     }
     if (action === "reply-token") {
-      const replyToken = randomUUID().replace(/-/g, "");
+      const replyToken = typeof body.replyToken === "string" && /^[0-9a-f]{32}$/.test(body.replyToken) ? body.replyToken : randomUUID().replace(/-/g, "");
       c.replyTokens.set(replyToken, { to: String(body.to), issuedAt: Date.now() });
       return json(res, 200, { replyToken });
     }
@@ -135,12 +142,13 @@ export async function startFakeLine(port = 0): Promise<FakeLine> {
   }
 
   // A failure a test asked for, answered instead of the real thing (true when answered); "drop"
-  // is answered after the call is executed, so it is returned for the caller to act on.
-  function failed(c: Channel, res: ServerResponse): boolean | "drop" {
+  // and "hold" act after the call is executed, so they are returned for the caller to act on.
+  function failed(c: Channel, res: ServerResponse, kind: "reply" | "push"): boolean | "drop" | "hold" {
     const f = c.failure;
     if (!f || f.times <= 0) return false;
+    if (f.kind === "hold" && kind !== "push") return false;
     f.times--;
-    if (f.kind === "drop") return "drop";
+    if (f.kind === "drop" || f.kind === "hold") return f.kind;
     if (f.kind === "stall") {
       stalled.add(res);
       res.on("close", () => stalled.delete(res));
@@ -197,7 +205,7 @@ export async function startFakeLine(port = 0): Promise<FakeLine> {
       c.calls.conflicts++;
       return answer(res, 409, { message: "The retry key is already accepted" }, { "x-line-accepted-request-id": c.retryKeys.get(retryKey) as string });
     }
-    const failure = failed(c, res);
+    const failure = failed(c, res, kind);
     if (failure === true) return;
     let body: Record<string, unknown>;
     try {
@@ -225,11 +233,18 @@ export async function startFakeLine(port = 0): Promise<FakeLine> {
     if (retryKey !== null) c.retryKeys.set(retryKey, requestId);
     const sentMessages = (body.messages as { text: string }[]).map((m) => {
       const id = messageId();
-      c.sent.push({ to, text: m.text, via: kind, id, retryKey, at: Date.now() });
+      c.sent.push({ to, text: m.text, via: kind, id, requestId, retryKey, at: Date.now() });
       return { id, quoteToken: randomUUID() };
     });
     // Executed, but the answer never arrives.
     if (failure === "drop") return void res.destroy();
+    // Executed, and the answer is held until the sender goes away (a crash mid-push).
+    if (failure === "hold") {
+      c.calls.held++;
+      stalled.add(res);
+      res.on("close", () => stalled.delete(res));
+      return;
+    }
     res.writeHead(200, { "content-type": "application/json", "x-line-request-id": requestId });
     res.end(JSON.stringify({ sentMessages }));
   }
