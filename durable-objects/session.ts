@@ -28,6 +28,7 @@ import { compactIfNeeded, runTurn } from "../workers/agents/session-turn.ts";
 import { haltIfTenantGone } from "../workers/agents/tenant-halt.ts";
 import type { HistoryEntry } from "../workers/agents/turn.ts";
 import { flushOutbox, nextSendSlot, queueProactive } from "../workers/channels/outbox.ts";
+import { failSentIntent } from "../workers/channels/receipts.ts";
 import { redactedIntent } from "../workers/channels/reply-credentials.ts";
 import { acceptRefusal, NewSessionAdmission } from "../workers/channels/session-ingress.ts";
 import type { AccountConfig } from "../workers/channels/types.ts";
@@ -162,6 +163,12 @@ export class ChatSession extends DurableObject<Env> {
   // an assistant turn in the history. "unbound": the session has had no conversation yet.
   async notify(idempotencyKey: string, text: string): Promise<"queued" | "duplicate" | "unbound"> {
     return queueProactive(this.host, idempotencyKey, text);
+  }
+
+  // A platform's later report that a sent message failed (WhatsApp's `failed` status): that
+  // intent becomes a dead letter. false: no sent intent has that receipt.
+  async receiptFailed(receipt: string, error: string): Promise<boolean> {
+    return failSentIntent(this.host, receipt, error);
   }
 
   // The outcome of one inbound message (hook polling).

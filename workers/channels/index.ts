@@ -9,8 +9,9 @@ import { slack } from "./slack.ts";
 import { telegram } from "./telegram.ts";
 import type { ChannelAdapter } from "./types.ts";
 import { webchat } from "./webchat.ts";
+import { whatsapp } from "./whatsapp.ts";
 
-export const channelAdapters: Readonly<Record<Channel, ChannelAdapter>> = { telegram, slack, discord, line, webchat, hook };
+export const channelAdapters: Readonly<Record<Channel, ChannelAdapter>> = { telegram, slack, discord, line, whatsapp, webchat, hook };
 
 // A reply split into the messages its channel takes: the adapter's own splitter when it has one
 // (Slack keeps code blocks and links whole), else splitReply at maxTextLength.

@@ -71,7 +71,7 @@ export async function flushOutbox(s: SessionHost, gen: number): Promise<void> {
     // Counted before the call: a crash during it still uses up an attempt.
     s.sql.exec("UPDATE outbox SET attempts = ? WHERE id = ?", attempts, head.id);
     const adapter = channelAdapters[account.channel];
-    const ctx = { env: s.env, sockets: s.ctx.getWebSockets() };
+    const ctx = { env: s.env, sockets: s.ctx.getWebSockets(), lastInboundAt: () => s.sql.exec<{ t: number | null }>("SELECT MAX(received_at) AS t FROM inbox").one().t };
     const editMessageId = adapter.edit ? (intent.editMessageId ?? null) : null;
     const result = editMessageId !== null ? await (adapter.edit as NonNullable<typeof adapter.edit>)({ ...intent, editMessageId }, account, ctx) : await adapter.send(intent, account, ctx);
     if (gen !== s.generation()) return;

@@ -4,7 +4,8 @@
 // Order on every entry point: cheap authentication from the headers first (no body is read for a
 // stranger; Slack signs the body, so its bounded body is read and the signature checked first), then the tenant must be live (workers/tenants/liveness.ts), then the ingress limits
 // (./limits.ts), and only then the body.
-//   POST /webhooks/:channel/:account   platform webhooks (Telegram, Slack, Discord, LINE)
+//   POST /webhooks/:channel/:account   platform webhooks (Telegram, Slack, Discord, LINE, WhatsApp)
+//   GET  /webhooks/:channel/:account   a platform's subscription handshake (WhatsApp)
 //   POST /hooks/agent                  inbound hooks (bearer token + Idempotency-Key)
 //   GET  /hooks/agent/runs/:id         a hook run's status and reply (polling)
 //   GET  /webchat/:account             the WebChat page; /webchat/:account/ws the socket
@@ -22,6 +23,7 @@ import { requireTenantLive, tenantStatus } from "../tenants/liveness.ts";
 import { hookAccountOf } from "./hook.ts";
 import { agentFor, bindingOf, deliverInbound, publicAccount, sessionStub, type InboundOutcome } from "./inbound.ts";
 import { channelAdapters } from "./index.ts";
+import { deliverReceiptFailures } from "./receipts.ts";
 import { accountIngressAllowed, channelLimitsOf, ingressRefused, rateLimited, takeExact } from "./limits.ts";
 import type { Delivery, VerifiableAccount } from "./types.ts";
 import { webchatPage } from "./webchat-page.ts";
@@ -69,18 +71,35 @@ webhooks.post("/:channel/:account", async (c) => {
   if (!(await accountIngressAllowed(c.env, account.id))) throw ingressRefused();
   const d = early ?? (await delivery(c));
   if (adapter.parseAll) {
-    // A batch (LINE): each message accepted in order, the delivery acknowledged once.
+    // A batch (LINE, WhatsApp): each message accepted in order, then the receipt failures it
+    // reports (WhatsApp's `failed` statuses, ./receipts.ts), the delivery acknowledged once.
     const messages = adapter.parseAll(d, publicAccount(account), Date.now());
-    if (messages.length === 0) return ack("ignored");
+    const failures = adapter.receiptFailures?.(d, publicAccount(account)) ?? [];
+    if (messages.length === 0 && failures.length === 0) return ack("ignored");
     const outcomes = [];
     for (const m of messages) outcomes.push(await deliverInbound(c.env, account, m));
-    const status = outcomes.some((o) => o.status === "accepted") ? "accepted" : (outcomes[0] as InboundOutcome).status;
-    return ack(status, { events: outcomes });
+    const receipts = failures.length > 0 ? await deliverReceiptFailures(c.env, account, failures) : [];
+    const status = outcomes.some((o) => o.status === "accepted") ? "accepted" : outcomes.length > 0 ? (outcomes[0] as InboundOutcome).status : "receipts";
+    return ack(status, { events: outcomes, ...(receipts.length > 0 ? { receipts } : {}) });
   }
   const message = adapter.parse(d, publicAccount(account), Date.now());
   if (!message) return ack("ignored");
   const outcome = await deliverInbound(c.env, account, message);
   return outcome.reason ? ack(outcome.status, { reason: outcome.reason }) : ack(outcome.status);
+});
+
+// A platform's subscription handshake (WhatsApp's GET with hub.mode, hub.verify_token and
+// hub.challenge): the adapter's answer as text, or 403 for a wrong token or mode. A platform
+// without one has no GET.
+webhooks.get("/:channel/:account", async (c) => {
+  const channel = c.req.param("channel");
+  const adapter = isWebhookChannel(channel) ? channelAdapters[channel] : null;
+  if (!adapter?.subscribe || !isWebhookChannel(channel)) throw new ApiError(404, "unknown_channel", `No webhook handshake for '${channel}'.`);
+  const account = await liveAccount(c.env, c.req.param("account"), channel);
+  const answer = await adapter.subscribe(new URL(c.req.url).searchParams, account, c.env);
+  if (answer === null) throw new ApiError(403, "invalid_verify_token", "The verify token or hub.mode is wrong.");
+  await requireTenantLive(c.env, account.tenantId);
+  return c.text(answer, 200);
 });
 
 export const hooks = new Hono<AppEnv>();

@@ -63,6 +63,21 @@ export interface SendContext {
   env: Env;
   // WebChat: the session's open sockets.
   sockets: WebSocket[];
+  // When the chat's latest inbound message arrived (null: none kept), read only when asked
+  // (WhatsApp: free-form messages only within 24 hours of it).
+  lastInboundAt?: () => number | null;
+}
+
+// A platform's later report that a message it accepted (the send's receipt) was not delivered
+// after all (WhatsApp's `failed` status): the chat names the session, the intent becomes a dead
+// letter with the platform's error.
+export interface ReceiptFailure {
+  chatId: string;
+  peerId: string;
+  groupId: string | null;
+  threadId: string | null;
+  receipt: string;
+  error: string;
 }
 
 export type SendResult =
@@ -95,6 +110,11 @@ export interface ChannelAdapter {
   // A verified delivery that is the platform's own handshake (Slack's url_verification) and is
   // answered with this JSON instead of reaching a session; null for everything else.
   handshake?(delivery: Delivery): Record<string, unknown> | null;
+  // GET /webhooks/:channel/:account (WhatsApp's subscription handshake): the text to answer
+  // 200 with, or null to refuse (403); throws ApiError(400) for missing or malformed parameters.
+  subscribe?(query: URLSearchParams, account: VerifiableAccount, env: Env): Promise<string | null>;
+  // Receipt failures a verified delivery reports (./receipts.ts), beside or instead of messages.
+  receiptFailures?(delivery: Delivery, account: AccountConfig): ReceiptFailure[];
   // The JSON body the platform should get as the 200 answer instead of the route's
   // {ok, status} (Slack shows a slash command's answer to the user); null: the default.
   ackBody?(delivery: Delivery, status: string): Record<string, unknown> | null;
