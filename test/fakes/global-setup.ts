@@ -7,6 +7,7 @@ import { startFakeLine } from "./line.ts";
 import { startFakeUpstream } from "./openai-upstream.ts";
 import { startFakeSlack } from "./slack.ts";
 import { startFakeTelegram } from "./telegram.ts";
+import { startFakeWhatsapp } from "./whatsapp.ts";
 import { startTarpit } from "./tarpit.ts";
 
 export default async function setup(project: TestProject) {
@@ -28,6 +29,9 @@ export default async function setup(project: TestProject) {
   // The fake LINE Messaging API (test/channels/line*.test.ts): the LINE accounts' api_base_url.
   const line = await startFakeLine();
   project.provide("fakeLineUrl", line.url);
+  // The fake WhatsApp Cloud API (test/channels/whatsapp*.test.ts): the WhatsApp accounts' api_base_url.
+  const whatsapp = await startFakeWhatsapp();
+  project.provide("fakeWhatsappUrl", whatsapp.url);
   // A server that accepts requests and never answers (test/scheduler/: slow actions).
   const tarpit = await startTarpit();
   project.provide("fakeTarpitUrl", tarpit.url);
@@ -38,6 +42,7 @@ export default async function setup(project: TestProject) {
     await slack.close();
     await discord.close();
     await line.close();
+    await whatsapp.close();
     await discordGateway.close();
   };
 }
@@ -51,5 +56,6 @@ declare module "vitest" {
     fakeDiscordUrl: string;
     fakeDiscordGatewayUrl: string;
     fakeLineUrl: string;
+    fakeWhatsappUrl: string;
   }
 }
