@@ -1,6 +1,7 @@
 // Bindings and per-request variables, shared by every Hono app in the Worker.
 import type { ChannelAccountLedger } from "../durable-objects/account-ledger.ts";
 import type { DiscordGateway } from "../durable-objects/discord-gateway.ts";
+import type { FeishuTokenCache } from "../durable-objects/feishu-token.ts";
 import type { SpendBudget } from "../durable-objects/budget.ts";
 import type { CircuitBreaker } from "../durable-objects/circuit-breaker.ts";
 import type { RateLimiter } from "../durable-objects/rate-limiter.ts";
@@ -35,6 +36,8 @@ export interface Env {
   SEND_LIMITERS: DurableObjectNamespace<SendLimiter>;
   // One per Discord bot account: its Gateway WebSocket (durable-objects/discord-gateway.ts).
   DISCORD_GATEWAYS: DurableObjectNamespace<DiscordGateway>;
+  // One per Feishu/Lark app account: its tenant_access_token (durable-objects/feishu-token.ts).
+  FEISHU_TOKENS: DurableObjectNamespace<FeishuTokenCache>;
   // Per-location first gate on each channel account's inbound messages (workers/channels/limits.ts).
   CHANNEL_INGRESS?: RateLimit;
   AI?: AiBinding;

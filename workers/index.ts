@@ -7,6 +7,7 @@ export { ChannelAccountLedger } from "../durable-objects/account-ledger.ts";
 export { SpendBudget } from "../durable-objects/budget.ts";
 export { CircuitBreaker } from "../durable-objects/circuit-breaker.ts";
 export { DiscordGateway } from "../durable-objects/discord-gateway.ts";
+export { FeishuTokenCache } from "../durable-objects/feishu-token.ts";
 export { RateLimiter } from "../durable-objects/rate-limiter.ts";
 export { ResponseStore } from "../durable-objects/response-store.ts";
 export { SchedulerShard } from "../durable-objects/scheduler.ts";

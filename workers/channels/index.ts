@@ -3,6 +3,7 @@
 import type { Channel } from "../../schema/channels.ts";
 import { splitReply } from "../agents/turn.ts";
 import { discord } from "./discord.ts";
+import { feishu } from "./feishu.ts";
 import { hook } from "./hook.ts";
 import { line } from "./line.ts";
 import { slack } from "./slack.ts";
@@ -11,7 +12,7 @@ import type { ChannelAdapter } from "./types.ts";
 import { webchat } from "./webchat.ts";
 import { whatsapp } from "./whatsapp.ts";
 
-export const channelAdapters: Readonly<Record<Channel, ChannelAdapter>> = { telegram, slack, discord, line, whatsapp, webchat, hook };
+export const channelAdapters: Readonly<Record<Channel, ChannelAdapter>> = { telegram, slack, discord, line, whatsapp, feishu, webchat, hook };
 
 // A reply split into the messages its channel takes: the adapter's own splitter when it has one
 // (Slack keeps code blocks and links whole), else splitReply at maxTextLength.

@@ -63,13 +63,16 @@ webhooks.post("/:channel/:account", async (c) => {
   if (!(await adapter.verify(early ?? { headers: c.req.raw.headers, body: "" }, account, c.env))) {
     throw new ApiError(401, "invalid_signature", "The webhook's signature or secret token is missing, wrong or too old.");
   }
+  // A platform that encrypts its deliveries (Feishu): the verified body as plaintext, for the
+  // handshake and parse below; a malformed one is a 400.
+  const opened = early && adapter.open ? await adapter.open(early, account, c.env) : early;
   // The platform's own handshake (Slack's url_verification): answered, nothing recorded.
-  const handshake = early && adapter.handshake ? adapter.handshake(early) : null;
+  const handshake = opened && adapter.handshake ? adapter.handshake(opened) : null;
   if (handshake) return c.json(handshake);
-  const ack = (status: string, extra: Record<string, unknown> = {}) => c.json((early && adapter.ackBody?.(early, status)) ?? { ok: true, status, ...extra });
+  const ack = (status: string, extra: Record<string, unknown> = {}) => c.json((opened && adapter.ackBody?.(opened, status)) ?? { ok: true, status, ...extra });
   if ((await tenantStatus(c.env, account.tenantId)) !== "live") return ack("tenant_revoked");
   if (!(await accountIngressAllowed(c.env, account.id))) throw ingressRefused();
-  const d = early ?? (await delivery(c));
+  const d = opened ?? (await delivery(c));
   if (adapter.parseAll) {
     // A batch (LINE, WhatsApp): each message accepted in order, then the receipt failures it
     // reports (WhatsApp's `failed` statuses, ./receipts.ts), the delivery acknowledged once.

@@ -110,6 +110,10 @@ export interface ChannelAdapter {
   // A verified delivery that is the platform's own handshake (Slack's url_verification) and is
   // answered with this JSON instead of reaching a session; null for everything else.
   handshake?(delivery: Delivery): Record<string, unknown> | null;
+  // A platform that encrypts its deliveries (Feishu/Lark): the verified delivery with its body
+  // decrypted, called after verify and before handshake and parse, which see only its result.
+  // Throws ApiError(400) for a body that does not decrypt. Absent: the body is read as sent.
+  open?(delivery: Delivery, account: VerifiableAccount, env: Env): Promise<Delivery>;
   // GET /webhooks/:channel/:account (WhatsApp's subscription handshake): the text to answer
   // 200 with, or null to refuse (403); throws ApiError(400) for missing or malformed parameters.
   subscribe?(query: URLSearchParams, account: VerifiableAccount, env: Env): Promise<string | null>;
