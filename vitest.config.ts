@@ -22,6 +22,7 @@ export default defineConfig({
                 FAKE_DISCORD_URL: inject("fakeDiscordUrl"),
                 FAKE_DISCORD_GATEWAY_URL: inject("fakeDiscordGatewayUrl"),
                 FAKE_LINE_URL: inject("fakeLineUrl"),
+                FAKE_FEISHU_URL: inject("fakeFeishuUrl"),
                 FAKE_WHATSAPP_URL: inject("fakeWhatsappUrl"),
                 TELEGRAM_TEST_BOT: "123456:fake-bot-token",
                 TELEGRAM_STORM_BOT: "654321:fake-storm-bot-token",

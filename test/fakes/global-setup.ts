@@ -3,6 +3,7 @@
 import type { TestProject } from "vitest/node";
 import { startFakeDiscord } from "./discord.ts";
 import { startFakeDiscordGateway } from "./discord-gateway.ts";
+import { startFakeFeishu } from "./feishu.ts";
 import { startFakeLine } from "./line.ts";
 import { startFakeUpstream } from "./openai-upstream.ts";
 import { startFakeSlack } from "./slack.ts";
@@ -32,6 +33,9 @@ export default async function setup(project: TestProject) {
   // The fake WhatsApp Cloud API (test/channels/whatsapp*.test.ts): the WhatsApp accounts' api_base_url.
   const whatsapp = await startFakeWhatsapp();
   project.provide("fakeWhatsappUrl", whatsapp.url);
+  // The fake Feishu/Lark Open API (test/channels/feishu*.test.ts): the Feishu accounts' api_base_url.
+  const feishu = await startFakeFeishu();
+  project.provide("fakeFeishuUrl", feishu.url);
   // A server that accepts requests and never answers (test/scheduler/: slow actions).
   const tarpit = await startTarpit();
   project.provide("fakeTarpitUrl", tarpit.url);
@@ -42,6 +46,7 @@ export default async function setup(project: TestProject) {
     await slack.close();
     await discord.close();
     await line.close();
+    await feishu.close();
     await whatsapp.close();
     await discordGateway.close();
   };
@@ -56,6 +61,7 @@ declare module "vitest" {
     fakeDiscordUrl: string;
     fakeDiscordGatewayUrl: string;
     fakeLineUrl: string;
+    fakeFeishuUrl: string;
     fakeWhatsappUrl: string;
   }
 }

@@ -14,6 +14,7 @@ declare global {
       FAKE_DISCORD_URL: string;
       FAKE_DISCORD_GATEWAY_URL: string;
       FAKE_LINE_URL: string;
+      FAKE_FEISHU_URL: string;
       FAKE_WHATSAPP_URL: string;
       TELEGRAM_TEST_BOT: string;
       TELEGRAM_STORM_BOT: string;
