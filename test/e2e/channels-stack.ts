@@ -1,6 +1,6 @@
 // The whole messaging path on this machine, for the channels end-to-end test and benchmark:
 // the gpu-backend on a generated tiny model, the fake platforms (test/fakes: Telegram Bot API,
-// Slack Web API, Discord REST API, LINE Messaging API), and `wrangler dev` (workerd, local D1 and Durable Objects, state on disk) that
+// Slack Web API, Discord REST API, LINE Messaging API, WhatsApp Cloud API), and `wrangler dev` (workerd, local D1 and Durable Objects, state on disk) that
 // can be killed and started again on the same state: the processes `npm start` runs. A tenant,
 // provider, model, agent, one account per platform (./channel-drivers.ts) and a binding are made
 // through the real admin API.
@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { signAdminToken } from "../../workers/auth/admin-token.ts";
 import { startFakeDiscord, type FakeDiscord } from "../fakes/discord.ts";
 import { startFakeLine, type FakeLine } from "../fakes/line.ts";
+import { startFakeWhatsapp, type FakeWhatsapp } from "../fakes/whatsapp.ts";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack.ts";
 import { startFakeTelegram, type FakeTelegram } from "../fakes/telegram.ts";
 import {
@@ -32,6 +33,7 @@ import {
   type DriverContext,
   type Platform,
 } from "./channel-drivers.ts";
+import { WHATSAPP_ACCESS_TOKEN, WHATSAPP_APP_SECRET, WHATSAPP_SECRET_REF, WHATSAPP_TOKEN_REF, whatsappDriver } from "./drivers/whatsapp.ts";
 import { LINE_ACCESS_TOKEN, LINE_CHANNEL_SECRET, LINE_SECRET_REF, LINE_TOKEN_REF, lineDriver, type LineDriver } from "./drivers/line.ts";
 import { adminClient, freePort, quietEnv as quiet, root, waitDown, waitUp, wranglerBin } from "../support/local-stack.ts";
 
@@ -43,6 +45,7 @@ export interface Stack {
   slack: FakeSlack;
   discord: FakeDiscord;
   line: FakeLine;
+  whatsapp: FakeWhatsapp;
   // One account per platform, each with its driver.
   drivers: Record<Platform, ChannelDriver> & { line: LineDriver };
   // What another account of the same tenant and agent needs (./channel-drivers.ts).
@@ -87,6 +90,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     [DISCORD_TOKEN_REF]: DISCORD_BOT_TOKEN,
     [LINE_TOKEN_REF]: LINE_ACCESS_TOKEN,
     [LINE_SECRET_REF]: LINE_CHANNEL_SECRET,
+    [WHATSAPP_TOKEN_REF]: WHATSAPP_ACCESS_TOKEN,
+    [WHATSAPP_SECRET_REF]: WHATSAPP_APP_SECRET,
     SEND_RETRY_BASE_MS: "200",
     TURN_RETRY_BASE_MS: "500",
     OUTBOUND_ALLOW_HOSTS: "127.0.0.1",
@@ -101,6 +106,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const slack = await startFakeSlack();
   const discord = await startFakeDiscord();
   const line = await startFakeLine();
+  const whatsapp = await startFakeWhatsapp();
   const children: ChildProcess[] = [];
 
   log("starting the gpu-backend");
@@ -171,6 +177,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     slack: await slackDriver(driverContext, slack.url),
     discord: await discordDriver(driverContext, discord.url),
     line: await lineDriver(driverContext, line.url),
+    whatsapp: await whatsappDriver(driverContext, whatsapp.url),
   };
   await adminCall("POST", "/bindings", { tenant_id: tenant, agent_id: agent.id });
 
@@ -180,6 +187,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     slack,
     discord,
     line,
+    whatsapp,
     drivers,
     driverContext,
     killGateway,
@@ -203,6 +211,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await slack.close();
       await discord.close();
       await line.close();
+      await whatsapp.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

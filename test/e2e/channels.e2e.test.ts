@@ -125,7 +125,7 @@ const STREAM_REPLY_TOKENS = 48;
 const STREAM_CHATS = 20;
 // The newer platforms run fewer chats, to keep the run's length (npm test's budget) in check.
 const NEWER_CHATS = 20;
-const NEWER: ReadonlySet<string> = new Set(["line"]);
+const NEWER: ReadonlySet<string> = new Set(["line", "whatsapp"]);
 // Pushes the fake executes and leaves unanswered right before the kill (LINE).
 const HELD_PUSHES = 3;
 
