@@ -71,8 +71,9 @@ async function send(intent: SendIntent, account: AccountConfig, ctx: SendContext
   const last = ctx.lastInboundAt ? ctx.lastInboundAt() : Date.now();
   if (last === null || Date.now() - last > SERVICE_WINDOW_MS) return asTemplate();
   const call = await whatsappCall(ctx.env, account, settings.phone_number_id, token.token, { kind: "text", to: intent.chatId, text: intent.text, replyToId: intent.replyToId });
-  // WhatsApp counts the window from its own clock: a refusal as outside it goes as the template.
-  return call.outsideWindow ? asTemplate() : call.result;
+  // WhatsApp counts the window from its own clock: a refusal as outside it goes as the template
+  // (without one, Meta's refusal is the dead letter's reason).
+  return call.outsideWindow && template ? asTemplate() : call.result;
 }
 
 export const whatsapp: ChannelAdapter = {
