@@ -2,19 +2,56 @@
 // ./feishu-helpers.ts), the encryption cross-checked with the official SDK's AESCipher; forged,
 // replayed, wrongly keyed and malformed deliveries refused before any session sees them; the
 // Request URL check answered; DMs end to end; groups only when the bot is mentioned.
-import { AESCipher } from "@larksuiteoapi/node-sdk";
+import { AESCipher, EventDispatcher } from "@larksuiteoapi/node-sdk";
 import { SELF } from "cloudflare:test";
 import { createCipheriv, createHash, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { BASE } from "../gateway/helpers.ts";
 import { waitFor } from "./helpers.ts";
-import { announceInbound, deliverFeishu, feishuEncrypt, feishuId, feishuSent, feishuSessionKey, feishuSessions, messageEvent, setupFeishu, statusOf } from "./feishu-helpers.ts";
+import { announceInbound, deliverFeishu, feishuEncrypt, feishuId, feishuSent, feishuSessionKey, feishuSessions, feishuSign, messageEvent, setupFeishu, statusOf } from "./feishu-helpers.ts";
 
 describe("feishu webhook", () => {
   it("the helper's encryption is Feishu's: the official SDK's AESCipher decrypts it to the same text", () => {
     for (const text of ["{}", JSON.stringify({ schema: "2.0", text: "你好, Lark 👋" }), "x".repeat(16), "y".repeat(1000)]) {
       const key = randomBytes(12).toString("base64");
       expect(new AESCipher(key).decrypt(feishuEncrypt(key, text))).toBe(text);
+    }
+  });
+
+  it("accepts exactly the signatures the SDK's EventDispatcher accepts, and decrypts what its AESCipher decrypts", async () => {
+    const s = await setupFeishu();
+    const sdk = new EventDispatcher({ encryptKey: s.encryptKey, loggerLevel: 0 });
+    const now = String(Math.floor(Date.now() / 1000));
+    const body = JSON.stringify({ encrypt: feishuEncrypt(s.encryptKey, JSON.stringify(messageEvent(s, feishuId("ou"), "agreed", { chatId: feishuId("oc") }))) });
+    const good = feishuSign(now, "n0nce", s.encryptKey, body);
+    const cases = [
+      { name: "valid", signature: good, ours: true },
+      { name: "another key", signature: feishuSign(now, "n0nce", "k", body), ours: false },
+      { name: "another nonce", signature: feishuSign(now, "other", s.encryptKey, body), ours: false },
+      { name: "flipped", signature: `${good.slice(0, 63)}${good[63] === "0" ? "1" : "0"}`, ours: false },
+    ];
+    for (const c of cases) {
+      const headers = { "x-lark-request-timestamp": now, "x-lark-request-nonce": "n0nce", "x-lark-signature": c.signature };
+      const data = Object.assign(Object.create({ headers }), JSON.parse(body));
+      expect(sdk.requestHandle?.checkIsEventValidated(data), c.name).toBe(c.ours);
+      const res = await SELF.fetch(`${BASE}/webhooks/feishu/${s.accountId}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+      expect(res.status, c.name).toBe(c.ours ? 200 : 401);
+    }
+    // Ciphertexts both refuse: another key, a damaged last block, a cut one.
+    const other = feishuEncrypt("not-the-key", JSON.stringify({ a: 1 }));
+    const bytes = Buffer.from(feishuEncrypt(s.encryptKey, JSON.stringify({ a: 1 })), "base64");
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 0x5a;
+    for (const encrypt of [other, bytes.toString("base64"), bytes.subarray(0, 40).toString("base64")]) {
+      const sdkOpens = (() => {
+        try {
+          JSON.parse(new AESCipher(s.encryptKey).decrypt(encrypt));
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      expect(sdkOpens).toBe(false);
+      expect((await deliverFeishu(s, JSON.stringify({ encrypt }))).status).toBe(400);
     }
   });
 
