@@ -2,11 +2,12 @@
 // The whole path on this machine (test/e2e/channels-stack.ts): webhooks shaped and signed like
 // each platform's (test/e2e/channel-drivers.ts: Telegram's secret-token update, Slack's signed
 // Events API DM, Discord's Ed25519-signed /ask interaction answered through @original; and
-// test/e2e/drivers/: LINE's signed message event answered with its reply token, WhatsApp's signed
-// Graph webhook answered with a text message) into the Worker on workerd (Miniflare by default,
-// `wrangler dev` with CHANNELS_BENCH_HOST=wrangler), the session Durable Objects, the
-// gpu-backend's tiny model, replies at the platform's fake. The platforms run one after the other
-// on the same stack (CHANNELS_BENCH_PLATFORMS=telegram,slack,discord,line,whatsapp by default);
+// test/e2e/drivers/: LINE's signed message event answered with its reply token, WhatsApp's
+// signed Graph webhook answered with a text message, Feishu's encrypted and signed event answered
+// through im/v1/messages) into the Worker on workerd (Miniflare by default, `wrangler dev` with
+// CHANNELS_BENCH_HOST=wrangler), the session Durable Objects, the gpu-backend's tiny model,
+// replies at the platform's fake. The platforms run one after the other on the same stack
+// (CHANNELS_BENCH_PLATFORMS=telegram,slack,discord,line,whatsapp,feishu by default);
 // bench-results/channels.json keeps the platforms a run did not measure from earlier runs, each
 // with its own `at` and floor. Per platform, after a warm-up, ROUNDS rounds of 200 deliveries are
 // fired at once, one to each of 200 chats (the first round meets 200 new sessions), and each
@@ -15,9 +16,9 @@
 //   reply_*    time from sending the webhook to the reply arriving at the fake platform
 //   lost       unique messages without a reply; duplicated: replies beyond one per message
 // Replies go out under each platform's own account-wide send limit (Telegram 25/s, Slack 10/s,
-// Discord 45/s, burst 5; LINE 100/s, burst 20; WhatsApp 60/s, burst 20), which bounds a round's
-// reply figures from below (reply_floor_ms); CHANNELS_BENCH_SENDS_PER_S raises it for every
-// account to measure the gateway alone.
+// Discord 45/s, burst 5; LINE 100/s, burst 20; WhatsApp 60/s, burst 20; Feishu 15/s, burst 20),
+// which bounds a round's reply figures from below (reply_floor_ms); CHANNELS_BENCH_SENDS_PER_S
+// raises it for every account to measure the gateway alone.
 // For scale, the same run measures GET /health fired 200 at once over the same warmed pool (the
 // floor: workerd's one thread serving 200 requests that do nothing; also over fresh connections,
 // as the bench did before) and, per platform, the ack latency of 200 deliveries paced at
@@ -35,10 +36,10 @@ const CHATS = Number(process.env.CHANNELS_BENCH_CHATS ?? 200);
 const ROUNDS = Number(process.env.CHANNELS_BENCH_ROUNDS ?? 3);
 const REPLY_TOKENS = Number(process.env.CHANNELS_BENCH_REPLY_TOKENS ?? 8);
 const PACED_RATE = Number(process.env.CHANNELS_BENCH_PACED_RATE ?? 100);
-const PLATFORMS = (process.env.CHANNELS_BENCH_PLATFORMS ?? "telegram,slack,discord,line,whatsapp").split(",").map((p) => p.trim()) as Platform[];
+const PLATFORMS = (process.env.CHANNELS_BENCH_PLATFORMS ?? "telegram,slack,discord,line,whatsapp,feishu").split(",").map((p) => p.trim()) as Platform[];
 const SENDS_PER_S = process.env.CHANNELS_BENCH_SENDS_PER_S ? Number(process.env.CHANNELS_BENCH_SENDS_PER_S) : null;
 // The adapters' account-wide send rates (workers/channels/<platform>.ts accountSendRate).
-const PLATFORM_SEND_RATE: Record<Platform, number> = { telegram: 25, slack: 10, discord: 45, line: 100, whatsapp: 60 };
+const PLATFORM_SEND_RATE: Record<Platform, number> = { telegram: 25, slack: 10, discord: 45, line: 100, whatsapp: 60, feishu: 15 };
 
 function log(msg: string) {
   console.log(`[bench:channels] ${msg}`);
@@ -299,8 +300,8 @@ try {
       worker_host: HOST,
       client: `node:http keep-alive pool (maxSockets ${CHATS}), warmed with ${CHATS} GET /health at once before each burst`,
       model: `gpu-backend, generated tiny model (eos never), ${REPLY_TOKENS} reply tokens, 4 slots, 1 thread`,
-      platforms: "test/fakes/telegram.ts, slack.ts, discord.ts, line.ts and whatsapp.ts (in the bench process); one account each, run one after the other",
-      send_limits: SENDS_PER_S !== null ? `raised to ${SENDS_PER_S}/s for every account` : "each platform's own account-wide limit (Telegram 25/s, Slack 10/s, Discord 45/s, burst 5; LINE 100/s, burst 20; WhatsApp 60/s, burst 20)",
+      platforms: "test/fakes/telegram.ts, slack.ts, discord.ts, line.ts, whatsapp.ts and feishu.ts (in the bench process); one account each, run one after the other",
+      send_limits: SENDS_PER_S !== null ? `raised to ${SENDS_PER_S}/s for every account` : "each platform's own account-wide limit (Telegram 25/s, Slack 10/s, Discord 45/s, burst 5; LINE 100/s, burst 20; WhatsApp 60/s, burst 20; Feishu 15/s, burst 20)",
       concurrency: CHATS,
       chats: CHATS,
       rounds: ROUNDS,

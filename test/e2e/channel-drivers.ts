@@ -18,7 +18,7 @@ interface SlackUpdate {
 }
 import type { SentMessage } from "../fakes/telegram.ts";
 
-export type Platform = "telegram" | "slack" | "discord" | "line" | "whatsapp";
+export type Platform = "telegram" | "slack" | "discord" | "line" | "whatsapp" | "feishu";
 
 // A reply as the platform's fake recorded it, the same shape for every platform.
 export interface Reply {

@@ -1,6 +1,6 @@
 // The whole messaging path on this machine, for the channels end-to-end test and benchmark:
 // the gpu-backend on a generated tiny model, the fake platforms (test/fakes: Telegram Bot API,
-// Slack Web API, Discord REST API, LINE Messaging API, WhatsApp Cloud API), and `wrangler dev` (workerd, local D1 and Durable Objects, state on disk) that
+// Slack Web API, Discord REST API, LINE Messaging API, WhatsApp Cloud API, Feishu Open API), and `wrangler dev` (workerd, local D1 and Durable Objects, state on disk) that
 // can be killed and started again on the same state: the processes `npm start` runs. A tenant,
 // provider, model, agent, one account per platform (./channel-drivers.ts) and a binding are made
 // through the real admin API.
@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { signAdminToken } from "../../workers/auth/admin-token.ts";
 import { startFakeDiscord, type FakeDiscord } from "../fakes/discord.ts";
+import { startFakeFeishu, type FakeFeishu } from "../fakes/feishu.ts";
 import { startFakeLine, type FakeLine } from "../fakes/line.ts";
 import { startFakeWhatsapp, type FakeWhatsapp } from "../fakes/whatsapp.ts";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack.ts";
@@ -33,6 +34,7 @@ import {
   type DriverContext,
   type Platform,
 } from "./channel-drivers.ts";
+import { FEISHU_APP_SECRET, FEISHU_ENCRYPT_KEY, FEISHU_ENCRYPT_REF, FEISHU_SECRET_REF, feishuDriver, type FeishuDriver } from "./drivers/feishu.ts";
 import { WHATSAPP_ACCESS_TOKEN, WHATSAPP_APP_SECRET, WHATSAPP_SECRET_REF, WHATSAPP_TOKEN_REF, whatsappDriver } from "./drivers/whatsapp.ts";
 import { LINE_ACCESS_TOKEN, LINE_CHANNEL_SECRET, LINE_SECRET_REF, LINE_TOKEN_REF, lineDriver, type LineDriver } from "./drivers/line.ts";
 import { adminClient, freePort, quietEnv as quiet, root, waitDown, waitUp, wranglerBin } from "../support/local-stack.ts";
@@ -46,8 +48,9 @@ export interface Stack {
   discord: FakeDiscord;
   line: FakeLine;
   whatsapp: FakeWhatsapp;
+  feishu: FakeFeishu;
   // One account per platform, each with its driver.
-  drivers: Record<Platform, ChannelDriver> & { line: LineDriver };
+  drivers: Record<Platform, ChannelDriver> & { line: LineDriver; feishu: FeishuDriver };
   // What another account of the same tenant and agent needs (./channel-drivers.ts).
   driverContext: DriverContext;
   // Stops wrangler dev the hard way (SIGKILL to its process group: no graceful shutdown).
@@ -92,6 +95,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     [LINE_SECRET_REF]: LINE_CHANNEL_SECRET,
     [WHATSAPP_TOKEN_REF]: WHATSAPP_ACCESS_TOKEN,
     [WHATSAPP_SECRET_REF]: WHATSAPP_APP_SECRET,
+    [FEISHU_SECRET_REF]: FEISHU_APP_SECRET,
+    [FEISHU_ENCRYPT_REF]: FEISHU_ENCRYPT_KEY,
     SEND_RETRY_BASE_MS: "200",
     TURN_RETRY_BASE_MS: "500",
     OUTBOUND_ALLOW_HOSTS: "127.0.0.1",
@@ -107,6 +112,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const discord = await startFakeDiscord();
   const line = await startFakeLine();
   const whatsapp = await startFakeWhatsapp();
+  const feishu = await startFakeFeishu();
   const children: ChildProcess[] = [];
 
   log("starting the gpu-backend");
@@ -178,6 +184,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     discord: await discordDriver(driverContext, discord.url),
     line: await lineDriver(driverContext, line.url),
     whatsapp: await whatsappDriver(driverContext, whatsapp.url),
+    feishu: await feishuDriver(driverContext, feishu.url),
   };
   await adminCall("POST", "/bindings", { tenant_id: tenant, agent_id: agent.id });
 
@@ -188,6 +195,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     discord,
     line,
     whatsapp,
+    feishu,
     drivers,
     driverContext,
     killGateway,
@@ -212,6 +220,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await discord.close();
       await line.close();
       await whatsapp.close();
+      await feishu.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
