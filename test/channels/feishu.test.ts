@@ -163,7 +163,7 @@ describe("feishu webhook", () => {
     expect(await statusOf(await deliverFeishu(s, messageEvent(s, user, "", { chatType: "group", chatId: group, messageType: "image", content: { image_key: "img_1" } })))).toBe("ignored");
     const messageId = feishuId("om");
     await announceInbound(s, messageId, group);
-    const mine = messageEvent(s, user, "@_user_1 ask @_user_2 and @_user_10", {
+    const mine = messageEvent(s, user, "please @_user_1 ask @_user_2 and @_user_10", {
       chatType: "group",
       chatId: group,
       messageId,
@@ -175,7 +175,7 @@ describe("feishu webhook", () => {
     });
     expect(await statusOf(await deliverFeishu(s, mine))).toBe("accepted");
     const sent = await waitFor(() => feishuSent(s, group), (m) => m.length >= 1);
-    expect(sent.map((m) => [m.text, m.via, m.replyTo, m.inThread])).toEqual([["echo: ask @Ann and @Bo", "reply", messageId, false]]);
+    expect(sent.map((m) => [m.text, m.via, m.replyTo, m.inThread])).toEqual([["echo: please ask @Ann and @Bo", "reply", messageId, false]]);
   });
 
   it("without bot_open_id the bot answers DMs only (a mention cannot be told to be its own)", async () => {
@@ -205,6 +205,14 @@ describe("feishu webhook", () => {
     expect(await statusOf(await deliverFeishu(s, inThread))).toBe("accepted");
     const threaded = await waitFor(() => feishuSent(s, group), (m) => m.length >= 1);
     expect(threaded.map((m) => [m.text, m.replyTo, m.inThread])).toEqual([["echo: in a topic", messageId, true]]);
+    // A post in a group that @-mentions the bot (an "at" element carrying the mention key).
+    const postId = feishuId("om");
+    await announceInbound(s, postId, group);
+    const groupPost = { title: "", content: [[{ tag: "at", user_id: "@_user_1", user_name: "bot" }, { tag: "text", text: " hey  there" }]] };
+    const postEvent = messageEvent(s, user, "", { chatType: "group", chatId: group, messageId: postId, messageType: "post", content: groupPost, mentions: [{ key: "@_user_1", openId: s.botOpenId }] });
+    expect(await statusOf(await deliverFeishu(s, postEvent))).toBe("accepted");
+    const both = await waitFor(() => feishuSent(s, group), (m) => m.length >= 2);
+    expect(both[1]?.text).toBe("echo: hey  there");
   });
 });
 

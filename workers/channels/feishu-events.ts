@@ -52,21 +52,29 @@ function contentJson(content: string): unknown {
   }
 }
 
-// The text with the bot's mention keys cut and the others named. Keys are replaced as whole
-// tokens ("@_user_1" must not eat the start of "@_user_10"): longest first.
+// The text with the bot's mention keys cut and the others named, in one pass over the text (a
+// name put in is never scanned again). At each "@_" the longest key that matches is taken, so
+// "@_user_1" never eats the start of "@_user_10". A cut key takes one following space with it;
+// the rest of the text (a code block's indentation) is kept as it is.
 function renderMentions(text: string, mentions: Mention[], botOpenId: string | null): string {
-  let out = text;
+  if (mentions.length === 0) return text.trim();
   const sorted = [...mentions].sort((a, b) => b.key.length - a.key.length);
-  for (const m of sorted) {
-    const mine = botOpenId !== null && m.id.open_id === botOpenId;
-    out = out.split(m.key).join(mine ? "" : `@${m.name ?? "user"}`);
+  let out = "";
+  let from = 0;
+  for (let at = text.indexOf("@_"); at !== -1; at = text.indexOf("@_", at)) {
+    const m = sorted.find((x) => text.startsWith(x.key, at));
+    if (!m) {
+      at += 2;
+      continue;
+    }
+    out += text.slice(from, at);
+    at += m.key.length;
+    if (botOpenId !== null && m.id.open_id === botOpenId) {
+      if (text[at] === " ") at++;
+    } else out += `@${m.name ?? "user"}`;
+    from = at;
   }
-  // The words on either side of a cut meet with one space.
-  return out
-    .split("\n")
-    .map((line) => line.split(" ").filter((w) => w !== "").join(" "))
-    .join("\n")
-    .trim();
+  return (out + text.slice(from)).trim();
 }
 
 function postText(content: unknown, mentions: Mention[], botOpenId: string | null): string {
