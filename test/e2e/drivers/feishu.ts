@@ -50,6 +50,9 @@ export function feishuTextEvent(seq: number, chat: number, text: string) {
 export interface FeishuDriver extends ChannelDriver {
   // What the fake counted for this app (token fetches, creates, uuid-deduped resends...).
   calls(): Promise<FeishuCalls>;
+  // The next `times` message calls are executed at the fake and their answers lost (the
+  // connection is cut): the resend must be answered by its uuid.
+  dropSends(times: number): Promise<void>;
 }
 
 export async function feishuDriver(ctx: DriverContext, fakeUrl: string): Promise<FeishuDriver> {
@@ -90,6 +93,10 @@ export async function feishuDriver(ctx: DriverContext, fakeUrl: string): Promise
     async sent() {
       const all = (await (await fetch(control("sent"))).json()) as FeishuSentMessage[];
       return all.map((m) => ({ chat: m.chatId, id: m.id, text: m.text, at: m.at }));
+    },
+    async dropSends(times) {
+      const res = await fetch(control("fail"), { method: "POST", body: JSON.stringify({ kind: "drop", times }) });
+      if (!res.ok) throw new Error(`fake feishu: fail answered ${res.status}`);
     },
     async calls() {
       return (await (await fetch(control("calls"))).json()) as FeishuCalls;
