@@ -88,6 +88,17 @@ describe("feishu accounts", () => {
     expect(refreshAtOf(1_000, 4)).toBe(3_000);
   });
 
+  it("a reply Feishu refuses for good (the message was recalled) goes out as a new message in the chat", async () => {
+    const s = await setupFeishu();
+    const group = feishuId("oc");
+    // The fake does not know this message (not announced): its /reply answers 230011.
+    const event = messageEvent(s, feishuId("ou"), "@_user_1 still there?", { chatType: "group", chatId: group, mentions: [{ key: "@_user_1", openId: s.botOpenId }] });
+    expect(await statusOf(await deliverFeishu(s, event))).toBe("accepted");
+    const sent = await waitFor(() => feishuSent(s, group), (m) => m.length >= 1);
+    expect(sent.map((m) => [m.text, m.via])).toEqual([["echo: still there?", "create"]]);
+    expect(await feishuCalls(s)).toMatchObject({ reply: 1, create: 1 });
+  });
+
   it("Lark accounts work the same (the host picks the default API base only)", async () => {
     const s = await setupFeishu({ host: "lark" });
     const chat = feishuId("oc");
