@@ -1,8 +1,8 @@
 // Receipt failures: a platform's later report that a message it accepted was not delivered after
 // all (WhatsApp's `failed` status with its error). The webhook route finds the session the way an
-// inbound message finds it (binding, chat), without creating one, and the session moves the
-// intent whose receipt matches to the dead letters, indexed in D1 like the outbox's own
-// (./outbox.ts deadLetter), so /admin/dead-letters shows the platform's error.
+// inbound message finds it (binding, chat), among the sessions D1 indexes, never creating one;
+// the session moves the intent whose receipt matches to the dead letters, indexed in D1 like the
+// outbox's own (./outbox.ts deadLetter), so /admin/dead-letters shows the platform's error.
 import type { SessionHost } from "../../durable-objects/session-store.ts";
 import type { Env } from "../env.ts";
 import { agentFor, bindingOf, sessionStub } from "./inbound.ts";
@@ -22,6 +22,12 @@ export async function deliverReceiptFailures(env: Env, account: VerifiableAccoun
       continue;
     }
     const key = bindingOf(agent, account, m as Parameters<typeof bindingOf>[2]).key;
+    // Only a session the index knows (every session that sent a reply registered first): a
+    // status for any other chat does not even instantiate its object.
+    if ((await env.DB.prepare("SELECT 1 FROM sessions WHERE key = ?").bind(key).first()) === null) {
+      outcomes.push("unknown");
+      continue;
+    }
     outcomes.push((await sessionStub(env, key).receiptFailed(f.receipt, f.error)) ? "dead_lettered" : "unknown");
   }
   return outcomes;
