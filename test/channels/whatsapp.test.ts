@@ -5,7 +5,7 @@
 // WhatsApp accounts.
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { admin, token } from "../gateway/helpers.ts";
+import { admin, ownerToken, token } from "../gateway/helpers.ts";
 import { exportSession, waitFor } from "./helpers.ts";
 import {
   deliverWa,
@@ -56,6 +56,12 @@ describe("whatsapp webhook: handshake and signatures", () => {
       expect(res.status, JSON.stringify(q)).toBe(400);
       expect(((await res.json()) as any).error.code).toBe("invalid_request");
     }
+    // A revoked tenant's number: the right token still gets no challenge (Meta keeps the webhook unverified).
+    const gone = await setupWhatsapp();
+    expect((await admin(await ownerToken(), "POST", `/tenants/${gone.tenant.tenantId}/revoke`)).status).toBe(200);
+    const revoked = await handshake(gone, { "hub.mode": "subscribe", "hub.verify_token": gone.verifyToken, "hub.challenge": "5" });
+    expect(revoked.status).toBe(403);
+    expect(((await revoked.json()) as any).error.code).toBe("tenant_revoked");
     // Unknown accounts and platforms without a handshake: 404.
     expect((await SELF.fetch("http://gateway.test/webhooks/whatsapp/chn-nope?hub.mode=subscribe&hub.verify_token=x&hub.challenge=1")).status).toBe(404);
     expect((await SELF.fetch(`http://gateway.test/webhooks/line/${s.accountId}?hub.mode=subscribe`)).status).toBe(404);
