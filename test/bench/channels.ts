@@ -217,6 +217,8 @@ class PlatformRun {
       duplicated += Math.max(0, got - want);
     }
     const sendRate = SENDS_PER_S ?? PLATFORM_SEND_RATE[name];
+    // LINE: replies by reply token vs push; Feishu: token fetches, creates, uuid-deduped resends.
+    const platformCalls = driver.platformCalls ? await driver.platformCalls() : undefined;
     const result = {
       platform: name,
       messages: this.expected,
@@ -230,6 +232,7 @@ class PlatformRun {
       reply_p99_ms: pct(replies, 99),
       lost,
       duplicated,
+      ...(platformCalls ? { platform_calls: platformCalls } : {}),
       rounds,
       paced: { rate_per_s: PACED_RATE, deliveries: this.pacedChats.length, ack_p50_ms: pct(paced, 50), ack_p99_ms: pct(paced, 99) },
       one_at_a_time: {

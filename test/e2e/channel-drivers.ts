@@ -61,6 +61,8 @@ export interface ChannelDriver {
   // Every edit of a sent message, in arrival order (streamed replies); absent where never used.
   // Each names the message it edits by its id.
   updates?(): Promise<Reply[]>;
+  // What the platform's fake counted for this account (API calls by kind), where it counts.
+  platformCalls?(): Promise<Record<string, number>>;
 }
 
 export type AdminCall = (method: string, path: string, body?: unknown) => Promise<any>;

@@ -1,6 +1,7 @@
 // End to end with real processes: deliveries shaped and signed like each platform's (Telegram's
 // secret-token webhook, Slack's HMAC-signed Events API, Discord's Ed25519-signed /ask
-// interactions) to `wrangler dev`, replies from the gpu-backend's tiny model at the platforms'
+// interactions, LINE's and WhatsApp's HMAC-signed webhooks, Feishu's encrypted and signed events;
+// ./channel-drivers.ts and ./drivers/) to `wrangler dev`, replies from the gpu-backend's tiny model at the platforms'
 // fakes. In the middle of one burst across every platform the gateway is killed (SIGKILL, no
 // graceful shutdown) and started again on the same state; deliveries that failed meanwhile are
 // retried like the platforms retry them. No accepted message may be lost, and none answered twice
@@ -252,7 +253,7 @@ describe("channels end to end", () => {
     const lastEdit = new Map(edits.map((e) => [e.id, e.at]));
     const crossed = (await stream.sent()).filter((m) => m.at < killedAt && (lastEdit.get(m.id) ?? 0) > killedAt).length;
     console.log(`[channels e2e] slack (streaming): ${edits.length} chat.update calls; ${crossed} replies were mid-stream at the kill`);
-    // 700 turns on two shared cores: about 80-160 s, more beside other work.
+    // 1,000 turns on two shared cores: about 50-90 s quiet, 2.5-4 min beside other work or a CPU burner.
   }, 480_000);
 
   it("WebChat: a real WebSocket client gets the page's socket, streamed deltas and one reply per message", async () => {

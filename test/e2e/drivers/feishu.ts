@@ -98,6 +98,9 @@ export async function feishuDriver(ctx: DriverContext, fakeUrl: string): Promise
       const res = await fetch(control("fail"), { method: "POST", body: JSON.stringify({ kind: "drop", times }) });
       if (!res.ok) throw new Error(`fake feishu: fail answered ${res.status}`);
     },
+    async platformCalls() {
+      return { ...(await (await fetch(control("calls"))).json()) } as Record<string, number>;
+    },
     async calls() {
       return (await (await fetch(control("calls"))).json()) as FeishuCalls;
     },

@@ -103,6 +103,9 @@ export async function lineDriver(ctx: DriverContext, fakeUrl: string): Promise<L
     async calls() {
       return (await (await fetch(control("calls"))).json()) as LineCalls;
     },
+    async platformCalls() {
+      return { ...(await (await fetch(control("calls"))).json()) } as Record<string, number>;
+    },
     pushOnly: () => post("config", { reply_token_ttl_ms: -1 }),
     holdPushes: (times) => post("fail", { kind: "hold", times }),
     sessionKey: (chat) => `${ctx.tenant}/${ctx.agentId}/line/${account.id}/dm:${lineUser(chat)}`,
