@@ -100,6 +100,18 @@ describe("whatsapp send", () => {
     expect(await waSent(s, user)).toHaveLength(3);
   });
 
+  it("a template's text parameter is one line (Meta's 132018 otherwise), cut at 1,024 without splitting an emoji", async () => {
+    const s = await setupWhatsapp();
+    const user = waUser();
+    const account = accountOf(s, { template: { ...template, text_parameter: true } });
+    const reply = "Here is the plan:\n\n1. Pack\n2.\tTravel      (early)\r\n";
+    expect(await whatsapp.send(intent(user, reply), account, ctx(null))).toMatchObject({ ok: true });
+    // 1,023 units and an emoji (two units): the emoji does not fit and is left out whole.
+    const long = `${"a".repeat(1_023)}😀 and more`;
+    expect(await whatsapp.send(intent(user, long), account, ctx(null))).toMatchObject({ ok: true });
+    expect((await waSent(s, user)).map((m) => m.template?.parameters)).toEqual([["Here is the plan: 1. Pack 2. Travel (early)"], ["a".repeat(1_023)]]);
+  });
+
   it("a bad token, another tenant's vault secret, a chat id that is no wa_id and a refused base URL never send", async () => {
     const s = await setupWhatsapp();
     const other = await setupWhatsapp();

@@ -2,7 +2,9 @@
 // following its documented contract:
 //   POST /{version}/{phone_number_id}/messages  {messaging_product:"whatsapp", recipient_type,
 //        to, type:"text", text:{body (1-4,096 characters), preview_url}, context?:{message_id}}
-//        or {type:"template", template:{name, language:{code}, components?}}: answers 200
+//        or {type:"template", template:{name, language:{code}, components?}} (a body text
+//        parameter: at most 1,024 characters, no newline or tab, at most 4 spaces in a row, else
+//        400 code 132018 as at Meta): answers 200
 //        {messaging_product, contacts:[{input, wa_id}], messages:[{id:"wamid...."}]}
 //   Every call needs `Authorization: Bearer <token>`: tokens the fake knows start with "EAA"
 //   (401 code 190 otherwise). Errors are Graph errors {error:{message, type, code,
@@ -266,6 +268,12 @@ export async function startFakeWhatsapp(port = 0): Promise<FakeWhatsapp> {
       if (typeof t?.name !== "string" || typeof t?.language?.code !== "string") return invalid("Parameter template is invalid");
       const parameters = Array.isArray(t.components) ? t.components.flatMap((c: any) => (Array.isArray(c.parameters) ? c.parameters.map((p: any) => String(p.text)) : [])) : [];
       for (const p of parameters) if (p.length > 1_024) return invalid("Param text cannot exceed 1024 characters");
+      // Meta's rule for a text parameter (error 132018): one line, at most 4 spaces in a row.
+      for (const p of parameters) {
+        if (/[\n\t]| {5}/.test(p)) return json(res, 400, graphError(132018, "(#132018) There was an issue with the parameters in your template.", "Param text cannot have new-line/tab characters or more than 4 consecutive spaces"));
+      }
+      // Half a surrogate pair (an emoji cut in two) has no UTF-8 form: no valid parameter text.
+      for (const p of parameters) if (Buffer.from(p, "utf8").toString("utf8") !== p) return invalid("Param text is not valid UTF-8");
       message = { ...base, type: "template", text: null, template: { name: t.name, language: t.language.code, parameters } };
     } else {
       return invalid(`Unsupported message type ${String(body.type)}`);

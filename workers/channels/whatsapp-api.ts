@@ -5,8 +5,8 @@
 //                text:{body, preview_url:false}}, quoting the answered message (context.message_id)
 //     template   {type:"template", template:{name, language:{code}, components?}}: the account's
 //                approved template when the chat's 24-hour customer-service window is closed
-//                (WhatsApp refuses free-form messages then); with text_parameter the reply (cut
-//                to 1,024 characters) fills the body's {{1}}
+//                (WhatsApp refuses free-form messages then); with text_parameter the reply
+//                (templateParameter: on one line, cut to 1,024 characters) fills the body's {{1}}
 //   The receipt is messages[0].id (the wamid a later `failed` status names).
 // The Graph API's errors ({error:{code, error_subcode, message, type, fbtrace_id}}, mostly HTTP
 // 400 whatever the code) map to SendResults by code, as Meta advises
@@ -50,8 +50,21 @@ function bodyOf(m: OutgoingMessage): Record<string, unknown> {
     return { ...base, ...(m.replyToId ? { context: { message_id: m.replyToId } } : {}), type: "text", text: { body: m.text, preview_url: false } };
   }
   const t = m.template;
-  const components = t.text_parameter ? [{ type: "body", parameters: [{ type: "text", text: m.text.slice(0, TEMPLATE_PARAMETER_MAX) }] }] : undefined;
+  const components = t.text_parameter ? [{ type: "body", parameters: [{ type: "text", text: templateParameter(m.text) }] }] : undefined;
   return { ...base, type: "template", template: { name: t.name, language: { code: t.language }, ...(components ? { components } : {}) } };
+}
+
+// The reply as a template's text parameter. Meta refuses a parameter holding a newline, a tab or
+// more than 4 consecutive spaces (132018, "Param text cannot have new-line/tab characters or more
+// than 4 consecutive spaces"), and an agent's reply usually has lines: every run of whitespace
+// becomes one space. Cut to 1,024 UTF-16 units without splitting a surrogate pair (half an emoji
+// is no character: it has no UTF-8 form, and Meta's JSON decoder would not take it).
+export function templateParameter(text: string): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  if (flat.length <= TEMPLATE_PARAMETER_MAX) return flat;
+  const cut = flat.slice(0, TEMPLATE_PARAMETER_MAX);
+  const last = cut.charCodeAt(cut.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut;
 }
 
 export interface WhatsappCall {
