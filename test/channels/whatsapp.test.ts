@@ -180,6 +180,25 @@ describe("whatsapp webhook: messages", () => {
     expect(await waSent(s)).toEqual([]);
   });
 
+  it("two accounts (two tenants) of one Meta app share its secret: a signed delivery replayed at the other's URL is ignored, messages and failed statuses", async () => {
+    const a = await setupWhatsapp();
+    const b = await setupWhatsapp();
+    // B's number belongs to the same Meta app: B's vault holds A's app secret.
+    expect([200, 201]).toContain((await admin(b.tenant.owner, "PUT", "/secrets/wa-secret", { tenant_id: b.tenant.tenantId, value: a.appSecret })).status);
+    const user = waUser();
+    const message = dmBody(a, user, "for A only");
+    expect(await statusOf(await deliverWa(a, message))).toBe("accepted");
+    const [sent] = await waitFor(() => waSent(a, user), (m) => m.length >= 1);
+    const failed = webhookBody([{ messaging_product: "whatsapp", metadata: { phone_number_id: a.phoneNumberId }, statuses: [{ id: sent?.id, status: "failed", recipient_id: user, errors: [{ code: 131026, title: "Message undeliverable" }] }] }]);
+    // Signed with the shared secret, so B's URL verifies them (200), and reads nothing: they name A's number.
+    expect(await statusOf(await deliverWa(b, message, { secret: a.appSecret }))).toBe("ignored");
+    expect(await statusOf(await deliverWa(b, failed, { secret: a.appSecret }))).toBe("ignored");
+    expect(await sessions(b)).toEqual([]);
+    expect((await exportSession(a.tenant.owner, waSessionKey(a, user))).outbox).toMatchObject([{ state: "sent", receipt: sent?.id }]);
+    // The same status at A's URL is A's.
+    expect(((await (await deliverWa(a, failed)).json()) as any).receipts).toEqual(["dead_lettered"]);
+  });
+
   it("a batch: every message accepted in order and answered; the same batch again is all duplicates", async () => {
     const s = await setupWhatsapp();
     const a = waUser();
