@@ -56,6 +56,25 @@ describe("whatsapp webhook: handshake and signatures", () => {
       expect(res.status, JSON.stringify(q)).toBe(400);
       expect(((await res.json()) as any).error.code).toBe("invalid_request");
     }
+    // Odd queries: a JSON error, never a 500. A repeated parameter counts once (the first); a
+    // huge token is only a wrong one; a challenge that is no text (bytes that are not UTF-8) or
+    // huge is refused.
+    const path = `/webhooks/whatsapp/${s.accountId}`;
+    const raw = (q: string) => SELF.fetch(`http://gateway.test${path}?${q}`);
+    const tok = encodeURIComponent(s.verifyToken);
+    const repeated = await raw(`hub.mode=subscribe&hub.mode=unsubscribe&hub.verify_token=${tok}&hub.verify_token=x&hub.challenge=41&hub.challenge=42`);
+    expect([repeated.status, await repeated.text()]).toEqual([200, "41"]);
+    const odd: [string, number][] = [
+      [`hub.mode=subscribe&hub.verify_token=${"t".repeat(50_000)}&hub.challenge=1`, 403],
+      [`hub.mode=subscribe&hub.verify_token=${tok}&hub.challenge=%FF%FE`, 400],
+      [`hub.mode=subscribe&hub.verify_token=${tok}&hub.challenge=${"9".repeat(20_000)}`, 400],
+      [`hub.mode=%00&hub.verify_token=${tok}&hub.challenge=1`, 403],
+    ];
+    for (const [q, status] of odd) {
+      const res = await raw(q);
+      expect([q.slice(0, 80), res.status]).toEqual([q.slice(0, 80), status]);
+      expect(((await res.json()) as any).error.code).toMatch(/^invalid_/);
+    }
     // A revoked tenant's number: the right token still gets no challenge (Meta keeps the webhook unverified).
     const gone = await setupWhatsapp();
     expect((await admin(await ownerToken(), "POST", `/tenants/${gone.tenant.tenantId}/revoke`)).status).toBe(200);
