@@ -73,6 +73,11 @@ describe("whatsapp send", () => {
     expect(await send()).toMatchObject({ ok: false, retryable: false });
     await waFail(s, "status", 1, { status: 400, code: 80007, message: "(#80007) Rate limit issues" });
     expect(await send()).toMatchObject({ ok: false, retryable: true });
+    // Temporary whatever the HTTP status: maintenance mode (a throughput upgrade), server unavailable.
+    await waFail(s, "status", 1, { status: 400, code: 131057, message: "(#131057) Account in maintenance mode" });
+    expect(await send()).toMatchObject({ ok: false, retryable: true });
+    await waFail(s, "status", 1, { status: 400, code: 133004, message: "(#133004) Server temporarily unavailable" });
+    expect(await send()).toMatchObject({ ok: false, retryable: true });
     // Over 4,096 characters is Meta's 400 (the core splits before this).
     expect(await whatsapp.send(intent(user, "y".repeat(4_097)), accountOf(s), ctx())).toMatchObject({ ok: false, retryable: false });
     expect(await waSent(s, user)).toEqual([]);

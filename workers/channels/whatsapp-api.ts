@@ -17,7 +17,10 @@
 //           outbox's backoff
 //   4, 80007, 613, 131048  app, account, call and spam rate limits: retryable with backoff
 //   131047  re-engagement (outside the window): the template instead, or a dead letter
-//   5xx, network, 429, 1, 2  retryable; 190 (token), 100 (parameter) and every other 4xx: dead letter
+//   5xx, network, 429, 1, 2, 131000 (something went wrong), 131016 and 133004 (service or server
+//           temporarily unavailable), 131057 (account in maintenance mode: a throughput upgrade)
+//           retryable, whatever HTTP status carries them; 190 (token), 100 (parameter), 132018
+//           (template parameter) and every other 4xx: dead letter
 import { whatsappErrorAnswer, whatsappSentAnswer } from "../../schema/whatsapp.ts";
 import type { WhatsappSettings } from "../../schema/channel-settings.ts";
 import type { Env } from "../env.ts";
@@ -40,7 +43,7 @@ export const SERVICE_WINDOW_MS = 24 * 3_600_000 - 60_000;
 export const THROUGHPUT_PAUSE_MS = 1_000;
 
 const RATE_LIMIT_CODES = new Set([4, 80007, 613, 131048]);
-const RETRYABLE_CODES = new Set([1, 2, 131000, 131016]);
+const RETRYABLE_CODES = new Set([1, 2, 131000, 131016, 131057, 133004]);
 
 export type OutgoingMessage = { kind: "text"; to: string; text: string; replyToId: string | null } | { kind: "template"; to: string; text: string; template: NonNullable<WhatsappSettings["template"]> };
 
