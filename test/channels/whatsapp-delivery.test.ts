@@ -13,6 +13,7 @@ import {
   deliverWa,
   dmBody,
   forwardCallbacks,
+  outboxSettled,
   setupWhatsapp,
   statusOf,
   waCalls,
@@ -100,6 +101,7 @@ describe("whatsapp delivery", () => {
     const user = waUser();
     await deliverWa(s, dmBody(s, user, "deliver me"));
     const [sent] = await waitFor(() => waSent(s, user), (m) => m.length >= 1);
+    await outboxSettled(s, user, 1);
     await waStatus(s, sent?.id as string, { code: 131026, title: "Message undeliverable", details: "Message Undeliverable." });
     const [answer] = await forwardCallbacks(s);
     expect(answer?.status).toBe(200);
@@ -157,6 +159,7 @@ describe("whatsapp delivery", () => {
     await waWindow(s, user, false);
     await deliverWa(s, dmBody(s, user, "again"));
     await waitFor(() => waSent(s, user), (m) => m.length >= 2);
+    await outboxSettled(s, user, 3);
     const answers = await waitFor(() => forwardCallbacks(s), (a) => a.length >= 1);
     expect(((await answers[0]?.json()) as any).receipts).toEqual(["dead_lettered"]);
     const both = await deadLetters(s);

@@ -7,7 +7,7 @@ import { env } from "cloudflare:workers";
 import { createHmac, randomBytes, randomInt } from "node:crypto";
 import type { StatusCallback, WhatsappCalls, WhatsappSentMessage } from "../fakes/whatsapp.ts";
 import { admin, BASE, expectStatus, makeTenant, type TestTenant } from "../gateway/helpers.ts";
-import type { AgentOptions } from "./helpers.ts";
+import { exportSession, waitFor, type AgentOptions } from "./helpers.ts";
 
 export interface WaSetup {
   tenant: TestTenant;
@@ -171,4 +171,11 @@ export async function deadLetters(s: WaSetup): Promise<any[]> {
 export async function statusOf(res: Response): Promise<string> {
   if (res.status !== 200) throw new Error(`expected 200, got ${res.status}: ${await res.text()}`);
   return ((await res.json()) as { status: string }).status;
+}
+
+// The chat's outbox once its first `n` intents are settled (none pending): a send's receipt is
+// recorded when its answer is back, a moment after the fake recorded the message, and a `failed`
+// status finds only a recorded receipt.
+export async function outboxSettled(s: WaSetup, user: string, n: number): Promise<any[]> {
+  return waitFor(async () => (await exportSession(s.tenant.owner, waSessionKey(s, user))).outbox as any[], (o) => o.length >= n && o.slice(0, n).every((x) => x.state !== "pending"));
 }

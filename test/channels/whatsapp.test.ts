@@ -13,6 +13,7 @@ import {
   handshake,
   hubSignature,
   messagesValue,
+  outboxSettled,
   setupWhatsapp,
   statusOf,
   textMessage,
@@ -208,6 +209,8 @@ describe("whatsapp webhook: messages", () => {
     const message = dmBody(a, user, "for A only");
     expect(await statusOf(await deliverWa(a, message))).toBe("accepted");
     const [sent] = await waitFor(() => waSent(a, user), (m) => m.length >= 1);
+    // The receipt is recorded once the send's answer is back (after the fake recorded the message).
+    await outboxSettled(a, user, 1);
     const failed = webhookBody([{ messaging_product: "whatsapp", metadata: { phone_number_id: a.phoneNumberId }, statuses: [{ id: sent?.id, status: "failed", recipient_id: user, errors: [{ code: 131026, title: "Message undeliverable" }] }] }]);
     // Signed with the shared secret, so B's URL verifies them (200), and reads nothing: they name A's number.
     expect(await statusOf(await deliverWa(b, message, { secret: a.appSecret }))).toBe("ignored");
