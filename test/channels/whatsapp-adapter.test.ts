@@ -149,3 +149,14 @@ describe("whatsapp send", () => {
     expect((await waSent(s, user)).map((m) => m.text)).toEqual(["lost"]);
   });
 });
+
+describe("whatsapp verify", () => {
+  it("an empty app secret (an operator's WHATSAPP_* set to nothing) verifies nothing, and is no 500", async () => {
+    const s = await setupWhatsapp();
+    const body = JSON.stringify({ object: "whatsapp_business_account", entry: [] });
+    const headers = new Headers({ "x-hub-signature-256": `sha256=${"0".repeat(64)}` });
+    const account = { ...accountOf(s), signingSecretRef: "WHATSAPP_EMPTY_SECRET", secretHash: null };
+    const withEmpty = { ...env, WHATSAPP_EMPTY_SECRET: "" } as typeof env;
+    expect(await whatsapp.verify({ headers, body }, account as never, withEmpty)).toBe(false);
+  });
+});
