@@ -89,9 +89,11 @@ const postElement = z.looseObject({
   user_name: z.string().max(256).optional(),
   image_key: z.string().max(256).optional(),
 });
+// The counts only guard the arrays themselves: message.content (200,000 characters, above)
+// already bounds the whole post, and a real post of short styled runs can pass 1,000 elements.
 export const feishuPostContent = z.looseObject({
   title: z.string().max(1_000).optional(),
-  content: z.array(z.array(postElement).max(1_000)).max(1_000),
+  content: z.array(z.array(postElement).max(20_000)).max(20_000),
 });
 export const feishuFileContent = z.looseObject({
   image_key: z.string().max(256).optional(),

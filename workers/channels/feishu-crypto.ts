@@ -8,9 +8,12 @@
 //              Key). WebCrypto's AES-CBC removes and checks the padding (a bad pad throws)
 // The Request URL check (url_verification) is the one request Feishu sends without the signature
 // headers (the official SDK answers it before checking any signature): it is accepted unsigned
-// only when it decrypts with the Encrypt Key to a url_verification, and is answered with its
-// challenge and nothing recorded; anything else unsigned is refused.
-import { feishuEncryptedBody } from "../../schema/feishu.ts";
+// only when it is small and decrypts with the Encrypt Key to a complete url_verification (the
+// schema handshake answers, so an unsigned delivery can never reach parse), and is answered with
+// its challenge and nothing recorded. Every other unsigned request gets the same 401, whatever
+// failed (padding, UTF-8, JSON, type): AES-CBC has no MAC, and an answer telling bad padding from
+// bad JSON would be a padding oracle on the app's Encrypt Key.
+import { feishuEncryptedBody, feishuUrlVerification } from "../../schema/feishu.ts";
 import { resolveSecret } from "../auth/secrets.ts";
 import { toHex } from "../auth/encoding.ts";
 import type { Env } from "../env.ts";
@@ -18,6 +21,10 @@ import { ApiError } from "../http/errors.ts";
 import type { Delivery, VerifiableAccount } from "./types.ts";
 
 export const FEISHU_REPLAY_WINDOW_S = 300;
+// An unsigned body longer than this is refused before any decryption. Feishu's check is
+// {"encrypt"} of ~100 bytes of JSON (about 250 characters); the bound keeps unauthenticated
+// requests from costing a megabyte of SHA-256/AES each and from timing a long decryption.
+export const FEISHU_MAX_UNSIGNED_BODY = 4_096;
 
 const encoder = new TextEncoder();
 const TIMESTAMP = /^\d{1,12}$/;
@@ -106,9 +113,10 @@ export async function feishuVerify(delivery: Delivery, account: VerifiableAccoun
   const encryptKey = await encryptKeyOf(env, account);
   if (encryptKey === null) return false;
   if (h.state === "present") return sameText(await feishuSignature(h.timestamp, h.nonce, encryptKey, delivery.body), h.signature);
+  if (delivery.body.length > FEISHU_MAX_UNSIGNED_BODY) return false;
+  // One answer (false) for every failure below: see the header on padding oracles.
   try {
-    const value = JSON.parse(await feishuDecrypt(delivery.body, encryptKey)) as { type?: unknown };
-    return value !== null && typeof value === "object" && value.type === "url_verification";
+    return feishuUrlVerification.safeParse(JSON.parse(await feishuDecrypt(delivery.body, encryptKey))).success;
   } catch {
     return false;
   }

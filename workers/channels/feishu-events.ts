@@ -25,6 +25,19 @@ import { deliveryJson } from "./delivery-json.ts";
 import type { AccountConfig, Delivery } from "./types.ts";
 
 export const FEISHU_MESSAGE_EVENT = "im.message.receive_v1";
+// The most text one message gives the agent. Feishu bounds a text message to 150 KB of request
+// body, so only mention expansion (a key repeated, each becoming a 256-character name) or a
+// post's elements could go past it: cut there rather than hand a session megabytes.
+export const FEISHU_MAX_INBOUND_TEXT = 150_000;
+
+function bounded(text: string): string {
+  if (text.length <= FEISHU_MAX_INBOUND_TEXT) return text;
+  let end = FEISHU_MAX_INBOUND_TEXT;
+  // Never split a surrogate pair.
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return text.slice(0, end);
+}
 
 type Mention = NonNullable<FeishuMessageEvent["message"]["mentions"]>[number];
 
@@ -57,7 +70,7 @@ function contentJson(content: string): unknown {
 // "@_user_1" never eats the start of "@_user_10". A cut key takes one following space with it;
 // the rest of the text (a code block's indentation) is kept as it is.
 function renderMentions(text: string, mentions: Mention[], botOpenId: string | null): string {
-  if (mentions.length === 0) return text.trim();
+  if (mentions.length === 0) return bounded(text.trim());
   const sorted = [...mentions].sort((a, b) => b.key.length - a.key.length);
   let out = "";
   let from = 0;
@@ -67,6 +80,8 @@ function renderMentions(text: string, mentions: Mention[], botOpenId: string | n
       at += 2;
       continue;
     }
+    // Past the bound the rest is cut anyway (bounded): stop building.
+    if (out.length > FEISHU_MAX_INBOUND_TEXT) return bounded(out);
     out += text.slice(from, at);
     at += m.key.length;
     if (botOpenId !== null && m.id.open_id === botOpenId) {
@@ -74,7 +89,7 @@ function renderMentions(text: string, mentions: Mention[], botOpenId: string | n
     } else out += `@${m.name ?? "user"}`;
     from = at;
   }
-  return (out + text.slice(from)).trim();
+  return bounded((out + text.slice(from)).trim());
 }
 
 function postText(content: unknown, mentions: Mention[], botOpenId: string | null): string {
@@ -104,6 +119,10 @@ const MEDIA = new Set(["image", "file", "audio", "media", "sticker"]);
 
 // The one message of a verified, decrypted delivery that needs an answer, or null.
 export function feishuMessage(delivery: Delivery, account: AccountConfig, now: number): InboundMessage | null {
+  // Only a signed delivery carries a message. verify lets an unsigned one through only as a
+  // complete url_verification, which handshake answers before parse; this keeps it so if the
+  // two ever drift apart.
+  if (delivery.headers.get("x-lark-signature") === null) return null;
   const body = deliveryJson(delivery, "decrypted event");
   if (feishuUrlVerification.safeParse(body).success) return null;
   // v1 events (no schema) are from apps set up before 2.0; EdgeClaw subscribes to 2.0 only.
