@@ -59,6 +59,9 @@ describe("whatsapp send", () => {
     const throughput = await send();
     expect(throughput).toMatchObject({ ok: false, retryable: true, retryAfterMs: THROUGHPUT_PAUSE_MS, accountWide: true });
     expect(throughput.ok ? "" : throughput.error).toContain("code 130429/2494055: (#130429) Rate limit hit - Cloud API message throughput has been reached.");
+    // Meta's error table gives some codes their own HTTP status (130429 as 429): the code decides.
+    await waFail(s, "status", 1, { status: 429, code: 130429, message: "(#130429) Rate limit hit" });
+    expect(await send()).toMatchObject({ ok: false, retryable: true, retryAfterMs: THROUGHPUT_PAUSE_MS, accountWide: true });
     await waFail(s, "131056", 1);
     const pair = await send();
     expect(pair).toMatchObject({ ok: false, retryable: true, retryAfterMs: null });
