@@ -119,6 +119,13 @@ describe("whatsapp delivery", () => {
     const stranger = waUser();
     const body = webhookBody([{ messaging_product: "whatsapp", metadata: { phone_number_id: s.phoneNumberId }, statuses: [{ id: wamid(), status: "failed", recipient_id: stranger, errors: [{ code: 131026, title: "x" }] }] }]);
     expect(((await (await deliverWa(s, body)).json()) as any).receipts).toEqual(["unknown"]);
+    // A failed status of a shape not known here (a group recipient) beside a message: the status
+    // is skipped, the message still accepted (a 400 would make Meta redeliver both for days).
+    const odd = dmBody(s, user, "still here") as any;
+    odd.entry[0].changes[0].value.statuses = [{ id: wamid(), status: "failed", recipient_id: "120363025246125486@g.us", errors: [{ code: 131026, title: "x" }] }];
+    const oddAnswer = await deliverWa(s, odd);
+    expect(oddAnswer.status).toBe(200);
+    expect(((await oddAnswer.json()) as any).events).toMatchObject([{ status: "accepted" }]);
     const sessions = (await admin(s.tenant.owner, "GET", `/sessions?tenant_id=${s.tenant.tenantId}`)).body.data.map((x: any) => x.key);
     expect(sessions).toEqual([waSessionKey(s, user)]);
     expect(await deadLetters(s)).toHaveLength(1);
