@@ -99,6 +99,17 @@ describe("feishu accounts", () => {
     expect(await feishuCalls(s)).toMatchObject({ reply: 1, create: 1 });
   });
 
+  it("a group reply refused for the app's credentials is not tried again as a new message (one token request, one dead letter)", async () => {
+    const s = await setupFeishu();
+    expectStatus(await admin(s.tenant.owner, "PUT", "/secrets/feishu-secret", { tenant_id: s.tenant.tenantId, value: "wrong-secret" }), 200);
+    const group = feishuId("oc");
+    const event = messageEvent(s, feishuId("ou"), "@_user_1 hello", { chatType: "group", chatId: group, mentions: [{ key: "@_user_1", openId: s.botOpenId }] });
+    expect(await statusOf(await deliverFeishu(s, event))).toBe("accepted");
+    const dead = await waitFor(() => admin(s.tenant.owner, "GET", `/dead-letters?tenant_id=${s.tenant.tenantId}`), (a) => a.body.data.length >= 1, 30_000, 250);
+    expect(JSON.stringify(dead.body.data[0])).toContain("code 10014");
+    expect(await feishuCalls(s)).toMatchObject({ token: 1, reply: 0, create: 0 });
+  });
+
   it("Lark accounts work the same (the host picks the default API base only)", async () => {
     const s = await setupFeishu({ host: "lark" });
     const chat = feishuId("oc");

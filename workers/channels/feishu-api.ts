@@ -49,6 +49,8 @@ type Call = { kind: "create"; chatId: string } | { kind: "reply"; messageId: str
 interface CallAnswer {
   result: SendResult;
   tokenRefused?: boolean;
+  // The request never got an answer from Feishu (refused base URL, network): says nothing about the message.
+  unreached?: boolean;
 }
 
 async function call(env: Env, account: AccountConfig, token: string, c: Call, text: string, uuid: string): Promise<CallAnswer> {
@@ -60,7 +62,7 @@ async function call(env: Env, account: AccountConfig, token: string, c: Call, te
     headers: { "content-type": "application/json; charset=utf-8", authorization: `Bearer ${token}` },
     body: JSON.stringify(body),
   });
-  if (!fetched.ok) return { result: fetched.failure };
+  if (!fetched.ok) return { result: fetched.failure, unreached: true };
   const res = fetched.res;
   let payload: unknown;
   try {
@@ -88,14 +90,16 @@ async function call(env: Env, account: AccountConfig, token: string, c: Call, te
 }
 
 // One call with the account's token; an "invalid token" answer drops it and tries once more.
-async function withToken(env: Env, account: AccountConfig, c: Call, text: string, uuid: string): Promise<SendResult> {
+// `refusedMessage`: the message API itself refused this message for good (not the token, the
+// credentials or the base URL), the one case where another kind of call can still succeed.
+async function withToken(env: Env, account: AccountConfig, c: Call, text: string, uuid: string): Promise<{ result: SendResult; refusedMessage: boolean }> {
   let token = await feishuToken(env, account.id);
   for (let attempt = 0; ; attempt++) {
-    if (!token.ok) return token;
+    if (!token.ok) return { result: token, refusedMessage: false };
     const answer = await call(env, account, token.token, c, text, uuid);
-    if (!answer.tokenRefused) return answer.result;
+    if (!answer.tokenRefused) return { result: answer.result, refusedMessage: answer.unreached !== true && !answer.result.ok && !answer.result.retryable };
     // Refused twice with two tokens: the app's credentials themselves are the problem.
-    if (attempt > 0) return answer.result.ok ? answer.result : { ...answer.result, retryable: false };
+    if (attempt > 0) return { result: answer.result.ok ? answer.result : { ...answer.result, retryable: false }, refusedMessage: false };
     token = await feishuToken(env, account.id, token.token);
   }
 }
@@ -103,11 +107,13 @@ async function withToken(env: Env, account: AccountConfig, c: Call, text: string
 export async function feishuSend(env: Env, account: AccountConfig, intent: SendIntent): Promise<SendResult> {
   const uuid = await uuidOf(intent);
   if (intent.replyToId !== null && /^om_[A-Za-z0-9_-]{1,120}$/.test(intent.replyToId)) {
-    const replied = await withToken(env, account, { kind: "reply", messageId: intent.replyToId, inThread: intent.threadId !== null }, intent.text, uuid);
-    // Sent, or worth retrying as it is: done. Refused for good: the chat still gets the answer.
-    if (replied.ok || replied.retryable) return replied;
-    const created = await withToken(env, account, { kind: "create", chatId: intent.chatId }, intent.text, uuid);
+    const { result: replied, refusedMessage } = await withToken(env, account, { kind: "reply", messageId: intent.replyToId, inThread: intent.threadId !== null }, intent.text, uuid);
+    // Sent, worth retrying as it is, or refused for a reason a new message shares (the App
+    // Secret, the token, the base URL): done. The reply refused for good by the message API
+    // (230011: recalled or deleted): the chat still gets the answer as a new message.
+    if (replied.ok || !refusedMessage) return replied;
+    const { result: created } = await withToken(env, account, { kind: "create", chatId: intent.chatId }, intent.text, uuid);
     return created.ok ? created : { ...created, error: `${created.error} (after ${replied.error})` };
   }
-  return withToken(env, account, { kind: "create", chatId: intent.chatId }, intent.text, uuid);
+  return (await withToken(env, account, { kind: "create", chatId: intent.chatId }, intent.text, uuid)).result;
 }
