@@ -66,6 +66,11 @@ describe("feishu webhook", () => {
     // Encrypted with another key: refused; as plaintext (no Encrypt Key at the app): refused.
     expect((await deliverFeishu(s, check, { unsigned: true, key: "another-key" })).status).toBe(401);
     expect((await deliverFeishu(s, JSON.stringify(check), { unsigned: true })).status).toBe(401);
+    // Nothing recorded: no session, nothing sent; a message afterwards is the tenant's first session.
+    expect(await feishuSessions(s)).toEqual([]);
+    const chat = feishuId("oc");
+    expect(await statusOf(await deliverFeishu(s, messageEvent(s, feishuId("ou"), "after the check", { chatId: chat })))).toBe("accepted");
+    expect((await waitFor(() => feishuSent(s), (m) => m.length >= 1)).map((m) => m.chatId)).toEqual([chat]);
   });
 
   it("a DM is answered end to end with a new message in the chat", async () => {
