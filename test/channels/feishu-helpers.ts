@@ -7,8 +7,8 @@ import { SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { createCipheriv, createHash, randomBytes } from "node:crypto";
 import { fakeFeishuSecret, type FeishuCalls, type FeishuSentMessage } from "../fakes/feishu.ts";
-import { admin, BASE, expectStatus, makeTenant, type TestTenant } from "../gateway/helpers.ts";
-import type { AgentOptions } from "./helpers.ts";
+import { admin, BASE, type TestTenant } from "../gateway/helpers.ts";
+import { setupVaultAccount, type AgentOptions } from "./helpers.ts";
 
 // Feishu's event encryption: AES-256-CBC, key SHA-256(Encrypt Key), a random IV put first,
 // PKCS#7 padding, base64 of iv + ciphertext.
@@ -48,20 +48,13 @@ export interface FeishuSetup {
 }
 
 export async function setupFeishu(options: { limits?: Record<string, number>; sendIntervalMs?: number; agent?: AgentOptions; botOpenId?: boolean; host?: "feishu" | "lark" } = {}): Promise<FeishuSetup> {
-  const tenant = await makeTenant();
   // An app per test: the fake records per app, so tests never see each other's messages.
   const appId = `cli_${randomBytes(8).toString("hex")}`;
   const encryptKey = randomBytes(16).toString("hex");
   const botOpenId = feishuId("ou");
-  expectStatus(await admin(tenant.owner, "PUT", "/secrets/feishu-secret", { tenant_id: tenant.tenantId, value: fakeFeishuSecret(appId) }), 201);
-  expectStatus(await admin(tenant.owner, "PUT", "/secrets/feishu-encrypt", { tenant_id: tenant.tenantId, value: encryptKey }), 201);
-  const agent = expectStatus(
-    await admin(tenant.owner, "POST", "/agents", { tenant_id: tenant.tenantId, name: "helper", system_prompt: "Be brief.", model: "fake-echo", ...options.agent }),
-    201,
-  );
-  const account = expectStatus(
-    await admin(tenant.owner, "POST", "/channel-accounts", {
-      tenant_id: tenant.tenantId,
+  const { tenant, agentId, account } = await setupVaultAccount(
+    { "feishu-secret": fakeFeishuSecret(appId), "feishu-encrypt": encryptKey },
+    {
       channel: "feishu",
       name: "app",
       api_base_url: env.FAKE_FEISHU_URL,
@@ -70,11 +63,10 @@ export async function setupFeishu(options: { limits?: Record<string, number>; se
       feishu: { app_id: appId, host: options.host ?? "feishu", ...(options.botOpenId === false ? {} : { bot_open_id: botOpenId }) },
       send_interval_ms: options.sendIntervalMs ?? 0,
       ...(options.limits ? { limits: options.limits } : {}),
-    }),
-    201,
+    },
+    options.agent,
   );
-  expectStatus(await admin(tenant.owner, "POST", "/bindings", { tenant_id: tenant.tenantId, agent_id: agent.body.id }), 201);
-  return { tenant, agentId: agent.body.id, accountId: account.body.id, appId, encryptKey, botOpenId };
+  return { tenant, agentId, accountId: account.id, appId, encryptKey, botOpenId };
 }
 
 export interface MessageOptions {

@@ -138,6 +138,25 @@ export async function setupChannel(channel: "hook" | "webchat", options: { agent
   return { tenant, agentId: agent.body.id as string, accountId: account.body.id as string, token: account.body.token as string };
 }
 
+// A new tenant whose secrets (`secrets`: vault name -> value) are in its vault, with an agent
+// bound to one new channel account (`account`: the create body without tenant_id). The webhook
+// platforms' setups (LINE, WhatsApp, Feishu) differ only in those two.
+export async function setupVaultAccount(
+  secrets: Record<string, string>,
+  account: Record<string, unknown>,
+  agentOptions: AgentOptions = {},
+): Promise<{ tenant: TestTenant; agentId: string; account: { id: string; webhook_secret?: string } }> {
+  const tenant = await makeTenant();
+  for (const [name, value] of Object.entries(secrets)) expectStatus(await admin(tenant.owner, "PUT", `/secrets/${name}`, { tenant_id: tenant.tenantId, value }), 201);
+  const agent = expectStatus(
+    await admin(tenant.owner, "POST", "/agents", { tenant_id: tenant.tenantId, name: "helper", system_prompt: "Be brief.", model: "fake-echo", ...agentOptions }),
+    201,
+  );
+  const created = expectStatus(await admin(tenant.owner, "POST", "/channel-accounts", { tenant_id: tenant.tenantId, ...account }), 201);
+  expectStatus(await admin(tenant.owner, "POST", "/bindings", { tenant_id: tenant.tenantId, agent_id: agent.body.id }), 201);
+  return { tenant, agentId: agent.body.id as string, account: created.body };
+}
+
 // A model route of the tenant that reaches a scripted scenario of the fake upstream
 // (fake-scn-<id>), so a test can slow its model calls down and count them.
 export async function scenarioModel(tenant: TestTenant, scenario: Record<string, unknown> = {}): Promise<{ model: string; calls: () => Promise<number> }> {

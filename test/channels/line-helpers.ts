@@ -6,8 +6,8 @@ import { SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { createHmac, randomBytes } from "node:crypto";
 import type { LineCalls, LineSentMessage } from "../fakes/line.ts";
-import { admin, BASE, expectStatus, makeTenant, type TestTenant } from "../gateway/helpers.ts";
-import type { AgentOptions } from "./helpers.ts";
+import { BASE, type TestTenant } from "../gateway/helpers.ts";
+import { setupVaultAccount, type AgentOptions } from "./helpers.ts";
 
 export interface LineSetup {
   tenant: TestTenant;
@@ -29,20 +29,13 @@ export function eventId(): string {
 }
 
 export async function setupLine(options: { limits?: Record<string, number>; sendIntervalMs?: number; agent?: AgentOptions; botUsername?: boolean } = {}): Promise<LineSetup> {
-  const tenant = await makeTenant();
   // A token per test: the fake records per token, so tests never see each other's messages.
   const accessToken = `lct-${crypto.randomUUID()}`;
   const channelSecret = randomBytes(16).toString("hex");
   const botUserId = lineUserId("U");
-  expectStatus(await admin(tenant.owner, "PUT", "/secrets/line-token", { tenant_id: tenant.tenantId, value: accessToken }), 201);
-  expectStatus(await admin(tenant.owner, "PUT", "/secrets/line-secret", { tenant_id: tenant.tenantId, value: channelSecret }), 201);
-  const agent = expectStatus(
-    await admin(tenant.owner, "POST", "/agents", { tenant_id: tenant.tenantId, name: "helper", system_prompt: "Be brief.", model: "fake-echo", ...options.agent }),
-    201,
-  );
-  const account = expectStatus(
-    await admin(tenant.owner, "POST", "/channel-accounts", {
-      tenant_id: tenant.tenantId,
+  const { tenant, agentId, account } = await setupVaultAccount(
+    { "line-token": accessToken, "line-secret": channelSecret },
+    {
       channel: "line",
       name: "oa",
       api_base_url: env.FAKE_LINE_URL,
@@ -51,11 +44,10 @@ export async function setupLine(options: { limits?: Record<string, number>; send
       ...(options.botUsername === false ? {} : { bot_username: botUserId }),
       send_interval_ms: options.sendIntervalMs ?? 0,
       ...(options.limits ? { limits: options.limits } : {}),
-    }),
-    201,
+    },
+    options.agent,
   );
-  expectStatus(await admin(tenant.owner, "POST", "/bindings", { tenant_id: tenant.tenantId, agent_id: agent.body.id }), 201);
-  return { tenant, agentId: agent.body.id, accountId: account.body.id, accessToken, channelSecret, botUserId };
+  return { tenant, agentId, accountId: account.id, accessToken, channelSecret, botUserId };
 }
 
 // LINE's signature: base64 HMAC-SHA256 of the raw body with the channel secret.

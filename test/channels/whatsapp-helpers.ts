@@ -6,8 +6,8 @@ import { runInDurableObject, SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { createHmac, randomBytes, randomInt } from "node:crypto";
 import type { StatusCallback, WhatsappCalls, WhatsappSentMessage } from "../fakes/whatsapp.ts";
-import { admin, BASE, expectStatus, makeTenant, type TestTenant } from "../gateway/helpers.ts";
-import { exportSession, waitFor, type AgentOptions } from "./helpers.ts";
+import { admin, BASE, expectStatus, type TestTenant } from "../gateway/helpers.ts";
+import { exportSession, setupVaultAccount, waitFor, type AgentOptions } from "./helpers.ts";
 
 export interface WaSetup {
   tenant: TestTenant;
@@ -34,20 +34,13 @@ export function wamid(): string {
 }
 
 export async function setupWhatsapp(options: { limits?: Record<string, number>; sendIntervalMs?: number; agent?: AgentOptions; template?: WaTemplate } = {}): Promise<WaSetup> {
-  const tenant = await makeTenant();
   // A token per test: the fake records per token, so tests never see each other's messages.
   const accessToken = `EAA${randomBytes(24).toString("hex")}`;
   const appSecret = randomBytes(16).toString("hex");
   const phoneNumberId = String(randomInt(100_000_000, 999_999_999)) + String(randomInt(100_000, 999_999));
-  expectStatus(await admin(tenant.owner, "PUT", "/secrets/wa-token", { tenant_id: tenant.tenantId, value: accessToken }), 201);
-  expectStatus(await admin(tenant.owner, "PUT", "/secrets/wa-secret", { tenant_id: tenant.tenantId, value: appSecret }), 201);
-  const agent = expectStatus(
-    await admin(tenant.owner, "POST", "/agents", { tenant_id: tenant.tenantId, name: "helper", system_prompt: "Be brief.", model: "fake-echo", ...options.agent }),
-    201,
-  );
-  const account = expectStatus(
-    await admin(tenant.owner, "POST", "/channel-accounts", {
-      tenant_id: tenant.tenantId,
+  const { tenant, agentId, account } = await setupVaultAccount(
+    { "wa-token": accessToken, "wa-secret": appSecret },
+    {
       channel: "whatsapp",
       name: "wa",
       api_base_url: env.FAKE_WHATSAPP_URL,
@@ -56,12 +49,11 @@ export async function setupWhatsapp(options: { limits?: Record<string, number>; 
       whatsapp: { phone_number_id: phoneNumberId, ...(options.template ? { template: options.template } : {}) },
       send_interval_ms: options.sendIntervalMs ?? 0,
       ...(options.limits ? { limits: options.limits } : {}),
-    }),
-    201,
+    },
+    options.agent,
   );
-  expectStatus(await admin(tenant.owner, "POST", "/bindings", { tenant_id: tenant.tenantId, agent_id: agent.body.id }), 201);
   await fetch(control(accessToken, "config"), { method: "POST", body: JSON.stringify({ app_secret: appSecret }) });
-  return { tenant, agentId: agent.body.id, accountId: account.body.id, accessToken, appSecret, phoneNumberId, verifyToken: account.body.webhook_secret };
+  return { tenant, agentId, accountId: account.id, accessToken, appSecret, phoneNumberId, verifyToken: account.webhook_secret as string };
 }
 
 // Meta's signature: "sha256=" and the hex HMAC-SHA256 of the raw body with the app secret.
