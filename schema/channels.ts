@@ -260,7 +260,7 @@ export const createChannelAccountBody = z
   .refine((b) => b.channel !== "feishu" || b.signing_secret_ref !== undefined, { message: "required for feishu (the Encrypt Key, which signs and encrypts events)", path: ["signing_secret_ref"] })
   .refine((b) => b.channel !== "feishu" || b.feishu !== undefined, { message: "required for feishu: {app_id, host?, bot_open_id?}", path: ["feishu"] })
   .refine((b) => b.channel === "feishu" || b.feishu === undefined, { message: "only feishu accounts have feishu settings", path: ["feishu"] })
-  .refine((b) => b.stream_replies !== true || ["telegram", "slack", "discord"].includes(b.channel), { message: "only telegram, slack and discord replies can stream (WebChat always streams)", path: ["stream_replies"] })
+  .refine((b) => b.stream_replies !== true || ["telegram", "slack", "discord", "feishu"].includes(b.channel), { message: "only telegram, slack, discord and feishu replies can stream (WebChat always streams)", path: ["stream_replies"] })
   .refine((b) => refFitsChannel(b.token_ref, b.channel), { message: "a Worker secret reference must carry the channel's prefix (TELEGRAM_, SLACK_, DISCORD_, LINE_, WHATSAPP_ or FEISHU_)", path: ["token_ref"] })
   .refine((b) => refFitsChannel(b.signing_secret_ref, b.channel), { message: "a Worker secret reference must carry the channel's prefix (SLACK_, LINE_, WHATSAPP_ or FEISHU_)", path: ["signing_secret_ref"] });
 

@@ -28,7 +28,6 @@ describe("feishu accounts", () => {
       { ...base, name: "f", feishu: { app_id: "cli_x", bot_open_id: "ou_bad id" } },
       { ...base, name: "g", token_ref: "SLACK_APP_SECRET" },
       { ...base, name: "h", signing_secret_ref: "LINE_SECRET" },
-      { ...base, name: "i", stream_replies: true },
       { ...base, name: "j", api_base_url: "http://10.1.2.3" },
       { ...base, name: "k", api_base_url: "http://169.254.169.254" },
     ];

@@ -11,7 +11,9 @@
 //        -> {code:0, msg:"success", data:{message_id:"om_...", chat_id, ...}}. A uuid seen within
 //        the hour answers the first message again and records nothing new. Reply targets must be
 //        messages the fake knows (sent by it, or announced with /control/<app>/inbound)
-//   PUT  /open-apis/im/v1/messages/:message_id {msg_type, content}: a text edit (20 per message)
+//   PUT  /open-apis/im/v1/messages/:message_id {msg_type, content}: a text edit of a message the
+//        app sent (`edits` counts them), 20 per message: past them HTTP 400 code 230072 ("reached
+//        the number of times it can be edited"), counted in calls.refusedEdit
 // Every API call needs `Authorization: Bearer <token>`; an unknown or expired token answers
 // HTTP 400 {code: 99991663, msg: "Invalid access token for authorization..."}, none 99991661.
 // A text message's request body is bounded to 150 KB (code 230025 past it).
@@ -26,7 +28,7 @@
 //   POST /control/<app_id>/expire                 every token of the app stops working now
 //   POST /control/<app_id>/inbound {message_id, chat_id}  a message a user sent (for /reply)
 //   GET  /control/<app_id>/sent   every delivered message in order: {chatId, text, via, id, uuid, replyTo, inThread, at}
-//   GET  /control/<app_id>/calls  {token, create, reply, update, refusedRate, refusedChatRate, invalidToken, deduped}
+//   GET  /control/<app_id>/calls  {token, create, reply, update, refusedRate, refusedChatRate, refusedEdit, invalidToken, deduped}
 //   POST /control/<app_id>/reset  forget everything of that app
 // Run alone for end-to-end tests: `node test/fakes/feishu.ts <port>`.
 import { createHash, randomBytes } from "node:crypto";
@@ -52,6 +54,7 @@ export interface FeishuCalls {
   update: number;
   refusedRate: number;
   refusedChatRate: number;
+  refusedEdit: number;
   invalidToken: number;
   deduped: number;
 }
@@ -101,7 +104,7 @@ export async function startFakeFeishu(port = 0): Promise<FakeFeishu> {
   function appOf(appId: string): App {
     let a = apps.get(appId);
     if (!a) {
-      a = { sent: [], calls: { token: 0, create: 0, reply: 0, update: 0, refusedRate: 0, refusedChatRate: 0, invalidToken: 0, deduped: 0 }, failure: null, expireS: 7200, current: null, uuids: new Map(), messages: new Map() };
+      a = { sent: [], calls: { token: 0, create: 0, reply: 0, update: 0, refusedRate: 0, refusedChatRate: 0, refusedEdit: 0, invalidToken: 0, deduped: 0 }, failure: null, expireS: 7200, current: null, uuids: new Map(), messages: new Map() };
       apps.set(appId, a);
     }
     return a;
@@ -261,7 +264,10 @@ export async function startFakeFeishu(port = 0): Promise<FakeFeishu> {
     if (updateOf) {
       const m = a.sent.find((x) => x.id === updateOf);
       if (!m) return answer(res, 400, { code: 230001, msg: "message not found" });
-      if (m.edits >= MAX_EDITS) return answer(res, 400, { code: 230072, msg: "The message has reached the number of times it can be edited." });
+      if (m.edits >= MAX_EDITS) {
+        a.calls.refusedEdit++;
+        return answer(res, 400, { code: 230072, msg: "The message has reached the number of times it can be edited." });
+      }
       m.edits++;
       m.text = text;
       return answer(res, 200, { code: 0, msg: "success", data: messageData(m) });

@@ -6,6 +6,12 @@
 //           uuid}: a group message's or a thread's answer (quoting it; in a thread, inside it).
 //           A reply Feishu refuses for good (the message was recalled or deleted) goes out as a
 //           new message to the chat in the same attempt
+//   update  PUT /open-apis/im/v1/messages/{message_id} {msg_type:"text", content}: a streamed
+//           reply's edit (.../message/update). At most 20 edits a message (230072 past them), only
+//           within the edit window the tenant's admin sets, only the bot's own messages; the
+//           API's limits are the send API's (50/s, 1,000/min per app). No uuid (the API takes
+//           none): a resent edit sets the same text again. A refusal is a dead end for the edit (not retryable); the
+//           outbox then sends a final edit's whole text as a new message
 //   uuid    derived from the outbox intent (uuidOf): Feishu executes a request with a uuid it
 //           has seen within the hour once and answers the first message again, so a resend
 //           after a lost answer or a crash mid-send delivers nothing twice
@@ -36,15 +42,19 @@ export const CHAT_RATE_LIMIT_CODE = 230020;
 
 const encoder = new TextEncoder();
 
-// The intent's uuid (Feishu: at most 50 characters): 32 hex digits of SHA-256 over its key and
-// the message it answers (a session erased after its TTL numbers its rows from 1 again; the
-// answered event id keeps a new reply from being taken for an old one within the hour).
-export async function uuidOf(intent: Pick<SendIntent, "key" | "inReplyTo">): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(`edgeclaw-feishu-uuid\n${intent.key}\n${intent.inReplyTo}`)));
+// The intent's uuid (Feishu: at most 50 characters): 32 hex digits of SHA-256 over its key, the
+// message it answers (a session erased after its TTL numbers its rows from 1 again; the answered
+// event id keeps a new reply from being taken for an old one within the hour) and its text. The
+// text because one outbox row may send twice with different texts: a streamed reply's first
+// message, then (its final edit refused for good) the whole reply as a new message, which the
+// first message's uuid would have Feishu answer with that first message instead of sending it.
+export async function uuidOf(intent: Pick<SendIntent, "key" | "inReplyTo"> & { text?: string }): Promise<string> {
+  const seed = `edgeclaw-feishu-uuid\n${intent.key}\n${intent.inReplyTo}\n${intent.text ?? ""}`;
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(seed)));
   return [...digest.slice(0, 16)].map((x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-type Call = { kind: "create"; chatId: string } | { kind: "reply"; messageId: string; inThread: boolean };
+type Call = { kind: "create"; chatId: string } | { kind: "reply"; messageId: string; inThread: boolean } | { kind: "update"; messageId: string };
 
 interface CallAnswer {
   result: SendResult;
@@ -55,10 +65,12 @@ interface CallAnswer {
 
 async function call(env: Env, account: AccountConfig, token: string, c: Call, text: string, uuid: string): Promise<CallAnswer> {
   const content = JSON.stringify({ text });
-  const path = c.kind === "create" ? "/open-apis/im/v1/messages?receive_id_type=chat_id" : `/open-apis/im/v1/messages/${encodeURIComponent(c.messageId)}/reply`;
-  const body = c.kind === "create" ? { receive_id: c.chatId, msg_type: "text", content, uuid } : { msg_type: "text", content, reply_in_thread: c.inThread, uuid };
+  const path =
+    c.kind === "create" ? "/open-apis/im/v1/messages?receive_id_type=chat_id" : `/open-apis/im/v1/messages/${encodeURIComponent(c.messageId)}${c.kind === "reply" ? "/reply" : ""}`;
+  const body =
+    c.kind === "create" ? { receive_id: c.chatId, msg_type: "text", content, uuid } : c.kind === "reply" ? { msg_type: "text", content, reply_in_thread: c.inThread, uuid } : { msg_type: "text", content };
   const fetched = await platformFetch(env, account.apiBaseUrl, feishuBase(account), path, {
-    method: "POST",
+    method: c.kind === "update" ? "PUT" : "POST",
     headers: { "content-type": "application/json; charset=utf-8", authorization: `Bearer ${token}` },
     body: JSON.stringify(body),
   });
@@ -76,7 +88,8 @@ async function call(env: Env, account: AccountConfig, token: string, c: Call, te
   const answer = feishuApiAnswer.safeParse(payload);
   const code = answer.success ? answer.data.code : null;
   if (code === 0 && res.ok) {
-    const id = answer.success ? answer.data.data?.message_id : undefined;
+    // An edit's answer may leave the id out: it is the message edited.
+    const id = (answer.success ? answer.data.data?.message_id : undefined) ?? (c.kind === "update" ? c.messageId : undefined);
     if (typeof id === "string" && /^[A-Za-z0-9_-]{1,128}$/.test(id)) return { result: { ok: true, receipt: id } };
     return { result: httpFailure(502, `feishu ${c.kind} ${res.status}: no message_id in the answer`, null) };
   }
@@ -102,6 +115,12 @@ async function withToken(env: Env, account: AccountConfig, c: Call, text: string
     if (attempt > 0) return { result: answer.result.ok ? answer.result : { ...answer.result, retryable: false }, refusedMessage: false };
     token = await feishuToken(env, account.id, token.token);
   }
+}
+
+// A streamed reply's edit (adapter.edit): the message's text replaced with the intent's.
+export async function feishuEdit(env: Env, account: AccountConfig, intent: SendIntent & { editMessageId: string }): Promise<SendResult> {
+  if (!/^om_[A-Za-z0-9_-]{1,120}$/.test(intent.editMessageId)) return { ok: false, retryable: false, retryAfterMs: null, error: "feishu update: not a message id" };
+  return (await withToken(env, account, { kind: "update", messageId: intent.editMessageId }, intent.text, "")).result;
 }
 
 export async function feishuSend(env: Env, account: AccountConfig, intent: SendIntent): Promise<SendResult> {

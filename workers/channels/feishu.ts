@@ -12,11 +12,13 @@
 //           from the intent, so Feishu itself makes a resend idempotent for an hour; the
 //           tenant_access_token comes from the account's FeishuTokenCache (./feishu-api.ts,
 //           ./feishu-token.ts)
-// No streaming: Feishu's text edit (PUT /im/v1/messages/:id) allows 20 edits per message, fewer
-// than a long streamed reply needs, and a card PATCH would render replies as cards.
+//   edit    a streamed reply's edits (stream_replies): PUT im/v1/messages/{message_id} with the
+//           text (./feishu-api.ts). Feishu allows 20 edits per message, so maxEdits holds a
+//           stream to 19 intermediate edits and the final one; past them the message waits for
+//           the final edit with the whole text. Text, not a card PATCH: replies stay plain text
 import { feishuOpen, feishuVerify } from "./feishu-crypto.ts";
 import { feishuHandshake, feishuMessage } from "./feishu-events.ts";
-import { FEISHU_MAX_TEXT, feishuSend } from "./feishu-api.ts";
+import { FEISHU_MAX_TEXT, feishuEdit, feishuSend } from "./feishu-api.ts";
 import type { ChannelAdapter } from "./types.ts";
 
 export const feishu: ChannelAdapter = {
@@ -29,6 +31,11 @@ export const feishu: ChannelAdapter = {
   // changes it per account (limits.account_sends_per_s / account_send_burst).
   accountSendRate: { perSecond: 15, burst: 20 },
   signsBody: true,
+  // Feishu's edit API shares the send API's app-wide limits and a chat's 5 a second; an edit
+  // every 1.5 s stays far under both, and the 19 intermediate edits then cover about 30 s of a
+  // reply (a longer one shows its text so far until the final edit).
+  editIntervalMs: 1_500,
+  maxEdits: 20,
 
   verify(delivery, account, env) {
     return feishuVerify(delivery, account, env);
@@ -48,5 +55,9 @@ export const feishu: ChannelAdapter = {
 
   send(intent, account, ctx) {
     return feishuSend(ctx.env, account, intent);
+  },
+
+  edit(intent, account, ctx) {
+    return feishuEdit(ctx.env, account, intent);
   },
 };

@@ -16,20 +16,24 @@
 // text the message already shows, and only when the account-wide limit has a slot right now
 // (skipped otherwise, and tried again an interval later). A 429 backs the interval off (and
 // pauses the whole account when the platform says it is bot-wide); other failures never reach
-// the dead letters. A reply longer than one message stops being edited at the first part's
-// boundary; finish() queues the rest as normal sends.
+// the dead letters. A platform that caps edits per message (adapter.maxEdits) gets at most
+// maxEdits - 1 of them, counted across crashes, one kept for the final edit (./stream-pacing.ts).
+// A reply longer than one message stops being edited at the first part's boundary; finish()
+// queues the rest as normal sends.
 import type { InboundMessage } from "../../schema/channels.ts";
 import type { Row, SessionBinding, SessionHost } from "../../durable-objects/session-store.ts";
 import { channelAdapters, splitForChannel } from "./index.ts";
 import { flushOutbox, nextSendSlot } from "./outbox.ts";
 import { tenantStatus } from "../tenants/liveness.ts";
 import { accountSendWait, accountSlotNow, pauseAccount } from "./send-limits.ts";
+import { EditPacing } from "./stream-pacing.ts";
 import type { ChannelAdapter, SendIntent, SendResult } from "./types.ts";
 
-// A streaming row's intent: the text the message shows now, and when the next edit may go (the
-// final edit keeps that spacing too, even after a crash).
+// A streaming row's intent: the text the message shows now, when the next edit may go (the
+// final edit keeps that spacing too, even after a crash) and the intermediate edits tried.
 interface StreamingIntent extends Omit<SendIntent, "key"> {
   nextEditAt?: number;
+  edits?: number;
 }
 
 interface StreamRow {
@@ -38,13 +42,6 @@ interface StreamRow {
   receipt: string | null;
   next_at: number;
 }
-
-// Consecutive failed edits (other than 429s) after which a stream stops editing: the final edit
-// still comes, through the outbox.
-const MAX_EDIT_FAILURES = 3;
-// However often a platform answers 429, an edit is tried at least this often.
-const MAX_EDIT_INTERVAL_MS = 30_000;
-const DEFAULT_EDIT_INTERVAL_MS = 1_000;
 
 export function replyKey(messageId: string, part: number): string {
   return `reply:${messageId}:${part}`;
@@ -65,7 +62,7 @@ function streamRow(s: SessionHost, answering: string[]): (StreamRow & Row) | und
 // The addressing part of a streaming row's intent (its chat, and the message or interaction it
 // answers: a Discord interaction's token is in callbackUrl), without the text.
 function addressOf(intent: StreamingIntent): Omit<SendIntent, "key" | "text"> {
-  const { text: _text, nextEditAt: _next, ...address } = intent;
+  const { text: _text, nextEditAt: _next, edits: _edits, ...address } = intent;
   return address;
 }
 
@@ -87,9 +84,7 @@ export class ReplyStream {
   private messageId: string | null = null;
   private rowId: number | null = null;
   private frozen: string | null = null;
-  private interval: number;
-  private nextEditAt = 0;
-  private failures = 0;
+  private readonly pacing: EditPacing;
   private stopped = false;
   private pump: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
@@ -109,9 +104,7 @@ export class ReplyStream {
     this.address = addressOf({ ...baseIntent(last, 0, "") });
     this.binding = s.binding() as SessionBinding;
     this.adapter = channelAdapters[this.binding.account.channel];
-    // An account's own send_interval_ms slows its edits too (a busy Telegram group, whose 20
-    // messages a minute edits count against).
-    this.interval = Math.max(this.adapter.editIntervalMs ?? DEFAULT_EDIT_INTERVAL_MS, this.binding.account.sendIntervalMs ?? 0);
+    this.pacing = new EditPacing(this.adapter, this.binding.account.sendIntervalMs);
   }
 
   // A stream for the reply to `last`, or null when this reply does not stream: the account has
@@ -131,7 +124,9 @@ export class ReplyStream {
       stream.messageId = row.receipt;
       stream.shown = intent.text;
       stream.address = addressOf(intent);
-      stream.nextEditAt = intent.nextEditAt ?? 0;
+      stream.pacing.nextEditAt = intent.nextEditAt ?? 0;
+      // The edits the cut-short run made count against the platform's cap (adapter.maxEdits).
+      stream.pacing.edits = intent.edits ?? 0;
     }
     return stream;
   }
@@ -203,7 +198,9 @@ export class ReplyStream {
     if (this.gone()) return;
     if (this.messageId === null && !(await this.post())) return;
     while (!this.gone()) {
-      const wait = this.nextEditAt - Date.now();
+      // The cap's last edit is the final one: nothing more until the turn ends.
+      if (this.pacing.spent()) return;
+      const wait = this.pacing.nextEditAt - Date.now();
       if (wait > 0) {
         await this.sleep(wait);
         continue;
@@ -218,12 +215,13 @@ export class ReplyStream {
       }
       if (!(await this.live())) return;
       if (!(await accountSlotNow(this.s, this.binding.account))) {
-        // Skipped: tried again within an interval, at a random point, so that chats streaming at
-        // the same moment do not keep meeting the same full bucket (one always losing).
-        this.nextEditAt = Date.now() + Math.round(this.interval * (0.25 + Math.random() * 0.75));
+        this.pacing.skip(Date.now());
         continue;
       }
       if (this.gen !== this.s.generation()) return;
+      // Counted before it goes (durable): a crash or lost answer during it cannot undercount.
+      this.pacing.edits++;
+      this.record();
       const result = await this.edit(view);
       if (this.gen !== this.s.generation()) return;
       if (!(await this.settle(view, result))) return;
@@ -237,34 +235,27 @@ export class ReplyStream {
 
   // After an edit: false when the stream gives up editing (the final edit still comes).
   private async settle(view: string, result: SendResult): Promise<boolean> {
-    const at = Date.now();
-    if (result.ok) {
-      this.failures = 0;
+    const outcome = this.pacing.settle(result, Date.now());
+    if (outcome.kind === "edited") {
       this.shown = view;
-      this.nextEditAt = at + this.interval;
       this.record();
       return true;
     }
-    if (result.retryable && result.retryAfterMs !== null) {
-      // The platform says slow down: a longer interval from now on, and nothing before its wait.
-      this.interval = Math.min(MAX_EDIT_INTERVAL_MS, this.interval * 2);
-      this.nextEditAt = at + Math.max(this.interval, result.retryAfterMs);
-      if (result.accountWide) await pauseAccount(this.s, this.binding.account, result.retryAfterMs);
+    if (result.ok) return true;
+    if (outcome.kind === "rate-limited") {
+      if (outcome.pauseMs !== null) await pauseAccount(this.s, this.binding.account, outcome.pauseMs);
       this.record();
       this.log("streamed edit rate-limited", result.error);
       return true;
     }
-    this.failures++;
     this.log("streamed edit failed", result.error);
-    if (!result.retryable || this.failures >= MAX_EDIT_FAILURES) return false;
-    this.nextEditAt = at + this.interval;
-    return true;
+    return outcome.kind === "retry";
   }
 
   // The message's text and the next edit time, into the row (a resumed run and finish() read them).
   private record(): void {
     if (this.rowId === null || this.gen !== this.s.generation()) return;
-    const intent: StreamingIntent = { ...this.address, text: this.shown ?? "", nextEditAt: this.nextEditAt };
+    const intent: StreamingIntent = { ...this.address, text: this.shown ?? "", nextEditAt: this.pacing.nextEditAt, edits: this.pacing.edits };
     this.s.sql.exec("UPDATE outbox SET intent = ? WHERE id = ? AND state = 'streaming'", JSON.stringify(intent), this.rowId);
   }
 
@@ -327,11 +318,11 @@ export class ReplyStream {
     }
     this.messageId = result.receipt;
     this.shown = view;
-    this.nextEditAt = at + this.interval;
+    this.pacing.nextEditAt = at + this.pacing.interval;
     this.s.sql.exec(
       "UPDATE outbox SET receipt = ?, intent = ?, last_error = NULL WHERE id = ?",
       result.receipt,
-      JSON.stringify({ ...intent, nextEditAt: this.nextEditAt } satisfies StreamingIntent),
+      JSON.stringify({ ...intent, nextEditAt: this.pacing.nextEditAt, edits: 0 } satisfies StreamingIntent),
       row.id,
     );
     this.s.setMeta("last_send_at", at);

@@ -142,6 +142,9 @@ export interface ChannelAdapter {
   edit?(intent: SendIntent & { editMessageId: string }, account: AccountConfig, ctx: SendContext): Promise<SendResult>;
   // Least gap between two edits of one streamed message, from the platform's edit limits.
   editIntervalMs?: number;
+  // The most edits one sent message takes (Feishu: 20). A streamed message then gets at most
+  // maxEdits - 1 intermediate edits, one kept for the final edit. Absent: no cap.
+  maxEdits?: number;
   // A message that already stands for the reply before any text exists, so streaming edits it
   // from the first tokens instead of posting one (Discord: an interaction's deferred answer,
   // "@original"); null or absent: streaming posts its first message.
