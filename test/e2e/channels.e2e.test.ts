@@ -253,7 +253,7 @@ describe("channels end to end", () => {
     const lastEdit = new Map(edits.map((e) => [e.id, e.at]));
     const crossed = (await stream.sent()).filter((m) => m.at < killedAt && (lastEdit.get(m.id) ?? 0) > killedAt).length;
     console.log(`[channels e2e] slack (streaming): ${edits.length} chat.update calls; ${crossed} replies were mid-stream at the kill`);
-    // 1,000 turns on two shared cores: about 50-90 s quiet, 2.5-4 min beside other work or a CPU burner.
+    // 1,000 turns on two shared cores: about 55 s with little else running, 1.5-4 min beside a CPU burner and other tests.
   }, 480_000);
 
   it("WebChat: a real WebSocket client gets the page's socket, streamed deltas and one reply per message", async () => {
