@@ -9,6 +9,8 @@
 // retry (ReplyStream.open) reads it back and goes on from there, never from 0. After a crash that
 // is what is left of the stream: the count, the shown text and, once the turn ends, the one final
 // edit intent. Failed and rate-limited edits count as well (the platform may have counted them).
+// What the cap cannot cover: a final edit that landed but whose answer was lost is resent by the
+// outbox; at a full cap the platform refuses it, and the outbox sends the reply as a new message.
 import type { ChannelAdapter, SendResult } from "./types.ts";
 
 // Consecutive failed edits (other than 429s) after which a stream stops editing: the final edit

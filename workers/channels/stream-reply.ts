@@ -241,7 +241,7 @@ export class ReplyStream {
       this.record();
       return true;
     }
-    if (result.ok) return true;
+    if (result.ok) return true; // ("edited" is every ok: this narrows result for the logs)
     if (outcome.kind === "rate-limited") {
       if (outcome.pauseMs !== null) await pauseAccount(this.s, this.binding.account, outcome.pauseMs);
       this.record();
