@@ -26,8 +26,19 @@ import type { AccountConfig, Delivery, ReceiptFailure } from "./types.ts";
 export const REENGAGEMENT_CODE = 131047;
 export const OUTSIDE_WINDOW = "outside WhatsApp's 24-hour customer-service window";
 
-// The "messages" changes of the delivery addressed to this account's number, in order.
+// The "messages" changes of the delivery addressed to this account's number, in order. The route
+// asks twice per delivery (its messages, then its failed statuses): the body, up to 1 MiB, is
+// parsed and checked once.
+const parsedValues = new WeakMap<Delivery, { account: string; values: WhatsappValue[] }>();
 function valuesOf(delivery: Delivery, account: AccountConfig): WhatsappValue[] {
+  const cached = parsedValues.get(delivery);
+  if (cached && cached.account === account.id) return cached.values;
+  const values = readValues(delivery, account);
+  parsedValues.set(delivery, { account: account.id, values });
+  return values;
+}
+
+function readValues(delivery: Delivery, account: AccountConfig): WhatsappValue[] {
   const body = parseOr400(whatsappWebhookBody, deliveryJson(delivery, "webhook body"));
   const mine = account.whatsapp?.phone_number_id ?? null;
   const values: WhatsappValue[] = [];
