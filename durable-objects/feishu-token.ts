@@ -9,8 +9,6 @@ import type { Env } from "../workers/env.ts";
 export class FeishuTokenCache extends DurableObject<Env> {
   private cached: CachedToken | null = null;
   private refreshing: Promise<TokenOutcome> | null = null;
-  // Token requests made by this instance (inspection: tests and operators).
-  private fetches = 0;
 
   // `accountId` must be this object's own name: an object cannot be asked for another
   // account's token (the name decides which account's settings and secret are read).
@@ -28,7 +26,6 @@ export class FeishuTokenCache extends DurableObject<Env> {
   }
 
   private async refresh(accountId: string): Promise<TokenOutcome> {
-    this.fetches++;
     const got = await fetchTenantToken(this.env, accountId);
     if (got.ok) {
       this.cached = got.cached;
@@ -38,9 +35,5 @@ export class FeishuTokenCache extends DurableObject<Env> {
     const old = this.cached;
     if (old && Date.now() < old.expiresAt - 60_000) return { ok: true, token: old.token, expiresAt: old.expiresAt };
     return got;
-  }
-
-  state(): { fetches: number; cached: boolean } {
-    return { fetches: this.fetches, cached: this.cached !== null };
   }
 }

@@ -4,7 +4,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { uuidOf } from "../../workers/channels/feishu-api.ts";
-import { fetchTenantToken, refreshAtOf, TOKEN_REFRESH_MARGIN_MS } from "../../workers/channels/feishu-token.ts";
+import { feishuBase, fetchTenantToken, refreshAtOf, TOKEN_REFRESH_MARGIN_MS } from "../../workers/channels/feishu-token.ts";
 import { admin, expectStatus, makeTenant, token } from "../gateway/helpers.ts";
 import { waitFor } from "./helpers.ts";
 import { deliverFeishu, feishuCalls, feishuId, feishuSent, messageEvent, setupFeishu, statusOf } from "./feishu-helpers.ts";
@@ -114,5 +114,9 @@ describe("feishu accounts", () => {
     const chat = feishuId("oc");
     await deliverFeishu(s, messageEvent(s, feishuId("ou"), "hello lark", { chatId: chat }));
     expect((await waitFor(() => feishuSent(s, chat), (m) => m.length >= 1)).map((m) => m.text)).toEqual(["echo: hello lark"]);
+    // Without api_base_url, the host picks the API: Lark's international one, or Feishu's.
+    expect(feishuBase({ feishu: { app_id: "cli_x", host: "lark" } })).toBe("https://open.larksuite.com");
+    expect(feishuBase({ feishu: { app_id: "cli_x", host: "feishu" } })).toBe("https://open.feishu.cn");
+    expect(feishuBase({})).toBe("https://open.feishu.cn");
   });
 });

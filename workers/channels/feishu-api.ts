@@ -26,6 +26,7 @@
 //   anything else          a dead letter with Feishu's code and msg
 import { feishuApiAnswer } from "../../schema/feishu.ts";
 import type { Env } from "../env.ts";
+import { toHex } from "../auth/encoding.ts";
 import { answerTooLarge, PlatformAnswerTooLarge, platformErrorText, platformFetch, readPlatformJson, retryAfterSecondsMs } from "./platform-http.ts";
 import { feishuBase, feishuToken } from "./feishu-token.ts";
 import { httpFailure, networkFailure } from "./secrets.ts";
@@ -51,7 +52,7 @@ const encoder = new TextEncoder();
 export async function uuidOf(intent: Pick<SendIntent, "key" | "inReplyTo"> & { text?: string }): Promise<string> {
   const seed = `edgeclaw-feishu-uuid\n${intent.key}\n${intent.inReplyTo}\n${intent.text ?? ""}`;
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(seed)));
-  return [...digest.slice(0, 16)].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return toHex(digest.slice(0, 16));
 }
 
 type Call = { kind: "create"; chatId: string } | { kind: "reply"; messageId: string; inThread: boolean } | { kind: "update"; messageId: string };

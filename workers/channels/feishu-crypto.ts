@@ -19,6 +19,7 @@ import { toHex } from "../auth/encoding.ts";
 import type { Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import type { Delivery, VerifiableAccount } from "./types.ts";
+import { sameDigest } from "./secrets.ts";
 
 export const FEISHU_REPLAY_WINDOW_S = 300;
 // An unsigned body longer than this is refused before any decryption. Feishu's check is
@@ -33,13 +34,9 @@ const NONCE = /^[\x21-\x7e]{1,128}$/;
 const SIGNATURE = /^[0-9a-f]{64}$/;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
-// Equal-length strings compared without an early exit.
-function sameText(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return diff === 0;
-}
+// The Encrypt Key verify read, for open to decrypt the same delivery with (one vault lookup per
+// delivery, and no window in which verify saw the key and open does not).
+const verifiedKey = new WeakMap<Delivery, string>();
 
 export async function feishuSignature(timestamp: string, nonce: string, encryptKey: string, body: string): Promise<string> {
   return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(timestamp + nonce + encryptKey + body))));
@@ -112,7 +109,8 @@ export async function feishuVerify(delivery: Delivery, account: VerifiableAccoun
   if (h.state === "present" && Math.abs(Date.now() / 1000 - Number(h.timestamp)) > FEISHU_REPLAY_WINDOW_S) return false;
   const encryptKey = await encryptKeyOf(env, account);
   if (encryptKey === null) return false;
-  if (h.state === "present") return sameText(await feishuSignature(h.timestamp, h.nonce, encryptKey, delivery.body), h.signature);
+  verifiedKey.set(delivery, encryptKey);
+  if (h.state === "present") return sameDigest(await feishuSignature(h.timestamp, h.nonce, encryptKey, delivery.body), h.signature);
   if (delivery.body.length > FEISHU_MAX_UNSIGNED_BODY) return false;
   // One answer (false) for every failure below: see the header on padding oracles.
   try {
@@ -124,7 +122,7 @@ export async function feishuVerify(delivery: Delivery, account: VerifiableAccoun
 
 // The verified delivery with its body decrypted: what handshake and parse read.
 export async function feishuOpen(delivery: Delivery, account: VerifiableAccount, env: Env): Promise<Delivery> {
-  const encryptKey = await encryptKeyOf(env, account);
+  const encryptKey = verifiedKey.get(delivery) ?? (await encryptKeyOf(env, account));
   if (encryptKey === null) throw new ApiError(401, "invalid_signature", "The app's Encrypt Key is not configured.");
   return { ...delivery, body: await feishuDecrypt(delivery.body, encryptKey) };
 }

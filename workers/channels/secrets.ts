@@ -3,8 +3,8 @@
 import { base64url, sha256Hex } from "../auth/encoding.ts";
 
 
-// Both sides are hex digests of equal length; the loop never exits early.
-function sameDigest(a: string, b: string): boolean {
+// Equal-length strings (hex digests) compared without an early exit.
+export function sameDigest(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
