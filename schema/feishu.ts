@@ -37,7 +37,6 @@ export const feishuEventEnvelope = z.looseObject({
   }),
   event: z.looseObject({}),
 });
-export type FeishuEventEnvelope = z.infer<typeof feishuEventEnvelope>;
 
 const feishuUserIds = z.looseObject({
   open_id: z.string().max(128).optional(),

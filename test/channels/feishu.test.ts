@@ -10,6 +10,13 @@ import { BASE } from "../gateway/helpers.ts";
 import { waitFor } from "./helpers.ts";
 import { announceInbound, deliverFeishu, feishuEncrypt, feishuId, feishuSent, feishuSessionKey, feishuSessions, feishuSign, messageEvent, setupFeishu, statusOf } from "./feishu-helpers.ts";
 
+// A value nested `depth` arrays deep.
+function nested(depth: number): unknown {
+  let v: unknown = 0;
+  for (let i = 0; i < depth; i++) v = [v];
+  return v;
+}
+
 describe("feishu webhook", () => {
   it("the helper's encryption is Feishu's: the official SDK's AESCipher decrypts it to the same text", () => {
     for (const text of ["{}", JSON.stringify({ schema: "2.0", text: "你好, Lark 👋" }), "x".repeat(16), "y".repeat(1000)]) {
@@ -131,6 +138,8 @@ describe("feishu webhook", () => {
       JSON.stringify({ encrypt: feishuEncrypt(key, JSON.stringify(messageEvent(s, user, "x", { content: { nope: 1 } }))) }),
       JSON.stringify({ encrypt: feishuEncrypt(key, JSON.stringify(messageEvent(s, "bad id!", "x"))) }),
       JSON.stringify({ encrypt: "A".repeat(1_500_000) }),
+      // message.content is JSON in a string: held to the delivery bounds (depth 64) too.
+      JSON.stringify({ encrypt: feishuEncrypt(key, JSON.stringify(messageEvent(s, user, "x", { content: { text: "x", deep: nested(100) } }))) }),
     ];
     // Invalid UTF-8 inside valid padding.
     const iv = randomBytes(16);

@@ -37,9 +37,9 @@ import type { AccountConfig, SendIntent, SendResult } from "./types.ts";
 // JSON) and read better than one wall of text.
 export const FEISHU_MAX_TEXT = 8_000;
 
-export const TOKEN_INVALID_CODES = new Set([99991663, 99991661]);
-export const RATE_LIMIT_CODE = 99991400;
-export const CHAT_RATE_LIMIT_CODE = 230020;
+const TOKEN_INVALID_CODES = new Set([99991663, 99991661]);
+const RATE_LIMIT_CODE = 99991400;
+const CHAT_RATE_LIMIT_CODE = 230020;
 
 const encoder = new TextEncoder();
 

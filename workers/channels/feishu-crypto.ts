@@ -21,11 +21,11 @@ import { ApiError } from "../http/errors.ts";
 import type { Delivery, VerifiableAccount } from "./types.ts";
 import { sameDigest } from "./secrets.ts";
 
-export const FEISHU_REPLAY_WINDOW_S = 300;
+const FEISHU_REPLAY_WINDOW_S = 300;
 // An unsigned body longer than this is refused before any decryption. Feishu's check is
 // {"encrypt"} of ~100 bytes of JSON (about 250 characters); the bound keeps unauthenticated
 // requests from costing a megabyte of SHA-256/AES each and from timing a long decryption.
-export const FEISHU_MAX_UNSIGNED_BODY = 4_096;
+const FEISHU_MAX_UNSIGNED_BODY = 4_096;
 
 const encoder = new TextEncoder();
 const TIMESTAMP = /^\d{1,12}$/;
@@ -38,12 +38,12 @@ const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 // delivery, and no window in which verify saw the key and open does not).
 const verifiedKey = new WeakMap<Delivery, string>();
 
-export async function feishuSignature(timestamp: string, nonce: string, encryptKey: string, body: string): Promise<string> {
+async function feishuSignature(timestamp: string, nonce: string, encryptKey: string, body: string): Promise<string> {
   return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(timestamp + nonce + encryptKey + body))));
 }
 
 // The Encrypt Key in the account's own tenant; null when it is not configured (logged, refused).
-export async function encryptKeyOf(env: Env, account: VerifiableAccount): Promise<string | null> {
+async function encryptKeyOf(env: Env, account: VerifiableAccount): Promise<string | null> {
   const secret = await resolveSecret(env, account.tenantId, account.signingSecretRef, "FEISHU_");
   if (secret.ok) return secret.value;
   // Feishu retries a failed delivery: worth it when the vault is only unreachable.
@@ -53,7 +53,7 @@ export async function encryptKeyOf(env: Env, account: VerifiableAccount): Promis
 }
 
 // The plaintext of {"encrypt": ...}, or an ApiError(400) naming what is wrong with it.
-export async function feishuDecrypt(body: string, encryptKey: string): Promise<string> {
+async function feishuDecrypt(body: string, encryptKey: string): Promise<string> {
   let outer: unknown;
   try {
     outer = JSON.parse(body);

@@ -24,7 +24,7 @@ import { parseOr400 } from "../http/validation.ts";
 import { deliveryJson } from "./delivery-json.ts";
 import type { AccountConfig, Delivery } from "./types.ts";
 
-export const FEISHU_MESSAGE_EVENT = "im.message.receive_v1";
+const FEISHU_MESSAGE_EVENT = "im.message.receive_v1";
 // The most text one message gives the agent. Feishu bounds a text message to 150 KB of request
 // body, so only mention expansion (a key repeated, each becoming a 256-character name) or a
 // post's elements could go past it: cut there rather than hand a session megabytes.
@@ -57,12 +57,9 @@ function commandWord(text: string): "start" | "reset" | null {
   return word === "reset" || word === "start" ? word : null;
 }
 
+// message.content is JSON inside the event's JSON: held to the same bounds as a delivery body.
 function contentJson(content: string): unknown {
-  try {
-    return JSON.parse(content);
-  } catch {
-    throw new ApiError(400, "invalid_request", "message.content is not JSON.");
-  }
+  return deliveryJson({ headers: new Headers(), body: content }, "message.content");
 }
 
 // The text with the bot's mention keys cut and the others named, in one pass over the text (a

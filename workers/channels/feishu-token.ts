@@ -28,7 +28,7 @@ import { httpFailure, networkFailure } from "./secrets.ts";
 import type { AccountConfig, SendResult } from "./types.ts";
 
 export const TOKEN_REFRESH_MARGIN_MS = 30 * 60_000;
-export const TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal";
+const TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal";
 
 export interface CachedToken {
   token: string;
