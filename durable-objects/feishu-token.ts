@@ -5,6 +5,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { fetchTenantToken, type CachedToken, type TokenOutcome } from "../workers/channels/feishu-token.ts";
 import type { Env } from "../workers/env.ts";
+import { isObjectNamed } from "../workers/regions/objects.ts";
 
 export class FeishuTokenCache extends DurableObject<Env> {
   private cached: CachedToken | null = null;
@@ -13,7 +14,7 @@ export class FeishuTokenCache extends DurableObject<Env> {
   // `accountId` must be this object's own name: an object cannot be asked for another
   // account's token (the name decides which account's settings and secret are read).
   async token(accountId: string, stale: string | null): Promise<TokenOutcome> {
-    if (!this.env.FEISHU_TOKENS.idFromName(accountId).equals(this.ctx.id)) {
+    if (!isObjectNamed(this.env, this.env.FEISHU_TOKENS, accountId, this.ctx.id)) {
       return { ok: false, retryable: false, retryAfterMs: null, error: "feishu token: asked for another account" };
     }
     if (stale !== null && this.cached?.token === stale) this.cached = null;

@@ -14,16 +14,23 @@ export type ApiKeyScope = (typeof apiKeyScopes)[number];
 export const providerKinds = ["openai-compatible", "anthropic", "workers-ai"] as const;
 export type ProviderKind = (typeof providerKinds)[number];
 
+// A deployment region's name (docs/deploy.md): short, lowercase, never all hex (so it cannot be
+// mistaken for the random part of an id). workers/regions/settings.ts holds the same rule.
+export const regionName = z.string().regex(/^[a-z][a-z0-9]{1,7}$/, "a region name such as eu (a-z then 1-7 of a-z, 0-9)");
+
 export const JWT_ISSUER = "edgeclaw";
 export const JWT_AUDIENCE = "edgeclaw-admin";
 
 // Claims of an admin token after jose has checked signature, issuer, audience and expiry.
-// `tenant` scopes admin and viewer tokens to one tenant; an owner token has none.
+// `tenant` scopes admin and viewer tokens to one tenant; an owner token has none. `region` (a
+// regional deployment) names the region whose Worker serves the token: the global entry forwards
+// on it, and a regional Worker refuses a token of another region that reached it already forwarded.
 export const adminClaims = z
   .object({
     sub: z.string().min(1).max(200),
     role: z.enum(roles),
     tenant: z.string().min(1).max(64).optional(),
+    region: regionName.optional(),
   })
   .refine((c) => c.role !== "admin" || c.tenant !== undefined, {
     message: "an admin token must carry a tenant",
@@ -77,6 +84,9 @@ const tenantRef = z.string().min(1).max(64).optional();
 export const createTenantBody = z.strictObject({
   id: slug.optional(),
   name: z.string().trim().min(1).max(200),
+  // The tenant's home region, fixed for good. Optional: it defaults to the region whose Worker
+  // serves the call; naming another one is refused (workers/admin/tenants.ts).
+  region: regionName.optional(),
 });
 
 export const createApiKeyBody = z.strictObject({

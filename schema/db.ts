@@ -8,6 +8,9 @@ export const tenants = sqliteTable("tenants", {
   name: text("name").notNull(),
   createdAt: integer("created_at").notNull(),
   revokedAt: integer("revoked_at"),
+  // Home region (docs/deploy.md), set at creation to the region whose Worker created the tenant
+  // and never changed; null in a single-region deployment. The row exists only in that region's D1.
+  region: text("region"),
 });
 
 export const apiKeys = sqliteTable(

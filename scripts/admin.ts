@@ -1,4 +1,4 @@
-// `npm run admin -- token --role owner|admin|viewer [--tenant ID] [--sub NAME] [--ttl SECONDS]`
+// `npm run admin -- token --role owner|admin|viewer [--tenant ID] [--region NAME] [--sub NAME] [--ttl SECONDS]`
 // Mints an admin JWT locally, signed with ADMIN_JWT_SECRET from the environment or from the
 // local secrets file (.dev.vars, or EDGECLAW_DEV_VARS), and prints it on stdout (nothing else, so
 // `TOKEN=$(npm run -s admin -- token ...)` works). Its id (jti) and expiry go to stderr: keep
@@ -6,11 +6,11 @@
 // ADMIN_TOKEN_MAX_TTL_S (environment, else 30 days), which the Worker enforces too.
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { DEFAULT_ADMIN_TOKEN_MAX_TTL_S, roles, type AdminClaims } from "../schema/admin.ts";
+import { DEFAULT_ADMIN_TOKEN_MAX_TTL_S, regionName, roles, type AdminClaims } from "../schema/admin.ts";
 import { MIN_SECRET_LENGTH, mintAdminToken } from "../workers/auth/admin-token.ts";
 import { readDevVars } from "./dev-vars.ts";
 
-const USAGE = "usage: npm run admin -- token --role owner|admin|viewer [--tenant ID] [--sub NAME] [--ttl SECONDS]";
+const USAGE = "usage: npm run admin -- token --role owner|admin|viewer [--tenant ID] [--region NAME] [--sub NAME] [--ttl SECONDS]";
 
 function fail(message: string): never {
   console.error(message);
@@ -22,6 +22,7 @@ const { positionals, values } = parseArgs({
   options: {
     role: { type: "string" },
     tenant: { type: "string" },
+    region: { type: "string" },
     sub: { type: "string", default: process.env.USER ?? "local-admin" },
     ttl: { type: "string", default: "3600" },
     help: { type: "boolean", short: "h" },
@@ -47,7 +48,10 @@ if (!secret || secret.length < MIN_SECRET_LENGTH) {
   fail(`No ADMIN_JWT_SECRET (>= ${MIN_SECRET_LENGTH} characters) in the environment or ${devVarsPath}: run \`npm start\` once to create it.`);
 }
 
-const claims: AdminClaims = values.tenant ? { sub: values.sub, role, tenant: values.tenant } : { sub: values.sub, role };
+// --region binds the token to one regional deployment (docs/deploy.md): the global entry forwards
+// it there, and no other region serves it.
+const claims: AdminClaims = { sub: values.sub, role, ...(values.tenant ? { tenant: values.tenant } : {}), ...(values.region ? { region: values.region } : {}) };
+if (values.region !== undefined && !regionName.safeParse(values.region).success) fail("--region must be a region name such as eu");
 const minted = await mintAdminToken(secret, claims, ttl);
 console.error(`jti=${minted.jti} exp=${minted.exp} (${new Date(minted.exp * 1000).toISOString()})`);
 console.log(minted.token);

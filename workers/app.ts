@@ -1,5 +1,6 @@
-// Hono composition: request id first (so every answer, errors included, carries one), then the
-// health probe, the OpenAI-compatible API and the admin API; one error renderer for all.
+// Hono composition: request id first (so every answer, errors included, carries one), the region
+// gate and the D1 session, then the health probe, the OpenAI-compatible API and the admin API;
+// one error renderer for all.
 import { Hono } from "hono";
 import { admin } from "./admin/index.ts";
 import { v1 } from "./api/index.ts";
@@ -7,10 +8,16 @@ import { hooks, webchatRoutes, webhooks } from "./channels/routes.ts";
 import type { AppEnv } from "./env.ts";
 import { handleError, handleNotFound } from "./http/errors.ts";
 import { requestId } from "./http/request-id.ts";
+import { d1Session } from "./http/d1-session.ts";
+import { regionGate } from "./regions/gate.ts";
 
 export const app = new Hono<AppEnv>();
 
 app.use(requestId());
+// A request of another region leaves here for its home Worker before anything reads storage;
+// what stays reads D1 through one session (replicas, with the caller's bookmark).
+app.use(regionGate());
+app.use(d1Session());
 app.get("/health", (c) => c.json({ status: "ok" }));
 app.route("/v1", v1);
 app.route("/admin", admin);

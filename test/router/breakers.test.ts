@@ -91,7 +91,7 @@ describe("circuit breakers", () => {
   it("lets only the configured number of probes through at once while half-open", async () => {
     const cfg = breakerSettings.parse({ failures: 1, open_ms: 100, half_open_probes: 2 });
     const key = uid("probe-key");
-    const client = new BreakerClient(() => env.BREAKERS);
+    const client = new BreakerClient((key) => env.BREAKERS.get(env.BREAKERS.idFromName(key)));
     await client.report(key, cfg, false, false);
     await new Promise((r) => setTimeout(r, 150));
     const answers = await Promise.all(Array.from({ length: 6 }, () => client.admit(key, cfg, () => {})));
@@ -102,8 +102,8 @@ describe("circuit breakers", () => {
     const cfg = breakerSettings.parse({ failures: 3, open_ms: 60_000 });
     const key = uid("shared-key");
     // Two clients, each with its own local cache, stand for two isolates of the Worker.
-    const isolateA = new BreakerClient(() => env.BREAKERS);
-    const isolateB = new BreakerClient(() => env.BREAKERS);
+    const isolateA = new BreakerClient((key) => env.BREAKERS.get(env.BREAKERS.idFromName(key)));
+    const isolateB = new BreakerClient((key) => env.BREAKERS.get(env.BREAKERS.idFromName(key)));
     expect(await isolateB.admit(key, cfg, () => {})).toEqual({ allowed: true, probe: false });
     for (let i = 0; i < 3; i++) await isolateA.report(key, cfg, false, false);
     // B's cached view is still "closed" until it refreshes (at most 1 s); then it refuses.

@@ -34,7 +34,7 @@ export function testShard(): DurableObjectStub<SchedulerShard> {
 }
 
 export function newJob(tenantId: string, raw: Record<string, unknown>): NewJob {
-  return { id: newId("job"), tenantId, def: jobDefinition.parse(raw) };
+  return { id: newId("job", {}), tenantId, def: jobDefinition.parse(raw) };
 }
 
 export function allRuns(stub: DurableObjectStub<SchedulerShard>): Promise<RunRow[]> {

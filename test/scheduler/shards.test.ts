@@ -11,7 +11,7 @@ import { waitFor } from "../channels/helpers.ts";
 import { testShard } from "./helpers.ts";
 
 function jobs(n: number, raw: Record<string, unknown>, tenantId = "ten-shard-test"): NewJob[] {
-  return Array.from({ length: n }, () => ({ id: newId("job"), tenantId, def: jobDefinition.parse(raw) }));
+  return Array.from({ length: n }, () => ({ id: newId("job", {}), tenantId, def: jobDefinition.parse(raw) }));
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -100,7 +100,7 @@ describe("shards, active hours, signatures", () => {
     const counts = new Array<number>(shards).fill(0);
     const n = 16_000;
     for (let i = 0; i < n; i++) {
-      const s = shardOf(newId("job"), shards);
+      const s = shardOf(newId("job", {}), shards);
       counts[s] = (counts[s] ?? 0) + 1;
     }
     for (const c of counts) {

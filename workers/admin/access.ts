@@ -3,6 +3,7 @@
 // none). The tenant scope comes from the token; a body or query may only name the same tenant.
 import type { AdminClaims } from "../../schema/admin.ts";
 import { ApiError } from "../http/errors.ts";
+import { regionOfId } from "../regions/request-region.ts";
 
 export function actorOf(claims: AdminClaims): string {
   return `${claims.role}:${claims.sub}`;
@@ -15,6 +16,7 @@ export function requireOwner(claims: AdminClaims): void {
 // The tenant a write applies to. Viewers never write; admins only to their own tenant.
 export function tenantForWrite(claims: AdminClaims, requested: string | undefined): string {
   if (claims.role === "viewer") throw new ApiError(403, "read_only", "A viewer token is read-only.");
+  assertHomeRegion(claims, requested);
   if (claims.role === "owner") {
     if (!requested) throw new ApiError(400, "invalid_value", "tenant_id: required with an owner token.");
     return requested;
@@ -24,6 +26,7 @@ export function tenantForWrite(claims: AdminClaims, requested: string | undefine
 
 // The tenant a read is limited to; undefined means every tenant (owner, or unscoped viewer).
 export function tenantForRead(claims: AdminClaims, requested: string | undefined): string | undefined {
+  assertHomeRegion(claims, requested);
   if (claims.tenant === undefined) return requested;
   return ownTenant(claims, requested);
 }
@@ -33,6 +36,16 @@ export function tenantForRead(claims: AdminClaims, requested: string | undefined
 export function assertVisible(claims: AdminClaims, rowTenantId: string | null, what: string): void {
   if (claims.tenant !== undefined && rowTenantId !== claims.tenant) {
     throw new ApiError(404, "not_found", `No such ${what}.`);
+  }
+}
+
+// A generated tenant id names its home region (workers/admin/ids.ts): asking one region's Worker
+// about another region's tenant gets a clear refusal, not an empty answer from the wrong database.
+// claims.region is the region serving the call (workers/http/admin-auth.ts).
+function assertHomeRegion(claims: AdminClaims, tenantId: string | undefined): void {
+  const home = regionOfId(tenantId);
+  if (home !== null && claims.region !== undefined && home !== claims.region) {
+    throw new ApiError(421, "wrong_region", `Tenant '${tenantId}' lives in region '${home}'; this call is served by region '${claims.region}'. Send it with X-EdgeClaw-Region: ${home}.`);
   }
 }
 

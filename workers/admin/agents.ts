@@ -53,7 +53,7 @@ agentRoutes.post("/", async (c) => {
   await requireLiveTenant(db, tenantId);
   const now = Date.now();
   const row: AgentRow = {
-    id: newId("agt"),
+    id: newId("agt", c.env),
     tenantId,
     name: body.name,
     systemPrompt: body.system_prompt,
@@ -141,7 +141,7 @@ bindingRoutes.post("/", async (c) => {
   const agent = await db.select().from(agents).where(and(eq(agents.id, body.agent_id), eq(agents.tenantId, tenantId))).get();
   if (!agent) throw new ApiError(404, "agent_not_found", `Tenant '${tenantId}' has no agent '${body.agent_id}'.`);
   const row: AgentBindingRow = {
-    id: newId("bnd"),
+    id: newId("bnd", c.env),
     tenantId,
     agentId: agent.id,
     channel: body.channel ?? null,

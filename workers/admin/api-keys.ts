@@ -4,6 +4,7 @@ import { Hono } from "hono";
 import { apiKeyScopes, createApiKeyBody } from "../../schema/admin.ts";
 import { apiKeys, type ApiKeyRow } from "../../schema/db.ts";
 import { displayPrefix, generateApiKey, hashApiKey } from "../auth/api-keys.ts";
+import { regionSettings } from "../regions/settings.ts";
 import { forgetKey } from "../auth/principal.ts";
 import { database } from "../db.ts";
 import type { AppEnv } from "../env.ts";
@@ -40,9 +41,9 @@ apiKeyRoutes.post("/", async (c) => {
   const db = database(c.env.DB);
   await requireLiveTenant(db, tenantId);
 
-  const key = generateApiKey();
+  const key = generateApiKey(regionSettings(c.env).self);
   const row: ApiKeyRow = {
-    id: newId("key"),
+    id: newId("key", c.env),
     tenantId,
     name: body.name,
     keyHash: await hashApiKey(key),

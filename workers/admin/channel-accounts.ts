@@ -30,6 +30,7 @@ import { assertMayReference } from "./secret-refs.ts";
 import { iso, newId } from "./ids.ts";
 import { adminBody, conflictOnUnique, scopedListQuery } from "./request.ts";
 import { requireLiveTenant } from "./tenants.ts";
+import { objectNamed } from "../regions/objects.ts";
 
 export const channelAccountRoutes = new Hono<AppEnv>();
 
@@ -65,7 +66,7 @@ channelAccountRoutes.post("/", async (c) => {
   if (body.api_base_url !== undefined) assertOutboundUrl(c.env, body.api_base_url, "api_base_url");
   const db = database(c.env.DB);
   await requireLiveTenant(db, tenantId);
-  const id = newId("chn");
+  const id = newId("chn", c.env);
   let secret: string | null = null;
   // Telegram's webhook secret and WhatsApp's Verify Token: shown once, only their hash kept.
   if (body.channel === "telegram" || body.channel === "whatsapp") secret = body.webhook_secret ?? randomToken(32);
@@ -128,7 +129,7 @@ channelAccountRoutes.post("/:id/revoke", async (c) => {
   // revocation, already committed, still answers 200).
   if (row.channel === "discord") {
     try {
-      await c.env.DISCORD_GATEWAYS.get(c.env.DISCORD_GATEWAYS.idFromName(row.id)).stop();
+      await objectNamed(c.env, c.env.DISCORD_GATEWAYS, row.id).stop();
     } catch (err) {
       console.error(JSON.stringify({ level: "warn", msg: "gateway stop on revocation failed", account: row.id, error: String(err) }));
     }

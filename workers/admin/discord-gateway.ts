@@ -16,6 +16,7 @@ import { ApiError } from "../http/errors.ts";
 import { assertVisible, tenantForWrite } from "./access.ts";
 import { auditIntent } from "./audit.ts";
 import { requireLiveTenant } from "./tenants.ts";
+import { objectNamed } from "../regions/objects.ts";
 
 export const discordGatewayRoutes = new Hono<AppEnv>();
 
@@ -31,7 +32,7 @@ async function discordAccount(c: Context<AppEnv>, write: boolean): Promise<Chann
 }
 
 function gateway(c: Context<AppEnv>, row: ChannelAccountRow) {
-  return c.env.DISCORD_GATEWAYS.get(c.env.DISCORD_GATEWAYS.idFromName(row.id));
+  return objectNamed(c.env, c.env.DISCORD_GATEWAYS, row.id);
 }
 
 discordGatewayRoutes.post("/:id/gateway/start", async (c) => {

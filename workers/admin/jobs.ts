@@ -27,6 +27,7 @@ import { assertMayReference } from "./secret-refs.ts";
 import { iso, newId } from "./ids.ts";
 import { adminBody } from "./request.ts";
 import { requireLiveTenant } from "./tenants.ts";
+import { objectNamed } from "../regions/objects.ts";
 
 export const jobRoutes = new Hono<AppEnv>();
 
@@ -34,7 +35,7 @@ export const jobRoutes = new Hono<AppEnv>();
 const MAX_BULK_BODY = 1024 * 1024;
 
 function shardStub(env: Env, index: number): DurableObjectStub<SchedulerShard> {
-  return env.SCHEDULER.get(env.SCHEDULER.idFromName(`shard:${index}`));
+  return objectNamed(env, env.SCHEDULER, `shard:${index}`);
 }
 
 function jobStub(env: Env, id: string): DurableObjectStub<SchedulerShard> {
@@ -84,7 +85,7 @@ jobRoutes.post("/", async (c) => {
   const { tenant_id: _t, ...def } = body;
   checkJobUrls(c.env, def, "action.");
   await requireLiveTenant(database(c.env.DB), tenantId);
-  const id = newId("job");
+  const id = newId("job", c.env);
   await audit(c, tenantId, "job.create", id, { schedule: def.schedule.kind, action: def.action.kind });
   await jobStub(c.env, id).create([{ id, tenantId, def }]);
   const job = (await jobStub(c.env, id).get(id)) as JobView;
@@ -101,7 +102,7 @@ jobRoutes.post("/bulk", async (c) => {
   const byShard = new Map<number, NewJob[]>();
   const ids: string[] = [];
   for (const def of body.jobs) {
-    const id = newId("job");
+    const id = newId("job", c.env);
     ids.push(id);
     const shard = shardOf(id, shards);
     const list = byShard.get(shard) ?? [];

@@ -55,7 +55,7 @@ modelRoutes.post("/", async (c) => {
   }
   const now = Date.now();
   const row: ModelRow = {
-    id: newId("mdl"),
+    id: newId("mdl", c.env),
     tenantId,
     publicName: body.public_name,
     providerId: provider.id,

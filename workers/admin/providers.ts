@@ -47,7 +47,7 @@ providerRoutes.post("/", async (c) => {
   const db = database(c.env.DB);
   await requireLiveTenant(db, tenantId);
   const row: ProviderRow = {
-    id: newId("prv"),
+    id: newId("prv", c.env),
     tenantId,
     name: body.name,
     kind: body.kind,

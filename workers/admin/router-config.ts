@@ -20,6 +20,7 @@ import { auditInsert } from "./audit.ts";
 import { iso } from "./ids.ts";
 import { adminBody } from "./request.ts";
 import { requireLiveTenant } from "./tenants.ts";
+import { objectNamed } from "../regions/objects.ts";
 
 export const routerConfigRoutes = new Hono<AppEnv>();
 
@@ -180,7 +181,7 @@ routerConfigRoutes.get("/breakers", async (c) => {
   );
   const data = await Promise.all(
     keys.map(async (k) => {
-      const view = await c.env.BREAKERS.get(c.env.BREAKERS.idFromName(k.key)).view();
+      const view = await objectNamed(c.env, c.env.BREAKERS, k.key).view();
       return {
         path: k.path,
         replica: k.replica,
@@ -204,6 +205,6 @@ routerConfigRoutes.get("/spend", async (c) => {
     const owner = await c.env.DB.prepare("SELECT tenant_id FROM api_keys WHERE id = ?").bind(key_id).first<{ tenant_id: string }>();
     if (owner?.tenant_id !== tenantId) throw new ApiError(404, "not_found", "No such API key.");
   }
-  const spent = await c.env.BUDGETS.get(c.env.BUDGETS.idFromName(name)).spent();
+  const spent = await objectNamed(c.env, c.env.BUDGETS, name).spent();
   return c.json({ tenant_id: tenantId, key_id: key_id ?? null, day: spent.day, day_usd: spent.dayUsd, month: spent.month, month_usd: spent.monthUsd });
 });

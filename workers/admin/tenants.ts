@@ -10,6 +10,7 @@ import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { forgetCatalog } from "../router/catalog.ts";
 import { forgetTenantStatus } from "../tenants/liveness.ts";
+import { regionSettings } from "../regions/settings.ts";
 import { assertVisible, requireOwner } from "./access.ts";
 import { auditInsert } from "./audit.ts";
 import { iso, newId } from "./ids.ts";
@@ -25,15 +26,24 @@ export async function requireLiveTenant(db: Database, tenantId: string): Promise
 }
 
 function view(row: TenantRow) {
-  return { id: row.id, name: row.name, created_at: iso(row.createdAt), revoked_at: iso(row.revokedAt) };
+  return { id: row.id, name: row.name, region: row.region, created_at: iso(row.createdAt), revoked_at: iso(row.revokedAt) };
 }
 
 tenantRoutes.post("/", async (c) => {
   const claims = c.get("admin");
   requireOwner(claims);
   const body = await adminBody(c, createTenantBody);
+  const region = regionSettings(c.env).self;
+  // The home region is where this Worker stores; the region gate (workers/regions/gate.ts) already
+  // sent the call to the region its token or X-EdgeClaw-Region names, so a different body region
+  // is a contradiction, refused rather than stored in the wrong database.
+  if (body.region !== undefined && body.region !== region) {
+    throw new ApiError(409, "wrong_region", region === null
+      ? `This deployment has no regions; leave out 'region'.`
+      : `This call reached region '${region}'; to create a tenant in '${body.region}', send it with X-EdgeClaw-Region: ${body.region} (or a token minted with --region ${body.region}).`, { param: "region" });
+  }
   const db = database(c.env.DB);
-  const row: TenantRow = { id: body.id ?? newId("ten"), name: body.name, createdAt: Date.now(), revokedAt: null };
+  const row: TenantRow = { id: body.id ?? newId("ten", c.env), name: body.name, createdAt: Date.now(), revokedAt: null, region };
   await db
     .batch([
       db.insert(tenants).values(row),

@@ -36,7 +36,7 @@ export async function pairingState(
     const code = newCode();
     try {
       await db.insert(pairings).values({
-        id: newId("pair"),
+        id: newId("pair", env),
         tenantId: message.tenantId,
         agentId: who.agentId,
         channel: message.channel,

@@ -38,7 +38,7 @@ export async function verifyAdminToken(secret: string, token: string, options: V
       requiredClaims: ["exp", "iat", "jti", "sub"],
       currentDate: new Date(nowS * 1000),
     });
-    const claims = adminClaims.safeParse({ sub: payload.sub, role: payload.role, tenant: payload.tenant });
+    const claims = adminClaims.safeParse({ sub: payload.sub, role: payload.role, tenant: payload.tenant, region: payload.region });
     const times = adminTokenTimes.safeParse({ jti: payload.jti, iat: payload.iat, exp: payload.exp });
     if (!claims.success || !times.success) return null;
     const { iat, exp } = times.data;
@@ -63,6 +63,7 @@ export async function mintAdminToken(secret: string, claims: AdminClaims, ttlSec
   const valid = adminClaims.parse(claims);
   const extra: Record<string, string> = { role: valid.role };
   if (valid.tenant !== undefined) extra.tenant = valid.tenant;
+  if (valid.region !== undefined) extra.region = valid.region;
   const jti = base64url(crypto.getRandomValues(new Uint8Array(16)));
   const exp = nowS + ttlSeconds;
   const token = await new SignJWT(extra)

@@ -26,6 +26,7 @@ import type { Env } from "../env.ts";
 import { answerTooLarge, PlatformAnswerTooLarge, platformErrorText, platformFetch, readPlatformJson, retryAfterSecondsMs } from "./platform-http.ts";
 import { httpFailure, networkFailure } from "./secrets.ts";
 import type { AccountConfig, SendResult } from "./types.ts";
+import { objectNamed } from "../regions/objects.ts";
 
 export const TOKEN_REFRESH_MARGIN_MS = 30 * 60_000;
 const TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal";
@@ -86,6 +87,6 @@ export async function fetchTenantToken(env: Env, accountId: string): Promise<{ o
 // The Worker side: the account's token from its one Durable Object. `stale`: the token a send
 // was refused with, dropped before the answer.
 export async function feishuToken(env: Env, accountId: string, stale: string | null = null): Promise<TokenOutcome> {
-  const stub = env.FEISHU_TOKENS.get(env.FEISHU_TOKENS.idFromName(accountId));
+  const stub = objectNamed(env, env.FEISHU_TOKENS, accountId);
   return stub.token(accountId, stale);
 }

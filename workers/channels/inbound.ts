@@ -9,9 +9,10 @@ import { resolveBinding, sessionKeyOf, tenantAgents, type AgentConfig } from "..
 import type { Env } from "../env.ts";
 import { tenantStatus } from "../tenants/liveness.ts";
 import type { AccountConfig, VerifiableAccount } from "./types.ts";
+import { objectNamed } from "../regions/objects.ts";
 
 export function sessionStub(env: Env, key: string): DurableObjectStub<ChatSession> {
-  return env.SESSIONS.get(env.SESSIONS.idFromName(key));
+  return objectNamed(env, env.SESSIONS, key);
 }
 
 // The account without what only verification needs.
@@ -48,7 +49,7 @@ export async function deliverInbound(env: Env, account: VerifiableAccount, messa
   }
   const binding = bindingOf(agent, account, message);
   // The message id is unique per bot: one seen for another chat is a replay, dropped here.
-  const claim = await env.ACCOUNT_LEDGERS.get(env.ACCOUNT_LEDGERS.idFromName(account.id)).claim(message.messageId, binding.key);
+  const claim = await objectNamed(env, env.ACCOUNT_LEDGERS, account.id).claim(message.messageId, binding.key);
   if (claim === "replay") return { status: "duplicate" };
   const result = await sessionStub(env, binding.key).accept(binding, message);
   if (result.status === "refused") return { status: "rate_limited", reason: result.code };

@@ -14,6 +14,7 @@
 import type { ChannelLimitsBody } from "../../schema/channels.ts";
 import type { Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
+import { objectNamed } from "../regions/objects.ts";
 
 // The account-wide send limits have no deployment default: it is the platform's own
 // (workers/channels/send-limits.ts), so they stay optional here.
@@ -66,7 +67,7 @@ export function ingressRefused(): ApiError {
 // One exact per-minute count, in the router's RateLimiter Durable Object. Returns null when
 // admitted, else how long until one more would be.
 export async function takeExact(env: Env, name: string, perMin: number): Promise<number | null> {
-  const stub = env.LIMITERS.get(env.LIMITERS.idFromName(name));
+  const stub = objectNamed(env, env.LIMITERS, name);
   const grant = await stub.lease({ requests_per_min: perMin }, [0, 0], [1, 0], [1, 0]);
   return grant.ok ? null : Math.max(1, grant.refusal.retryAfterMs);
 }

@@ -17,6 +17,7 @@
 import type { SessionHost } from "../../durable-objects/session-store.ts";
 import { channelAdapters } from "./index.ts";
 import type { AccountConfig, AccountSendRate } from "./types.ts";
+import { objectNamed } from "../regions/objects.ts";
 
 // What the limiter keeps for one account. `tat` is the GCRA "theoretical arrival time": the
 // moment the bucket would be empty again if every slot handed out so far were used.
@@ -108,7 +109,7 @@ export function heldSlotAt(s: SessionHost): number {
 }
 
 function limiterOf(s: SessionHost, account: AccountConfig) {
-  return s.env.SEND_LIMITERS.get(s.env.SEND_LIMITERS.idFromName(account.id));
+  return objectNamed(s.env, s.env.SEND_LIMITERS, account.id);
 }
 
 // Before a send: 0 to send now, else how long to wait (a slot is reserved for then, and

@@ -2,10 +2,11 @@
 // open. A token must be signed, unexpired, carry an id and a bounded lifetime
 // (workers/auth/admin-token.ts), and must not be revoked (workers/auth/revoked-tokens.ts).
 import type { MiddlewareHandler } from "hono";
-import { DEFAULT_ADMIN_TOKEN_MAX_TTL_S } from "../../schema/admin.ts";
+import { DEFAULT_ADMIN_TOKEN_MAX_TTL_S, type AdminTokenClaims } from "../../schema/admin.ts";
 import { MIN_SECRET_LENGTH, verifyAdminToken } from "../auth/admin-token.ts";
 import { isTokenRevoked } from "../auth/revoked-tokens.ts";
 import type { AppEnv, Env } from "../env.ts";
+import { regionSettings } from "../regions/settings.ts";
 import { bearerToken } from "./api-key-auth.ts";
 import { ApiError } from "./errors.ts";
 
@@ -36,7 +37,19 @@ export function adminAuth(): MiddlewareHandler<AppEnv> {
       throw new ApiError(401, "invalid_token", "The admin token is invalid or expired, or lacks jti/iat/exp, or lives longer than the deployment allows.");
     }
     if (await isTokenRevoked(c.env, claims.jti)) throw new ApiError(401, "token_revoked", "The admin token has been revoked.");
-    c.set("admin", claims);
+    c.set("admin", inRegion(claims, regionSettings(c.env).self));
     await next();
   };
+}
+
+// A token bound to another region never acts here (the region gate forwards it; one that arrives
+// already forwarded, or with a region this Worker does not know, stops here). A token with no
+// region acts in this Worker's region, and `region` says so from here on: the tenant checks in
+// workers/admin/access.ts refuse a generated tenant id of another region by it.
+function inRegion(claims: AdminTokenClaims, self: string | null): AdminTokenClaims {
+  if (self === null) return claims;
+  if (claims.region !== undefined && claims.region !== self) {
+    throw new ApiError(421, "misdirected_region", `This admin token belongs to region '${claims.region}'; this is region '${self}'.`);
+  }
+  return { ...claims, region: self };
 }

@@ -10,6 +10,8 @@
 // for everyone (state/breaker.ts); the view carries the callers whose own breaker is open.
 import type { CircuitBreaker } from "../../durable-objects/circuit-breaker.ts";
 import type { BreakerSettings } from "../../schema/route-config.ts";
+import type { Env } from "../env.ts";
+import { objectNamed } from "../regions/objects.ts";
 import { callerOpen, type BreakerView, type Outcome } from "./state/breaker.ts";
 
 const VIEW_TTL_MS = 1_000;
@@ -29,14 +31,10 @@ interface Local {
 
 export class BreakerClient {
   private readonly local = new Map<string, Local>();
-  private readonly ns: () => DurableObjectNamespace<CircuitBreaker>;
+  private readonly stub: (key: string) => DurableObjectStub<CircuitBreaker>;
 
-  constructor(ns: () => DurableObjectNamespace<CircuitBreaker>) {
-    this.ns = ns;
-  }
-
-  private stub(key: string) {
-    return this.ns().get(this.ns().idFromName(key));
+  constructor(stub: (key: string) => DurableObjectStub<CircuitBreaker>) {
+    this.stub = stub;
   }
 
   private store(key: string, view: BreakerView): Local {
@@ -129,12 +127,12 @@ export class BreakerClient {
 }
 
 let shared: BreakerClient | undefined;
-let sharedNs: DurableObjectNamespace<CircuitBreaker> | undefined;
+let sharedEnv: Env | undefined;
 
 // The isolate's client (one cache for every request this isolate serves).
-export function breakers(ns: DurableObjectNamespace<CircuitBreaker>): BreakerClient {
-  sharedNs = ns;
-  shared ??= new BreakerClient(() => sharedNs as DurableObjectNamespace<CircuitBreaker>);
+export function breakers(env: Env): BreakerClient {
+  sharedEnv = env;
+  shared ??= new BreakerClient((key) => objectNamed(sharedEnv!, sharedEnv!.BREAKERS, key));
   return shared;
 }
 

@@ -178,7 +178,7 @@ async function execTarget(target: CompiledTarget, run: RunContext, trail: Trail,
     throw unavailable(`the replicas ${target.path} names are not declared by its provider`);
   }
   const credential = await providerCredential(run.env, run.tenantId, provider.credentialRef);
-  const client = breakers(run.env.BREAKERS);
+  const client = breakers(run.env);
   const defaults = settings(run.env);
   const base = breakerKey(run.tenantId, route.name, target.path);
   const excluded = new Set<string>();

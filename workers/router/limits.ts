@@ -16,6 +16,7 @@ import { LeaseHolder, type Admission, type LeaseTerms } from "./lease.ts";
 import type { BudgetRefusal } from "./state/spend.ts";
 import { periods } from "./state/spend.ts";
 import type { LimitAmounts, LimitRefusal } from "./state/token-bucket.ts";
+import { objectNamed } from "../regions/objects.ts";
 
 export interface Usage {
   promptTokens: number;
@@ -88,13 +89,13 @@ export async function reserve(
   const epoch = epochOf(Date.now());
   const limitTerms = (c: Counter<RateLimit>): LeaseTerms<LimitRefusal> => ({
     chunk: [chunkOf(c.limit.requests_per_min), chunkOf(c.limit.tokens_per_min)],
-    call: (x) => env.LIMITERS.get(env.LIMITERS.idFromName(c.name)).lease(c.limit, x.give as LimitAmounts, x.want as LimitAmounts, x.need as LimitAmounts | null),
+    call: (x) => objectNamed(env, env.LIMITERS, c.name).lease(c.limit, x.give as LimitAmounts, x.want as LimitAmounts, x.need as LimitAmounts | null),
     waitUntil,
   });
   const budgetTerms = (c: Counter<Budget>): LeaseTerms<BudgetRefusal> => ({
     chunk: [Math.min(chunkOf(c.limit.daily_usd) ?? Infinity, chunkOf(c.limit.monthly_usd) ?? Infinity) * 1e6],
     call: async (x) => {
-      const answer = await env.BUDGETS.get(env.BUDGETS.idFromName(c.name)).lease(c.limit, owner, x.give[0]!, x.report, x.want[0]!, x.need ? x.need[0]! : null);
+      const answer = await objectNamed(env, env.BUDGETS, c.name).lease(c.limit, owner, x.give[0]!, x.report, x.want[0]!, x.need ? x.need[0]! : null);
       return answer.ok ? { ok: true, granted: answer.granted } : answer;
     },
     waitUntil,

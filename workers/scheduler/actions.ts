@@ -16,6 +16,7 @@ import { checkOutboundUrl } from "../security/outbound-url.ts";
 import { resolveSecret } from "../auth/secrets.ts";
 import type { Env } from "../env.ts";
 import { withinActiveHours } from "./timing.ts";
+import { objectNamed } from "../regions/objects.ts";
 
 export interface RunContext {
   jobId: string;
@@ -64,7 +65,7 @@ export async function runAction(env: Env, action: Exclude<JobAction, { kind: "re
 
 async function notifySession(env: Env, sessionKey: string, ctx: RunContext, text: string): Promise<ActionOutcome> {
   if (tenantOfSessionKey(sessionKey) !== ctx.tenantId) return { ok: false, retryable: false, error: "session belongs to another tenant" };
-  const stub = env.SESSIONS.get(env.SESSIONS.idFromName(sessionKey));
+  const stub = objectNamed(env, env.SESSIONS, sessionKey);
   const status = await stub.notify(idempotencyKey(ctx), text);
   if (status === "unbound") return { ok: false, retryable: false, error: "session has no conversation to send to yet" };
   return { ok: true, detail: status === "queued" ? "queued on the session outbox" : "already on the session outbox" };

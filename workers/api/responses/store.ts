@@ -18,6 +18,7 @@ import type { Env } from "../../env.ts";
 import { ApiError } from "../../http/errors.ts";
 import type { ResponseObject } from "./shape.ts";
 import type { ConversationItem } from "./to-chat.ts";
+import { objectNamed } from "../../regions/objects.ts";
 
 export const RESPONSE_TTL_MS = 30 * 86_400_000;
 export const TENANT_LIMITS = { maxBytes: 512 * 1024 * 1024, maxCount: 100_000 };
@@ -30,7 +31,7 @@ export interface StoredResponse {
 }
 
 function storeOf(env: Env, tenantId: string) {
-  return env.RESPONSES.get(env.RESPONSES.idFromName(`tenant:${tenantId}`));
+  return objectNamed(env, env.RESPONSES, `tenant:${tenantId}`);
 }
 
 // Resolves once the record is durable: the caller answers (or sends response.completed) after.
