@@ -11,7 +11,7 @@ export default defineConfig({
       {
         plugins: [
           cloudflareTest(async ({ inject }) => ({
-            wrangler: { configPath: "./wrangler.toml" },
+            wrangler: { configPath: "./wrangler.jsonc" },
             miniflare: {
               bindings: {
                 TEST_MIGRATIONS: await readD1Migrations("schema/migrations"),
@@ -48,7 +48,7 @@ export default defineConfig({
                 // stays refused, which test/security/ checks).
                 OUTBOUND_ALLOW_HOSTS: "127.0.0.1",
               },
-              // The per-location channel gate at half wrangler.toml's 3,000 a minute: still above
+              // The per-location channel gate at half wrangler.jsonc's 3,000 a minute: still above
               // the busiest test account (the 1,100-message storm), low enough that a test can
               // spend a window quickly (test/channels/ingress-limits.test.ts).
               ratelimits: { CHANNEL_INGRESS: { namespace_id: "1001", simple: { limit: 1500, period: 60 } } },
@@ -73,6 +73,17 @@ export default defineConfig({
           environment: "node",
           testTimeout: 120_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        // The generated wrangler.jsonc, its types and `npm run deploy` (dry run, and the real mode
+        // against a recorded wrangler CLI contract): Node, spawning wrangler.
+        test: {
+          name: "deploy",
+          include: ["test/deploy/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
         },
       },
       {

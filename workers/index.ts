@@ -16,7 +16,7 @@ export { ChatSession } from "../durable-objects/session.ts";
 
 export default {
   fetch: app.fetch,
-  // The daily cron (wrangler.toml [triggers]): audit retention purge, expired token revocations.
+  // The daily cron (wrangler.jsonc triggers): audit retention purge, expired token revocations.
   scheduled(_controller, env, ctx) {
     ctx.waitUntil(dailyMaintenance(env));
   },

@@ -299,7 +299,7 @@ try {
       gateway:
         HOST === "wrangler-dev"
           ? "wrangler dev (its proxy worker + workerd, local D1 and Durable Objects), --log-level=warn, X_LOCAL_OBSERVABILITY=false"
-          : "workerd via Miniflare (the wrangler deploy bundle, wrangler.toml bindings, local D1 and Durable Objects; no wrangler dev proxy)",
+          : "workerd via Miniflare (the wrangler deploy bundle, wrangler.jsonc bindings, local D1 and Durable Objects; no wrangler dev proxy)",
       worker_host: HOST,
       client: `node:http keep-alive pool (maxSockets ${CHATS}), warmed with ${CHATS} GET /health at once before each burst`,
       model: `gpu-backend, generated tiny model (eos never), ${REPLY_TOKENS} reply tokens, 4 slots, 1 thread`,

@@ -7,7 +7,7 @@
 //  4. fault drill: one of two providers answers 500 for ROUTER_FAULT_SECONDS (default 30) under
 //     load: success rate through the router, and when the failing target's breaker opened.
 // The Worker runs on workerd through Miniflare (test/bench/workerd-host.ts: the deploy bundle,
-// wrangler.toml's bindings, local D1 and Durable Objects), without `wrangler dev`'s proxy worker
+// wrangler.jsonc's bindings, local D1 and Durable Objects), without `wrangler dev`'s proxy worker
 // in front; ROUTER_BENCH_HOST=wrangler-dev measures through `wrangler dev` instead.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -303,7 +303,7 @@ async function main() {
       machine:
         HOST === "wrangler-dev"
           ? "local, wrangler dev (its proxy worker + workerd, local D1 and DOs) + Node fakes on the same host; figures are for comparison within this run"
-          : "local, workerd via Miniflare (the wrangler deploy bundle, wrangler.toml bindings, local D1, DOs and Cache API; no wrangler dev proxy) + Node fakes on the same host; figures are for comparison within this run",
+          : "local, workerd via Miniflare (the wrangler deploy bundle, wrangler.jsonc bindings, local D1, DOs and Cache API; no wrangler dev proxy) + Node fakes on the same host; figures are for comparison within this run",
       worker_host: HOST,
       targets: { overhead_p50_ms_c1: "<= 2", overhead_p99_ms_c10: "<= portkey_overhead_p99_ms_c10", cache_latency_reduction: ">= 0.95", fault_success_rate: ">= 0.999" },
       ...overhead,

@@ -1,7 +1,7 @@
 // Runs the gateway Worker for benchmarks on workerd through Miniflare directly, without
 // `wrangler dev`'s proxy worker in front of it: the same bundle `wrangler deploy` would upload
 // (`wrangler deploy --dry-run --outdir`), the same bindings (wrangler derives them from
-// wrangler.toml with unstable_getMiniflareWorkerOptions: vars, D1, Durable Objects, the
+// wrangler.jsonc with unstable_getMiniflareWorkerOptions: vars, D1, Durable Objects, the
 // compatibility date), local D1 / DO / Cache API state under `state` in wrangler's own layout
 // (so `wrangler d1 migrations apply --local --persist-to state` prepares it).
 //
@@ -26,7 +26,7 @@ export async function startWorkerd(opts: { root: string; state: string; port: nu
   const wrangler = join(opts.root, "node_modules", "wrangler", "bin", "wrangler.js");
   const build = spawnSync(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", outdir], { cwd: opts.root, env: opts.env, encoding: "utf8" });
   if (build.status !== 0) throw new Error(`bundling failed: ${build.stderr}`);
-  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(opts.root, "wrangler.toml"));
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(opts.root, "wrangler.jsonc"));
   const v3 = join(opts.state, "v3");
   // Options wrangler leaves empty (no AI binding, no KV, ...) are dropped, and so are the module
   // rules (the bundle is one file): Miniflare validates strictly.

@@ -90,7 +90,7 @@ describe("API key auth on /v1", () => {
 describe("admin token lifetime and revocation", () => {
   const secret = () => new TextEncoder().encode(env.ADMIN_JWT_SECRET as string);
   const nowS = () => Math.floor(Date.now() / 1000);
-  const MAX_TTL_S = 30 * 24 * 3600; // wrangler.toml ADMIN_TOKEN_MAX_TTL_S (the default too)
+  const MAX_TTL_S = 30 * 24 * 3600; // wrangler.jsonc ADMIN_TOKEN_MAX_TTL_S (the default too)
 
   // A token with exactly the registered claims asked for (iat/exp/jti left out when null).
   function rawToken(claims: { iat?: number | null; exp?: number | null; jti?: string | null; role?: string; tenant?: string }): Promise<string> {

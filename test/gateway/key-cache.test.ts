@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { hashApiKey } from "../../workers/auth/api-keys.ts";
 import { admin, call, expectStatus, makeTenant } from "./helpers.ts";
 
-const TTL_MS = 30_000; // wrangler.toml CACHE_TTL_MS
+const TTL_MS = 30_000; // wrangler.jsonc CACHE_TTL_MS
 
 afterEach(() => {
   vi.useRealTimers();

@@ -1,4 +1,4 @@
-// The daily cron ([triggers] crons in wrangler.toml): audit rows past their tenant's retention
+// The daily cron (triggers.crons in wrangler.jsonc): audit rows past their tenant's retention
 // period, and revoked admin token ids past their token's expiry.
 import { purgeExpiredRevocations } from "../auth/revoked-tokens.ts";
 import type { Env } from "../env.ts";

@@ -1,7 +1,7 @@
 // Limits on the public ingress (WebChat is open to anyone; webhooks and hooks are reachable by
 // anyone who has, or guesses, an account id). Each limit sits where it can be enforced cheaply
 // and as exactly as it needs to be:
-//   per-account message rate  the Workers Rate Limiting binding CHANNEL_INGRESS (wrangler.toml:
+//   per-account message rate  the Workers Rate Limiting binding CHANNEL_INGRESS (wrangler.jsonc:
 //                             a per-location counter, the cheap first gate in front of every
 //                             webhook, hook request and WebChat frame; exactness is not needed)
 //   hook requests per minute  exact, per account: a RateLimiter Durable Object (chan-hooks:<id>)
@@ -57,7 +57,7 @@ export async function accountIngressAllowed(env: Env, accountId: string): Promis
   return success;
 }
 
-// The window of the CHANNEL_INGRESS binding (wrangler.toml): how long a refused caller waits.
+// The window of the CHANNEL_INGRESS binding (wrangler.jsonc): how long a refused caller waits.
 export const INGRESS_WINDOW_S = 60;
 
 export function ingressRefused(): ApiError {

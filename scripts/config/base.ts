@@ -1,0 +1,133 @@
+// The default (top-level) Wrangler environment: the single-region local setup that `npm start`,
+// `wrangler dev` and the Vitest Workers pool use. scripts/config/generate.ts writes it to
+// wrangler.jsonc with the comments below and repeats its bindings, vars, migrations, triggers and
+// rate limits into every region's env (Wrangler does not inherit those into environments).
+// Change settings HERE, then `npm run config`: wrangler.jsonc is generated.
+
+export const PLACEHOLDER_DATABASE_ID = "00000000-0000-4000-8000-000000000000";
+
+// Durable Object classes in the order they were added: each binding and its migration tag.
+const durableObjects = [
+  { name: "BREAKERS", class_name: "CircuitBreaker" },
+  { name: "LIMITERS", class_name: "RateLimiter" },
+  { name: "BUDGETS", class_name: "SpendBudget" },
+  { name: "SESSIONS", class_name: "ChatSession" },
+  { name: "SCHEDULER", class_name: "SchedulerShard" },
+  { name: "ACCOUNT_LEDGERS", class_name: "ChannelAccountLedger" },
+  { name: "RESPONSES", class_name: "ResponseStore" },
+  { name: "SEND_LIMITERS", class_name: "SendLimiter" },
+  { name: "DISCORD_GATEWAYS", class_name: "DiscordGateway" },
+  { name: "FEISHU_TOKENS", class_name: "FeishuTokenCache" },
+];
+
+export const baseConfig = {
+  name: "edgeclaw",
+  main: "workers/index.ts",
+  compatibility_date: "2026-10-01",
+  keep_names: false,
+  d1_databases: [
+    { binding: "DB", database_name: "edgeclaw", database_id: PLACEHOLDER_DATABASE_ID, migrations_dir: "schema/migrations" },
+  ],
+  vars: {
+    CACHE_TTL_MS: "30000",
+    MAX_REQUEST_BYTES: "4194304",
+    UPSTREAM_TIMEOUT_MS: "120000",
+    CONFIG_REFRESH_MS: "1000",
+    SEND_RETRY_BASE_MS: "1000",
+    TURN_RETRY_BASE_MS: "2000",
+    SCHEDULER_SHARDS: "16",
+    SCHEDULER_TICK_MS: "100",
+    SCHEDULER_MISSED_GRACE_MS: "30000",
+    SCHEDULER_RETRY_BASE_MS: "2000",
+    SCHEDULER_ACTION_TIMEOUT_MS: "30000",
+    SCHEDULER_MAX_INFLIGHT: "32",
+    SCHEDULER_TENANT_INFLIGHT: "4",
+    ADMIN_TOKEN_MAX_TTL_S: "2592000",
+  } as Record<string, string>,
+  triggers: { crons: ["17 3 * * *"] },
+  durable_objects: { bindings: durableObjects },
+  migrations: [
+    { tag: "v1-router", new_sqlite_classes: ["CircuitBreaker", "RateLimiter", "SpendBudget"] },
+    { tag: "v2-sessions", new_sqlite_classes: ["ChatSession"] },
+    { tag: "v3-scheduler", new_sqlite_classes: ["SchedulerShard"] },
+    { tag: "v4-channel-ledger", new_sqlite_classes: ["ChannelAccountLedger"] },
+    { tag: "v5-responses", new_sqlite_classes: ["ResponseStore"] },
+    { tag: "v6-send-limiter", new_sqlite_classes: ["SendLimiter"] },
+    { tag: "v7-discord-gateway", new_sqlite_classes: ["DiscordGateway"] },
+    { tag: "v8-feishu-tokens", new_sqlite_classes: ["FeishuTokenCache"] },
+  ],
+  ratelimits: [{ name: "CHANNEL_INGRESS", namespace_id: "1001", simple: { limit: 3000, period: 60 } }],
+};
+
+export type BaseConfig = typeof baseConfig;
+
+// Comments written before a key of the default env. A path is the keys from the top joined by
+// "."; an array item is named by its name, binding or tag (durable_objects.bindings.SESSIONS).
+export const baseComments: Record<string, string> = {
+  compatibility_date: "workerd 1.20261023.1 (pinned through wrangler 4.155.0) refuses dates after 2026-10-23.",
+  keep_names:
+    "esbuild's keep_names wraps every function, class field and closure in a __name() call that\n" +
+    "runs each time the closure is created: Hono makes a dozen per request (its Context methods\n" +
+    "are arrow-function fields). A CPU profile of a chat request put __name at about 5% of its\n" +
+    "JavaScript time. Nothing here reads function names, so the bundle goes without.",
+  "d1_databases.DB.database_id":
+    "Local development and tests only use the local SQLite copy. Each region's env names its own\n" +
+    "database (edgeclaw-<region>); `npm run deploy` creates it and writes its real id into a\n" +
+    "deploy-time copy of this file (.wrangler/edgeclaw-deploy/), never into git.",
+  vars:
+    "Secrets (never in this file or in D1):\n" +
+    "  ADMIN_JWT_SECRET      HS256 key for /admin tokens (>= 32 characters)\n" +
+    '  VAULT_KEYS            the vault\'s master keys, JSON {"current":"k1","keys":{"k1":"<base64 32 bytes>"}}\n' +
+    '                        (docs/gateway.md, "Secrets"); without it the vault answers 503\n' +
+    "  PROVIDER_<NAME>       deployment-wide upstream credentials, referenced by providers.credential_ref\n" +
+    "  TELEGRAM_<NAME>, SLACK_<NAME>, DISCORD_<NAME>, LINE_<NAME>, WHATSAPP_<NAME>, FEISHU_<NAME>,\n" +
+    "  WEBHOOK_<NAME>        deployment-wide bot tokens and webhook signing keys\n" +
+    "                        (only owners may reference these; tenants use vault:<name>)\n" +
+    "Locally they come from .dev.vars, which `npm start` generates when missing; `npm run deploy`\n" +
+    "puts them from .secrets/<region>.env or the environment.",
+  "vars.CACHE_TTL_MS":
+    "How long an API key (and a tenant's model config) stays cached in one isolate: the upper bound\n" +
+    "on how late a revocation reaches an isolate that did not handle the revoking admin call.",
+  "vars.MAX_REQUEST_BYTES": "Request bodies above this answer 413 before any parsing.",
+  "vars.UPSTREAM_TIMEOUT_MS":
+    "Default wait for an upstream's response headers (and between stream chunks) before 504;\n" + "a provider row may set its own.",
+  "vars.CONFIG_REFRESH_MS":
+    "How long an isolate serves its cached router config before checking the version in D1 in the\n" +
+    "background (it never waits for that check): with traffic flowing, this bounds how late an\n" +
+    "admin config change reaches every isolate.",
+  "vars.SEND_RETRY_BASE_MS":
+    "A failed platform send waits this long before its first retry, doubling each time (at least the\n" +
+    "platform's retry_after); a failed model call in a session turn likewise.",
+  "vars.SCHEDULER_SHARDS":
+    "Scheduler (docs/scheduler.md): jobs are hashed to SCHEDULER_SHARDS shard Durable Objects (do not\n" +
+    "change it once jobs exist); due times are grouped in buckets of SCHEDULER_TICK_MS; an occurrence\n" +
+    "later than SCHEDULER_MISSED_GRACE_MS counts as missed (the job's missed-run policy applies).",
+  "vars.SCHEDULER_ACTION_TIMEOUT_MS":
+    "A webhook, heartbeat model call or notify that takes longer is abandoned (a retryable failure);\n" +
+    "at most SCHEDULER_MAX_INFLIGHT such actions run at once per shard, SCHEDULER_TENANT_INFLIGHT per\n" +
+    "tenant and shard, so one tenant's hanging endpoint delays only its own jobs.",
+  "vars.ADMIN_TOKEN_MAX_TTL_S": "Longest lifetime (exp - iat, seconds) an admin token may have; longer ones are refused (30 days).",
+  triggers: "Daily at 03:17 UTC: audit rows past their tenant's retention, expired token revocations\n(workers/admin/maintenance.ts).",
+  "durable_objects.bindings.BREAKERS": "The router's shared counters, one Durable Object per counted thing (see durable-objects/).",
+  "durable_objects.bindings.SESSIONS": "One session Durable Object per conversation (durable-objects/session.ts).",
+  "durable_objects.bindings.SCHEDULER": "Scheduler shards (durable-objects/scheduler.ts): jobs hashed by id to shard:<i>.",
+  "durable_objects.bindings.ACCOUNT_LEDGERS":
+    "One ledger per channel account: platform message ids seen account-wide (Telegram's update_id\n" +
+    "is unique per bot), durable-objects/account-ledger.ts.",
+  "durable_objects.bindings.RESPONSES":
+    "One store per tenant for /v1/responses answers kept for previous_response_id and GET\n/v1/responses/:id (durable-objects/response-store.ts).",
+  "durable_objects.bindings.SEND_LIMITERS":
+    "One send limiter per channel account: the platform's bot-wide send limit, shared by every chat\n" +
+    "of the account (durable-objects/send-limiter.ts, workers/channels/send-limits.ts).",
+  "durable_objects.bindings.DISCORD_GATEWAYS":
+    "One Gateway connection per Discord bot account: its WebSocket, session and event order\n" +
+    "(durable-objects/discord-gateway.ts, workers/channels/discord-gateway/).",
+  "durable_objects.bindings.FEISHU_TOKENS":
+    "One tenant_access_token cache per Feishu/Lark app account: one refresh at a time, shared by\n" +
+    "every session of the account (durable-objects/feishu-token.ts, workers/channels/feishu-token.ts).",
+  migrations: "One migration per Durable Object class, in the order the classes were added (never edit or reorder a deployed one).",
+  "ratelimits.CHANNEL_INGRESS":
+    "Per-location first gate on each channel account's inbound messages (webhooks, hooks, WebChat\n" +
+    "frames), keyed by account id: workers/channels/limits.ts. The exact per-account limits live in\n" +
+    "Durable Objects; this one only has to stop a flood cheaply. period is 10 or 60 (seconds).",
+};

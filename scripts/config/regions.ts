@@ -1,0 +1,68 @@
+// deploy/regions.json: the one list of regions. Each entry becomes env.<name> in wrangler.jsonc
+// (scripts/config/generate.ts) and one `npm run deploy -- --region <name>` (scripts/deploy.ts).
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+
+// The values wrangler 4.155.0 accepts (`wrangler d1 create --help`) and the Durable Object
+// jurisdictions and location hints Cloudflare documents (durable-objects/reference/data-location).
+export const d1Jurisdictions = ["eu", "us", "fedramp"] as const;
+export const d1Locations = ["weur", "eeur", "apac", "oc", "wnam", "enam"] as const;
+export const doJurisdictions = ["eu", "us", "fedramp", "fedramp-high"] as const;
+export const doLocationHints = ["wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me"] as const;
+
+// Short, lower-case: it goes into Worker and database names, API key prefixes (sk-ec-<region>-)
+// and ids (ten_<region>_…), and REGION_<NAME> service bindings.
+export const REGION_NAME = /^[a-z][a-z0-9]{1,7}$/;
+
+const region = z.strictObject({
+  name: z.string().regex(REGION_NAME, "a region name is 2-8 characters: a lower-case letter, then letters or digits"),
+  // A jurisdiction is a guarantee (the database runs and stores only there); a location is a hint.
+  d1: z.union([z.strictObject({ jurisdiction: z.enum(d1Jurisdictions) }), z.strictObject({ location: z.enum(d1Locations) })]),
+  durableObjects: z.union([
+    z.strictObject({ jurisdiction: z.enum(doJurisdictions) }),
+    z.strictObject({ locationHint: z.enum(doLocationHints) }),
+  ]),
+});
+
+export const regionsFile = z
+  .strictObject({
+    $comment: z.string().max(4000).optional(),
+    regions: z.array(region).min(1).max(32),
+  })
+  .superRefine((file, ctx) => {
+    const seen = new Set<string>();
+    for (const [i, r] of file.regions.entries()) {
+      if (seen.has(r.name)) ctx.addIssue({ code: "custom", path: ["regions", i, "name"], message: `region "${r.name}" is listed twice` });
+      // "global" names the entry Worker's env (edgeclaw-global).
+      if (r.name === "global") ctx.addIssue({ code: "custom", path: ["regions", i, "name"], message: `"global" is the entry Worker, not a region` });
+      seen.add(r.name);
+    }
+  });
+
+export type Region = z.infer<typeof region>;
+export type RegionsFile = z.infer<typeof regionsFile>;
+
+// Parses and validates; the error names the file and every problem with its path.
+export function parseRegions(text: string, source = "deploy/regions.json"): Region[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${source}: not JSON (${(err as Error).message})`);
+  }
+  const result = regionsFile.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `  ${i.path.join(".") || "(root)"}: ${i.message}`).join("\n");
+    throw new Error(`${source} is invalid:\n${problems}`);
+  }
+  return result.data.regions;
+}
+
+export function loadRegions(path: string): Region[] {
+  return parseRegions(readFileSync(path, "utf8"), path);
+}
+
+// The service binding name of a region (REGION_EU for "eu").
+export function regionBinding(name: string): string {
+  return `REGION_${name.toUpperCase()}`;
+}
