@@ -44,7 +44,7 @@ describe("gpu-backend/deploy overlays", () => {
     const sts = find(objects, "StatefulSet", "gpu");
     const hpa = find(objects, "HorizontalPodAutoscaler", "gpu");
     // The overlay's patches landed: the region's pool, its own model volume, its own bounds.
-    expect(sts.spec.template.spec.nodeSelector).toEqual({ "nvidia.com/gpu.present": "true" });
+    expect(sts.spec.template.spec.tolerations).toEqual([{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }]);
     expect(sts.spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].values).toHaveLength(1);
     expect(sts.spec.volumeClaimTemplates[0].spec.storageClassName).toBeTruthy();
     expect(sts.spec.template.spec.containers[0].image).toBe("edgeclaw/gpu-backend:0.1.0");
