@@ -7,9 +7,11 @@
 // us state or in the entry's, and the other way round, while each tenant's data is found in its
 // own region's (so the check cannot pass because nothing was stored). No timing is asserted.
 import { createHash, createHmac, randomBytes } from "node:crypto";
+import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { signAdminToken } from "../../workers/auth/admin-token.ts";
 import { anywhere, inRows, scanState, type ScannedFile } from "../support/state-scan.ts";
-import { REGIONS, startRegionsStack, TELEGRAM_BOT_TOKEN, WEBHOOK_SECRET, WEBHOOK_SECRET_REF, TELEGRAM_TOKEN_REF, type Region, type RegionsStack } from "../support/regions-stack.ts";
+import { ADMIN_SECRET, REGIONS, startRegionsStack, TELEGRAM_BOT_TOKEN, WEBHOOK_SECRET, WEBHOOK_SECRET_REF, TELEGRAM_TOKEN_REF, type Region, type RegionsStack } from "../support/regions-stack.ts";
 
 interface Tenant {
   region: Region;
@@ -67,6 +69,26 @@ async function setUpTenant(region: Region): Promise<Tenant> {
     telegram: { id: telegram.id, secret: telegram.webhook_secret, chat: region === "eu" ? 4101 : 4102 },
     hook: { id: hook.id, token: hook.token }, jobId: job.id, texts,
   };
+}
+
+// A POST over a fresh connection with node:http. 421 answers are read this way: the Fetch
+// standard has a client that gets a 421 on a reused connection send the request again on a new
+// one, and Node's fetch (undici) then fails the retry of a request with a body ("Request body
+// length does not match content-length header"), so fetch would report a network error instead
+// of the answer the Worker gave.
+function post(url: string, headers: Record<string, string>, body: unknown): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const payload = JSON.stringify(body);
+    const req = request(url, { method: "POST", agent: false, headers: { ...headers, "content-type": "application/json", "content-length": String(Buffer.byteLength(payload)) } }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (text += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(payload);
+  });
 }
 
 function chat(base: string, key: string, text: string, stream = false): Promise<Response> {
@@ -201,6 +223,26 @@ describe("two regions behind one global entry", () => {
     }
   });
 
+  it("forwards a request only once: one already forwarded that reaches the wrong region is refused", async () => {
+    const res = await post(`${stack.bases.us}/v1/chat/completions`, { authorization: `Bearer ${tenants.eu.key}`, "x-edgeclaw-forwarded-from": "entry" }, {
+      model: "echo",
+      messages: [{ role: "user", content: "loop" }],
+    });
+    expect(res.status).toBe(421);
+    expect(res.body.error.code).toBe("misdirected_region");
+  });
+
+  it("serves a tenant's admin calls in its home region only: a scoped token is forwarded home, a wrong region header is refused", async () => {
+    const eu = tenants.eu;
+    const scoped = await signAdminToken(ADMIN_SECRET, { sub: "eu-admin", role: "admin", tenant: eu.id }, 600);
+    const listed = await fetch(`${stack.entry}/admin/api-keys`, { headers: { authorization: `Bearer ${scoped}` } });
+    expect(listed.status).toBe(200);
+    expect(((await listed.json()) as any).data.map((k: any) => k.prefix)).toEqual([eu.keyPrefix]);
+    const misplaced = await post(`${stack.entry}/admin/api-keys`, { authorization: `Bearer ${stack.owner}`, "x-edgeclaw-region": "us" }, { tenant_id: eu.id, name: "misplaced" });
+    expect(misplaced.status).toBe(421);
+    expect(misplaced.body.error.code).toBe("wrong_region");
+  });
+
   it("refuses a key whose region prefix was changed, and a key of a region that does not exist", async () => {
     const eu = tenants.eu.key;
     const tampered = eu.replace("sk-ec-eu-", "sk-ec-us-");
@@ -219,10 +261,14 @@ describe("residency, read from the state files", () => {
   it("keeps every trace of each tenant in its own region's storage, none in the other's or the entry's", async () => {
     await stack.stop();
     const files: Record<Region | "global", ScannedFile[]> = { eu: scanState(stack.states.eu), us: scanState(stack.states.us), global: scanState(stack.states.global) };
-    // The regions did store their D1 and Durable Objects where the test reads them.
+    // Where each region keeps what: D1 rows, the session Durable Object (the chats), the
+    // scheduler shard (the job). Found there, so the layout the test reads is the one in use.
     for (const region of REGIONS) {
-      expect(files[region].some((f) => f.path.startsWith("v3/d1/") && f.rows !== null)).toBe(true);
-      expect(files[region].some((f) => f.path.startsWith("v3/do/") && f.rows !== null)).toBe(true);
+      const t = tenants[region];
+      expect(inRows(files[region], t.id).some((p) => p.startsWith("v3/d1/"))).toBe(true);
+      expect(inRows(files[region], t.texts.telegram).some((p) => p.startsWith(`v3/do/edgeclaw-${region}-ChatSession/`))).toBe(true);
+      expect(inRows(files[region], t.texts.hook).some((p) => p.startsWith(`v3/do/edgeclaw-${region}-ChatSession/`))).toBe(true);
+      expect(inRows(files[region], t.jobId).some((p) => p.startsWith(`v3/do/edgeclaw-${region}-SchedulerShard/`))).toBe(true);
     }
     for (const region of REGIONS) {
       const t = tenants[region];
