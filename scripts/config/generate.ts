@@ -71,14 +71,18 @@ export function buildConfig(regions: Region[], opts: BuildOptions = {}): JsonObj
       ratelimits: clone(base.ratelimits),
     };
   }
-  // The entry Worker stores nothing: no D1, no Durable Objects, and (both are inherited by
-  // Wrangler from the top level otherwise) explicitly no migrations and no crons.
+  // The entry Worker stores nothing. Explicitly empty: migrations and crons (Wrangler would
+  // inherit them from the top level), and D1, Durable Objects and rate limits (not inherited, but
+  // Wrangler warns on every command that they "probably" should be).
   env.global = {
     name: workerName("global"),
     vars: { GATEWAY_ROLE: "entry", REGIONS: regions.map((r) => r.name).join(",") },
     services: services(regions),
-    triggers: { crons: [] },
+    d1_databases: [],
+    durable_objects: { bindings: [] },
     migrations: [],
+    triggers: { crons: [] },
+    ratelimits: [],
   };
   return {
     $schema: at("node_modules/wrangler/config-schema.json"),

@@ -1,0 +1,195 @@
+// `npm run deploy`: the steps for one region (and the global entry), real or dry run.
+// Real: find or create the region's D1 database (with its jurisdiction or location hint), write a
+// deploy-time wrangler config with its real id (never in git), apply the D1 migrations remotely,
+// put the secrets (stdin of `wrangler secret bulk`), `wrangler deploy --env <region>`, print the
+// URLs. Dry run: everything that needs no account: config validation, the bundle
+// (`wrangler deploy --dry-run`), the migrations and secret names that would go out, the plan.
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { renderConfig, workerName } from "../config/generate.ts";
+import type { Region } from "../config/regions.ts";
+import { collectSecrets } from "./secrets.ts";
+import type { Runner } from "./runner.ts";
+
+export interface DeployContext {
+  root: string;
+  regions: Region[];
+  runner: Runner;
+  log: (line: string) => void;
+  env: NodeJS.ProcessEnv;
+  // Where deploy-time configs (real database ids) and dry-run bundles go.
+  outDir: string;
+  // An explicit --secrets-file (one region only); default .secrets/<region>.env.
+  secretsFile?: string;
+}
+
+export class DeployError extends Error {}
+
+function posix(path: string): string {
+  return path.split("\\").join("/");
+}
+
+export function d1CreateFlags(region: Region): string[] {
+  return "jurisdiction" in region.d1 ? ["--jurisdiction", region.d1.jurisdiction] : ["--location", region.d1.location];
+}
+
+export function migrationFiles(root: string): string[] {
+  return readdirSync(join(root, "schema", "migrations"))
+    .filter((f) => f.endsWith(".sql"))
+    .sort();
+}
+
+function secretsFor(ctx: DeployContext, place: string) {
+  const file = ctx.secretsFile ?? join(ctx.root, ".secrets", `${place}.env`);
+  const set = collectSecrets({ file, fileRequired: ctx.secretsFile !== undefined, env: ctx.env, fromEnvironment: place !== "global" });
+  if (place === "global") set.warnings = [];
+  return set;
+}
+
+// The generated config, written where wrangler reads it with --config: paths relative to it, and
+// the real database ids of the regions given.
+function writeConfig(ctx: DeployContext, name: string, databaseIds: Record<string, string>): string {
+  mkdirSync(ctx.outDir, { recursive: true });
+  const path = join(ctx.outDir, `wrangler.${name}.jsonc`);
+  const text = renderConfig(ctx.regions, { root: posix(relative(ctx.outDir, ctx.root)), databaseIds });
+  writeFileSync(path, text, { mode: 0o600 });
+  return path;
+}
+
+async function wrangler(ctx: DeployContext, step: string, args: string[], input?: string) {
+  const r = await ctx.runner(args, { cwd: ctx.root, input });
+  if (r.status !== 0) {
+    // wrangler's own output names the problem; it never contains the secrets (stdin only).
+    throw new DeployError(`${step} failed (wrangler ${args.slice(0, 3).join(" ")}, exit ${r.status}):\n${(r.stdout + r.stderr).trim()}`);
+  }
+  return r;
+}
+
+function parseJsonArray(text: string): unknown[] {
+  const start = text.indexOf("[");
+  try {
+    const parsed: unknown = JSON.parse(text.slice(start));
+    if (Array.isArray(parsed)) return parsed;
+  } catch {
+    // fall through
+  }
+  throw new DeployError(`wrangler d1 list --json printed no JSON list:\n${text.slice(0, 500)}`);
+}
+
+interface D1Row {
+  uuid: string;
+  name: string;
+  jurisdiction?: string | null;
+}
+
+async function findDatabase(ctx: DeployContext, name: string): Promise<D1Row | undefined> {
+  const r = await wrangler(ctx, "listing D1 databases", ["d1", "list", "--json"]);
+  return parseJsonArray(r.stdout).find((row): row is D1Row => {
+    const o = row as Partial<D1Row> | null;
+    return !!o && o.name === name && typeof o.uuid === "string";
+  });
+}
+
+// The region's database id, creating the database when missing. An existing database whose
+// jurisdiction differs from regions.json is refused: its data would not be where it should.
+async function ensureDatabase(ctx: DeployContext, region: Region): Promise<string> {
+  const name = workerName(region.name);
+  let row = await findDatabase(ctx, name);
+  if (!row) {
+    ctx.log(`  creating D1 database ${name} (${d1CreateFlags(region).join(" ")})`);
+    await wrangler(ctx, `creating D1 database ${name}`, ["d1", "create", name, ...d1CreateFlags(region), "--update-config=false"]);
+    row = await findDatabase(ctx, name);
+    if (!row) throw new DeployError(`D1 database ${name} was created but does not appear in \`wrangler d1 list\``);
+  } else {
+    ctx.log(`  D1 database ${name} exists (${row.uuid})`);
+  }
+  const want = "jurisdiction" in region.d1 ? region.d1.jurisdiction : null;
+  if (want && row.jurisdiction !== undefined && (row.jurisdiction ?? null) !== want) {
+    throw new DeployError(`D1 database ${name} has jurisdiction ${row.jurisdiction ?? "none"}, deploy/regions.json asks for ${want}; a jurisdiction is fixed at creation (create a new database, move the data)`);
+  }
+  return row.uuid;
+}
+
+const URL_RE = /https:\/\/[A-Za-z0-9.-]+(?:\/[^\s]*)?/g;
+
+function printUrls(ctx: DeployContext, place: string, deployOutput: string): void {
+  const urls = [...new Set(deployOutput.match(URL_RE) ?? [])].filter((u) => !u.includes("developers.cloudflare.com") && !u.includes("dash.cloudflare.com"));
+  if (urls.length === 0) ctx.log(`  ${workerName(place)}: no URL in wrangler's output (workers_dev off and no routes?)`);
+  for (const url of urls) {
+    const base = url.replace(/\/+$/, "");
+    ctx.log(`  ${workerName(place)}: ${base}`);
+    if (place === "global") {
+      ctx.log(`    the one hostname for clients and platforms: ${base}/v1/..., ${base}/webhooks/<platform>/<account id>, ${base}/webchat/<account id>, ${base}/admin/...`);
+    } else {
+      ctx.log(`    OpenAI-compatible API: ${base}/v1   admin: ${base}/admin`);
+      ctx.log(`    platform webhooks: ${base}/webhooks/<platform>/<account id>   WebChat: ${base}/webchat/<account id>`);
+    }
+  }
+}
+
+export async function deployRegion(ctx: DeployContext, region: Region): Promise<void> {
+  const name = workerName(region.name);
+  ctx.log(`region ${region.name} → Worker ${name}`);
+  const secrets = secretsFor(ctx, region.name);
+  const id = await ensureDatabase(ctx, region);
+  const config = writeConfig(ctx, region.name, { [region.name]: id });
+  ctx.log(`  applying D1 migrations to ${name} (remote)`);
+  await wrangler(ctx, "applying migrations", ["d1", "migrations", "apply", name, "--remote", "--env", region.name, "--config", config]);
+  await putSecrets(ctx, region.name, config, secrets.values);
+  for (const w of secrets.warnings) ctx.log(`  warning: ${w}`);
+  ctx.log(`  deploying ${name}`);
+  const r = await wrangler(ctx, "deploying", ["deploy", "--env", region.name, "--config", config]);
+  printUrls(ctx, region.name, r.stdout);
+}
+
+export async function deployGlobal(ctx: DeployContext): Promise<void> {
+  ctx.log(`global entry → Worker ${workerName("global")} (no D1, no Durable Objects)`);
+  const secrets = secretsFor(ctx, "global");
+  const config = writeConfig(ctx, "global", {});
+  await putSecrets(ctx, "global", config, secrets.values);
+  const r = await wrangler(ctx, "deploying", ["deploy", "--env", "global", "--config", config]);
+  printUrls(ctx, "global", r.stdout);
+}
+
+async function putSecrets(ctx: DeployContext, env: string, config: string, values: Record<string, string>): Promise<void> {
+  const names = Object.keys(values).sort();
+  if (names.length === 0) {
+    ctx.log("  no secrets to put");
+    return;
+  }
+  ctx.log(`  putting ${names.length} secrets: ${names.join(", ")}`);
+  // JSON on stdin (wrangler reads stdin when no file is given): values never on argv or screen.
+  await wrangler(ctx, "putting secrets", ["secret", "bulk", "--env", env, "--config", config], JSON.stringify(values));
+}
+
+// --dry-run for one place (a region or "global"): bundle, migrations, secret names, the plan.
+export async function dryRun(ctx: DeployContext, place: string): Promise<void> {
+  const region = ctx.regions.find((r) => r.name === place);
+  const name = workerName(place);
+  const secrets = secretsFor(ctx, place);
+  const config = writeConfig(ctx, place, {});
+  const outdir = join(ctx.outDir, "dry-run", place);
+  await wrangler(ctx, `bundling ${name}`, ["deploy", "--dry-run", "--env", place, "--config", config, "--outdir", outdir]);
+  const bundle = readdirSync(outdir).filter((f) => f.endsWith(".js"));
+  const bytes = bundle.reduce((n, f) => n + statSync(join(outdir, f)).size, 0);
+  const lines = [`${place}: Worker ${name}, bundle ${(bytes / 1024).toFixed(0)} KiB (${bundle.join(", ")})`];
+  if (region) {
+    lines.push(`  D1 ${name}: found by \`wrangler d1 list\`, else \`wrangler d1 create ${name} ${d1CreateFlags(region).join(" ")}\``);
+    const dos = "jurisdiction" in region.durableObjects ? `jurisdiction ${region.durableObjects.jurisdiction}` : `location hint ${region.durableObjects.locationHint}`;
+    lines.push(`  Durable Objects: ${dos} (vars DO_JURISDICTION / DO_LOCATION_HINT)`);
+    const migrations = migrationFiles(ctx.root);
+    lines.push(`  migrations (remote; wrangler skips those already applied): ${migrations.join(", ")}`);
+  } else {
+    lines.push(`  no D1, no Durable Objects, no migrations, no crons; service bindings to ${ctx.regions.map((r) => workerName(r.name)).join(", ")}`);
+  }
+  const names = Object.keys(secrets.values).sort();
+  const from = secrets.file ? ` (${relative(ctx.root, secrets.file) || secrets.file} and the environment)` : " (the environment)";
+  lines.push(`  secrets to put: ${names.length ? names.map((n) => `${n} [${secrets.sources[n]}]`).join(", ") : "none"}${names.length ? from : ""}`);
+  for (const w of secrets.warnings) lines.push(`  warning: ${w}`);
+  lines.push(`  then: wrangler deploy --env ${place}`);
+  for (const l of lines) ctx.log(l);
+}
+
+export function checkedInConfigIsCurrent(root: string, regions: Region[]): boolean {
+  return readFileSync(join(root, "wrangler.jsonc"), "utf8") === renderConfig(regions);
+}
