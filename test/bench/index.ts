@@ -2,6 +2,7 @@
 //   router        test/bench/router.ts (writes bench-results/router.json)
 //   channels      test/bench/channels.ts (writes bench-results/channels.json)
 //   scheduler     test/bench/scheduler.ts (writes bench-results/scheduler.json)
+//   regions       test/bench/regions.ts (writes bench-results/regions.json): the cost of forwarding
 //   gpu-backend   the gpu-backend workspace's serving benchmark (npm run -w gpu-backend bench)
 import { spawnSync } from "node:child_process";
 
@@ -9,6 +10,7 @@ const benches: Record<string, [string, string[]]> = {
   router: [process.execPath, ["test/bench/router.ts"]],
   channels: [process.execPath, ["test/bench/channels.ts"]],
   scheduler: [process.execPath, ["test/bench/scheduler.ts"]],
+  regions: [process.execPath, ["test/bench/regions.ts"]],
   "gpu-backend": ["npm", ["run", "-w", "gpu-backend", "bench"]],
 };
 
