@@ -10,6 +10,7 @@
 //                        WHATSAPP_*, FEISHU_* go to every region, the file's win)
 // A real deploy needs CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID in the environment.
 // Environment: EDGECLAW_DEPLOY_DIR (deploy-time configs; .wrangler/edgeclaw-deploy),
+// EDGECLAW_SECRETS_DIR (where <region>.env files are looked for; .secrets),
 // EDGECLAW_WRANGLER (an executable to run instead of the pinned wrangler; tests).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -70,6 +71,7 @@ async function main(): Promise<number> {
     env: process.env,
     outDir: tmp ?? resolve(cwd, process.env.EDGECLAW_DEPLOY_DIR ?? join(root, ".wrangler", "edgeclaw-deploy")),
     secretsFile: values["secrets-file"] ? resolve(cwd, values["secrets-file"]) : undefined,
+    secretsDir: resolve(cwd, process.env.EDGECLAW_SECRETS_DIR ?? join(root, ".secrets")),
   };
   try {
     if (dry) {

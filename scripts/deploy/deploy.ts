@@ -19,8 +19,9 @@ export interface DeployContext {
   env: NodeJS.ProcessEnv;
   // Where deploy-time configs (real database ids) and dry-run bundles go.
   outDir: string;
-  // An explicit --secrets-file (one region only); default .secrets/<region>.env.
+  // An explicit --secrets-file (one region only); else <secretsDir>/<region>.env when present.
   secretsFile?: string;
+  secretsDir: string;
 }
 
 export class DeployError extends Error {}
@@ -40,7 +41,7 @@ export function migrationFiles(root: string): string[] {
 }
 
 function secretsFor(ctx: DeployContext, place: string) {
-  const file = ctx.secretsFile ?? join(ctx.root, ".secrets", `${place}.env`);
+  const file = ctx.secretsFile ?? join(ctx.secretsDir, `${place}.env`);
   const set = collectSecrets({ file, fileRequired: ctx.secretsFile !== undefined, env: ctx.env, fromEnvironment: place !== "global" });
   if (place === "global") set.warnings = [];
   return set;

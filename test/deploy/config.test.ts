@@ -34,7 +34,7 @@ describe("wrangler.jsonc", () => {
   it("keeps the default env the single-region local setup (no region vars, no service bindings)", () => {
     expect(base.name).toBe("edgeclaw");
     expect(base.d1_databases).toEqual([expect.objectContaining({ binding: "DB", database_name: "edgeclaw" })]);
-    expect(base.durable_objects.bindings.map((b) => b.name)).toContain("SESSIONS");
+    expect(base.durable_objects.bindings.map((b: { name: string }) => b.name)).toContain("SESSIONS");
     expect(base.migrations.length).toBeGreaterThan(0);
     expect(base.triggers.crons).toEqual(["17 3 * * *"]);
     expect(base.ratelimits).toHaveLength(1);
@@ -48,7 +48,7 @@ describe("wrangler.jsonc", () => {
       expect(env.name).toBe(workerName(region.name));
       expect(env.main).toBe(base.main);
       expect(env.compatibility_date).toBe(base.compatibility_date);
-      expect(env.d1_databases).toEqual(base.d1_databases.map((d) => ({ ...d, database_name: `edgeclaw-${region.name}` })));
+      expect(env.d1_databases).toEqual(base.d1_databases.map((d: object) => ({ ...d, database_name: `edgeclaw-${region.name}` })));
       expect(env.durable_objects.bindings).toEqual(base.durable_objects.bindings);
       expect(env.migrations).toEqual(base.migrations);
       expect(env.triggers).toEqual(base.triggers);

@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+// A stand-in for the wrangler CLI (test/deploy/deploy.test.ts runs `npm run deploy` with
+// EDGECLAW_WRANGLER pointing here). It records every call (argv and stdin) and answers the few
+// commands the deploy script uses in the shapes wrangler 4.155.0 prints: `d1 list --json` a JSON
+// list of {uuid, name, jurisdiction}, `d1 create` adds one, `deploy` prints its workers.dev URL.
+// It is the CLI contract as recorded from wrangler's source, not Cloudflare.
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
+
+const args = process.argv.slice(2);
+let input = "";
+try {
+  input = readFileSync(0, "utf8");
+} catch {
+  input = "";
+}
+appendFileSync(process.env.FAKE_WRANGLER_LOG, `${JSON.stringify({ args, input, token: process.env.CLOUDFLARE_API_TOKEN ?? null })}\n`);
+const statePath = process.env.FAKE_WRANGLER_STATE;
+const state = JSON.parse(readFileSync(statePath, "utf8"));
+const flag = (name) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+
+if (args[0] === "d1" && args[1] === "list") {
+  console.log(JSON.stringify(state.databases, null, 2));
+} else if (args[0] === "d1" && args[1] === "create") {
+  const uuid = `1111111${state.databases.length}-2222-4333-8444-555555555555`;
+  state.databases.push({ uuid, name: args[2], jurisdiction: flag("--jurisdiction") ?? null, created_at: "2026-11-29T00:00:00Z" });
+  writeFileSync(statePath, JSON.stringify(state));
+  console.log(`✅ Successfully created DB '${args[2]}'`);
+} else if (args[0] === "d1" && args[1] === "migrations") {
+  console.log("🚣 migrations applied");
+} else if (args[0] === "secret" && args[1] === "bulk") {
+  for (const key of Object.keys(JSON.parse(input))) console.log(`✨ Successfully created secret for key: ${key}`);
+} else if (args[0] === "deploy") {
+  const name = `edgeclaw-${flag("--env")}`;
+  console.log(`Uploaded ${name} (1.23 sec)\nDeployed ${name} triggers (0.50 sec)\n  https://${name}.example-account.workers.dev\nCurrent Version ID: 0000`);
+} else {
+  console.error(`fake wrangler: unexpected ${args.join(" ")}`);
+  process.exit(9);
+}
