@@ -3,7 +3,8 @@
 // and rate limit of the default env (plus the region's own vars, D1 database and service
 // bindings), and the thin `global` entry env. Pure: no file access, so the deploy script and the
 // tests build the same text in memory.
-import { baseComments, baseConfig, PLACEHOLDER_DATABASE_ID } from "./base.ts";
+import { createHash } from "node:crypto";
+import { baseComments, baseConfig } from "./base.ts";
 import { regionBinding, type Region } from "./regions.ts";
 
 export const GENERATED_HEADER = [
@@ -38,6 +39,13 @@ export function regionVars(region: Region, all: Region[]): Record<string, string
   };
 }
 
+// Until `npm run deploy` writes the real one: a fixed id of the region's own. Local D1 files are
+// keyed by database_id, so `wrangler dev --env eu` and `--env us` sharing one state folder still
+// get a database each, as deployed.
+export function placeholderDatabaseId(region: string): string {
+  return `00000000-0000-4000-8000-${createHash("sha256").update(region).digest("hex").slice(0, 12)}`;
+}
+
 function services(all: Region[]): JsonObject[] {
   return all.map((r) => ({ binding: regionBinding(r.name), service: workerName(r.name) }));
 }
@@ -59,7 +67,7 @@ export function buildConfig(regions: Region[], opts: BuildOptions = {}): JsonObj
         {
           binding: "DB",
           database_name: workerName(region.name),
-          database_id: opts.databaseIds?.[region.name] ?? PLACEHOLDER_DATABASE_ID,
+          database_id: opts.databaseIds?.[region.name] ?? placeholderDatabaseId(region.name),
           migrations_dir: migrationsDir,
         },
       ],

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { unstable_readConfig } from "wrangler";
-import { buildConfig, regionVars, renderConfig, workerName } from "../../scripts/config/generate.ts";
+import { buildConfig, placeholderDatabaseId, regionVars, renderConfig, workerName } from "../../scripts/config/generate.ts";
 import { loadRegions, parseRegions, regionBinding } from "../../scripts/config/regions.ts";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -48,7 +48,11 @@ describe("wrangler.jsonc", () => {
       expect(env.name).toBe(workerName(region.name));
       expect(env.main).toBe(base.main);
       expect(env.compatibility_date).toBe(base.compatibility_date);
-      expect(env.d1_databases).toEqual(base.d1_databases.map((d: object) => ({ ...d, database_name: `edgeclaw-${region.name}` })));
+      // The same binding and migrations, the region's own database (its placeholder id differs
+      // from every other env's, so local D1 files stay apart too).
+      expect(env.d1_databases).toEqual(
+        base.d1_databases.map((d: object) => ({ ...d, database_name: `edgeclaw-${region.name}`, database_id: placeholderDatabaseId(region.name) })),
+      );
       expect(env.durable_objects.bindings).toEqual(base.durable_objects.bindings);
       expect(env.migrations).toEqual(base.migrations);
       expect(env.triggers).toEqual(base.triggers);
@@ -61,6 +65,11 @@ describe("wrangler.jsonc", () => {
       expect(env.services).toEqual(regions.map((r) => ({ binding: regionBinding(r.name), service: `edgeclaw-${r.name}` })));
     });
   }
+
+  it("gives every region a placeholder database id of its own", () => {
+    const ids = [read().d1_databases[0]!.database_id, ...regions.map((r) => read(r.name).d1_databases[0]!.database_id)];
+    expect(new Set(ids).size).toBe(ids.length);
+  });
 
   it("pins each region as deploy/regions.json says (eu and us by jurisdiction, apac by location hint)", () => {
     expect(read("eu").vars).toMatchObject({ DO_JURISDICTION: "eu", DO_LOCATION_HINT: "" });
