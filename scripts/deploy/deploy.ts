@@ -6,7 +6,9 @@
 // (`wrangler deploy --dry-run`), the migrations and secret names that would go out, the plan.
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { renderConfig, workerName } from "../config/generate.ts";
+import { baseConfig } from "../config/base.ts";
+import { regionVars, renderConfig, workerName } from "../config/generate.ts";
+import { regionBinding } from "../config/regions.ts";
 import type { Region } from "../config/regions.ts";
 import { collectSecrets } from "./secrets.ts";
 import type { Runner } from "./runner.ts";
@@ -163,6 +165,31 @@ async function putSecrets(ctx: DeployContext, env: string, config: string, value
   await wrangler(ctx, "putting secrets", ["secret", "bulk", "--env", env, "--config", config], JSON.stringify(values));
 }
 
+// The binding names wrangler lists ("env.DB (edgeclaw-eu)   D1 Database") after a dry run.
+export function listedBindings(output: string): string[] {
+  const names: string[] = [];
+  for (const line of output.split("\n")) {
+    const m = /^env\.([A-Za-z0-9_]+) /.exec(line);
+    if (m) names.push(m[1]!);
+  }
+  return names.sort();
+}
+
+// What each place must list: a region, every binding and var of the default env plus the region
+// contract; the global entry, only the service bindings and its two vars.
+export function expectedBindings(regions: Region[], place: string): string[] {
+  const services = regions.map((r) => regionBinding(r.name));
+  const region = regions.find((r) => r.name === place);
+  if (!region) return [...services, "GATEWAY_ROLE", "REGIONS"].sort();
+  const base = [
+    ...baseConfig.d1_databases.map((d) => d.binding),
+    ...baseConfig.durable_objects.bindings.map((b) => b.name),
+    ...baseConfig.ratelimits.map((r) => r.name),
+    ...Object.keys(baseConfig.vars),
+  ];
+  return [...base, ...services, ...Object.keys(regionVars(region, regions))].sort();
+}
+
 // --dry-run for one place (a region or "global"): bundle, migrations, secret names, the plan.
 export async function dryRun(ctx: DeployContext, place: string): Promise<void> {
   const region = ctx.regions.find((r) => r.name === place);
@@ -170,10 +197,18 @@ export async function dryRun(ctx: DeployContext, place: string): Promise<void> {
   const secrets = secretsFor(ctx, place);
   const config = writeConfig(ctx, place, {});
   const outdir = join(ctx.outDir, "dry-run", place);
-  await wrangler(ctx, `bundling ${name}`, ["deploy", "--dry-run", "--env", place, "--config", config, "--outdir", outdir]);
+  const built = await wrangler(ctx, `bundling ${name}`, ["deploy", "--dry-run", "--env", place, "--config", config, "--outdir", outdir]);
+  // The bindings as wrangler itself resolved them for this env (it does not inherit them).
+  const listed = listedBindings(built.stdout);
+  const expected = expectedBindings(ctx.regions, place);
+  const missing = expected.filter((b) => !listed.includes(b));
+  const extra = listed.filter((b) => !expected.includes(b));
+  if (missing.length || extra.length) {
+    throw new DeployError(`wrangler lists other bindings for ${name} than the default env's${missing.length ? `; missing: ${missing.join(", ")}` : ""}${extra.length ? `; unexpected: ${extra.join(", ")}` : ""}`);
+  }
   const bundle = readdirSync(outdir).filter((f) => f.endsWith(".js"));
   const bytes = bundle.reduce((n, f) => n + statSync(join(outdir, f)).size, 0);
-  const lines = [`${place}: Worker ${name}, bundle ${(bytes / 1024).toFixed(0)} KiB (${bundle.join(", ")})`];
+  const lines = [`${place}: Worker ${name}, bundle ${(bytes / 1024).toFixed(0)} KiB (${bundle.join(", ")}), ${listed.length} bindings as expected`];
   if (region) {
     lines.push(`  D1 ${name}: found by \`wrangler d1 list\`, else \`wrangler d1 create ${name} ${d1CreateFlags(region).join(" ")}\``);
     const dos = "jurisdiction" in region.durableObjects ? `jurisdiction ${region.durableObjects.jurisdiction}` : `location hint ${region.durableObjects.locationHint}`;

@@ -7,6 +7,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { loadRegions } from "../../scripts/config/regions.ts";
+import { expectedBindings, listedBindings } from "../../scripts/deploy/deploy.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 const fake = join(import.meta.dirname, "fake-wrangler.mjs");
@@ -69,7 +71,15 @@ describe("npm run deploy -- --dry-run", () => {
     const started = Date.now();
     const r = await run(["--all", "--dry-run"], { ADMIN_JWT_SECRET: JWT, EDGECLAW_SECRETS_DIR: join(root, "test", "deploy", "no-such-dir") });
     expect(r.code, r.output).toBe(0);
-    for (const place of ["eu", "us", "apac", "global"]) expect(r.output).toMatch(new RegExp(`${place}: Worker edgeclaw-${place}, bundle \\d+ KiB`));
+    // Each bundle's bindings, as wrangler lists them, are the default env's plus the region
+    // contract (the entry: its service bindings and two vars only); deploy.ts compares them.
+    const regions = loadRegions(join(root, "deploy", "regions.json"));
+    for (const place of ["eu", "us", "apac", "global"]) {
+      const line = r.output.split("\n").find((l) => l.startsWith(`[deploy] ${place}: Worker edgeclaw-${place}, bundle `));
+      expect(line, r.output).toBeDefined();
+      expect(line).toMatch(/ KiB \(index\.js\), \d+ bindings as expected$/);
+      expect(line!.endsWith(`, ${expectedBindings(regions, place).length} bindings as expected`)).toBe(true);
+    }
     expect(r.output).toContain("wrangler d1 create edgeclaw-eu --jurisdiction eu");
     expect(r.output).toContain("wrangler d1 create edgeclaw-us --jurisdiction us");
     expect(r.output).toContain("wrangler d1 create edgeclaw-apac --location apac");
@@ -78,6 +88,19 @@ describe("npm run deploy -- --dry-run", () => {
     expect(r.output).not.toContain(JWT);
     expect(r.output).toContain("dry run passed for eu, us, apac, global");
     console.log(`dry run --all: ${Date.now() - started} ms`);
+  });
+});
+
+describe("the dry run's binding comparison", () => {
+  const regions = loadRegions(join(root, "deploy", "regions.json"));
+  it("expects the default env's bindings and the region contract in a region, only routing in the entry", () => {
+    const eu = expectedBindings(regions, "eu");
+    for (const b of ["DB", "SESSIONS", "SCHEDULER", "FEISHU_TOKENS", "CHANNEL_INGRESS", "CACHE_TTL_MS", "REGION", "REGIONS", "DO_JURISDICTION", "DO_LOCATION_HINT", "REGION_EU", "REGION_US", "REGION_APAC"]) expect(eu).toContain(b);
+    expect(expectedBindings(regions, "global")).toEqual(["GATEWAY_ROLE", "REGIONS", "REGION_APAC", "REGION_EU", "REGION_US"]);
+  });
+  it("reads the names from wrangler's binding table", () => {
+    const out = "Your Worker has access to the following bindings:\nBinding   Resource\nenv.DB (edgeclaw-eu)      D1 Database\nenv.REGION (\"eu\")     Environment Variable\n\n--dry-run: exiting now.";
+    expect(listedBindings(out)).toEqual(["DB", "REGION"]);
   });
 });
 
