@@ -67,7 +67,7 @@ describe("roles and tenant scopes", () => {
     expect((await admin(adminA, "POST", "/tenants", { id, name: "nope" })).status).toBe(403);
     expect((await admin(viewerAll, "POST", "/tenants", { id, name: "nope" })).status).toBe(403);
     const created = expectStatus(await admin(owner, "POST", "/tenants", { id, name: "Acme" }), 201);
-    expect(created.body).toEqual({ id, name: "Acme", created_at: expect.any(String), revoked_at: null });
+    expect(created.body).toEqual({ id, name: "Acme", region: null, created_at: expect.any(String), revoked_at: null });
     expect((await admin(owner, "POST", "/tenants", { id, name: "Acme again" })).status).toBe(409);
     expect((await admin(adminA, "POST", `/tenants/${id}/revoke`)).status).toBe(403);
     const revoked = expectStatus(await admin(owner, "POST", `/tenants/${id}/revoke`), 200);
