@@ -180,11 +180,16 @@ describe("a regional Worker", () => {
   it("answers a question about another region's tenant with a clear 421, not an empty list from its own database", async () => {
     const eu = regionalEnv("eu", {});
     const owner = await token({ sub: "owner", role: "owner" });
-    const res = await send(eu, "GET", `/admin/api-keys?tenant_id=ten_us_${"0".repeat(24)}`, { bearer: owner });
+    // In a body (the gate does not read bodies), the tenant id still says where it lives.
+    const res = await send(eu, "POST", "/admin/api-keys", { bearer: owner, body: { tenant_id: `ten_us_${"0".repeat(24)}`, name: "k" } });
     expect(res.status).toBe(421);
     const body = await json(res);
     expect(body.error.code).toBe("wrong_region");
     expect(body.error.message).toContain("X-EdgeClaw-Region: us");
+    // In the query, the gate sees it: a call already forwarded once stops with 421 too.
+    const listed = await send(eu, "GET", `/admin/api-keys?tenant_id=ten_us_${"0".repeat(24)}`, { bearer: owner, headers: { [FORWARDED_HEADER]: "entry" } });
+    expect(listed.status).toBe(421);
+    expect((await json(listed)).error.code).toBe("misdirected_region");
   });
 
   it("sends the owner's X-EdgeClaw-Region call to that region", async () => {
@@ -220,7 +225,11 @@ describe("the global entry", () => {
     expect(await json(await send(bindings, "GET", "/admin/api-keys", { bearer: tenantToken }))).toEqual({ region: "eu" });
     const owner = await token({ sub: "owner", role: "owner" });
     expect(await json(await send(bindings, "GET", "/admin/tenants", { bearer: owner, headers: { "x-edgeclaw-region": "us" } }))).toEqual({ region: "us" });
-    expect(eu.seen.map((s) => new URL(s.url).pathname)).toEqual(["/v1/chat/completions", `/webhooks/telegram/${euAccount}`, "/admin/api-keys"]);
+    // An owner call about one object goes where the object lives, whatever the header says.
+    const euTenantId = `ten_eu_${"e".repeat(24)}`;
+    expect(await json(await send(bindings, "GET", `/admin/tenants/${euTenantId}`, { bearer: owner, headers: { "x-edgeclaw-region": "us" } }))).toEqual({ region: "eu" });
+    expect(await json(await send(bindings, "GET", `/admin/jobs?tenant_id=${euTenantId}`, { bearer: owner }))).toEqual({ region: "eu" });
+    expect(eu.seen.map((s) => new URL(s.url).pathname)).toEqual(["/v1/chat/completions", `/webhooks/telegram/${euAccount}`, "/admin/api-keys", `/admin/tenants/${euTenantId}`, "/admin/jobs"]);
     expect(us.seen.map((s) => new URL(s.url).pathname)).toEqual(["/v1/models", "/hooks/agent", `/webchat/${usAccount}`, "/admin/tenants"]);
     for (const s of [...eu.seen, ...us.seen]) expect(s.headers.get(FORWARDED_HEADER)).toBe("entry");
   });

@@ -68,6 +68,7 @@ function unknownRegion(claim: RegionClaim, settings: RegionSettings): ApiError {
   const message = `The ${claim.source} names region '${claim.region}', which this deployment does not have (regions: ${settings.regions.join(", ")}).`;
   if (claim.source === "api key") return new ApiError(401, "invalid_api_key", message);
   if (claim.source === "admin token" || claim.source === "hook token") return new ApiError(401, "unknown_region", message);
+  if (claim.source === "tenant or object id") return new ApiError(404, "not_found", message);
   if (claim.source === "region header") return new ApiError(400, "unknown_region", message);
   return new ApiError(404, "not_found", message);
 }

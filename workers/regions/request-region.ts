@@ -6,7 +6,7 @@ import { decodeJwt } from "jose";
 import { bearerToken } from "../http/api-key-auth.ts";
 import { hookAccountOf } from "../channels/hook.ts";
 
-export type RegionSource = "api key" | "admin token" | "region header" | "account id" | "hook token";
+export type RegionSource = "api key" | "admin token" | "tenant or object id" | "region header" | "account id" | "hook token";
 
 export interface RegionClaim {
   region: string;
@@ -55,9 +55,13 @@ export function regionOfRequest(request: Request, path: string): RegionClaim | n
     case "v1":
       return claim(regionOfApiKey(bearerToken(headers.get("authorization") ?? undefined) ?? headers.get("x-api-key")?.trim()), "api key");
     case "admin": {
+      // The token's region first (it is where the token is valid); then the object the path or
+      // the tenant_id query names (`/admin/tenants/ten_us_…`, `?tenant_id=ten_us_…`), since that
+      // is where the object lives; the header only when nothing else says.
       const fromToken = claim(regionOfAdminToken(bearerToken(headers.get("authorization") ?? undefined)), "admin token");
+      const fromId = claim(regionOfId(third) ?? regionOfId(new URL(request.url).searchParams.get("tenant_id")), "tenant or object id");
       const header = headers.get(REGION_HEADER)?.trim();
-      return fromToken ?? claim(header ? header : null, "region header");
+      return fromToken ?? fromId ?? claim(header ? header : null, "region header");
     }
     case "webhooks":
       return claim(regionOfId(third), "account id");
