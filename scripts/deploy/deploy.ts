@@ -24,6 +24,8 @@ export interface DeployContext {
   // An explicit --secrets-file (one region only); else <secretsDir>/<region>.env when present.
   secretsFile?: string;
   secretsDir: string;
+  // Workers known to exist on the account in this run (probed, stubbed or deployed).
+  existing?: Set<string>;
 }
 
 export class DeployError extends Error {}
@@ -113,13 +115,42 @@ async function ensureDatabase(ctx: DeployContext, region: Region): Promise<strin
   return row.uuid;
 }
 
+// Cloudflare refuses to upload a Worker whose service binding names a Worker that does not exist
+// yet (API error 10143), and every regional Worker and the entry bind every region, their own
+// included. So before the first deploy each missing one gets a stub: a Worker without routes or
+// workers.dev URL that answers 503, replaced by the region's own deploy.
+async function ensureBoundWorkers(ctx: DeployContext): Promise<void> {
+  const existing = (ctx.existing ??= new Set<string>());
+  for (const region of ctx.regions) {
+    const name = workerName(region.name);
+    if (existing.has(name)) continue;
+    const r = await ctx.runner(["deployments", "status", "--name", name, "--json"], { cwd: ctx.root });
+    if (r.status !== 0) {
+      // 10007: workers.api.error.script_not_found; anything else (auth, network) stops here.
+      if (!`${r.stdout}${r.stderr}`.includes("10007")) throw new DeployError(`checking whether Worker ${name} exists failed:\n${(r.stdout + r.stderr).trim()}`);
+      ctx.log(`  Worker ${name} does not exist yet: uploading a stub (no URL, answers 503) so that service bindings to it resolve`);
+      const dir = join(ctx.outDir, "stub");
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(
+        join(dir, "stub.js"),
+        "export default { fetch() { return Response.json({ error: { code: 'region_not_deployed', message: 'this region has not been deployed yet' } }, { status: 503 }); } };\n",
+      );
+      const config = join(dir, `wrangler.${region.name}.json`);
+      writeFileSync(config, JSON.stringify({ name, main: "stub.js", compatibility_date: baseConfig.compatibility_date, workers_dev: false }, null, 2));
+      await wrangler(ctx, `uploading a stub for ${name}`, ["deploy", "--config", config]);
+    }
+    existing.add(name);
+  }
+}
+
 const URL_RE = /https:\/\/[A-Za-z0-9.-]+(?:\/[^\s]*)?/g;
 
 function printUrls(ctx: DeployContext, place: string, deployOutput: string): void {
   const urls = [...new Set(deployOutput.match(URL_RE) ?? [])].filter((u) => !u.includes("developers.cloudflare.com") && !u.includes("dash.cloudflare.com"));
   if (urls.length === 0) ctx.log(`  ${workerName(place)}: no URL in wrangler's output (workers_dev off and no routes?)`);
   for (const url of urls) {
-    const base = url.replace(/\/+$/, "");
+    let base = url;
+    while (base.endsWith("/")) base = base.slice(0, -1);
     ctx.log(`  ${workerName(place)}: ${base}`);
     if (place === "global") {
       ctx.log(`    the one hostname for clients and platforms: ${base}/v1/..., ${base}/webhooks/<platform>/<account id>, ${base}/webchat/<account id>, ${base}/admin/...`);
@@ -138,6 +169,7 @@ export async function deployRegion(ctx: DeployContext, region: Region): Promise<
   const config = writeConfig(ctx, region.name, { [region.name]: id });
   ctx.log(`  applying D1 migrations to ${name} (remote)`);
   await wrangler(ctx, "applying migrations", ["d1", "migrations", "apply", name, "--remote", "--env", region.name, "--config", config]);
+  await ensureBoundWorkers(ctx);
   await putSecrets(ctx, region.name, config, secrets.values);
   for (const w of secrets.warnings) ctx.log(`  warning: ${w}`);
   ctx.log(`  deploying ${name}`);
@@ -149,6 +181,7 @@ export async function deployGlobal(ctx: DeployContext): Promise<void> {
   ctx.log(`global entry → Worker ${workerName("global")} (no D1, no Durable Objects)`);
   const secrets = secretsFor(ctx, "global");
   const config = writeConfig(ctx, "global", {});
+  await ensureBoundWorkers(ctx);
   await putSecrets(ctx, "global", config, secrets.values);
   const r = await wrangler(ctx, "deploying", ["deploy", "--env", "global", "--config", config]);
   printUrls(ctx, "global", r.stdout);
@@ -222,7 +255,7 @@ export async function dryRun(ctx: DeployContext, place: string): Promise<void> {
   const from = secrets.file ? ` (${relative(ctx.root, secrets.file) || secrets.file} and the environment)` : " (the environment)";
   lines.push(`  secrets to put: ${names.length ? names.map((n) => `${n} [${secrets.sources[n]}]`).join(", ") : "none"}${names.length ? from : ""}`);
   for (const w of secrets.warnings) lines.push(`  warning: ${w}`);
-  lines.push(`  then: wrangler deploy --env ${place}`);
+  lines.push(`  then: a stub for each of ${ctx.regions.map((r) => workerName(r.name)).join(", ")} not yet on the account (service bindings need their targets), wrangler deploy --env ${place}`);
   for (const l of lines) ctx.log(l);
 }
 

@@ -42,10 +42,10 @@ function run(args: string[], env: Record<string, string | undefined>): Promise<{
 }
 
 // A fake account: its D1 databases, the call log, a secrets folder, the deploy-time config folder.
-function account(databases: { uuid: string; name: string; jurisdiction: string | null }[] = []) {
+function account(databases: { uuid: string; name: string; jurisdiction: string | null }[] = [], workers: string[] = []) {
   const dir = mkdtempSync(join(tmpdir(), "edgeclaw-deploy-test-"));
   dirs.push(dir);
-  writeFileSync(join(dir, "state.json"), JSON.stringify({ databases }));
+  writeFileSync(join(dir, "state.json"), JSON.stringify({ databases, workers }));
   writeFileSync(join(dir, "calls.jsonl"), "");
   const env = {
     EDGECLAW_WRANGLER: fake,
@@ -61,7 +61,8 @@ function account(databases: { uuid: string; name: string; jurisdiction: string |
       .split("\n")
       .filter(Boolean)
       .map((l) => JSON.parse(l) as Call);
-  return { dir, env, calls };
+  const state = () => JSON.parse(readFileSync(join(dir, "state.json"), "utf8")) as { workers: string[]; deployed?: { name: string; stub: boolean }[] };
+  return { dir, env, calls, state };
 }
 
 const configOf = (call: Call) => call.args[call.args.indexOf("--config") + 1]!;
@@ -111,15 +112,27 @@ describe("npm run deploy (real mode, fake wrangler CLI)", () => {
     writeFileSync(secrets, `# eu\nVAULT_KEYS='${VAULT}'\nTELEGRAM_EU_BOT="${BOT}"\n`);
     const r = await run(["--region", "eu", "--secrets-file", secrets], { ...a.env, ADMIN_JWT_SECRET: JWT });
     expect(r.code, r.output).toBe(0);
-    const calls = a.calls();
+    const all = a.calls();
+    // Stubs aside (below), the steps in order.
+    const isStubStep = (c: Call) => c.args[0] === "deployments" || (c.args[0] === "deploy" && !c.args.includes("--env"));
+    const calls = all.filter((c) => !isStubStep(c));
     expect(calls.map((c) => c.args.slice(0, 3).join(" "))).toEqual(["d1 list --json", "d1 create edgeclaw-eu", "d1 list --json", "d1 migrations apply", "secret bulk --env", "deploy --env eu"]);
     expect(calls[1]!.args).toEqual(["d1", "create", "edgeclaw-eu", "--jurisdiction", "eu", "--update-config=false"]);
     expect(calls[3]!.args.slice(0, 7)).toEqual(["d1", "migrations", "apply", "edgeclaw-eu", "--remote", "--env", "eu"]);
     expect(calls[4]!.args.slice(0, 4)).toEqual(["secret", "bulk", "--env", "eu"]);
     expect(JSON.parse(calls[4]!.input)).toEqual({ ADMIN_JWT_SECRET: JWT, VAULT_KEYS: VAULT, TELEGRAM_EU_BOT: BOT });
     expect(calls[5]!.args.slice(0, 3)).toEqual(["deploy", "--env", "eu"]);
+    // An empty account: eu binds REGION_EU, REGION_US and REGION_APAC, which must exist before
+    // its upload (the fake refuses it otherwise, as Cloudflare does), so each gets a stub first.
+    expect(a.state().deployed).toEqual([
+      { name: "edgeclaw-eu", stub: true },
+      { name: "edgeclaw-us", stub: true },
+      { name: "edgeclaw-apac", stub: true },
+      { name: "edgeclaw-eu", stub: false },
+    ]);
+    expect(r.output).toContain("Worker edgeclaw-us does not exist yet: uploading a stub");
     // Secrets: on stdin only, never in argv, never on screen; wrangler gets the account token.
-    for (const c of calls) {
+    for (const c of all) {
       expect(c.token).toBe("fake-api-token");
       for (const v of [JWT, VAULT, BOT, "vault-key-material"]) expect(c.args.join(" ")).not.toContain(v);
     }
@@ -138,7 +151,7 @@ describe("npm run deploy (real mode, fake wrangler CLI)", () => {
   });
 
   it("--all: reuses an existing database, creates us by jurisdiction and apac by location, deploys the global entry last without storage or shared secrets", async () => {
-    const a = account([{ uuid: "eeeeeeee-0000-4000-8000-000000000001", name: "edgeclaw-eu", jurisdiction: "eu" }]);
+    const a = account([{ uuid: "eeeeeeee-0000-4000-8000-000000000001", name: "edgeclaw-eu", jurisdiction: "eu" }], ["edgeclaw-eu"]);
     const r = await run(["--all"], { ...a.env, ADMIN_JWT_SECRET: JWT });
     expect(r.code, r.output).toBe(0);
     const calls = a.calls();
@@ -147,8 +160,11 @@ describe("npm run deploy (real mode, fake wrangler CLI)", () => {
       ["edgeclaw-us", "--jurisdiction", "us"],
       ["edgeclaw-apac", "--location", "apac"],
     ]);
-    const deploys = calls.filter((c) => c.args[0] === "deploy").map((c) => c.args[2]);
+    const deploys = calls.filter((c) => c.args[0] === "deploy" && c.args[1] === "--env").map((c) => c.args[2]);
     expect(deploys).toEqual(["eu", "us", "apac", "global"]);
+    // us and apac did not exist: stubbed once each before eu's upload; eu was there; each probed once.
+    expect(calls.filter((c) => c.args[0] === "deployments").map((c) => c.args[3])).toEqual(["edgeclaw-eu", "edgeclaw-us", "edgeclaw-apac"]);
+    expect(a.state().deployed!.filter((d) => d.stub).map((d) => d.name)).toEqual(["edgeclaw-us", "edgeclaw-apac"]);
     expect(calls.at(-1)!.args.slice(0, 3)).toEqual(["deploy", "--env", "global"]);
     const euConfig = readFileSync(configOf(calls.find((c) => c.args[0] === "deploy" && c.args[2] === "eu")!), "utf8");
     expect(euConfig).toContain('"database_id": "eeeeeeee-0000-4000-8000-000000000001"');
@@ -156,6 +172,7 @@ describe("npm run deploy (real mode, fake wrangler CLI)", () => {
     const bulks = calls.filter((c) => c.args[1] === "bulk").map((c) => c.args[3]);
     expect(bulks).toEqual(["eu", "us", "apac"]);
     expect(calls.filter((c) => c.args.includes("global")).map((c) => c.args[0])).toEqual(["deploy"]);
+    expect(calls.some((c) => c.args[0] === "d1" && c.args.some((x) => x.includes("global")))).toBe(false);
     expect(r.output).toContain("https://edgeclaw-global.example-account.workers.dev");
   });
 
