@@ -14,6 +14,15 @@ export const doLocationHints = ["wnam", "enam", "sam", "weur", "eeur", "apac", "
 // and ids (ten_<region>_…), and REGION_<NAME> service bindings.
 export const REGION_NAME = /^[a-z][a-z0-9]{1,7}$/;
 
+// A route or custom domain (Wrangler's `routes` entries): `{"pattern": "eu.gw.example.com",
+// "custom_domain": true}` or `{"pattern": "gw.example.com/*", "zone_name": "example.com"}`.
+// Without routes a Worker is served on its workers.dev URL only.
+const route = z.union([
+  z.strictObject({ pattern: z.string().min(1).max(253), custom_domain: z.literal(true) }),
+  z.strictObject({ pattern: z.string().min(1).max(1024), zone_name: z.string().min(1).max(253) }),
+]);
+const routes = z.array(route).max(20).optional();
+
 const region = z.strictObject({
   name: z.string().regex(REGION_NAME, "a region name is 2-8 characters: a lower-case letter, then letters or digits"),
   // A jurisdiction is a guarantee (the database runs and stores only there); a location is a hint.
@@ -22,12 +31,15 @@ const region = z.strictObject({
     z.strictObject({ jurisdiction: z.enum(doJurisdictions) }),
     z.strictObject({ locationHint: z.enum(doLocationHints) }),
   ]),
+  routes,
 });
 
 export const regionsFile = z
   .strictObject({
     $comment: z.string().max(4000).optional(),
     regions: z.array(region).min(1).max(32),
+    // The global entry Worker (env.global): its routes, typically the one public hostname.
+    global: z.strictObject({ routes }).optional(),
   })
   .superRefine((file, ctx) => {
     const seen = new Set<string>();
@@ -40,10 +52,13 @@ export const regionsFile = z
   });
 
 export type Region = z.infer<typeof region>;
+export type Route = z.infer<typeof route>;
 export type RegionsFile = z.infer<typeof regionsFile>;
+// The regions, each carrying the file's global settings along (one value to pass around).
+export type Regions = Region[] & { globalRoutes?: Route[] };
 
 // Parses and validates; the error names the file and every problem with its path.
-export function parseRegions(text: string, source = "deploy/regions.json"): Region[] {
+export function parseRegions(text: string, source = "deploy/regions.json"): Regions {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -55,10 +70,12 @@ export function parseRegions(text: string, source = "deploy/regions.json"): Regi
     const problems = result.error.issues.map((i) => `  ${i.path.join(".") || "(root)"}: ${i.message}`).join("\n");
     throw new Error(`${source} is invalid:\n${problems}`);
   }
-  return result.data.regions;
+  const regions: Regions = result.data.regions;
+  if (result.data.global?.routes) regions.globalRoutes = result.data.global.routes;
+  return regions;
 }
 
-export function loadRegions(path: string): Region[] {
+export function loadRegions(path: string): Regions {
   return parseRegions(readFileSync(path, "utf8"), path);
 }
 

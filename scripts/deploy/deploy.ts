@@ -9,13 +9,13 @@ import { join, relative } from "node:path";
 import { baseConfig } from "../config/base.ts";
 import { regionVars, renderConfig, workerName } from "../config/generate.ts";
 import { regionBinding } from "../config/regions.ts";
-import type { Region } from "../config/regions.ts";
+import type { Region, Regions, Route } from "../config/regions.ts";
 import { collectSecrets } from "./secrets.ts";
 import type { Runner } from "./runner.ts";
 
 export interface DeployContext {
   root: string;
-  regions: Region[];
+  regions: Regions;
   runner: Runner;
   log: (line: string) => void;
   env: NodeJS.ProcessEnv;
@@ -145,9 +145,14 @@ async function ensureBoundWorkers(ctx: DeployContext): Promise<void> {
 
 const URL_RE = /https:\/\/[A-Za-z0-9.-]+(?:\/[^\s]*)?/g;
 
-function printUrls(ctx: DeployContext, place: string, deployOutput: string): void {
-  const urls = [...new Set(deployOutput.match(URL_RE) ?? [])].filter((u) => !u.includes("developers.cloudflare.com") && !u.includes("dash.cloudflare.com"));
-  if (urls.length === 0) ctx.log(`  ${workerName(place)}: no URL in wrangler's output (workers_dev off and no routes?)`);
+// The workers.dev URL wrangler printed, and the configured routes (a custom domain is served at
+// https://<pattern>; a zone route's pattern is shown as written).
+function printUrls(ctx: DeployContext, place: string, deployOutput: string, routes: Route[] = []): void {
+  const printed = [...new Set(deployOutput.match(URL_RE) ?? [])].filter((u) => !u.includes("developers.cloudflare.com") && !u.includes("dash.cloudflare.com"));
+  const custom = routes.filter((r) => "custom_domain" in r).map((r) => `https://${r.pattern}`);
+  const urls = [...new Set([...printed, ...custom])];
+  for (const r of routes) if ("zone_name" in r) ctx.log(`  ${workerName(place)}: route ${r.pattern} (zone ${r.zone_name})`);
+  if (urls.length === 0 && routes.length === 0) ctx.log(`  ${workerName(place)}: no URL in wrangler's output (workers.dev off and no routes?)`);
   for (const url of urls) {
     let base = url;
     while (base.endsWith("/")) base = base.slice(0, -1);
@@ -174,7 +179,7 @@ export async function deployRegion(ctx: DeployContext, region: Region): Promise<
   for (const w of secrets.warnings) ctx.log(`  warning: ${w}`);
   ctx.log(`  deploying ${name}`);
   const r = await wrangler(ctx, "deploying", ["deploy", "--env", region.name, "--config", config]);
-  printUrls(ctx, region.name, r.stdout);
+  printUrls(ctx, region.name, r.stdout, region.routes);
 }
 
 export async function deployGlobal(ctx: DeployContext): Promise<void> {
@@ -184,7 +189,7 @@ export async function deployGlobal(ctx: DeployContext): Promise<void> {
   await ensureBoundWorkers(ctx);
   await putSecrets(ctx, "global", config, secrets.values);
   const r = await wrangler(ctx, "deploying", ["deploy", "--env", "global", "--config", config]);
-  printUrls(ctx, "global", r.stdout);
+  printUrls(ctx, "global", r.stdout, ctx.regions.globalRoutes);
 }
 
 async function putSecrets(ctx: DeployContext, env: string, config: string, values: Record<string, string>): Promise<void> {
@@ -259,6 +264,6 @@ export async function dryRun(ctx: DeployContext, place: string): Promise<void> {
   for (const l of lines) ctx.log(l);
 }
 
-export function checkedInConfigIsCurrent(root: string, regions: Region[]): boolean {
+export function checkedInConfigIsCurrent(root: string, regions: Regions): boolean {
   return readFileSync(join(root, "wrangler.jsonc"), "utf8") === renderConfig(regions);
 }

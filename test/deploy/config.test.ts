@@ -2,8 +2,9 @@
 // comments, inheritance and the not-inherited keys are resolved exactly as a deploy would): every
 // regional env carries the default env's D1, Durable Objects, migrations, crons, rate limits and
 // vars plus the region contract; the global entry carries none of the storage.
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { unstable_readConfig } from "wrangler";
 import { buildConfig, placeholderDatabaseId, regionVars, renderConfig, workerName } from "../../scripts/config/generate.ts";
@@ -106,7 +107,28 @@ describe("deploy/regions.json", () => {
     }
   });
 
+  it("puts routes on a region's env and the global entry's, as Wrangler reads them", () => {
+    const withRoutes = parseRegions(
+      `{ "regions": [{ "name": "eu", "d1": { "jurisdiction": "eu" }, "durableObjects": { "jurisdiction": "eu" }, "routes": [{ "pattern": "eu.gw.example.com", "custom_domain": true }] }],` +
+        ` "global": { "routes": [{ "pattern": "gw.example.com/*", "zone_name": "example.com" }] } }`,
+    );
+    const dir = mkdtempSync(join(tmpdir(), "edgeclaw-routes-"));
+    try {
+      const path = join(dir, "wrangler.jsonc");
+      writeFileSync(path, renderConfig(withRoutes, { root: relative(dir, root).split("\\").join("/") }));
+      const readAt = (env: string) => unstable_readConfig({ config: path, env }, { hideWarnings: true });
+      expect(readAt("eu").routes).toEqual([{ pattern: "eu.gw.example.com", custom_domain: true }]);
+      expect(readAt("global").routes).toEqual([{ pattern: "gw.example.com/*", zone_name: "example.com" }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // The checked-in file has none: every Worker is on workers.dev.
+    expect(read().routes ?? []).toEqual([]);
+    expect(read("global").routes ?? []).toEqual([]);
+  });
+
   it.each([
+    ["a route without custom_domain or zone_name", `{ "regions": [{ "name": "eu", "d1": { "jurisdiction": "eu" }, "durableObjects": { "jurisdiction": "eu" }, "routes": [{ "pattern": "x.example.com" }] }] }`, /regions\.0\.routes/],
     ["a duplicate region", file("eu", "eu"), /listed twice/],
     ["a name with upper case", file("EU"), /regions\.0\.name/],
     ["a one-letter name", file("e"), /regions\.0\.name/],
