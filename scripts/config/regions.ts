@@ -4,11 +4,12 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 
 // The values wrangler 4.155.0 accepts (`wrangler d1 create --help`) and the Durable Object
-// jurisdictions and location hints Cloudflare documents (durable-objects/reference/data-location).
+// jurisdictions and location hints Cloudflare documents (durable-objects/reference/data-location),
+// the same lists the Worker accepts at runtime (workers/regions/settings.ts; a test compares them).
 export const d1Jurisdictions = ["eu", "us", "fedramp"] as const;
 export const d1Locations = ["weur", "eeur", "apac", "oc", "wnam", "enam"] as const;
 export const doJurisdictions = ["eu", "us", "fedramp", "fedramp-high"] as const;
-export const doLocationHints = ["wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me"] as const;
+export const doLocationHints = ["wnam", "enam", "sam", "weur", "eeur", "apac", "apac-ne", "apac-se", "oc", "afr", "me"] as const;
 
 // Short, lower-case: it goes into Worker and database names, API key prefixes (sk-ec-<region>-)
 // and ids (ten_<region>_…), and REGION_<NAME> service bindings.

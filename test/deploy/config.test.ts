@@ -8,7 +8,9 @@ import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { unstable_readConfig } from "wrangler";
 import { buildConfig, placeholderDatabaseId, regionVars, renderConfig, workerName } from "../../scripts/config/generate.ts";
-import { loadRegions, parseRegions, regionBinding } from "../../scripts/config/regions.ts";
+import { doJurisdictions, doLocationHints, loadRegions, parseRegions, regionBinding } from "../../scripts/config/regions.ts";
+import { regionName } from "../../schema/admin.ts";
+import { JURISDICTIONS, LOCATION_HINTS } from "../../workers/regions/settings.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 const configPath = join(root, "wrangler.jsonc");
@@ -125,6 +127,12 @@ describe("deploy/regions.json", () => {
     // The checked-in file has none: every Worker is on workers.dev.
     expect(read().routes ?? []).toEqual([]);
     expect(read("global").routes ?? []).toEqual([]);
+  });
+
+  it("accepts exactly the placements and names the Worker accepts at runtime", () => {
+    expect([...doJurisdictions].sort()).toEqual([...JURISDICTIONS].sort());
+    expect([...doLocationHints].sort()).toEqual([...LOCATION_HINTS].sort());
+    for (const r of regions) expect(regionName.safeParse(r.name).success).toBe(true);
   });
 
   it.each([
