@@ -1,8 +1,8 @@
 // `npm run deploy`: the steps for one region (and the global entry), real or dry run.
 // Real: find or create the region's D1 database (with its jurisdiction or location hint), write a
 // deploy-time wrangler config with its real id (never in git), apply the D1 migrations remotely,
-// put the secrets (stdin of `wrangler secret bulk`), `wrangler deploy --env <region>`, print the
-// URLs. Dry run: everything that needs no account: config validation, the bundle
+// upload a stub for each bound region Worker not on the account yet, put the secrets (stdin of
+// `wrangler secret bulk`), `wrangler deploy --env <region>`, print the URLs. Dry run: everything that needs no account: config validation, the bundle
 // (`wrangler deploy --dry-run`), the migrations and secret names that would go out, the plan.
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
