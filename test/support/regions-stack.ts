@@ -194,7 +194,11 @@ export async function startRegionsStack(options: RegionsStackOptions = {}): Prom
       body: body !== undefined ? JSON.stringify(body) : undefined,
     });
     const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path} (${region}): ${res.status} ${text.slice(0, 400)}`);
+    if (!res.ok) {
+      // A 5xx is the Worker's own failure: what the processes logged says why.
+      const logs = res.status >= 500 ? `\n--- ${region}:\n${output(region).slice(-4000)}\n--- global:\n${output("global").slice(-2000)}` : "";
+      throw new Error(`${method} ${path} (${region}): ${res.status} ${text.slice(0, 400)}${logs}`);
+    }
     return JSON.parse(text);
   };
 
