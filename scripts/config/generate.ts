@@ -77,6 +77,11 @@ export function buildConfig(regions: Regions, opts: BuildOptions = {}): JsonObje
       durable_objects: clone(base.durable_objects),
       migrations: clone(base.migrations),
       ratelimits: clone(base.ratelimits),
+      // A chat request makes several round trips to the region's D1 and Durable Objects and a
+      // long call to the model provider: Smart Placement may run the Worker near those rather
+      // than near the caller (docs/deploy.md, "Smart Placement"). The global entry makes one hop
+      // and stays near the caller.
+      placement: { mode: "smart" },
       ...(region.routes ? { routes: clone(region.routes) } : {}),
     };
   }
