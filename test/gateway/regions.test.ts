@@ -234,6 +234,27 @@ describe("the global entry", () => {
     for (const s of [...eu.seen, ...us.seen]) expect(s.headers.get(FORWARDED_HEADER)).toBe("entry");
   });
 
+  it("hands a WebChat WebSocket upgrade through to the account's region, socket and all", async () => {
+    const eu = regionWorker(() => {
+      const pair = new WebSocketPair();
+      const server = pair[1];
+      server.accept();
+      server.addEventListener("message", (e) => server.send(`eu heard ${String(e.data)}`));
+      return new Response(null, { status: 101, webSocket: pair[0] });
+    });
+    const bindings: Vars = { GATEWAY_ROLE: "entry", REGIONS: "eu,us", REGION_EU: eu.binding };
+    const res = await send(bindings, "GET", `/webchat/chn_eu_${"f".repeat(24)}/ws?peer=p1`, { headers: { upgrade: "websocket" } });
+    expect(res.status).toBe(101);
+    expect(res.headers.get("x-request-id")).toBeTruthy();
+    const socket = res.webSocket!;
+    socket.accept();
+    const heard = new Promise<string>((resolve) => socket.addEventListener("message", (e) => resolve(String(e.data))));
+    socket.send("hello");
+    expect(await heard).toBe("eu heard hello");
+    socket.close();
+    expect(eu.seen[0]!.headers.get("upgrade")).toBe("websocket");
+  });
+
   it("answers what it cannot place with a clear error and stores nothing (it has nowhere to)", async () => {
     const { eu, us, bindings } = entry();
     const noRegionKey = await send(bindings, "GET", "/v1/models", { bearer: "sk-edgeclaw-legacy" });
