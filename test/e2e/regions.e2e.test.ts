@@ -140,11 +140,13 @@ describe("two regions behind one global entry", () => {
   it("gives each region's tenant ids and keys that carry its region", () => {
     for (const region of REGIONS) {
       const t = tenants[region];
-      expect(t.id).toMatch(new RegExp(`^ten_${region}_[0-9a-f]{24}$`));
-      expect(t.key).toMatch(new RegExp(`^sk-ec-${region}-[A-Za-z0-9_-]{43}$`));
-      expect(t.telegram.id).toMatch(new RegExp(`^chn_${region}_[0-9a-f]{24}$`));
+      // Fixed patterns, then the region (no RegExp built from a value).
+      const id = /^(ten|chn|job)_([a-z][a-z0-9]{1,7})_[0-9a-f]{24}$/;
+      for (const [value, kind] of [[t.id, "ten"], [t.telegram.id, "chn"], [t.hook.id, "chn"], [t.jobId, "job"]] as const) {
+        expect(id.exec(value)?.slice(1), value).toEqual([kind, region]);
+      }
+      expect(/^sk-ec-([a-z][a-z0-9]{1,7})-[A-Za-z0-9_-]{43}$/.exec(t.key)?.[1]).toBe(region);
       expect(t.hook.token.startsWith(`ehk_${t.hook.id}.`)).toBe(true);
-      expect(t.jobId).toMatch(new RegExp(`^job_${region}_[0-9a-f]{24}$`));
     }
   });
 
