@@ -132,11 +132,11 @@ describe("a regional Worker", () => {
     expect(JSON.parse(seen.body)).toMatchObject({ model: "m", stream: true });
   });
 
-  it("never forwards twice: another region's request that arrives already forwarded is refused with 421", async () => {
+  it("never forwards twice: another region's request that arrives already forwarded is refused with 409", async () => {
     const us = regionWorker();
     const eu = regionalEnv("eu", { us: us.binding });
     const res = await send(eu, "POST", "/v1/chat/completions", { bearer: `sk-ec-us-${"B".repeat(43)}`, body: hello, headers: { [FORWARDED_HEADER]: "entry" } });
-    expect(res.status).toBe(421);
+    expect(res.status).toBe(409);
     expect((await json(res)).error.code).toBe("misdirected_region");
     expect(us.seen).toHaveLength(0);
   });
@@ -174,21 +174,21 @@ describe("a regional Worker", () => {
     expect(forwarded.status).toBe(200);
     expect(us.seen).toHaveLength(1);
     const already = await send(eu, "GET", "/admin/tenants", { bearer: usToken, headers: { [FORWARDED_HEADER]: "entry" } });
-    expect(already.status).toBe(421);
+    expect(already.status).toBe(409);
   });
 
-  it("answers a question about another region's tenant with a clear 421, not an empty list from its own database", async () => {
+  it("answers a question about another region's tenant with a clear 409, not an empty list from its own database", async () => {
     const eu = regionalEnv("eu", {});
     const owner = await token({ sub: "owner", role: "owner" });
     // In a body (the gate does not read bodies), the tenant id still says where it lives.
     const res = await send(eu, "POST", "/admin/api-keys", { bearer: owner, body: { tenant_id: `ten_us_${"0".repeat(24)}`, name: "k" } });
-    expect(res.status).toBe(421);
+    expect(res.status).toBe(409);
     const body = await json(res);
     expect(body.error.code).toBe("wrong_region");
     expect(body.error.message).toContain("X-EdgeClaw-Region: us");
-    // In the query, the gate sees it: a call already forwarded once stops with 421 too.
+    // In the query, the gate sees it: a call already forwarded once stops with 409 too.
     const listed = await send(eu, "GET", `/admin/api-keys?tenant_id=ten_us_${"0".repeat(24)}`, { bearer: owner, headers: { [FORWARDED_HEADER]: "entry" } });
-    expect(listed.status).toBe(421);
+    expect(listed.status).toBe(409);
     expect((await json(listed)).error.code).toBe("misdirected_region");
   });
 

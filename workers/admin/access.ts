@@ -45,7 +45,7 @@ export function assertVisible(claims: AdminClaims, rowTenantId: string | null, w
 function assertHomeRegion(claims: AdminClaims, tenantId: string | undefined): void {
   const home = regionOfId(tenantId);
   if (home !== null && claims.region !== undefined && home !== claims.region) {
-    throw new ApiError(421, "wrong_region", `Tenant '${tenantId}' lives in region '${home}'; this call is served by region '${claims.region}'. Send it with X-EdgeClaw-Region: ${home}.`);
+    throw new ApiError(409, "wrong_region", `Tenant '${tenantId}' lives in region '${home}'; this call is served by region '${claims.region}'. Send it with X-EdgeClaw-Region: ${home}.`);
   }
 }
 

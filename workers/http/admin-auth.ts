@@ -49,7 +49,7 @@ export function adminAuth(): MiddlewareHandler<AppEnv> {
 function inRegion(claims: AdminTokenClaims, self: string | null): AdminTokenClaims {
   if (self === null) return claims;
   if (claims.region !== undefined && claims.region !== self) {
-    throw new ApiError(421, "misdirected_region", `This admin token belongs to region '${claims.region}'; this is region '${self}'.`);
+    throw new ApiError(409, "misdirected_region", `This admin token belongs to region '${claims.region}'; this is region '${self}'.`);
   }
   return { ...claims, region: self };
 }

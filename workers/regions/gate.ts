@@ -30,7 +30,7 @@ export function regionGate(): MiddlewareHandler<AppEnv> {
     if (!settings.regions.includes(claim.region)) throw unknownRegion(claim, settings);
     if (claim.region === settings.self) return next();
     if (c.req.header(FORWARDED_HEADER) !== undefined) {
-      throw new ApiError(421, "misdirected_region", `This is the ${settings.self ?? "entry"} Worker; the ${claim.source} belongs to region '${claim.region}', and the request was already forwarded once.`);
+      throw new ApiError(409, "misdirected_region", `This is the ${settings.self ?? "entry"} Worker; the ${claim.source} belongs to region '${claim.region}', and the request was already forwarded once.`);
     }
     const target = (c.env as unknown as Record<string, unknown>)[`REGION_${claim.region.toUpperCase()}`] as Fetcher | undefined;
     if (typeof target?.fetch !== "function") {
