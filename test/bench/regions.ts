@@ -16,6 +16,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { root, startFakeUpstreamProcess } from "../support/local-stack.ts";
 import { startRegionsStack, type RegionsStack } from "../support/regions-stack.ts";
+import { chatBody as body, load, pct, round } from "./load.ts";
 
 const N_C1 = Number(process.env.REGIONS_BENCH_N1 ?? 500);
 const N_C10 = Number(process.env.REGIONS_BENCH_N10 ?? 2000);
@@ -24,38 +25,6 @@ const STREAMS = Number(process.env.REGIONS_BENCH_STREAMS ?? 10);
 
 function log(msg: string) {
   console.log(`[bench:regions] ${msg}`);
-}
-
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
-};
-const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
-
-let seq = 0;
-const body = (model: string, stream = false) => JSON.stringify({ model, temperature: 0, messages: [{ role: "user", content: `bench message ${seq++}` }], ...(stream ? { stream: true } : {}) });
-
-// Runs `total` requests through `send` with `concurrency` workers; latencies in ms.
-async function load(concurrency: number, total: number, send: () => Promise<Response>): Promise<{ ms: number[]; failed: number }> {
-  const ms: number[] = [];
-  let failed = 0;
-  let left = total;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (left-- > 0) {
-        const t0 = performance.now();
-        try {
-          const res = await send();
-          await res.arrayBuffer();
-          if (res.status !== 200) failed++;
-        } catch {
-          failed++;
-        }
-        ms.push(performance.now() - t0);
-      }
-    }),
-  );
-  return { ms, failed };
 }
 
 // One streamed answer: when its first SSE chunk and its end arrived (ms after sending).

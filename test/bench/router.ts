@@ -17,6 +17,7 @@ import { signAdminToken } from "../../workers/auth/admin-token.ts";
 import type { FakeUpstream } from "../fakes/openai-upstream.ts";
 import { freePort, quietEnv as quiet, root, startFakeUpstreamProcess, wranglerBin as wrangler } from "../support/local-stack.ts";
 import { startRelay, startWorkerd, type WorkerdHost } from "./workerd-host.ts";
+import { chatBody as body, load, pct, round } from "./load.ts";
 
 const FAULT_S = Number(process.env.ROUTER_FAULT_SECONDS ?? 30);
 const N_C1 = Number(process.env.ROUTER_BENCH_N1 ?? 1000);
@@ -54,41 +55,6 @@ function start(command: string, args: string[], env: NodeJS.ProcessEnv): ChildPr
 
 function stopAll() {
   for (const child of children) if (child.exitCode === null && child.pid) child.kill("SIGINT");
-}
-
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
-};
-const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
-
-let seq = 0;
-const body = (model: string) => JSON.stringify({ model, temperature: 0, messages: [{ role: "user", content: `bench message ${seq++}` }] });
-
-// Runs `total` requests through `send` with `concurrency` workers; latencies in ms.
-async function load(concurrency: number, total: number, send: () => Promise<Response>): Promise<{ ms: number[]; failed: number; reported: number[] }> {
-  const ms: number[] = [];
-  const reported: number[] = [];
-  let failed = 0;
-  let left = total;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (left-- > 0) {
-        const t0 = performance.now();
-        try {
-          const res = await send();
-          await res.arrayBuffer();
-          if (res.status !== 200) failed++;
-          const own = res.headers.get("x-edgeclaw-overhead-ms");
-          if (own !== null) reported.push(Number(own));
-        } catch {
-          failed++;
-        }
-        ms.push(performance.now() - t0);
-      }
-    }),
-  );
-  return { ms, failed, reported };
 }
 
 // The fake upstreams run in processes of their own (see startFakeUpstreamProcess); stopAll
