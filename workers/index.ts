@@ -2,6 +2,7 @@
 import { dailyMaintenance } from "./admin/maintenance.ts";
 import { app } from "./app.ts";
 import type { Env } from "./env.ts";
+import { consumeUsage } from "./usage/consumer.ts";
 
 export { ChannelAccountLedger } from "../durable-objects/account-ledger.ts";
 export { SpendBudget } from "../durable-objects/budget.ts";
@@ -19,5 +20,9 @@ export default {
   // The daily cron (wrangler.jsonc triggers): audit retention purge, expired token revocations.
   scheduled(_controller, env, ctx) {
     ctx.waitUntil(dailyMaintenance(env));
+  },
+  // The usage queue (wrangler.jsonc queues): each batch of usage events into D1 in one write.
+  async queue(batch, env, _ctx) {
+    await consumeUsage(batch, env);
   },
 } satisfies ExportedHandler<Env>;

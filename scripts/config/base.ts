@@ -6,6 +6,10 @@
 
 export const PLACEHOLDER_DATABASE_ID = "00000000-0000-4000-8000-000000000000";
 
+// The usage queue (workers/usage/): every model call's usage event, consumed into D1 in batches.
+// Each region's env has its own pair, named edgeclaw-usage-<region> (scripts/config/generate.ts).
+export const USAGE_QUEUE = "edgeclaw-usage";
+
 // Durable Object classes in the order they were added: each binding and its migration tag.
 const durableObjects = [
   { name: "BREAKERS", class_name: "CircuitBreaker" },
@@ -57,6 +61,12 @@ export const baseConfig = {
     { tag: "v8-feishu-tokens", new_sqlite_classes: ["FeishuTokenCache"] },
   ],
   ratelimits: [{ name: "CHANNEL_INGRESS", namespace_id: "1001", simple: { limit: 3000, period: 60 } }],
+  queues: {
+    producers: [{ binding: "USAGE_QUEUE", queue: USAGE_QUEUE }],
+    consumers: [
+      { queue: USAGE_QUEUE, max_batch_size: 100, max_batch_timeout: 2, max_retries: 10, dead_letter_queue: `${USAGE_QUEUE}-dlq` },
+    ],
+  },
 };
 
 export type BaseConfig = typeof baseConfig;
@@ -125,6 +135,11 @@ export const baseComments: Record<string, string> = {
   "durable_objects.bindings.FEISHU_TOKENS":
     "One tenant_access_token cache per Feishu/Lark app account: one refresh at a time, shared by\n" +
     "every session of the account (durable-objects/feishu-token.ts, workers/channels/feishu-token.ts).",
+  queues:
+    "Usage events (workers/usage/): the Worker and its Durable Objects send one per model call without\n" +
+    "waiting; the queue() handler inserts each delivered batch into D1 (usage_events) in one statement\n" +
+    "batch, INSERT OR IGNORE on the event id. A batch whose insert fails is retried (max_retries), then\n" +
+    "goes to the dead-letter queue. Regional envs use edgeclaw-usage-<region> and its -dlq.",
   migrations: "One migration per Durable Object class, in the order the classes were added (never edit or reorder a deployed one).",
   "ratelimits.CHANNEL_INGRESS":
     "Per-location first gate on each channel account's inbound messages (webhooks, hooks, WebChat\n" +

@@ -4,7 +4,7 @@
 // bindings), and the thin `global` entry env. Pure: no file access, so the deploy script and the
 // tests build the same text in memory.
 import { createHash } from "node:crypto";
-import { baseComments, baseConfig } from "./base.ts";
+import { baseComments, baseConfig, type BaseConfig } from "./base.ts";
 import { regionBinding, type Region, type Regions } from "./regions.ts";
 
 export const GENERATED_HEADER = [
@@ -46,6 +46,20 @@ export function placeholderDatabaseId(region: string): string {
   return `00000000-0000-4000-8000-${createHash("sha256").update(region).digest("hex").slice(0, 12)}`;
 }
 
+// The default env's queues under region-suffixed names (edgeclaw-usage -> edgeclaw-usage-eu, its
+// dead-letter queue edgeclaw-usage-eu-dlq): queues are account-wide, so each region needs its own
+// for its events to stay in (and be consumed into) the region's own D1.
+export function regionQueueName(queue: string, region: string): string {
+  return queue.endsWith("-dlq") ? `${queue.slice(0, -4)}-${region}-dlq` : `${queue}-${region}`;
+}
+
+function regionQueues(queues: BaseConfig["queues"], region: string): JsonObject {
+  return {
+    producers: queues.producers.map((p) => ({ ...p, queue: regionQueueName(p.queue, region) })),
+    consumers: queues.consumers.map((c) => ({ ...c, queue: regionQueueName(c.queue, region), dead_letter_queue: regionQueueName(c.dead_letter_queue, region) })),
+  };
+}
+
 function services(all: Region[]): JsonObject[] {
   return all.map((r) => ({ binding: regionBinding(r.name), service: workerName(r.name) }));
 }
@@ -77,6 +91,7 @@ export function buildConfig(regions: Regions, opts: BuildOptions = {}): JsonObje
       durable_objects: clone(base.durable_objects),
       migrations: clone(base.migrations),
       ratelimits: clone(base.ratelimits),
+      queues: regionQueues(base.queues, region.name),
       // A chat request makes several round trips to the region's D1 and Durable Objects and a
       // long call to the model provider: Smart Placement may run the Worker near those rather
       // than near the caller (docs/deploy.md, "Smart Placement"). The global entry makes one hop
@@ -97,6 +112,7 @@ export function buildConfig(regions: Regions, opts: BuildOptions = {}): JsonObje
     migrations: [],
     triggers: { crons: [] },
     ratelimits: [],
+    queues: { producers: [], consumers: [] },
     ...(regions.globalRoutes ? { routes: clone(regions.globalRoutes) } : {}),
   };
   return {
@@ -111,6 +127,7 @@ export function buildConfig(regions: Regions, opts: BuildOptions = {}): JsonObje
     durable_objects: base.durable_objects,
     migrations: base.migrations,
     ratelimits: base.ratelimits,
+    queues: base.queues,
     env,
   };
 }

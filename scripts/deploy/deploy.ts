@@ -223,6 +223,7 @@ export function expectedBindings(regions: Region[], place: string): string[] {
     ...baseConfig.d1_databases.map((d) => d.binding),
     ...baseConfig.durable_objects.bindings.map((b) => b.name),
     ...baseConfig.ratelimits.map((r) => r.name),
+    ...baseConfig.queues.producers.map((q) => q.binding),
     ...Object.keys(baseConfig.vars),
   ];
   return [...base, ...services, ...Object.keys(regionVars(region, regions))].sort();

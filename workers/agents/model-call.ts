@@ -11,8 +11,9 @@ import { callRoute } from "../router/call.ts";
 import type { Trail } from "../router/engine.ts";
 import { requestFacts } from "../router/facts.ts";
 import { reserve, type Usage } from "../router/limits.ts";
-import { routingFor } from "../router/routing.ts";
+import { routingFor, type CompiledRoute } from "../router/routing.ts";
 import { requireTenantLive } from "../tenants/liveness.ts";
+import { streamReportedUsage, usageMeter, type UsageMeter } from "../usage/meter.ts";
 
 export interface ModelMessage {
   role: "system" | "user" | "assistant";
@@ -36,6 +37,10 @@ export interface ModelCall {
   // budget say: the scheduler's action deadline. The route's time budget shrinks to it (every
   // attempt's first-byte wait is bounded by it) and a stream still open then is cut.
   deadlineAt?: number;
+  // What the usage event calls this model call (workers/usage/): "agent_turn" unless said.
+  usageRoute?: "agent_turn" | "compaction" | "heartbeat" | "reminder";
+  // The channel the turn came from, when the caller knows it (usage events only).
+  channel?: string;
 }
 
 export interface ModelReply {
@@ -59,6 +64,29 @@ export async function callModel(env: Env, call: ModelCall): Promise<ModelReply> 
   if (!found) throw new ApiError(404, "model_not_found", `The agent's model '${call.model}' does not exist for this tenant.`);
   // An agent talks to a chat model: an embedding model is refused before anything is reserved.
   assertModelKind(found, undefined);
+  // From here on the call is metered: one usage event however it ends (workers/usage/).
+  const meter = usageMeter({
+    env,
+    waitUntil: call.waitUntil,
+    tenantId: call.tenantId,
+    keyId: null,
+    agentId: call.agentId,
+    channel: call.channel ?? null,
+    route: call.usageRoute ?? "agent_turn",
+    model: found.name,
+    requestId: call.requestId,
+    traceId: null,
+  });
+  try {
+    return await metered(env, call, request, found, routing, meter);
+  } catch (err) {
+    meter.failed(err);
+    throw err;
+  }
+}
+
+// The call itself, after the route was found: reserve, run the route, read the answer.
+async function metered(env: Env, call: ModelCall, request: ChatCompletionRequest, found: CompiledRoute, routing: Awaited<ReturnType<typeof routingFor>>, meter: UsageMeter): Promise<ModelReply> {
   const route = call.deadlineAt === undefined ? found : { ...found, retry: { ...found.retry, budget_ms: Math.max(1, Math.min(found.retry.budget_ms, call.deadlineAt - Date.now())) } };
   const headers = new Headers({ "x-request-id": call.requestId });
   const facts = requestFacts(request, { tier: routing.config.tier ?? null, priority: "normal", headers });
@@ -70,6 +98,7 @@ export async function callModel(env: Env, call: ModelCall): Promise<ModelReply> 
     call.waitUntil,
   );
   const trail: Trail = { attempts: 0, reasons: [], last: null };
+  meter.trail(trail);
   const called = await callRoute(
     {
       env,
@@ -90,12 +119,15 @@ export async function callModel(env: Env, call: ModelCall): Promise<ModelReply> 
     { onDelta: call.onDelta },
   );
   const target = called.served.target.path;
+  const prices = { input: called.served.target.inputPrice, output: called.served.target.outputPrice };
   if (called.kind === "json") {
     const text = called.answer.choices[0]?.message?.content ?? "";
     const content = typeof text === "string" ? text : "";
+    meter.finish({ status: 200, errorClass: null, usage: called.usage, estimated: !called.answer.usage, prices, cache: null });
     if (content) call.onDelta?.(content);
     return { text: content, usage: called.usage, target };
   }
+  meter.firstByte();
 
   // Drain the relayed stream: the recorder (settling at its end) collects content and usage.
   const reader = called.stream.getReader();
@@ -111,6 +143,17 @@ export async function callModel(env: Env, call: ModelCall): Promise<ModelReply> 
     }
   } finally {
     clearTimeout(timer);
+    // What the stream used so far was spent (the reservation settled with it too), even when it
+    // was cut or broke: the event carries it with the error.
+    const broke = cut ? "deadline_exceeded" : called.recorder.error() !== null ? "upstream_stream_error" : null;
+    meter.finish({
+      status: cut ? 504 : broke ? 502 : 200,
+      errorClass: broke,
+      usage: called.recorder.usage(),
+      estimated: !streamReportedUsage(called.recorder.text()),
+      prices,
+      cache: null,
+    });
   }
   if (cut) throw new ApiError(504, "deadline_exceeded", "The model call did not finish before the caller's deadline.");
   const failed = called.recorder.error();

@@ -11,7 +11,7 @@ import type { ChatCompletionRequest, ChatCompletionResponse } from "../../schema
 import { priorities, type Priority } from "../../schema/route-config.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
-import { callRoute, type Called } from "../router/call.ts";
+import { callRoute, type Called, type StreamRecorder } from "../router/call.ts";
 import type { Trail } from "../router/engine.ts";
 import { requestFacts } from "../router/facts.ts";
 import { keySettings, reserve, type Held } from "../router/limits.ts";
@@ -19,6 +19,8 @@ import { lead, leaderFor, lookup, planCache, recordMissCost, replay, store, type
 import { droppedOnPath, enforceStrictParams } from "../router/params.ts";
 import { routingFor } from "../router/routing.ts";
 import { applyOperationFacts, assertModelKind, operationCache, type Operation, type OperationResponse } from "../router/operations/index.ts";
+import { traceIdOf } from "../usage/event.ts";
+import { streamReportedUsage, usageMeter, type UsageMeter } from "../usage/meter.ts";
 
 export const SSE_HEADERS = { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" };
 
@@ -52,6 +54,19 @@ export async function runChat(c: Context<AppEnv>, request: ChatCompletionRequest
   else enforceStrictParams(route, request);
   c.header("x-edgeclaw-model", route.name);
   c.header("x-edgeclaw-config-version", String(routing.version));
+  // From here on the call is metered: one usage event however it ends (workers/usage/).
+  const meter = usageMeter({
+    env: c.env,
+    waitUntil,
+    tenantId: principal.tenantId,
+    keyId: principal.keyId,
+    agentId: null,
+    channel: null,
+    route: c.req.path,
+    model: route.name,
+    requestId,
+    traceId: traceIdOf(headers.get("traceparent")),
+  });
 
   const key = keySettings(routing.config, principal.keyId);
   const priority = lowerPriority(key.priority, headers.get("x-edgeclaw-priority"));
@@ -82,6 +97,7 @@ export async function runChat(c: Context<AppEnv>, request: ChatCompletionRequest
     held = await reserving;
   } catch (err) {
     looking.catch(() => {});
+    meter.failed(err);
     throw err;
   }
 
@@ -100,16 +116,29 @@ export async function runChat(c: Context<AppEnv>, request: ChatCompletionRequest
         // The same request went to this target: the same parameters were left out of it.
         const dropped = droppedOnPath(route, entry.served.path, request);
         if (dropped.length > 0) c.header("x-edgeclaw-dropped-params", dropped.join(","));
-        return fromCache(c, entry, hit ? "HIT" : "COALESCED");
+        const status: CacheStatus = hit ? "HIT" : "COALESCED";
+        // Nothing was spent upstream: no tokens, no cost (the reservation settles at zero too).
+        meter.finish({
+          status: 200,
+          errorClass: null,
+          usage: null,
+          estimated: false,
+          prices: null,
+          cache: status,
+          servedBy: { provider: entry.served.provider, upstreamModel: entry.served.upstreamModel, target: entry.served.path, replica: null },
+        });
+        return fromCache(c, entry, status);
       }
     }
   } catch (err) {
     waitUntil(held.settle(null, { input: 0, output: 0 }));
+    meter.failed(err);
     throw err;
   }
 
   const leading = plan.key ? lead(plan.key) : null;
   const trail: Trail = { attempts: 0, reasons: [], last: null };
+  meter.trail(trail);
   const started = Date.now();
   // What misses cost upstream, averaged per route, decides whether the location's Cache API
   // is worth it.
@@ -138,6 +167,7 @@ export async function runChat(c: Context<AppEnv>, request: ChatCompletionRequest
       held,
       {
         onStreamEnd(completed, recorder) {
+          meterStream(meter, trail, completed, recorder, plan.status);
           if (!leading || !plan.key) return;
           if (!completed) return leading.done(null);
           const entry = cached("sse", recorder.text());
@@ -150,6 +180,7 @@ export async function runChat(c: Context<AppEnv>, request: ChatCompletionRequest
   } catch (err) {
     leading?.done(null);
     describe(c, trail, plan.status);
+    meter.failed(err, plan.status);
     throw err;
   }
   describe(c, trail, plan.status);
@@ -165,6 +196,15 @@ export async function runChat(c: Context<AppEnv>, request: ChatCompletionRequest
 
   if (called.kind === "json") {
     const body = JSON.stringify(called.answer);
+    meter.finish({
+      status: 200,
+      errorClass: null,
+      usage: called.usage,
+      // callRoute estimates from the prompt when the upstream's answer has no usage.
+      estimated: !(called.answer as { usage?: unknown }).usage,
+      prices: { input: served.target.inputPrice, output: served.target.outputPrice },
+      cache: plan.status,
+    });
     recordCost();
     if (leading && plan.key) {
       const entry = cached("json", body);
@@ -173,7 +213,25 @@ export async function runChat(c: Context<AppEnv>, request: ChatCompletionRequest
     }
     return { kind: "json", body };
   }
+  // The stream's first bytes arrived before callRoute returned (a stream counts as answered then).
+  meter.firstByte();
   return { kind: "sse", stream: called.stream };
+}
+
+// A relayed stream ended: its usage (the upstream's usage chunk, else counted from the content),
+// and whether it ended cleanly. The status was 200 once the stream started.
+// The served target is the trail's last one (a stream, once started, never moves on).
+function meterStream(meter: UsageMeter, trail: Trail, completed: boolean, recorder: StreamRecorder, cache: CacheStatus): void {
+  const failed = recorder.error();
+  const target = trail.last?.target;
+  meter.finish({
+    status: 200,
+    errorClass: failed !== null ? "upstream_stream_error" : completed ? null : "stream_incomplete",
+    usage: recorder.usage(),
+    estimated: !streamReportedUsage(recorder.text()),
+    prices: target ? { input: target.inputPrice, output: target.outputPrice } : null,
+    cache,
+  });
 }
 
 

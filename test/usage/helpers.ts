@@ -1,0 +1,41 @@
+// Reads usage rows back from D1 as the queue consumer wrote them.
+import { env } from "cloudflare:workers";
+import type { UsageEventRow } from "../../schema/usage.ts";
+
+export interface RawUsageRow {
+  id: string;
+  tenant_id: string;
+  key_id: string | null;
+  agent_id: string | null;
+  route: string;
+  model: string;
+  provider: string | null;
+  upstream_model: string | null;
+  target: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  tokens_estimated: number;
+  cost_micro_usd: number;
+  latency_ms: number;
+  ttft_ms: number | null;
+  status: number;
+  error_class: string | null;
+  cache: string | null;
+  attempts: number;
+  fallbacks: string | null;
+  request_id: string;
+  trace_id: string | null;
+}
+
+// Waits (polling D1) until the queue has delivered `count` events of this request id: the
+// producer never waits on the consumer, so a test reads the rows when they land.
+export async function usageRowsFor(requestId: string, count = 1, waitMs = 20_000): Promise<RawUsageRow[]> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    const { results } = await env.DB.prepare("SELECT * FROM usage_events WHERE request_id = ? ORDER BY at").bind(requestId).all<RawUsageRow>();
+    if (results.length >= count || Date.now() > until) return results;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export type { UsageEventRow };
