@@ -110,6 +110,7 @@ export async function summarize(
       { role: "user", content: transcript },
     ],
     maxTokens: Math.max(8, cap - estimateTokens(SUMMARY_PREFIX)),
+    usageRoute: "compaction",
     ...ids,
   });
   return clampToTokens(SUMMARY_PREFIX + reply.text.trim(), cap);

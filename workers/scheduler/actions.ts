@@ -88,6 +88,7 @@ async function heartbeat(env: Env, action: Extract<JobAction, { kind: "heartbeat
     sessionKey: action.session_key,
     waitUntil: ctx.waitUntil,
     deadlineAt: ctx.deadlineAt,
+    usageRoute: "heartbeat",
   });
   if (isNothingToReport(reply.text)) return { ok: true, detail: "nothing to report (not sent)" };
   return notifySession(env, action.session_key, ctx, reply.text.trim().slice(0, 4000));
