@@ -11,6 +11,7 @@ import { chatCompletions } from "./http/routes/chat.ts";
 import { completions } from "./http/routes/completions.ts";
 import { embeddings } from "./http/routes/embeddings.ts";
 import { detokenize, tokenize } from "./http/routes/tokenize.ts";
+import { tracing } from "./tracing/tracer.ts";
 
 export function createApp(deps: Deps) {
   const app = new Hono();
@@ -28,6 +29,8 @@ export function createApp(deps: Deps) {
   // vLLM's tokenizer routes live beside /v1, not under it; they are model API all the same.
   app.use("/tokenize", apiKey);
   app.use("/detokenize", apiKey);
+  // After the key check, so only callers that got in can spend the span buffer.
+  if (deps.spans) app.use("/v1/*", tracing(deps.spans));
 
   app.use(
     "*",
@@ -44,7 +47,7 @@ export function createApp(deps: Deps) {
     const models = deps.registry.list().map((m) => ({ id: m.id, slots: m.pool.size, free_slots: m.pool.size - m.pool.running, waiting: m.pool.waiting }));
     return c.json({ status: models.length ? "ready" : "not_ready", models }, models.length ? 200 : 503);
   });
-  app.get("/metrics", (c) => c.text(deps.metrics.render(deps.registry), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }));
+  app.get("/metrics", async (c) => c.text(await deps.metrics.renderAll(deps.registry), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }));
 
   app.get("/v1/models", (c) =>
     c.json({

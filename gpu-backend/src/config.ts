@@ -39,6 +39,20 @@ const EnvSchema = z.object({
   HF_ENDPOINT: z.url().optional(),
   DOWNLOAD_STALL_SECONDS: int(1).default(30),
   MODEL_CACHE_DIR: z.string().min(1).default(join(homedir(), ".cache", "edgeclaw", "models")),
+  // OpenTelemetry's standard variables for span export (src/tracing/). No endpoint, no export.
+  OTEL_SDK_DISABLED: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  // Only OTLP/HTTP with JSON bodies is spoken: a collector set up for gRPC or protobuf would
+  // refuse every export, so say so at start-up instead.
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.literal("http/json", { message: "only http/json is supported" }).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: z.literal("http/json", { message: "only http/json is supported" }).optional(),
+  OTEL_EXPORTER_OTLP_HEADERS: z.string().max(8192).optional(),
+  OTEL_EXPORTER_OTLP_TIMEOUT: int(1).max(60_000).default(10_000),
+  OTEL_SERVICE_NAME: z.string().min(1).max(256).default("edgeclaw-gpu-backend"),
+  OTEL_BSP_SCHEDULE_DELAY: int(1).max(60_000).default(5000),
+  OTEL_BSP_MAX_QUEUE_SIZE: int(1).max(1_000_000).default(2048),
+  OTEL_BSP_MAX_EXPORT_BATCH_SIZE: int(1).max(100_000).default(512),
 });
 
 const ModelsFileSchema = z.object({

@@ -1,6 +1,22 @@
-// Prometheus text exposition, written by hand: a handful of counters, gauges and histograms do not
-// justify a metrics library. Gauges are read at scrape time from the registry, so they cannot drift.
+// Prometheus text exposition. The server's own series are written by hand: a handful of counters,
+// gauges and histograms, gauges read at scrape time from the registry so they cannot drift. The
+// standard process_* and nodejs_* series (CPU, memory, heap, event-loop lag, GC, handles) come from
+// prom-client's default collectors, in a Registry of their own appended after ours.
+import { collectDefaultMetrics, Registry } from "prom-client";
 import type { ModelRegistry } from "./engine/registry.ts";
+
+let processRegistry: Registry | undefined;
+/**
+ * The default collectors, started once per process: they describe the process, not one server, and
+ * each start would add another event-loop monitor and GC observer that nothing can stop.
+ */
+export function processMetrics(): Promise<string> {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry.metrics();
+}
 
 const TTFT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const TPOT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
@@ -39,6 +55,8 @@ const label = (v: string) => v.replace(/["\\\n]/g, (c) => (c === "\n" ? "\\n" : 
 export class Metrics {
   private readonly perModel = new Map<string, PerModel>();
   private rejected = 0;
+  /** Spans of the OTLP exporter (src/tracing/), sent and dropped; both stay 0 without tracing. */
+  readonly traceSpans = { exported: 0, dropped: 0 };
 
   private model(id: string): PerModel {
     let m = this.perModel.get(id);
@@ -64,6 +82,11 @@ export class Metrics {
   }
 
   recordQueueFull() { this.rejected++; }
+
+  /** Everything /metrics serves: the server's own series, then the process's. */
+  async renderAll(registry: ModelRegistry): Promise<string> {
+    return this.render(registry) + (await processMetrics());
+  }
 
   render(registry: ModelRegistry): string {
     const out: string[] = [];
@@ -106,6 +129,8 @@ export class Metrics {
       entries.flatMap(([id, m]) => [...m.outcomes].map(([o, n]): [string, number] => [`model="${label(id)}",outcome="${label(o)}"`, n])),
     );
     counter("edgeclaw_requests_rejected_total", "Requests refused because the queue was full.", [["", this.rejected]]);
+    counter("edgeclaw_trace_spans_exported_total", "Spans the OTLP collector accepted.", [["", this.traceSpans.exported]]);
+    counter("edgeclaw_trace_spans_dropped_total", "Spans dropped: buffer full, export failed or timed out, or left at shutdown.", [["", this.traceSpans.dropped]]);
 
     const histogram = (name: string, help: string, pick: (m: PerModel) => Histogram, labelName = "model") => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`);

@@ -10,13 +10,16 @@ import { ModelRegistry } from "./engine/registry.ts";
 import { Metrics } from "./metrics.ts";
 import { allowedSource } from "./models/allowed-source.ts";
 import { resolveModelSource, TINY_MODEL_ID } from "./models/source.ts";
+import { createExporter } from "./tracing/setup.ts";
 
 export type RunningServer = { url: string; registry: ModelRegistry; metrics: Metrics; loaded: Promise<string[]>; close: () => Promise<void> };
 
 export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
+  const metrics = new Metrics();
+  // Before llama.cpp starts: a malformed OTEL_EXPORTER_OTLP_HEADERS fails start-up at once.
+  const spans = createExporter(cfg, metrics.traceSpans);
   const llama = await createLlama(cfg.GPU, cfg.THREADS);
   const registry = new ModelRegistry(llama, { contextSize: cfg.CONTEXT_SIZE, slots: cfg.SLOTS, queueLimit: cfg.QUEUE_LIMIT, threads: cfg.THREADS });
-  const metrics = new Metrics();
   const sourceOptions = { hubEndpoint: cfg.HF_ENDPOINT, stallMs: cfg.DOWNLOAD_STALL_SECONDS * 1000 };
   const app = createApp({
     llama,
@@ -25,6 +28,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     adminToken: cfg.ADMIN_TOKEN,
     apiKeys: cfg.API_KEYS,
     maxBodyBytes: cfg.MAX_BODY_BYTES,
+    spans,
     // Admin-supplied sources are confined to hf: URIs and MODELS_DIR; a failed download is an error, never the tiny model.
     resolveSource: async (source) => {
       const r = await resolveModelSource(await allowedSource(source, cfg.MODELS_DIR), cfg.MODEL_CACHE_DIR, { ...sourceOptions, fallBackToTiny: false });
@@ -73,6 +77,8 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     clearInterval(sweep);
     await loaded;
     await registry.close();
+    // Last: the spans of the requests that just finished go out before the process ends.
+    await spans?.shutdown();
     await llama.dispose();
   };
   return { url, registry, metrics, loaded, close };

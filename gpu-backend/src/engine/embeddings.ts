@@ -13,7 +13,8 @@ export class InputTooLongError extends Error {
   }
 }
 
-export type EmbeddingResult = { vectors: Float32Array[]; promptTokens: number };
+/** `startedAt`: performance.now() when the request got the embedding context (its queue wait ended). */
+export type EmbeddingResult = { vectors: Float32Array[]; promptTokens: number; startedAt: number };
 export type PreparedInputs = { tokens: Token[][]; counts: number[]; total: number };
 
 /** Scales `v` to unit length (a zero vector stays zero). */
@@ -71,6 +72,7 @@ export class Embedder {
   /** Embeds each prepared input in order, waiting its turn; stops between inputs when `signal` aborts. */
   async embed(prepared: PreparedInputs, dims: number, signal?: AbortSignal): Promise<EmbeddingResult> {
     await this.pool.acquire(signal);
+    const startedAt = performance.now();
     try {
       const ctx = await this.ctx();
       const vectors: Float32Array[] = [];
@@ -79,7 +81,7 @@ export class Embedder {
         const e = await ctx.getEmbeddingFor(tokens);
         vectors.push(normalize(e.vector, dims));
       }
-      return { vectors, promptTokens: prepared.total };
+      return { vectors, promptTokens: prepared.total, startedAt };
     } finally {
       this.pool.release("embedder");
     }

@@ -9,6 +9,7 @@ import type { Deps } from "./deps.ts";
 import type { z } from "zod";
 import { ApiError, fromZod } from "./errors.ts";
 import { assertBodyBounds } from "./json-bounds.ts";
+import { traceOf, type RequestTrace } from "../tracing/tracer.ts";
 
 export class ClientGone extends Error {}
 /** What a request that its client abandoned answers (nobody reads it; it keeps the logs quiet). */
@@ -21,35 +22,68 @@ export type SlotSession = {
   finish: (outcome: string, r?: GenerationResult) => void;
 };
 
-export async function holdSlot(c: Context, deps: Deps, model: LoadedModel, prompt: { tokens: readonly Token[]; promptTokens: number }, arrivedAt: number): Promise<SlotSession> {
+export async function holdSlot(c: Context, deps: Deps, model: LoadedModel, prompt: { tokens: readonly Token[]; promptTokens: number }, arrivedAt: number, operation: "chat" | "text_completion"): Promise<SlotSession> {
   const cancel = new AbortController();
   const onClientAbort = () => cancel.abort(new ClientGone("client disconnected"));
   c.req.raw.signal.addEventListener("abort", onClientAbort, { once: true });
+  const trace = traceOf(c);
+  const queuedAt = performance.now();
+  const ahead = model.pool.waiting;
   let slot: LlamaContextSequence;
   try {
     slot = await model.acquire(prompt, cancel.signal);
   } catch (e) {
     c.req.raw.signal.removeEventListener("abort", onClientAbort);
-    if (cancel.signal.aborted) throw abandoned();
+    if (cancel.signal.aborted) {
+      trace?.child("prepare", arrivedAt, queuedAt);
+      trace?.child("queue_wait", queuedAt, performance.now(), { "edgeclaw.queue.ahead": ahead, "edgeclaw.outcome": "cancelled" });
+      throw abandoned();
+    }
     if (e instanceof QueueFullError) throw queueFull(deps, e);
     throw e;
   }
+  const acquiredAt = performance.now();
+  // A stream's span stays open until its generation ends, after the handler has returned.
+  const release = trace?.hold();
   let done = false;
   const finish = (outcome: string, r?: GenerationResult) => {
     if (done) return;
     done = true;
     c.req.raw.signal.removeEventListener("abort", onClientAbort);
     model.release(slot);
-    deps.metrics.recordGeneration(model.id, {
-      outcome,
-      promptTokens: r?.promptTokens ?? prompt.promptTokens,
-      completionTokens: r?.completionTokens ?? 0,
-      arrivedAt,
-      firstTokenAt: r?.firstTokenAt,
-      endedAt: performance.now(),
-    });
+    const endedAt = performance.now();
+    const promptTokens = r?.promptTokens ?? prompt.promptTokens;
+    const completionTokens = r?.completionTokens ?? 0;
+    deps.metrics.recordGeneration(model.id, { outcome, promptTokens, completionTokens, arrivedAt, firstTokenAt: r?.firstTokenAt, endedAt });
+    if (trace && release) {
+      recordPhases(trace, { arrivedAt, queuedAt, acquiredAt, firstTokenAt: r?.firstTokenAt, endedAt, ahead, outcome, promptTokens, completionTokens });
+      trace.attributes["gen_ai.operation.name"] = operation;
+      trace.attributes["gen_ai.request.model"] = model.id;
+      trace.attributes["gen_ai.usage.input_tokens"] = promptTokens;
+      trace.attributes["gen_ai.usage.output_tokens"] = completionTokens;
+      trace.attributes["gen_ai.response.finish_reasons"] = [outcome];
+      if (outcome === "error") trace.fail("generation failed");
+      release();
+    }
   };
   return { slot, cancel, finish };
+}
+
+/**
+ * The phases of one generation, as children of the request's span: prepare (validation, chat
+ * template, tokenizing, grammar compilation), queue_wait (for a slot), prompt_eval (from the slot
+ * to the first token: KV prefix reuse or erase, prompt evaluation, the first sample), generation
+ * (the remaining tokens). No first token (cancelled or failed during the prompt): no generation span.
+ */
+function recordPhases(trace: RequestTrace, p: { arrivedAt: number; queuedAt: number; acquiredAt: number; firstTokenAt?: number; endedAt: number; ahead: number; outcome: string; promptTokens: number; completionTokens: number }) {
+  const failed = p.outcome === "error" ? "generation failed" : undefined;
+  trace.child("prepare", p.arrivedAt, p.queuedAt, { "gen_ai.usage.input_tokens": p.promptTokens });
+  trace.child("queue_wait", p.queuedAt, p.acquiredAt, { "edgeclaw.queue.ahead": p.ahead });
+  const evalEnd = p.firstTokenAt ?? p.endedAt;
+  trace.child("prompt_eval", p.acquiredAt, evalEnd, { "gen_ai.usage.input_tokens": p.promptTokens }, p.firstTokenAt === undefined ? failed : undefined);
+  if (p.firstTokenAt !== undefined) {
+    trace.child("generation", p.firstTokenAt, p.endedAt, { "gen_ai.usage.output_tokens": p.completionTokens, "gen_ai.response.finish_reasons": [p.outcome], "edgeclaw.outcome": p.outcome }, failed);
+  }
 }
 
 /** A full queue: 503 queue_full with Retry-After, counted, so the router tries another replica. */

@@ -27,7 +27,7 @@ export function chatCompletions(deps: Deps) {
       if (e instanceof ContextLengthError) throw new ApiError(400, e.message, "context_length_exceeded", "messages");
       throw e;
     }
-    const session = await holdSlot(c, deps, model, prompt, arrivedAt);
+    const session = await holdSlot(c, deps, model, prompt, arrivedAt, "chat");
     const run = (sink?: ChatSink) => runChat(model, session.slot, prompt, request, session.cancel.signal, sink);
 
     const id = completionId();

@@ -72,7 +72,7 @@ export function completions(deps: Deps) {
       presencePenalty: body.presence_penalty ?? undefined,
       logprobs: body.logprobs ?? undefined,
     };
-    const session = await holdSlot(c, deps, model, { tokens, promptTokens: tokens.length }, arrivedAt);
+    const session = await holdSlot(c, deps, model, { tokens, promptTokens: tokens.length }, arrivedAt, "text_completion");
     const id = completionId("cmpl");
     const created = Math.floor(Date.now() / 1000);
     const withTop = (body.logprobs ?? 0) > 0;

@@ -8,6 +8,7 @@ import { QueueFullError } from "../../engine/slot-pool.ts";
 import type { Deps } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { abandoned, modelFor, parseRequest, queueFull } from "../slot-session.ts";
+import { traceOf } from "../../tracing/tracer.ts";
 import { EmbeddingRequest, MAX_EMBEDDING_TOKENS } from "../v1-schemas.ts";
 import { assertTokenIds } from "./completions.ts";
 
@@ -20,6 +21,7 @@ export function toBase64(v: Float32Array): string {
 
 export function embeddings(deps: Deps) {
   return async (c: Context) => {
+    const arrivedAt = performance.now();
     const body = await parseRequest(c, EmbeddingRequest);
     const model = modelFor(deps, body.model);
     const input = body.input;
@@ -36,7 +38,17 @@ export function embeddings(deps: Deps) {
     try {
       const prepared = await embedder.prepare(inputs);
       if (prepared.total > MAX_EMBEDDING_TOKENS) throw new ApiError(400, `The inputs hold ${prepared.total} tokens together; at most ${MAX_EMBEDDING_TOKENS} per request.`, "invalid_value", "input");
-      const { vectors, promptTokens } = await embedder.embed(prepared, dims, cancel.signal);
+      const queuedAt = performance.now();
+      const { vectors, promptTokens, startedAt } = await embedder.embed(prepared, dims, cancel.signal);
+      const trace = traceOf(c);
+      if (trace) {
+        // The phases: prepare (validation, tokenizing), queue_wait (for the embedding context), embedding.
+        const usage = { "gen_ai.usage.input_tokens": promptTokens };
+        trace.child("prepare", arrivedAt, queuedAt, usage);
+        trace.child("queue_wait", queuedAt, startedAt);
+        trace.child("embedding", startedAt, performance.now(), { ...usage, "edgeclaw.embedding.inputs": vectors.length, "edgeclaw.embedding.dimensions": dims });
+        Object.assign(trace.attributes, { "gen_ai.operation.name": "embeddings", "gen_ai.request.model": model.id, ...usage });
+      }
       const base64 = body.encoding_format === "base64";
       return c.json({
         object: "list",
