@@ -10,10 +10,13 @@ import { handleError, handleNotFound } from "./http/errors.ts";
 import { requestId } from "./http/request-id.ts";
 import { d1Session } from "./http/d1-session.ts";
 import { regionGate } from "./regions/gate.ts";
+import { tracing } from "./observability/middleware.ts";
 
 export const app = new Hono<AppEnv>();
 
 app.use(requestId());
+// W3C traceparent in and out, the gateway's spans, one JSON log line per request (observability/).
+app.use(tracing());
 // A request of another region leaves here for its home Worker before anything reads storage;
 // what stays reads D1 through one session (replicas, with the caller's bookmark).
 app.use(regionGate());

@@ -3,6 +3,7 @@
 import type { AdminTokenClaims } from "../schema/admin.ts";
 import type { Principal } from "./auth/principal.ts";
 import type { GatewayTiming } from "./http/timing.ts";
+import type { Span } from "./observability/trace.ts";
 
 // The slice of the Workers AI binding the router uses (declared in wrangler.jsonc as "ai" where
 // the deployment has one; local runs have none and the workers-ai kind answers 502 there).
@@ -61,6 +62,8 @@ export interface AppVariables {
   timing: GatewayTiming;
   principal: Principal;
   admin: AdminTokenClaims;
+  // The request's server span (workers/observability/middleware.ts).
+  trace: Span;
 }
 
 export type AppEnv = { Bindings: Env; Variables: AppVariables };

@@ -28,7 +28,9 @@ export const baseConfig = {
   name: "edgeclaw",
   main: "workers/index.ts",
   compatibility_date: "2026-10-01",
+  compatibility_flags: ["nodejs_als"],
   keep_names: false,
+  observability: { enabled: true },
   d1_databases: [
     { binding: "DB", database_name: "edgeclaw", database_id: PLACEHOLDER_DATABASE_ID, migrations_dir: "schema/migrations" },
   ],
@@ -75,6 +77,12 @@ export type BaseConfig = typeof baseConfig;
 // "."; an array item is named by its name, binding or tag (durable_objects.bindings.SESSIONS).
 export const baseComments: Record<string, string> = {
   compatibility_date: "workerd 1.20261023.1 (pinned through wrangler 4.155.0) refuses dates after 2026-10-23.",
+  compatibility_flags:
+    "nodejs_als: AsyncLocalStorage (node:async_hooks) and nothing else of Node. The active trace span\n" +
+    "travels with the request's async context (workers/observability/trace.ts).",
+  observability:
+    "Workers Logs and Cloudflare's built-in traces: every request's JSON log line\n" +
+    "(workers/observability/log.ts) is indexed there. Environments inherit it.",
   keep_names:
     "esbuild's keep_names wraps every function, class field and closure in a __name() call that\n" +
     "runs each time the closure is created: Hono makes a dozen per request (its Context methods\n" +

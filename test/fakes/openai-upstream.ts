@@ -38,7 +38,8 @@
 // records the credential headers it got, listed by GET /control/captured.
 // Anthropic's Messages API is at POST /v1/messages and /v1/messages/count_tokens: see
 // anthropic-upstream.ts.
-// Every request is recorded (headers that matter, body) under its x-request-id:
+// POST /v1/traces is an OTLP/HTTP JSON trace receiver (otlp-receiver.ts; GET /control/traces/<id>).
+// Every request is recorded (headers that matter, traceparent, body) under its x-request-id:
 // GET /control/requests/<x-request-id>.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -46,11 +47,14 @@ import { anthropicUpstream } from "./anthropic-upstream.ts";
 import { completionsAnswer } from "./completions-upstream.ts";
 import { embeddingsAnswer } from "./embeddings-upstream.ts";
 import { header, json, readBody } from "./upstream-http.ts";
+import { otlpReceiver } from "./otlp-receiver.ts";
 
 export interface RecordedRequest {
   authorization: string | null;
   accept: string | null;
   body: Record<string, unknown>;
+  // The W3C trace context the gateway propagated (test/observability/).
+  traceparent?: string | null;
 }
 
 export interface FakeUpstream {
@@ -108,8 +112,12 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
     });
   });
 
+  // The OTLP trace receiver the gateway's exporter is pointed at (test/fakes/otlp-receiver.ts).
+  const otlp = otlpReceiver();
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://fake");
+    if (await otlp(req, res, url.pathname)) return;
     const replicaPath = /^\/r\/([A-Za-z0-9_-]+)(\/.*)$/.exec(url.pathname);
     const replica = replicaPath?.[1] ?? null;
     if (replicaPath) url.pathname = replicaPath[2] as string;
@@ -154,7 +162,7 @@ export async function startFakeUpstream(port = 0): Promise<FakeUpstream> {
     }
 
     const body = JSON.parse(await readBody(req)) as Record<string, unknown>;
-    const requestId = record(header(req, "x-request-id"), { authorization: header(req, "authorization"), accept: header(req, "accept"), body });
+    const requestId = record(header(req, "x-request-id"), { authorization: header(req, "authorization"), accept: header(req, "accept"), traceparent: header(req, "traceparent"), body });
 
     const model = String(body.model);
     const stream = body.stream === true;

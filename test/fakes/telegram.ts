@@ -123,6 +123,7 @@ export async function startFakeTelegram(port = 0): Promise<FakeTelegram> {
         idempotency_key: req.headers["idempotency-key"] ?? null,
         timestamp: req.headers["x-edgeclaw-timestamp"] ?? null,
         signature: req.headers["x-edgeclaw-signature"] ?? null,
+        traceparent: req.headers["traceparent"] ?? null,
       });
       callbacks.set(name, list);
       return json(res, 200, { ok: true });

@@ -7,6 +7,7 @@
 import type { Env } from "../env.ts";
 import { joinChunks, readUpTo } from "../http/bounded-read.ts";
 import { checkOutboundUrl } from "../security/outbound-url.ts";
+import { activeSpan, withSpan } from "../observability/trace.ts";
 import { networkFailure, SEND_TIMEOUT_MS } from "./secrets.ts";
 import type { SendResult } from "./types.ts";
 
@@ -40,8 +41,29 @@ export async function platformFetch(env: Env, apiBaseUrl: string | null, default
     const verdict = checkOutboundUrl(env, apiBaseUrl);
     if (!verdict.ok) return { ok: false, failure: { ok: false, retryable: false, retryAfterMs: null, error: `api_base_url refused: ${verdict.reason}` } };
   }
+  const base = apiBaseUrl ?? defaultBase;
+  // Inside a traced request (a send made while answering one) the call is a span of that request
+  // and carries its traceparent; from a Durable Object's outbox there is no trace to join.
+  if (!activeSpan()) return send(`${base}${path}`, init);
+  let host = "";
   try {
-    const res = await fetch(`${apiBaseUrl ?? defaultBase}${path}`, { ...init, signal: AbortSignal.timeout(SEND_TIMEOUT_MS), redirect: "manual" });
+    host = new URL(base).host;
+  } catch {
+    // fetch below fails the same way and says so
+  }
+  return withSpan("channel.platform_call", "client", { "server.address": host, "http.request.method": init.method ?? "GET" }, async (span) => {
+    const headers = new Headers(init.headers);
+    if (span) headers.set("traceparent", span.traceparent());
+    const call = await send(`${base}${path}`, { ...init, headers });
+    if (call.ok) span?.set("http.response.status_code", call.res.status);
+    else span?.fail("platform_unreachable");
+    return call;
+  });
+}
+
+async function send(url: string, init: RequestInit): Promise<PlatformCall> {
+  try {
+    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(SEND_TIMEOUT_MS), redirect: "manual" });
     return { ok: true, res };
   } catch (err) {
     return { ok: false, failure: networkFailure(err) };

@@ -7,6 +7,7 @@ import type { ApiKeyScope } from "../../schema/admin.ts";
 import { principalForKey } from "../auth/principal.ts";
 import { settings, type AppEnv } from "../env.ts";
 import { ApiError } from "./errors.ts";
+import { withSpan } from "../observability/trace.ts";
 
 export function bearerToken(header: string | undefined): string | undefined {
   const match = header?.match(/^Bearer[ ]+([^\s]+)\s*$/i);
@@ -31,7 +32,11 @@ export function apiKeyAuth(scope: ApiKeyScope): MiddlewareHandler<AppEnv> {
     const principal =
       key.length > 512
         ? null
-        : await principalForKey(c.env.DB, key, settings(c.env).cacheTtlMs);
+        : await withSpan("gateway.auth", "internal", {}, async (span) => {
+            const found = await principalForKey(c.env.DB, key, settings(c.env).cacheTtlMs);
+            span?.set("edgeclaw.auth.key_found", found !== null).set("edgeclaw.tenant_id", found?.tenantId);
+            return found;
+          });
     if (!principal) throw new ApiError(401, "invalid_api_key", "Incorrect API key provided.");
     if (principal.expiresAt !== null && principal.expiresAt <= Date.now()) {
       throw new ApiError(401, "expired_api_key", "This API key has expired.");

@@ -11,6 +11,7 @@ import type { Held, Usage } from "./limits.ts";
 import { adapters } from "./providers/index.ts";
 import type { ProviderInfo } from "./routing.ts";
 import { relaySse } from "./sse.ts";
+import { activeSpan, startChild, withSpan, type Trace } from "../observability/trace.ts";
 
 export type StreamRecorder = ReturnType<typeof streamRecorder>;
 
@@ -31,7 +32,16 @@ export function callRoute(run: RunContext, trail: Trail, held: Held, hooks?: Cal
 export async function callRoute(run: RunContext, trail: Trail, held: Held, hooks: CallHooks = {}): Promise<Called<ChatCompletionResponse | OperationResponse>> {
   let served: Served;
   try {
-    served = await runRoute(run, trail);
+    // One span for the route (its attempts are child spans, opened in upstream.ts).
+    served = await withSpan("gateway.route", "internal", { "edgeclaw.model": run.route.name, "edgeclaw.stream": run.request.stream === true }, async (span) => {
+      try {
+        const done = await runRoute(run, trail);
+        span?.set("edgeclaw.target", done.target.path).set("edgeclaw.replica", done.replica?.id);
+        return done;
+      } finally {
+        span?.set("edgeclaw.attempts", trail.attempts).set("edgeclaw.fallback_reasons", trail.reasons.join(", ") || null);
+      }
+    });
   } catch (err) {
     run.waitUntil(held.settle(null, { input: 0, output: 0 }));
     throw err;
@@ -44,11 +54,16 @@ export async function callRoute(run: RunContext, trail: Trail, held: Held, hooks
       : { promptTokens: run.facts.prompt_tokens, completionTokens: 0 };
     served.finish(usage.completionTokens);
     run.waitUntil(held.settle(usage, prices));
+    const trace = activeSpan()?.trace;
+    if (trace) noteTokens(trace, usage);
     return { kind: "json", served, answer, usage };
   }
 
   const recorder = streamRecorder(run.facts.prompt_tokens, hooks.onDelta);
   const limits = settings(run.env);
+  // From the first relayed byte to the stream's end (clean, broken or cancelled by the client);
+  // the request's trace and log line wait for it.
+  const relay = startChild("gateway.stream_relay", "internal", { "edgeclaw.target": served.target.path });
   const stream = relaySse(served.answer.primed, {
     // runRoute only serves targets that have a provider (a revoked one is skipped as unavailable).
     transform: served.op ? served.op.toStreamChunks : adapters[(served.target.provider as ProviderInfo).kind].toStreamChunks,
@@ -62,6 +77,14 @@ export async function callRoute(run: RunContext, trail: Trail, held: Held, hooks
         const usage = recorder.usage();
         served.finish(usage.completionTokens);
         run.waitUntil(held.settle(usage, prices));
+        if (relay) {
+          noteTokens(relay.trace, usage);
+          relay.trace.stream = completed ? "completed" : "broken";
+          relay.set("edgeclaw.stream.completed", completed).set("gen_ai.usage.output_tokens", usage.completionTokens);
+          // Fixed texts: the error event's message may quote the upstream.
+          if (!completed) relay.fail(recorder.error() !== null ? "upstream_stream_error" : "stream_cancelled");
+          relay.end();
+        }
         hooks.onStreamEnd?.(completed, recorder);
       },
     },
@@ -109,4 +132,9 @@ export function streamRecorder(promptTokens: number, onDelta?: (text: string) =>
     content: () => content,
     error: () => failed,
   };
+}
+
+// The request's token counts for its log line (the last model call's, when a request makes more).
+function noteTokens(trace: Trace, usage: Usage): void {
+  trace.tokens = { input: usage.promptTokens, output: usage.completionTokens };
 }

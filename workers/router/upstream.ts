@@ -16,6 +16,7 @@ import { mapRequest } from "./providers/map-request.ts";
 import type { MapContext, ProviderAdapter } from "./providers/types.ts";
 import type { PrimedStream } from "./sse.ts";
 import { Watchdog } from "./watchdog.ts";
+import { traceHeaders, withSpan, type Span } from "../observability/trace.ts";
 
 export interface UpstreamCall {
   adapter: ProviderAdapter;
@@ -56,7 +57,11 @@ export class UpstreamError extends ApiError {
 // Upstream error bodies are read only this far: enough for a message, bounded for memory.
 const MAX_ERROR_BODY = 16 * 1024;
 
-export async function completeUpstream(call: UpstreamCall): Promise<{ answer: ChatCompletionResponse | OperationResponse; headers: Headers }> {
+export function completeUpstream(call: UpstreamCall): Promise<{ answer: ChatCompletionResponse | OperationResponse; headers: Headers }> {
+  return withSpan("gateway.upstream", "client", attemptAttributes(call, false), (span) => attempt(span, () => completeAttempt(call)));
+}
+
+async function completeAttempt(call: UpstreamCall): Promise<{ answer: ChatCompletionResponse | OperationResponse; headers: Headers }> {
   const deadline = new Deadline(call.firstByteMs);
   try {
     return await call.timing.upstream(async () => {
@@ -89,7 +94,34 @@ export async function completeUpstream(call: UpstreamCall): Promise<{ answer: Ch
 
 // Opens a stream and waits for its first bytes, so a target that accepts the request but sends
 // nothing (or drops at once) is still a failure the router may fall over from.
-export async function openStream(call: UpstreamCall): Promise<{ primed: PrimedStream; headers: Headers }> {
+export function openStream(call: UpstreamCall): Promise<{ primed: PrimedStream; headers: Headers }> {
+  return withSpan("gateway.upstream", "client", attemptAttributes(call, true), (span) => attempt(span, () => openAttempt(call)));
+}
+
+// One upstream attempt's span: to the whole JSON answer, or to a stream's first event (the relay
+// has its own span). Its id is the `traceparent` parent the upstream sees.
+function attemptAttributes(call: UpstreamCall, stream: boolean): Record<string, string | boolean> {
+  const attrs: Record<string, string | boolean> = { "gen_ai.request.model": call.ctx.target.model, "edgeclaw.stream": stream };
+  try {
+    attrs["server.address"] = new URL(call.ctx.target.baseUrl).host;
+  } catch {
+    // a binding target (workers-ai) has no URL
+  }
+  return attrs;
+}
+
+async function attempt<T>(span: Span | null, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (span && err instanceof UpstreamError) {
+      span.set("http.response.status_code", err.status).set("error.type", err.errorClass ?? err.code);
+    }
+    throw err;
+  }
+}
+
+async function openAttempt(call: UpstreamCall): Promise<{ primed: PrimedStream; headers: Headers }> {
   const deadline = new Deadline(call.firstByteMs);
   try {
     return await call.timing.upstream(async () => {
@@ -180,6 +212,8 @@ async function send(call: UpstreamCall, deadline: Deadline, stream: boolean): Pr
             "content-type": "application/json",
             accept: stream ? "text/event-stream" : "application/json",
             "x-request-id": call.requestId,
+            // W3C trace context: the upstream's spans (the gpu-backend's) join this attempt's.
+            ...traceHeaders(),
             ...adapter.headers(ctx.target),
           },
           body: JSON.stringify(body),

@@ -17,6 +17,7 @@ import { resolveSecret } from "../auth/secrets.ts";
 import type { Env } from "../env.ts";
 import { withinActiveHours } from "./timing.ts";
 import { objectNamed } from "../regions/objects.ts";
+import { tracedRoot } from "../observability/otlp.ts";
 
 export interface RunContext {
   jobId: string;
@@ -58,7 +59,14 @@ export async function runAction(env: Env, action: Exclude<JobAction, { kind: "re
       // another path, still cannot reach a private address. Retrying cannot make it pass.
       const verdict = checkOutboundUrl(env, action.url);
       if (!verdict.ok) return { ok: false, retryable: false, error: `webhook URL refused by the outbound-URL policy: ${verdict.reason}`.slice(0, 300) };
-      return webhook(env, action, ctx);
+      // A delivery is a trace of its own (a shard's alarm joins no request's); the receiver gets
+      // its traceparent.
+      const attrs = { "edgeclaw.job_id": ctx.jobId, "edgeclaw.tenant_id": ctx.tenantId, "edgeclaw.attempt": ctx.attempt, "server.address": verdict.url.host };
+      return tracedRoot(env, ctx.waitUntil, "scheduler.webhook", "client", attrs, async (span) => {
+        const outcome = await webhook(env, action, ctx, span?.traceparent());
+        if (!outcome.ok) span?.fail(outcome.retryable ? "webhook_failed_retryable" : "webhook_failed");
+        return outcome;
+      });
     }
   }
 }
@@ -94,7 +102,7 @@ async function heartbeat(env: Env, action: Extract<JobAction, { kind: "heartbeat
   return notifySession(env, action.session_key, ctx, reply.text.trim().slice(0, 4000));
 }
 
-async function webhook(env: Env, action: Extract<JobAction, { kind: "webhook" }>, ctx: RunContext): Promise<ActionOutcome> {
+async function webhook(env: Env, action: Extract<JobAction, { kind: "webhook" }>, ctx: RunContext, traceparent?: string): Promise<ActionOutcome> {
   // The job's own tenant: a vault: reference signs with that tenant's key and no other.
   const resolved = await resolveSecret(env, ctx.tenantId, action.secret_ref, "WEBHOOK_");
   // A deployment without VAULT_KEYS may get it back; a missing secret stays missing.
@@ -113,6 +121,7 @@ async function webhook(env: Env, action: Extract<JobAction, { kind: "webhook" }>
         "x-edgeclaw-timestamp": timestamp,
         "x-edgeclaw-signature": `sha256=${signature}`,
         "idempotency-key": key,
+        ...(traceparent ? { traceparent } : {}),
       },
       body,
       signal: ctx.signal,
