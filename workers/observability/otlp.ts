@@ -29,7 +29,8 @@ const MAX_HEADERS = 16;
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
 
 let inFlight = 0;
-// Per isolate, for the docs' "how to tell the exporter is losing traces": what the log line reports.
+// Per isolate: what became of the traces handed to the exporter (for a debugger or a test; isolates
+// are short-lived, so these are no metric).
 export const exportStats = { sent: 0, failed: 0, dropped: 0, refused: 0 };
 
 interface Target {
