@@ -53,3 +53,11 @@ export const usageEvents = sqliteTable(
 );
 
 export type UsageEventRow = typeof usageEvents.$inferSelect;
+
+// How long a tenant's raw usage events are kept (workers/usage/retention.ts). No row: the
+// deployment's USAGE_RETENTION_DAYS. days null: kept forever.
+export const usageRetention = sqliteTable("usage_retention", {
+  tenantId: text("tenant_id").primaryKey(),
+  days: integer("days"),
+  updatedAt: integer("updated_at").notNull(),
+});

@@ -49,6 +49,7 @@ export const baseConfig = {
     SCHEDULER_MAX_INFLIGHT: "32",
     SCHEDULER_TENANT_INFLIGHT: "4",
     ADMIN_TOKEN_MAX_TTL_S: "2592000",
+    USAGE_RETENTION_DAYS: "90",
   } as Record<string, string>,
   triggers: { crons: ["17 3 * * *"] },
   durable_objects: { bindings: durableObjects },
@@ -124,8 +125,13 @@ export const baseComments: Record<string, string> = {
     "A webhook, heartbeat model call or notify that takes longer is abandoned (a retryable failure);\n" +
     "at most SCHEDULER_MAX_INFLIGHT such actions run at once per shard, SCHEDULER_TENANT_INFLIGHT per\n" +
     "tenant and shard, so one tenant's hanging endpoint delays only its own jobs.",
+  "vars.USAGE_RETENTION_DAYS":
+    "Raw usage events (usage_events) older than this many days are deleted by the daily cron, unless\n" +
+    "the tenant has its own period (PUT /admin/usage/retention; null there keeps them forever). 0: kept forever.",
   "vars.ADMIN_TOKEN_MAX_TTL_S": "Longest lifetime (exp - iat, seconds) an admin token may have; longer ones are refused (30 days).",
-  triggers: "Daily at 03:17 UTC: audit rows past their tenant's retention, expired token revocations\n(workers/admin/maintenance.ts).",
+  triggers:
+    "Daily at 03:17 UTC: audit rows past their tenant's retention, raw usage events past theirs, expired token\n" +
+    "revocations (workers/admin/maintenance.ts).",
   "durable_objects.bindings.BREAKERS": "The router's shared counters, one Durable Object per counted thing (see durable-objects/).",
   "durable_objects.bindings.SESSIONS": "One session Durable Object per conversation (durable-objects/session.ts).",
   "durable_objects.bindings.SCHEDULER": "Scheduler shards (durable-objects/scheduler.ts): jobs hashed by id to shard:<i>.",

@@ -28,7 +28,7 @@ describe("the usage queue", () => {
       const env = read(region.name);
       expect(env.queues.producers).toEqual([{ binding: "USAGE_QUEUE", queue: `edgeclaw-usage-${region.name}` }]);
       expect(env.queues.consumers).toEqual(
-        base.queues.consumers!.map((c) => ({ ...c, queue: `edgeclaw-usage-${region.name}`, dead_letter_queue: `edgeclaw-usage-${region.name}-dlq` })),
+        base.queues.consumers!.map((c: object) => ({ ...c, queue: `edgeclaw-usage-${region.name}`, dead_letter_queue: `edgeclaw-usage-${region.name}-dlq` })),
       );
     });
   }

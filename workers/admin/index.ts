@@ -11,6 +11,7 @@ import { jobRoutes } from "./jobs.ts";
 import { modelRoutes } from "./models.ts";
 import { providerRoutes } from "./providers.ts";
 import { retentionRoutes } from "./retention.ts";
+import { usageRetentionRoutes } from "../usage/retention.ts";
 import { routerConfigRoutes } from "./router-config.ts";
 import { secretRoutes } from "./secrets.ts";
 import { deadLetterRoutes, pairingRoutes, sessionRoutes } from "./sessions.ts";
@@ -21,6 +22,7 @@ export const admin = new Hono<AppEnv>();
 
 admin.use(adminAuth());
 admin.route("/tenants", tenantRoutes);
+admin.route("/usage", usageRetentionRoutes);
 admin.route("/api-keys", apiKeyRoutes);
 admin.route("/providers", providerRoutes);
 admin.route("/models", modelRoutes);

@@ -1,0 +1,108 @@
+// Retention of raw usage events, per tenant:
+//   GET /admin/usage/retention?tenant_id=   the tenant's period: its own, or the deployment's
+//   PUT /admin/usage/retention {tenant_id?, days}   days null: kept forever; audited
+// The daily cron (workers/admin/maintenance.ts) deletes every tenant's events older than its
+// period: tenants with their own period one by one, all others at the deployment's
+// USAGE_RETENTION_DAYS (default 90; 0 keeps them forever). Deletes are bounded per run (D1's
+// per-query limits); what is left goes the next day.
+import { eq } from "drizzle-orm";
+import { Hono } from "hono";
+import { z } from "zod";
+import { usageRetention } from "../../schema/usage.ts";
+import { tenantForRead, tenantForWrite } from "../admin/access.ts";
+import { auditInsert } from "../admin/audit.ts";
+import { adminBody } from "../admin/request.ts";
+import { database } from "../db.ts";
+import type { AppEnv, Env } from "../env.ts";
+import { ApiError } from "../http/errors.ts";
+import { parseOr400 } from "../http/validation.ts";
+import { tenantStatus } from "../tenants/liveness.ts";
+
+const DAY_MS = 86_400_000;
+const DEFAULT_DAYS = 90;
+const PURGE_CHUNK = 1_000;
+const PURGE_MAX_CHUNKS = 50;
+
+export const usageRetentionBody = z.strictObject({
+  tenant_id: z.string().min(1).max(64).optional(),
+  days: z.number().int().min(1).max(36_500).nullable(),
+});
+const tenantOnly = z.strictObject({ tenant_id: z.string().min(1).max(64).optional() });
+
+// The deployment's period in days, or null (kept forever) when USAGE_RETENTION_DAYS is "0".
+export function defaultUsageDays(env: Env): number | null {
+  const raw = env.USAGE_RETENTION_DAYS;
+  if (raw === undefined || raw.trim() === "") return DEFAULT_DAYS;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) return DEFAULT_DAYS;
+  return n === 0 ? null : n;
+}
+
+export async function usageRetentionOf(env: Env, tenantId: string): Promise<{ days: number | null; source: "tenant" | "deployment" }> {
+  const row = await database(env.DB).select().from(usageRetention).where(eq(usageRetention.tenantId, tenantId)).get();
+  return row ? { days: row.days, source: "tenant" } : { days: defaultUsageDays(env), source: "deployment" };
+}
+
+// Runs one bounded DELETE again until it deletes less than a chunk; returns how many rows went.
+async function drain(stmt: D1PreparedStatement): Promise<number> {
+  let deleted = 0;
+  for (let i = 0; i < PURGE_MAX_CHUNKS; i++) {
+    const n = (await stmt.run()).meta.changes ?? 0;
+    deleted += n;
+    if (n < PURGE_CHUNK) break;
+  }
+  return deleted;
+}
+
+// The cron's purge. Returns how many events were deleted.
+export async function purgeUsage(env: Env, now = Date.now()): Promise<number> {
+  let deleted = 0;
+  const own = await database(env.DB).select().from(usageRetention);
+  for (const row of own) {
+    if (row.days === null) continue;
+    const stmt = env.DB.prepare(`DELETE FROM usage_events WHERE id IN (SELECT id FROM usage_events WHERE tenant_id = ?1 AND at < ?2 LIMIT ${PURGE_CHUNK})`);
+    deleted += await drain(stmt.bind(row.tenantId, now - row.days * DAY_MS));
+  }
+  const days = defaultUsageDays(env);
+  if (days !== null) {
+    const stmt = env.DB.prepare(
+      `DELETE FROM usage_events WHERE id IN (SELECT id FROM usage_events WHERE at < ?1
+         AND tenant_id NOT IN (SELECT tenant_id FROM usage_retention) LIMIT ${PURGE_CHUNK})`,
+    );
+    deleted += await drain(stmt.bind(now - days * DAY_MS));
+  }
+  return deleted;
+}
+
+async function knownTenant(env: Env, tenantId: string): Promise<void> {
+  if ((await tenantStatus(env, tenantId)) === "unknown") throw new ApiError(404, "tenant_not_found", `No tenant '${tenantId}'.`);
+}
+
+export const usageRetentionRoutes = new Hono<AppEnv>();
+
+usageRetentionRoutes.get("/retention", async (c) => {
+  const q = parseOr400(tenantOnly, c.req.query());
+  const tenantId = tenantForRead(c.get("admin"), q.tenant_id);
+  if (tenantId === undefined) throw new ApiError(400, "invalid_value", "tenant_id: required with an unscoped token.");
+  await knownTenant(c.env, tenantId);
+  const { days, source } = await usageRetentionOf(c.env, tenantId);
+  return c.json({ tenant_id: tenantId, days, source });
+});
+
+usageRetentionRoutes.put("/retention", async (c) => {
+  const claims = c.get("admin");
+  const body = await adminBody(c, usageRetentionBody);
+  const tenantId = tenantForWrite(claims, body.tenant_id);
+  await knownTenant(c.env, tenantId);
+  const db = database(c.env.DB);
+  const previous = await usageRetentionOf(c.env, tenantId);
+  const now = Date.now();
+  await db.batch([
+    db
+      .insert(usageRetention)
+      .values({ tenantId, days: body.days, updatedAt: now })
+      .onConflictDoUpdate({ target: usageRetention.tenantId, set: { days: body.days, updatedAt: now } }),
+    auditInsert(db, claims, { tenantId, action: "usage.retention.set", target: tenantId, metadata: { days: body.days, previous: previous.days } }, now),
+  ]);
+  return c.json({ tenant_id: tenantId, days: body.days, source: "tenant" });
+});
