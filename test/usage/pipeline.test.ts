@@ -54,6 +54,16 @@ describe("usage events from /v1 calls", () => {
     expect(row!.latency_ms).toBeGreaterThanOrEqual(0);
   });
 
+  it("a call without a traceparent carries the trace the gateway made for it", async () => {
+    const requestId = uid("req-usage-trace");
+    const res = await chat(t.key, { model: "fake-echo", ...hello }, { "x-request-id": requestId });
+    expect(res.status).toBe(200);
+    const returned = res.headers.get("traceparent");
+    expect(returned).not.toBeNull();
+    const [row] = await usageRowsFor(requestId);
+    expect(row!.trace_id).toBe(returned!.split("-")[1]);
+  });
+
   it("a streamed call with the upstream's usage chunk: its tokens, not estimated, with a TTFT", async () => {
     const requestId = uid("req-usage-sse");
     const text = await stream({ model: "house-model", stream_options: { include_usage: true } }, requestId);

@@ -13,6 +13,7 @@ import { requestFacts } from "../router/facts.ts";
 import { reserve, type Usage } from "../router/limits.ts";
 import { routingFor, type CompiledRoute } from "../router/routing.ts";
 import { requireTenantLive } from "../tenants/liveness.ts";
+import { activeSpan } from "../observability/trace.ts";
 import { streamReportedUsage, usageMeter, type UsageMeter } from "../usage/meter.ts";
 
 export interface ModelMessage {
@@ -75,7 +76,8 @@ export async function callModel(env: Env, call: ModelCall): Promise<ModelReply> 
     route: call.usageRoute ?? "agent_turn",
     model: found.name,
     requestId: call.requestId,
-    traceId: null,
+    // The trace this call runs in, if any (a scheduled run or a session turn may have none).
+    traceId: activeSpan()?.trace.traceId ?? null,
   });
   try {
     return await metered(env, call, request, found, routing, meter);

@@ -65,7 +65,8 @@ export async function runChat(c: Context<AppEnv>, request: ChatCompletionRequest
     route: c.req.path,
     model: route.name,
     requestId,
-    traceId: traceIdOf(headers.get("traceparent")),
+    // The request's trace (workers/observability/: the client's traceparent, or one made here).
+    traceId: c.get("trace")?.trace.traceId ?? traceIdOf(headers.get("traceparent")),
   });
 
   const key = keySettings(routing.config, principal.keyId);
