@@ -1,13 +1,14 @@
 // `npm run deploy`: the steps for one region (and the global entry), real or dry run.
 // Real: find or create the region's D1 database (with its jurisdiction or location hint), write a
 // deploy-time wrangler config with its real id (never in git), apply the D1 migrations remotely,
+// create its queues when missing (in its jurisdiction),
 // upload a stub for each bound region Worker not on the account yet, put the secrets (stdin of
 // `wrangler secret bulk`), `wrangler deploy --env <region>`, print the URLs. Dry run: everything that needs no account: config validation, the bundle
 // (`wrangler deploy --dry-run`), the migrations and secret names that would go out, the plan.
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { baseConfig } from "../config/base.ts";
-import { regionVars, renderConfig, workerName } from "../config/generate.ts";
+import { regionQueueName, regionVars, renderConfig, workerName } from "../config/generate.ts";
 import { regionBinding } from "../config/regions.ts";
 import type { Region, Regions, Route } from "../config/regions.ts";
 import { collectSecrets } from "./secrets.ts";
@@ -115,6 +116,39 @@ async function ensureDatabase(ctx: DeployContext, region: Region): Promise<strin
   return row.uuid;
 }
 
+// The region's queues (each producer's queue and each consumer's dead-letter queue, under the
+// region's names). A queue holds tenant data (usage events) while it waits, so it is created in the
+// region's jurisdiction where Queues offer one (eu, us, fedramp: `wrangler queues create
+// --jurisdiction`), like its D1 database; elsewhere without one.
+export function regionQueueNames(region: Region): string[] {
+  const names = [
+    ...baseConfig.queues.producers.map((p) => p.queue),
+    ...baseConfig.queues.consumers.flatMap((c) => [c.queue, c.dead_letter_queue]),
+  ].map((q) => regionQueueName(q, region.name));
+  return [...new Set(names)];
+}
+
+const QUEUE_JURISDICTIONS = ["eu", "us", "fedramp"];
+
+export function queueCreateFlags(region: Region): string[] {
+  const j = "jurisdiction" in region.d1 ? region.d1.jurisdiction : null;
+  return j !== null && QUEUE_JURISDICTIONS.includes(j) ? ["--jurisdiction", j] : [];
+}
+
+async function ensureQueues(ctx: DeployContext, region: Region): Promise<void> {
+  for (const name of regionQueueNames(region)) {
+    const r = await ctx.runner(["queues", "info", name], { cwd: ctx.root });
+    if (r.status === 0) {
+      ctx.log(`  queue ${name} exists`);
+      continue;
+    }
+    // 11000: the queue does not exist; anything else (auth, network) stops here.
+    if (!/11000|does not exist|not found/i.test(`${r.stdout}${r.stderr}`)) throw new DeployError(`checking queue ${name} failed:\n${(r.stdout + r.stderr).trim()}`);
+    ctx.log(`  creating queue ${name}${queueCreateFlags(region).length ? ` (${queueCreateFlags(region).join(" ")})` : ""}`);
+    await wrangler(ctx, `creating queue ${name}`, ["queues", "create", name, ...queueCreateFlags(region)]);
+  }
+}
+
 // Cloudflare refuses to upload a Worker whose service binding names a Worker that does not exist
 // yet (API error 10143), and every regional Worker and the entry bind every region, their own
 // included. So before the first deploy each missing one gets a stub: a Worker without routes or
@@ -174,6 +208,7 @@ export async function deployRegion(ctx: DeployContext, region: Region): Promise<
   const config = writeConfig(ctx, region.name, { [region.name]: id });
   ctx.log(`  applying D1 migrations to ${name} (remote)`);
   await wrangler(ctx, "applying migrations", ["d1", "migrations", "apply", name, "--remote", "--env", region.name, "--config", config]);
+  await ensureQueues(ctx, region);
   await ensureBoundWorkers(ctx);
   await putSecrets(ctx, region.name, config, secrets.values);
   for (const w of secrets.warnings) ctx.log(`  warning: ${w}`);
@@ -252,6 +287,7 @@ export async function dryRun(ctx: DeployContext, place: string): Promise<void> {
     lines.push(`  D1 ${name}: found by \`wrangler d1 list\`, else \`wrangler d1 create ${name} ${d1CreateFlags(region).join(" ")}\``);
     const dos = "jurisdiction" in region.durableObjects ? `jurisdiction ${region.durableObjects.jurisdiction}` : `location hint ${region.durableObjects.locationHint}`;
     lines.push(`  Durable Objects: ${dos} (vars DO_JURISDICTION / DO_LOCATION_HINT)`);
+    lines.push(`  queues: ${regionQueueNames(region).map((q) => `${q}${queueCreateFlags(region).length ? ` (${queueCreateFlags(region).join(" ")})` : ""}`).join(", ")}, created when missing`);
     const migrations = migrationFiles(ctx.root);
     lines.push(`  migrations (remote; wrangler skips those already applied): ${migrations.join(", ")}`);
   } else {

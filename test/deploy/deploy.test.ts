@@ -61,7 +61,7 @@ function account(databases: { uuid: string; name: string; jurisdiction: string |
       .split("\n")
       .filter(Boolean)
       .map((l) => JSON.parse(l) as Call);
-  const state = () => JSON.parse(readFileSync(join(dir, "state.json"), "utf8")) as { workers: string[]; deployed?: { name: string; stub: boolean }[] };
+  const state = () => JSON.parse(readFileSync(join(dir, "state.json"), "utf8")) as { workers: string[]; deployed?: { name: string; stub: boolean }[]; queues?: { name: string; jurisdiction: string | null }[] };
   return { dir, env, calls, state };
 }
 
@@ -116,12 +116,29 @@ describe("npm run deploy (real mode, fake wrangler CLI)", () => {
     // Stubs aside (below), the steps in order.
     const isStubStep = (c: Call) => c.args[0] === "deployments" || (c.args[0] === "deploy" && !c.args.includes("--env"));
     const calls = all.filter((c) => !isStubStep(c));
-    expect(calls.map((c) => c.args.slice(0, 3).join(" "))).toEqual(["d1 list --json", "d1 create edgeclaw-eu", "d1 list --json", "d1 migrations apply", "secret bulk --env", "deploy --env eu"]);
+    expect(calls.map((c) => c.args.slice(0, 3).join(" "))).toEqual([
+      "d1 list --json",
+      "d1 create edgeclaw-eu",
+      "d1 list --json",
+      "d1 migrations apply",
+      "queues info edgeclaw-usage-eu",
+      "queues create edgeclaw-usage-eu",
+      "queues info edgeclaw-usage-eu-dlq",
+      "queues create edgeclaw-usage-eu-dlq",
+      "secret bulk --env",
+      "deploy --env eu",
+    ]);
     expect(calls[1]!.args).toEqual(["d1", "create", "edgeclaw-eu", "--jurisdiction", "eu", "--update-config=false"]);
     expect(calls[3]!.args.slice(0, 7)).toEqual(["d1", "migrations", "apply", "edgeclaw-eu", "--remote", "--env", "eu"]);
-    expect(calls[4]!.args.slice(0, 4)).toEqual(["secret", "bulk", "--env", "eu"]);
-    expect(JSON.parse(calls[4]!.input)).toEqual({ ADMIN_JWT_SECRET: JWT, VAULT_KEYS: VAULT, TELEGRAM_EU_BOT: BOT });
-    expect(calls[5]!.args.slice(0, 3)).toEqual(["deploy", "--env", "eu"]);
+    // The usage queue and its dead-letter queue hold tenant data while they wait: created in the
+    // region's jurisdiction, like its database.
+    expect(a.state().queues).toEqual([
+      { name: "edgeclaw-usage-eu", jurisdiction: "eu" },
+      { name: "edgeclaw-usage-eu-dlq", jurisdiction: "eu" },
+    ]);
+    expect(calls[8]!.args.slice(0, 4)).toEqual(["secret", "bulk", "--env", "eu"]);
+    expect(JSON.parse(calls[8]!.input)).toEqual({ ADMIN_JWT_SECRET: JWT, VAULT_KEYS: VAULT, TELEGRAM_EU_BOT: BOT });
+    expect(calls[9]!.args.slice(0, 3)).toEqual(["deploy", "--env", "eu"]);
     // An empty account: eu binds REGION_EU, REGION_US and REGION_APAC, which must exist before
     // its upload (the fake refuses it otherwise, as Cloudflare does), so each gets a stub first.
     expect(a.state().deployed).toEqual([
@@ -139,7 +156,7 @@ describe("npm run deploy (real mode, fake wrangler CLI)", () => {
     for (const v of [JWT, BOT, "vault-key-material"]) expect(r.output).not.toContain(v);
     expect(r.output).toContain("putting 3 secrets: ADMIN_JWT_SECRET, TELEGRAM_EU_BOT, VAULT_KEYS");
     // The deploy-time config: outside git, the created database's real id, paths back to the repo.
-    const config = configOf(calls[5]!);
+    const config = configOf(calls[9]!);
     expect(config.startsWith(join(a.dir, "out"))).toBe(true);
     expect(configOf(calls[3]!)).toBe(config);
     const text = readFileSync(config, "utf8");
@@ -155,10 +172,19 @@ describe("npm run deploy (real mode, fake wrangler CLI)", () => {
     const r = await run(["--all"], { ...a.env, ADMIN_JWT_SECRET: JWT });
     expect(r.code, r.output).toBe(0);
     const calls = a.calls();
-    const creates = calls.filter((c) => c.args[1] === "create").map((c) => c.args.slice(2, 5));
+    const creates = calls.filter((c) => c.args[0] === "d1" && c.args[1] === "create").map((c) => c.args.slice(2, 5));
     expect(creates).toEqual([
       ["edgeclaw-us", "--jurisdiction", "us"],
       ["edgeclaw-apac", "--location", "apac"],
+    ]);
+    // Queues: in the region's jurisdiction where it has one; apac (a location hint) has none.
+    expect(a.state().queues).toEqual([
+      { name: "edgeclaw-usage-eu", jurisdiction: "eu" },
+      { name: "edgeclaw-usage-eu-dlq", jurisdiction: "eu" },
+      { name: "edgeclaw-usage-us", jurisdiction: "us" },
+      { name: "edgeclaw-usage-us-dlq", jurisdiction: "us" },
+      { name: "edgeclaw-usage-apac", jurisdiction: null },
+      { name: "edgeclaw-usage-apac-dlq", jurisdiction: null },
     ]);
     const deploys = calls.filter((c) => c.args[0] === "deploy" && c.args[1] === "--env").map((c) => c.args[2]);
     expect(deploys).toEqual(["eu", "us", "apac", "global"]);

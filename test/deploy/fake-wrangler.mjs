@@ -2,7 +2,8 @@
 // A stand-in for the wrangler CLI (test/deploy/deploy.test.ts runs `npm run deploy` with
 // EDGECLAW_WRANGLER pointing here). It records every call (argv and stdin) and answers the few
 // commands the deploy script uses in the shapes wrangler 4.155.0 prints: `d1 list --json` a JSON
-// list of {uuid, name, jurisdiction}, `d1 create` adds one, `deployments status` fails with API
+// list of {uuid, name, jurisdiction}, `d1 create` adds one, `queues info` fails with API code
+// 11000 for a missing queue and `queues create` adds one, `deployments status` fails with API
 // code 10007 for a Worker that does not exist, and `deploy` refuses (API code 10143) a config
 // whose service bindings name a Worker that does not exist, else records the Worker and prints
 // its workers.dev URL. It is the CLI contract as recorded from wrangler's source and Cloudflare's
@@ -31,6 +32,17 @@ if (args[0] === "d1" && args[1] === "list") {
   state.databases.push({ uuid, name: args[2], jurisdiction: flag("--jurisdiction") ?? null, created_at: "2026-11-29T00:00:00Z" });
   writeFileSync(statePath, JSON.stringify(state));
   console.log(`✅ Successfully created DB '${args[2]}'`);
+} else if (args[0] === "queues" && args[1] === "info") {
+  const q = (state.queues ?? []).find((x) => x.name === args[2]);
+  if (!q) {
+    console.error(`✘ [ERROR] A request to the Cloudflare API (/accounts/fake/queues) failed.\n\n  Queue ${args[2]} does not exist. [code: 11000]`);
+    process.exit(1);
+  }
+  console.log(`Queue Name: ${q.name}`);
+} else if (args[0] === "queues" && args[1] === "create") {
+  state.queues = [...(state.queues ?? []), { name: args[2], jurisdiction: flag("--jurisdiction") ?? null }];
+  writeFileSync(statePath, JSON.stringify(state));
+  console.log(`✅ Created queue ${args[2]}.`);
 } else if (args[0] === "d1" && args[1] === "migrations") {
   console.log("🚣 migrations applied");
 } else if (args[0] === "secret" && args[1] === "bulk") {
