@@ -8,7 +8,7 @@
 // the row is older than it by SQLite's clock. The purge below asks for exactly those rows (by the
 // same clock, a minute further back), so a bug here can make it delete less, never more.
 import { eq, isNotNull } from "drizzle-orm";
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { z } from "zod";
 import { auditRetentionBody } from "../../schema/admin.ts";
 import { tenantSettings } from "../../schema/db.ts";
@@ -68,15 +68,22 @@ export async function purgeAllTenants(env: Env): Promise<{ tenants: number; dele
   return { tenants: rows.length, deleted };
 }
 
-async function knownTenant(env: Env, tenantId: string): Promise<void> {
+export async function knownTenant(env: Env, tenantId: string): Promise<void> {
   if ((await tenantStatus(env, tenantId)) === "unknown") throw new ApiError(404, "tenant_not_found", `No tenant '${tenantId}'.`);
 }
 
-retentionRoutes.get("/retention", async (c) => {
+// The tenant a retention read (audit or usage) is about: ?tenant_id= within the token's scope,
+// required with an unscoped token, and a tenant that exists.
+export async function retentionTenantForRead(c: Context<AppEnv>): Promise<string> {
   const q = parseOr400(tenantOnly, c.req.query());
   const tenantId = tenantForRead(c.get("admin"), q.tenant_id);
   if (tenantId === undefined) throw new ApiError(400, "invalid_value", "tenant_id: required with an unscoped token.");
   await knownTenant(c.env, tenantId);
+  return tenantId;
+}
+
+retentionRoutes.get("/retention", async (c) => {
+  const tenantId = await retentionTenantForRead(c);
   return c.json({ tenant_id: tenantId, days: await retentionDays(c.env, tenantId) });
 });
 

@@ -9,14 +9,12 @@ import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
 import { usageRetention } from "../../schema/usage.ts";
-import { tenantForRead, tenantForWrite } from "../admin/access.ts";
+import { tenantForWrite } from "../admin/access.ts";
+import { knownTenant, retentionTenantForRead } from "../admin/retention.ts";
 import { auditInsert } from "../admin/audit.ts";
 import { adminBody } from "../admin/request.ts";
 import { database } from "../db.ts";
 import type { AppEnv, Env } from "../env.ts";
-import { ApiError } from "../http/errors.ts";
-import { parseOr400 } from "../http/validation.ts";
-import { tenantStatus } from "../tenants/liveness.ts";
 
 const DAY_MS = 86_400_000;
 const DEFAULT_DAYS = 90;
@@ -27,8 +25,6 @@ export const usageRetentionBody = z.strictObject({
   tenant_id: z.string().min(1).max(64).optional(),
   days: z.number().int().min(1).max(36_500).nullable(),
 });
-const tenantOnly = z.strictObject({ tenant_id: z.string().min(1).max(64).optional() });
-
 // The deployment's period in days, or null (kept forever) when USAGE_RETENTION_DAYS is "0".
 export function defaultUsageDays(env: Env): number | null {
   const raw = env.USAGE_RETENTION_DAYS;
@@ -74,17 +70,10 @@ export async function purgeUsage(env: Env, now = Date.now()): Promise<number> {
   return deleted;
 }
 
-async function knownTenant(env: Env, tenantId: string): Promise<void> {
-  if ((await tenantStatus(env, tenantId)) === "unknown") throw new ApiError(404, "tenant_not_found", `No tenant '${tenantId}'.`);
-}
-
 export const usageRetentionRoutes = new Hono<AppEnv>();
 
 usageRetentionRoutes.get("/retention", async (c) => {
-  const q = parseOr400(tenantOnly, c.req.query());
-  const tenantId = tenantForRead(c.get("admin"), q.tenant_id);
-  if (tenantId === undefined) throw new ApiError(400, "invalid_value", "tenant_id: required with an unscoped token.");
-  await knownTenant(c.env, tenantId);
+  const tenantId = await retentionTenantForRead(c);
   const { days, source } = await usageRetentionOf(c.env, tenantId);
   return c.json({ tenant_id: tenantId, days, source });
 });
