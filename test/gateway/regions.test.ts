@@ -129,6 +129,9 @@ describe("a regional Worker", () => {
     expect(seen.headers.get(FORWARDED_HEADER)).toBe("eu");
     expect(seen.headers.get("authorization")).toBe(`Bearer ${usKey}`);
     expect(seen.headers.get("x-request-id")).toBe("req-forward-0001");
+    // The home region's trace continues under the forwarding Worker's span, the one it answers with.
+    expect(seen.headers.get("traceparent")).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+    expect(seen.headers.get("traceparent")).toBe(res.headers.get("traceparent"));
     expect(JSON.parse(seen.body)).toMatchObject({ model: "m", stream: true });
   });
 

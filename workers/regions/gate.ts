@@ -38,8 +38,11 @@ export function regionGate(): MiddlewareHandler<AppEnv> {
     }
     const forwarded = new Request(c.req.raw);
     forwarded.headers.set(FORWARDED_HEADER, settings.self ?? "entry");
-    // The home Worker answers under the same request id, so both Workers' logs join up.
+    // The home Worker answers under the same request id, so both Workers' logs join up...
     forwarded.headers.set("x-request-id", c.get("requestId"));
+    // ... and its trace continues under this Worker's span (not the client's), so the hop shows.
+    const span = c.get("trace");
+    if (span) forwarded.headers.set("traceparent", span.traceparent());
     return mutable(await target.fetch(forwarded));
   };
 }
