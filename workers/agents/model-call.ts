@@ -11,6 +11,7 @@ import { callRoute } from "../router/call.ts";
 import type { Trail } from "../router/engine.ts";
 import { requestFacts } from "../router/facts.ts";
 import { reserve, type Usage } from "../router/limits.ts";
+import { worstCase } from "../router/reservation.ts";
 import { routingFor, type CompiledRoute } from "../router/routing.ts";
 import { requireTenantLive } from "../tenants/liveness.ts";
 import { activeSpan } from "../observability/trace.ts";
@@ -92,13 +93,9 @@ async function metered(env: Env, call: ModelCall, request: ChatCompletionRequest
   const route = call.deadlineAt === undefined ? found : { ...found, retry: { ...found.retry, budget_ms: Math.max(1, Math.min(found.retry.budget_ms, call.deadlineAt - Date.now())) } };
   const headers = new Headers({ "x-request-id": call.requestId });
   const facts = requestFacts(request, { tier: routing.config.tier ?? null, priority: "normal", headers });
-  const held = await reserve(
-    env,
-    routing.config,
-    { tenantId: call.tenantId, keyId: `agent:${call.agentId}` },
-    { tokens: facts.prompt_tokens + call.maxTokens, microUsd: facts.prompt_tokens * route.maxInputPrice + call.maxTokens * route.maxOutputPrice },
-    call.waitUntil,
-  );
+  // The same reservation rule as /v1 (reservation.ts: the prompt estimate with its margin + the
+  // whole reply the agent may write); callRoute settles it with the upstream's real usage.
+  const held = await reserve(env, routing.config, { tenantId: call.tenantId, keyId: `agent:${call.agentId}` }, worstCase(facts.prompt_tokens, call.maxTokens, route), call.waitUntil);
   const trail: Trail = { attempts: 0, reasons: [], last: null };
   meter.trail(trail);
   const called = await callRoute(

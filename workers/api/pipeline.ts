@@ -15,6 +15,7 @@ import { callRoute, type Called, type StreamRecorder } from "../router/call.ts";
 import type { Trail } from "../router/engine.ts";
 import { requestFacts } from "../router/facts.ts";
 import { keySettings, reserve, type Held } from "../router/limits.ts";
+import { worstCase } from "../router/reservation.ts";
 import { lead, leaderFor, lookup, planCache, recordMissCost, replay, store, type CachedAnswer, type CachePlan, type CacheStatus } from "../router/response-cache.ts";
 import { droppedOnPath, enforceStrictParams } from "../router/params.ts";
 import { routingFor } from "../router/routing.ts";
@@ -74,15 +75,8 @@ export async function runChat(c: Context<AppEnv>, request: ChatCompletionRequest
   const facts = requestFacts(request, { tier: routing.config.tier ?? null, priority, headers });
   if (operation) applyOperationFacts(facts, operation);
   const maxTokens = facts.max_tokens ?? route.defaultMaxTokens;
-  // The prompt estimate is rough: reserve generously, settle exactly.
-  const promptReserve = Math.ceil(facts.prompt_tokens * 1.25) + 16;
-  const reserving = reserve(
-    c.env,
-    routing.config,
-    { tenantId: principal.tenantId, keyId: principal.keyId },
-    { tokens: promptReserve + maxTokens, microUsd: promptReserve * route.maxInputPrice + maxTokens * route.maxOutputPrice },
-    waitUntil,
-  );
+  // The prompt estimate is rough: reserve generously (the rule every model call shares), settle exactly.
+  const reserving = reserve(c.env, routing.config, { tenantId: principal.tenantId, keyId: principal.keyId }, worstCase(facts.prompt_tokens, maxTokens, route), waitUntil);
   // The cache is looked up while limits and budget are reserved (a hit still counts against
   // them, so it waits for the reservation, not after it).
   const looking = (

@@ -1,6 +1,7 @@
 // Rate limits and budgets around one call. Before it: one request and its worst-case tokens
-// (prompt estimate + max_tokens) are taken from the key's and the tenant's token buckets, and
-// its worst-case cost from their spend allowances, all at once. Each counter belongs to a
+// (reservation.ts, the rule every kind of model call shares: the prompt estimate with its margin
+// + max_tokens) are taken from the key's and the tenant's token buckets, and its worst-case cost
+// from their spend allowances, all at once. Each counter belongs to a
 // Durable Object (so the limits are exact across isolates), but the isolate holds a lease on
 // it (lease.ts): a slice of the bucket or of the budget that the object granted, from which
 // requests are admitted without a round trip; the object is asked only to top the slice up
