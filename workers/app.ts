@@ -11,6 +11,7 @@ import { requestId } from "./http/request-id.ts";
 import { d1Session } from "./http/d1-session.ts";
 import { regionGate } from "./regions/gate.ts";
 import { tracing } from "./observability/middleware.ts";
+import { metrics } from "./metrics/index.ts";
 
 export const app = new Hono<AppEnv>();
 
@@ -27,5 +28,7 @@ app.route("/admin", admin);
 app.route("/webhooks", webhooks);
 app.route("/hooks", hooks);
 app.route("/webchat", webchatRoutes);
+// The operator's Prometheus scrape, built from the D1 usage rollups (bearer METRICS_TOKEN).
+app.route("/metrics", metrics);
 app.notFound(handleNotFound);
 app.onError(handleError);

@@ -51,6 +51,8 @@ export interface Env extends GeneratedBindings {
   // Secret. The vault's master keys, JSON {"current":"<id>","keys":{"<id>":"<base64 of 32 bytes>"}}
   // (workers/vault/keyring.ts). Without it (or invalid) every vault operation answers 503.
   VAULT_KEYS?: string;
+  // Secret. The bearer token of GET /metrics (workers/metrics/); without it /metrics answers 503.
+  METRICS_TOKEN?: string;
   // Deployment-wide credentials are further secrets named PROVIDER_*, TELEGRAM_*, SLACK_*,
   // DISCORD_*, LINE_*, WHATSAPP_*, FEISHU_* and WEBHOOK_*; rows (credential_ref, token_ref,
   // secret_ref) name them, or a vault:<name> secret of their own tenant (workers/auth/secrets.ts),

@@ -6,7 +6,7 @@ import { channelSecretPrefixes } from "../../schema/channels.ts";
 
 // Exactly the names the Worker reads (workers/env.ts, workers/auth/secrets.ts): two fixed ones and
 // the deployment-wide credential prefixes an owner's rows may name.
-export const FIXED_SECRETS = ["ADMIN_JWT_SECRET", "VAULT_KEYS"] as const;
+export const FIXED_SECRETS = ["ADMIN_JWT_SECRET", "VAULT_KEYS", "METRICS_TOKEN"] as const;
 // OTEL_EXPORTER_OTLP_*: the trace exporter's endpoint and its headers (which usually carry the
 // collector's credential), read by workers/observability/.
 export const SECRET_PREFIXES = ["PROVIDER_", "WEBHOOK_", "OTEL_EXPORTER_OTLP_", ...Object.values(channelSecretPrefixes)] as const;

@@ -4,14 +4,16 @@
 // adds nothing, and a batch is either all in or all retried: when the write fails (D1 down,
 // overloaded) the whole batch is retried with a growing delay, and after max_retries it goes to
 // the dead-letter queue (wrangler.jsonc), never dropped. A message that is not a valid usage
-// event is acknowledged and logged: retrying it could never succeed.
+// event is acknowledged and logged: retrying it could never succeed. The same batch adds the newly
+// inserted events to the minute/hour/day rollups (rollups.ts), so those are exactly-once too.
 import type { Env } from "../env.ts";
 import { usageEvent, type UsageEvent } from "./event.ts";
+import { rollupStatements } from "./rollups.ts";
 
 const INSERT =
   "INSERT OR IGNORE INTO usage_events (id, at, tenant_id, key_id, agent_id, channel, route, model, provider, upstream_model, target, replica, " +
-  "input_tokens, output_tokens, tokens_estimated, cost_micro_usd, latency_ms, ttft_ms, status, error_class, cache, attempts, fallbacks, request_id, trace_id) " +
-  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+  "input_tokens, output_tokens, tokens_estimated, cost_micro_usd, latency_ms, ttft_ms, status, error_class, cache, attempts, fallbacks, request_id, trace_id, rolled_up) " +
+  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)";
 
 // Longest wait before a failed batch is delivered again (seconds).
 const MAX_RETRY_DELAY_S = 60;
@@ -38,7 +40,7 @@ export async function consumeUsage(batch: MessageBatch<unknown>, env: Pick<Env, 
   if (events.length === 0) return { written: 0, malformed, failed: false };
   try {
     const insert = env.DB.prepare(INSERT);
-    await env.DB.batch(events.map((e) => insert.bind(...row(e))));
+    await env.DB.batch([...events.map((e) => insert.bind(...row(e))), ...rollupStatements(env.DB, events.map((e) => e.id))]);
   } catch (err) {
     const attempts = Math.max(1, ...batch.messages.map((m) => m.attempts));
     const delaySeconds = Math.min(MAX_RETRY_DELAY_S, 2 ** attempts);
