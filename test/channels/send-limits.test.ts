@@ -24,9 +24,10 @@ const limiter = (accountId: string) => env.SEND_LIMITERS.get(env.SEND_LIMITERS.i
 
 describe("platform-wide send limits", () => {
   it("spreads a burst across many chats under the bot-wide limit: no 429, every reply once, in order per chat", { timeout: 120_000 }, async () => {
-    // The account's own limit (15/s, no burst) below the platform's (the fake: 25 in any second);
+    // The account's own limit (10/s, no burst) well below the platform's (the fake: 25 in any
+    // second), so that sends the limiter spaced out but a loaded host delayed and bunched still fit;
     // without the limiter this burst reaches the fake far faster than that.
-    const bot = await limitedBot({ account_sends_per_s: 15, account_send_burst: 1 });
+    const bot = await limitedBot({ account_sends_per_s: 10, account_send_burst: 1 });
     await fakeControl(bot.token, "limit", { per_second: 25 });
     const chats = Array.from({ length: 80 }, () => newChatId());
     for (const round of [1, 2]) {

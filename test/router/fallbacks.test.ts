@@ -132,7 +132,10 @@ describe("fallbacks", () => {
     const down = await scenario({ mode: "fail", status: 500 });
     const name = await route(target(`fake-scn-${down}`), { retry: { attempts: 10, base_ms: 400, max_ms: 400, budget_ms: 1000 } });
     const res = await chat(t.key, { model: name, ...ask() });
-    expect(res.status).toBe(502);
+    // Given up inside the budget either way: 502 after the last failed attempt, or 504 when the
+    // budget ran out during an attempt (a slow, loaded host: the attempt's timeout is what is left
+    // of the budget).
+    expect([502, 504]).toContain(res.status);
     const tries = (await calls(down)).total;
     expect(tries).toBeGreaterThanOrEqual(1);
     expect(tries).toBeLessThan(10);
