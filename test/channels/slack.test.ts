@@ -122,9 +122,11 @@ describe("slack webhook", () => {
       await deliverSlack(s, event, { signature: `v0=${"0".repeat(64)}` }),
       await deliverSlack(s, event, { signature: good.replace("v0=", "v1=") }),
       await deliverSlack(s, event, { signature: good.toUpperCase() }),
-      // Replays: a correct signature over a timestamp outside the 5-minute window.
-      await deliverSlack(s, event, { timestamp: now - 301 }),
-      await deliverSlack(s, event, { timestamp: now + 301 }),
+      // Replays: a correct signature over a timestamp outside the 5-minute window, read from the
+      // clock right before each delivery (a slow host can take seconds to reach these lines, and a
+      // `now + 301` computed at the start would then fall inside the window).
+      await deliverSlack(s, event, { timestamp: Math.floor(Date.now() / 1000) - 330 }),
+      await deliverSlack(s, event, { timestamp: Math.floor(Date.now() / 1000) + 330 }),
       await deliverSlack(s, event, { signature: good, timestamp: now - 600 }),
     ];
     for (const res of refused) {
