@@ -133,6 +133,12 @@ export const sessions = sqliteTable(
     channel: text("channel").notNull(),
     accountId: text("account_id").notNull(),
     createdAt: integer("created_at").notNull(),
+    // Mirrored by the session's Durable Object at the end of an alarm run when they changed
+    // (workers/channels/depth.ts), for /metrics: queued inbound messages and pending send intents.
+    inboxDepth: integer("inbox_depth").notNull().default(0),
+    outboxDepth: integer("outbox_depth").notNull().default(0),
+    // Epoch ms of the last mirror write (null: never mirrored).
+    depthAt: integer("depth_at"),
   },
   (t) => [index("sessions_tenant_idx").on(t.tenantId, t.createdAt)],
 );

@@ -112,8 +112,15 @@ export const auditLog = sqliteTable(
     action: text("action").notNull(),
     target: text("target").notNull(),
     metadata: text("metadata").notNull().default(sql`'{}'`),
+    // Data-plane events (workers/audit/) carry the random id their producer gave them: the queue
+    // delivers at least once and the consumer inserts or ignores on it. Null for admin rows,
+    // which is also how the listing tells the two kinds apart.
+    eventId: text("event_id"),
   },
   (t) => [
+    uniqueIndex("audit_log_event_id_uq").on(t.eventId),
+    // The listing's action filter (exact or prefix) within a tenant.
+    index("audit_log_tenant_action_idx").on(t.tenantId, t.action),
     // Admin audit listing per tenant, newest first: SQLite keeps the rowid (id) in every index
     // entry, so `WHERE tenant_id = ? ORDER BY id DESC` is served by this index alone. The owner's
     // listing across tenants walks the primary key.
@@ -137,6 +144,20 @@ export const auditSubjects = sqliteTable(
     createdAt: integer("created_at").notNull(),
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.digest] })],
+);
+
+// Subjects erased recently, by the same digest audit_subjects used. A data-plane audit event can
+// still wait in the queue when its subject is erased; the consumer writes such an event (made
+// before the erase) unlinked instead of giving the subject a fresh pseudonym. Rows are dropped
+// once no queued event can be that old (workers/audit/consumer.ts).
+export const auditSubjectErasures = sqliteTable(
+  "audit_subject_erasures",
+  {
+    tenantId: text("tenant_id").notNull(),
+    digest: text("digest").notNull(),
+    erasedAt: integer("erased_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.digest] }), index("audit_subject_erasures_at_idx").on(t.erasedAt)],
 );
 
 // Per-tenant settings an owner or the tenant's admin may change (PUT /admin/audit/retention).
