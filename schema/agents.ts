@@ -2,6 +2,7 @@
 // WebChat site, an inbound-hook client), DM pairings, the session index and dead letters.
 // Session state itself (history, inbox, outbox) lives in each session's Durable Object; D1 only
 // holds config and the indexes the admin API lists. Times are epoch milliseconds.
+import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import { tenants } from "./db.ts";
 
@@ -140,7 +141,11 @@ export const sessions = sqliteTable(
     // Epoch ms of the last mirror write (null: never mirrored).
     depthAt: integer("depth_at"),
   },
-  (t) => [index("sessions_tenant_idx").on(t.tenantId, t.createdAt)],
+  (t) => [
+    index("sessions_tenant_idx").on(t.tenantId, t.createdAt),
+    // /metrics sums the depths of the sessions that have any (workers/metrics/channels.ts): only those rows.
+    index("sessions_depth_idx").on(t.tenantId, t.channel).where(sql`inbox_depth > 0 OR outbox_depth > 0`),
+  ],
 );
 
 // Send intents that ran out of attempts, indexed for the admin API; the intent itself stays in

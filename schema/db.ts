@@ -192,3 +192,4 @@ export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type ProviderRow = typeof providers.$inferSelect;
 export type ModelRow = typeof models.$inferSelect;
 export * from "./usage.ts";
+export * from "./metrics.ts";
