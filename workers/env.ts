@@ -22,13 +22,16 @@ export interface AiBinding {
 type Generated = __BaseEnv_WranglerEnv;
 type VarKeys = { [K in keyof Generated]-?: Generated[K] extends string ? K : never }[keyof Generated];
 type RegionServiceKeys = Extract<keyof Generated, `REGION_${string}`>;
-type GeneratedBindings = Omit<Generated, VarKeys | RegionServiceKeys | "CHANNEL_INGRESS"> &
+type GeneratedBindings = Omit<Generated, VarKeys | RegionServiceKeys | "CHANNEL_INGRESS" | "USAGE_ANALYTICS"> &
   Partial<Pick<Generated, VarKeys>> & { [K in RegionServiceKeys]?: Fetcher };
 
 export interface Env extends GeneratedBindings {
   // Per-location first gate on each channel account's inbound messages (workers/channels/limits.ts);
   // optional so that a deployment without the Rate Limiting binding still runs.
   CHANNEL_INGRESS?: RateLimit;
+  // Workers Analytics Engine dataset for usage data points (workers/usage/analytics.ts); optional:
+  // the global entry has none, and a deployment may drop it.
+  USAGE_ANALYTICS?: AnalyticsEngineDataset;
   AI?: AiBinding;
   // "entry" on the global entry Worker (wrangler.jsonc env.global), which has no D1 and no Durable
   // Objects; unset on every regional Worker and locally.

@@ -10,6 +10,11 @@ export const PLACEHOLDER_DATABASE_ID = "00000000-0000-4000-8000-000000000000";
 // Each region's env has its own pair, named edgeclaw-usage-<region> (scripts/config/generate.ts).
 export const USAGE_QUEUE = "edgeclaw-usage";
 
+// The Workers Analytics Engine dataset every usage event is also written to (workers/usage/
+// analytics.ts), for Cloudflare's dashboards and SQL API. One dataset for the whole deployment:
+// each data point names its region, so one SQL query spans every region.
+export const USAGE_DATASET = "edgeclaw_usage";
+
 // Durable Object classes in the order they were added: each binding and its migration tag.
 const durableObjects = [
   { name: "BREAKERS", class_name: "CircuitBreaker" },
@@ -50,6 +55,8 @@ export const baseConfig = {
     SCHEDULER_TENANT_INFLIGHT: "4",
     ADMIN_TOKEN_MAX_TTL_S: "2592000",
     USAGE_RETENTION_DAYS: "90",
+    USAGE_ROLLUP_MINUTE_HOURS: "48",
+    USAGE_ROLLUP_HOUR_DAYS: "90",
   } as Record<string, string>,
   triggers: { crons: ["17 3 * * *"] },
   durable_objects: { bindings: durableObjects },
@@ -70,6 +77,7 @@ export const baseConfig = {
       { queue: USAGE_QUEUE, max_batch_size: 100, max_batch_timeout: 2, max_retries: 10, dead_letter_queue: `${USAGE_QUEUE}-dlq` },
     ],
   },
+  analytics_engine_datasets: [{ binding: "USAGE_ANALYTICS", dataset: USAGE_DATASET }],
 };
 
 export type BaseConfig = typeof baseConfig;
@@ -128,10 +136,14 @@ export const baseComments: Record<string, string> = {
   "vars.USAGE_RETENTION_DAYS":
     "Raw usage events (usage_events) older than this many days are deleted by the daily cron, unless\n" +
     "the tenant has its own period (PUT /admin/usage/retention; null there keeps them forever). 0: kept forever.",
+  "vars.USAGE_ROLLUP_MINUTE_HOURS":
+    "Usage rollups (usage_rollups) are purged by the same daily cron: minute rows older than\n" +
+    "USAGE_ROLLUP_MINUTE_HOURS hours (1-720), hour rows older than USAGE_ROLLUP_HOUR_DAYS days (1-3650).\n" +
+    "Day rows are kept forever: GET /metrics sums them, and deleting them would make its counters go down.",
   "vars.ADMIN_TOKEN_MAX_TTL_S": "Longest lifetime (exp - iat, seconds) an admin token may have; longer ones are refused (30 days).",
   triggers:
-    "Daily at 03:17 UTC: audit rows past their tenant's retention, raw usage events past theirs, expired token\n" +
-    "revocations (workers/admin/maintenance.ts).",
+    "Daily at 03:17 UTC: audit rows past their tenant's retention, raw usage events past theirs, minute and\n" +
+    "hour usage rollups past theirs, expired token revocations (workers/admin/maintenance.ts).",
   "durable_objects.bindings.BREAKERS": "The router's shared counters, one Durable Object per counted thing (see durable-objects/).",
   "durable_objects.bindings.SESSIONS": "One session Durable Object per conversation (durable-objects/session.ts).",
   "durable_objects.bindings.SCHEDULER": "Scheduler shards (durable-objects/scheduler.ts): jobs hashed by id to shard:<i>.",
@@ -154,6 +166,10 @@ export const baseComments: Record<string, string> = {
     "waiting; the queue() handler inserts each delivered batch into D1 (usage_events) in one statement\n" +
     "batch, INSERT OR IGNORE on the event id. A batch whose insert fails is retried (max_retries), then\n" +
     "goes to the dead-letter queue. Regional envs use edgeclaw-usage-<region> and its -dlq.",
+  analytics_engine_datasets:
+    "Workers Analytics Engine: one data point per usage event (workers/usage/analytics.ts), written\n" +
+    "without waiting, for Cloudflare's dashboards and SQL API. Not bound to a jurisdiction: the points\n" +
+    "carry tenant, key and agent ids, model and route names, never message content.",
   migrations: "One migration per Durable Object class, in the order the classes were added (never edit or reorder a deployed one).",
   "ratelimits.CHANNEL_INGRESS":
     "Per-location first gate on each channel account's inbound messages (webhooks, hooks, WebChat\n" +

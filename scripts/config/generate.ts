@@ -92,6 +92,8 @@ export function buildConfig(regions: Regions, opts: BuildOptions = {}): JsonObje
       migrations: clone(base.migrations),
       ratelimits: clone(base.ratelimits),
       queues: regionQueues(base.queues, region.name),
+      // One dataset for all regions: each data point carries its region (blob 11).
+      analytics_engine_datasets: clone(base.analytics_engine_datasets),
       // A chat request makes several round trips to the region's D1 and Durable Objects and a
       // long call to the model provider: Smart Placement may run the Worker near those rather
       // than near the caller (docs/deploy.md, "Smart Placement"). The global entry makes one hop
@@ -113,6 +115,7 @@ export function buildConfig(regions: Regions, opts: BuildOptions = {}): JsonObje
     triggers: { crons: [] },
     ratelimits: [],
     queues: { producers: [], consumers: [] },
+    analytics_engine_datasets: [],
     ...(regions.globalRoutes ? { routes: clone(regions.globalRoutes) } : {}),
   };
   return {
@@ -130,6 +133,7 @@ export function buildConfig(regions: Regions, opts: BuildOptions = {}): JsonObje
     migrations: base.migrations,
     ratelimits: base.ratelimits,
     queues: base.queues,
+    analytics_engine_datasets: base.analytics_engine_datasets,
     env,
   };
 }

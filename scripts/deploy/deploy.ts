@@ -259,6 +259,7 @@ export function expectedBindings(regions: Region[], place: string): string[] {
     ...baseConfig.durable_objects.bindings.map((b) => b.name),
     ...baseConfig.ratelimits.map((r) => r.name),
     ...baseConfig.queues.producers.map((q) => q.binding),
+    ...baseConfig.analytics_engine_datasets.map((a) => a.binding),
     ...Object.keys(baseConfig.vars),
   ];
   return [...base, ...services, ...Object.keys(regionVars(region, regions))].sort();

@@ -12,6 +12,7 @@ import { modelRoutes } from "./models.ts";
 import { providerRoutes } from "./providers.ts";
 import { retentionRoutes } from "./retention.ts";
 import { usageRetentionRoutes } from "../usage/retention.ts";
+import { usageReport } from "./usage.ts";
 import { routerConfigRoutes } from "./router-config.ts";
 import { secretRoutes } from "./secrets.ts";
 import { deadLetterRoutes, pairingRoutes, sessionRoutes } from "./sessions.ts";
@@ -22,6 +23,7 @@ export const admin = new Hono<AppEnv>();
 
 admin.use(adminAuth());
 admin.route("/tenants", tenantRoutes);
+admin.get("/usage", usageReport);
 admin.route("/usage", usageRetentionRoutes);
 admin.route("/api-keys", apiKeyRoutes);
 admin.route("/providers", providerRoutes);

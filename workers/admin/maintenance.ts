@@ -1,14 +1,16 @@
 // The daily cron (triggers.crons in wrangler.jsonc): audit rows past their tenant's retention
-// period, raw usage events past theirs, and revoked admin token ids past their token's expiry.
+// period, raw usage events and minute/hour usage rollups past theirs, and revoked admin token ids
+// past their token's expiry.
 import { purgeExpiredRevocations } from "../auth/revoked-tokens.ts";
 import type { Env } from "../env.ts";
 import { purgeAllTenants } from "./retention.ts";
-import { purgeUsage } from "../usage/retention.ts";
+import { purgeRollups, purgeUsage } from "../usage/retention.ts";
 
 export async function dailyMaintenance(env: Env): Promise<{ auditDeleted: number; revocationsDeleted: number; usageDeleted: number }> {
   const audit = await purgeAllTenants(env);
   const revocationsDeleted = await purgeExpiredRevocations(env);
   const usageDeleted = await purgeUsage(env);
-  console.log(JSON.stringify({ level: "info", msg: "daily maintenance", audit_tenants: audit.tenants, audit_deleted: audit.deleted, revocations_deleted: revocationsDeleted, usage_deleted: usageDeleted }));
+  const rollups = await purgeRollups(env);
+  console.log(JSON.stringify({ level: "info", msg: "daily maintenance", audit_tenants: audit.tenants, audit_deleted: audit.deleted, revocations_deleted: revocationsDeleted, usage_deleted: usageDeleted, rollups_deleted: rollups }));
   return { auditDeleted: audit.deleted, revocationsDeleted, usageDeleted };
 }

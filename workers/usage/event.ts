@@ -4,6 +4,7 @@
 // a queue message is external input to the consumer like any other.
 import { z } from "zod";
 import type { Env } from "../env.ts";
+import { writeUsageAnalytics } from "./analytics.ts";
 
 const id = z.string().min(1).max(256);
 const name = z.string().max(512);
@@ -56,8 +57,10 @@ export function traceIdOf(traceparent: string | null | undefined): string | null
 
 // Sends without making the caller wait: the send runs under waitUntil, and a failed send is
 // logged (the call itself already succeeded or failed on its own; metering never fails it). A
-// Worker without the binding (the global entry) sends nothing.
+// Worker without the binding (the global entry) sends nothing. The same event goes to Workers
+// Analytics Engine where that is bound (analytics.ts; fire-and-forget, never throws).
 export function sendUsage(env: Env, waitUntil: (p: Promise<unknown>) => void, event: UsageEvent): void {
+  writeUsageAnalytics(env.USAGE_ANALYTICS, event, env.REGION);
   const queue = env.USAGE_QUEUE as Queue<UsageEvent> | undefined;
   if (!queue) return;
   let sending: Promise<unknown>;

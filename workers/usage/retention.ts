@@ -4,7 +4,8 @@
 // The daily cron (workers/admin/maintenance.ts) deletes every tenant's events older than its
 // period: tenants with their own period one by one, all others at the deployment's
 // USAGE_RETENTION_DAYS (default 90; 0 keeps them forever). Deletes are bounded per run (D1's
-// per-query limits); what is left goes the next day.
+// per-query limits); what is left goes the next day. The same cron purges old minute and hour
+// rollups (purgeRollups below); day rollups are kept forever.
 import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
@@ -68,6 +69,47 @@ export async function purgeUsage(env: Env, now = Date.now()): Promise<number> {
     deleted += await drain(stmt.bind(now - days * DAY_MS));
   }
   return deleted;
+}
+
+// Rollup retention (usage_rollups, rollups.ts): minute rows for USAGE_ROLLUP_MINUTE_HOURS hours
+// (default 48), hour rows for USAGE_ROLLUP_HOUR_DAYS days (default 90), each clamped to its
+// bounds. Day rows are never purged: GET /metrics sums all of them into its counters, and a
+// purge would make those counters go down (Prometheus would read it as a reset).
+const HOUR_MS = 3_600_000;
+export const ROLLUP_RETENTION = {
+  minute: { variable: "USAGE_ROLLUP_MINUTE_HOURS", unitMs: HOUR_MS, fallback: 48, min: 1, max: 720 },
+  hour: { variable: "USAGE_ROLLUP_HOUR_DAYS", unitMs: DAY_MS, fallback: 90, min: 1, max: 3650 },
+} as const;
+// Minute rows come in far larger numbers (up to 1,440 a day per tenant, key, model, ... combination):
+// bigger chunks, more of them. Each DELETE walks the primary key's (granularity, bucket_start) prefix.
+const ROLLUP_PURGE_CHUNK = 5_000;
+const ROLLUP_PURGE_MAX_CHUNKS = 100;
+
+// How long rows of a granularity are kept, in ms; null for day rows (forever).
+export function rollupRetentionMs(env: Env, granularity: "minute" | "hour" | "day"): number | null {
+  if (granularity === "day") return null;
+  const r = ROLLUP_RETENTION[granularity];
+  const raw = env[r.variable];
+  const n = raw === undefined || raw.trim() === "" ? Number.NaN : Number(raw);
+  const value = Number.isInteger(n) ? Math.min(r.max, Math.max(r.min, n)) : r.fallback;
+  return value * r.unitMs;
+}
+
+// The cron's rollup purge: minute and hour rows whose bucket started before their period.
+export async function purgeRollups(env: Env, now = Date.now()): Promise<{ minute: number; hour: number }> {
+  const out = { minute: 0, hour: 0 };
+  for (const g of ["minute", "hour"] as const) {
+    const keep = rollupRetentionMs(env, g) as number;
+    const stmt = env.DB.prepare(
+      `DELETE FROM usage_rollups WHERE rowid IN (SELECT rowid FROM usage_rollups WHERE granularity = '${g}' AND bucket_start < ?1 LIMIT ${ROLLUP_PURGE_CHUNK})`,
+    ).bind(now - keep);
+    for (let i = 0; i < ROLLUP_PURGE_MAX_CHUNKS; i++) {
+      const n = (await stmt.run()).meta.changes ?? 0;
+      out[g] += n;
+      if (n < ROLLUP_PURGE_CHUNK) break;
+    }
+  }
+  return out;
 }
 
 export const usageRetentionRoutes = new Hono<AppEnv>();
