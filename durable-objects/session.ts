@@ -27,6 +27,8 @@ import type { AgentConfig } from "../workers/agents/config.ts";
 import { compactIfNeeded, runTurn } from "../workers/agents/session-turn.ts";
 import { haltIfTenantGone } from "../workers/agents/tenant-halt.ts";
 import type { HistoryEntry } from "../workers/agents/turn.ts";
+import { auditAccepted } from "../workers/channels/audit-events.ts";
+import { DepthMirror } from "../workers/channels/depth.ts";
 import { flushOutbox, nextSendSlot, queueProactive } from "../workers/channels/outbox.ts";
 import { failSentIntent } from "../workers/channels/receipts.ts";
 import { redactedIntent } from "../workers/channels/reply-credentials.ts";
@@ -58,6 +60,7 @@ export class ChatSession extends DurableObject<Env> {
   private prunedAt = 0;
   private target: string | null = null;
   private readonly admission: NewSessionAdmission;
+  private readonly depth = new DepthMirror();
   // What the modules in workers/ that this object calls see of it.
   private readonly host: SessionHost;
 
@@ -150,6 +153,7 @@ export class ChatSession extends DurableObject<Env> {
         .one().seq;
     });
     await this.wake(now);
+    auditAccepted(this.env, binding, seq, now);
     return { status: "accepted", seq };
   }
 
@@ -187,6 +191,7 @@ export class ChatSession extends DurableObject<Env> {
     const gen = this.generation;
     this.alarmAt = Date.now() + LEASE_MS;
     await this.ctx.storage.setAlarm(this.alarmAt);
+    let turns = 0;
     for (;;) {
       if (gen !== this.generation) return;
       if (await haltIfTenantGone(this.host, gen)) break;
@@ -195,9 +200,12 @@ export class ChatSession extends DurableObject<Env> {
       if (await compactIfNeeded(this.host, gen)) continue;
       const batch = this.dueBatch(Date.now());
       if (batch.length === 0) break;
+      // Between turns (a backlog is being worked off): the depth as it stands (workers/channels/depth.ts).
+      if (turns++ > 0) await this.depth.mirror(this.host, gen);
       await runTurn(this.host, batch, gen);
     }
     if (gen !== this.generation) return;
+    await this.depth.mirror(this.host, gen);
     await this.scheduleNext();
   }
 
@@ -341,6 +349,7 @@ export class ChatSession extends DurableObject<Env> {
     this.alarmAt = null;
     this.bound = null;
     this.target = null;
+    this.depth.forget();
     this.sql.exec(SCHEMA);
   }
 

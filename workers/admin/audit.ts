@@ -5,7 +5,7 @@
 // after a crash is safe) and its outcome after (`<action>.done`, in the batch of its D1 side).
 // Metadata names what changed; secrets (API keys, credential values, tokens) never appear in it,
 // nor raw subject ids (peer, chat, group ids): see subjects.ts.
-import { and, desc, eq, like, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, gte, isNotNull, isNull, like, lt, or, type SQL } from "drizzle-orm";
 import type { Context } from "hono";
 import { z } from "zod";
 import type { AdminClaims } from "../../schema/admin.ts";
@@ -46,43 +46,101 @@ export async function auditIntent(db: Database, claims: AdminClaims, entry: Audi
   await db.batch([auditInsert(db, claims, entry)]);
 }
 
-// ?subject=dm:<peer id> | group:<group id> narrows the listing to the rows about one person or
-// group (a subject access request), through their pseudonym. After an erase there is none, and
-// the answer is empty: that is the unlinking, seen from the API.
+// Filters, all optional and combined with AND, inside the token's tenant scope (a tenant admin
+// sees its own tenant's rows, whatever it asks):
+//   subject=dm:<peer id> | group:<group id>  the rows about one person or group (a subject access
+//     request), through their pseudonym. After an erase there is none, and the answer is empty:
+//     that is the unlinking, seen from the API.
+//   action=<name>     exact (message.sent); ending in "." or ".*" a prefix (message., message.*)
+//   actor=<actor>     exact (channel:telegram, scheduler, agent:<id>, admin:<sub>, ...)
+//   kind=admin|data   admin writes, or the data-plane events of workers/audit/ (they carry an
+//                     event_id)
+//   since, until      ISO 8601 or epoch milliseconds; since inclusive, until exclusive
+//   before_id         the cursor: rows with a smaller id (pass the previous page's next_before_id)
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?)?$/;
+const instant = z
+  .string()
+  .max(40)
+  .transform((v, ctx) => {
+    const t = /^\d{1,15}$/.test(v) ? Number(v) : ISO_TIME.test(v) ? Date.parse(v) : Number.NaN;
+    if (Number.isNaN(t)) {
+      ctx.addIssue({ code: "custom", message: "an ISO 8601 time or epoch milliseconds" });
+      return z.NEVER;
+    }
+    return t;
+  });
+
 const auditQuery = z.strictObject({
   tenant_id: z.string().min(1).max(64).optional(),
   limit: z.coerce.number().int().min(1).max(500).optional(),
   subject: z.string().regex(/^(?:dm|group):\S{1,256}$/, "dm:<peer id> or group:<group id>").optional(),
+  action: z.string().regex(/^[a-z][a-z0-9_.]{0,63}(?:\*)?$/, "an action name, or a prefix ending in '.' or '.*'").optional(),
+  actor: z.string().regex(/^\S{1,256}$/, "an actor, 1-256 characters without spaces").optional(),
+  kind: z.enum(["admin", "data"]).optional(),
+  since: instant.optional(),
+  until: instant.optional(),
+  before_id: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
 });
+
+// An action filter as SQL: a prefix is a range on the index (tenant_id, action), never a LIKE.
+function actionFilter(action: string): SQL | undefined {
+  const stem = action.endsWith("*") ? action.slice(0, -1) : action;
+  if (!stem.endsWith(".")) return eq(auditLog.action, stem);
+  const upper = stem.slice(0, -1) + String.fromCharCode(stem.charCodeAt(stem.length - 1) + 1);
+  return and(gte(auditLog.action, stem), lt(auditLog.action, upper));
+}
 
 // GET /admin/audit: newest first, limited to the token's tenant scope.
 export async function listAudit(c: Context<AppEnv>): Promise<Response> {
   const q = parseOr400(auditQuery, c.req.query());
+  if (q.action !== undefined && q.action.endsWith("*") && !q.action.endsWith(".*")) {
+    throw new ApiError(400, "invalid_value", "Invalid value for 'action': a prefix ends in '.' or '.*'.", { param: "action" });
+  }
+  if (q.since !== undefined && q.until !== undefined && q.since >= q.until) {
+    throw new ApiError(400, "invalid_value", "Invalid value for 'until': it must be later than 'since'.", { param: "until" });
+  }
   const tenantId = tenantForRead(c.get("admin"), q.tenant_id);
   const db = database(c.env.DB);
   let about: SQL | undefined;
   if (q.subject !== undefined) {
     if (tenantId === undefined) throw new ApiError(400, "invalid_value", "tenant_id: required with subject.");
     const pseudonym = await findPseudonym(db, tenantId, q.subject);
-    if (pseudonym === null) return c.json({ data: [] });
+    if (pseudonym === null) return c.json({ data: [], next_before_id: null });
     // Pseudonyms are sub_ + hex: no LIKE wildcard can hide in one.
     about = or(like(auditLog.target, `%${pseudonym}%`), like(auditLog.metadata, `%${pseudonym}%`));
   }
+  const limit = q.limit ?? 100;
   const rows = await db
     .select()
     .from(auditLog)
-    .where(and(tenantId === undefined ? undefined : eq(auditLog.tenantId, tenantId), about))
+    .where(
+      and(
+        tenantId === undefined ? undefined : eq(auditLog.tenantId, tenantId),
+        about,
+        q.action === undefined ? undefined : actionFilter(q.action),
+        q.actor === undefined ? undefined : eq(auditLog.actor, q.actor),
+        q.kind === undefined ? undefined : q.kind === "data" ? isNotNull(auditLog.eventId) : isNull(auditLog.eventId),
+        q.since === undefined ? undefined : gte(auditLog.at, q.since),
+        q.until === undefined ? undefined : lt(auditLog.at, q.until),
+        q.before_id === undefined ? undefined : lt(auditLog.id, q.before_id),
+      ),
+    )
     .orderBy(desc(auditLog.id))
-    .limit(q.limit ?? 100);
+    .limit(limit);
+  const last = rows[rows.length - 1];
   return c.json({
     data: rows.map((r) => ({
       id: r.id,
       at: iso(r.at),
       tenant_id: r.tenantId,
+      kind: r.eventId === null ? "admin" : "data",
+      event_id: r.eventId,
       actor: r.actor,
       action: r.action,
       target: r.target,
       metadata: JSON.parse(r.metadata) as unknown,
     })),
+    // A full page may have more behind it: ask again with before_id set to this.
+    next_before_id: rows.length === limit && last ? last.id : null,
   });
 }

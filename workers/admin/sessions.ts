@@ -24,6 +24,7 @@ import { assertVisible, tenantForWrite } from "./access.ts";
 import { auditInsert, auditIntent } from "./audit.ts";
 import { iso } from "./ids.ts";
 import { adminBody, scopedListQuery } from "./request.ts";
+import { erasureTombstone } from "../audit/erasure.ts";
 import { forgetSubjectStatement, pseudonymousSessionKey, subjectDigest, subjectOfSessionKey, subjectPseudonym } from "./subjects.ts";
 
 export const sessionRoutes = new Hono<AppEnv>();
@@ -72,6 +73,7 @@ sessionRoutes.delete("/:key", async (c) => {
     db.delete(deadLetters).where(eq(deadLetters.sessionKey, key)),
     db.delete(pairings).where(eq(pairings.sessionKey, key)),
     forgetSubjectStatement(db, tenantId, digest),
+    erasureTombstone(db, tenantId, digest),
     auditInsert(db, claims, { tenantId, action: "session.erase.done", target, metadata: { ...removed } }),
   ]);
   return c.json({ key, erased: true, removed: { ...removed } });

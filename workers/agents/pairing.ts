@@ -1,7 +1,11 @@
 // DM pairing: a sender unknown to a pairing-policy agent gets a one-time code (the same one until
 // it is approved); an admin approves the code through the admin API. D1 is the record; the
 // session caches an approval so later turns do not ask again. Runs in the session's turn, never
-// on the webhook path.
+// on the webhook path. Each decision is a data-plane audit event (workers/audit/event.ts):
+// pairing.code_issued (a new code), pairing.denied (a message from a sender whose code is still
+// pending: not answered, only reminded of the code), pairing.approved (the first message after an
+// admin approved it; the session then remembers the approval). The code itself is never in it.
+import { sendSessionAudit, type AuditAction } from "../audit/event.ts";
 import { and, eq } from "drizzle-orm";
 import { pairings } from "../../schema/agents.ts";
 import type { InboundMessage } from "../../schema/channels.ts";
@@ -30,13 +34,24 @@ export async function pairingState(
     eq(pairings.accountId, message.accountId),
     eq(pairings.peerId, message.peerId),
   );
+  const decided = (action: AuditAction, pairingId: string) =>
+    sendSessionAudit(env, who.sessionKey, {
+      tenantId: message.tenantId,
+      actor: `agent:${who.agentId}`,
+      action,
+      metadata: { agent_id: who.agentId, channel: message.channel, account_id: message.accountId, pairing_id: pairingId },
+    });
   for (let tries = 0; tries < 3; tries++) {
     const row = await db.select().from(pairings).where(match).get();
-    if (row) return row.status === "approved" ? { approved: true } : { approved: false, code: row.code };
+    if (row) {
+      decided(row.status === "approved" ? "pairing.approved" : "pairing.denied", row.id);
+      return row.status === "approved" ? { approved: true } : { approved: false, code: row.code };
+    }
     const code = newCode();
+    const id = newId("pair", env);
     try {
       await db.insert(pairings).values({
-        id: newId("pair", env),
+        id,
         tenantId: message.tenantId,
         agentId: who.agentId,
         channel: message.channel,
@@ -48,6 +63,7 @@ export async function pairingState(
         createdAt: Date.now(),
         approvedAt: null,
       });
+      decided("pairing.code_issued", id);
       return { approved: false, code };
     } catch (err) {
       // A code collision or a concurrent insert for the same sender: read again.

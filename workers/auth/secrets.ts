@@ -11,6 +11,7 @@ import { VAULT_REF_PREFIX } from "../../schema/vault.ts";
 import type { Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { readSecret } from "../vault/store.ts";
+import { auditSecretUse } from "../vault/use-audit.ts";
 
 export type SecretPrefix = "PROVIDER_" | "TELEGRAM_" | "SLACK_" | "DISCORD_" | "LINE_" | "WHATSAPP_" | "FEISHU_" | "WEBHOOK_";
 
@@ -45,7 +46,10 @@ export async function resolveSecret(env: Env, tenantId: string, ref: string | nu
       if (err instanceof ApiError && err.code === "vault_unavailable") return { ok: false, code: "vault_unavailable", message: err.message };
       throw err;
     }
-    if (read.status === "ok") return { ok: true, value: read.value };
+    if (read.status === "ok") {
+      auditSecretUse(env, tenantId, ref, ownerPrefix);
+      return { ok: true, value: read.value };
+    }
     return notConfigured(read.status === "missing" ? `this tenant has no vault secret '${name}'` : `this tenant's vault secret '${name}' cannot be opened with the configured keys`);
   }
   const value = secretByRef(env, ref, ownerPrefix);

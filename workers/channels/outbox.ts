@@ -8,7 +8,9 @@
 // same limits, retries and dead letters as a send; rows still 'streaming' are not sent from here.
 import { REVOKED_SEND_ERROR, type OutboxRow, type Row, type SessionBinding, type SessionHost } from "../../durable-objects/session-store.ts";
 import { estimateTokens, MAX_SEND_ATTEMPTS, sendBackoffMs } from "../agents/turn.ts";
+import { withSpan } from "../observability/trace.ts";
 import { tenantStatus } from "../tenants/liveness.ts";
+import { auditDeadLettered, auditSent } from "./audit-events.ts";
 import { channelAdapters, splitForChannel } from "./index.ts";
 import { accountSendWait, heldSlotAt, pauseAccount } from "./send-limits.ts";
 import type { AccountConfig, SendIntent } from "./types.ts";
@@ -73,12 +75,19 @@ export async function flushOutbox(s: SessionHost, gen: number): Promise<void> {
     const adapter = channelAdapters[account.channel];
     const ctx = { env: s.env, sockets: s.ctx.getWebSockets(), lastInboundAt: () => s.sql.exec<{ t: number | null }>("SELECT MAX(received_at) AS t FROM inbox").one().t };
     const editMessageId = adapter.edit ? (intent.editMessageId ?? null) : null;
-    const result = editMessageId !== null ? await (adapter.edit as NonNullable<typeof adapter.edit>)({ ...intent, editMessageId }, account, ctx) : await adapter.send(intent, account, ctx);
+    // A span only inside a traced context (an alarm has none: then it costs nothing).
+    const attrs = { "edgeclaw.channel": account.channel, "edgeclaw.account_id": account.id, "edgeclaw.intent_id": head.id, "edgeclaw.attempt": attempts, "edgeclaw.edit": editMessageId !== null };
+    const result = await withSpan("channel.outbox_send", "client", attrs, async (span) => {
+      const r = editMessageId !== null ? await (adapter.edit as NonNullable<typeof adapter.edit>)({ ...intent, editMessageId }, account, ctx) : await adapter.send(intent, account, ctx);
+      if (!r.ok) span?.fail(r.retryable ? "send_failed_retryable" : "send_failed");
+      return r;
+    });
     if (gen !== s.generation()) return;
     const at = Date.now();
     if (result.ok) {
       s.sql.exec("UPDATE outbox SET state = 'sent', receipt = ?, sent_at = ?, last_error = NULL WHERE id = ?", result.receipt, at, head.id);
       s.setMeta("last_send_at", at);
+      auditSent(s.env, key, account, head.id, attempts, editMessageId !== null ? "edit" : "send");
       continue;
     }
     // A rate-limit answer the adapter says is about the bot, not this chat: pause them all.
@@ -102,6 +111,7 @@ export async function flushOutbox(s: SessionHost, gen: number): Promise<void> {
 
 export async function deadLetter(s: SessionHost, key: string, intentId: number, account: AccountConfig, attempts: number, error: string): Promise<void> {
   s.sql.exec("UPDATE outbox SET state = 'dead', last_error = ? WHERE id = ?", error, intentId);
+  auditDeadLettered(s.env, key, account, intentId, attempts, error);
   await indexDeadLetter(s, key, intentId, account, attempts, error);
 }
 

@@ -22,6 +22,7 @@
 // queues the rest as normal sends.
 import type { InboundMessage } from "../../schema/channels.ts";
 import type { Row, SessionBinding, SessionHost } from "../../durable-objects/session-store.ts";
+import { auditSent } from "./audit-events.ts";
 import { channelAdapters, splitForChannel } from "./index.ts";
 import { flushOutbox, nextSendSlot } from "./outbox.ts";
 import { tenantStatus } from "../tenants/liveness.ts";
@@ -370,6 +371,9 @@ export function queueReplyParts(s: SessionHost, last: InboundMessage, parts: str
       const final = JSON.stringify({ ...addressOf(streamed), text: part, editMessageId: row.receipt } satisfies Omit<SendIntent, "key">);
       if (streamed.text === part) {
         s.sql.exec("UPDATE outbox SET intent = ?, state = 'sent', sent_at = ?, last_error = NULL WHERE id = ?", final, now, row.id);
+        // Delivered by the stream's own posts and edits: the reply is complete as it stands.
+        const bound = s.binding();
+        if (bound) auditSent(s.env, bound.key, bound.account, row.id, 0, "stream");
       } else {
         const at = Math.max(now, streamed.nextEditAt ?? 0);
         s.sql.exec("UPDATE outbox SET intent = ?, state = 'pending', attempts = 0, next_at = ?, last_error = NULL WHERE id = ?", final, at, row.id);

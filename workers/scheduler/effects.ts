@@ -5,6 +5,7 @@
 // one transaction, first), bounds it by the action deadline, and settles it on its own: the
 // outcome and the advance in one transaction, then the freed slot handed to a waiting run.
 import type { JobDefinition } from "../../schema/scheduler.ts";
+import { sendAudit } from "../audit/event.ts";
 import type { Env } from "../env.ts";
 import { runAction, type ActionOutcome } from "./actions.ts";
 import { runKey, withDeadline, type InflightEffects } from "./inflight.ts";
@@ -113,27 +114,51 @@ function startEffect(h: ShardHost, occ: Occurrence, attempt: number): void {
 function settle(h: ShardHost, occ: Occurrence, attempt: number, outcome: ActionOutcome): void {
   const { jobId, scheduledAt, def, anchor, manual } = occ;
   const now = Date.now();
-  h.ctx.storage.transactionSync(() => {
+  const recorded = h.ctx.storage.transactionSync((): "ok" | "failed" | "dead" | null => {
     // Only the attempt the run is at may settle it: the job was deleted (no run), or a later
     // attempt owns it (this one outlived its lease).
     const run = h.sql.exec<{ state: string; attempts: number }>("SELECT state, attempts FROM runs WHERE job_id = ? AND scheduled_at = ?", jobId, scheduledAt).toArray()[0];
-    if (!run || run.state !== "started" || run.attempts !== attempt) return;
+    if (!run || run.state !== "started" || run.attempts !== attempt) return null;
     // Paused meanwhile: the outcome is still recorded, nothing is rescheduled.
     const stillThere = h.sql.exec("SELECT 1 FROM wheel WHERE job_id = ? AND scheduled_at = ?", jobId, scheduledAt).toArray().length > 0;
     if (outcome.ok) {
       upsertRun(h.sql, jobId, scheduledAt, "ok", null, now, attempt, manual, outcome.detail);
       if (stillThere) advance(h, jobId, def, scheduledAt, anchor, manual, now);
-      return;
+      return "ok";
     }
     if (outcome.retryable && attempt < def.max_attempts) {
       upsertRun(h.sql, jobId, scheduledAt, "failed", null, now, attempt, manual, outcome.error);
       const retryAt = now + retryDelayMs(h.settings.retryBaseMs, attempt);
       if (stillThere) h.sql.exec("UPDATE wheel SET bucket = ? WHERE job_id = ? AND scheduled_at = ?", bucketOf(retryAt, h.settings.tickMs), jobId, scheduledAt);
-      return;
+      return "failed";
     }
     // Dead-lettered: the run keeps its error; the job goes on with its next occurrence.
     upsertRun(h.sql, jobId, scheduledAt, "dead", null, now, attempt, manual, outcome.error);
     if (stillThere) advance(h, jobId, def, scheduledAt, anchor, manual, now);
+    return "dead";
+  });
+  if (recorded !== null) auditRun(h, occ, attempt, recorded, outcome, now);
+}
+
+// One data-plane audit event per settled attempt (workers/audit/event.ts): the outcome as the
+// run history records it. The error is the action's own summary (the receiver's status, the
+// deadline), bounded; a reminder's session key is never in it.
+function auditRun(h: ShardHost, occ: Occurrence, attempt: number, outcome: "ok" | "failed" | "dead", result: ActionOutcome, at: number): void {
+  sendAudit(h.env, {
+    tenantId: occ.tenantId,
+    actor: "scheduler",
+    action: "job.run",
+    target: `job:${occ.jobId}`,
+    at,
+    metadata: {
+      job_id: occ.jobId,
+      action_kind: occ.def.action.kind,
+      scheduled_at: occ.scheduledAt,
+      attempt,
+      manual: occ.manual,
+      outcome,
+      error: result.ok ? null : result.error.slice(0, 300),
+    },
   });
 }
 

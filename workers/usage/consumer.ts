@@ -6,6 +6,11 @@
 // the dead-letter queue (wrangler.jsonc), never dropped. A message that is not a valid usage
 // event is acknowledged and logged: retrying it could never succeed. The same batch adds the newly
 // inserted events to the minute/hour/day rollups (rollups.ts), so those are exactly-once too.
+// The same queue carries data-plane audit events (`kind: "audit"`, workers/audit/event.ts; a
+// message without a kind is a usage event): they go into audit_log in the same batch
+// (workers/audit/consumer.ts), with the same all-or-retry and insert-or-ignore guarantees.
+import { auditStatements } from "../audit/consumer.ts";
+import { auditEvent, type AuditEvent } from "../audit/event.ts";
 import type { Env } from "../env.ts";
 import { usageEvent, type UsageEvent } from "./event.ts";
 import { rollupStatements } from "./rollups.ts";
@@ -19,37 +24,43 @@ const INSERT =
 const MAX_RETRY_DELAY_S = 60;
 
 export interface ConsumeResult {
+  // Usage events in the written batch (audit events are counted in `audited`).
   written: number;
+  audited?: number;
   malformed: number;
   failed: boolean;
 }
 
 export async function consumeUsage(batch: MessageBatch<unknown>, env: Pick<Env, "DB">): Promise<ConsumeResult> {
   const events: UsageEvent[] = [];
+  const audits: AuditEvent[] = [];
   let malformed = 0;
   for (const message of batch.messages) {
-    const parsed = usageEvent.safeParse(message.body);
+    const isAudit = typeof message.body === "object" && message.body !== null && (message.body as { kind?: unknown }).kind === "audit";
+    const parsed = isAudit ? auditEvent.safeParse(message.body) : usageEvent.safeParse(message.body);
     if (parsed.success) {
-      events.push(parsed.data);
+      if (isAudit) audits.push(parsed.data as AuditEvent);
+      else events.push(parsed.data as UsageEvent);
     } else {
       malformed++;
       message.ack();
-      console.error(JSON.stringify({ msg: "usage event malformed, dropped", queue: batch.queue, message_id: message.id, issues: parsed.error.issues.slice(0, 3).map((i) => `${i.path.join(".")}: ${i.message}`) }));
+      console.error(JSON.stringify({ msg: isAudit ? "audit event malformed, dropped" : "usage event malformed, dropped", queue: batch.queue, message_id: message.id, issues: parsed.error.issues.slice(0, 3).map((i) => `${i.path.join(".")}: ${i.message}`) }));
     }
   }
-  if (events.length === 0) return { written: 0, malformed, failed: false };
+  if (events.length === 0 && audits.length === 0) return { written: 0, malformed, failed: false };
   try {
     const insert = env.DB.prepare(INSERT);
-    await env.DB.batch([...events.map((e) => insert.bind(...row(e))), ...rollupStatements(env.DB, events.map((e) => e.id))]);
+    const usage = events.length === 0 ? [] : [...events.map((e) => insert.bind(...row(e))), ...rollupStatements(env.DB, events.map((e) => e.id))];
+    await env.DB.batch([...usage, ...auditStatements(env.DB, audits)]);
   } catch (err) {
     const attempts = Math.max(1, ...batch.messages.map((m) => m.attempts));
     const delaySeconds = Math.min(MAX_RETRY_DELAY_S, 2 ** attempts);
-    console.error(JSON.stringify({ msg: "usage batch not written, retrying", queue: batch.queue, events: events.length, attempts, delay_s: delaySeconds, error: String(err) }));
+    console.error(JSON.stringify({ msg: "usage batch not written, retrying", queue: batch.queue, events: events.length, audit_events: audits.length, attempts, delay_s: delaySeconds, error: String(err) }));
     batch.retryAll({ delaySeconds });
     return { written: 0, malformed, failed: true };
   }
   batch.ackAll();
-  return { written: events.length, malformed, failed: false };
+  return { written: events.length, ...(audits.length > 0 ? { audited: audits.length } : {}), malformed, failed: false };
 }
 
 function row(e: UsageEvent): (string | number | null)[] {
