@@ -23,6 +23,7 @@ import type { JobDefinition } from "../schema/scheduler.ts";
 import { advance, launchEffect, lease, scheduleAfter, type ShardHost } from "../workers/scheduler/effects.ts";
 import { jobView, recordStats, runHistory, type JobView, type RecordStats, type RunView } from "../workers/scheduler/history.ts";
 import { InflightEffects, runKey } from "../workers/scheduler/inflight.ts";
+import { countOutcome, readRunMetrics, type RunMetrics } from "../workers/scheduler/run-metrics.ts";
 import { existingJobs, insertJobs, putWheel, SCHEMA, upsertRun } from "../workers/scheduler/store.ts";
 import { bucketOf, firstOccurrence, nextOccurrence, planCatchUp, schedulerSettings, type SchedulerSettings } from "../workers/scheduler/timing.ts";
 import type { Env } from "../workers/env.ts";
@@ -224,6 +225,7 @@ export class SchedulerShard extends DurableObject<Env> {
               `${plan.skipped} missed occurrence(s) skipped (policy ${def.missed})`,
             );
           }
+          countOutcome(this.sql, "missed", plan.skipped);
           this.sql.exec("DELETE FROM wheel WHERE job_id = ? AND scheduled_at = ?", row.job_id, row.scheduled_at);
           if (plan.run !== null) this.putWheel(row.job_id, plan.run, false);
           else scheduleAfter(this.host, row.job_id, def, now, anchor, now);
@@ -348,6 +350,12 @@ export class SchedulerShard extends DurableObject<Env> {
   async runs(id: string, tenant: string | undefined, limit: number): Promise<RunView[] | null> {
     if (!(await this.get(id, tenant))) return null;
     return runHistory(this.sql, id, limit);
+  }
+
+  // This shard's counters for GET /metrics (workers/metrics/scheduler.ts).
+  async metrics(): Promise<RunMetrics> {
+    const { running, waiting } = this.inflight.counts();
+    return readRunMetrics(this.sql, Date.now(), waiting, running);
   }
 
   async recordStats(tenant: string, withLags: boolean): Promise<RecordStats> {

@@ -1,9 +1,14 @@
-// GET /metrics: the deployment's usage series in Prometheus text format, for an operator's
-// scraper (bearer METRICS_TOKEN, deployment-wide: every tenant). Built only from D1's day rollups
-// (workers/usage/rollups.ts), never from isolate memory: isolates are many and short-lived, and
-// a counter that lives in one would reset and disagree between scrapes. The day rows summed over
-// all days are monotonic totals, as counters must be. In a regional deployment each region's
-// Worker answers for its own D1 (the global entry has no storage and refuses).
+// GET /metrics: the deployment's series in Prometheus text format, for an operator's scraper
+// (bearer METRICS_TOKEN, deployment-wide: every tenant). Never from isolate memory: isolates are
+// many and short-lived, and a counter that lives in one would reset and disagree between scrapes.
+//   - usage series and rejections: D1's day rollups (workers/usage/rollups.ts) summed over all
+//     days, monotonic totals as counters must be;
+//   - breaker state: D1's breaker_states, mirrored by each breaker's Durable Object (breakers.ts);
+//   - channel depth and dead letters: D1's sessions and dead_letters (channels.ts);
+//   - scheduler runs and lag: each scheduler shard's own counters, over RPC (scheduler.ts).
+// A source other than the usage rollups that fails is left out of the scrape and counted in
+// edgeclaw_metrics_scrape_errors{source}. In a regional deployment each region's Worker answers
+// for its own D1 and objects (the global entry has no storage and refuses).
 import { Hono } from "hono";
 import { LATENCY_BUCKETS_MS } from "../../schema/usage.ts";
 import { sha256Hex } from "../auth/encoding.ts";
@@ -11,7 +16,11 @@ import { sameDigest } from "../channels/secrets.ts";
 import type { AppEnv, Env } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 import { bearerToken } from "../http/api-key-auth.ts";
+import { purgeAgedBreakers, readBreakers, renderBreakers } from "./breakers.ts";
+import { readChannels, renderChannels } from "./channels.ts";
 import { CONTENT_TYPE, Exposition } from "./exposition.ts";
+import { schedulerSettings } from "../scheduler/timing.ts";
+import { renderScheduler, scrapeShards, type ShardScrape } from "./scheduler.ts";
 
 // At most this many (tenant, model, provider) series, and as many (…, error class) series, are
 // read and exposed per scrape, the busiest first: it bounds the label cardinality, the D1 rows
@@ -56,6 +65,20 @@ const ERRORS_SQL =
   "SELECT tenant_id, model, provider, error_class, SUM(requests) AS errors FROM usage_rollups WHERE granularity = 'day' AND error_class != '' " +
   "GROUP BY tenant_id, model, provider, error_class ORDER BY SUM(requests) DESC, tenant_id, model, provider, error_class LIMIT ?";
 
+// Refusals by the gateway's own limits (workers/router/limits.ts): their error classes in the rollups.
+const REJECTION_CLASSES = { rate_limit_exceeded: "edgeclaw_rate_limit_rejections_total", budget_exceeded: "edgeclaw_budget_rejections_total" } as const;
+
+interface RejectionRow {
+  tenant_id: string;
+  model: string;
+  error_class: keyof typeof REJECTION_CLASSES;
+  rejections: number;
+}
+
+const REJECTIONS_SQL =
+  "SELECT tenant_id, model, error_class, SUM(requests) AS rejections FROM usage_rollups WHERE granularity = 'day' AND error_class IN ('rate_limit_exceeded', 'budget_exceeded') " +
+  "GROUP BY tenant_id, model, error_class ORDER BY SUM(requests) DESC, tenant_id, model, error_class LIMIT ?";
+
 async function authorize(env: Env, header: string | undefined): Promise<void> {
   const secret = env.METRICS_TOKEN;
   if (!secret) throw new ApiError(503, "metrics_disabled", "The metrics endpoint is disabled: set the METRICS_TOKEN secret.");
@@ -66,14 +89,29 @@ async function authorize(env: Env, header: string | undefined): Promise<void> {
   if (!sameDigest(given, expected)) throw new ApiError(401, "invalid_token", "The metrics token is wrong.");
 }
 
-export async function renderMetrics(db: D1Database): Promise<string> {
-  const [series, errors] = await Promise.all([
+// Every source read at once; the optional ones settle to null on failure (counted per source).
+export async function renderMetrics(env: Env, options: { waitUntil?: (p: Promise<unknown>) => void; scrapeShards?: () => Promise<ShardScrape> } = {}): Promise<string> {
+  const db = env.DB;
+  const now = Date.now();
+  const optional = <T>(p: Promise<T>) => p.then((v): T | null => v).catch((err) => (console.warn(JSON.stringify({ level: "warn", msg: "metrics: source failed", error: String(err).slice(0, 200) })), null));
+  const [series, errors, rejections, breakers, channels, scheduler] = await Promise.all([
     db.prepare(SERIES_SQL).bind(MAX_SERIES + 1).all<SeriesRow>(),
     db.prepare(ERRORS_SQL).bind(MAX_SERIES + 1).all<ErrorRow>(),
+    db.prepare(REJECTIONS_SQL).bind(MAX_SERIES + 1).all<RejectionRow>(),
+    optional(readBreakers(db, now, MAX_SERIES)),
+    optional(readChannels(db, MAX_SERIES)),
+    optional((options.scrapeShards ?? (() => scrapeShards(env)))()),
   ]);
+  options.waitUntil?.(purgeAgedBreakers(db, now).catch(() => {}));
   const rows = series.results.slice(0, MAX_SERIES);
   const errorRows = errors.results.slice(0, MAX_SERIES);
-  const truncated = series.results.length > MAX_SERIES || errors.results.length > MAX_SERIES;
+  const rejectionRows = rejections.results.slice(0, MAX_SERIES);
+  const truncated =
+    series.results.length > MAX_SERIES ||
+    errors.results.length > MAX_SERIES ||
+    rejections.results.length > MAX_SERIES ||
+    breakers?.truncated === true ||
+    channels?.truncated === true;
   const labels = (r: { tenant_id: string; model: string; provider: string }) => ({ tenant: r.tenant_id, model: r.model, provider: r.provider });
   const out = new Exposition();
   const counter = (name: string, help: string, value: (r: SeriesRow) => number) => {
@@ -98,7 +136,18 @@ export async function renderMetrics(db: D1Database): Promise<string> {
     const cumulative = LATENCY_BUCKETS_MS.map((ms) => Number(r[`ttft_le_${ms}`]));
     out.histogram("edgeclaw_time_to_first_byte_seconds", labels(r), SECONDS, cumulative, r.ttft_sum_ms / 1000, r.ttft_count);
   }
-  out.family("edgeclaw_metrics_truncated", "gauge", `1 when more than ${MAX_SERIES} series existed and only the busiest were exposed.`);
+  for (const [errorClass, name] of Object.entries(REJECTION_CLASSES)) {
+    out.family(name, "counter", `Model calls refused by the gateway's ${errorClass === "budget_exceeded" ? "budgets (402 budget_exceeded)" : "rate limits (429 rate_limit_exceeded)"}, per tenant and public model.`);
+    for (const r of rejectionRows) if (r.error_class === errorClass) out.sample(name, { tenant: r.tenant_id, model: r.model }, r.rejections);
+  }
+  if (breakers) renderBreakers(out, breakers.rows);
+  if (channels) renderChannels(out, channels);
+  if (scheduler) renderScheduler(out, scheduler);
+  out.family("edgeclaw_metrics_scrape_errors", "gauge", "Sources this scrape could not read and left out: breakers, channels (their D1 reads), scheduler (shards that failed or timed out, one each).");
+  out.sample("edgeclaw_metrics_scrape_errors", { source: "breakers" }, breakers ? 0 : 1);
+  out.sample("edgeclaw_metrics_scrape_errors", { source: "channels" }, channels ? 0 : 1);
+  out.sample("edgeclaw_metrics_scrape_errors", { source: "scheduler" }, scheduler ? scheduler.errors : schedulerSettings(env).shards);
+  out.family("edgeclaw_metrics_truncated", "gauge", `1 when more than ${MAX_SERIES} series of a kind existed and only the busiest were exposed.`);
   out.sample("edgeclaw_metrics_truncated", {}, truncated ? 1 : 0);
   return out.text();
 }
@@ -107,5 +156,5 @@ export const metrics = new Hono<AppEnv>();
 
 metrics.get("/", async (c) => {
   await authorize(c.env, c.req.header("authorization"));
-  return c.body(await renderMetrics(c.env.DB), 200, { "content-type": CONTENT_TYPE, "cache-control": "no-store" });
+  return c.body(await renderMetrics(c.env, { waitUntil: (p) => c.executionCtx.waitUntil(p) }), 200, { "content-type": CONTENT_TYPE, "cache-control": "no-store" });
 });

@@ -76,7 +76,7 @@ export class BreakerClient {
         l.refreshing = true;
         waitUntil(
           this.stub(key)
-            .view()
+            .view(key)
             .then((view) => this.store(key, view))
             .catch(() => {})
             .finally(() => (l.refreshing = false)),
@@ -86,7 +86,7 @@ export class BreakerClient {
     }
     if (l && l.view.phase === "open" && now < l.view.openUntil) return { allowed: false, probe: false };
     try {
-      const answer = await this.stub(key).check(cfg);
+      const answer = await this.stub(key).check(cfg, key);
       this.store(key, answer.view);
       if (answer.allowed && callerOpen(answer.view, caller, Date.now())) {
         // Hand a probe slot back at once rather than leave it out until its lease ends.
@@ -120,7 +120,7 @@ export class BreakerClient {
 
   private flush(key: string, cfg: BreakerSettings, outcome: Outcome): Promise<void> {
     return this.stub(key)
-      .report(cfg, outcome)
+      .report(cfg, outcome, key)
       .then((view) => void this.store(key, view))
       .catch(() => {});
   }

@@ -90,6 +90,13 @@ export class InflightEffects {
     return next;
   }
 
+  // Effects running, and runs waiting for a slot (for /metrics).
+  counts(): { running: number; waiting: number } {
+    let waiting = 0;
+    for (const line of this.waiting.values()) waiting += line.size;
+    return { running: this.running.size, waiting };
+  }
+
   // Forget everything: what a new isolate starts with (tests simulate a crash with it).
   clear(): void {
     this.running.clear();

@@ -7,6 +7,7 @@
 //   runs     one row per (job, scheduled time): the idempotency record of a run, and its history
 //   effects  what the `record` action does (one row per run; benchmarks count duplicates here)
 import type { JobDefinition } from "../../schema/scheduler.ts";
+import { countRunChange, RUN_METRICS_SCHEMA } from "./run-metrics.ts";
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS jobs (
@@ -23,7 +24,7 @@ CREATE TABLE IF NOT EXISTS runs (
   PRIMARY KEY (job_id, scheduled_at));
 CREATE TABLE IF NOT EXISTS effects (job_id TEXT NOT NULL, scheduled_at INTEGER NOT NULL, fired_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS effects_job_idx ON effects (job_id);
-`;
+${RUN_METRICS_SCHEMA}`;
 
 // SQLite bound parameters per statement (Cloudflare: at most 100).
 export const MAX_PARAMS = 100;
@@ -36,7 +37,13 @@ export interface PlacedJob {
   next: number | null;
 }
 
+// Every change of a run record goes through here, and so do the shard's run counters
+// (run-metrics.ts): callers run it inside their transaction, so record and counters agree.
 export function upsertRun(sql: SqlStorage, jobId: string, scheduledAt: number, state: string, firedAt: number | null, finishedAt: number | null, attempts: number, manual: boolean, detail: string | null): void {
+  const prev = sql
+    .exec<{ state: string; attempts: number; fired_at: number | null }>("SELECT state, attempts, fired_at FROM runs WHERE job_id = ? AND scheduled_at = ?", jobId, scheduledAt)
+    .toArray()[0];
+  countRunChange(sql, prev, { state, attempts, firedAt, scheduledAt });
   sql.exec(
     `INSERT INTO runs (job_id, scheduled_at, state, fired_at, finished_at, attempts, manual, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (job_id, scheduled_at) DO UPDATE SET state = excluded.state, fired_at = COALESCE(runs.fired_at, excluded.fired_at),
