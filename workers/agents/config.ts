@@ -8,7 +8,7 @@
 import { eq } from "drizzle-orm";
 import { agentBindings, agents, channelAccounts, type AgentRow, type ChannelAccountRow } from "../../schema/agents.ts";
 import { platformSettingsOf } from "../../schema/channel-settings.ts";
-import type { Channel, DmPolicy } from "../../schema/channels.ts";
+import { channels, type Channel, type DmPolicy } from "../../schema/channels.ts";
 import { TtlCache } from "../cache/ttl-cache.ts";
 import { channelLimitsOf } from "../channels/limits.ts";
 import type { VerifiableAccount } from "../channels/types.ts";
@@ -158,4 +158,11 @@ export function sessionKeyOf(agent: AgentConfig, m: { channel: string; accountId
 
 export function tenantOfSessionKey(key: string): string {
   return key.slice(0, key.indexOf("/"));
+}
+
+// The channel part of a session key (its third), or null when that is no known channel.
+export function channelOfSessionKey(key: string): Channel | null {
+  const parts = key.split("/", 3);
+  const channel = parts[2];
+  return parts.length === 3 && (channels as readonly string[]).includes(channel as string) ? (channel as Channel) : null;
 }

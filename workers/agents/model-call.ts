@@ -14,6 +14,8 @@ import { reserve, type Usage } from "../router/limits.ts";
 import { worstCase } from "../router/reservation.ts";
 import { routingFor, type CompiledRoute } from "../router/routing.ts";
 import { requireTenantLive } from "../tenants/liveness.ts";
+import { tracedRoot } from "../observability/otlp.ts";
+import { channelOfSessionKey } from "./config.ts";
 import { activeSpan } from "../observability/trace.ts";
 import { streamReportedUsage, usageMeter, type UsageMeter } from "../usage/meter.ts";
 
@@ -40,9 +42,12 @@ export interface ModelCall {
   // attempt's first-byte wait is bounded by it) and a stream still open then is cut.
   deadlineAt?: number;
   // What the usage event calls this model call (workers/usage/): "agent_turn" unless said.
-  usageRoute?: "agent_turn" | "compaction" | "heartbeat" | "reminder";
-  // The channel the turn came from, when the caller knows it (usage events only).
-  channel?: string;
+  // (Reminders send a fixed text and make no model call.)
+  usageRoute?: "agent_turn" | "compaction" | "heartbeat";
+  // The channel of the session the call is for (usage events and spans). When absent it is read
+  // from sessionKey (tenant/agent/channel/...), so every agent call carries it: a heartbeat's
+  // session key names its channel too. Null only when the key names no known channel.
+  channel?: string | null;
 }
 
 export interface ModelReply {
@@ -51,7 +56,27 @@ export interface ModelReply {
   target: string;
 }
 
-export async function callModel(env: Env, call: ModelCall): Promise<ModelReply> {
+// Traced: an `agent.model_call` span under the active one (a session turn's), or the root of a
+// trace of its own when there is none (a heartbeat, a compaction), exported like a request's.
+export function callModel(env: Env, given: ModelCall): Promise<ModelReply> {
+  const call = given.channel === undefined ? { ...given, channel: channelOfSessionKey(given.sessionKey) } : given;
+  const route = call.usageRoute ?? "agent_turn";
+  const attributes = {
+    "edgeclaw.tenant_id": call.tenantId,
+    "edgeclaw.agent_id": call.agentId,
+    "edgeclaw.model": call.model,
+    "edgeclaw.usage_route": route,
+    "edgeclaw.request_id": call.requestId,
+    ...(call.channel ? { "edgeclaw.channel": call.channel } : {}),
+  };
+  return tracedRoot(env, call.waitUntil, "agent.model_call", "internal", attributes, async (span) => {
+    const reply = await callTraced(env, call);
+    span?.set("edgeclaw.target", reply.target).set("gen_ai.usage.input_tokens", reply.usage.promptTokens).set("gen_ai.usage.output_tokens", reply.usage.completionTokens);
+    return reply;
+  });
+}
+
+async function callTraced(env: Env, call: ModelCall): Promise<ModelReply> {
   // The last line behind the session's own checks: no model call for a revoked or unknown tenant.
   await requireTenantLive(env, call.tenantId);
   const request: ChatCompletionRequest = chatCompletionRequest.parse({

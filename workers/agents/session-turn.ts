@@ -9,6 +9,9 @@ import type { InboxRow, SessionBinding, SessionHost } from "../../durable-object
 import { splitForChannel } from "../channels/index.ts";
 import { queueReplyParts, ReplyStream } from "../channels/stream-reply.ts";
 import { broadcast } from "../channels/webchat-socket.ts";
+import { turnLogLine } from "../observability/log.ts";
+import { tracedRoot } from "../observability/otlp.ts";
+import { errorText, type Span } from "../observability/trace.ts";
 import { tenantStatus } from "../tenants/liveness.ts";
 import type { AgentConfig } from "./config.ts";
 import { callModel } from "./model-call.ts";
@@ -29,11 +32,94 @@ import {
   type HistoryEntry,
 } from "./turn.ts";
 
+// How a turn ended (the turn's log line and span say it).
+export type TurnStatus =
+  | "answered" // the model's reply is on the outbox
+  | "command" // /start or /reset, answered with a fixed text
+  | "ignored" // a sender outside the DM allowlist: answered by silence
+  | "pairing" // an unpaired sender got the pairing prompt
+  | "retry" // the model call failed; the messages are due again later
+  | "failed" // the model call failed MAX_MODEL_ATTEMPTS times: the sender got FAILURE_TEXT
+  | "superseded" // the session was erased or expired during the turn: nothing was written
+  | "tenant_not_live" // the tenant was revoked or halted: left for the tenant halt
+  | "error"; // the turn threw (a storage error); the alarm runs it again
+
+interface TurnOutcome {
+  status: TurnStatus;
+  error?: string;
+  tokens?: { input: number; output: number };
+}
+
+// A turn is a trace of its own (an `agent.turn` CONSUMER span; its model call, limits, route and
+// upstream attempts are children) and one JSON log line. It does not continue the trace of the
+// webhook that delivered the message: a turn may answer several messages, from several
+// deliveries, minutes later after retries; the messages' ids link the two.
 export async function runTurn(s: SessionHost, batch: InboxRow[], gen: number): Promise<void> {
+  const binding = s.binding() as SessionBinding;
+  const last = JSON.parse((batch[batch.length - 1] as InboxRow).message) as InboundMessage;
+  const turnId = `turn-${crypto.randomUUID()}`;
+  const attempt = (batch[batch.length - 1] as InboxRow).attempts + 1;
+  const attributes = {
+    "edgeclaw.turn_id": turnId,
+    "edgeclaw.tenant_id": binding.agent.tenantId,
+    "edgeclaw.agent_id": binding.agent.id,
+    "edgeclaw.channel": last.channel,
+    "edgeclaw.turn.messages": batch.length,
+    "edgeclaw.turn.attempt": attempt,
+  };
+  const waitUntil = (p: Promise<unknown>) => s.ctx.waitUntil(p);
+  let outcome: TurnOutcome = { status: "error" };
+  let span: Span | null = null;
+  const started = Date.now();
+  try {
+    await tracedRoot(s.env, waitUntil, "agent.turn", "consumer", attributes, async (root) => {
+      span = root;
+      outcome = await turn(s, batch, gen, turnId);
+      root?.set("edgeclaw.turn.status", outcome.status);
+      if (outcome.error) root?.fail(outcome.error);
+    });
+  } catch (err) {
+    // Unexpected (a storage error): the alarm's retry runs the turn again.
+    outcome = { status: "error", error: errorText(err) };
+    throw err;
+  } finally {
+    const traced = span as Span | null;
+    console.log(
+      turnLogLine({
+        turnId,
+        traceId: traced?.trace.traceId ?? "",
+        spanId: traced?.spanId ?? "",
+        session: logRef(s),
+        tenantId: binding.agent.tenantId,
+        agentId: binding.agent.id,
+        channel: last.channel,
+        status: outcome.status,
+        error: outcome.error ?? null,
+        messages: batch.length,
+        attempt,
+        latencyMs: Date.now() - started,
+        tokens: outcome.tokens ?? null,
+      }),
+    );
+  }
+}
+
+// The session's name in logs: a random pseudonym in its own storage, made on its first turn and
+// erased with it (deleteAll), so a log line never holds the key (which embeds the peer or group
+// id) and nothing links old lines to a person once the session is erased.
+function logRef(s: SessionHost): string {
+  const known = s.meta<string>("log_ref");
+  if (known) return known;
+  const ref = `ses_${[...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+  s.setMeta("log_ref", ref);
+  return ref;
+}
+
+async function turn(s: SessionHost, batch: InboxRow[], gen: number, turnId: string): Promise<TurnOutcome> {
   const agent = (s.binding() as SessionBinding).agent;
   const key = (s.binding() as SessionBinding).key;
   // Checked again right before the turn: a revocation may have landed during this alarm.
-  if ((await tenantStatus(s.env, agent.tenantId)) !== "live") return;
+  if ((await tenantStatus(s.env, agent.tenantId)) !== "live") return { status: "tenant_not_live" };
   const messages = batch.map((r) => JSON.parse(r.message) as InboundMessage);
   const last = messages[messages.length - 1] as InboundMessage;
   const attempts = (batch[batch.length - 1] as InboxRow).attempts + 1;
@@ -41,16 +127,26 @@ export async function runTurn(s: SessionHost, batch: InboxRow[], gen: number): P
 
   if (last.command === "reset") {
     s.sql.exec("DELETE FROM history");
-    return finish(s, batch, last, RESET_TEXT, null);
+    finish(s, batch, last, RESET_TEXT, null);
+    return { status: "command" };
   }
-  if (last.command === "start") return finish(s, batch, last, START_TEXT, null);
+  if (last.command === "start") {
+    finish(s, batch, last, START_TEXT, null);
+    return { status: "command" };
+  }
 
   const decision = dmDecision(agent, last, s.meta<boolean>("paired") === true);
-  if (decision === "ignore") return finish(s, batch, last, null, null);
+  if (decision === "ignore") {
+    finish(s, batch, last, null, null);
+    return { status: "ignored" };
+  }
   if (decision === "pair") {
     const state = await pairingState(s.env, { agentId: agent.id, sessionKey: key, message: last });
-    if (gen !== s.generation()) return;
-    if (!state.approved) return finish(s, batch, last, pairingPrompt(state.code), null);
+    if (gen !== s.generation()) return { status: "superseded" };
+    if (!state.approved) {
+      finish(s, batch, last, pairingPrompt(state.code), null);
+      return { status: "pairing" };
+    }
     s.setMeta("paired", true);
   }
   await register(s, agent, key, last);
@@ -68,8 +164,9 @@ export async function runTurn(s: SessionHost, batch: InboxRow[], gen: number): P
       model: agent.model,
       messages: contextFor(agent, s.history(), userText),
       maxTokens: agent.maxReplyTokens,
-      requestId: `turn-${crypto.randomUUID()}`,
+      requestId: turnId,
       sessionKey: key,
+      channel: last.channel,
       onDelta: (text) => {
         broadcast(s.ctx, { type: "delta", reply_to: last.messageId, text });
         stream?.push(text);
@@ -82,17 +179,23 @@ export async function runTurn(s: SessionHost, batch: InboxRow[], gen: number): P
   // A post or edit still in flight settles first: finish() must see its message id.
   await stream?.stop();
   if (failure !== null || !reply) {
-    if (gen !== s.generation()) return;
+    if (gen !== s.generation()) return { status: "superseded" };
     const err = failure?.err;
-    console.error(JSON.stringify({ level: "warn", msg: "session turn: model call failed", session: key, attempts, error: String(err) }));
-    if (attempts >= MAX_MODEL_ATTEMPTS) return finish(s, batch, last, FAILURE_TEXT, null);
+    const error = errorText(err);
+    console.error(JSON.stringify({ level: "warn", msg: "session turn: model call failed", session: logRef(s), turn_id: turnId, attempts, error: String(err) }));
+    if (attempts >= MAX_MODEL_ATTEMPTS) {
+      finish(s, batch, last, FAILURE_TEXT, null);
+      return { status: "failed", error };
+    }
     const retryAt = Date.now() + modelBackoffMs(s.env, attempts);
     for (const r of batch) s.sql.exec("UPDATE inbox SET next_at = ? WHERE seq = ?", retryAt, r.seq);
-    return;
+    return { status: "retry", error };
   }
-  if (gen !== s.generation()) return;
+  const tokens = { input: reply.usage.promptTokens, output: reply.usage.completionTokens };
+  if (gen !== s.generation()) return { status: "superseded", tokens };
   s.setMeta("model_used", reply.target);
   finish(s, batch, last, reply.text.trim(), userText);
+  return { status: "answered", tokens };
 }
 
 // The one transaction that answers a turn: history, the messages marked answered, and the
@@ -130,7 +233,7 @@ async function register(s: SessionHost, agent: AgentConfig, key: string, m: Inbo
       .run();
     s.setMeta("registered", true);
   } catch (err) {
-    console.error(JSON.stringify({ level: "warn", msg: "session index write failed", session: key, error: String(err) }));
+    console.error(JSON.stringify({ level: "warn", msg: "session index write failed", session: logRef(s), error: String(err) }));
   }
 }
 
@@ -147,11 +250,12 @@ export async function compactIfNeeded(s: SessionHost, gen: number): Promise<bool
     summary = await summarize(s.env, agent, plan.older, {
       requestId: `compact-${crypto.randomUUID()}`,
       sessionKey: key,
+      channel: (s.binding() as SessionBinding).account.channel,
       waitUntil: (p) => s.ctx.waitUntil(p),
     });
   } catch (err) {
     // Staying within the budget matters more than the summary: the older turns are dropped.
-    console.error(JSON.stringify({ level: "warn", msg: "history summary failed; older turns dropped", session: key, error: String(err) }));
+    console.error(JSON.stringify({ level: "warn", msg: "history summary failed; older turns dropped", session: logRef(s), error: String(err) }));
   }
   if (gen !== s.generation()) return false;
   const upTo = (plan.older[plan.older.length - 1] as HistoryEntry).seq;

@@ -97,7 +97,7 @@ export async function summarize(
   env: Env,
   agent: AgentConfig,
   older: HistoryEntry[],
-  ids: { requestId: string; sessionKey: string; waitUntil: (p: Promise<unknown>) => void },
+  ids: { requestId: string; sessionKey: string; channel: string | null; waitUntil: (p: Promise<unknown>) => void },
 ): Promise<string> {
   const cap = summaryCap(agent.historyTokenBudget);
   const transcript = older.map((h) => `${h.summary ? "Earlier" : h.role}: ${h.content}`).join("\n");

@@ -20,6 +20,7 @@ import { lead, leaderFor, lookup, planCache, recordMissCost, replay, store, type
 import { droppedOnPath, enforceStrictParams } from "../router/params.ts";
 import { routingFor } from "../router/routing.ts";
 import { applyOperationFacts, assertModelKind, operationCache, type Operation, type OperationResponse } from "../router/operations/index.ts";
+import { backgroundChild, endWhenSettled, sampledChild } from "../observability/trace.ts";
 import { traceIdOf } from "../usage/event.ts";
 import { streamReportedUsage, usageMeter, type UsageMeter } from "../usage/meter.ts";
 
@@ -79,14 +80,19 @@ export async function runChat(c: Context<AppEnv>, request: ChatCompletionRequest
   const reserving = reserve(c.env, routing.config, { tenantId: principal.tenantId, keyId: principal.keyId }, worstCase(facts.prompt_tokens, maxTokens, route), waitUntil);
   // The cache is looked up while limits and budget are reserved (a hit still counts against
   // them, so it waits for the reservation, not after it).
-  const looking = (
-    operation
+  // Its span covers planning and the lookup (this isolate's copy, then the location's Cache API).
+  const cacheSpan = sampledChild("gateway.cache", "internal");
+  const looking = endWhenSettled(
+    cacheSpan,
+    (operation
       ? planCache(principal.tenantId, route.name, operation.request, operationCache(route, operation), headers, operation.name)
       : planCache(principal.tenantId, route.name, request, route.cache, headers)
-  ).then(async (plan) => ({
-    plan,
-    hit: plan.key && plan.lookup ? await lookup(plan.key, plan.shared) : null,
-  }));
+    ).then(async (plan) => {
+      const hit = plan.key && plan.lookup ? await lookup(plan.key, plan.shared) : null;
+      cacheSpan?.set("edgeclaw.cache.status", hit ? "HIT" : plan.status).set("edgeclaw.cache.shared", plan.shared).set("edgeclaw.cache.ttl_s", plan.ttlS);
+      return { plan, hit };
+    }),
+  );
   let held: Held;
   try {
     held = await reserving;
@@ -112,6 +118,9 @@ export async function runChat(c: Context<AppEnv>, request: ChatCompletionRequest
         const dropped = droppedOnPath(route, entry.served.path, request);
         if (dropped.length > 0) c.header("x-edgeclaw-dropped-params", dropped.join(","));
         const status: CacheStatus = hit ? "HIT" : "COALESCED";
+        // Found after the span ended (the isolate's copy, or an identical request's answer):
+        // attributes set now still reach the export, which waits for the whole request.
+        cacheSpan?.set("edgeclaw.cache.status", status);
         // Nothing was spent upstream: no tokens, no cost (the reservation settles at zero too).
         meter.finish({
           status: 200,
@@ -168,7 +177,7 @@ export async function runChat(c: Context<AppEnv>, request: ChatCompletionRequest
           const entry = cached("sse", recorder.text());
           leading.done(entry);
           recordCost();
-          waitUntil(store(plan.key, entry, plan.scope));
+          waitUntil(storeTraced(c, plan, entry));
         },
       },
     );
@@ -204,13 +213,20 @@ export async function runChat(c: Context<AppEnv>, request: ChatCompletionRequest
     if (leading && plan.key) {
       const entry = cached("json", body);
       leading.done(entry);
-      waitUntil(store(plan.key, entry, plan.scope));
+      waitUntil(storeTraced(c, plan, entry));
     }
     return { kind: "json", body };
   }
   // The stream's first bytes arrived before callRoute returned (a stream counts as answered then).
   meter.firstByte();
   return { kind: "sse", stream: called.stream };
+}
+
+// The cache write, under waitUntil: a background span of the request (it does not hold the
+// answer or the log line; the trace's export waits for it).
+function storeTraced(c: Context<AppEnv>, plan: CachePlan, entry: CachedAnswer): Promise<void> {
+  const span = backgroundChild(c.get("trace"), "gateway.cache.store", "internal", { "edgeclaw.cache.bytes": entry.body.length, "edgeclaw.cache.ttl_s": plan.ttlS });
+  return endWhenSettled(span, store(plan.key as string, entry, plan.scope));
 }
 
 // A relayed stream ended: its usage (the upstream's usage chunk, else counted from the content),

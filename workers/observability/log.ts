@@ -31,3 +31,45 @@ export function requestLogLine(r: RequestLog): string {
     ...(r.stream ? { stream: r.stream } : {}),
   });
 }
+
+// The one structured log line per agent turn (a session Durable Object's alarm runs it; there is
+// no HTTP request). The session is named by a random pseudonym kept in the session's own storage
+// (erased with it), never by its key, which embeds the peer or group id.
+export interface TurnLog {
+  turnId: string;
+  traceId: string;
+  spanId: string;
+  // ses_<hex>: the session's log pseudonym.
+  session: string;
+  tenantId: string;
+  agentId: string;
+  channel: string;
+  // How the turn ended (TurnStatus in workers/agents/session-turn.ts).
+  status: string;
+  // The model call's error code, when it failed.
+  error: string | null;
+  // Messages answered together in this turn, and which attempt at them it was.
+  messages: number;
+  attempt: number;
+  latencyMs: number;
+  tokens: { input: number; output: number } | null;
+}
+
+export function turnLogLine(t: TurnLog): string {
+  return JSON.stringify({
+    msg: "turn",
+    turn_id: t.turnId,
+    trace_id: t.traceId,
+    span_id: t.spanId,
+    session: t.session,
+    tenant_id: t.tenantId,
+    agent_id: t.agentId,
+    channel: t.channel,
+    status: t.status,
+    ...(t.error ? { error: t.error } : {}),
+    messages: t.messages,
+    attempt: t.attempt,
+    latency_ms: t.latencyMs,
+    ...(t.tokens ? { tokens_in: t.tokens.input, tokens_out: t.tokens.output } : {}),
+  });
+}

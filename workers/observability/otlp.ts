@@ -111,11 +111,15 @@ export function exportTrace(env: Env, trace: Trace, waitUntil: (p: Promise<unkno
     return;
   }
   inFlight++;
-  const body = JSON.stringify(otlpBody(trace.spans, target.service, (env as Env & OtlpEnv).REGION));
+  const region = (env as Env & OtlpEnv).REGION;
+  // A background span (a cache write) may still be open: the export waits for it, bounded.
   waitUntil(
-    send(target, body).finally(() => {
-      inFlight--;
-    }),
+    trace
+      .whenBackgroundDone()
+      .then(() => send(target, JSON.stringify(otlpBody(trace.spans, target.service, region))))
+      .finally(() => {
+        inFlight--;
+      }),
   );
 }
 
@@ -136,7 +140,7 @@ async function send(target: Target, body: string): Promise<void> {
   }
 }
 
-const KIND: Record<SpanKind, number> = { internal: 1, server: 2, client: 3 };
+const KIND: Record<SpanKind, number> = { internal: 1, server: 2, client: 3, consumer: 5 };
 
 // ExportTraceServiceRequest in OTLP's JSON encoding: ids as lowercase hex, times as decimal
 // strings of Unix nanoseconds, enums as numbers.

@@ -7,7 +7,8 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { formatTraceparent, newSpanId, newTraceId, type TraceParent } from "./traceparent.ts";
 
-export type SpanKind = "internal" | "server" | "client";
+// consumer: work taken off a queue or an inbox (an agent turn run from a session's alarm).
+export type SpanKind = "internal" | "server" | "client" | "consumer";
 export type AttributeValue = string | number | boolean;
 
 export interface SpanRecord {
@@ -29,6 +30,8 @@ export const MAX_SPANS_PER_TRACE = 64;
 // How long a trace waits for its open spans (a stream relay) after the handler returned, before it
 // is exported as it stands.
 const MAX_OPEN_WAIT_MS = 15 * 60_000;
+// How long an export waits for background spans (a cache write) before it goes without them.
+const MAX_BACKGROUND_WAIT_MS = 10_000;
 
 export class Trace {
   readonly traceId: string;
@@ -41,6 +44,10 @@ export class Trace {
   // How the request's stream relay ended, when it relayed one (the log line carries it).
   stream: "completed" | "broken" | null = null;
   private waiting: { n: number; resolve: () => void } | null = null;
+  // Background spans (a cache write under waitUntil): they do not hold the request's end, its log
+  // line or its latency, but the export waits for them (whenBackgroundDone).
+  private background = 0;
+  private backgroundDone: (() => void) | null = null;
 
   // A valid parent continues the caller's trace (and its sampled flag); else a new, sampled trace.
   constructor(parent: TraceParent | null) {
@@ -53,9 +60,17 @@ export class Trace {
     return new Span(this, name, kind, parentSpanId, attributes);
   }
 
+  startBackground(name: string, kind: SpanKind, parentSpanId: string | null, attributes: Record<string, AttributeValue> = {}): Span {
+    this.background++;
+    return new Span(this, name, kind, parentSpanId, attributes, true);
+  }
+
   // Called by Span.end.
-  record(span: SpanRecord): void {
-    this.open--;
+  record(span: SpanRecord, background = false): void {
+    if (background) {
+      this.background--;
+      if (this.background === 0) this.backgroundDone?.();
+    } else this.open--;
     if (this.spans.length < MAX_SPANS_PER_TRACE) this.spans.push(span);
     else this.droppedSpans++;
     if (this.waiting && this.open <= this.waiting.n) this.waiting.resolve();
@@ -83,6 +98,20 @@ export class Trace {
   get openSpans(): number {
     return this.open;
   }
+
+  // Resolves once no background span is open (at once when none is), or after
+  // MAX_BACKGROUND_WAIT_MS. One waiter: the trace's export.
+  whenBackgroundDone(): Promise<void> {
+    if (this.background === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => this.backgroundDone?.(), MAX_BACKGROUND_WAIT_MS);
+      this.backgroundDone = () => {
+        clearTimeout(timer);
+        this.backgroundDone = null;
+        resolve();
+      };
+    });
+  }
 }
 
 export class Span {
@@ -97,8 +126,11 @@ export class Span {
   readonly parentSpanId: string | null;
   private readonly attributes: Record<string, AttributeValue>;
 
-  constructor(trace: Trace, name: string, kind: SpanKind, parentSpanId: string | null, attributes: Record<string, AttributeValue>) {
+  private readonly background: boolean;
+
+  constructor(trace: Trace, name: string, kind: SpanKind, parentSpanId: string | null, attributes: Record<string, AttributeValue>, background = false) {
     this.trace = trace;
+    this.background = background;
     this.name = name;
     this.kind = kind;
     this.parentSpanId = parentSpanId;
@@ -134,7 +166,7 @@ export class Span {
       endMs: Date.now(),
       attributes: this.attributes,
       error: this.error,
-    });
+    }, this.background);
   }
 }
 
@@ -174,6 +206,36 @@ export async function withSpan<T>(
 export function startChild(name: string, kind: SpanKind, attributes: Record<string, AttributeValue> = {}): Span | null {
   const parent = activeSpan();
   return parent ? parent.trace.start(name, kind, parent.spanId, attributes) : null;
+}
+
+// A child of the active span for a stage that is only worth recording when the trace will be
+// exported: null when there is no active span or the trace is not sampled, so an unsampled request
+// pays one ALS read for it. Not made active (the caller ends it; no extra await on the path).
+export function sampledChild(name: string, kind: SpanKind, attributes: Record<string, AttributeValue> = {}): Span | null {
+  const parent = activeSpan();
+  return parent?.trace.sampled ? parent.trace.start(name, kind, parent.spanId, attributes) : null;
+}
+
+// A background child of `parent` (work under waitUntil, such as a cache write): it does not hold
+// the request's end or its log line; the trace's export waits for it. Null when not sampled.
+export function backgroundChild(parent: Span | null | undefined, name: string, kind: SpanKind, attributes: Record<string, AttributeValue> = {}): Span | null {
+  return parent?.trace.sampled ? parent.trace.startBackground(name, kind, parent.spanId, attributes) : null;
+}
+
+// Ends `span` when `work` settles (with the error's code when it rejects), without adding a step
+// to the promise chain when there is no span.
+export function endWhenSettled<T>(span: Span | null, work: Promise<T>): Promise<T> {
+  if (!span) return work;
+  return work.then(
+    (value) => {
+      span.end();
+      return value;
+    },
+    (err: unknown) => {
+      span.fail(errorText(err)).end();
+      throw err;
+    },
+  );
 }
 
 // `traceparent` for an outbound call made now (the active span is the callee's parent).

@@ -18,6 +18,7 @@ import type { BudgetRefusal } from "./state/spend.ts";
 import { periods } from "./state/spend.ts";
 import type { LimitAmounts, LimitRefusal } from "./state/token-bucket.ts";
 import { objectNamed } from "../regions/objects.ts";
+import { endWhenSettled, sampledChild, type Span } from "../observability/trace.ts";
 
 export interface Usage {
   promptTokens: number;
@@ -64,12 +65,26 @@ function holder<R>(name: string, dims: number): LeaseHolder<R> {
   return h;
 }
 
-export async function reserve(
+// The limits stage of a call (/v1 or an agent's): a `gateway.limits` span under the active one when
+// the trace is sampled (ids and counts only: never the key, its id or the limit objects' names).
+export function reserve(
   env: Env,
   config: RouterConfig,
   who: { tenantId: string; keyId: string },
   worst: { tokens: number; microUsd: number },
   waitUntil: (p: Promise<unknown>) => void,
+): Promise<Held> {
+  const span = sampledChild("gateway.limits", "internal");
+  return endWhenSettled(span, reserveAll(env, config, who, worst, waitUntil, span));
+}
+
+async function reserveAll(
+  env: Env,
+  config: RouterConfig,
+  who: { tenantId: string; keyId: string },
+  worst: { tokens: number; microUsd: number },
+  waitUntil: (p: Promise<unknown>) => void,
+  span: Span | null,
 ): Promise<Held> {
   const key = keySettings(config, who.keyId);
   const limiters: Counter<RateLimit>[] = [];
@@ -78,12 +93,20 @@ export async function reserve(
   if (!isEmpty(config.limits?.tenant)) limiters.push({ name: `tenant:${who.tenantId}`, limit: config.limits?.tenant as RateLimit, scope: "tenant" });
   if (!isEmpty(key.budget)) budgets.push({ name: `key:${who.keyId}`, limit: key.budget as Budget, scope: "key" });
   if (!isEmpty(config.budgets?.tenant)) budgets.push({ name: `tenant:${who.tenantId}`, limit: config.budgets?.tenant as Budget, scope: "tenant" });
+  span
+    ?.set("edgeclaw.limits.rate_limits", limiters.map((c) => c.scope).join(",") || "none")
+    .set("edgeclaw.limits.budgets", budgets.map((c) => c.scope).join(",") || "none")
+    .set("edgeclaw.limits.reserved_tokens", worst.tokens)
+    .set("edgeclaw.limits.reserved_usd", budgets.length > 0 ? worst.microUsd / 1e6 : null);
 
   const need: LimitAmounts = [1, worst.tokens];
   // A request bigger than a whole minute's allowance can never pass: no need to ask anyone.
   for (const c of limiters) {
     const refusal = impossible(c.limit, need);
-    if (refusal) throw limitError(refusal, c.scope);
+    if (refusal) {
+      span?.set("edgeclaw.limits.refused", refusal.which).set("edgeclaw.limits.refused_scope", c.scope);
+      throw limitError(refusal, c.scope);
+    }
   }
   holderId ??= crypto.randomUUID();
   const owner = holderId;
@@ -117,10 +140,13 @@ export async function reserve(
     bud.forEach((b, i) => settleOne(budgetAnswers[i], (e) => b.h.settle([worst.microUsd], 0, e, b.terms)));
     if (refusedLimit !== -1) {
       const answer = limitAnswers[refusedLimit] as Extract<Admission<LimitRefusal>, { ok: false }>;
-      throw limitError(answer.refusal, (limiters[refusedLimit] as Counter<RateLimit>).scope);
+      const scope = (limiters[refusedLimit] as Counter<RateLimit>).scope;
+      span?.set("edgeclaw.limits.refused", answer.refusal.which).set("edgeclaw.limits.refused_scope", scope);
+      throw limitError(answer.refusal, scope);
     }
     const answer = (budgetAnswers[refusedBudget] as Extract<Admission<BudgetRefusal>, { ok: false }>).refusal;
     const scope = (budgets[refusedBudget] as Counter<Budget>).scope;
+    span?.set("edgeclaw.limits.refused", `budget_${answer.period}`).set("edgeclaw.limits.refused_scope", scope);
     throw new ApiError(
       402,
       "budget_exceeded",
