@@ -7,7 +7,10 @@ import { describe, expect, it } from "vitest";
 import worker from "../../workers/index.ts";
 import { rollupStatements } from "../../workers/usage/rollups.ts";
 import { purgeRollups, rollupRetentionMs } from "../../workers/usage/retention.ts";
-import { admin, expectStatus, makeTenant, ownerToken, uid } from "../gateway/helpers.ts";
+import { planReport } from "../../workers/admin/usage.ts";
+import { admin, BASE, expectStatus, makeTenant, ownerToken, uid } from "../gateway/helpers.ts";
+import { csvObjects } from "./csv.ts";
+import { SELF } from "cloudflare:test";
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -73,6 +76,32 @@ describe("GET /admin/usage: bad input", () => {
   });
 });
 
+describe("the report's granularity and span", () => {
+  const keep = (g: string) => (g === "minute" ? 48 * HOUR : g === "hour" ? 90 * DAY : null);
+  const now = Date.parse("2026-11-29T07:13:20Z");
+  it("defaults to the coarsest granularity whose buckets fit from and to exactly", () => {
+    const plan = (from: string, to: string) => planReport({ from: Date.parse(from), to: Date.parse(to) }, keep, now);
+    expect(plan("2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z")).toMatchObject({ granularity: "day", raw: null });
+    expect(plan("2026-11-28T06:00:00Z", "2026-11-29T06:00:00Z")).toMatchObject({ granularity: "hour" });
+    expect(plan("2026-11-29T06:30:00Z", "2026-11-29T07:00:00Z")).toMatchObject({ granularity: "minute" });
+    // Not on whole minutes: widened to them.
+    const odd = plan("2026-11-29T06:30:10Z", "2026-11-29T06:59:59.5Z");
+    expect(odd).toMatchObject({ granularity: "minute", from: Date.parse("2026-11-29T06:30:00Z"), to: Date.parse("2026-11-29T07:00:00Z") });
+    // No from/to: the 24 whole hours up to the end of the current hour.
+    expect(planReport({}, keep, now)).toMatchObject({ granularity: "hour", from: Date.parse("2026-11-28T08:00:00Z"), to: Date.parse("2026-11-29T08:00:00Z") });
+    // An explicit granularity widens the span to whole buckets.
+    expect(planReport({ from: Date.parse("2026-11-29T06:30:00Z"), to: Date.parse("2026-11-29T07:30:00Z"), granularity: "day" }, keep, now)).toMatchObject({
+      from: Date.parse("2026-11-29T00:00:00Z"),
+      to: Date.parse("2026-11-30T00:00:00Z"),
+      rollups: [Date.parse("2026-11-29T00:00:00Z"), Date.parse("2026-11-30T00:00:00Z")],
+    });
+    // 1,440 buckets pass, 1,441 do not.
+    const whole = Date.parse("2026-11-29T07:13:00Z");
+    expect(planReport({ from: whole - DAY, to: whole, granularity: "minute" }, keep, now).granularity).toBe("minute");
+    expect(() => planReport({ from: whole - DAY - MINUTE, to: whole, granularity: "minute" }, keep, now)).toThrow(/1441 minute buckets/);
+  });
+});
+
 describe("GET /admin/usage: raw events where the rollups may be gone", () => {
   it("a minute report across the 48 h cutoff reads events before it and rollups after it, never both", async () => {
     const t = await makeTenant();
@@ -133,5 +162,34 @@ describe("rollup retention", () => {
       [now - 89 * DAY, now - 49 * HOUR, now - 47 * HOUR].map((at) => bucket(at, HOUR)).sort((x, y) => x - y),
     );
     expect(left.filter((r) => r.granularity === "day").map((r) => r.bucket_start)).toEqual([...new Set(times.map((at) => bucket(at, DAY)))].sort((x, y) => x - y));
+  });
+});
+
+describe("CSV export: names chosen by tenants", () => {
+  it("a cell that a spreadsheet would run as a formula is quoted as text; commas, quotes and line breaks survive", async () => {
+    const t = await makeTenant();
+    const at = Date.now() - 5 * MINUTE;
+    const names = [
+      ['=HYPERLINK("http://evil.example","x")', "+1", "-2"],
+      ["@SUM(A1)", "a,b", 'say "hi"\r\nbye'],
+    ];
+    const ids = names.map(() => uid("evt"));
+    const insert = env.DB.prepare(
+      "INSERT INTO usage_events (id, at, tenant_id, route, model, provider, input_tokens, output_tokens, tokens_estimated, cost_micro_usd, latency_ms, status, attempts, request_id, rolled_up) VALUES (?, ?, ?, ?, ?, ?, 1, 1, 0, 1, 1, 200, 1, ?, 0)",
+    );
+    await env.DB.batch([...names.map(([model, provider, route], i) => insert.bind(ids[i], at, t.tenantId, route, model, provider, ids[i])), ...rollupStatements(env.DB, ids)]);
+    const res = await SELF.fetch(`${BASE}/admin/usage?tenant_id=${t.tenantId}&granularity=day&group_by=model,provider,route&format=csv`, { headers: { authorization: `Bearer ${t.owner}` } });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    const rows = csvObjects(text).map((r) => [r.model, r.provider, r.route]);
+    expect(rows).toEqual(
+      expect.arrayContaining([
+        [`'=HYPERLINK("http://evil.example","x")`, "'+1", "'-2"],
+        ["'@SUM(A1)", "a,b", 'say "hi"\r\nbye'],
+      ]),
+    );
+    expect(rows).toHaveLength(2);
+    // No line of the file starts a cell with a formula character outside quotes.
+    expect(text.split("\r\n").some((line) => /(^|,)[=+\-@]/.test(line))).toBe(false);
   });
 });
