@@ -6,10 +6,10 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { admin, chat, expectStatus, uid } from "../gateway/helpers.ts";
-import { deliver, dmUpdate, newChatId, newUpdateId, setupTelegram } from "../channels/helpers.ts";
+import { deliver, dmUpdate, newChatId, newUpdateId, scenarioModel, sentTo, setupTelegram } from "../channels/helpers.ts";
 import { ask, makeRouterTenant, setConfig, target } from "../router/helpers.ts";
 import { usageRowsFor } from "../usage/helpers.ts";
-import { value } from "./prometheus.ts";
+import { value, type Family } from "./prometheus.ts";
 import { scrape, until } from "./helpers.ts";
 
 describe("rejection counters", () => {
@@ -65,6 +65,36 @@ describe("channel gauges", () => {
     expectStatus(await admin(s.tenant.owner, "POST", `/dead-letters/${encodeURIComponent(dead[0]!.id)}/drop`), 200);
     families = await scrape();
     expect(value(families, "edgeclaw_dead_letters", labels)).toBe(0);
+  });
+
+  it("follow a burst of queued messages through the sessions' own mirror, and go back to 0", { timeout: 90_000 }, async () => {
+    const s = await setupTelegram({ ownToken: true });
+    const labels = { tenant: s.tenant.tenantId, channel: "telegram" };
+    // Each turn takes 2 s: a burst is accepted while the first of its turns runs.
+    const scn = await scenarioModel(s.tenant, { mode: "delay", delay_ms: 2000 });
+    expectStatus(await admin(s.tenant.owner, "PATCH", `/agents/${s.agentId}`, { model: scn.model }), 200);
+    const chatId = newChatId();
+    // The first turn registers the session's D1 row.
+    await deliver(s.accountId, s.secret, dmUpdate(newUpdateId(), chatId, "first"));
+    await until(() => sentTo(s.token, chatId), (m) => m.length >= 1, 30_000);
+    const burst = 4;
+    for (let i = 0; i < burst; i++) expect((await deliver(s.accountId, s.secret, dmUpdate(newUpdateId(), chatId, `burst ${i}`))).status).toBe(200);
+    const inbox: number[] = [];
+    let last: Map<string, Family> | undefined;
+    await until(
+      async () => {
+        last = await scrape();
+        inbox.push(value(last, "edgeclaw_inbox_depth", labels) ?? -1);
+        return (await sentTo(s.token, chatId)).length;
+      },
+      (sent) => sent >= 1 + burst && inbox.at(-1) === 0,
+      60_000,
+    );
+    // The backlog showed in the gauge while it was worked off, then went back to 0.
+    expect(Math.max(...inbox)).toBeGreaterThanOrEqual(2);
+    expect(Math.max(...inbox)).toBeLessThanOrEqual(burst);
+    expect(inbox.at(-1)).toBe(0);
+    expect(value(last!, "edgeclaw_outbox_depth", labels)).toBe(0);
   });
 
   it("sum the depths the channel's sessions mirrored, and go back to 0", async () => {
