@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import worker from "../../workers/index.ts";
 import { rollupStatements } from "../../workers/usage/rollups.ts";
 import { purgeRollups, rollupRetentionMs } from "../../workers/usage/retention.ts";
-import { planReport } from "../../workers/admin/usage.ts";
+import { planReport, reportRows } from "../../workers/admin/usage.ts";
 import { admin, BASE, expectStatus, makeTenant, ownerToken, uid } from "../gateway/helpers.ts";
 import { csvObjects } from "./csv.ts";
 import { SELF } from "cloudflare:test";
@@ -129,6 +129,16 @@ describe("GET /admin/usage: raw events where the rollups may be gone", () => {
     const day = expectStatus(await admin(t.owner, "GET", `/usage?tenant_id=${t.tenantId}&from=${from}&to=${to}&granularity=day`), 200).body;
     expect(day.sources.events).toBeNull();
     expect(day.data.reduce((n: number, r: any) => n + r.requests, 0)).toBe(3);
+  });
+
+  it("a report that would aggregate more stored rows than its bound is refused, not run", async () => {
+    const t = await makeTenant();
+    const now = Date.now();
+    await rolledUpEvents(t.tenantId, [now - 30 * MINUTE, now - 20 * MINUTE, now - 10 * MINUTE]);
+    const plan = planReport({ from: now - HOUR, to: now, granularity: "minute" }, () => 48 * HOUR, now);
+    const filters = { tenantId: t.tenantId, values: {}, status: undefined };
+    expect(await reportRows(env.DB, plan, filters, [], null, 10, 3)).toHaveLength(3);
+    await expect(reportRows(env.DB, plan, filters, [], null, 10, 2)).rejects.toMatchObject({ status: 400, code: "report_too_large" });
   });
 });
 

@@ -6,7 +6,8 @@
 // gone, the raw events (kept longer by default) may not. Day rollups are kept forever.
 //
 // Bounds: at most MAX_BUCKETS buckets per report, at most RAW_MAX_SPAN_MS of it from raw events,
-// at most MAX_LIMIT rows per page (keyset cursor), filters and cursors bounded in length.
+// at most MAX_SCANNED_ROWS stored rows aggregated, at most MAX_LIMIT rows per page (keyset
+// cursor), filters and cursors bounded in length.
 import type { Context } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../env.ts";
@@ -96,7 +97,7 @@ const cursorShape = z.strictObject({
   b: z.number().int().min(0),
   k: z.array(z.string().max(512)).max(MAX_GROUPS),
 });
-type Cursor = z.infer<typeof cursorShape>;
+export type Cursor = z.infer<typeof cursorShape>;
 
 function encodeCursor(c: Cursor): string {
   const bytes = new TextEncoder().encode(JSON.stringify(c));
@@ -123,7 +124,7 @@ function decodeCursor(text: string, g: Granularity, by: Group[]): Cursor {
 const floorTo = (ms: number, w: number) => Math.floor(ms / w) * w;
 const ceilTo = (ms: number, w: number) => Math.ceil(ms / w) * w;
 
-interface Plan {
+export interface Plan {
   granularity: Granularity;
   from: number;
   to: number;
@@ -182,12 +183,6 @@ const DIMS = ["tenant_id", "key_id", "agent_id", "model", "provider", "route", "
 const RAW_NULLABLE = new Set<string>(["key_id", "agent_id", "provider", "error_class"]);
 const FILTERS = ["key_id", "agent_id", "model", "provider", "route"] as const;
 
-interface Filters {
-  tenantId: string | undefined;
-  values: Partial<Record<(typeof FILTERS)[number], string>>;
-  status: "ok" | "error" | undefined;
-}
-
 // One source's rows with the same columns: b (bucket start), the dimensions ('' for none) and the measures.
 function sourceSql(kind: "rollups" | "raw", g: Granularity, f: Filters, params: unknown[], span: [number, number]): string {
   const raw = kind === "raw";
@@ -215,21 +210,32 @@ function sourceSql(kind: "rollups" | "raw", g: Granularity, f: Filters, params: 
   return `SELECT ${cols.join(", ")} FROM ${raw ? "usage_events" : "usage_rollups"} WHERE ${where.join(" AND ")}`;
 }
 
-interface ReportRow {
+export interface ReportRow {
   b: number;
   [k: string]: string | number;
 }
 
-export async function usageReport(c: Context<AppEnv>): Promise<Response> {
-  const q = parseOr400(usageQuery, c.req.query());
-  const tenantId = tenantForRead(c.get("admin"), q.tenant_id);
-  const plan = planReport(q, (g) => rollupRetentionMs(c.env, g), Date.now());
-  const by = q.group_by ?? [];
-  const cols = by.map((g) => GROUPS[g]);
-  const cursor = q.cursor ? decodeCursor(q.cursor, plan.granularity, by) : null;
-  const limit = q.limit ?? DEFAULT_LIMIT;
-  const filters: Filters = { tenantId, values: { key_id: q.key_id, agent_id: q.agent_id, model: q.model, provider: q.provider, route: q.route }, status: q.status };
+// Rollup rows and raw events one report may aggregate (all pages of it read the same range):
+// past this the report is refused rather than left to run into D1's 30 s query limit. The count
+// itself stops at the bound.
+export const MAX_SCANNED_ROWS = 200_000;
 
+export interface Filters {
+  tenantId: string | undefined;
+  values: Partial<Record<(typeof FILTERS)[number], string>>;
+  status: "ok" | "error" | undefined;
+}
+
+// The report's rows (at most `take`), after the cursor, in (bucket, group values) order.
+export async function reportRows(
+  db: D1Database,
+  plan: Plan,
+  filters: Filters,
+  cols: string[],
+  cursor: Cursor | null,
+  take: number,
+  maxScanned = MAX_SCANNED_ROWS,
+): Promise<ReportRow[]> {
   const params: unknown[] = [];
   const parts: string[] = [];
   // A cursor's bucket also narrows what each source reads.
@@ -241,25 +247,37 @@ export async function usageReport(c: Context<AppEnv>): Promise<Response> {
   const rollupSpan = plan.rollups && narrow(plan.rollups);
   if (rawSpan) parts.push(sourceSql("raw", plan.granularity, filters, params, rawSpan));
   if (rollupSpan) parts.push(sourceSql("rollups", plan.granularity, filters, params, rollupSpan));
+  if (parts.length === 0) return [];
+  const source = `(${parts.join(" UNION ALL ")})`;
 
-  let rows: ReportRow[] = [];
-  if (parts.length > 0) {
-    const keys = ["b", ...cols];
-    let after = "";
-    if (cursor) {
-      after = `WHERE (${keys.join(", ")}) > (${keys.map(() => "?").join(", ")})`;
-      params.push(cursor.b, ...cursor.k);
-    }
-    const sums = [
-      ...MEASURES.map(([name]) => `SUM(${name}) AS ${name}`),
-      "SUM(CASE WHEN error_class != '' THEN requests ELSE 0 END) AS errors",
-    ];
-    const sql =
-      `SELECT ${[...keys, ...sums].join(", ")} FROM (${parts.join(" UNION ALL ")}) ${after} ` +
-      `GROUP BY ${keys.join(", ")} ORDER BY ${keys.join(", ")} LIMIT ?`;
-    params.push(limit + 1);
-    rows = (await c.env.DB.prepare(sql).bind(...params).all<ReportRow>()).results;
+  const counted = await db.prepare(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${source} LIMIT ?)`).bind(...params, maxScanned + 1).first<{ n: number }>();
+  if ((counted?.n ?? 0) > maxScanned) {
+    throw new ApiError(400, "report_too_large", `This report would read more than ${maxScanned} stored rows: narrow it (tenant_id, a filter, a shorter span) or use a coarser granularity.`);
   }
+
+  const keys = ["b", ...cols];
+  let after = "";
+  const all = [...params];
+  if (cursor) {
+    after = `WHERE (${keys.join(", ")}) > (${keys.map(() => "?").join(", ")})`;
+    all.push(cursor.b, ...cursor.k);
+  }
+  const sums = [...MEASURES.map(([name]) => `SUM(${name}) AS ${name}`), "SUM(CASE WHEN error_class != '' THEN requests ELSE 0 END) AS errors"];
+  const sql = `SELECT ${[...keys, ...sums].join(", ")} FROM ${source} ${after} GROUP BY ${keys.join(", ")} ORDER BY ${keys.join(", ")} LIMIT ?`;
+  all.push(take);
+  return (await db.prepare(sql).bind(...all).all<ReportRow>()).results;
+}
+
+export async function usageReport(c: Context<AppEnv>): Promise<Response> {
+  const q = parseOr400(usageQuery, c.req.query());
+  const tenantId = tenantForRead(c.get("admin"), q.tenant_id);
+  const plan = planReport(q, (g) => rollupRetentionMs(c.env, g), Date.now());
+  const by = q.group_by ?? [];
+  const cols = by.map((g) => GROUPS[g]);
+  const cursor = q.cursor ? decodeCursor(q.cursor, plan.granularity, by) : null;
+  const limit = q.limit ?? DEFAULT_LIMIT;
+  const filters: Filters = { tenantId, values: { key_id: q.key_id, agent_id: q.agent_id, model: q.model, provider: q.provider, route: q.route }, status: q.status };
+  let rows = await reportRows(c.env.DB, plan, filters, cols, cursor, limit + 1);
   const more = rows.length > limit;
   if (more) rows = rows.slice(0, limit);
   const last = rows[rows.length - 1];
