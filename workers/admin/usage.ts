@@ -215,9 +215,9 @@ export interface ReportRow {
   [k: string]: string | number;
 }
 
-// Rollup rows and raw events one report may aggregate (all pages of it read the same range):
-// past this the report is refused rather than left to run into D1's 30 s query limit. The count
-// itself stops at the bound.
+// Rollup rows and raw events one page of a report may aggregate (a page reads from its cursor's
+// bucket to the report's end): past this the report is refused rather than left to run into D1's
+// 30 s query limit. The count itself stops at the bound.
 export const MAX_SCANNED_ROWS = 200_000;
 
 export interface Filters {
