@@ -275,6 +275,9 @@ async function main() {
       ...overhead,
       ...cache,
       ...fault,
+      // The Worker's own JSON line per request, counted by the host (workerd-host.ts) instead of
+      // reprinted: it shows the lines were written while the overhead was measured.
+      ...(host?.logLines ? { worker_request_log_lines: host.logLines().requests } : {}),
       raw,
     };
     mkdirSync(join(root, "bench-results"), { recursive: true });

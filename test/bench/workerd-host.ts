@@ -19,6 +19,31 @@ import { unstable_getMiniflareWorkerOptions } from "wrangler";
 export interface WorkerdHost {
   url: string;
   dispose(): Promise<void>;
+  // Info-level lines the Worker logged (its one JSON line per request among them), counted
+  // rather than printed: see logSink.
+  logLines?: () => { info: number; requests: number };
+}
+
+// What the Worker logs (console.log) reaches this process through workerd's stdout, and
+// Miniflare's default handler prints every line again on this process's stdout. The benchmark's
+// load generator runs on this same event loop, so reprinting ~5,000 request lines a second would
+// be measured as the Worker's latency, a cost Cloudflare does not put on the request path (the
+// lines go to Workers Logs). So info lines are counted, not printed (the Worker still formats and
+// writes each one); warnings and errors are printed.
+function logSink() {
+  let info = 0;
+  let requests = 0;
+  return {
+    handle(log: { level: string; message: string }) {
+      if (log.level === "error" || log.level === "warn") {
+        console.error(log.message);
+        return;
+      }
+      info++;
+      if (log.message.startsWith('{"msg":"request"')) requests++;
+    },
+    counts: () => ({ info, requests }),
+  };
 }
 
 export async function startWorkerd(opts: { root: string; state: string; port: number; secrets: Record<string, string>; env: NodeJS.ProcessEnv }): Promise<WorkerdHost> {
@@ -32,6 +57,7 @@ export async function startWorkerd(opts: { root: string; state: string; port: nu
   // rules (the bundle is one file): Miniflare validates strictly.
   const empty = (v: unknown) => v === undefined || (typeof v === "object" && v !== null && Object.keys(v).length === 0);
   const worker = Object.fromEntries(Object.entries(workerOptions).filter(([k, v]) => !empty(v) && k !== "modulesRules" && k !== "rootPath"));
+  const logs = logSink();
   // wrangler's options are in Miniflare 4's shape; Miniflare 5 converts them.
   const mf = new Miniflare(
     convertV4MiniflareOptions({
@@ -46,10 +72,11 @@ export async function startWorkerd(opts: { root: string; state: string; port: nu
       ...(process.env.WORKERD_INSPECTOR_PORT ? { inspectorPort: Number(process.env.WORKERD_INSPECTOR_PORT) } : {}),
       unsafeDirectSockets: [{ host: "127.0.0.1", port: opts.port }],
       resourcePersistencePath: v3,
+      handleStructuredLogs: logs.handle,
     } as Parameters<typeof convertV4MiniflareOptions>[0]),
   );
   await mf.ready;
-  return { url: `http://127.0.0.1:${opts.port}`, dispose: () => mf.dispose() };
+  return { url: `http://127.0.0.1:${opts.port}`, dispose: () => mf.dispose(), logLines: logs.counts };
 }
 
 // The least any Worker on this host can add to an upstream call: a Worker that only relays the

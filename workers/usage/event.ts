@@ -4,6 +4,7 @@
 // a queue message is external input to the consumer like any other.
 import { z } from "zod";
 import type { Env } from "../env.ts";
+import { enqueue } from "./send-buffer.ts";
 import { writeUsageAnalytics } from "./analytics.ts";
 
 const id = z.string().min(1).max(256);
@@ -55,23 +56,14 @@ export function traceIdOf(traceparent: string | null | undefined): string | null
   return m && m[1] !== "0".repeat(32) ? (m[1] as string) : null;
 }
 
-// Sends without making the caller wait: the send runs under waitUntil, and a failed send is
-// logged (the call itself already succeeded or failed on its own; metering never fails it). A
-// Worker without the binding (the global entry) sends nothing. The same event goes to Workers
-// Analytics Engine where that is bound (analytics.ts; fire-and-forget, never throws).
+// Sends without making the caller wait: the event joins the isolate's open batch for the queue
+// (send-buffer.ts), which is sent under waitUntil; a failed send is logged (the call itself
+// already succeeded or failed on its own; metering never fails it). A Worker without the binding
+// (the global entry) sends nothing. The same event goes to Workers Analytics Engine where that is
+// bound (analytics.ts; fire-and-forget, never throws).
 export function sendUsage(env: Env, waitUntil: (p: Promise<unknown>) => void, event: UsageEvent): void {
   writeUsageAnalytics(env.USAGE_ANALYTICS, event, env.REGION);
-  const queue = env.USAGE_QUEUE as Queue<UsageEvent> | undefined;
+  const queue = env.USAGE_QUEUE as Queue<unknown> | undefined;
   if (!queue) return;
-  let sending: Promise<unknown>;
-  try {
-    sending = queue.send(event, { contentType: "json" });
-  } catch (err) {
-    sending = Promise.reject(err);
-  }
-  waitUntil(
-    sending.catch((err: unknown) => {
-      console.error(JSON.stringify({ msg: "usage event not sent", event_id: event.id, request_id: event.request_id, error: String(err) }));
-    }),
-  );
+  enqueue(queue, waitUntil, { body: event, id: event.id, size: JSON.stringify(event).length }, "usage events");
 }
