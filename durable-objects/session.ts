@@ -24,6 +24,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { InboundMessage } from "../schema/channels.ts";
 import type { AgentConfig } from "../workers/agents/config.ts";
+import { auditPairing } from "../workers/agents/pairing.ts";
 import { compactIfNeeded, runTurn } from "../workers/agents/session-turn.ts";
 import { haltIfTenantGone } from "../workers/agents/tenant-halt.ts";
 import type { HistoryEntry } from "../workers/agents/turn.ts";
@@ -274,8 +275,10 @@ export class ChatSession extends DurableObject<Env> {
     return this.sql.exec("UPDATE outbox SET state = 'dropped' WHERE id = ? AND state = 'dead'", intentId).rowsWritten > 0;
   }
 
-  // Admin: an approved pairing takes effect for the next message.
-  async approvePairing(): Promise<void> {
+  // Admin: an approved pairing takes effect for the next message (audited when it is news here).
+  async approvePairing(pairingId?: string): Promise<void> {
+    const b = this.binding();
+    if (this.meta("paired") !== true && b) auditPairing(this.env, "pairing.approved", { tenantId: b.account.tenantId, agentId: b.agent.id, sessionKey: b.key, channel: b.account.channel, accountId: b.account.id, pairingId: pairingId ?? null });
     this.setMeta("paired", true);
   }
 

@@ -97,7 +97,7 @@ describe("data-plane audit events", () => {
     await waitFor(() => sentTo(s.token, chat), (m) => m.length >= 2);
   }, 30_000);
 
-  it("DM pairing: code issued, denied while pending, approved after the admin's approval", async () => {
+  it("DM pairing: code issued, denied while pending, approved when the session takes the admin's approval", async () => {
     const s = await setupTelegram({ agent: { dm_policy: "pairing" } });
     const chat = newChatId();
     await deliver(s.accountId, s.secret, dmUpdate(newUpdateId(), chat, "let me in"));
@@ -110,7 +110,7 @@ describe("data-plane audit events", () => {
     await waitFor(() => sentTo(s.token, chat), (m) => m.length >= 3);
 
     const rows = await waitForAudit(s.tenant.owner, `tenant_id=${s.tenant.tenantId}&action=pairing.&kind=data`, (r) => r.length >= 3);
-    expect(rows.map((r) => r.action)).toEqual(["pairing.approved", "pairing.denied", "pairing.code_issued"]);
+    expect(rows.map((r) => r.action).sort()).toEqual(["pairing.approved", "pairing.code_issued", "pairing.denied"]);
     const pairingId = expectStatus(await admin(s.tenant.owner, "GET", `/pairings?tenant_id=${s.tenant.tenantId}`), 200).body.data[0].id;
     for (const r of rows) {
       expect(r).toMatchObject({ actor: `agent:${s.agentId}`, metadata: { agent_id: s.agentId, channel: "telegram", account_id: s.accountId, pairing_id: pairingId } });
@@ -122,5 +122,8 @@ describe("data-plane audit events", () => {
     // The admin's own approval rows and these name the same pseudonym.
     const adminRow = (await waitForAudit(s.tenant.owner, `tenant_id=${s.tenant.tenantId}&action=pairing.approve.done&kind=admin`, (r) => r.length >= 1))[0];
     expect(adminRow?.metadata.subject).toBe(rows[0]!.metadata.subject);
+    // The approval reached the session through the approve route's call: the next message was
+    // answered without asking D1, and nothing was denied after it.
+    expect(ofAction(rows, "pairing.denied")).toHaveLength(1);
   }, 30_000);
 });

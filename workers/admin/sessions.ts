@@ -194,6 +194,6 @@ pairingRoutes.post("/approve", async (c) => {
     db.update(pairings).set({ status: "approved", approvedAt }).where(and(eq(pairings.id, row.id), eq(pairings.status, "pending"))),
     auditInsert(db, claims, { tenantId, action: "pairing.approve.done", target: row.id, metadata }, approvedAt),
   ]);
-  await sessionStub(c.env, row.sessionKey).approvePairing();
+  await sessionStub(c.env, row.sessionKey).approvePairing(row.id);
   return c.json({ id: row.id, status: "approved", peer_id: row.peerId, approved_at: iso(approvedAt) });
 });

@@ -3,8 +3,9 @@
 // session caches an approval so later turns do not ask again. Runs in the session's turn, never
 // on the webhook path. Each decision is a data-plane audit event (workers/audit/event.ts):
 // pairing.code_issued (a new code), pairing.denied (a message from a sender whose code is still
-// pending: not answered, only reminded of the code), pairing.approved (the first message after an
-// admin approved it; the session then remembers the approval). The code itself is never in it.
+// pending: not answered, only reminded of the code), pairing.approved (the session took the
+// admin's approval: through the approve route's call to the session, or, when that call never
+// arrived, from D1 at the sender's next message). The code itself is never in it.
 import { sendSessionAudit, type AuditAction } from "../audit/event.ts";
 import { and, eq } from "drizzle-orm";
 import { pairings } from "../../schema/agents.ts";
@@ -12,6 +13,24 @@ import type { InboundMessage } from "../../schema/channels.ts";
 import { newId } from "../admin/ids.ts";
 import { database } from "../db.ts";
 import type { Env } from "../env.ts";
+
+export interface PairingSubject {
+  tenantId: string;
+  agentId: string;
+  sessionKey: string;
+  channel: string;
+  accountId: string;
+  pairingId: string | null;
+}
+
+export function auditPairing(env: Env, action: Extract<AuditAction, `pairing.${string}`>, p: PairingSubject): void {
+  sendSessionAudit(env, p.sessionKey, {
+    tenantId: p.tenantId,
+    actor: `agent:${p.agentId}`,
+    action,
+    metadata: { agent_id: p.agentId, channel: p.channel, account_id: p.accountId, pairing_id: p.pairingId },
+  });
+}
 
 const ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
@@ -34,13 +53,8 @@ export async function pairingState(
     eq(pairings.accountId, message.accountId),
     eq(pairings.peerId, message.peerId),
   );
-  const decided = (action: AuditAction, pairingId: string) =>
-    sendSessionAudit(env, who.sessionKey, {
-      tenantId: message.tenantId,
-      actor: `agent:${who.agentId}`,
-      action,
-      metadata: { agent_id: who.agentId, channel: message.channel, account_id: message.accountId, pairing_id: pairingId },
-    });
+  const decided = (action: Extract<AuditAction, `pairing.${string}`>, pairingId: string) =>
+    auditPairing(env, action, { tenantId: message.tenantId, agentId: who.agentId, sessionKey: who.sessionKey, channel: message.channel, accountId: message.accountId, pairingId });
   for (let tries = 0; tries < 3; tries++) {
     const row = await db.select().from(pairings).where(match).get();
     if (row) {
