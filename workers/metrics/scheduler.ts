@@ -67,7 +67,7 @@ export function renderScheduler(out: Exposition, s: ShardScrape): void {
   const sum = s.shards.reduce((n, { m }) => n + m.lag.sumMs, 0) / 1000;
   out.family("edgeclaw_scheduler_lag_seconds", "histogram", "How late runs started after their scheduled time (first attempt of each run), all shards.");
   out.histogram("edgeclaw_scheduler_lag_seconds", {}, LAG_SECONDS, cumulative, sum, count);
-  out.family("edgeclaw_scheduler_lag_max_seconds", "gauge", "The latest start of any run after its scheduled time, per shard, since the shard was created.");
+  out.family("edgeclaw_scheduler_lag_max_seconds", "gauge", "The longest any run of the shard waited past its scheduled time to start, since the shard was created.");
   for (const { shard, m } of s.shards) out.sample("edgeclaw_scheduler_lag_max_seconds", { shard: String(shard) }, m.lag.maxMs / 1000);
   out.family("edgeclaw_scheduler_due_jobs", "gauge", "Occurrences whose time has come that have not started: due on the wheel, or waiting for an in-flight slot.");
   for (const { shard, m } of s.shards) out.sample("edgeclaw_scheduler_due_jobs", { shard: String(shard) }, m.due);
