@@ -8,9 +8,10 @@ import { env } from "cloudflare:workers";
 import { breakerSettings } from "../../schema/route-config.ts";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseBreakerKey, ROW_TTL_MS } from "../../workers/metrics/breakers.ts";
+import { renderMetrics } from "../../workers/metrics/index.ts";
 import { chat, uid } from "../gateway/helpers.ts";
 import { ask, makeRouterTenant, scenario, setConfig, target, type RouterTenant } from "../router/helpers.ts";
-import { value } from "./prometheus.ts";
+import { parsePrometheus, value } from "./prometheus.ts";
 import { scrape, until } from "./helpers.ts";
 
 let t: RouterTenant;
@@ -101,6 +102,23 @@ describe("edgeclaw_breaker_state", () => {
     // The scrape's waitUntil deleted the aged row.
     expect(await row(stale)).toBeNull();
     expect(await row(fresh)).not.toBeNull();
+  });
+
+  it("a breaker table D1 cannot read is left out of the scrape and counted, the rest still answers", async () => {
+    const db = env.DB;
+    // A D1 that fails every statement on breaker_states (and nothing else).
+    const failing = new Proxy(db, {
+      get(target, prop) {
+        if (prop === "prepare") return (sql: string) => (sql.includes("breaker_states") ? { bind: () => ({ all: () => Promise.reject(new Error("D1_ERROR: simulated")), run: () => Promise.reject(new Error("D1_ERROR: simulated")) }) } : target.prepare(sql));
+        const v = Reflect.get(target, prop);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const families = parsePrometheus(await renderMetrics({ ...env, DB: failing as D1Database }, { waitUntil: () => {}, scrapeShards: async () => ({ shards: [], errors: 0 }) }));
+    expect(families.has("edgeclaw_breaker_state")).toBe(false);
+    expect(value(families, "edgeclaw_metrics_scrape_errors", { source: "breakers" })).toBe(1);
+    expect(value(families, "edgeclaw_metrics_scrape_errors", { source: "channels" })).toBe(0);
+    expect(families.has("edgeclaw_requests_total")).toBe(true);
   });
 
   it("parses only router breaker keys", () => {
