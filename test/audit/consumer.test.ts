@@ -83,13 +83,16 @@ function losesNextAnswer(): { db: D1Database; armed: { on: boolean } } {
 describe("audit consumer", () => {
   it("writes each audit event once across repeated, overlapping and retried deliveries, beside usage events", async () => {
     const tenant = uid("ten-audit-dup");
-    const key = `${tenant}/agt_1/telegram/acc_1/dm:4242`;
+    const key = `${tenant}/agt_1/telegram/acc_1/dm:peer-ada-4242`;
     const { target, subject } = await sessionTarget(tenant, key);
     const events = Array.from({ length: 30 }, (_, i) =>
       i % 3 === 0
         ? auditEventOf({ tenantId: tenant, actor: "channel:telegram", action: "message.accepted", target, subject, metadata: { seq: i } })
         : auditEventOf({ tenantId: tenant, actor: "scheduler", action: "job.run", target: `job:j${i}`, metadata: { outcome: "ok", attempt: 1 } }),
     );
+    // On the wire: the session's head and the subject's digest, never the raw peer id.
+    expect(JSON.stringify(events)).not.toContain("ada-4242");
+    expect(subject.digest).toBe(await subjectDigest(tenant, "dm:peer-ada-4242"));
     const usageEvents = Array.from({ length: 5 }, (_, i) => usage(tenant, i + 1));
     const msg = (e: { id: string }) => ({ id: `m-${e.id}`, body: e as Body });
 
@@ -116,8 +119,8 @@ describe("audit consumer", () => {
     const [pseudonym] = [...pseudonyms];
     expect(pseudonym).toMatch(/^sub_[0-9a-f]{24}$/);
     for (const r of subjectRows) expect(r.target).toBe(`${tenant}/agt_1/telegram/acc_1/${pseudonym}`);
-    expect(JSON.stringify(rows)).not.toContain("4242");
-    const mapped = await env.DB.prepare("SELECT pseudonym FROM audit_subjects WHERE tenant_id = ? AND digest = ?").bind(tenant, await subjectDigest(tenant, "dm:4242")).all();
+    expect(JSON.stringify(rows)).not.toContain("ada-4242");
+    const mapped = await env.DB.prepare("SELECT pseudonym FROM audit_subjects WHERE tenant_id = ? AND digest = ?").bind(tenant, await subjectDigest(tenant, "dm:peer-ada-4242")).all();
     expect(mapped.results).toEqual([{ pseudonym }]);
     const used = await env.DB.prepare("SELECT COUNT(*) AS n FROM usage_events WHERE tenant_id = ?").bind(tenant).first<{ n: number }>();
     expect(used?.n).toBe(5);
@@ -128,7 +131,7 @@ describe("audit consumer", () => {
     const good = auditEventOf({ tenantId: tenant, actor: "scheduler", action: "job.run", target: "job:x", metadata: {} });
     const result = await deliver([
       { id: "bad-action", body: { ...good, id: crypto.randomUUID(), action: "message.deleted" } },
-      { id: "bad-subject", body: { ...good, id: crypto.randomUUID(), subject: { digest: "dm:4242", thread: "" } } },
+      { id: "bad-subject", body: { ...good, id: crypto.randomUUID(), subject: { digest: "dm:peer-ada-4242", thread: "" } } },
       { id: "bad-extra", body: { ...good, id: crypto.randomUUID(), peer_id: "4242" } },
       { id: "good", body: good },
     ]);
