@@ -20,7 +20,7 @@
 // workers/scheduler/history.ts.
 import { DurableObject } from "cloudflare:workers";
 import type { JobDefinition } from "../schema/scheduler.ts";
-import { advance, launchEffect, lease, scheduleAfter, type ShardHost } from "../workers/scheduler/effects.ts";
+import { advance, auditRun, launchEffect, lease, scheduleAfter, type ShardHost } from "../workers/scheduler/effects.ts";
 import { jobView, recordStats, runHistory, type JobView, type RecordStats, type RunView } from "../workers/scheduler/history.ts";
 import { InflightEffects, runKey } from "../workers/scheduler/inflight.ts";
 import { countOutcome, readRunMetrics, type RunMetrics } from "../workers/scheduler/run-metrics.ts";
@@ -240,6 +240,7 @@ export class SchedulerShard extends DurableObject<Env> {
         upsertRun(this.sql, row.job_id, row.scheduled_at, "ok", now, now, attempt, manual, null);
         advance(this.host, row.job_id, def, row.scheduled_at, anchor, manual, now);
       });
+      auditRun(this.host, { jobId: row.job_id, tenantId: row.tenant_id, scheduledAt: row.scheduled_at, def, anchor, manual }, attempt, "ok", { ok: true, detail: "recorded" }, now);
       return;
     }
     launchEffect(this.host, { jobId: row.job_id, tenantId: row.tenant_id, scheduledAt: row.scheduled_at, def, anchor, manual }, attempt, now);

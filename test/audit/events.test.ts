@@ -86,12 +86,15 @@ describe("data-plane audit events", () => {
     // A reminder for a session that never talked: refused for good (dead) on its first attempt.
     const nowhere = { ...reminder, action: { ...reminder.action, session_key: `${s.tenant.tenantId}/${s.agentId}/telegram/${s.accountId}/dm:${newChatId()}` } };
     const dead = expectStatus(await admin(s.tenant.owner, "POST", "/jobs", nowhere), 201).body.id as string;
+    // A `record` job, settled by the shard in place.
+    const recorded = expectStatus(await admin(s.tenant.owner, "POST", "/jobs", { tenant_id: s.tenant.tenantId, schedule: { kind: "once", delay_ms: 200 }, action: { kind: "record" } }), 201).body.id as string;
 
-    const rows = await waitForAudit(s.tenant.owner, `tenant_id=${s.tenant.tenantId}&action=job.run&actor=scheduler`, (r) => r.length >= 2);
-    expect(rows).toHaveLength(2);
+    const rows = await waitForAudit(s.tenant.owner, `tenant_id=${s.tenant.tenantId}&action=job.run&actor=scheduler`, (r) => r.length >= 3);
+    expect(rows).toHaveLength(3);
     const byJob = new Map(rows.map((r) => [r.metadata.job_id, r]));
     expect(byJob.get(ok)).toMatchObject({ kind: "data", target: `job:${ok}`, metadata: { action_kind: "reminder", attempt: 1, outcome: "ok", manual: false, error: null } });
     expect(byJob.get(dead)).toMatchObject({ target: `job:${dead}`, metadata: { action_kind: "reminder", outcome: "dead", error: "session has no conversation to send to yet" } });
+    expect(byJob.get(recorded)).toMatchObject({ target: `job:${recorded}`, metadata: { action_kind: "record", attempt: 1, outcome: "ok", error: null } });
     // A reminder names its session key in the job, never in the audit row.
     expectNoRawId(rows, chat);
     await waitFor(() => sentTo(s.token, chat), (m) => m.length >= 2);

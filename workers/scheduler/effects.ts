@@ -141,9 +141,9 @@ function settle(h: ShardHost, occ: Occurrence, attempt: number, outcome: ActionO
 }
 
 // One data-plane audit event per settled attempt (workers/audit/event.ts): the outcome as the
-// run history records it. The error is the action's own summary (the receiver's status, the
+// run history records it (a `record` job's run too: the shard settles it in place). The error is the action's own summary (the receiver's status, the
 // deadline), bounded; a reminder's session key is never in it.
-function auditRun(h: ShardHost, occ: Occurrence, attempt: number, outcome: "ok" | "failed" | "dead", result: ActionOutcome, at: number): void {
+export function auditRun(h: ShardHost, occ: Occurrence, attempt: number, outcome: "ok" | "failed" | "dead", result: ActionOutcome, at: number): void {
   sendAudit(h.env, {
     tenantId: occ.tenantId,
     actor: "scheduler",
