@@ -15,6 +15,7 @@ import { waitUntil } from "cloudflare:workers";
 import { z } from "zod";
 import { subjectDigest, subjectOfSessionKey } from "../admin/subjects.ts";
 import type { Env } from "../env.ts";
+import { enqueue } from "../usage/send-buffer.ts";
 
 export const AUDIT_ACTIONS = [
   "message.accepted",
@@ -93,25 +94,21 @@ export function auditEventOf(input: AuditInput): AuditEvent {
   };
 }
 
-// Sends without making the caller wait: the send runs under the invocation's waitUntil (the
-// Worker's request, the Durable Object's alarm or RPC), and a failed send is logged. Auditing
-// never fails the work it records. A Worker without the queue binding (the global entry) sends
-// nothing: it does no data-plane work of a tenant.
+// Sends without making the caller wait: the event joins the isolate's open batch for the queue
+// (workers/usage/send-buffer.ts), sent under the invocation's waitUntil (the Worker's request,
+// the Durable Object's alarm or RPC), and a failed send is logged. Auditing never fails the work
+// it records. A Worker without the queue binding (the global entry) sends nothing: it does no
+// data-plane work of a tenant.
 export function sendAudit(env: Env, input: AuditInput): void {
-  const queue = env.USAGE_QUEUE as Queue<AuditEvent> | undefined;
+  const queue = env.USAGE_QUEUE as Queue<unknown> | undefined;
   if (!queue) return;
   const event = auditEventOf(input);
-  let sending: Promise<unknown>;
+  enqueue(queue, keepAlive, { body: event, id: event.id, size: JSON.stringify(event).length }, "audit events");
+}
+
+function keepAlive(p: Promise<unknown>): void {
   try {
-    sending = queue.send(event, { contentType: "json" });
-  } catch (err) {
-    sending = Promise.reject(err);
-  }
-  const logged = sending.catch((err: unknown) => {
-    console.error(JSON.stringify({ msg: "audit event not sent", event_id: event.id, action: event.action, tenant: event.tenant_id, error: String(err) }));
-  });
-  try {
-    waitUntil(logged);
+    waitUntil(p);
   } catch {
     // Outside any invocation (cannot happen in the Worker's own handlers): the send still runs.
   }
