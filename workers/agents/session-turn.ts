@@ -53,7 +53,8 @@ interface TurnOutcome {
 // A turn is a trace of its own (an `agent.turn` CONSUMER span; its model call, limits, route and
 // upstream attempts are children) and one JSON log line. It does not continue the trace of the
 // webhook that delivered the message: a turn may answer several messages, from several
-// deliveries, minutes later after retries; the messages' ids link the two.
+// deliveries, minutes later after retries, so it has no one parent, and carrying a traceparent
+// would take a column in every session's inbox.
 export async function runTurn(s: SessionHost, batch: InboxRow[], gen: number): Promise<void> {
   const binding = s.binding() as SessionBinding;
   const last = JSON.parse((batch[batch.length - 1] as InboxRow).message) as InboundMessage;
@@ -68,13 +69,15 @@ export async function runTurn(s: SessionHost, batch: InboxRow[], gen: number): P
     "edgeclaw.turn.attempt": attempt,
   };
   const waitUntil = (p: Promise<unknown>) => s.ctx.waitUntil(p);
+  // Read (or made) before any await: an erase during the turn must not get a row written back.
+  const session = logRef(s);
   let outcome: TurnOutcome = { status: "error" };
   let span: Span | null = null;
   const started = Date.now();
   try {
     await tracedRoot(s.env, waitUntil, "agent.turn", "consumer", attributes, async (root) => {
       span = root;
-      outcome = await turn(s, batch, gen, turnId);
+      outcome = await turn(s, batch, gen, turnId, session);
       root?.set("edgeclaw.turn.status", outcome.status);
       if (outcome.error) root?.fail(outcome.error);
     });
@@ -89,7 +92,7 @@ export async function runTurn(s: SessionHost, batch: InboxRow[], gen: number): P
         turnId,
         traceId: traced?.trace.traceId ?? "",
         spanId: traced?.spanId ?? "",
-        session: logRef(s),
+        session,
         tenantId: binding.agent.tenantId,
         agentId: binding.agent.id,
         channel: last.channel,
@@ -115,7 +118,7 @@ function logRef(s: SessionHost): string {
   return ref;
 }
 
-async function turn(s: SessionHost, batch: InboxRow[], gen: number, turnId: string): Promise<TurnOutcome> {
+async function turn(s: SessionHost, batch: InboxRow[], gen: number, turnId: string, session: string): Promise<TurnOutcome> {
   const agent = (s.binding() as SessionBinding).agent;
   const key = (s.binding() as SessionBinding).key;
   // Checked again right before the turn: a revocation may have landed during this alarm.
@@ -149,7 +152,7 @@ async function turn(s: SessionHost, batch: InboxRow[], gen: number, turnId: stri
     }
     s.setMeta("paired", true);
   }
-  await register(s, agent, key, last);
+  await register(s, agent, key, last, session);
 
   const userText = mergedText(messages);
   // A merged batch streams as one reply, keyed like finish() keys it: by the last message, or
@@ -182,7 +185,7 @@ async function turn(s: SessionHost, batch: InboxRow[], gen: number, turnId: stri
     if (gen !== s.generation()) return { status: "superseded" };
     const err = failure?.err;
     const error = errorText(err);
-    console.error(JSON.stringify({ level: "warn", msg: "session turn: model call failed", session: logRef(s), turn_id: turnId, attempts, error: String(err) }));
+    console.error(JSON.stringify({ level: "warn", msg: "session turn: model call failed", session, turn_id: turnId, attempts, error: String(err) }));
     if (attempts >= MAX_MODEL_ATTEMPTS) {
       finish(s, batch, last, FAILURE_TEXT, null);
       return { status: "failed", error };
@@ -225,7 +228,7 @@ function finish(s: SessionHost, batch: InboxRow[], last: InboundMessage, text: s
 }
 
 // The D1 index row the admin API lists sessions from (once; off the webhook path).
-async function register(s: SessionHost, agent: AgentConfig, key: string, m: InboundMessage): Promise<void> {
+async function register(s: SessionHost, agent: AgentConfig, key: string, m: InboundMessage, session: string): Promise<void> {
   if (s.meta<boolean>("registered")) return;
   try {
     await s.env.DB.prepare("INSERT OR IGNORE INTO sessions (key, tenant_id, agent_id, channel, account_id, created_at) VALUES (?, ?, ?, ?, ?, ?)")
@@ -233,7 +236,7 @@ async function register(s: SessionHost, agent: AgentConfig, key: string, m: Inbo
       .run();
     s.setMeta("registered", true);
   } catch (err) {
-    console.error(JSON.stringify({ level: "warn", msg: "session index write failed", session: logRef(s), error: String(err) }));
+    console.error(JSON.stringify({ level: "warn", msg: "session index write failed", session, error: String(err) }));
   }
 }
 
@@ -245,6 +248,7 @@ export async function compactIfNeeded(s: SessionHost, gen: number): Promise<bool
   const plan = compactionPlan(s.history(), agent.historyTokenBudget);
   if (!plan) return false;
   const key = (s.binding() as SessionBinding).key;
+  const session = logRef(s);
   let summary: string | null = null;
   try {
     summary = await summarize(s.env, agent, plan.older, {
@@ -255,7 +259,7 @@ export async function compactIfNeeded(s: SessionHost, gen: number): Promise<bool
     });
   } catch (err) {
     // Staying within the budget matters more than the summary: the older turns are dropped.
-    console.error(JSON.stringify({ level: "warn", msg: "history summary failed; older turns dropped", session: logRef(s), error: String(err) }));
+    console.error(JSON.stringify({ level: "warn", msg: "history summary failed; older turns dropped", session, error: String(err) }));
   }
   if (gen !== s.generation()) return false;
   const upTo = (plan.older[plan.older.length - 1] as HistoryEntry).seq;

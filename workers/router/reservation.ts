@@ -1,5 +1,5 @@
 // The one reservation rule every model call follows, /v1 routes and agent calls alike (turns,
-// compaction, heartbeats, reminders): before the call, reserve the worst case it may cost: the
+// compaction, heartbeats; a reminder sends a fixed text and calls no model): before the call, reserve the worst case it may cost: the
 // prompt estimate with a safety margin plus every output token the call may produce, at the
 // route's highest prices; after it, settle with the upstream's real usage at the serving target's
 // prices (limits.ts: unused tokens and money go back into the slices, the real cost is reported
