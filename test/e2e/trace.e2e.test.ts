@@ -111,6 +111,24 @@ function traceOf(traceId: string): ReceivedSpan[] {
   return received.filter((s) => s.traceId === traceId);
 }
 
+// The trace as an indented tree with each span's service and duration (EDGECLAW_PRINT_TRACE=1
+// prints it: the docs' trace tree comes from such a run).
+function treeOf(spans: ReceivedSpan[]): string[] {
+  const lines: string[] = [];
+  const ids = new Set(spans.map((s) => s.spanId));
+  const walk = (parent: string | null, depth: number) => {
+    const children = spans.filter((s) => (parent === null ? s.parentSpanId === null || !ids.has(s.parentSpanId) : s.parentSpanId === parent));
+    children.sort((a, b) => (BigInt(a.startTimeUnixNano) < BigInt(b.startTimeUnixNano) ? -1 : 1));
+    for (const s of children) {
+      const ms = Number(BigInt(s.endTimeUnixNano) - BigInt(s.startTimeUnixNano)) / 1e6;
+      lines.push(`${"   ".repeat(depth)}${s.name}  [${s.service}] ${ms.toFixed(1)} ms  span ${s.spanId}${depth === 0 ? ` parent ${s.parentSpanId}` : ""}`);
+      walk(s.spanId, depth + 1);
+    }
+  };
+  walk(null, 0);
+  return lines;
+}
+
 function one(spans: ReceivedSpan[], name: string): ReceivedSpan {
   const found = spans.filter((s) => s.name === name);
   expect(found, `exactly one ${name} span`).toHaveLength(1);
@@ -143,6 +161,7 @@ describe("one request, one trace across the gateway and the gpu-backend", () => 
       await new Promise((r) => setTimeout(r, 100));
     }
 
+    if (process.env.EDGECLAW_PRINT_TRACE) console.log(treeOf(spans).join("\n"));
     expect(spans.every((s) => s.traceId === traceId)).toBe(true);
     expect(new Set(spans.map((s) => s.spanId)).size).toBe(spans.length);
     const gateway = spans.filter((s) => s.service === "edgeclaw-gateway");
