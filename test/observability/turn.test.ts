@@ -7,6 +7,7 @@ import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ReceivedSpan } from "../fakes/otlp-receiver.ts";
 import { deliver, dmUpdate, newChatId, newUpdateId, sentTo, sessionKeyFor, setupTelegram, waitFor, type TelegramSetup } from "../channels/helpers.ts";
+import type { Env } from "../../workers/env.ts";
 import { receivedTrace } from "./helpers.ts";
 
 let s: TelegramSetup;
@@ -95,6 +96,38 @@ describe("agent turn trace and log line", () => {
       (r) => r !== null,
     );
     expect(row).toEqual({ channel: "telegram", trace_id: traceId, route: "agent_turn" });
+  });
+});
+
+describe("an agent call outside a turn (a heartbeat)", () => {
+  it("is the root of its own trace, and its usage event gets the channel from the session key", async () => {
+    const { callModel } = await import("../../workers/agents/model-call.ts");
+    const pending: Promise<unknown>[] = [];
+    const requestId = `sched:${crypto.randomUUID()}:1`;
+    const reply = await callModel(env as unknown as Env, {
+      tenantId: s.tenant.tenantId,
+      agentId: s.agentId,
+      model: "fake-echo",
+      messages: [{ role: "user", content: "anything to report?" }],
+      maxTokens: 8,
+      requestId,
+      sessionKey: sessionKeyFor(s, newChatId()),
+      waitUntil: (p) => pending.push(p),
+      usageRoute: "heartbeat",
+    });
+    expect(reply.usage).toEqual({ promptTokens: 11, completionTokens: 3 });
+    await Promise.all(pending);
+    const row = await waitFor(
+      () => env.DB.prepare("SELECT channel, trace_id, route FROM usage_events WHERE request_id = ?").bind(requestId).first<{ channel: string; trace_id: string; route: string }>(),
+      (r) => r !== null,
+    );
+    expect(row).toMatchObject({ channel: "telegram", route: "heartbeat" });
+    const trace = await waitFor(() => receivedTrace(row!.trace_id), (t) => t.exports >= 1);
+    expect(trace.exports).toBe(1);
+    const call = one(trace.spans, "agent.model_call");
+    expect(call).toMatchObject({ parentSpanId: null, kind: 1 });
+    expect(call.attributes).toMatchObject({ "edgeclaw.usage_route": "heartbeat", "edgeclaw.channel": "telegram", "edgeclaw.request_id": requestId });
+    for (const name of ["gateway.limits", "gateway.route", "gateway.stream_relay"]) expect(one(trace.spans, name).parentSpanId).toBe(call.spanId);
   });
 });
 
