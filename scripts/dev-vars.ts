@@ -24,6 +24,8 @@ const GENERATED: Record<string, () => string> = {
   // The local gpu-backend's API key: npm start passes it to the gpu-backend as API_KEYS, and the
   // seeded provider names it as its credential_ref (a PROVIDER_* Worker secret).
   PROVIDER_GPU_BACKEND_KEY: () => `PROVIDER_GPU_BACKEND_KEY="sk-gpu-${randomBytes(24).toString("base64url")}"`,
+  // The bearer token of GET /metrics (workers/metrics/): without it the endpoint answers 503.
+  METRICS_TOKEN: () => `METRICS_TOKEN="mt-${randomBytes(24).toString("base64url")}"`,
 };
 
 // Makes sure the file exists and holds every generated secret; never overwrites what is there

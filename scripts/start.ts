@@ -206,6 +206,7 @@ async function main(): Promise<void> {
       `  Model:    ${publicModel} (gpu-backend model ${upstreamModel})`,
       `  Try:      curl -s ${base}/v1/chat/completions -H 'Authorization: Bearer ${apiKey}' -H 'Content-Type: application/json' -d '${body}'`,
       "  Admin:    npm run admin -- token --role owner   (then call /admin/... with it as a Bearer token)",
+      `  Metrics:  curl -s ${base}/metrics -H "Authorization: Bearer $(grep METRICS_TOKEN ${devVars} | cut -d'"' -f2)"`,
       "Press Ctrl-C to stop.",
       "",
     ].join("\n"),

@@ -9,8 +9,10 @@ import { writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readDevVars } from "../../scripts/dev-vars.ts";
+import { parsePrometheus, type Family } from "../metrics/prometheus.ts";
 import { freePort } from "../support/local-stack.ts";
-import { cleanUp, prepare, start, stop, type Running, type StartDirs } from "../support/npm-start.ts";
+import { cleanUp, ownerToken, prepare, start, stop, type Running, type StartDirs } from "../support/npm-start.ts";
 
 let dirs: StartDirs | undefined;
 let running: Running | undefined;
@@ -191,5 +193,44 @@ describe("one request, one trace across the gateway and the gpu-backend", () => 
     const generated = Number(phases[2]!.attributes["gen_ai.usage.output_tokens"]);
     expect(generated).toBeGreaterThan(0);
     expect(relay!.attributes["gen_ai.usage.output_tokens"]).toBe(generated);
+  });
+
+  // The same run, seen by an operator's scraper: the request above went through the usage queue
+  // into D1's rollups, and GET /metrics (the METRICS_TOKEN npm start generated) counts it exactly as
+  // the admin usage report does.
+  it("GET /metrics counts the run's model calls as D1's usage report does", async () => {
+    const token = readDevVars(join(dirs!.workDir, "dev.vars")).METRICS_TOKEN;
+    expect(token).toBeTruthy();
+    const origin = running!.baseURL.replace(/\/v1$/, "");
+    const sum = (families: Map<string, Family>, name: string) =>
+      (families.get(name)?.samples ?? []).filter((x) => x.name === name && x.labels.model === "default").reduce((n, x) => n + x.value, 0);
+    let families = new Map<string, Family>();
+    let text = "";
+    const until = Date.now() + 30_000;
+    while (Date.now() < until) {
+      const res = await fetch(`${origin}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(200);
+      text = await res.text();
+      families = parsePrometheus(text);
+      if (sum(families, "edgeclaw_requests_total") >= 1) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    if (process.env.EDGECLAW_PRINT_TRACE) console.log(text.split("\n").filter((l) => !l.includes("_bucket{") || l.includes('le="+Inf"')).join("\n"));
+    expect(sum(families, "edgeclaw_requests_total")).toBe(1);
+
+    const day = 86_400_000;
+    const from = Math.floor(Date.now() / day) * day - day;
+    const report = await fetch(`${origin}/admin/usage?granularity=day&group_by=model&from=${from}&to=${from + 3 * day}`, {
+      headers: { authorization: `Bearer ${ownerToken(dirs!)}` },
+    });
+    expect(report.status).toBe(200);
+    const rows = ((await report.json()) as { data: { model: string; requests: number; input_tokens: number; output_tokens: number }[] }).data.filter((r) => r.model === "default");
+    const total = (k: "requests" | "input_tokens" | "output_tokens") => rows.reduce((n, r) => n + r[k], 0);
+    expect(total("requests")).toBe(1);
+    expect(sum(families, "edgeclaw_input_tokens_total")).toBe(total("input_tokens"));
+    expect(sum(families, "edgeclaw_output_tokens_total")).toBe(total("output_tokens"));
+    expect(total("output_tokens")).toBeGreaterThan(0);
+    // The unauthenticated scrape is refused.
+    expect((await fetch(`${origin}/metrics`)).status).toBe(401);
   });
 });
