@@ -27,8 +27,8 @@ export function auditSent(env: Env, key: string, account: AccountConfig, intentI
   });
 }
 
-// `error` is our own summary or carries the platform's answer, which may quote anything: only its
-// head (what comes before the first ':', e.g. "tenant revoked" or "telegram 400") goes in.
+// `error` is our own summary or carries the platform's answer, which may quote anything (a chat id,
+// a user's name): only a known shape goes in, see errorSummary.
 export function auditDeadLettered(env: Env, key: string, account: AccountConfig, intentId: number, attempts: number, error: string): void {
   sendSessionAudit(env, key, {
     tenantId: account.tenantId,
@@ -38,8 +38,35 @@ export function auditDeadLettered(env: Env, key: string, account: AccountConfig,
   });
 }
 
+// Our own fixed failure heads (what comes before the first ':' of an error this code writes).
+const KNOWN_HEADS = new Set([
+  "tenant revoked",
+  "bot token",
+  "access token",
+  "channel access token",
+  "callback_url refused",
+  "api_base_url refused",
+  "send failed",
+  "telegram",
+  "discord",
+  "slack",
+  "line",
+  "whatsapp",
+  "feishu",
+]);
+// Our platform errors start "<platform> [<method>] <HTTP status or platform code>", e.g.
+// "telegram sendMessage 400", "callback answered 503", "whatsapp 131047": only the platform and
+// the number are kept ("telegram 400"). The number is at most 6 digits: a chat id or phone number
+// is longer, so it can never pass for one.
+const PLATFORM_STATUS = /^(telegram|discord|slack|line|whatsapp|feishu|callback) (?:[A-Za-z_]{1,40} )?([0-9]{3,6})$/;
+
+// The dead letter's error class for the audit row: "<platform> <status>", one of our own fixed
+// heads, or "send_failed". Never free text: a platform's error line may carry a chat id or a name.
 export function errorSummary(error: string): string {
   const colon = error.indexOf(":");
-  const head = (colon < 0 ? error : error.slice(0, colon)).split("\n", 1)[0] ?? "";
-  return head.length > 60 ? head.slice(0, 60) : head;
+  const head = ((colon < 0 ? error : error.slice(0, colon)).split("\n", 1)[0] ?? "").slice(0, 80);
+  if (KNOWN_HEADS.has(head)) return head;
+  const m = PLATFORM_STATUS.exec(head.split(" ", 4).slice(0, 3).join(" "));
+  if (m) return `${m[1]} ${m[2]}`;
+  return "send_failed";
 }

@@ -36,7 +36,9 @@ export class DepthMirror {
       await s.env.DB.prepare("UPDATE sessions SET inbox_depth = ?, outbox_depth = ?, depth_at = ? WHERE key = ?").bind(depth.inbox, depth.outbox, Date.now(), key).run();
       this.written = depth;
     } catch (err) {
-      console.error(JSON.stringify({ level: "warn", msg: "session depth mirror failed; retried at the next turn", session: key, error: String(err) }));
+      // Named by the session's log pseudonym (made on its first turn, workers/agents/session-turn.ts),
+      // never by the key: the key embeds the peer or group id.
+      console.error(JSON.stringify({ level: "warn", msg: "session depth mirror failed; retried at the next turn", session: s.meta<string>("log_ref") ?? "ses_unknown", error: String(err) }));
     }
   }
 
