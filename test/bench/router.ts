@@ -8,7 +8,9 @@
 //     load: success rate through the router, and when the failing target's breaker opened.
 // The Worker runs on workerd through Miniflare (test/bench/workerd-host.ts: the deploy bundle,
 // wrangler.jsonc's bindings, local D1 and Durable Objects), without `wrangler dev`'s proxy worker
-// in front; ROUTER_BENCH_HOST=wrangler-dev measures through `wrangler dev` instead.
+// in front, owned by a child process (workerd-process.ts) so that Miniflare's handling of the
+// Worker's log lines does not run on this process's event loop, which times the requests;
+// ROUTER_BENCH_HOST=wrangler-dev measures through `wrangler dev` instead.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,7 +18,8 @@ import { join } from "node:path";
 import { signAdminToken } from "../../workers/auth/admin-token.ts";
 import type { FakeUpstream } from "../fakes/openai-upstream.ts";
 import { freePort, quietEnv as quiet, root, startFakeUpstreamProcess, wranglerBin as wrangler } from "../support/local-stack.ts";
-import { startRelay, startWorkerd, type WorkerdHost } from "./workerd-host.ts";
+import { startRelay, type WorkerdHost } from "./workerd-host.ts";
+import { startWorkerdProcess } from "./workerd-process.ts";
 import { chatBody as body, load, pct, round } from "./load.ts";
 
 const FAULT_S = Number(process.env.ROUTER_FAULT_SECONDS ?? 30);
@@ -72,7 +75,7 @@ async function main() {
   const devVars = join(state, ".dev.vars");
   // The fakes listen on 127.0.0.1 over http: the outbound-URL policy's local opt-in.
   writeFileSync(devVars, `ADMIN_JWT_SECRET=${SECRET}\nOUTBOUND_ALLOW_HOSTS=127.0.0.1\n`);
-  let host: WorkerdHost | undefined;
+  let host: Awaited<ReturnType<typeof startWorkerdProcess>> | undefined;
   let relay: WorkerdHost | undefined;
   try {
     log("applying migrations to a fresh local D1");
@@ -82,7 +85,7 @@ async function main() {
     if (HOST === "wrangler-dev") {
       start(process.execPath, [wrangler, "dev", "--ip", "127.0.0.1", "--port", String(WORKER_PORT), "--persist-to", state, "--env-file", devVars, "--log-level=warn", "--show-interactive-dev-session=false"], quiet);
     } else {
-      host = await startWorkerd({ root, state, port: WORKER_PORT, secrets: { ADMIN_JWT_SECRET: SECRET, OUTBOUND_ALLOW_HOSTS: "127.0.0.1" }, env: quiet });
+      host = await startWorkerdProcess({ root, state, port: WORKER_PORT, secrets: { ADMIN_JWT_SECRET: SECRET, OUTBOUND_ALLOW_HOSTS: "127.0.0.1" }, env: quiet });
     }
     start(process.execPath, [join(root, "node_modules/@portkey-ai/gateway/build/start-server.js"), `--port=${PORTKEY_PORT}`, "--headless"], quiet);
     const base = `http://127.0.0.1:${WORKER_PORT}`;
@@ -277,7 +280,7 @@ async function main() {
       ...fault,
       // The Worker's own JSON line per request, counted by the host (workerd-host.ts) instead of
       // reprinted: it shows the lines were written while the overhead was measured.
-      ...(host?.logLines ? { worker_request_log_lines: host.logLines().requests } : {}),
+      ...(host ? { worker_request_log_lines: (await host.logCounts()).requests } : {}),
       raw,
     };
     mkdirSync(join(root, "bench-results"), { recursive: true });

@@ -24,12 +24,12 @@ export interface WorkerdHost {
   logLines?: () => { info: number; requests: number };
 }
 
-// What the Worker logs (console.log) reaches this process through workerd's stdout, and
-// Miniflare's default handler prints every line again on this process's stdout. The benchmark's
-// load generator runs on this same event loop, so reprinting ~5,000 request lines a second would
-// be measured as the Worker's latency, a cost Cloudflare does not put on the request path (the
-// lines go to Workers Logs). So info lines are counted, not printed (the Worker still formats and
-// writes each one); warnings and errors are printed.
+// What the Worker logs (console.log) reaches the process that owns Miniflare through workerd's
+// stdout, and Miniflare's default handler prints every line again. A benchmark writes ~5,000
+// request lines a second, a cost Cloudflare does not put on the request path (the lines go to
+// Workers Logs), so info lines are counted, not printed (the Worker still formats and writes each
+// one); warnings and errors are printed. The router benchmark also runs this host in a child
+// process (workerd-process.ts), away from its load generator's event loop.
 function logSink() {
   let info = 0;
   let requests = 0;
