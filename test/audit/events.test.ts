@@ -100,17 +100,21 @@ describe("data-plane audit events", () => {
     await waitFor(() => sentTo(s.token, chat), (m) => m.length >= 2);
   }, 30_000);
 
-  it("DM pairing: code issued, denied while pending, approved when the session takes the admin's approval", async () => {
+  it("DM pairing: code issued, denied while pending (once an hour however often asked), approved when the session takes the admin's approval", async () => {
     const s = await setupTelegram({ agent: { dm_policy: "pairing" } });
     const chat = newChatId();
     await deliver(s.accountId, s.secret, dmUpdate(newUpdateId(), chat, "let me in"));
     const first = await waitFor(() => sentTo(s.token, chat), (m) => m.length >= 1);
     const code = /pairing code is ([A-Z0-9]{8})/.exec(first[0]?.text ?? "")?.[1] as string;
-    await deliver(s.accountId, s.secret, dmUpdate(newUpdateId(), chat, "please"));
-    await waitFor(() => sentTo(s.token, chat), (m) => m.length >= 2);
+    // Three more messages while the code is pending, each answered (reminded of the code) in its
+    // own turn: one pairing.denied row for all of them (at most one an hour per pairing).
+    for (let i = 0; i < 3; i++) {
+      await deliver(s.accountId, s.secret, dmUpdate(newUpdateId(), chat, `please ${i}`));
+      await waitFor(() => sentTo(s.token, chat), (m) => m.length >= 2 + i);
+    }
     expectStatus(await admin(s.tenant.owner, "POST", "/pairings/approve", { tenant_id: s.tenant.tenantId, code }), 200);
     await deliver(s.accountId, s.secret, dmUpdate(newUpdateId(), chat, "hello again"));
-    await waitFor(() => sentTo(s.token, chat), (m) => m.length >= 3);
+    await waitFor(() => sentTo(s.token, chat), (m) => m.length >= 5);
 
     const rows = await waitForAudit(s.tenant.owner, `tenant_id=${s.tenant.tenantId}&action=pairing.&kind=data`, (r) => r.length >= 3);
     expect(rows.map((r) => r.action).sort()).toEqual(["pairing.approved", "pairing.code_issued", "pairing.denied"]);

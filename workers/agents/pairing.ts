@@ -6,6 +6,10 @@
 // pending: not answered, only reminded of the code), pairing.approved (the session took the
 // admin's approval: through the approve route's call to the session, or, when that call never
 // arrived, from D1 at the sender's next message). The code itself is never in it.
+// pairing.denied is written at most once an hour per pairing (DENIED_AUDIT_EVERY_MS): every
+// message of a pending sender would otherwise add a row, so an outsider could grow the tenant's
+// audit log without bound. When it was last written is kept in the session's own storage (the
+// session is the sender's, one per pairing), not in isolate memory, so an eviction does not reset it.
 import { sendSessionAudit, type AuditAction } from "../audit/event.ts";
 import { and, eq } from "drizzle-orm";
 import { pairings } from "../../schema/agents.ts";
@@ -13,6 +17,10 @@ import type { InboundMessage } from "../../schema/channels.ts";
 import { newId } from "../admin/ids.ts";
 import { database } from "../db.ts";
 import type { Env } from "../env.ts";
+import type { SessionHost } from "../../durable-objects/session-store.ts";
+
+export const DENIED_AUDIT_EVERY_MS = 60 * 60 * 1000;
+const DENIED_META = "pairing_denied_audit";
 
 export interface PairingSubject {
   tenantId: string;
@@ -41,9 +49,18 @@ function newCode(): string {
   return code;
 }
 
+// true (and remembered) when this pairing's last pairing.denied row is an hour old or more, or none
+// was written by this session yet.
+function deniedAuditDue(session: Pick<SessionHost, "meta" | "setMeta">, pairingId: string, now: number): boolean {
+  const last = session.meta<{ id: string; at: number }>(DENIED_META);
+  if (last && last.id === pairingId && now - last.at < DENIED_AUDIT_EVERY_MS && now >= last.at) return false;
+  session.setMeta(DENIED_META, { id: pairingId, at: now });
+  return true;
+}
+
 export async function pairingState(
   env: Env,
-  who: { agentId: string; sessionKey: string; message: InboundMessage },
+  who: { agentId: string; sessionKey: string; message: InboundMessage; session: Pick<SessionHost, "meta" | "setMeta"> },
 ): Promise<{ approved: true } | { approved: false; code: string }> {
   const db = database(env.DB);
   const { message } = who;
@@ -58,7 +75,8 @@ export async function pairingState(
   for (let tries = 0; tries < 3; tries++) {
     const row = await db.select().from(pairings).where(match).get();
     if (row) {
-      decided(row.status === "approved" ? "pairing.approved" : "pairing.denied", row.id);
+      if (row.status === "approved") decided("pairing.approved", row.id);
+      else if (deniedAuditDue(who.session, row.id, Date.now())) decided("pairing.denied", row.id);
       return row.status === "approved" ? { approved: true } : { approved: false, code: row.code };
     }
     const code = newCode();

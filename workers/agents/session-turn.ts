@@ -144,7 +144,7 @@ async function turn(s: SessionHost, batch: InboxRow[], gen: number, turnId: stri
     return { status: "ignored" };
   }
   if (decision === "pair") {
-    const state = await pairingState(s.env, { agentId: agent.id, sessionKey: key, message: last });
+    const state = await pairingState(s.env, { agentId: agent.id, sessionKey: key, message: last, session: s });
     if (gen !== s.generation()) return { status: "superseded" };
     if (!state.approved) {
       finish(s, batch, last, pairingPrompt(state.code), null);
