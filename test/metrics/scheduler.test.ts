@@ -88,4 +88,20 @@ describe("scheduler series", () => {
     expect(seen.has("5")).toBe(false);
     expect(seen.size).toBe(schedulerSettings(env).shards - 2);
   });
+  it("gives the whole fan-out one budget: shards not answered or not asked by then are counted as errors", { timeout: 30_000 }, async () => {
+    const count = schedulerSettings(env).shards;
+    const quick: RunMetrics = { runs: { ok: 0, failed: 0, dead: 0, skipped: 0, missed: 0 }, lag: { count: 0, sumMs: 0, maxMs: 0, buckets: [] }, due: 0, inflight: 0 };
+    const asked: number[] = [];
+    // Shards 0 and 1 answer at once; every other shard never answers. The per-shard timeout (60 s)
+    // alone would hold this scrape for minutes; the budget ends it.
+    const ask = (i: number): Promise<RunMetrics> => {
+      asked.push(i);
+      return i < 2 ? Promise.resolve(quick) : new Promise<RunMetrics>(() => {});
+    };
+    const result = await scrapeShards(env, ask, 60_000, 300);
+    expect(result.shards.map((s) => s.shard)).toEqual([0, 1]);
+    expect(result.errors).toBe(count - 2);
+    // Shards past the first rounds were never asked (count > concurrency), and still counted.
+    expect(asked.length).toBeLessThan(count);
+  });
 });

@@ -1,8 +1,10 @@
 // Circuit-breaker state for GET /metrics. Each breaker is a Durable Object
 // (durable-objects/circuit-breaker.ts); a scrape cannot ask them all, so each one mirrors its
 // phase into D1's breaker_states (schema/metrics.ts) from its own alarm: never on a request path,
-// and retried with backoff until D1 takes the row. The scrape reads that table.
-//   - written after every phase change (alarm set at once), and refreshed at most every
+// retried with backoff (MAX_MIRROR_FAILURES in a row, then until the next change). The scrape
+// reads that table.
+//   - written after a phase change, at most once per MIN_WRITE_MS (changes in between merge into
+//     the next write, which has the latest phase and transition count), and refreshed every
 //     REFRESH_MS while the breaker is being called, so a row carries when it was last known;
 //   - a row not refreshed for ROW_TTL_MS belongs to a target nobody calls any more (removed from
 //     the route config, or the route itself): it is no longer exposed, and deleted by the scrape.
@@ -54,10 +56,17 @@ export async function writeBreakerRow(db: D1Database, key: string, parts: Breake
     .run();
 }
 
-// Backoff of the mirror alarm after a failed D1 write: 2 s doubling, at most 5 minutes; it keeps
-// trying (the platform's own alarm retries stop after six).
+// One breaker writes its row at most this often: a flapping breaker (a tenant's own failing
+// upstream, open_ms down to 100 ms) would otherwise write the shared D1 several times a second.
+export const MIN_WRITE_MS = 10_000;
+// Failed writes in a row after which the mirror alarm stops (a region whose D1 lacks the table);
+// the breaker's next phase change or refresh starts another run of retries.
+export const MAX_MIRROR_FAILURES = 6;
+
+// Backoff of the mirror alarm after a failed D1 write: MIN_WRITE_MS doubling, at most 5 minutes
+// (10, 20, 40, 80, 160 s: about five minutes of retries before it gives up).
 export function mirrorRetryMs(failures: number): number {
-  return Math.min(300_000, 2_000 * 2 ** Math.min(failures - 1, 10));
+  return Math.min(300_000, MIN_WRITE_MS * 2 ** Math.min(Math.max(failures - 1, 0), 10));
 }
 
 interface BreakerRow {

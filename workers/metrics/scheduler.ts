@@ -1,28 +1,25 @@
 // Scheduler series for GET /metrics, read from the scheduler shards' own counters
 // (workers/scheduler/run-metrics.ts) over RPC. The shards are deployment-wide (jobs of every
 // tenant), so no tenant label. A scrape asks every shard, SHARD_CONCURRENCY at a time, each with
-// SHARD_TIMEOUT_MS: a shard that is slow or unreachable is left out of this scrape and counted
-// in edgeclaw_metrics_scrape_errors{source="scheduler"}, so it cannot hang the scrape.
+// SHARD_TIMEOUT_MS, and all of them within SCRAPE_BUDGET_MS (up to 1024 shards: without a total
+// budget a run of slow shards would hold the scrape for minutes). A shard that is slow or
+// unreachable, or not asked before the budget ran out, is left out of this scrape and counted in
+// edgeclaw_metrics_scrape_errors{source="scheduler"}, so it cannot hang the scrape.
 import type { Env } from "../env.ts";
 import { objectNamed } from "../regions/objects.ts";
+import { withDeadline } from "../scheduler/inflight.ts";
 import { LAG_BUCKETS_MS, RUN_OUTCOMES, type RunMetrics } from "../scheduler/run-metrics.ts";
 import { schedulerSettings } from "../scheduler/timing.ts";
 import type { Exposition } from "./exposition.ts";
 
 export const SHARD_CONCURRENCY = 8;
 export const SHARD_TIMEOUT_MS = 2_000;
+// Under Prometheus' default scrape_timeout (10 s), leaving time for the D1 reads.
+export const SCRAPE_BUDGET_MS = 8_000;
 
 export interface ShardScrape {
   shards: { shard: number; m: RunMetrics }[];
   errors: number;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
-  });
-  return Promise.race([p, expired]).finally(() => clearTimeout(timer));
 }
 
 // `ask` is the RPC (tests pass one that hangs or throws for chosen shards).
@@ -30,19 +27,23 @@ export async function scrapeShards(
   env: Env,
   ask: (shard: number) => Promise<RunMetrics> = (i) => objectNamed(env, env.SCHEDULER, `shard:${i}`).metrics(),
   timeoutMs = SHARD_TIMEOUT_MS,
+  budgetMs = SCRAPE_BUDGET_MS,
 ): Promise<ShardScrape> {
   const count = schedulerSettings(env).shards;
+  const deadline = Date.now() + budgetMs;
   const shards: ShardScrape["shards"] = [];
   let errors = 0;
   let next = 0;
   const worker = async () => {
-    while (next < count) {
+    while (next < count && Date.now() < deadline) {
       const shard = next++;
+      // A shard asked late gets only what is left of the budget.
+      const ms = Math.min(timeoutMs, deadline - Date.now());
       try {
-        // A rejected RPC left behind by the timeout must not surface as unhandled.
-        const call = ask(shard);
-        call.catch(() => {});
-        shards.push({ shard, m: await withTimeout(call, timeoutMs) });
+        // withDeadline drops the RPC's late answer or rejection (the RPC takes no signal).
+        const m = await withDeadline(ms, () => ask(shard), () => null);
+        if (m === null) throw new Error(`no answer in ${ms} ms`);
+        shards.push({ shard, m });
       } catch (err) {
         errors++;
         console.warn(JSON.stringify({ level: "warn", msg: "metrics: scheduler shard skipped", shard, error: String(err).slice(0, 200) }));
@@ -50,6 +51,11 @@ export async function scrapeShards(
     }
   };
   await Promise.all(Array.from({ length: Math.min(SHARD_CONCURRENCY, count) }, worker));
+  // Shards never asked because the budget ran out count like failed ones.
+  if (next < count) {
+    errors += count - next;
+    console.warn(JSON.stringify({ level: "warn", msg: "metrics: scheduler scrape budget spent", skipped: count - next, budgetMs }));
+  }
   shards.sort((a, b) => a.shard - b.shard);
   return { shards, errors };
 }
