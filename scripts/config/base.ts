@@ -57,6 +57,7 @@ export const baseConfig = {
     USAGE_RETENTION_DAYS: "90",
     USAGE_ROLLUP_MINUTE_HOURS: "48",
     USAGE_ROLLUP_HOUR_DAYS: "90",
+    AUDIT_DATA_RETENTION_DAYS: "90",
   } as Record<string, string>,
   triggers: { crons: ["17 3 * * *"] },
   durable_objects: { bindings: durableObjects },
@@ -140,9 +141,14 @@ export const baseComments: Record<string, string> = {
     "Usage rollups (usage_rollups) are purged by the same daily cron: minute rows older than\n" +
     "USAGE_ROLLUP_MINUTE_HOURS hours (1-720), hour rows older than USAGE_ROLLUP_HOUR_DAYS days (1-3650).\n" +
     "Day rows are kept forever: GET /metrics sums them, and deleting them would make its counters go down.",
+  "vars.AUDIT_DATA_RETENTION_DAYS":
+    "Data-plane audit rows (message, job, pairing and secret events: audit_log rows with an event_id) older\n" +
+    "than this many days (1-36500) are deleted by the daily cron, unless the tenant's own audit period\n" +
+    "(PUT /admin/audit/retention) is shorter. Admin rows keep the tenant's period (null: forever).",
   "vars.ADMIN_TOKEN_MAX_TTL_S": "Longest lifetime (exp - iat, seconds) an admin token may have; longer ones are refused (30 days).",
   triggers:
-    "Daily at 03:17 UTC: audit rows past their tenant's retention, raw usage events past theirs, minute and\n" +
+    "Daily at 03:17 UTC: audit rows past their tenant's retention, data-plane audit rows past\n" +
+    "AUDIT_DATA_RETENTION_DAYS, raw usage events past theirs, minute and\n" +
     "hour usage rollups past theirs, expired token revocations (workers/admin/maintenance.ts).",
   "durable_objects.bindings.BREAKERS": "The router's shared counters, one Durable Object per counted thing (see durable-objects/).",
   "durable_objects.bindings.SESSIONS": "One session Durable Object per conversation (durable-objects/session.ts).",

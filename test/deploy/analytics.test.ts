@@ -1,7 +1,8 @@
 // The Analytics Engine binding in the generated wrangler.jsonc, read back with Wrangler's own
 // reader: the default env and every region write usage data points to the edgeclaw_usage dataset
 // as USAGE_ANALYTICS (one dataset; each point names its region); the global entry, which meters
-// nothing, has none. The rollup retention vars travel to every region with the other vars.
+// nothing, has none. The rollup and data-plane audit retention vars travel to every region with the
+// other vars.
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { unstable_readConfig } from "wrangler";
@@ -17,14 +18,14 @@ describe("the usage Analytics Engine dataset", () => {
     const base = read();
     expect(USAGE_DATASET).toBe("edgeclaw_usage");
     expect(base.analytics_engine_datasets).toEqual([{ binding: "USAGE_ANALYTICS", dataset: "edgeclaw_usage" }]);
-    expect(base.vars).toMatchObject({ USAGE_ROLLUP_MINUTE_HOURS: "48", USAGE_ROLLUP_HOUR_DAYS: "90" });
+    expect(base.vars).toMatchObject({ USAGE_ROLLUP_MINUTE_HOURS: "48", USAGE_ROLLUP_HOUR_DAYS: "90", AUDIT_DATA_RETENTION_DAYS: "90" });
   });
 
   for (const region of regions) {
     it(`env.${region.name} binds the same dataset and the same retention`, () => {
       const env = read(region.name);
       expect(env.analytics_engine_datasets).toEqual([{ binding: "USAGE_ANALYTICS", dataset: "edgeclaw_usage" }]);
-      expect(env.vars).toMatchObject({ USAGE_ROLLUP_MINUTE_HOURS: "48", USAGE_ROLLUP_HOUR_DAYS: "90" });
+      expect(env.vars).toMatchObject({ USAGE_ROLLUP_MINUTE_HOURS: "48", USAGE_ROLLUP_HOUR_DAYS: "90", AUDIT_DATA_RETENTION_DAYS: "90" });
     });
   }
 
