@@ -111,7 +111,9 @@ export const usageRollups = sqliteTable(
   },
   (t) => [
     primaryKey({ columns: [t.granularity, t.bucketStart, t.tenantId, t.keyId, t.agentId, t.model, t.provider, t.route, t.errorClass] }),
-    // /metrics reads all day rows of a deployment.
-    index("usage_rollups_granularity_tenant_idx").on(t.granularity, t.tenantId),
+    // Tenant-scoped reads (GET /admin/usage for one tenant) seek one tenant's bucket range; the
+    // primary key serves deployment-wide ones (granularity, bucket). It replaces the former
+    // (granularity, tenant_id) index, a prefix of it (/metrics' day rows grouped by tenant).
+    index("usage_rollups_tenant_bucket_idx").on(t.granularity, t.tenantId, t.bucketStart),
   ],
 );

@@ -7,6 +7,8 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { auditEventOf, sessionTarget, type AuditInput } from "../../workers/audit/event.ts";
 import worker from "../../workers/index.ts";
+import { database } from "../../workers/db.ts";
+import { findPseudonym } from "../../workers/admin/subjects.ts";
 import { admin, makeTenant, ownerToken, token, type TestTenant } from "../gateway/helpers.ts";
 import { auditRows } from "./helpers.ts";
 
@@ -94,6 +96,18 @@ describe("GET /admin/audit filters", () => {
     expect(both).toHaveLength(10);
   });
 
+  it("subject matches its pseudonym literally: the '_' in sub_ is no LIKE wildcard", async () => {
+    const pseudonym = await findPseudonym(database(env.DB), a.tenantId, "dm:9001");
+    expect(pseudonym).toMatch(/^sub_/);
+    // A row naming another string that only a wildcard '_' would match.
+    const decoy = pseudonym!.replace("sub_", "subX");
+    await env.DB.prepare("INSERT INTO audit_log (at, tenant_id, actor, action, target, metadata) VALUES (?, ?, 'test', 'decoy.like', ?, '{}')").bind(T0 + 500, a.tenantId, `session:${decoy}`).run();
+    const q = (s: string) => auditRows(adminA, s).then((r) => r.data);
+    expect(await q("action=decoy.like")).toHaveLength(1);
+    expect(await q(`subject=${encodeURIComponent("dm:9001")}&action=decoy.like`)).toEqual([]);
+    expect(actions(await q(`subject=${encodeURIComponent("dm:9001")}&action=message.sent`))).toEqual(["message.sent"]);
+  });
+
   it("bad filter values are 400 JSON errors naming the parameter", async () => {
     const cases: [string, string][] = [
       ["action=Message.Sent", "action"],
@@ -105,6 +119,9 @@ describe("GET /admin/audit filters", () => {
       ["since=yesterday", "since"],
       ["until=2030-13-45T99:99:99Z", "until"],
       ["since=1e12", "since"],
+      // A date-time needs its zone (workers/http/instant.ts); a bare date is midnight UTC.
+      ["since=2030-01-01T00:00:00", "since"],
+      ["until=2030-01-01T00:00", "until"],
       [`since=${T0 + 10}&until=${T0}`, "until"],
       ["before_id=0", "before_id"],
       ["before_id=abc", "before_id"],

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import worker from "../../workers/index.ts";
 import { rollupStatements } from "../../workers/usage/rollups.ts";
 import { purgeRollups, rollupRetentionMs } from "../../workers/usage/retention.ts";
-import { planReport, reportRows } from "../../workers/admin/usage.ts";
+import { planReport, reportRows, scanSql, sourceSql } from "../../workers/admin/usage.ts";
 import { admin, BASE, expectStatus, makeTenant, ownerToken, uid } from "../gateway/helpers.ts";
 import { csvObjects } from "./csv.ts";
 import { SELF } from "cloudflare:test";
@@ -139,6 +139,31 @@ describe("GET /admin/usage: raw events where the rollups may be gone", () => {
     const filters = { tenantId: t.tenantId, values: {}, status: undefined };
     expect(await reportRows(env.DB, plan, filters, [], null, 10, 3)).toHaveLength(3);
     await expect(reportRows(env.DB, plan, filters, [], null, 10, 2)).rejects.toMatchObject({ status: 400, code: "report_too_large" });
+  });
+
+  it("the bound counts the rows the report reads (its span and tenant), before the other filters", async () => {
+    const t = await makeTenant();
+    const now = Date.now();
+    await rolledUpEvents(t.tenantId, [now - 30 * MINUTE, now - 20 * MINUTE, now - 10 * MINUTE]);
+    const plan = planReport({ from: now - HOUR, to: now, granularity: "minute" }, () => 48 * HOUR, now);
+    // No row matches this key, but the report still reads the tenant's three rows to find that out.
+    const filters = { tenantId: t.tenantId, values: { key_id: "no-such-key" }, status: undefined };
+    expect(await reportRows(env.DB, plan, filters, [], null, 10, 3)).toEqual([]);
+    await expect(reportRows(env.DB, plan, filters, [], null, 10, 2)).rejects.toMatchObject({ status: 400, code: "report_too_large" });
+  });
+
+  it("a tenant's report and its bound read the rollups through the (granularity, tenant_id, bucket_start) index", async () => {
+    const filters = { tenantId: "ten-plan", values: { model: "m" }, status: "ok" as const };
+    const plan = async (sql: string, params: unknown[]) =>
+      (await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>()).results.map((r) => r.detail).join("\n");
+    for (const build of [sourceSql, scanSql]) {
+      const params: unknown[] = [];
+      const sql = build("rollups", "minute", filters, params, [0, 10 * DAY]);
+      expect(await plan(sql, params)).toMatch(/usage_rollups_tenant_bucket_idx \(granularity=\? AND tenant_id=\? AND bucket_start>\? AND bucket_start<\?\)/);
+    }
+    // Raw events of a tenant: its (tenant_id, at) index.
+    const params: unknown[] = [];
+    expect(await plan(scanSql("raw", "minute", filters, params, [0, DAY]), params)).toMatch(/usage_events_tenant_at_idx/);
   });
 });
 

@@ -5,7 +5,7 @@
 // after a crash is safe) and its outcome after (`<action>.done`, in the batch of its D1 side).
 // Metadata names what changed; secrets (API keys, credential values, tokens) never appear in it,
 // nor raw subject ids (peer, chat, group ids): see subjects.ts.
-import { and, desc, eq, gte, isNotNull, isNull, like, lt, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, gte, isNotNull, isNull, lt, or, sql, type SQL } from "drizzle-orm";
 import type { Context } from "hono";
 import { z } from "zod";
 import type { AdminClaims } from "../../schema/admin.ts";
@@ -13,6 +13,7 @@ import { auditLog } from "../../schema/db.ts";
 import { database, type Database } from "../db.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
+import { instant } from "../http/instant.ts";
 import { parseOr400 } from "../http/validation.ts";
 import { actorOf, tenantForRead } from "./access.ts";
 import { iso } from "./ids.ts";
@@ -55,21 +56,9 @@ export async function auditIntent(db: Database, claims: AdminClaims, entry: Audi
 //   actor=<actor>     exact (channel:telegram, scheduler, agent:<id>, admin:<sub>, ...)
 //   kind=admin|data   admin writes, or the data-plane events of workers/audit/ (they carry an
 //                     event_id)
-//   since, until      ISO 8601 or epoch milliseconds; since inclusive, until exclusive
+//   since, until      epoch milliseconds, or ISO 8601 with a zone (../http/instant.ts); since
+//                     inclusive, until exclusive
 //   before_id         the cursor: rows with a smaller id (pass the previous page's next_before_id)
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?)?$/;
-const instant = z
-  .string()
-  .max(40)
-  .transform((v, ctx) => {
-    const t = /^\d{1,15}$/.test(v) ? Number(v) : ISO_TIME.test(v) ? Date.parse(v) : Number.NaN;
-    if (Number.isNaN(t)) {
-      ctx.addIssue({ code: "custom", message: "an ISO 8601 time or epoch milliseconds" });
-      return z.NEVER;
-    }
-    return t;
-  });
-
 const auditQuery = z.strictObject({
   tenant_id: z.string().min(1).max(64).optional(),
   limit: z.coerce.number().int().min(1).max(500).optional(),
@@ -81,6 +70,11 @@ const auditQuery = z.strictObject({
   until: instant.optional(),
   before_id: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
 });
+
+// LIKE's wildcards (% and _) and the escape character itself, taken literally.
+export function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (ch) => `\\${ch}`);
+}
 
 // An action filter as SQL: a prefix is a range on the index (tenant_id, action), never a LIKE.
 function actionFilter(action: string): SQL | undefined {
@@ -106,8 +100,10 @@ export async function listAudit(c: Context<AppEnv>): Promise<Response> {
     if (tenantId === undefined) throw new ApiError(400, "invalid_value", "tenant_id: required with subject.");
     const pseudonym = await findPseudonym(db, tenantId, q.subject);
     if (pseudonym === null) return c.json({ data: [], next_before_id: null });
-    // Pseudonyms are sub_ + hex: no LIKE wildcard can hide in one.
-    about = or(like(auditLog.target, `%${pseudonym}%`), like(auditLog.metadata, `%${pseudonym}%`));
+    // Pseudonyms are sub_ + hex, and '_' is a LIKE wildcard: escaped, so that only the pseudonym
+    // itself matches (not sub + any character + the same hex).
+    const pattern = `%${escapeLike(pseudonym)}%`;
+    about = or(sql`${auditLog.target} LIKE ${pattern} ESCAPE '\\'`, sql`${auditLog.metadata} LIKE ${pattern} ESCAPE '\\'`);
   }
   const limit = q.limit ?? 100;
   const rows = await db

@@ -12,6 +12,7 @@ import type { Context } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
+import { instant } from "../http/instant.ts";
 import { parseOr400 } from "../http/validation.ts";
 import { rollupRetentionMs } from "../usage/retention.ts";
 import { tenantForRead } from "./access.ts";
@@ -42,21 +43,6 @@ const GROUPS = {
 } as const;
 type Group = keyof typeof GROUPS;
 const MAX_GROUPS = 3;
-
-// Epoch ms, or an ISO 8601 date / date-time with a zone (Z or ±hh:mm). Linear patterns only.
-const EPOCH_MS = /^\d{1,15}$/;
-const ISO = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
-const instant = z
-  .string()
-  .max(40)
-  .transform((s, ctx) => {
-    const ms = EPOCH_MS.test(s) ? Number(s) : ISO.test(s) ? Date.parse(s) : Number.NaN;
-    if (!Number.isSafeInteger(ms) || ms < 0) {
-      ctx.addIssue({ code: "custom", message: "epoch milliseconds or an ISO 8601 date-time with a zone, e.g. 2026-11-01T00:00:00Z" });
-      return z.NEVER;
-    }
-    return ms;
-  });
 
 const groupList = z
   .string()
@@ -183,21 +169,29 @@ const DIMS = ["tenant_id", "key_id", "agent_id", "model", "provider", "route", "
 const RAW_NULLABLE = new Set<string>(["key_id", "agent_id", "provider", "error_class"]);
 const FILTERS = ["key_id", "agent_id", "model", "provider", "route"] as const;
 
+// The index range a source reads: its span, and the tenant when the report has one (rollups:
+// usage_rollups_tenant_bucket_idx, or the primary key without a tenant; raw events:
+// usage_events_tenant_at_idx, or usage_events_at_idx). The other filters are checked row by row.
+function rangeWhere(kind: "rollups" | "raw", g: Granularity, tenantId: string | undefined, params: unknown[], span: [number, number]): string[] {
+  const where = kind === "raw" ? ["at >= ?", "at < ?"] : [`granularity = '${g}'`, "bucket_start >= ?", "bucket_start < ?"];
+  params.push(span[0], span[1]);
+  if (tenantId !== undefined) {
+    where.push("tenant_id = ?");
+    params.push(tenantId);
+  }
+  return where;
+}
+
+// The rows of a source's index range, one column: what the bound counts.
+export function scanSql(kind: "rollups" | "raw", g: Granularity, f: Filters, params: unknown[], span: [number, number]): string {
+  return `SELECT 1 FROM ${kind === "raw" ? "usage_events" : "usage_rollups"} WHERE ${rangeWhere(kind, g, f.tenantId, params, span).join(" AND ")}`;
+}
+
 // One source's rows with the same columns: b (bucket start), the dimensions ('' for none) and the measures.
-function sourceSql(kind: "rollups" | "raw", g: Granularity, f: Filters, params: unknown[], span: [number, number]): string {
+export function sourceSql(kind: "rollups" | "raw", g: Granularity, f: Filters, params: unknown[], span: [number, number]): string {
   const raw = kind === "raw";
   const dim = (d: string) => (raw && RAW_NULLABLE.has(d) ? `COALESCE(${d}, '')` : d);
-  const where: string[] = [];
-  if (raw) {
-    where.push("at >= ?", "at < ?");
-  } else {
-    where.push(`granularity = '${g}'`, "bucket_start >= ?", "bucket_start < ?");
-  }
-  params.push(span[0], span[1]);
-  if (f.tenantId !== undefined) {
-    where.push("tenant_id = ?");
-    params.push(f.tenantId);
-  }
+  const where = rangeWhere(kind, g, f.tenantId, params, span);
   for (const k of FILTERS) {
     const v = f.values[k];
     if (v === undefined) continue;
@@ -215,9 +209,11 @@ export interface ReportRow {
   [k: string]: string | number;
 }
 
-// Rollup rows and raw events one page of a report may aggregate (a page reads from its cursor's
+// Rollup rows and raw events one page of a report may read (a page reads from its cursor's
 // bucket to the report's end): past this the report is refused rather than left to run into D1's
-// 30 s query limit. The count itself stops at the bound.
+// 30 s query limit. Counted in the index range the report reads (span and tenant), before the
+// other filters: a selective filter does not make the read smaller, and so the count itself
+// reads at most the bound + 1 index entries.
 export const MAX_SCANNED_ROWS = 200_000;
 
 export interface Filters {
@@ -238,6 +234,8 @@ export async function reportRows(
 ): Promise<ReportRow[]> {
   const params: unknown[] = [];
   const parts: string[] = [];
+  const scanParams: unknown[] = [];
+  const scans: string[] = [];
   // A cursor's bucket also narrows what each source reads.
   const narrow = (span: [number, number]): [number, number] | null => {
     const s: [number, number] = [Math.max(span[0], cursor?.b ?? 0), span[1]];
@@ -245,12 +243,16 @@ export async function reportRows(
   };
   const rawSpan = plan.raw && narrow(plan.raw);
   const rollupSpan = plan.rollups && narrow(plan.rollups);
-  if (rawSpan) parts.push(sourceSql("raw", plan.granularity, filters, params, rawSpan));
-  if (rollupSpan) parts.push(sourceSql("rollups", plan.granularity, filters, params, rollupSpan));
+  for (const [kind, span] of [["raw", rawSpan], ["rollups", rollupSpan]] as const) {
+    if (!span) continue;
+    parts.push(sourceSql(kind, plan.granularity, filters, params, span));
+    scans.push(scanSql(kind, plan.granularity, filters, scanParams, span));
+  }
   if (parts.length === 0) return [];
   const source = `(${parts.join(" UNION ALL ")})`;
 
-  const counted = await db.prepare(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${source} LIMIT ?)`).bind(...params, maxScanned + 1).first<{ n: number }>();
+  // One bounded count per page (the LIMIT ends the compound scan at the bound).
+  const counted = await db.prepare(`SELECT COUNT(*) AS n FROM (${scans.join(" UNION ALL ")} LIMIT ?)`).bind(...scanParams, maxScanned + 1).first<{ n: number }>();
   if ((counted?.n ?? 0) > maxScanned) {
     throw new ApiError(400, "report_too_large", `This report would read more than ${maxScanned} stored rows: narrow it (tenant_id, a filter, a shorter span) or use a coarser granularity.`);
   }
