@@ -80,6 +80,15 @@ function losesNextAnswer(): { db: D1Database; armed: { on: boolean } } {
   return { db, armed };
 }
 
+// The tombstone digest, computed here from its definition (workers/audit/erasure.ts).
+async function keyedDigest(secret: string, digest: string): Promise<string> {
+  const enc = new TextEncoder();
+  const ikm = await crypto.subtle.importKey("raw", enc.encode(secret), "HKDF", false, ["deriveBits"]);
+  const bits = await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: enc.encode("edgeclaw/audit-erasure-tombstone/v1") }, ikm, 256);
+  const key = await crypto.subtle.importKey("raw", bits, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return [...new Uint8Array(await crypto.subtle.sign("HMAC", key, enc.encode(digest)))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 describe("audit consumer", () => {
   it("writes each audit event once across repeated, overlapping and retried deliveries, beside usage events", async () => {
     const tenant = uid("ten-audit-dup");
@@ -158,7 +167,7 @@ describe("audit consumer", () => {
     expect(await rowsOf(tenant)).toHaveLength(4);
   });
 
-  it("an event still queued when its subject is erased is written unlinked; a later event gets a new pseudonym", async () => {
+  it("an event still queued when its subject is erased is written unlinked (by a keyed tombstone); a later event gets a new pseudonym", async () => {
     const t = await makeTenant();
     const key = `${t.tenantId}/agt_e/telegram/acc_e/dm:777001`;
     const { target, subject } = await sessionTarget(t.tenantId, key);
@@ -172,6 +181,11 @@ describe("audit consumer", () => {
     expectStatus(await admin(t.owner, "DELETE", `/sessions/${encodeURIComponent(key)}`), 200);
     // The erase unlinked the delivered row: the subject has no rows any more.
     expect((await auditRows(t.owner, aboutPath)).data).toEqual([]);
+    // The tombstone holds only a keyed digest of the subject (HMAC-SHA256, key by HKDF from
+    // ADMIN_JWT_SECRET): reading D1 and hashing candidate ids finds nothing.
+    const tombs = (await env.DB.prepare("SELECT digest FROM audit_subject_erasures WHERE tenant_id = ?").bind(t.tenantId).all<{ digest: string }>()).results;
+    expect(tombs).toEqual([{ digest: await keyedDigest(env.ADMIN_JWT_SECRET!, subject.digest) }]);
+    expect(JSON.stringify(tombs)).not.toContain(subject.digest);
     // `before` was made before the erase and arrives after it; `early` is delivered again.
     expect((await deliver([{ id: before.id, body: before }, { id: early.id, body: early }])).ackAll).toBe(true);
     let rows = await rowsOf(t.tenantId);

@@ -24,7 +24,7 @@ import { assertVisible, tenantForWrite } from "./access.ts";
 import { auditInsert, auditIntent } from "./audit.ts";
 import { iso } from "./ids.ts";
 import { adminBody, scopedListQuery } from "./request.ts";
-import { erasureTombstone } from "../audit/erasure.ts";
+import { erasureTombstone, tombstoneDigest } from "../audit/erasure.ts";
 import { forgetSubjectStatement, pseudonymousSessionKey, subjectDigest, subjectOfSessionKey, subjectPseudonym } from "./subjects.ts";
 
 export const sessionRoutes = new Hono<AppEnv>();
@@ -65,15 +65,19 @@ sessionRoutes.delete("/:key", async (c) => {
   const claims = c.get("admin");
   const db = database(c.env.DB);
   const target = await pseudonymousSessionKey(db, tenantId, key);
+  const digest = await subjectDigest(tenantId, subjectOfSessionKey(key));
+  // The tombstone's keyed digest (workers/audit/erasure.ts). The admin API answers 503 without
+  // ADMIN_JWT_SECRET before reaching here; checked anyway, before anything is erased.
+  const keyed = await tombstoneDigest(c.env, digest);
+  if (keyed === null) throw new ApiError(503, "admin_disabled", "ADMIN_JWT_SECRET is not set.");
   await auditIntent(db, claims, { tenantId, action: "session.erase", target });
   const removed = await sessionStub(c.env, key).erase();
-  const digest = await subjectDigest(tenantId, subjectOfSessionKey(key));
   await db.batch([
     db.delete(sessions).where(eq(sessions.key, key)),
     db.delete(deadLetters).where(eq(deadLetters.sessionKey, key)),
     db.delete(pairings).where(eq(pairings.sessionKey, key)),
     forgetSubjectStatement(db, tenantId, digest),
-    erasureTombstone(db, tenantId, digest),
+    erasureTombstone(db, tenantId, keyed),
     auditInsert(db, claims, { tenantId, action: "session.erase.done", target, metadata: { ...removed } }),
   ]);
   return c.json({ key, erased: true, removed: { ...removed } });

@@ -31,7 +31,7 @@ export interface ConsumeResult {
   failed: boolean;
 }
 
-export async function consumeUsage(batch: MessageBatch<unknown>, env: Pick<Env, "DB">): Promise<ConsumeResult> {
+export async function consumeUsage(batch: MessageBatch<unknown>, env: Pick<Env, "DB" | "ADMIN_JWT_SECRET">): Promise<ConsumeResult> {
   const events: UsageEvent[] = [];
   const audits: AuditEvent[] = [];
   let malformed = 0;
@@ -51,7 +51,7 @@ export async function consumeUsage(batch: MessageBatch<unknown>, env: Pick<Env, 
   try {
     const insert = env.DB.prepare(INSERT);
     const usage = events.length === 0 ? [] : [...events.map((e) => insert.bind(...row(e))), ...rollupStatements(env.DB, events.map((e) => e.id))];
-    await env.DB.batch([...usage, ...auditStatements(env.DB, audits)]);
+    await env.DB.batch([...usage, ...(await auditStatements(env, env.DB, audits))]);
   } catch (err) {
     const attempts = Math.max(1, ...batch.messages.map((m) => m.attempts));
     const delaySeconds = Math.min(MAX_RETRY_DELAY_S, 2 ** attempts);
