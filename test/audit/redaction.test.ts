@@ -13,6 +13,11 @@ describe("dead letter error class", () => {
     expect(errorSummary("whatsapp send 400 code 131047/2494: Re-engagement message")).toBe("whatsapp 400");
     expect(errorSummary("whatsapp 131026: Message undeliverable")).toBe("whatsapp 131026");
     expect(errorSummary("callback answered 503")).toBe("callback 503");
+    expect(errorSummary("discord POST /channels/{id}/messages 429: You are being rate limited.")).toBe("discord 429");
+    expect(errorSummary("feishu token 400: code 99991663 invalid app")).toBe("feishu 400");
+    // Only the number is kept, never the words around it.
+    expect(errorSummary("telegram sendMessage 400 5551234567 blocked")).toBe("telegram 400");
+    expect(errorSummary("telegram 400 for chat 5551234567")).toBe("telegram 400");
     expect(errorSummary("tenant revoked: not sent")).toBe("tenant revoked");
     expect(errorSummary("bot token: vault secret absent")).toBe("bot token");
     expect(errorSummary("discord: the chat id is not a channel id")).toBe("discord");
@@ -24,7 +29,8 @@ describe("dead letter error class", () => {
       `chat ${chatId} is blocked`,
       `user ${chatId} not found\nmore`,
       `telegram sendMessage ${chatId}: no`,
-      `telegram 400 for chat ${chatId}`,
+      `whatsapp ${chatId}: failed`,
+      `mallory ${chatId} 400`,
       `${chatId}`,
       "",
       "x".repeat(10_000),

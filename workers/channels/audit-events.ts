@@ -54,11 +54,13 @@ const KNOWN_HEADS = new Set([
   "whatsapp",
   "feishu",
 ]);
-// Our platform errors start "<platform> [<method>] <HTTP status or platform code>", e.g.
-// "telegram sendMessage 400", "callback answered 503", "whatsapp 131047": only the platform and
-// the number are kept ("telegram 400"). The number is at most 6 digits: a chat id or phone number
-// is longer, so it can never pass for one.
-const PLATFORM_STATUS = /^(telegram|discord|slack|line|whatsapp|feishu|callback) (?:[A-Za-z_]{1,40} )?([0-9]{3,6})$/;
+// Our platform errors start "<platform> [<our label>] <HTTP status or platform code> [...]", e.g.
+// "telegram sendMessage 400", "discord POST /channels/{id}/messages 429", "callback answered 503",
+// "whatsapp send 400 code 131047", "whatsapp 131047": only the platform and the first such number
+// are kept ("telegram 400"), never the words around them. The number has at most 6 digits: a chat
+// id or phone number is longer, so it can never pass for one.
+const PLATFORMS = new Set(["telegram", "discord", "slack", "line", "whatsapp", "feishu", "callback"]);
+const STATUS = /^[0-9]{3,6}$/;
 
 // The dead letter's error class for the audit row: "<platform> <status>", one of our own fixed
 // heads, or "send_failed". Never free text: a platform's error line may carry a chat id or a name.
@@ -66,7 +68,9 @@ export function errorSummary(error: string): string {
   const colon = error.indexOf(":");
   const head = ((colon < 0 ? error : error.slice(0, colon)).split("\n", 1)[0] ?? "").slice(0, 80);
   if (KNOWN_HEADS.has(head)) return head;
-  const m = PLATFORM_STATUS.exec(head.split(" ", 4).slice(0, 3).join(" "));
-  if (m) return `${m[1]} ${m[2]}`;
+  const words = head.split(" ");
+  const first = words[0] ?? "";
+  const status = words.length <= 8 ? words.slice(1).find((w) => STATUS.test(w)) : undefined;
+  if (PLATFORMS.has(first) && status !== undefined) return `${first} ${status}`;
   return "send_failed";
 }
