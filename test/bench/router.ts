@@ -29,6 +29,10 @@ const ROUNDS = Number(process.env.ROUTER_BENCH_ROUNDS ?? 10);
 const WORKER_PORT = Number(process.env.ROUTER_BENCH_PORT ?? 8795);
 const PORTKEY_PORT = 8799;
 const HOST = process.env.ROUTER_BENCH_HOST === "wrangler-dev" ? "wrangler-dev" : "workerd";
+// local: Miniflare's Queues broker and the Worker's own consumer (every event written to local D1)
+// run in the gateway's workerd; sink: the producer binding goes to a Worker that drops each batch
+// (workerd-host.ts), measuring only the gateway's own side of metering.
+const QUEUE = process.env.ROUTER_BENCH_QUEUE === "sink" ? "sink" : "local";
 const SECRET = "bench-admin-secret-0123456789abcdef0123";
 const children: ChildProcess[] = [];
 
@@ -85,7 +89,7 @@ async function main() {
     if (HOST === "wrangler-dev") {
       start(process.execPath, [wrangler, "dev", "--ip", "127.0.0.1", "--port", String(WORKER_PORT), "--persist-to", state, "--env-file", devVars, "--log-level=warn", "--show-interactive-dev-session=false"], quiet);
     } else {
-      host = await startWorkerdProcess({ root, state, port: WORKER_PORT, secrets: { ADMIN_JWT_SECRET: SECRET, OUTBOUND_ALLOW_HOSTS: "127.0.0.1" }, env: quiet });
+      host = await startWorkerdProcess({ root, state, port: WORKER_PORT, secrets: { ADMIN_JWT_SECRET: SECRET, OUTBOUND_ALLOW_HOSTS: "127.0.0.1" }, env: quiet, queueSink: QUEUE === "sink" });
     }
     start(process.execPath, [join(root, "node_modules/@portkey-ai/gateway/build/start-server.js"), `--port=${PORTKEY_PORT}`, "--headless"], quiet);
     const base = `http://127.0.0.1:${WORKER_PORT}`;
@@ -161,6 +165,7 @@ async function main() {
       log(`overhead at concurrency ${c} (${n} requests per path, interleaved)`);
       for (const send of [direct, router, portkey]) await load(c, Math.min(100, n), send); // warm-up
       const samples = Object.fromEntries(names.map((k) => [k, { ms: [] as number[], failed: 0, reported: [] as number[] }])) as Record<PathName, Awaited<ReturnType<typeof load>>>;
+      const cpuBefore = (await host?.cpuMs()) ?? null;
       const rounds = c === 1 ? n : ROUNDS;
       for (let r = 0; r < rounds; r++) {
         for (let i = 0; i < names.length; i++) {
@@ -182,6 +187,10 @@ async function main() {
         overhead[`local_relay_floor_p${q}_ms_c${c}`] = round(q === 50 ? floor.p50 : floor.p99);
         overhead[`overhead_above_relay_floor_p${q}_ms_c${c}`] = round(overhead[`overhead_p${q}_ms_c${c}`]! - (q === 50 ? floor.p50 : floor.p99));
       }
+      const cpuAfter = (await host?.cpuMs()) ?? null;
+      // workerd's CPU over the phase (the gateway's requests and its background work: usage
+      // sends, the queue consumer's D1 writes, cache writes), per router request.
+      if (cpuBefore !== null && cpuAfter !== null) overhead[`worker_cpu_ms_per_request_c${c}`] = round((cpuAfter - cpuBefore) / r.ms.length);
       raw[`c${c}`] = {
         requests: d.ms.length,
         interleaving: c === 1 ? "request by request" : `${ROUNDS} rounds of ${Math.ceil(n / ROUNDS)} requests per path`,
@@ -274,6 +283,7 @@ async function main() {
           ? "local, wrangler dev (its proxy worker + workerd, local D1 and DOs) + Node fakes on the same host; figures are for comparison within this run"
           : "local, workerd via Miniflare (the wrangler deploy bundle, wrangler.jsonc bindings, local D1, DOs and Cache API; no wrangler dev proxy) + Node fakes on the same host; figures are for comparison within this run",
       worker_host: HOST,
+      usage_queue: QUEUE,
       targets: { overhead_p50_ms_c1: "<= 2", overhead_p99_ms_c10: "<= portkey_overhead_p99_ms_c10", cache_latency_reduction: ">= 0.95", fault_success_rate: ">= 0.999" },
       ...overhead,
       ...cache,

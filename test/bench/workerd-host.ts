@@ -46,7 +46,19 @@ function logSink() {
   };
 }
 
-export async function startWorkerd(opts: { root: string; state: string; port: number; secrets: Record<string, string>; env: NodeJS.ProcessEnv }): Promise<WorkerdHost> {
+// With `queueSink`, the USAGE_QUEUE producer binding is bound instead to a second Worker in the
+// same workerd that takes each sendBatch over RPC and drops it: the gateway still builds, buffers,
+// serializes and sends every event (its own work on Cloudflare), while Miniflare's local Queues
+// broker, which stores each message and then runs the consumer's D1 writes on the same cores as
+// the router under load, is left out. On Cloudflare both run outside the gateway's isolate.
+const SINK = `import { WorkerEntrypoint } from "cloudflare:workers";
+export class Sink extends WorkerEntrypoint {
+  async send(body) { return undefined; }
+  async sendBatch(messages) { let n = 0; for (const m of messages) n += m ? 1 : 0; return undefined; }
+}
+export default { fetch() { return new Response("queue sink"); } };`;
+
+export async function startWorkerd(opts: { root: string; state: string; port: number; secrets: Record<string, string>; env: NodeJS.ProcessEnv; queueSink?: boolean }): Promise<WorkerdHost> {
   const outdir = join(opts.state, "dist");
   const wrangler = join(opts.root, "node_modules", "wrangler", "bin", "wrangler.js");
   const build = spawnSync(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", outdir], { cwd: opts.root, env: opts.env, encoding: "utf8" });
@@ -58,22 +70,35 @@ export async function startWorkerd(opts: { root: string; state: string; port: nu
   const empty = (v: unknown) => v === undefined || (typeof v === "object" && v !== null && Object.keys(v).length === 0);
   const worker = Object.fromEntries(Object.entries(workerOptions).filter(([k, v]) => !empty(v) && k !== "modulesRules" && k !== "rootPath"));
   const logs = logSink();
+  const gateway = {
+    ...worker,
+    name: "edgeclaw",
+    modules: true,
+    scriptPath: join(outdir, "index.js"),
+    modulesRoot: outdir,
+    bindings: { ...(workerOptions.bindings as Record<string, string>), ...opts.secrets },
+    unsafeDirectSockets: [{ host: "127.0.0.1", port: opts.port }],
+  } as Record<string, unknown>;
+  if (opts.queueSink) {
+    const producers = { ...(gateway.queueProducers as Record<string, unknown>) };
+    delete producers.USAGE_QUEUE;
+    gateway.queueProducers = producers;
+    gateway.serviceBindings = { ...(gateway.serviceBindings as Record<string, unknown> | undefined), USAGE_QUEUE: { name: "queue-sink", entrypoint: "Sink" } };
+  }
+  const shared = {
+    host: "127.0.0.1",
+    port: 0,
+    ...(process.env.WORKERD_INSPECTOR_PORT ? { inspectorPort: Number(process.env.WORKERD_INSPECTOR_PORT) } : {}),
+    resourcePersistencePath: v3,
+    handleStructuredLogs: logs.handle,
+  };
   // wrangler's options are in Miniflare 4's shape; Miniflare 5 converts them.
   const mf = new Miniflare(
-    convertV4MiniflareOptions({
-      ...worker,
-      name: "edgeclaw",
-      modules: true,
-      scriptPath: join(outdir, "index.js"),
-      modulesRoot: outdir,
-      bindings: { ...(workerOptions.bindings as Record<string, string>), ...opts.secrets },
-      host: "127.0.0.1",
-      port: 0,
-      ...(process.env.WORKERD_INSPECTOR_PORT ? { inspectorPort: Number(process.env.WORKERD_INSPECTOR_PORT) } : {}),
-      unsafeDirectSockets: [{ host: "127.0.0.1", port: opts.port }],
-      resourcePersistencePath: v3,
-      handleStructuredLogs: logs.handle,
-    } as Parameters<typeof convertV4MiniflareOptions>[0]),
+    convertV4MiniflareOptions(
+      (opts.queueSink
+        ? { ...shared, workers: [gateway, { name: "queue-sink", modules: true, script: SINK, compatibilityDate: "2026-10-01" }] }
+        : { ...shared, ...gateway }) as Parameters<typeof convertV4MiniflareOptions>[0],
+    ),
   );
   await mf.ready;
   return { url: `http://127.0.0.1:${opts.port}`, dispose: () => mf.dispose(), logLines: logs.counts };
