@@ -33,6 +33,11 @@ const region = z.strictObject({
     z.strictObject({ locationHint: z.enum(doLocationHints) }),
   ]),
   routes,
+  // Workers Analytics Engine (USAGE_ANALYTICS) has no jurisdiction: its data points (tenant, key
+  // and agent ids, model and route names, request and trace ids) leave the region. So a region
+  // whose D1 or Durable Objects have a jurisdiction gets no binding unless it opts in here; a
+  // region with only location hints gets it unless it opts out.
+  analytics: z.boolean().optional(),
 });
 
 export const regionsFile = z
@@ -83,4 +88,9 @@ export function loadRegions(path: string): Regions {
 // The service binding name of a region (REGION_EU for "eu").
 export function regionBinding(name: string): string {
   return `REGION_${name.toUpperCase()}`;
+}
+
+// Whether the region's env binds USAGE_ANALYTICS (see `analytics` above).
+export function regionAnalytics(r: Region): boolean {
+  return r.analytics ?? !("jurisdiction" in r.d1 || "jurisdiction" in r.durableObjects);
 }

@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "n
 import { join, relative } from "node:path";
 import { baseConfig } from "../config/base.ts";
 import { regionQueueName, regionVars, renderConfig, workerName } from "../config/generate.ts";
-import { regionBinding } from "../config/regions.ts";
+import { regionAnalytics, regionBinding } from "../config/regions.ts";
 import type { Region, Regions, Route } from "../config/regions.ts";
 import { collectSecrets } from "./secrets.ts";
 import type { Runner } from "./runner.ts";
@@ -259,7 +259,7 @@ export function expectedBindings(regions: Region[], place: string): string[] {
     ...baseConfig.durable_objects.bindings.map((b) => b.name),
     ...baseConfig.ratelimits.map((r) => r.name),
     ...baseConfig.queues.producers.map((q) => q.binding),
-    ...baseConfig.analytics_engine_datasets.map((a) => a.binding),
+    ...(regionAnalytics(region) ? baseConfig.analytics_engine_datasets.map((a) => a.binding) : []),
     ...Object.keys(baseConfig.vars),
   ];
   return [...base, ...services, ...Object.keys(regionVars(region, regions))].sort();

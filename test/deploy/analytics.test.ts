@@ -1,13 +1,14 @@
 // The Analytics Engine binding in the generated wrangler.jsonc, read back with Wrangler's own
-// reader: the default env and every region write usage data points to the edgeclaw_usage dataset
-// as USAGE_ANALYTICS (one dataset; each point names its region); the global entry, which meters
-// nothing, has none. The rollup and data-plane audit retention vars travel to every region with the
+// reader: the default env and the regions without a jurisdiction write usage data points to the
+// edgeclaw_usage dataset as USAGE_ANALYTICS (one dataset; each point names its region); a region
+// with a jurisdiction has none unless it opts in (Analytics Engine has no jurisdiction); the
+// global entry, which meters nothing, has none. The rollup and data-plane audit retention vars travel to every region with the
 // other vars.
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { unstable_readConfig } from "wrangler";
 import { USAGE_DATASET } from "../../scripts/config/base.ts";
-import { loadRegions } from "../../scripts/config/regions.ts";
+import { loadRegions, regionAnalytics, regionsFile } from "../../scripts/config/regions.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 const regions = loadRegions(join(root, "deploy", "regions.json"));
@@ -22,12 +23,27 @@ describe("the usage Analytics Engine dataset", () => {
   });
 
   for (const region of regions) {
-    it(`env.${region.name} binds the same dataset and the same retention`, () => {
+    const bound = !("jurisdiction" in region.d1 || "jurisdiction" in region.durableObjects);
+    it(`env.${region.name} ${bound ? "binds the same dataset" : "binds no dataset (its data has a jurisdiction)"} and has the same retention`, () => {
       const env = read(region.name);
-      expect(env.analytics_engine_datasets).toEqual([{ binding: "USAGE_ANALYTICS", dataset: "edgeclaw_usage" }]);
+      expect(env.analytics_engine_datasets ?? []).toEqual(bound ? [{ binding: "USAGE_ANALYTICS", dataset: "edgeclaw_usage" }] : []);
       expect(env.vars).toMatchObject({ USAGE_ROLLUP_MINUTE_HOURS: "48", USAGE_ROLLUP_HOUR_DAYS: "90", AUDIT_DATA_RETENTION_DAYS: "90" });
     });
   }
+
+  it("the shipped regions: eu and us (jurisdictions) have no dataset, apac (a location) has it", () => {
+    expect(Object.fromEntries(regions.map((r) => [r.name, regionAnalytics(r)]))).toEqual({ eu: false, us: false, apac: true });
+  });
+
+  it("a region opts in or out explicitly", () => {
+    const file = regionsFile.parse({
+      regions: [
+        { name: "eu", d1: { jurisdiction: "eu" }, durableObjects: { jurisdiction: "eu" }, analytics: true },
+        { name: "apac", d1: { location: "apac" }, durableObjects: { locationHint: "apac" }, analytics: false },
+      ],
+    });
+    expect(file.regions.map(regionAnalytics)).toEqual([true, false]);
+  });
 
   it("the global entry has no dataset", () => {
     expect(read("global").analytics_engine_datasets ?? []).toEqual([]);
