@@ -5,7 +5,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { sendUsage, type UsageEvent } from "../../workers/usage/event.ts";
-import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES } from "../../workers/usage/send-buffer.ts";
+import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, utf8Length } from "../../workers/usage/send-buffer.ts";
 import type { Env } from "../../workers/env.ts";
 
 function event(requestId: string, i: number, fallbacks: string[] = []): UsageEvent {
@@ -40,15 +40,16 @@ function event(requestId: string, i: number, fallbacks: string[] = []): UsageEve
 }
 
 // The real queue binding, recording the size of each batch it is given.
-function recordingQueue(fail = false) {
+// `fail`: how many sendBatch calls fail before one goes through (Infinity: all of them).
+function recordingQueue(fail = 0) {
   const batches: { count: number; bytes: number }[] = [];
   const real = env.USAGE_QUEUE as Queue<unknown>;
   const queue = {
     send: () => Promise.reject(new Error("single sends are not expected")),
     sendBatch: async (messages: Iterable<MessageSendRequest<unknown>>) => {
       const list = [...messages];
-      batches.push({ count: list.length, bytes: list.reduce((n, m) => n + JSON.stringify(m.body).length, 0) });
-      if (fail) throw new Error("queue unavailable");
+      batches.push({ count: list.length, bytes: list.reduce((n, m) => n + new TextEncoder().encode(JSON.stringify(m.body)).length, 0) });
+      if (batches.length <= fail) throw new Error("queue unavailable");
       await real.sendBatch(list);
     },
   } as unknown as Queue<unknown>;
@@ -83,11 +84,12 @@ describe("usage send buffer", () => {
     const pending: Promise<unknown>[] = [];
     const requestId = `buffer-big-${crypto.randomUUID()}`;
     const testEnv = { ...env, USAGE_QUEUE: queue, USAGE_ANALYTICS: undefined } as unknown as Env;
-    // ~40 KB each: five fit under 200 KB, so twelve need three batches.
-    const fallbacks = Array.from({ length: 80 }, (_, k) => `target-${k}:${"x".repeat(480)}`);
+    // ~40,000 characters each but ~80 KB of UTF-8 (two bytes per "é"): counted in characters, five
+    // would go in one batch of ~400 KB, over Queues' 256 KB limit; counted in bytes, two per batch.
+    const fallbacks = Array.from({ length: 80 }, (_, k) => `target-${k}:${"é".repeat(480)}`);
     for (let i = 0; i < 12; i++) sendUsage(testEnv, (p) => pending.push(p), event(requestId, i, fallbacks));
     await Promise.all(pending);
-    expect(batches.length).toBeGreaterThanOrEqual(3);
+    expect(batches.length).toBeGreaterThanOrEqual(6);
     for (const b of batches) {
       expect(b.count).toBeLessThanOrEqual(MAX_BATCH_MESSAGES);
       expect(b.bytes).toBeLessThanOrEqual(MAX_BATCH_BYTES);
@@ -96,8 +98,19 @@ describe("usage send buffer", () => {
     expect(await rowsOf(requestId, 12)).toBe(12);
   });
 
-  it("logs a failed batch with its event ids and never throws to the caller", async () => {
-    const { queue, batches } = recordingQueue(true);
+  it("tries a failed batch once more, and the events land", async () => {
+    const { queue, batches } = recordingQueue(1);
+    const pending: Promise<unknown>[] = [];
+    const requestId = `buffer-retry-${crypto.randomUUID()}`;
+    const testEnv = { ...env, USAGE_QUEUE: queue, USAGE_ANALYTICS: undefined } as unknown as Env;
+    for (let i = 0; i < 3; i++) sendUsage(testEnv, (p) => pending.push(p), event(requestId, i));
+    await Promise.all(pending);
+    expect(batches.map((b) => b.count)).toEqual([3, 3]);
+    expect(await rowsOf(requestId, 3)).toBe(3);
+  });
+
+  it("logs a batch that failed twice with its event ids and never throws to the caller", async () => {
+    const { queue, batches } = recordingQueue(Infinity);
     const pending: Promise<unknown>[] = [];
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     try {
@@ -105,12 +118,16 @@ describe("usage send buffer", () => {
       const first = event("buffer-fail", 1);
       expect(() => sendUsage(testEnv, (p) => pending.push(p), first)).not.toThrow();
       await Promise.all(pending);
-      expect(batches).toHaveLength(1);
-      const logged = errors.mock.calls.map((c) => String(c[0])).find((line) => line.includes("usage events not sent"));
+      expect(batches).toHaveLength(2);
+      const logged = errors.mock.calls.map((c) => String(c[0])).find((line) => line.includes("queue messages not sent"));
       expect(logged).toBeDefined();
       expect(JSON.parse(logged as string)).toMatchObject({ count: 1, ids: [first.id], error: "Error: queue unavailable" });
     } finally {
       errors.mockRestore();
     }
+  });
+
+  it("counts UTF-8 bytes", () => {
+    for (const text of ["", "ascii", "é", "€", "😀", "a😀é€", "\ud800"]) expect(utf8Length(text)).toBe(new TextEncoder().encode(text).length);
   });
 });

@@ -103,7 +103,7 @@ export function sendAudit(env: Env, input: AuditInput): void {
   const queue = env.USAGE_QUEUE as Queue<unknown> | undefined;
   if (!queue) return;
   const event = auditEventOf(input);
-  enqueue(queue, keepAlive, { body: event, id: event.id, size: JSON.stringify(event).length }, "audit events");
+  enqueue(queue, keepAlive, { body: event, id: event.id });
 }
 
 function keepAlive(p: Promise<unknown>): void {

@@ -65,5 +65,5 @@ export function sendUsage(env: Env, waitUntil: (p: Promise<unknown>) => void, ev
   writeUsageAnalytics(env.USAGE_ANALYTICS, event, env.REGION);
   const queue = env.USAGE_QUEUE as Queue<unknown> | undefined;
   if (!queue) return;
-  enqueue(queue, waitUntil, { body: event, id: event.id, size: JSON.stringify(event).length }, "usage events");
+  enqueue(queue, waitUntil, { body: event, id: event.id });
 }

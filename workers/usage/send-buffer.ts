@@ -13,8 +13,9 @@
 //
 // What this trades: an event waits up to LINGER_MS in isolate memory before it is sent. If the
 // isolate dies in that window (a crash, not an eviction: waitUntil holds eviction off), those
-// events are lost, as they would be if their own send failed. A failed sendBatch is logged with
-// the ids it carried; the call it meters has already been answered and is not failed by it.
+// events are lost, as they would be if their own send failed. A failed sendBatch is tried once
+// more, then logged with the ids it carried (a batch mixes usage and audit events of any tenant);
+// the work it records has already been done and is not failed by it.
 
 export const LINGER_MS = 25;
 export const MAX_BATCH_MESSAGES = 100;
@@ -38,33 +39,58 @@ type WaitUntil = (p: Promise<unknown>) => void;
 // (or a test) whose env changes gets a buffer of its own.
 const open = new WeakMap<Queue<unknown>, Buffer>();
 
-async function flush(queue: Queue<unknown>, buffer: Buffer, label: string): Promise<void> {
+// Queues counts bytes; JSON.stringify's length counts UTF-16 units, which undercounts any text
+// outside ASCII (a tenant's model or route name). The UTF-8 length, without encoding a copy.
+export function utf8Length(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      n += 4; // a surrogate pair: one 4-byte code point
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+const RETRY_DELAY_MS = 200;
+
+async function flush(queue: Queue<unknown>, buffer: Buffer): Promise<void> {
   if (buffer.sealed) return;
   buffer.sealed = true;
   if (open.get(queue) === buffer) open.delete(queue);
   if (buffer.items.length === 0) return;
-  try {
-    await queue.sendBatch(buffer.items.map((p) => ({ body: p.body, contentType: "json" as const })));
-  } catch (err) {
-    console.error(JSON.stringify({ msg: `${label} not sent`, count: buffer.items.length, ids: buffer.items.slice(0, 20).map((p) => p.id), error: String(err) }));
+  const messages = buffer.items.map((p) => ({ body: p.body, contentType: "json" as const }));
+  let error: unknown;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await queue.sendBatch(messages);
+      return;
+    } catch (err) {
+      error = err;
+      if (attempt === 0) await new Promise((r) => setTimeout(r, RETRY_DELAY_MS));
+    }
   }
+  console.error(JSON.stringify({ msg: "queue messages not sent", count: buffer.items.length, ids: buffer.items.slice(0, 20).map((p) => p.id), error: String(error) }));
 }
 
-// Adds one message (its JSON size must be known: size is the caller's JSON.stringify length or an
-// upper bound of it). `id` only names the message in the log line of a failed send.
-export function enqueue(queue: Queue<unknown>, waitUntil: WaitUntil, message: { body: unknown; id: string; size: number }, label: string): void {
+// Adds one message. `id` only names the message in the log line of a failed send.
+export function enqueue(queue: Queue<unknown>, waitUntil: WaitUntil, message: { body: unknown; id: string }): void {
+  const size = utf8Length(JSON.stringify(message.body));
   let buffer = open.get(queue);
-  if (buffer && (buffer.items.length >= MAX_BATCH_MESSAGES || buffer.bytes + message.size > MAX_BATCH_BYTES)) {
+  if (buffer && (buffer.items.length >= MAX_BATCH_MESSAGES || buffer.bytes + size > MAX_BATCH_BYTES)) {
     // Full: whoever filled it sends it now, under its own waitUntil.
-    waitUntil(flush(queue, buffer, label));
+    waitUntil(flush(queue, buffer));
     buffer = undefined;
   }
   if (!buffer) {
     const fresh = new Buffer();
     open.set(queue, fresh);
     buffer = fresh;
-    waitUntil(new Promise<void>((resolve) => setTimeout(resolve, LINGER_MS)).then(() => flush(queue, fresh, label)));
+    waitUntil(new Promise<void>((resolve) => setTimeout(resolve, LINGER_MS)).then(() => flush(queue, fresh)));
   }
   buffer.items.push({ body: message.body, id: message.id });
-  buffer.bytes += message.size;
+  buffer.bytes += size;
 }
