@@ -5,11 +5,11 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    // The Worker writes one JSON line per request (workers/observability/log.ts): some 16,000 in a
-    // run. Printing them is the main process's work while the timing-sensitive tests run, and says
-    // nothing (test/observability/ checks the line itself), so they are dropped from the output;
-    // every other console line still shows.
-    onConsoleLog: (log) => (log.startsWith('{"msg":"request"') ? false : undefined),
+    // The Worker writes one JSON line per request and per agent turn (workers/observability/log.ts):
+    // some 16,000 in a run. Printing them is the main process's work while the timing-sensitive
+    // tests run, and says nothing (test/observability/ checks the lines themselves), so they are
+    // dropped from the output; every other console line still shows.
+    onConsoleLog: (log) => (log.startsWith('{"msg":"request"') || log.startsWith('{"msg":"turn"') ? false : undefined),
     // Each project lists its own files under test/ (a root-level include would be merged into
     // both); gpu-backend/ has its own vitest config and never matches.
     projects: [

@@ -22,7 +22,7 @@
 // uuid; whether the kill itself cut a Feishu send is left to chance (the log line says).
 // WhatsApp's Graph send takes no idempotency key: the same in-doubt allowance as Telegram's.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FAILURE_TEXT } from "../../workers/agents/turn.ts";
+import { FAILURE_TEXT } from "../../workers/agents/failure-text.ts";
 import { SLACK_STREAM_BOT_TOKEN, SLACK_STREAM_TOKEN_REF, slackDriver, type ChannelDriver, type Reply } from "./channel-drivers.ts";
 import { deliverUntilAcked, startStack, type Stack } from "./channels-stack.ts";
 

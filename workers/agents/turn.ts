@@ -36,7 +36,7 @@ export function pairingPrompt(code: string): string {
 
 export const START_TEXT = "Hi! Send me a message and I will answer. /reset starts a new conversation.";
 export const RESET_TEXT = "Done: the conversation starts over.";
-export const FAILURE_TEXT = "Sorry, I could not answer this message. Please try again later.";
+export { FAILURE_TEXT } from "./failure-text.ts";
 
 export function contextFor(agent: AgentConfig, history: HistoryEntry[], userText: string): ModelMessage[] {
   const messages: ModelMessage[] = [];
