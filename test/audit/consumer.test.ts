@@ -13,6 +13,7 @@ import worker from "../../workers/index.ts";
 import type { UsageEvent } from "../../workers/usage/event.ts";
 import { admin, expectStatus, makeTenant, uid } from "../gateway/helpers.ts";
 import { auditRows } from "./helpers.ts";
+import { usageEventFixture } from "../usage/helpers.ts";
 
 type Body = AuditEvent | UsageEvent | unknown;
 
@@ -23,36 +24,7 @@ async function deliver(messages: { id: string; body: Body }[], attempts = 1, db:
   return getQueueResult(batch, ctx);
 }
 
-function usage(tenant: string, i: number): UsageEvent {
-  return {
-    v: 1,
-    id: crypto.randomUUID(),
-    at: Date.now(),
-    tenant_id: tenant,
-    key_id: "key-1",
-    agent_id: null,
-    channel: null,
-    route: "/v1/chat/completions",
-    model: "m",
-    provider: "fake",
-    upstream_model: "m",
-    target: "t",
-    replica: null,
-    input_tokens: i,
-    output_tokens: 1,
-    tokens_estimated: false,
-    cost_micro_usd: 0,
-    latency_ms: 5,
-    ttft_ms: null,
-    status: 200,
-    error_class: null,
-    cache: null,
-    attempts: 1,
-    fallbacks: [],
-    request_id: `req-${i}`,
-    trace_id: null,
-  };
-}
+const usage = (tenant: string, i: number): UsageEvent => usageEventFixture(tenant, i);
 
 async function rowsOf(tenant: string): Promise<{ event_id: string | null; target: string; metadata: string; action: string }[]> {
   return (await env.DB.prepare("SELECT event_id, target, metadata, action FROM audit_log WHERE tenant_id = ? ORDER BY id").bind(tenant).all<{ event_id: string | null; target: string; metadata: string; action: string }>()).results;

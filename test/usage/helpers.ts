@@ -1,6 +1,7 @@
 // Reads usage rows back from D1 as the queue consumer wrote them.
 import { env } from "cloudflare:workers";
 import type { UsageEventRow } from "../../schema/usage.ts";
+import type { UsageEvent } from "../../workers/usage/event.ts";
 
 export interface RawUsageRow {
   id: string;
@@ -39,3 +40,37 @@ export async function usageRowsFor(requestId: string, count = 1, waitMs = 20_000
 }
 
 export type { UsageEventRow };
+
+// A valid /v1 usage event for tests that feed the queue or its consumer directly; `input_tokens`
+// is `i`, so sums identify which events landed.
+export function usageEventFixture(tenantId: string, i: number, overrides: Partial<UsageEvent> = {}): UsageEvent {
+  return {
+    v: 1,
+    id: crypto.randomUUID(),
+    at: Date.now(),
+    tenant_id: tenantId,
+    key_id: "key-1",
+    agent_id: null,
+    channel: null,
+    route: "/v1/chat/completions",
+    model: "m",
+    provider: "fake",
+    upstream_model: "m",
+    target: "t",
+    replica: null,
+    input_tokens: i,
+    output_tokens: 1,
+    tokens_estimated: false,
+    cost_micro_usd: 0,
+    latency_ms: 5,
+    ttft_ms: null,
+    status: 200,
+    error_class: null,
+    cache: null,
+    attempts: 1,
+    fallbacks: [],
+    request_id: `req-${i}`,
+    trace_id: null,
+    ...overrides,
+  };
+}

@@ -7,37 +7,10 @@ import { describe, expect, it, vi } from "vitest";
 import { sendUsage, type UsageEvent } from "../../workers/usage/event.ts";
 import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, utf8Length } from "../../workers/usage/send-buffer.ts";
 import type { Env } from "../../workers/env.ts";
+import { usageEventFixture } from "./helpers.ts";
 
-function event(requestId: string, i: number, fallbacks: string[] = []): UsageEvent {
-  return {
-    v: 1,
-    id: crypto.randomUUID(),
-    at: Date.now(),
-    tenant_id: "ten-buffer",
-    key_id: "key-buffer",
-    agent_id: null,
-    channel: null,
-    route: "/v1/chat/completions",
-    model: "m",
-    provider: "p",
-    upstream_model: "u",
-    target: "t",
-    replica: null,
-    input_tokens: i,
-    output_tokens: 1,
-    tokens_estimated: false,
-    cost_micro_usd: 0,
-    latency_ms: 1,
-    ttft_ms: null,
-    status: 200,
-    error_class: null,
-    cache: null,
-    attempts: 1,
-    fallbacks,
-    request_id: requestId,
-    trace_id: null,
-  };
-}
+const event = (requestId: string, i: number, fallbacks: string[] = []): UsageEvent =>
+  usageEventFixture("ten-buffer", i, { key_id: "key-buffer", provider: "p", upstream_model: "u", latency_ms: 1, fallbacks, request_id: requestId });
 
 // The real queue binding, recording the size of each batch it is given.
 // `fail`: how many sendBatch calls fail before one goes through (Infinity: all of them).

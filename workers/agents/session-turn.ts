@@ -6,6 +6,7 @@
 // decisions themselves (policy, context, compaction plan, backoff) are turn.ts's.
 import type { InboundMessage } from "../../schema/channels.ts";
 import type { InboxRow, SessionBinding, SessionHost } from "../../durable-objects/session-store.ts";
+import { toHex } from "../auth/encoding.ts";
 import { splitForChannel } from "../channels/index.ts";
 import { queueReplyParts, ReplyStream } from "../channels/stream-reply.ts";
 import { broadcast } from "../channels/webchat-socket.ts";
@@ -113,7 +114,7 @@ export async function runTurn(s: SessionHost, batch: InboxRow[], gen: number): P
 function logRef(s: SessionHost): string {
   const known = s.meta<string>("log_ref");
   if (known) return known;
-  const ref = `ses_${[...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+  const ref = `ses_${toHex(crypto.getRandomValues(new Uint8Array(8)))}`;
   s.setMeta("log_ref", ref);
   return ref;
 }

@@ -3,6 +3,8 @@
 // all zeros. Anything else (another version, upper case, extra fields, a zero id, a header sent
 // twice and joined with a comma) is dropped and the gateway starts a trace of its own: a value the
 // client made up is never echoed back or passed upstream.
+import { toHex } from "../auth/encoding.ts";
+
 export interface TraceParent {
   traceId: string;
   // The caller's span: the parent of the gateway's span.
@@ -31,10 +33,7 @@ export function formatTraceparent(traceId: string, spanId: string, sampled: bool
 }
 
 function randomHex(bytes: number): string {
-  const buf = crypto.getRandomValues(new Uint8Array(bytes));
-  let out = "";
-  for (const b of buf) out += b.toString(16).padStart(2, "0");
-  return out;
+  return toHex(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
 // Random ids, never all zeros (the one value the spec calls invalid).
