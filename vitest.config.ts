@@ -85,7 +85,7 @@ export default defineConfig({
         // against a recorded wrangler CLI contract): Node, spawning wrangler.
         test: {
           name: "deploy",
-          include: ["test/deploy/**/*.test.ts"],
+          include: ["test/deploy/**/*.test.ts", "test/cli/**/*.test.ts"],
           environment: "node",
           testTimeout: 180_000,
           hookTimeout: 180_000,

@@ -1,0 +1,41 @@
+// Where the CLI's base URL and admin token come from: --url / EDGECLAW_URL (default the local
+// `npm start` address), --token / EDGECLAW_ADMIN_TOKEN, and, when neither token is given, a
+// short-lived owner token minted in memory with the ADMIN_JWT_SECRET of the local secrets file
+// (.dev.vars, or EDGECLAW_DEV_VARS), so `npm run admin -- tenants list` works right after
+// `npm start`. The minted token is never printed.
+import { resolve } from "node:path";
+import { MIN_SECRET_LENGTH, mintAdminToken } from "../../workers/auth/admin-token.ts";
+import { readDevVars } from "../dev-vars.ts";
+import type { Io } from "./io.ts";
+import { UsageError } from "./spec.ts";
+
+export const DEFAULT_URL = "http://127.0.0.1:8787";
+// Long enough for one command (a slow report), short enough to be worthless if it leaked.
+export const AUTO_TOKEN_TTL_S = 300;
+
+export function baseUrl(io: Io, flag: string | undefined): string {
+  return flag ?? io.env.EDGECLAW_URL ?? DEFAULT_URL;
+}
+
+export function devVarsPath(io: Io): string {
+  return resolve(io.cwd, io.env.EDGECLAW_DEV_VARS ?? ".dev.vars");
+}
+
+// The signing secret: ADMIN_JWT_SECRET from the environment, else from the local secrets file.
+export function localSecret(io: Io): string | undefined {
+  const secret = io.env.ADMIN_JWT_SECRET ?? readDevVars(devVarsPath(io)).ADMIN_JWT_SECRET;
+  return secret && secret.length >= MIN_SECRET_LENGTH ? secret : undefined;
+}
+
+export async function adminToken(io: Io, flag: string | undefined): Promise<string> {
+  const given = flag ?? io.env.EDGECLAW_ADMIN_TOKEN;
+  if (given) return given;
+  const secret = localSecret(io);
+  if (!secret) {
+    throw new UsageError(
+      `no admin token: pass --token, set EDGECLAW_ADMIN_TOKEN, or run \`npm start\` once so that ${devVarsPath(io)} holds ADMIN_JWT_SECRET`,
+      "npm run -s admin -- token --role owner   (mints one)",
+    );
+  }
+  return (await mintAdminToken(secret, { sub: io.env.USER ?? "admin-cli", role: "owner" }, AUTO_TOKEN_TTL_S)).token;
+}
