@@ -62,7 +62,7 @@ export default defineConfig({
         ],
         test: {
           name: "gateway",
-          include: ["test/gateway/**/*.test.ts", "test/router/**/*.test.ts", "test/channels/**/*.test.ts", "test/scheduler/**/*.test.ts", "test/security/**/*.test.ts", "test/vault/**/*.test.ts", "test/usage/**/*.test.ts", "test/observability/**/*.test.ts", "test/metrics/**/*.test.ts", "test/audit/**/*.test.ts"],
+          include: ["test/gateway/**/*.test.ts", "test/router/**/*.test.ts", "test/channels/**/*.test.ts", "test/scheduler/**/*.test.ts", "test/security/**/*.test.ts", "test/vault/**/*.test.ts", "test/usage/**/*.test.ts", "test/observability/**/*.test.ts", "test/metrics/**/*.test.ts", "test/audit/**/*.test.ts", "test/openapi/**/*.test.ts"],
           // test/security/node/ holds the Node-only static checks (project "security" below).
           exclude: ["test/security/node/**"],
           globalSetup: ["test/fakes/global-setup.ts"],

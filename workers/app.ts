@@ -12,12 +12,17 @@ import { d1Session } from "./http/d1-session.ts";
 import { regionGate } from "./regions/gate.ts";
 import { tracing } from "./observability/middleware.ts";
 import { metrics } from "./metrics/index.ts";
+import { ADMIN_DOCUMENT_PATH, PUBLIC_DOCUMENT_PATH, serveAdminDocument, servePublicDocument } from "./openapi/index.ts";
 
 export const app = new Hono<AppEnv>();
 
 app.use(requestId());
 // W3C traceparent in and out, the gateway's spans, one JSON log line per request (observability/).
 app.use(tracing());
+// The OpenAPI documents describe routes, never data: public, and served before the region gate
+// (a global entry serves them too) and the admin auth (docs/openapi.md).
+app.get(PUBLIC_DOCUMENT_PATH, servePublicDocument);
+app.get(ADMIN_DOCUMENT_PATH, serveAdminDocument);
 // A request of another region leaves here for its home Worker before anything reads storage;
 // what stays reads D1 through one session (replicas, with the caller's bookmark).
 app.use(regionGate());

@@ -59,7 +59,7 @@ export async function auditIntent(db: Database, claims: AdminClaims, entry: Audi
 //   since, until      epoch milliseconds, or ISO 8601 with a zone (../http/instant.ts); since
 //                     inclusive, until exclusive
 //   before_id         the cursor: rows with a smaller id (pass the previous page's next_before_id)
-const auditQuery = z.strictObject({
+export const auditQuery = z.strictObject({
   tenant_id: z.string().min(1).max(64).optional(),
   limit: z.coerce.number().int().min(1).max(500).optional(),
   subject: z.string().regex(/^(?:dm|group):\S{1,256}$/, "dm:<peer id> or group:<group id>").optional(),

@@ -124,7 +124,7 @@ jobRoutes.get("/", async (c) => {
   return c.json({ data: data.map(present), next_after: data.length === limit ? (data[data.length - 1] as JobView).id : null });
 });
 
-const statsQuery = z.strictObject({ tenant_id: z.string().min(1).max(64).optional(), lags: z.enum(["0", "1"]).optional() });
+export const statsQuery = z.strictObject({ tenant_id: z.string().min(1).max(64).optional(), lags: z.enum(["0", "1"]).optional() });
 
 jobRoutes.get("/record-stats", async (c) => {
   const q = parseOr400(statsQuery, c.req.query());
@@ -185,7 +185,7 @@ jobRoutes.delete("/:id", async (c) => {
   return c.json({ id, deleted: true });
 });
 
-const runsQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(500).optional() });
+export const runsQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(500).optional() });
 
 jobRoutes.get("/:id/runs", async (c) => {
   const id = jobId(c);

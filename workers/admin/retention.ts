@@ -24,7 +24,7 @@ import { adminBody } from "./request.ts";
 export const retentionRoutes = new Hono<AppEnv>();
 
 // ?tenant_id= of GET /retention and the body of POST /purge.
-const tenantOnly = z.strictObject({ tenant_id: z.string().min(1).max(64).optional() });
+export const tenantOnly = z.strictObject({ tenant_id: z.string().min(1).max(64).optional() });
 
 const DAY_MS = 86_400_000;
 // Rows per DELETE statement, and statements per purge call: bounded work per call (D1 allows

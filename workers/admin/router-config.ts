@@ -24,7 +24,7 @@ import { objectNamed } from "../regions/objects.ts";
 
 export const routerConfigRoutes = new Hono<AppEnv>();
 
-const tenantQuery = z.strictObject({
+export const tenantQuery = z.strictObject({
   tenant_id: z.string().min(1).max(64).optional(),
   limit: z.coerce.number().int().min(1).max(500).optional(),
   model: z.string().min(1).max(256).optional(),
