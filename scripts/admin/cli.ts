@@ -100,7 +100,8 @@ export function parse(argv: string[]): Invocation | { help: string } {
   const expected = verb.args ?? [];
   if (positionals.length !== expected.length) {
     const want = expected.length === 0 ? "no arguments" : expected.map((a) => `<${a.name}>`).join(" ");
-    throw new UsageError(`${resource.name} ${verb.name} takes ${want}, got ${positionals.length === 0 ? "none" : positionals.map((p) => `'${p}'`).join(" ")}`, hint);
+    // The count, not the words: a mistyped command may hold a secret (`secrets set name VALUE`).
+    throw new UsageError(`${resource.name} ${verb.name} takes ${want}, got ${positionals.length === 0 ? "none" : `${positionals.length} argument${positionals.length === 1 ? "" : "s"}`}`, hint);
   }
   const args = Object.fromEntries(expected.map((a, i) => [a.name, positionals[i] as string]));
   if (verb.confirm && !parsed.values.yes) throw new UsageError(`${verb.confirm}: add --yes to go ahead`, hint);
