@@ -31,11 +31,24 @@ const SECURITY_SCHEMES: Json = {
   metricsToken: { type: "http", scheme: "bearer", description: "The deployment's METRICS_TOKEN." },
 };
 
+// A pipe that starts from z.unknown() (a pre-check such as schema/json-bounds.ts's depth bound
+// on the router config) has an opaque input side, {} in JSON Schema; what a client must send is
+// its output side, the same schema object the validator runs next. An object's fields of that
+// kind (and such a pipe itself) are described by that side.
+function described(schema: z.ZodType): z.ZodType {
+  const opaque = (s: unknown): s is z.ZodPipe => s instanceof z.ZodPipe && s.in instanceof z.ZodUnknown;
+  if (opaque(schema)) return schema.out as z.ZodType;
+  if (!(schema instanceof z.ZodObject)) return schema;
+  const swapped = Object.entries(schema.shape).filter(([, v]) => opaque(v));
+  if (swapped.length === 0) return schema;
+  return schema.extend(Object.fromEntries(swapped.map(([k, v]) => [k, (v as z.ZodPipe).out])));
+}
+
 // One schema as JSON Schema, its $defs (recursive schemas such as the router config's
 // conditions) hoisted into components.schemas under a per-operation prefix, since a "#/$defs/"
 // reference inside an OpenAPI document would resolve against the document's root.
-function jsonSchema(schema: z.ZodType, prefix: string, components: Json): Json {
-  const raw = z.toJSONSchema(schema, { io: "input", unrepresentable: "any", target: "draft-2020-12" }) as Json;
+function jsonSchema(schema: z.ZodType, prefix: string, components: Json, io: "input" | "output" = "input"): Json {
+  const raw = z.toJSONSchema(described(schema), { io, unrepresentable: "any", target: "draft-2020-12" }) as Json;
   const { $schema: _drop, $defs, ...rest } = raw;
   const rewrite = (node: unknown): unknown => {
     if (Array.isArray(node)) return node.map(rewrite);
@@ -78,7 +91,7 @@ function operation(route: RouteDoc, components: Json): Json {
   const responses: Json = {};
   for (const [status, answer] of Object.entries(route.ok)) {
     const contentType = answer.contentType ?? "application/json";
-    const schema = answer.schema ? jsonSchema(answer.schema, `${route.operationId}_${status}`, components) : undefined;
+    const schema = answer.schema ? jsonSchema(answer.schema, `${route.operationId}_${status}`, components, "output") : undefined;
     responses[status] = { description: answer.description, ...(schema || contentType !== "application/json" ? { content: { [contentType]: schema ? { schema } : {} } } : {}) };
   }
   const validated = route.body !== undefined || route.query !== undefined || Object.values(route.params ?? {}).some((p) => p.schema);
