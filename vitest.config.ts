@@ -62,7 +62,7 @@ export default defineConfig({
         ],
         test: {
           name: "gateway",
-          include: ["test/gateway/**/*.test.ts", "test/router/**/*.test.ts", "test/channels/**/*.test.ts", "test/scheduler/**/*.test.ts", "test/security/**/*.test.ts", "test/vault/**/*.test.ts", "test/usage/**/*.test.ts", "test/observability/**/*.test.ts", "test/metrics/**/*.test.ts", "test/audit/**/*.test.ts", "test/openapi/**/*.test.ts"],
+          include: ["test/gateway/**/*.test.ts", "test/router/**/*.test.ts", "test/channels/**/*.test.ts", "test/scheduler/**/*.test.ts", "test/security/**/*.test.ts", "test/vault/**/*.test.ts", "test/usage/**/*.test.ts", "test/observability/**/*.test.ts", "test/metrics/**/*.test.ts", "test/audit/**/*.test.ts", "test/console/worker/**/*.test.ts", "test/openapi/**/*.test.ts"],
           // test/security/node/ holds the Node-only static checks (project "security" below).
           exclude: ["test/security/node/**"],
           globalSetup: ["test/fakes/global-setup.ts"],
@@ -94,7 +94,7 @@ export default defineConfig({
       {
         test: {
           name: "e2e",
-          include: ["test/e2e/**/*.test.ts"],
+          include: ["test/e2e/**/*.test.ts", "test/console/**/*.e2e.test.ts"],
           environment: "node",
           testTimeout: 240_000,
           hookTimeout: 300_000,

@@ -5,8 +5,9 @@
 //      until it is ready;
 //   4. seeds the demo tenant, its provider (this gpu-backend, with that key as its credential),
 //      model and API key;
-//   5. starts `wrangler dev` on 127.0.0.1 with the offline flags, waits for /health;
-//   6. prints the base URL, the key and a curl line. Ctrl-C stops both processes.
+//   5. builds the operator console (console/, Vite) when its build is missing or older than its
+//      source, then starts `wrangler dev` on 127.0.0.1 with the offline flags, waits for /health;
+//   6. prints the base URL, the key, a curl line and the console URL. Ctrl-C stops both processes.
 // State lives in .wrangler/state and survives restarts.
 //
 // Environment (all optional):
@@ -19,7 +20,7 @@
 //   EDGECLAW_READY_TIMEOUT_MS       how long to wait for each process (900000)
 //   MODEL, SLOTS, THREADS, ...      passed to the gpu-backend (see its README)
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -38,6 +39,7 @@ const stateDir = resolve(cwd, env.EDGECLAW_STATE_DIR ?? join(root, ".wrangler", 
 const devVars = resolve(cwd, env.EDGECLAW_DEV_VARS ?? join(root, ".dev.vars"));
 const readyTimeoutMs = Number(env.EDGECLAW_READY_TIMEOUT_MS ?? 900_000);
 const wranglerBin = join(root, "node_modules", "wrangler", "bin", "wrangler.js");
+const viteBin = join(root, "node_modules", "vite", "bin", "vite.js");
 
 // wrangler stays offline and quiet; without CLOUDFLARE_CF_FETCH_ENABLED=false the first request
 // stalls while it tries to fetch cf.json.
@@ -150,6 +152,30 @@ async function servedModel(baseUrl: string, apiKey: string): Promise<string> {
   return id;
 }
 
+// The newest modification time of a file under `path` (a file or a folder).
+function newest(path: string): number {
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.mtimeMs;
+  return Math.max(st.mtimeMs, ...readdirSync(path).map((name) => newest(join(path, name))));
+}
+
+// The console's static build (workers/console/ serves it): rebuilt only when missing or older
+// than its source, so parallel starts of an up-to-date checkout never rewrite it under each other.
+async function buildConsole(): Promise<void> {
+  const built = join(root, "console", "dist", "console", "index.html");
+  const sources = ["src", "index.html", "vite.config.ts"].map((p) => join(root, "console", p));
+  if (existsSync(built) && statSync(built).mtimeMs >= Math.max(...sources.map(newest))) return;
+  log("building the console (vite build)");
+  await new Promise<void>((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [viteBin, "build", "--config", join(root, "console", "vite.config.ts")], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    child.on("error", reject);
+    child.on("exit", (code) => (code === 0 ? resolvePromise() : reject(new Error(`vite build failed (exit ${code}):\n${output}`))));
+  });
+}
+
 async function main(): Promise<void> {
   const generated = ensureDevVars(devVars);
   if (generated.length > 0) log(`wrote fresh ${generated.join(", ")} to ${devVars}`);
@@ -187,6 +213,7 @@ async function main(): Promise<void> {
   // The outbound-URL policy refuses http and loopback upstreams; the local gpu-backend is both, so
   // npm start opts in for exactly that host and port, unless .dev.vars already says what to allow.
   const outbound = readDevVars(devVars).OUTBOUND_ALLOW_HOSTS ? [] : ["--var", `OUTBOUND_ALLOW_HOSTS:127.0.0.1:${gpuPort}`];
+  await buildConsole();
   log(`starting wrangler dev on 127.0.0.1:${port}`);
   const dev = startChild(
     "wrangler dev",
@@ -205,7 +232,8 @@ async function main(): Promise<void> {
       `  API key:  ${apiKey}`,
       `  Model:    ${publicModel} (gpu-backend model ${upstreamModel})`,
       `  Try:      curl -s ${base}/v1/chat/completions -H 'Authorization: Bearer ${apiKey}' -H 'Content-Type: application/json' -d '${body}'`,
-      "  Admin:    npm run admin -- token --role owner   (then call /admin/... with it as a Bearer token)",
+      `  Console:  ${base}/console/   (sign in with the token that \`npm run -s admin -- token --role owner\` prints)`,
+      "  Admin:    npm run -s admin -- token --role owner   (then call /admin/... with it as a Bearer token)",
       `  Metrics:  curl -s ${base}/metrics -H "Authorization: Bearer $(grep METRICS_TOKEN ${devVars} | cut -d'"' -f2)"`,
       "Press Ctrl-C to stop.",
       "",

@@ -13,6 +13,7 @@ import { regionGate } from "./regions/gate.ts";
 import { tracing } from "./observability/middleware.ts";
 import { metrics } from "./metrics/index.ts";
 import { ADMIN_DOCUMENT_PATH, PUBLIC_DOCUMENT_PATH, serveAdminDocument, servePublicDocument } from "./openapi/index.ts";
+import { consoleRoutes } from "./console/index.ts";
 
 export const app = new Hono<AppEnv>();
 
@@ -35,5 +36,6 @@ app.route("/hooks", hooks);
 app.route("/webchat", webchatRoutes);
 // The operator's Prometheus scrape, built from the D1 usage rollups (bearer METRICS_TOKEN).
 app.route("/metrics", metrics);
+app.route("/console", consoleRoutes);
 app.notFound(handleNotFound);
 app.onError(handleError);

@@ -15,6 +15,10 @@ export const USAGE_QUEUE = "edgeclaw-usage";
 // each data point names its region, so one SQL query spans every region.
 export const USAGE_DATASET = "edgeclaw_usage";
 
+// The operator console's static build (console/, `npm run build:console`; docs/console.md): Vite
+// writes it to console/dist/console/, so its files are served under /console/ by Workers Static Assets.
+export const CONSOLE_ASSETS_DIR = "console/dist";
+
 // Durable Object classes in the order they were added: each binding and its migration tag.
 const durableObjects = [
   { name: "BREAKERS", class_name: "CircuitBreaker" },
@@ -79,6 +83,7 @@ export const baseConfig = {
     ],
   },
   analytics_engine_datasets: [{ binding: "USAGE_ANALYTICS", dataset: USAGE_DATASET }],
+  assets: { directory: CONSOLE_ASSETS_DIR, binding: "ASSETS", run_worker_first: true },
 };
 
 export type BaseConfig = typeof baseConfig;
@@ -176,6 +181,10 @@ export const baseComments: Record<string, string> = {
     "Workers Analytics Engine: one data point per usage event (workers/usage/analytics.ts), written\n" +
     "without waiting, for Cloudflare's dashboards and SQL API. Not bound to a jurisdiction: the points\n" +
     "carry tenant, key and agent ids, model and route names, never message content.",
+  assets:
+    "The operator console (console/, docs/console.md), built by `npm run build:console` into console/dist.\n" +
+    "run_worker_first: every request reaches the Worker, which serves /console/* from the ASSETS binding\n" +
+    "with its Content-Security-Policy (workers/console/); no file can shadow an API path.",
   migrations: "One migration per Durable Object class, in the order the classes were added (never edit or reorder a deployed one).",
   "ratelimits.CHANNEL_INGRESS":
     "Per-location first gate on each channel account's inbound messages (webhooks, hooks, WebChat\n" +

@@ -135,6 +135,8 @@ export function buildConfig(regions: Regions, opts: BuildOptions = {}): JsonObje
     ratelimits: base.ratelimits,
     queues: base.queues,
     analytics_engine_datasets: base.analytics_engine_datasets,
+    // Environments inherit assets (one console build serves every region's Worker).
+    assets: { ...base.assets, directory: at(base.assets.directory) },
     env,
   };
 }

@@ -249,11 +249,12 @@ export function listedBindings(output: string): string[] {
 }
 
 // What each place must list: a region, every binding and var of the default env plus the region
-// contract; the global entry, only the service bindings and its two vars.
+// contract; the global entry, only the service bindings and its two vars. Both inherit the
+// console's static assets binding (wrangler.jsonc "assets").
 export function expectedBindings(regions: Region[], place: string): string[] {
   const services = regions.map((r) => regionBinding(r.name));
   const region = regions.find((r) => r.name === place);
-  if (!region) return [...services, "GATEWAY_ROLE", "REGIONS"].sort();
+  if (!region) return [...services, "GATEWAY_ROLE", "REGIONS", baseConfig.assets.binding].sort();
   const base = [
     ...baseConfig.d1_databases.map((d) => d.binding),
     ...baseConfig.durable_objects.bindings.map((b) => b.name),
@@ -261,6 +262,7 @@ export function expectedBindings(regions: Region[], place: string): string[] {
     ...baseConfig.queues.producers.map((q) => q.binding),
     ...(regionAnalytics(region) ? baseConfig.analytics_engine_datasets.map((a) => a.binding) : []),
     ...Object.keys(baseConfig.vars),
+    baseConfig.assets.binding,
   ];
   return [...base, ...services, ...Object.keys(regionVars(region, regions))].sort();
 }

@@ -1,0 +1,53 @@
+// The console's only way to the Worker: same-origin fetches to /console/session and /admin (the
+// same admin API the CLI and curl use). The session cookie is httpOnly, so nothing here ever holds
+// a credential; every request carries the console header the Worker's CSRF check requires.
+
+export interface Session {
+  sub: string;
+  role: "owner" | "admin" | "viewer";
+  tenant: string | null;
+  region: string | null;
+  expires_at: string;
+}
+
+export class ApiFailure extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(path, {
+    method,
+    credentials: "same-origin",
+    headers: { "x-edgeclaw-console": "1", ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+  });
+  if (res.status === 204) return undefined as T;
+  const json = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
+  if (!res.ok) {
+    const err = json?.error;
+    if (res.status === 401) window.dispatchEvent(new Event("console:signed-out"));
+    throw new ApiFailure(res.status, err?.code ?? "error", err?.message ?? `HTTP ${res.status}`);
+  }
+  return json as T;
+}
+
+export const api = {
+  session: () => call<Session>("GET", "/console/session"),
+  signIn: (token: string) => call<Session>("POST", "/console/session", { token }),
+  signOut: () => call<void>("POST", "/console/session/end"),
+  get: <T>(path: string, query: Record<string, string | undefined> = {}) => {
+    const qs = new URLSearchParams(Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== "")).toString();
+    return call<T>("GET", `/admin${path}${qs ? `?${qs}` : ""}`);
+  },
+  post: <T>(path: string, body: unknown) => call<T>("POST", `/admin${path}`, body),
+};
+
+export function canWrite(session: Session): boolean {
+  return session.role !== "viewer";
+}

@@ -1,0 +1,217 @@
+// The operator console in a real browser, as an operator uses it: `node scripts/start.ts` (what
+// `npm start` runs) on free ports, Debian's headless Chromium driven by playwright-core, a token
+// from `npm run -s admin -- token`. Signs in as the owner, creates a tenant and a key, sends a chat
+// call and watches the overview's request count move; signs in as that tenant's viewer and sees
+// only that tenant with every write button disabled, and the API refusing a write. Every page is
+// checked with axe-core (no serious or critical violations) and by the browser's CSP enforcement
+// (no violation reported), and photographed under test-artifacts/console/.
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { root } from "../support/local-stack.ts";
+import { cleanUp, ownerToken, prepare, start, stop, type Running, type StartDirs } from "../support/npm-start.ts";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+// Flags for a headless Chromium on a CI machine without a GPU, sandbox or network (docs/console.md).
+const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"];
+const ARTIFACTS = join(root, "test-artifacts", "console");
+const AXE_SOURCE = readFileSync(join(root, "node_modules", "axe-core", "axe.min.js"), "utf8");
+
+let dirs: StartDirs;
+let running: Running | undefined;
+let browser: Browser;
+let origin: string;
+
+function mintToken(args: string[]): string {
+  const minted = spawnSync(process.execPath, [join(root, "scripts", "admin.ts"), "token", ...args], {
+    cwd: root,
+    env: { ...process.env, EDGECLAW_DEV_VARS: join(dirs.workDir, "dev.vars") },
+    encoding: "utf8",
+  });
+  if (minted.status !== 0) throw new Error(`admin token failed: ${minted.stderr}`);
+  return minted.stdout.trim();
+}
+
+// A fresh browser context per operator (its own cookie jar); every CSP violation and page error
+// is collected so a test can assert there was none.
+async function openConsole(): Promise<{ page: Page; problems: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on("console", (msg) => {
+    if (msg.type() === "error" && /Content Security Policy|Refused to/i.test(msg.text())) problems.push(msg.text());
+  });
+  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+  await page.goto(`${origin}/console/`);
+  return { page, problems };
+}
+
+async function signIn(page: Page, token: string): Promise<void> {
+  await page.getByLabel("Admin token").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("navigation", { name: "Console pages" }).waitFor();
+}
+
+async function goTo(page: Page, name: string): Promise<void> {
+  await page.getByRole("link", { name }).click();
+  await page.getByRole("heading", { level: 1, name }).waitFor();
+}
+
+// axe-core is evaluated through the DevTools protocol (not a <script> tag, which the page's CSP
+// would rightly refuse) and must find nothing serious or critical.
+async function checkAccessibility(page: Page, label: string): Promise<void> {
+  await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: unknown }[] }[] }> } }).axe;
+    const result = await axe.run(); // the whole document
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => JSON.stringify(n.target)).slice(0, 5) }));
+  });
+  const serious = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  expect(serious, `${label}: ${JSON.stringify(serious, null, 2)}`).toEqual([]);
+}
+
+async function shoot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+async function shownCount(page: Page): Promise<number> {
+  return Number(await page.getByTestId("total-requests").textContent());
+}
+
+beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  dirs = await prepare("edgeclaw-console-e2e-");
+  running = await start(dirs);
+  origin = `http://127.0.0.1:${dirs.ports.gateway}`;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  if (running) await stop(running);
+  cleanUp(dirs);
+});
+
+describe("the operator console in Chromium", () => {
+  const tenantId = `acme-${Date.now().toString(36)}`;
+
+  it("prints the console URL and how to get a token", () => {
+    expect(running!.output()).toContain(`Console:  ${origin}/console/`);
+    expect(running!.output()).toContain("npm run -s admin -- token --role owner");
+  });
+
+  it("owner: signs in, creates a tenant and a key, and sees a chat call on the overview", async () => {
+    const { page, problems } = await openConsole();
+    await page.getByRole("heading", { name: "Sign in to the EdgeClaw console" }).waitFor();
+    await checkAccessibility(page, "sign-in");
+    await shoot(page, "sign-in");
+
+    // A wrong token is refused on the page, without a session.
+    await page.getByLabel("Admin token").fill("not-a-token");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toContain("invalid");
+
+    await signIn(page, ownerToken(dirs));
+    expect(await page.getByTestId("who").textContent()).toBe("owner · all tenants");
+    // The session cookie is httpOnly: the page's own scripts cannot read it.
+    expect(await page.evaluate(() => (globalThis as unknown as { document: { cookie: string } }).document.cookie)).toBe("");
+    const cookies = await page.context().cookies();
+    expect(cookies.map((c) => ({ name: c.name, httpOnly: c.httpOnly, sameSite: c.sameSite }))).toEqual([
+      { name: "edgeclaw-console", httpOnly: true, sameSite: "Strict" },
+    ]);
+
+    // Overview: the demo tenant's traffic so far, then one more chat call shows up on refresh.
+    await page.getByTestId("total-requests").waitFor();
+    const before = await shownCount(page);
+    const chat = await fetch(`${running!.baseURL}/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${running!.apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "default", messages: [{ role: "user", content: "hello console" }], max_tokens: 4 }),
+    });
+    expect(chat.status).toBe(200);
+    await chat.json();
+    await expect.poll(() => shownCount(page), { timeout: 60_000, interval: 500 }).toBe(before + 1);
+    expect(await page.locator("[data-testid=chart-requests] canvas").count()).toBeGreaterThan(0);
+    await page.getByRole("cell", { name: "demo", exact: true }).first().waitFor();
+    await checkAccessibility(page, "overview");
+    await shoot(page, "overview");
+
+    // Tenants & keys: create a tenant, then a key for it; the key is shown once.
+    await goTo(page, "Tenants & keys");
+    await page.getByLabel("Name", { exact: true }).fill("Acme Corp");
+    await page.getByLabel("Id (optional)").fill(tenantId);
+    await page.getByRole("button", { name: "Create tenant" }).click();
+    await page.getByTestId("tenants").getByRole("cell", { name: tenantId, exact: true }).waitFor();
+    await page.getByLabel("Tenant", { exact: true }).selectOption(tenantId);
+    await page.getByLabel("Key name").fill("acme app");
+    await page.getByRole("button", { name: "Create key" }).click();
+    const key = (await page.getByTestId("new-key").textContent())!;
+    expect(key).toMatch(/^sk-/);
+    await page.getByTestId("keys").getByRole("cell", { name: "acme app", exact: true }).waitFor();
+    // The new key works against the API (its tenant has no model yet: an empty list, not a 401).
+    const models = await fetch(`${running!.baseURL}/models`, { headers: { authorization: `Bearer ${key}` } });
+    expect(models.status).toBe(200);
+    await checkAccessibility(page, "tenants");
+    await shoot(page, "tenants");
+
+    // Audit: the console's own writes are there, filterable by action.
+    await goTo(page, "Audit");
+    await page.getByTestId("audit").getByRole("cell", { name: "tenant.create", exact: true }).first().waitFor();
+    await page.getByLabel("Action (exact, or a prefix ending in .)").fill("api_key.");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await expect.poll(async () => new Set(await page.getByTestId("audit").locator("tbody td:nth-child(5)").allTextContents())).toEqual(new Set(["api_key.create"]));
+    await checkAccessibility(page, "audit");
+    await shoot(page, "audit");
+
+    expect(problems).toEqual([]);
+    // Sign-out ends the session: the API refuses the old cookie.
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("heading", { name: "Sign in to the EdgeClaw console" }).waitFor();
+    const status = await page.evaluate(async () => (await fetch("/admin/tenants")).status);
+    expect(status).toBe(401);
+    await page.context().close();
+  });
+
+  it("tenant viewer: sees only its tenant, every write button disabled, and the API refuses a write", async () => {
+    const { page, problems } = await openConsole();
+    await signIn(page, mintToken(["--role", "viewer", "--tenant", tenantId]));
+    expect(await page.getByTestId("who").textContent()).toBe(`viewer · tenant ${tenantId}`);
+
+    await goTo(page, "Tenants & keys");
+    await page.getByTestId("keys").getByRole("cell", { name: "acme app", exact: true }).waitFor();
+    const tenantIds = await page.getByTestId("tenants").locator("tbody td:first-child").allTextContents();
+    expect(tenantIds).toEqual([tenantId]);
+    const keyTenants = await page.getByTestId("keys").locator("tbody td:first-child").allTextContents();
+    expect(new Set(keyTenants)).toEqual(new Set([tenantId]));
+    for (const name of ["Create tenant", "Create key"]) expect(await page.getByRole("button", { name }).isDisabled()).toBe(true);
+    const revokes = page.getByRole("button", { name: /^Revoke/ });
+    expect(await revokes.count()).toBeGreaterThan(0);
+    for (const button of await revokes.all()) expect(await button.isDisabled()).toBe(true);
+    await checkAccessibility(page, "tenants (viewer)");
+    await shoot(page, "tenants-viewer");
+
+    // The page's own session, used the way the console uses it: the API says no.
+    const refused = await page.evaluate(async () => {
+      const res = await fetch("/admin/api-keys", {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-edgeclaw-console": "1" },
+        body: JSON.stringify({ name: "sneaky" }),
+      });
+      return { status: res.status, body: (await res.json()) as { error: { code: string } } };
+    });
+    expect(refused).toEqual({ status: 403, body: { error: { code: "read_only", message: expect.any(String) } } });
+
+    await goTo(page, "Overview");
+    await page.getByText("No traffic in this span.").waitFor();
+    await checkAccessibility(page, "overview (viewer)");
+    await goTo(page, "Audit");
+    await page.getByTestId("audit").getByRole("cell", { name: "console.sign_in", exact: true }).first().waitFor();
+    const auditTenants = await page.getByTestId("audit").locator("tbody td:nth-child(2)").allTextContents();
+    expect(auditTenants.length).toBeGreaterThan(0);
+    expect(new Set(auditTenants)).toEqual(new Set([tenantId]));
+    expect(problems).toEqual([]);
+    await page.context().close();
+  });
+});
