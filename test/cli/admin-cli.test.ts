@@ -161,3 +161,14 @@ describe("coverage of the admin API", () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe("docs/admin-cli.md", () => {
+  it("has every resource and verb in its reference", () => {
+    const doc = readFileSync(join(root, "docs/admin-cli.md"), "utf8");
+    for (const r of resources) {
+      const section = doc.split(`\n### ${r.name}`)[1]?.split("\n### ")[0];
+      expect(section, r.name).toBeDefined();
+      for (const v of r.verbs) expect(section, `${r.name} ${v.name}`).toContain(`| \`${v.name}\` |`);
+    }
+  });
+});
