@@ -5,6 +5,7 @@
 // by the live route, not 2xx or 500. Only the documents served over HTTP are read here, so a
 // description that drifts from its route's parseOr400 schema fails.
 import { Validator } from "@cfworker/json-schema";
+import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { allRoutes } from "../../workers/openapi/index.ts";
 import type { RouteDoc } from "../../workers/openapi/registry.ts";
@@ -26,6 +27,8 @@ beforeAll(async () => {
   agentId = agent.body.id;
   const models = expectStatus(await admin(owner, "GET", `/models?tenant_id=${t.tenantId}`), 200);
   modelId = models.body.data[0].id;
+  // The router config example routes to a provider named "openai".
+  expectStatus(await admin(owner, "POST", "/providers", { tenant_id: t.tenantId, name: "openai", kind: "openai-compatible", base_url: `${env.FAKE_UPSTREAM_URL}/v1`, credential_ref: "PROVIDER_FAKE_KEY" }), 201);
   embeddingModel = "doc-embedding";
   expectStatus(await admin(owner, "POST", "/models", { tenant_id: t.tenantId, public_name: embeddingModel, provider_id: t.providerId, upstream_model: "fake-echo", kind: "embedding" }), 201);
   docs.public = (await call("GET", "/openapi.json")).body;

@@ -17,6 +17,24 @@ const id = (what: string) => ({ id: { description: `The ${what}'s id.` } });
 const list = (what: string) => ({ 200: { description: `{data: [${what}]}, newest first, within the token's tenant scope.` } });
 const admin = { auth: "admin" } as const;
 
+// A route "chat": the big model, falling back to the small one on rate limits, 5xx and timeouts.
+const routerConfigExample = {
+  routes: {
+    chat: {
+      tree: {
+        type: "fallback",
+        on: ["rate_limited", "server_error", "timeout"],
+        children: [
+          { type: "target", id: "big", provider: "openai", model: "gpt-4.1" },
+          { type: "target", id: "small", provider: "openai", model: "gpt-4.1-mini" },
+        ],
+      },
+      retry: { attempts: 2 },
+    },
+  },
+  limits: { tenant: { requests_per_min: 6000 } },
+};
+
 export const adminConfigRoutes: RouteDoc[] = [
   // Tenants
   { ...admin, method: "post", path: "/admin/tenants", operationId: "createTenant", tag: "Tenants", roles: OWNER, summary: "Create a tenant", body: createTenantBody, bodyExample: { id: "acme", name: "Acme Inc." }, ok: { 201: { description: "The tenant." } } },
@@ -40,7 +58,7 @@ export const adminConfigRoutes: RouteDoc[] = [
   { ...admin, method: "post", path: "/admin/models/:id/revoke", operationId: "revokeModel", tag: "Providers and models", roles: WRITERS, summary: "Revoke a model", params: id("model"), ok: { 200: { description: "The model, with revoked_at set." } } },
 
   // Router config
-  { ...admin, method: "put", path: "/admin/router-config", operationId: "putRouterConfig", tag: "Router config", roles: WRITERS, summary: "Save a new router config version", description: "Routes (trees of targets, conditions and weights), retries, breakers, cache, rate limits and budgets; each save is a new version that can be rolled back.", body: putRouterConfigBody, bodyExample: { tenant_id: "acme", config: { routes: {} }, comment: "start empty" }, ok: { 200: { description: "The saved version." }, 201: { description: "The saved version." } } },
+  { ...admin, method: "put", path: "/admin/router-config", operationId: "putRouterConfig", tag: "Router config", roles: WRITERS, summary: "Save a new router config version", description: "Routes (trees of targets, conditions and weights), retries, breakers, cache, rate limits and budgets; each save is a new version that can be rolled back.", body: putRouterConfigBody, bodyExample: { tenant_id: "acme", config: routerConfigExample, comment: "fall back to the small model" }, ok: { 200: { description: "The saved version." }, 201: { description: "The saved version." } } },
   { ...admin, method: "post", path: "/admin/router-config/rollback", operationId: "rollbackRouterConfig", tag: "Router config", roles: WRITERS, summary: "Make an earlier version current again (as a new version)", body: rollbackBody, bodyExample: { tenant_id: "acme", version: 1 }, ok: { 200: { description: "The new version." }, 201: { description: "The new version." } } },
   { ...admin, method: "get", path: "/admin/router-config", operationId: "getRouterConfig", tag: "Router config", roles: ANY_ROLE, summary: "The current router config", query: tenantQuery, queryExample: { tenant_id: "acme" }, ok: { 200: { description: "{tenant_id, version, config, created_at}; version 0 when none was saved." } } },
   { ...admin, method: "get", path: "/admin/router-config/versions", operationId: "listRouterConfigVersions", tag: "Router config", roles: ANY_ROLE, summary: "List router config versions", query: tenantQuery, queryExample: { tenant_id: "acme", limit: 20 }, ok: { 200: { description: "{data: [version]} without the configs." } } },
@@ -60,7 +78,7 @@ export const adminConfigRoutes: RouteDoc[] = [
   { ...admin, method: "post", path: "/admin/tokens/revoke", operationId: "revokeToken", tag: "Admin tokens", roles: ANY_ROLE, summary: "Revoke an admin token", description: "By id and expiry (owner only), or by presenting the token itself (any role may revoke a token it holds).", body: revokeTokenBody, bodyExample: { jti: "tok_0123456789abcdef", exp: 1_900_000_000 }, ok: { 200: { description: "{jti, revoked: true}." } } },
 
   // Usage and audit
-  { ...admin, method: "get", path: "/admin/usage", operationId: "getUsage", tag: "Usage and audit", roles: ANY_ROLE, summary: "Usage report from the metering rollups", description: "Requests, errors, tokens, spend and latency per time bucket, grouped and filtered as asked; paged with cursor.", query: usageQuery, queryExample: { granularity: "hour", group_by: "model", limit: 100 }, ok: { 200: { description: "{granularity, from, to, data: [bucket], next_cursor}." } } },
+  { ...admin, method: "get", path: "/admin/usage", operationId: "getUsage", tag: "Usage and audit", roles: ANY_ROLE, summary: "Usage report from the metering rollups", description: "Requests, errors, tokens, spend and latency per time bucket, grouped and filtered as asked; paged with cursor.", query: usageQuery, queryExample: { granularity: "hour", group_by: "model", limit: 100 }, ok: { 200: { description: "{granularity, from, to, data: [bucket], next_cursor}; with format=csv, the same rows as text/csv." } } },
   { ...admin, method: "get", path: "/admin/usage/retention", operationId: "getUsageRetention", tag: "Usage and audit", roles: ANY_ROLE, summary: "How long a tenant's usage events are kept", query: tenantOnly, queryExample: { tenant_id: "acme" }, ok: { 200: { description: "{tenant_id, days, source}." } } },
   { ...admin, method: "put", path: "/admin/usage/retention", operationId: "putUsageRetention", tag: "Usage and audit", roles: WRITERS, summary: "Set how long a tenant's usage events are kept", body: usageRetentionBody, bodyExample: { tenant_id: "acme", days: 30 }, ok: { 200: { description: "{tenant_id, days, source}." } } },
   { ...admin, method: "get", path: "/admin/audit", operationId: "listAudit", tag: "Usage and audit", roles: ANY_ROLE, summary: "Audit log, newest first", description: "Admin and data-plane events, filtered by action (or prefix ending in '.' or '.*'), actor, subject, kind and time; paged with before_id.", query: auditQuery, queryExample: { tenant_id: "acme", action: "tenant.", limit: 50 }, ok: { 200: { description: "{data: [event], next_before_id}." } } },
