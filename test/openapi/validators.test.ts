@@ -233,4 +233,22 @@ describe("the documents agree with the validators", () => {
     }
     expect(mutated).toBeGreaterThan(0);
   });
+
+  // A path parameter with a described pattern: a value outside it names nothing, so the route
+  // answers 400 (a secret's name is validated) or 404 (an id that cannot exist), never 2xx/5xx.
+  it.each(allRoutes.filter((r) => r.auth === "admin" && Object.values(r.params ?? {}).some((p) => p.schema)).map((r) => [r.operationId, r] as const))("%s: path parameters", async (_, route) => {
+    const doc = docOf(route);
+    const path = openApiPathOf(route, doc);
+    const op = operationOf(route, doc);
+    const values = paramValues(route);
+    for (const p of (op.parameters as Json[]).filter((x) => x.in === "path" && x.schema.pattern)) {
+      const validator = validatorFor(p.schema, doc);
+      if (values[p.name] !== undefined) expect(validator.validate(values[p.name]).errors).toEqual([]);
+      const bad = "not valid!";
+      expect(validator.validate(bad).valid).toBe(false);
+      const url = path.replace(/\{([A-Za-z_]+)\}/g, (_, name: string) => encodeURIComponent(name === p.name ? bad : (values[name] ?? "doc-none")));
+      const res = await call(route.method.toUpperCase(), url, { bearer: owner, body: route.body ? withFixtures(route.bodyExample as Json, route) : undefined });
+      expect([400, 404], `${p.name}=${bad}: ${res.status} ${JSON.stringify(res.body)}`).toContain(res.status);
+    }
+  });
 });
