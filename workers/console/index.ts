@@ -111,7 +111,6 @@ consoleRoutes.post("/session/end", async (c) => {
 
 consoleRoutes.get("/", async (c) => serveAsset(c));
 consoleRoutes.get("/*", async (c) => serveAsset(c));
-consoleRoutes.on("HEAD", ["/", "/*"], async (c) => serveAsset(c));
 
 // The console's files from Workers Static Assets, with the security headers added. The page and
 // its files hold no secret: who is signed in comes from GET /console/session.

@@ -241,6 +241,11 @@ describe("the console's files", () => {
     expect(js.headers.get("content-type")).toContain("javascript");
     expect(js.headers.get("content-security-policy")).toBe(csp);
     await js.arrayBuffer();
+
+    // HEAD is answered by the same route, headers included.
+    const head = await SELF.fetch(`${BASE}/console/`, { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-security-policy")).toBe(csp);
   });
 
   it("does not let a static file answer for an API path", async () => {
