@@ -1,5 +1,5 @@
 // The console shell: sign-in, then a navigation bar and one page at a time, chosen by the URL hash
-// (#/overview, #/tenants, #/audit), so any page can be bookmarked and the Worker serves one file.
+// (#/overview, #/tenants, #/jobs, #/audit), so any page can be bookmarked and the Worker serves one file.
 // Role-aware: the session says owner, admin or viewer (and the tenant); pages disable what the
 // role may not do, and the admin API refuses it anyway.
 import { render } from "preact";
@@ -8,6 +8,7 @@ import "uplot/dist/uPlot.min.css";
 import "./style.css";
 import { api, type Session } from "./api.ts";
 import { Audit } from "./pages/audit.tsx";
+import { Jobs } from "./pages/jobs.tsx";
 import { Overview } from "./pages/overview.tsx";
 import { SignIn } from "./pages/sign-in.tsx";
 import { Tenants } from "./pages/tenants.tsx";
@@ -15,6 +16,7 @@ import { Tenants } from "./pages/tenants.tsx";
 const PAGES = [
   { path: "overview", title: "Overview", Page: Overview },
   { path: "tenants", title: "Tenants & keys", Page: Tenants },
+  { path: "jobs", title: "Jobs", Page: Jobs },
   { path: "audit", title: "Audit", Page: Audit },
 ] as const;
 

@@ -1,7 +1,7 @@
 // The operator console in a real browser, as an operator uses it: `node scripts/start.ts` (what
 // `npm start` runs) on free ports, Debian's headless Chromium driven by playwright-core, a token
 // from `npm run -s admin -- token`. Signs in as the owner, creates a tenant and a key, sends a chat
-// call and watches the overview's request count move; signs in as that tenant's viewer and sees
+// call and watches the overview's request count move, creates, triggers and pauses a cron job; signs in as that tenant's viewer and sees
 // only that tenant with every write button disabled, and the API refusing a write. Every page is
 // checked with axe-core (no serious or critical violations) and by the browser's CSP enforcement
 // (no violation reported), and photographed under test-artifacts/console/.
@@ -156,6 +156,41 @@ describe("the operator console in Chromium", () => {
     await checkAccessibility(page, "tenants");
     await shoot(page, "tenants");
 
+    // Jobs: the cron preview (words and the next 5 fire times in the job's zone), then create,
+    // trigger (a manual run appears in its history) and pause.
+    await goTo(page, "Jobs");
+    await page.getByLabel("Cron expression (5 fields, or 6 with seconds)").fill("not a cron");
+    await page.getByTestId("cron-preview").getByText("Invalid:").waitFor();
+    expect(await page.getByRole("button", { name: "Create job" }).isDisabled()).toBe(true);
+    await page.getByLabel("Cron expression (5 fields, or 6 with seconds)").fill("30 9 * * 1-5");
+    await page.getByLabel("Time zone (IANA)").fill("Europe/Berlin");
+    const preview = page.getByTestId("cron-preview");
+    await expect.poll(() => preview.locator("li").count()).toBe(5);
+    expect(await preview.textContent()).toContain("Monday to Friday");
+    for (const time of await preview.locator("li").allTextContents()) expect(time).toMatch(/^(Mon|Tue|Wed|Thu|Fri), .* 09:30:00 CES?T$/);
+    await page.getByLabel("Tenant", { exact: true }).selectOption(tenantId);
+    await page.getByLabel("Job name").fill("morning report");
+    await page.getByRole("button", { name: "Create job" }).click();
+    const jobRow = page.getByTestId("jobs").getByRole("row").filter({ hasText: "morning report" });
+    await jobRow.waitFor();
+    expect(await jobRow.textContent()).toContain("active");
+    expect(await jobRow.locator("td").nth(5).textContent()).toMatch(/^\d{4}-\d\d-\d\dT0[78]:30:00\.000Z$/); // 09:30 Berlin
+    await jobRow.getByRole("button", { name: /^Trigger/ }).click();
+    await expect
+      .poll(
+        async () => {
+          await page.getByRole("button", { name: "Refresh runs" }).click();
+          return page.getByTestId("runs").locator("tbody tr").filter({ hasText: "yes" }).filter({ hasText: "ok" }).count();
+        },
+        { timeout: 30_000, interval: 500 },
+      )
+      .toBe(1);
+    await jobRow.getByRole("button", { name: /^Pause/ }).click();
+    await expect.poll(() => jobRow.locator("td").nth(4).textContent()).toBe("paused");
+    expect(await jobRow.getByRole("button", { name: /^Resume/ }).isEnabled()).toBe(true);
+    await checkAccessibility(page, "jobs");
+    await shoot(page, "jobs");
+
     // Audit: the console's own writes are there, filterable by action.
     await goTo(page, "Audit");
     await page.getByTestId("audit").getByRole("cell", { name: "tenant.create", exact: true }).first().waitFor();
@@ -202,6 +237,15 @@ describe("the operator console in Chromium", () => {
       return { status: res.status, body: (await res.json()) as { error: { code: string } } };
     });
     expect(refused).toEqual({ status: 403, body: { error: { code: "read_only", message: expect.any(String) } } });
+
+    await goTo(page, "Jobs");
+    const jobRow = page.getByTestId("jobs").getByRole("row").filter({ hasText: "morning report" });
+    await jobRow.waitFor();
+    for (const button of await jobRow.getByRole("button", { name: /^(Trigger|Resume|Pause)/ }).all()) expect(await button.isDisabled()).toBe(true);
+    expect(await page.getByRole("button", { name: "Create job" }).isDisabled()).toBe(true);
+    expect(new Set(await page.getByTestId("jobs").locator("tbody td:nth-child(2)").allTextContents())).toEqual(new Set([tenantId]));
+    await checkAccessibility(page, "jobs (viewer)");
+    await shoot(page, "jobs-viewer");
 
     await goTo(page, "Overview");
     await page.getByText("No traffic in this span.").waitFor();
