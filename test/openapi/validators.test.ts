@@ -9,7 +9,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { allRoutes } from "../../workers/openapi/index.ts";
 import type { RouteDoc } from "../../workers/openapi/registry.ts";
-import { admin, call, expectStatus, makeTenant, ownerToken, type TestTenant } from "../gateway/helpers.ts";
+import { admin, call, expectStatus, makeTenant, ownerToken, token, type TestTenant } from "../gateway/helpers.ts";
 
 type Json = Record<string, any>;
 
@@ -18,6 +18,7 @@ let owner: string;
 let agentId: string;
 let modelId: string;
 let embeddingModel: string;
+let vaultProviderId: string;
 const docs: { public: Json; admin: Json } = { public: {}, admin: {} };
 
 beforeAll(async () => {
@@ -29,6 +30,11 @@ beforeAll(async () => {
   modelId = models.body.data[0].id;
   // The router config example routes to a provider named "openai".
   expectStatus(await admin(owner, "POST", "/providers", { tenant_id: t.tenantId, name: "openai", kind: "openai-compatible", base_url: `${env.FAKE_UPSTREAM_URL}/v1`, credential_ref: "PROVIDER_FAKE_KEY" }), 201);
+  // A provider whose credential is a vault secret: a tenant admin may change its replicas (one
+  // with a PROVIDER_* Worker secret is the owner's alone).
+  expectStatus(await admin(owner, "PUT", "/secrets/doc-provider-key", { tenant_id: t.tenantId, value: "sk-doc" }), 201);
+  const vaultProvider = expectStatus(await admin(owner, "POST", "/providers", { tenant_id: t.tenantId, name: "doc-vault", kind: "openai-compatible", base_url: `${env.FAKE_UPSTREAM_URL}/v1`, credential_ref: "vault:doc-provider-key" }), 201);
+  vaultProviderId = vaultProvider.body.id;
   embeddingModel = "doc-embedding";
   expectStatus(await admin(owner, "POST", "/models", { tenant_id: t.tenantId, public_name: embeddingModel, provider_id: t.providerId, upstream_model: "fake-echo", kind: "embedding" }), 201);
   docs.public = (await call("GET", "/openapi.json")).body;
@@ -42,7 +48,7 @@ function paramValues(route: RouteDoc): Record<string, string> {
   const known: Record<string, Record<string, string>> = {
     updateAgent: { id: agentId },
     updateModel: { id: modelId },
-    updateProvider: { id: t.providerId },
+    updateProvider: { id: vaultProviderId },
     putSecret: { name: "doc-secret" },
     getSecret: { name: "doc-secret" },
     deleteSecret: { name: "doc-secret" },
@@ -249,6 +255,27 @@ describe("the documents agree with the validators", () => {
       const url = path.replace(/\{([A-Za-z_]+)\}/g, (_, name: string) => encodeURIComponent(name === p.name ? bad : (values[name] ?? "doc-none")));
       const res = await call(route.method.toUpperCase(), url, { bearer: owner, body: route.body ? withFixtures(route.bodyExample as Json, route) : undefined });
       expect([400, 404], `${p.name}=${bad}: ${res.status} ${JSON.stringify(res.body)}`).toContain(res.status);
+    }
+  });
+
+  // The roles a description names are the ones the route lets through: a role it leaves out is
+  // answered 403, a role it names is not (both with the test tenant's own scoped token, on the
+  // described example). Routes whose path names an object are left out unless the test has one.
+  // POST /admin/tokens/revoke is left out: by jti (the example) it is owner-only, by the token
+  // itself any role may call it (its description says so).
+  const roleRoutes = allRoutes.filter((r) => r.auth === "admin" && r.roles && (r.body || r.query) && r.operationId !== "revokeToken" && Object.keys(r.params ?? {}).every((name) => ["updateAgent", "updateModel", "updateProvider"].includes(r.operationId) || name === "name"));
+  it.each(roleRoutes.map((r) => [r.operationId, r] as const))("%s: roles", async (_, route) => {
+    const doc = docOf(route);
+    const roles = operationOf(route, doc)["x-edgeclaw-roles"] as string[];
+    expect(roles).toEqual(route.roles);
+    const scoped = { admin: await token({ sub: "doc-admin", role: "admin", tenant: t.tenantId }), viewer: await token({ sub: "doc-viewer", role: "viewer", tenant: t.tenantId }) };
+    const query: Record<string, string> = {};
+    for (const [name, value] of Object.entries(withFixtures(route.queryExample ?? {}))) query[name] = String(value);
+    const qs = route.query ? `?${new URLSearchParams(query)}` : "";
+    for (const role of ["admin", "viewer"] as const) {
+      const res = await call(route.method.toUpperCase(), `${livePath(route, doc)}${qs}`, { bearer: scoped[role], body: route.body ? withFixtures(route.bodyExample as Json, route) : undefined });
+      if (roles.includes(role)) expect(res.status, `${role}: ${JSON.stringify(res.body)}`).not.toBe(403);
+      else expect(res.status, `${role}: ${JSON.stringify(res.body)}`).toBe(403);
     }
   });
 });
