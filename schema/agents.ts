@@ -88,6 +88,9 @@ export const channelAccounts = sqliteTable(
     publicKey: text("public_key"),
     // 1: replies stream, a first message edited in place as the text grows (docs/channels.md).
     streamReplies: integer("stream_replies").notNull().default(0),
+    // A send cut before its answer was stored (a crash mid-send, a lost answer): "resend" it
+    // (at least once, the default) or "drop" it as a dead letter (at most once). docs/channels.md.
+    inDoubt: text("in_doubt").notNull().default("resend"),
     // JSON of the account's own ingress limits (schema/channels.ts channelLimits); null: the
     // defaults in workers/channels/limits.ts.
     limits: text("limits"),

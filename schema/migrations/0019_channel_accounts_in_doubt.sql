@@ -1,0 +1,1 @@
+ALTER TABLE `channel_accounts` ADD `in_doubt` text DEFAULT 'resend' NOT NULL;
