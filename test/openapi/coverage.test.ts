@@ -1,5 +1,6 @@
 // Every route of the real Hono app has a description, every description names a route that
 // exists, and both documents are OpenAPI 3.1 in shape, served without credentials.
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { app } from "../../workers/app.ts";
 import { allRoutes } from "../../workers/openapi/index.ts";
@@ -116,5 +117,21 @@ describe("the admin document", () => {
     expect(revoke["x-edgeclaw-roles"]).toEqual(["owner"]);
     expect(revoke.security).toEqual([{ adminToken: [] }]);
     expect(doc.paths["/admin/audit"].get.parameters.map((p: Json) => p.name)).toContain("before_id");
+  });
+});
+
+describe("a global entry Worker", () => {
+  it("serves both documents itself (no storage, no region needed)", async () => {
+    // The entry's env has no D1 and no Durable Objects (wrangler.jsonc env.global); a region
+    // binding that is called fails the test.
+    const unreachable = { fetch: async () => new Response("forwarded", { status: 599 }) };
+    const bindings = { GATEWAY_ROLE: "entry", REGIONS: "eu,us", REGION_EU: unreachable, REGION_US: unreachable };
+    for (const path of ["/openapi.json", "/admin/openapi.json"]) {
+      const ctx = createExecutionContext();
+      const res = await app.fetch(new Request(`http://gateway.test${path}`), bindings as never, ctx);
+      await waitOnExecutionContext(ctx);
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as Json).openapi).toMatch(/^3\.1\./);
+    }
   });
 });
