@@ -200,6 +200,23 @@ describe("the operator console in Chromium", () => {
     await checkAccessibility(page, "audit");
     await shoot(page, "audit");
 
+    // API reference: the admin document, rendered; a GET sent with the console session.
+    await goTo(page, "API reference");
+    await page.getByTestId("ref-title").waitFor();
+    expect(await page.getByTestId("ref-title").textContent()).toContain("OpenAPI 3.1");
+    const listTenants = page.locator("details.op").filter({ has: page.locator("summary", { hasText: /^GET \/admin\/tenants / }) });
+    await listTenants.locator("summary").click();
+    await listTenants.getByRole("button", { name: "Send GET" }).click();
+    const answer = listTenants.locator("pre[data-testid^=answer-]");
+    await answer.waitFor();
+    expect(await answer.textContent()).toMatch(/^200 /);
+    expect(await answer.textContent()).toContain(`"id": "${tenantId}"`);
+    await checkAccessibility(page, "API reference");
+    await shoot(page, "api-reference");
+    await page.getByLabel("Document").selectOption("/openapi.json");
+    await page.getByText("/v1/chat/completions", { exact: true }).first().waitFor();
+    expect(await page.getByRole("button", { name: "Send GET" }).count()).toBe(0); // reads only on the admin document
+
     expect(problems).toEqual([]);
     // Sign-out ends the session: the API refuses the old cookie.
     await page.getByRole("button", { name: "Sign out" }).click();
