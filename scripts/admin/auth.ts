@@ -4,7 +4,6 @@
 // (.dev.vars, or EDGECLAW_DEV_VARS), so `npm run admin -- tenants list` works right after
 // `npm start`. The minted token is never printed.
 import { resolve } from "node:path";
-import { MIN_SECRET_LENGTH, mintAdminToken } from "../../workers/auth/admin-token.ts";
 import { readDevVars } from "../dev-vars.ts";
 import type { Io } from "./io.ts";
 import { UsageError } from "./spec.ts";
@@ -12,6 +11,9 @@ import { UsageError } from "./spec.ts";
 export const DEFAULT_URL = "http://127.0.0.1:8787";
 // Long enough for one command (a slow report), short enough to be worthless if it leaked.
 export const AUTO_TOKEN_TTL_S = 300;
+// workers/auth/admin-token.ts's minimum, here so that reading it does not load the signing code
+// (jose, zod: most of a command's start-up time) for commands that never sign.
+export const MIN_SECRET_LENGTH = 32;
 
 export function baseUrl(io: Io, flag: string | undefined): string {
   return flag ?? io.env.EDGECLAW_URL ?? DEFAULT_URL;
@@ -37,5 +39,6 @@ export async function adminToken(io: Io, flag: string | undefined): Promise<stri
       "npm run -s admin -- token --role owner   (mints one)",
     );
   }
+  const { mintAdminToken } = await import("../../workers/auth/admin-token.ts");
   return (await mintAdminToken(secret, { sub: io.env.USER ?? "admin-cli", role: "owner" }, AUTO_TOKEN_TTL_S)).token;
 }

@@ -15,12 +15,13 @@ import { fieldOf, UsageError, type Flag, type Output, type Resource, type RunCon
 export const globalOptions = {
   url: { type: "string" },
   token: { type: "string" },
+  "target-region": { type: "string" },
   json: { type: "boolean" },
   "dry-run": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
-const GLOBAL_VALUE_OPTIONS = new Set(["--url", "--token"]);
+const GLOBAL_VALUE_OPTIONS = new Set(["--url", "--token", "--target-region"]);
 const PAGE_HINTS: Record<string, string> = { next_before_id: "--before-id", next_after: "--after", next_cursor: "--cursor" };
 
 export function findResource(name: string): Resource | undefined {
@@ -43,7 +44,7 @@ export function locate(argv: string[]): Located {
       continue;
     }
     if (a.startsWith("-")) {
-      if (found.resource !== undefined && !a.startsWith("--url=") && !a.startsWith("--token=") && !["--json", "--dry-run", "--help", "-h"].includes(a)) return found;
+      if (found.resource !== undefined && ![...GLOBAL_VALUE_OPTIONS].some((o) => a.startsWith(`${o}=`)) && !["--json", "--dry-run", "--help", "-h"].includes(a)) return found;
       continue;
     }
     if (found.resource === undefined) found.resource = a;
@@ -218,7 +219,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     if (values["dry-run"] && verb.run) throw new UsageError(`--dry-run shows plain requests; ${inv.resource.name} ${verb.name} is more than one`, "leave out --dry-run");
     if (values["dry-run"]) {
       const req = await buildRequest(inv, io);
-      io.out(`${req.method} ${requestUrl(base, req.path, req.query)}`);
+      const region = (values["target-region"] as string | undefined) ?? io.env.EDGECLAW_REGION;
+      io.out(`${req.method} ${requestUrl(base, req.path, req.query)}${region ? ` (X-EdgeClaw-Region: ${region})` : ""}`);
       if (req.body !== undefined) io.out(JSON.stringify(req.body, null, 2));
       return 0;
     }
@@ -230,7 +232,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       json,
       api: async (method, path, options = {}) => {
         token ??= await adminToken(io, values.token as string | undefined);
-        return send(base, token, method, path, options.query, options.body);
+        return send(base, token, method, path, options.query, options.body, (values["target-region"] as string | undefined) ?? io.env.EDGECLAW_REGION);
       },
       print: (res, output) => printResponse(io, json, res, output ?? verb.output),
     };

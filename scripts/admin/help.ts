@@ -10,8 +10,11 @@ const GLOBAL = `Options for every command:
   --token JWT      an admin token (default: EDGECLAW_ADMIN_TOKEN; when neither is set and the local
                    .dev.vars (or EDGECLAW_DEV_VARS) holds ADMIN_JWT_SECRET, as after \`npm start\`,
                    a ${AUTO_TOKEN_TTL_S / 60}-minute owner token is minted in memory for the command and never shown)
+  --target-region NAME
+                   send X-EdgeClaw-Region: NAME (default EDGECLAW_REGION): at a multi-region deployment's
+                   global entry, the region a token without one is for
   --json           print the API's JSON answer exactly as sent (for scripts)
-  --dry-run        print the request (method, URL, body) instead of sending it
+  --dry-run        print the request (method, URL, body) instead of sending it (single-request verbs)
   -h, --help       this help; also after a resource or a verb
 
 Exit codes: 0 done; 1 the API refused (its status and message on stderr) or was unreachable;
@@ -83,6 +86,6 @@ export function verbHelp(resource: Resource, verb: Verb): string {
   }
   if (verb.notes?.length) out.push("", ...verb.notes);
   if (verb.examples?.length) out.push("", "Examples:", ...verb.examples.map((e) => (e.startsWith("-s ") ? `  npm run -s admin -- ${e.slice(3)}` : `  ${CMD} ${e}`)));
-  out.push("", "Global options (--url, --token, --json, --dry-run): npm run admin -- --help");
+  out.push("", "Global options (--url, --token, --target-region, --json, --dry-run): npm run admin -- --help");
   return out.join("\n");
 }

@@ -43,13 +43,19 @@ export function fillPath(path: string, params: Record<string, string>): string {
     .join("/");
 }
 
-export async function send(base: string, token: string, method: Method, path: string, query: Query = {}, body?: unknown): Promise<ApiResponse> {
+// region: sent as X-EdgeClaw-Region, which the global entry of a multi-region deployment needs for
+// a token not bound to a region (docs/deploy.md).
+export async function send(base: string, token: string, method: Method, path: string, query: Query = {}, body?: unknown, region?: string): Promise<ApiResponse> {
   const url = requestUrl(base, path, query);
   let res: Response;
   try {
     res = await fetch(url, {
       method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+        ...(region ? { "x-edgeclaw-region": region } : {}),
+      },
       body: body !== undefined ? JSON.stringify(body) : undefined,
       signal: AbortSignal.timeout(TIMEOUT_MS),
     });

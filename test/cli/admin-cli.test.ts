@@ -4,7 +4,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { MIN_SECRET_LENGTH } from "../../scripts/admin/auth.ts";
 import { main } from "../../scripts/admin/cli.ts";
+import { MIN_SECRET_LENGTH as WORKER_MIN_SECRET_LENGTH } from "../../workers/auth/admin-token.ts";
 import type { Io } from "../../scripts/admin/io.ts";
 import { resources } from "../../scripts/admin/resources/index.ts";
 
@@ -80,6 +82,7 @@ describe("requests (--dry-run)", () => {
     expect(await dry(["pairings", "approve", "ABCD1234", "--tenant", "t"])).toEqual({ line: `POST ${base}/pairings/approve`, body: { tenant_id: "t", code: "ABCD1234" } });
     expect(await dry(["secrets", "delete", "openai", "--tenant", "t"])).toEqual({ line: `DELETE ${base}/secrets/openai?tenant_id=t`, body: undefined });
     expect(await dry(["tenants", "revoke", "t"])).toEqual({ line: `POST ${base}/tenants/t/revoke`, body: undefined });
+    expect((await dry(["--target-region", "eu", "tenants", "list"])).line).toBe(`GET ${base}/tenants (X-EdgeClaw-Region: eu)`);
   });
 
   it("URL-encodes session keys and dead-letter ids, and wants --yes before an erase", async () => {
@@ -100,6 +103,10 @@ describe("requests (--dry-run)", () => {
     expect(JSON.parse(file.out.split("\n").slice(1).join("\n"))).toEqual({ tenant_id: "t", name: "b", model: "m", system_prompt: "p" });
     const doc = await run(["routes", "edit", "--tenant", "t", "--file", "-", "--dry-run"], JSON.stringify({ routes: {} }));
     expect(JSON.parse(doc.out.split("\n").slice(1).join("\n"))).toEqual({ config: { routes: {} }, tenant_id: "t" });
+  });
+
+  it("asks for as long a signing secret as the Worker does (a copy, kept off the start-up path)", () => {
+    expect(MIN_SECRET_LENGTH).toBe(WORKER_MIN_SECRET_LENGTH);
   });
 
   it("never takes a secret's value as an argument or an option", async () => {

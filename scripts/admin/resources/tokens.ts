@@ -2,9 +2,8 @@
 // secrets file; nothing is sent) and revoked through POST /admin/tokens/revoke (workers/admin/tokens.ts).
 // `npm run -s admin -- token --role owner` prints the token and nothing else on stdout (so
 // `TOKEN=$(...)` works); its id (jti) and expiry go to stderr: keep them to revoke it later.
-import { DEFAULT_ADMIN_TOKEN_MAX_TTL_S, regionName, roles, type AdminClaims } from "../../../schema/admin.ts";
-import { MIN_SECRET_LENGTH, mintAdminToken } from "../../../workers/auth/admin-token.ts";
-import { devVarsPath, localSecret } from "../auth.ts";
+import type { AdminClaims } from "../../../schema/admin.ts";
+import { devVarsPath, localSecret, MIN_SECRET_LENGTH } from "../auth.ts";
 import { UsageError, type Resource } from "../spec.ts";
 
 const HINT = "npm run admin -- token --help";
@@ -31,6 +30,9 @@ export const tokens: Resource = {
       ],
       examples: ["-s token --role owner", "-s token --role admin --tenant demo --ttl 600", "-s token --role viewer --tenant demo"],
       run: async (ctx) => {
+        // Loaded here, not at start-up: zod and jose are most of a command's start time.
+        const { DEFAULT_ADMIN_TOKEN_MAX_TTL_S, regionName, roles } = await import("../../../schema/admin.ts");
+        const { mintAdminToken } = await import("../../../workers/auth/admin-token.ts");
         const v = ctx.values;
         const role = v.role as AdminClaims["role"] | undefined;
         if (role === undefined || !roles.includes(role)) throw new UsageError(`--role must be one of ${roles.join(", ")}`, HINT);
