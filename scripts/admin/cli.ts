@@ -216,7 +216,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     const { values, verb } = inv;
     const json = values.json === true;
     const base = baseUrl(io, values.url as string | undefined);
-    if (values["dry-run"] && verb.run) throw new UsageError(`--dry-run shows plain requests; ${inv.resource.name} ${verb.name} is more than one`, "leave out --dry-run");
+    if (values["dry-run"] && verb.run) throw new UsageError(`--dry-run shows plain requests; ${inv.resource.name} ${verb.name} has steps of its own`, "leave out --dry-run");
     if (values["dry-run"]) {
       const req = await buildRequest(inv, io);
       const region = (values["target-region"] as string | undefined) ?? io.env.EDGECLAW_REGION;
