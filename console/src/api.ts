@@ -46,6 +46,7 @@ export const api = {
     return call<T>("GET", `/admin${path}${qs ? `?${qs}` : ""}`);
   },
   post: <T>(path: string, body: unknown) => call<T>("POST", `/admin${path}`, body),
+  put: <T>(path: string, body: unknown) => call<T>("PUT", `/admin${path}`, body),
 };
 
 export function canWrite(session: Session): boolean {

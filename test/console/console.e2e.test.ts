@@ -44,6 +44,8 @@ async function openConsole(): Promise<{ page: Page; problems: string[] }> {
     if (msg.type() === "error" && /Content Security Policy|Refused to/i.test(msg.text())) problems.push(msg.text());
   });
   page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+  // The console asks before a rollback or a revoke; the operator here always agrees.
+  page.on("dialog", (dialog) => void dialog.accept());
   await page.goto(`${origin}/console/`);
   return { page, problems };
 }
@@ -156,6 +158,37 @@ describe("the operator console in Chromium", () => {
     await checkAccessibility(page, "tenants");
     await shoot(page, "tenants");
 
+    // Models & routes: the demo tenant's provider and model; a router config edited as JSON, refused
+    // by the API with the field named, then saved after its diff, changed again, and rolled back.
+    await goTo(page, "Models & routes");
+    await page.getByTestId("providers").getByRole("cell", { name: "gpu-backend", exact: true }).waitFor();
+    await page.getByTestId("models").getByRole("cell", { name: "default", exact: true }).waitFor();
+    const editor = page.getByLabel("Config (JSON; docs/router.md)");
+    const single = { routes: { chat: { tree: { type: "target", id: "gpu", provider: "gpu-backend", model: "e2e-tiny" } } } };
+    const split = { routes: { chat: { tree: { type: "weighted", id: "split", children: [{ ...single.routes.chat.tree, weight: 3 }, { type: "target", id: "gpu2", provider: "gpu-backend", model: "e2e-tiny", weight: 1 }] } } } };
+    await editor.fill(JSON.stringify({ routes: { chat: { tree: { type: "bogus" } } } }));
+    await page.getByRole("button", { name: "Show diff" }).click();
+    await page.getByRole("button", { name: "Save as new version" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toContain("routes.chat.tree");
+    for (const [config, version] of [[single, 1], [split, 2]] as const) {
+      await editor.fill(JSON.stringify(config));
+      await page.getByRole("button", { name: "Show diff" }).click();
+      await page.getByTestId("cfg-diff").waitFor();
+      expect(await page.getByTestId("cfg-diff").locator(".add").count()).toBeGreaterThan(0);
+      if (version === 2) await shoot(page, "routes-diff");
+      await page.getByRole("button", { name: "Save as new version" }).click();
+      await page.getByText(`Saved as version ${version}.`).waitFor();
+    }
+    const route = page.getByTestId("route-chat");
+    await expect.poll(() => route.locator(".node").allTextContents()).toEqual(["weighted split", "target gpu: gpu-backend / e2e-tiny (weight 3)", "target gpu2: gpu-backend / e2e-tiny (weight 1)"]);
+    await expect.poll(() => page.getByTestId("breakers-chat").locator("tbody td:nth-child(3)").allTextContents()).toEqual(["closed", "closed"]);
+    await checkAccessibility(page, "models & routes");
+    await shoot(page, "routes");
+    await page.getByRole("button", { name: "Roll back to 1" }).click();
+    await page.getByText("Version 1 is active again as version 3.").waitFor();
+    await expect.poll(() => route.locator(".node").allTextContents()).toEqual(["target gpu: gpu-backend / e2e-tiny"]);
+    expect(await page.getByTestId("versions").locator("tbody tr").first().textContent()).toContain("rollback to 1");
+
     // Jobs: the cron preview (words and the next 5 fire times in the job's zone), then create,
     // trigger (a manual run appears in its history) and pause.
     await goTo(page, "Jobs");
@@ -254,6 +287,12 @@ describe("the operator console in Chromium", () => {
       return { status: res.status, body: (await res.json()) as { error: { code: string } } };
     });
     expect(refused).toEqual({ status: 403, body: { error: { code: "read_only", message: expect.any(String) } } });
+
+    await goTo(page, "Models & routes");
+    await page.getByText("No routes: each model is served by its own provider directly.").waitFor();
+    expect(await page.getByLabel("Config (JSON; docs/router.md)").getAttribute("readonly")).not.toBeNull();
+    expect(await page.getByRole("button", { name: "Save as new version" }).isDisabled()).toBe(true);
+    await checkAccessibility(page, "models & routes (viewer)");
 
     await goTo(page, "Jobs");
     const jobRow = page.getByTestId("jobs").getByRole("row").filter({ hasText: "morning report" });
