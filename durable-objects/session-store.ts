@@ -20,6 +20,9 @@ export interface SessionHost {
   readonly env: Env;
   readonly ctx: DurableObjectState;
   readonly sql: SqlStorage;
+  // This instance of the object (random per construction): an outbox attempt marked with
+  // another instance's id was cut by a crash or an eviction before its outcome was stored.
+  readonly life: string;
   generation(): number;
   meta<T>(k: string): T | null;
   setMeta(k: string, v: unknown): void;
@@ -79,9 +82,40 @@ export interface OutboxRow {
   intent: string;
   attempts: number;
   next_at: number;
+  // The instance whose attempt is in flight; null when no attempt is (its outcome was stored).
+  sending: string | null;
 }
 
-export const SCHEMA = `
+// Version 1 is SCHEMA; each later version is one step of DDL (applied in order, in one
+// transaction with the version's record), so an object built at any version comes up to date.
+// The version lives in meta, read once per start instead of running every CREATE again.
+const SCHEMA_STEPS: readonly string[] = [
+  // 2: the in-flight marker of outbox attempts (issue 18: in-doubt sends).
+  "ALTER TABLE outbox ADD COLUMN sending TEXT",
+];
+export const SCHEMA_VERSION = 1 + SCHEMA_STEPS.length;
+export const SCHEMA_VERSION_KEY = "schema_version";
+
+export function ensureSchema(storage: DurableObjectStorage): void {
+  const sql = storage.sql;
+  let version = 0;
+  try {
+    const row = sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = ?", SCHEMA_VERSION_KEY).toArray()[0];
+    // No row: built before versions were recorded (its tables are version 1) or brand new.
+    version = row ? Number(JSON.parse(row.v)) : 1;
+  } catch {
+    // No meta table: a brand-new (or wiped) object.
+    version = 0;
+  }
+  if (version >= SCHEMA_VERSION) return;
+  storage.transactionSync(() => {
+    sql.exec(SCHEMA);
+    for (let v = Math.max(version, 1); v < SCHEMA_VERSION; v++) sql.exec(SCHEMA_STEPS[v - 1] as string);
+    sql.exec("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", SCHEMA_VERSION_KEY, JSON.stringify(SCHEMA_VERSION));
+  });
+}
+
+const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS inbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, msg_id TEXT NOT NULL UNIQUE, message TEXT NOT NULL,

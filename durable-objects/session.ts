@@ -41,7 +41,8 @@ import {
   deadLetterRetentionMs,
   DEDUPE_WINDOW_MS,
   LEASE_MS,
-  SCHEMA,
+  ensureSchema,
+  SCHEMA_VERSION_KEY,
   type AcceptResult,
   type InboxRow,
   type Row,
@@ -68,12 +69,13 @@ export class ChatSession extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sql.exec(SCHEMA);
+    ensureSchema(ctx.storage);
     this.admission = new NewSessionAdmission(env);
     this.host = {
       env,
       ctx,
       sql: this.sql,
+      life: crypto.randomUUID(),
       generation: () => this.generation,
       meta: <T>(k: string) => this.meta<T>(k),
       setMeta: (k, v) => this.setMeta(k, v),
@@ -266,7 +268,7 @@ export class ChatSession extends DurableObject<Env> {
   // ---- admin: dead letters, pairing ------------------------------------------------------------
   // Admin: a dead intent goes back to the head of the line (its id keeps its place in order).
   async retryDead(intentId: number): Promise<boolean> {
-    const changed = this.sql.exec("UPDATE outbox SET state = 'pending', attempts = 0, next_at = ? WHERE id = ? AND state = 'dead'", Date.now(), intentId).rowsWritten;
+    const changed = this.sql.exec("UPDATE outbox SET state = 'pending', attempts = 0, sending = NULL, next_at = ? WHERE id = ? AND state = 'dead'", Date.now(), intentId).rowsWritten;
     if (changed > 0) await this.wake(Date.now());
     return changed > 0;
   }
@@ -353,7 +355,7 @@ export class ChatSession extends DurableObject<Env> {
     this.bound = null;
     this.target = null;
     this.depth.forget();
-    this.sql.exec(SCHEMA);
+    ensureSchema(this.ctx.storage);
   }
 
   // Expiry ends the conversation, but not an undelivered reply an admin has not seen yet: while
@@ -370,7 +372,7 @@ export class ChatSession extends DurableObject<Env> {
         this.sql.exec("DELETE FROM snapshots");
         this.sql.exec("DELETE FROM inbox");
         this.sql.exec("DELETE FROM outbox WHERE state != 'dead' OR created_at < ?", keepSince);
-        this.sql.exec("DELETE FROM meta WHERE k NOT IN ('key', 'agent', 'account', 'created_at', 'last_active', 'registered')");
+        this.sql.exec("DELETE FROM meta WHERE k NOT IN ('key', 'agent', 'account', 'created_at', 'last_active', 'registered', ?)", SCHEMA_VERSION_KEY);
       });
       this.target = null;
       this.alarmAt = oldest + deadLetterRetentionMs(this.env);

@@ -203,6 +203,12 @@ export const channelLimits = z.strictObject({
 });
 export type ChannelLimitsBody = z.infer<typeof channelLimits>;
 
+// Platforms whose sends take no idempotency key, so a resend after an unknown outcome can make a
+// second message: the ones an account's in_doubt policy applies to. (LINE's retry key and
+// Feishu's uuid deduplicate a resend; a hook's callback carries Idempotency-Key; WebChat sends
+// over the visitor's own socket.)
+export const IN_DOUBT_CHANNELS: readonly string[] = ["telegram", "slack", "discord", "whatsapp"];
+
 export const createChannelAccountBody = z
   .strictObject({
     tenant_id: tenantRef,
@@ -234,6 +240,11 @@ export const createChannelAccountBody = z
     // Replies appear as they are written: a first message at the first tokens, then edited in
     // place (Telegram, Slack, Discord), with a final edit carrying the whole text.
     stream_replies: z.boolean().optional(),
+    // A send whose outcome is unknown (the gateway stopped mid-send, or the platform's answer
+    // was lost): "resend" it (at least once: a rare duplicate; the default) or "drop" it as a
+    // dead letter an admin can retry (at most once: a rare loss). Only for platforms whose sends
+    // take no idempotency key; the others deduplicate a resend themselves.
+    in_doubt: z.enum(["resend", "drop"]).optional(),
     send_interval_ms: z.number().int().min(0).max(60_000).optional(),
     limits: channelLimits.optional(),
     // The platform's own settings (./channel-settings.ts), under its name.
@@ -261,6 +272,10 @@ export const createChannelAccountBody = z
   .refine((b) => b.channel !== "feishu" || b.feishu !== undefined, { message: "required for feishu: {app_id, host?, bot_open_id?}", path: ["feishu"] })
   .refine((b) => b.channel === "feishu" || b.feishu === undefined, { message: "only feishu accounts have feishu settings", path: ["feishu"] })
   .refine((b) => b.stream_replies !== true || ["telegram", "slack", "discord", "feishu"].includes(b.channel), { message: "only telegram, slack, discord and feishu replies can stream (WebChat always streams)", path: ["stream_replies"] })
+  .refine((b) => b.in_doubt === undefined || IN_DOUBT_CHANNELS.includes(b.channel), {
+    message: `only ${IN_DOUBT_CHANNELS.join(", ")} sends can be in doubt (the others' resends are deduplicated by the platform or go over the visitor's own socket)`,
+    path: ["in_doubt"],
+  })
   .refine((b) => refFitsChannel(b.token_ref, b.channel), { message: "a Worker secret reference must carry the channel's prefix (TELEGRAM_, SLACK_, DISCORD_, LINE_, WHATSAPP_ or FEISHU_)", path: ["token_ref"] })
   .refine((b) => refFitsChannel(b.signing_secret_ref, b.channel), { message: "a Worker secret reference must carry the channel's prefix (SLACK_, LINE_, WHATSAPP_ or FEISHU_)", path: ["signing_secret_ref"] });
 

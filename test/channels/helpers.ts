@@ -25,7 +25,7 @@ export interface AgentOptions {
 export async function setupTelegram(
   // ownToken: a fresh bot token in the tenant's vault, so the fake's per-bot recordings and limits
   // belong to this test alone.
-  options: { agent?: AgentOptions; tokenRef?: "TELEGRAM_TEST_BOT" | "TELEGRAM_STORM_BOT"; ownToken?: boolean; sendIntervalMs?: number; limits?: Record<string, unknown> } = {},
+  options: { agent?: AgentOptions; tokenRef?: "TELEGRAM_TEST_BOT" | "TELEGRAM_STORM_BOT"; ownToken?: boolean; sendIntervalMs?: number; limits?: Record<string, unknown>; inDoubt?: "resend" | "drop" } = {},
 ): Promise<TelegramSetup> {
   const tenant = await makeTenant();
   const own = options.ownToken ? `777:${crypto.randomUUID()}` : null;
@@ -51,6 +51,7 @@ export async function setupTelegram(
       bot_username: "edgeclaw_bot",
       send_interval_ms: options.sendIntervalMs ?? 0,
       ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.inDoubt ? { in_doubt: options.inDoubt } : {}),
     }),
     201,
   );
@@ -95,7 +96,7 @@ export async function sentTo(token: string, chatId: number | string): Promise<Se
   return all.filter((m) => m.chat_id === String(chatId));
 }
 
-export async function failNext(token: string, kind: "429" | "500" | "stall", times: number, retryAfter = 1): Promise<void> {
+export async function failNext(token: string, kind: "429" | "500" | "stall" | "huge", times: number, retryAfter = 1): Promise<void> {
   await fetch(`${env.FAKE_TELEGRAM_URL}/control/${encodeURIComponent(token)}/fail`, {
     method: "POST",
     body: JSON.stringify({ kind, times, retry_after: retryAfter }),

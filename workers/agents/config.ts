@@ -72,6 +72,7 @@ export function accountConfig(row: ChannelAccountRow): VerifiableAccount {
     sendIntervalMs: row.sendIntervalMs,
     limits: channelLimitsOf(row.limits),
     streamReplies: row.streamReplies === 1,
+    inDoubt: row.inDoubt === "drop" ? "drop" : "resend",
     secretHash: row.secretHash,
     signingSecretRef: row.signingSecretRef,
     publicKey: row.publicKey,

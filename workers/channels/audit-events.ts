@@ -41,6 +41,7 @@ export function auditDeadLettered(env: Env, key: string, account: AccountConfig,
 // Our own fixed failure heads (what comes before the first ':' of an error this code writes).
 const KNOWN_HEADS = new Set([
   "tenant revoked",
+  "in doubt",
   "bot token",
   "access token",
   "channel access token",

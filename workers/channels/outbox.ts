@@ -54,11 +54,20 @@ export function nextSendSlot(s: SessionHost): number {
 
 export async function flushOutbox(s: SessionHost, gen: number): Promise<void> {
   for (;;) {
-    const head = s.sql.exec<OutboxRow & Row>("SELECT id, intent, attempts, next_at FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1").toArray()[0];
+    const head = s.sql.exec<OutboxRow & Row>("SELECT id, intent, attempts, next_at, sending FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1").toArray()[0];
     const now = Date.now();
-    if (!head || head.next_at > now || nextSendSlot(s) > now) return;
+    // An attempt of this instance is still in flight: it records its own outcome.
+    if (!head || head.sending === s.life) return;
     const account = (s.binding() as SessionBinding).account;
     const key = (s.binding() as SessionBinding).key;
+    // An attempt that another instance started and never finished (a crash or an eviction cut
+    // it): the platform may or may not have the message. "drop" (at most once) makes it a dead
+    // letter now, without waiting for a send slot; "resend" (at least once) sends it again below.
+    if (head.sending !== null && account.inDoubt === "drop") {
+      await deadLetter(s, key, head.id, account, head.attempts, IN_DOUBT_CUT);
+      continue;
+    }
+    if (head.next_at > now || nextSendSlot(s) > now) return;
     const intent: SendIntent = { ...(JSON.parse(head.intent) as Omit<SendIntent, "key">), key: `${key}#${head.id}` };
     const attempts = head.attempts + 1;
     // Before every send: nothing goes out for a revoked or unknown tenant.
@@ -70,8 +79,9 @@ export async function flushOutbox(s: SessionHost, gen: number): Promise<void> {
     // The account-wide limit (every chat of the bot together): when its slot is later, the
     // intent stays at the head and the alarm (scheduleNext, via nextSendSlot) comes back then.
     if ((await accountSendWait(s, account)) > 0 || gen !== s.generation()) return;
-    // Counted before the call: a crash during it still uses up an attempt.
-    s.sql.exec("UPDATE outbox SET attempts = ? WHERE id = ?", attempts, head.id);
+    // Counted and marked in flight before the call: a crash during it still uses up an attempt,
+    // and the next instance knows the outcome is unknown.
+    s.sql.exec("UPDATE outbox SET attempts = ?, sending = ? WHERE id = ?", attempts, s.life, head.id);
     const adapter = channelAdapters[account.channel];
     const ctx = { env: s.env, sockets: s.ctx.getWebSockets(), lastInboundAt: () => s.sql.exec<{ t: number | null }>("SELECT MAX(received_at) AS t FROM inbox").one().t };
     const editMessageId = adapter.edit ? (intent.editMessageId ?? null) : null;
@@ -85,11 +95,18 @@ export async function flushOutbox(s: SessionHost, gen: number): Promise<void> {
     if (gen !== s.generation()) return;
     const at = Date.now();
     if (result.ok) {
-      s.sql.exec("UPDATE outbox SET state = 'sent', receipt = ?, sent_at = ?, last_error = NULL WHERE id = ?", result.receipt, at, head.id);
+      s.sql.exec("UPDATE outbox SET state = 'sent', receipt = ?, sent_at = ?, last_error = NULL, sending = NULL WHERE id = ?", result.receipt, at, head.id);
       s.setMeta("last_send_at", at);
       auditSent(s.env, key, account, head.id, attempts, editMessageId !== null ? "edit" : "send");
       continue;
     }
+    // No answer came back (connection failed or timed out, answer unreadable): at most once
+    // means no second try.
+    if (result.inDoubt && account.inDoubt === "drop") {
+      await deadLetter(s, key, head.id, account, attempts, `${IN_DOUBT_NO_ANSWER}${result.error}`);
+      continue;
+    }
+    s.sql.exec("UPDATE outbox SET sending = NULL WHERE id = ?", head.id);
     // A rate-limit answer the adapter says is about the bot, not this chat: pause them all.
     if (result.retryable && result.retryAfterMs !== null && result.accountWide) await pauseAccount(s, account, result.retryAfterMs);
     if (gen !== s.generation()) return;
@@ -109,8 +126,16 @@ export async function flushOutbox(s: SessionHost, gen: number): Promise<void> {
   }
 }
 
+// The dead-letter errors of the "drop" policy (their head, "in doubt", is a fixed error class in
+// the audit row: ./audit-events.ts).
+export const IN_DOUBT_CUT = "in doubt: the send was cut before its answer was stored (account in_doubt: drop, not resent)";
+// A `sending` mark no instance owns: an attempt known to be in doubt (a streamed reply's first
+// post that got no answer under "drop").
+export const IN_DOUBT_MARK = "in-doubt";
+export const IN_DOUBT_NO_ANSWER = "in doubt: no answer (account in_doubt: drop, not resent): ";
+
 export async function deadLetter(s: SessionHost, key: string, intentId: number, account: AccountConfig, attempts: number, error: string): Promise<void> {
-  s.sql.exec("UPDATE outbox SET state = 'dead', last_error = ? WHERE id = ?", error, intentId);
+  s.sql.exec("UPDATE outbox SET state = 'dead', last_error = ?, sending = NULL WHERE id = ?", error, intentId);
   auditDeadLettered(s.env, key, account, intentId, attempts, error);
   await indexDeadLetter(s, key, intentId, account, attempts, error);
 }

@@ -107,7 +107,7 @@ export async function readPlatformJson(res: Response): Promise<unknown> {
 // An answer too large to read: the send may or may not have happened (the platform, or what
 // stands in for it, answered something), so it is retried like a lost answer, with its own error.
 export function answerTooLarge(err: PlatformAnswerTooLarge): Extract<SendResult, { ok: false }> {
-  return { ok: false, retryable: true, retryAfterMs: null, error: `send failed: ${err.message}` };
+  return { ok: false, retryable: true, retryAfterMs: null, error: `send failed: ${err.message}`, inDoubt: true };
 }
 
 // A platform's own error text, bounded before it is stored.

@@ -30,5 +30,6 @@ export function httpFailure(status: number, error: string, retryAfterMs: number 
 
 export function networkFailure(err: unknown) {
   const timeout = err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
-  return { ok: false as const, retryable: true, retryAfterMs: null, error: timeout ? "send timed out" : `send failed: ${String(err)}` };
+  // The runtime's error does not say whether the request left before the connection failed.
+  return { ok: false as const, retryable: true, retryAfterMs: null, error: timeout ? "send timed out" : `send failed: ${String(err)}`, inDoubt: true };
 }

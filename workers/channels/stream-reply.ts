@@ -24,7 +24,7 @@ import type { InboundMessage } from "../../schema/channels.ts";
 import type { Row, SessionBinding, SessionHost } from "../../durable-objects/session-store.ts";
 import { auditSent } from "./audit-events.ts";
 import { channelAdapters, splitForChannel } from "./index.ts";
-import { flushOutbox, nextSendSlot } from "./outbox.ts";
+import { flushOutbox, IN_DOUBT_MARK, nextSendSlot } from "./outbox.ts";
 import { tenantStatus } from "../tenants/liveness.ts";
 import { accountSendWait, accountSlotNow, pauseAccount } from "./send-limits.ts";
 import { EditPacing } from "./stream-pacing.ts";
@@ -290,11 +290,14 @@ export class ReplyStream {
     // "thinking..."), so finish() never takes the message for done before an edit has landed.
     const row = this.s.sql
       .exec<{ id: number }>(
-        "INSERT INTO outbox (intent_key, in_reply_to, intent, state, attempts, receipt, next_at, created_at) VALUES (?, ?, ?, 'streaming', ?, ?, ?, ?) ON CONFLICT (intent_key) DO NOTHING RETURNING id",
+        "INSERT INTO outbox (intent_key, in_reply_to, intent, state, attempts, sending, receipt, next_at, created_at) VALUES (?, ?, ?, 'streaming', ?, ?, ?, ?, ?) ON CONFLICT (intent_key) DO NOTHING RETURNING id",
         replyKey(this.last.messageId, 0),
         this.last.messageId,
         JSON.stringify(target === null ? intent : { ...intent, text: "" }),
         target === null ? 1 : 0,
+        // In flight until the post's outcome is stored (./outbox.ts: an instance that finds
+        // another's mark treats the post as in doubt).
+        target === null ? this.s.life : null,
         target,
         now,
         now,
@@ -313,7 +316,10 @@ export class ReplyStream {
       // The final goes as a normal send, not before the platform's wait.
       if (result.retryable && result.retryAfterMs !== null && result.accountWide) await pauseAccount(this.s, account, result.retryAfterMs);
       if (this.gen !== this.s.generation()) return false;
-      this.s.sql.exec("UPDATE outbox SET last_error = ?, next_at = ? WHERE id = ?", result.error, at + (result.retryAfterMs ?? 0), row.id);
+      // No answer under "drop": the reply's later send would risk a second copy, so the row
+      // keeps a mark no instance owns, and flushOutbox dead-letters it as in doubt.
+      const sending = result.inDoubt && account.inDoubt === "drop" ? IN_DOUBT_MARK : null;
+      this.s.sql.exec("UPDATE outbox SET last_error = ?, next_at = ?, sending = ? WHERE id = ?", result.error, at + (result.retryAfterMs ?? 0), sending, row.id);
       this.log("streamed reply's first message failed", result.error);
       return false;
     }
@@ -321,7 +327,7 @@ export class ReplyStream {
     this.shown = view;
     this.pacing.nextEditAt = at + this.pacing.interval;
     this.s.sql.exec(
-      "UPDATE outbox SET receipt = ?, intent = ?, last_error = NULL WHERE id = ?",
+      "UPDATE outbox SET receipt = ?, intent = ?, last_error = NULL, sending = NULL WHERE id = ?",
       result.receipt,
       JSON.stringify({ ...intent, nextEditAt: this.pacing.nextEditAt, edits: 0 } satisfies StreamingIntent),
       row.id,

@@ -22,6 +22,9 @@ export interface AccountConfig {
   limits?: ChannelLimits;
   // Replies stream: a first message at the first tokens, edited in place as the text grows.
   streamReplies?: boolean;
+  // A send whose outcome is unknown: resent (the default; absent in copies written before the
+  // policy existed) or dead-lettered without a resend (./outbox.ts).
+  inDoubt?: "resend" | "drop";
   // The platform's own settings (schema/channel-settings.ts), present on its accounts only.
   whatsapp?: WhatsappSettings;
   feishu?: FeishuSettings;
@@ -84,7 +87,9 @@ export type SendResult =
   | { ok: true; receipt: string }
   // accountWide: the platform's rate-limit answer is about the bot as a whole (every chat of it
   // waits), not about this chat alone (a busy group, a channel's 1 msg/s).
-  | { ok: false; retryable: boolean; retryAfterMs: number | null; error: string; accountWide?: boolean };
+  // inDoubt: no answer came back (the connection failed or timed out, or the answer could not be
+  // read), so the platform may or may not have made the message.
+  | { ok: false; retryable: boolean; retryAfterMs: number | null; error: string; accountWide?: boolean; inDoubt?: boolean };
 
 // Sends per second for one account, and how many may go at once after a quiet spell.
 export interface AccountSendRate {
