@@ -35,7 +35,7 @@ import {
   type Platform,
 } from "./channel-drivers.ts";
 import { FEISHU_APP_SECRET, FEISHU_ENCRYPT_KEY, FEISHU_ENCRYPT_REF, FEISHU_SECRET_REF, feishuDriver, type FeishuDriver } from "./drivers/feishu.ts";
-import { WHATSAPP_ACCESS_TOKEN, WHATSAPP_APP_SECRET, WHATSAPP_SECRET_REF, WHATSAPP_TOKEN_REF, whatsappDriver } from "./drivers/whatsapp.ts";
+import { WHATSAPP_ACCESS_TOKEN, WHATSAPP_APP_SECRET, WHATSAPP_SECRET_REF, WHATSAPP_TOKEN_REF, whatsappDriver, type WhatsappDriver } from "./drivers/whatsapp.ts";
 import { LINE_ACCESS_TOKEN, LINE_CHANNEL_SECRET, LINE_SECRET_REF, LINE_TOKEN_REF, lineDriver, type LineDriver } from "./drivers/line.ts";
 import { adminClient, freePort, quietEnv as quiet, root, waitDown, waitUp, wranglerBin } from "../support/local-stack.ts";
 
@@ -50,7 +50,7 @@ export interface Stack {
   whatsapp: FakeWhatsapp;
   feishu: FakeFeishu;
   // One account per platform, each with its driver.
-  drivers: Record<Platform, ChannelDriver> & { line: LineDriver; feishu: FeishuDriver };
+  drivers: Record<Platform, ChannelDriver> & { line: LineDriver; feishu: FeishuDriver; whatsapp: WhatsappDriver };
   // What another account of the same tenant and agent needs (./channel-drivers.ts).
   driverContext: DriverContext;
   // Stops wrangler dev the hard way (SIGKILL to its process group: no graceful shutdown).

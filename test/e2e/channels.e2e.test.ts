@@ -20,7 +20,12 @@
 // with the first message for an hour), so it gets no allowance either: the answers of its first
 // creates are lost on purpose (executed, connection cut) and their resends must be answered by
 // uuid; whether the kill itself cut a Feishu send is left to chance (the log line says).
-// WhatsApp's Graph send takes no idempotency key: the same in-doubt allowance as Telegram's.
+// WhatsApp's Graph send takes no idempotency key either, and its account is at most once
+// (in_doubt "drop", docs/channels.md): sends the fake executes and leaves unanswered are held
+// when the kill lands (as for LINE), and after the restart each of them must be a dead letter
+// "in doubt", never resent: its message is at the platform once (executed) and no reply is there
+// twice. Telegram and Slack show the default policy (resend): their extra messages are in-doubt
+// resends; LINE's held pushes are resent too (and deduplicated by the retry key).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FAILURE_TEXT } from "../../workers/agents/failure-text.ts";
 import { SLACK_STREAM_BOT_TOKEN, SLACK_STREAM_TOKEN_REF, slackDriver, type ChannelDriver, type Reply } from "./channel-drivers.ts";
@@ -59,8 +64,8 @@ function receiptPosition(mine: Reply[], receipt: string): number {
 async function checkPlatform(
   driver: ChannelDriver,
   chats: number[],
-  o: { streamed?: boolean; exactlyOnce?: boolean } = {},
-): Promise<{ sent: number; extra: number; inDoubt: number; failed: number; byAlias: number; unnamedAt: number[]; retryErrors: string[] }> {
+  o: { streamed?: boolean; exactlyOnce?: boolean; dropInDoubt?: boolean } = {},
+): Promise<{ sent: number; extra: number; inDoubt: number; dropped: number; failed: number; byAlias: number; unnamedAt: number[]; retryErrors: string[] }> {
   const streamed = o.streamed ?? false;
   const expected = chats.length * PER_CHAT;
   const until = Date.now() + 180_000;
@@ -70,7 +75,7 @@ async function checkPlatform(
   for (const chat of chats) {
     while (Date.now() < until) {
       const session = await stack.exportSession(driver, chat);
-      const settled = session.inbox.length === PER_CHAT && session.inbox.every((r: any) => r.state === "done") && session.outbox.every((o: any) => o.state === "sent");
+      const settled = session.inbox.length === PER_CHAT && session.inbox.every((r: any) => r.state === "done") && session.outbox.every((r: any) => r.state === "sent" || (o.dropInDoubt && r.state === "dead"));
       if (settled) break;
       await new Promise((r) => setTimeout(r, 500));
     }
@@ -80,6 +85,7 @@ async function checkPlatform(
   const sent = await driver.sent();
   let extra = 0;
   let inDoubt = 0;
+  let dropped = 0;
   let failed = 0;
   let byAlias = 0;
   const unnamedAt: number[] = [];
@@ -87,20 +93,38 @@ async function checkPlatform(
   for (const chat of chats) {
     const mine = sent.filter((m) => m.chat === driver.chatKey(chat));
     const session = await stack.exportSession(driver, chat);
-    // Nothing lost: every message answered, every reply sent, in message order.
+    // Nothing lost: every message answered, every reply sent, in message order (an at-most-once
+    // account's in-doubt sends are dead letters instead, and only those).
     expect(session.inbox.map((r: any) => r.state)).toEqual(Array(PER_CHAT).fill("done"));
-    expect(session.outbox.map((o: any) => o.state)).toEqual(Array(PER_CHAT).fill("sent"));
     expect(session.outbox.map((o: any) => o.in_reply_to)).toEqual(session.inbox.map((r: any) => r.msg_id));
+    const droppedRows = o.dropInDoubt ? session.outbox.filter((r: any) => r.state === "dead") : [];
+    for (const r of droppedRows) expect(String(r.last_error)).toMatch(/^in doubt: /);
+    const sentRows = session.outbox.filter((r: any) => !droppedRows.includes(r));
+    expect(sentRows.map((r: any) => r.state)).toEqual(Array(sentRows.length).fill("sent"));
     // Each receipt names a message at the fake, in the order the replies were written, and that
     // message is the whole reply.
-    const positions: number[] = session.outbox.map((o: any) => receiptPosition(mine, String(o.receipt)));
+    const positions: number[] = sentRows.map((r: any) => receiptPosition(mine, String(r.receipt)));
     expect(positions.every((p: number) => p >= 0)).toBe(true);
     expect(positions).toEqual([...positions].sort((a: number, b: number) => a - b));
-    expect(positions.map((p) => mine[p]?.text)).toEqual(session.outbox.map((o: any) => driver.render(intentText(o))));
+    expect(positions.map((p) => mine[p]?.text)).toEqual(sentRows.map((r: any) => driver.render(intentText(r))));
     // ...which is the whole answer the session recorded for its message (the agent's reply, or
     // the apology a turn whose model calls all failed ends with: two cores under load can do that).
+    const replyOf = new Map(session.inbox.map((r: any) => [r.msg_id, driver.render(r.reply)]));
     const answers = session.inbox.map((r: any) => driver.render(r.reply));
-    expect(positions.map((p) => mine[p]?.text)).toEqual(answers);
+    expect(positions.map((p) => mine[p]?.text)).toEqual(sentRows.map((r: any) => replyOf.get(r.in_reply_to)));
+    // A dropped send's message is at the platform at most once (when the cut attempt had been
+    // executed), and nothing else is there without a receipt.
+    if (o.dropInDoubt) {
+      const receipted = new Set(positions);
+      const unnamed = mine.filter((_, i) => !receipted.has(i)).map((m) => m.text);
+      const droppedTexts = droppedRows.map((r: any) => driver.render(intentText(r)));
+      for (const text of unnamed) {
+        const at = droppedTexts.indexOf(text);
+        expect(at, `message ${JSON.stringify(text)} without a receipt is no dropped send's`).toBeGreaterThanOrEqual(0);
+        droppedTexts.splice(at, 1);
+      }
+      dropped += droppedRows.length;
+    }
     byAlias += session.outbox.filter((o: any, i: number) => mine[positions[i] as number]?.id !== String(o.receipt)).length;
     failed += session.inbox.filter((r: any) => r.reply === FAILURE_TEXT).length;
     // Anything the fake got beyond the receipts is an in-doubt resend of an interrupted attempt.
@@ -118,8 +142,9 @@ async function checkPlatform(
       for (const orphan of orphans) expect(answers.some((a: string) => a.startsWith(orphan.text)), `orphan ${JSON.stringify(orphan.text)} is no prefix of ${JSON.stringify(answers)}`).toBe(true);
       chatInDoubt = orphans.length;
     }
-    expect(chatExtra).toBeGreaterThanOrEqual(0);
-    expect(chatExtra).toBeLessThanOrEqual(o.exactlyOnce ? 0 : chatInDoubt);
+    if (o.dropInDoubt) chatInDoubt = droppedRows.length;
+    expect(chatExtra).toBeGreaterThanOrEqual(o.dropInDoubt ? -droppedRows.length : 0);
+    expect(chatExtra).toBeLessThanOrEqual(o.exactlyOnce || o.dropInDoubt ? 0 : chatInDoubt);
     // A chat's sends are sequential, so a kill interrupts at most one of them.
     expect(chatInDoubt).toBeLessThanOrEqual(1);
     extra += chatExtra;
@@ -128,7 +153,7 @@ async function checkPlatform(
     unnamedAt.push(...mine.filter((_, i) => !named.has(i)).map((m) => m.at));
     inDoubt += chatInDoubt;
   }
-  return { sent: sent.length, extra, inDoubt, failed, byAlias, unnamedAt, retryErrors: [...retryErrors] };
+  return { sent: sent.length, extra, inDoubt, dropped, failed, byAlias, unnamedAt, retryErrors: [...retryErrors] };
 }
 
 // The streaming Slack app's agent writes longer replies, so a reply is edited several times
@@ -138,8 +163,9 @@ const STREAM_CHATS = 20;
 // The newer platforms run fewer chats, to keep the run's length (npm test's budget) in check.
 const NEWER_CHATS = 20;
 const NEWER: ReadonlySet<string> = new Set(["line", "whatsapp", "feishu"]);
-// Pushes the fake executes and leaves unanswered right before the kill (LINE).
+// Pushes the fake executes and leaves unanswered right before the kill (LINE), and WhatsApp sends.
 const HELD_PUSHES = 3;
+const HELD_WHATSAPP = 2;
 // Feishu creates whose answers the fake cuts off.
 const FEISHU_DROPPED = 2;
 
@@ -160,6 +186,7 @@ describe("channels end to end", () => {
     // Feishu's first creates are executed and their answers lost: resent with the same uuid.
     const feishu = stack.drivers.feishu;
     await feishu.dropSends(FEISHU_DROPPED);
+    const whatsapp = stack.drivers.whatsapp;
     const runs = [
       ...Object.values(stack.drivers).map((driver) => ({ driver, chats: NEWER.has(driver.platform) ? NEWER_CHATS : CHATS, streamed: false, name: driver.platform as string })),
       { driver: stream, chats: STREAM_CHATS, streamed: true, name: "slack (streaming)" },
@@ -170,6 +197,7 @@ describe("channels end to end", () => {
     let killed = false;
     let killedAt = 0;
     let heldAtKill = 0;
+    let whatsappHeldAtKill = 0;
     const restart = (async () => {
       while (acked < total / 3) await new Promise((r) => setTimeout(r, 20));
       // ...at a moment the streaming app's replies are being edited, so the kill lands mid-stream.
@@ -181,19 +209,21 @@ describe("channels end to end", () => {
       // unanswered, so the kill cuts them after LINE accepted them (their answers never reach the
       // sessions). Killed once HELD_PUSHES are held, or 2 s after the first (well inside the
       // gateway's 10 s send timeout, so the gateway itself never gave up on one before the kill).
-      await line.holdPushes(HELD_PUSHES);
+      // WhatsApp's sends the same way: its account drops what the kill leaves in doubt.
+      await Promise.all([line.holdPushes(HELD_PUSHES), whatsapp.holdSends(HELD_WHATSAPP)]);
       let firstHeld = 0;
       for (const until = Date.now() + 60_000; Date.now() < until; await new Promise((r) => setTimeout(r, 10))) {
-        const held = (await line.calls()).held;
-        if (held > 0 && firstHeld === 0) firstHeld = Date.now();
-        if (held >= HELD_PUSHES || (firstHeld > 0 && Date.now() - firstHeld > 2000)) break;
+        const [held, waHeld] = await Promise.all([line.calls().then((c) => c.held), whatsapp.calls().then((c) => c.held)]);
+        if (held > 0 && waHeld > 0 && firstHeld === 0) firstHeld = Date.now();
+        if ((held >= HELD_PUSHES && waHeld >= HELD_WHATSAPP) || (firstHeld > 0 && Date.now() - firstHeld > 2000)) break;
       }
       killedAt = Date.now();
       await stack.killGateway();
       killed = true;
       heldAtKill = (await line.calls()).held;
-      // A hold not used up by the kill must not hold a push after the restart.
-      await line.holdPushes(0);
+      whatsappHeldAtKill = (await whatsapp.calls()).held;
+      // A hold not used up by the kill must not hold a send after the restart.
+      await Promise.all([line.holdPushes(0), whatsapp.holdSends(0)]);
       await new Promise((r) => setTimeout(r, 1000));
       await stack.startGateway();
     })();
@@ -217,11 +247,15 @@ describe("channels end to end", () => {
     for (const { driver, chats, streamed, name } of runs) {
       // LINE's retry key and Feishu's uuid make a resend idempotent at the platform.
       const exactlyOnce = driver === line || driver === feishu;
-      const { sent, extra, inDoubt, failed, byAlias, unnamedAt, retryErrors } = await checkPlatform(driver, chats, { streamed, exactlyOnce });
+      // WhatsApp's account is at most once (in_doubt "drop").
+      const dropInDoubt = driver === whatsapp;
+      const { sent, extra, inDoubt, dropped, failed, byAlias, unnamedAt, retryErrors } = await checkPlatform(driver, chats, { streamed, exactlyOnce, dropInDoubt });
       const before = unnamedAt.filter((at) => at <= killedAt).length;
       const why = streamed
         ? "first posts of a stream cut by the kill"
-        : `resent in doubt (${inDoubt} intents had an attempt cut by the kill; ${before} of the ${unnamedAt.length} messages no receipt names were sent before the kill)`;
+        : dropInDoubt
+          ? `in doubt and dropped, never resent (${dropped} dead letters; ${whatsappHeldAtKill} sends were executed and unanswered at the kill)`
+          : `resent in doubt (${inDoubt} intents had an attempt cut by the kill; ${before} of the ${unnamedAt.length} messages no receipt names were sent before the kill)`;
       console.log(`[channels e2e] ${name}: ${sent} messages for ${chats.length * PER_CHAT} replies; ${extra} extra: ${why}; ${failed} replies were the model-failure apology`);
       if (retryErrors.length > 0) console.log(`[channels e2e] ${name}: what the retried sends last met: ${JSON.stringify(retryErrors.slice(0, 4))}`);
       if (driver === feishu) {
@@ -230,6 +264,12 @@ describe("channels end to end", () => {
         // The resends of the creates whose answers were lost were answered with the first
         // message (no second one: checkPlatform allows Feishu no extra message).
         expect(calls.deduped).toBeGreaterThanOrEqual(FEISHU_DROPPED);
+      }
+      if (driver === whatsapp) {
+        // The sends the kill cut after WhatsApp executed them are dead letters, each message
+        // there once (checkPlatform): at most once, where Telegram's and Slack's resend.
+        expect(whatsappHeldAtKill).toBeGreaterThanOrEqual(1);
+        expect(dropped).toBeGreaterThanOrEqual(whatsappHeldAtKill);
       }
       if (driver === line) {
         // The kill did cut pushes LINE had executed, their resends after the restart met 409 for

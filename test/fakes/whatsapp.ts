@@ -25,12 +25,13 @@
 //   POST /control/<token>/window {to, open, sync?}  mark a user inside/outside the 24-hour window
 //   POST /control/<token>/fail {kind, times, status?, code?, message?}  the next `times` sends get:
 //        "130429" or "131056" (400 with that code), "500" (500 code 2), "stall" (never answered),
-//        "drop" (executed and recorded, then the connection is cut), or "status" (`status` with
-//        `code` and `message`, e.g. 401 code 190)
+//        "drop" (executed and recorded, then the connection is cut), "hold" (executed and
+//        recorded, the answer held until the sender goes away: a crash mid-send), or "status"
+//        (`status` with `code` and `message`, e.g. 401 code 190)
 //   POST /control/<token>/status {id, status?, code?, title?, details?}  a status callback for
 //        that message (default: failed, 131026 "Message undeliverable")
 //   GET  /control/<token>/sent       every delivered message: {phoneNumberId, to, type, text, template, context, id, at}
-//   GET  /control/<token>/calls      {send, refused}
+//   GET  /control/<token>/calls      {send, refused, held}
 //   GET  /control/<token>/callbacks  the status callbacks not yet taken: [{body, signature}]
 //   POST /control/<token>/reset
 // Run alone for end-to-end tests: `node test/fakes/whatsapp.ts <port>`.
@@ -52,6 +53,8 @@ export interface WhatsappSentMessage {
 export interface WhatsappCalls {
   send: number;
   refused: number;
+  // Sends executed and then left unanswered by a "hold" failure.
+  held: number;
 }
 
 export interface StatusCallback {
@@ -60,7 +63,7 @@ export interface StatusCallback {
 }
 
 interface Failure {
-  kind: "130429" | "131056" | "500" | "stall" | "drop" | "status";
+  kind: "130429" | "131056" | "500" | "stall" | "drop" | "hold" | "status";
   times: number;
   status: number;
   code: number;
@@ -116,7 +119,7 @@ export async function startFakeWhatsapp(port = 0): Promise<FakeWhatsapp> {
   function accountOf(token: string): Account {
     let a = accounts.get(token);
     if (!a) {
-      a = { sent: [], calls: { send: 0, refused: 0 }, failure: null, appSecret: null, webhookUrl: null, statuses: false, closed: new Map(), callbacks: [] };
+      a = { sent: [], calls: { send: 0, refused: 0, held: 0 }, failure: null, appSecret: null, webhookUrl: null, statuses: false, closed: new Map(), callbacks: [] };
       accounts.set(token, a);
     }
     return a;
@@ -206,12 +209,12 @@ export async function startFakeWhatsapp(port = 0): Promise<FakeWhatsapp> {
   }
 
   // A failure a test asked for, answered instead of the real thing (true when answered); "drop"
-  // acts after the call is executed, so it is returned for the caller.
-  function failed(a: Account, res: ServerResponse): boolean | "drop" {
+  // and "hold" act after the call is executed, so they are returned for the caller.
+  function failed(a: Account, res: ServerResponse): boolean | "drop" | "hold" {
     const f = a.failure;
     if (!f || f.times <= 0) return false;
     f.times--;
-    if (f.kind === "drop") return "drop";
+    if (f.kind === "drop" || f.kind === "hold") return f.kind;
     if (f.kind === "stall") {
       stalled.add(res);
       res.on("close", () => stalled.delete(res));
@@ -280,6 +283,12 @@ export async function startFakeWhatsapp(port = 0): Promise<FakeWhatsapp> {
     }
     a.sent.push(message);
     if (failure === "drop") return void res.destroy();
+    if (failure === "hold") {
+      a.calls.held++;
+      stalled.add(res);
+      res.on("close", () => stalled.delete(res));
+      return;
+    }
     json(res, 200, { messaging_product: "whatsapp", contacts: [{ input: body.to, wa_id: to }], messages: [{ id }] });
     // After the answer, as at Meta: the statuses arrive on the webhook later.
     if (message.type === "text" && a.closed.has(to)) {

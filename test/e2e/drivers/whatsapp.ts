@@ -6,7 +6,7 @@
 // Cloud API's records of POST /{phone-number-id}/messages (test/fakes/whatsapp.ts). Every chat is
 // inside its 24-hour window (the user just wrote), so each reply is a free-form text message.
 import { createHmac } from "node:crypto";
-import type { WhatsappSentMessage } from "../../fakes/whatsapp.ts";
+import type { WhatsappCalls, WhatsappSentMessage } from "../../fakes/whatsapp.ts";
 import type { ChannelDriver, DriverContext } from "../channel-drivers.ts";
 
 // Worker secrets (.dev.vars) the account references; WhatsApp's references carry the WHATSAPP_ prefix.
@@ -46,7 +46,15 @@ export function whatsappText(seq: number, chat: number, text: string) {
   };
 }
 
-export async function whatsappDriver(ctx: DriverContext, fakeUrl: string): Promise<ChannelDriver> {
+export interface WhatsappDriver extends ChannelDriver {
+  // The next `times` sends are executed at the fake and left unanswered (0 ends a hold).
+  holdSends(times: number): Promise<void>;
+  calls(): Promise<WhatsappCalls>;
+}
+
+// The account is at most once (in_doubt "drop"): a send whose outcome the gateway does not know
+// is a dead letter, never a second message (docs/channels.md, "In-doubt sends").
+export async function whatsappDriver(ctx: DriverContext, fakeUrl: string): Promise<WhatsappDriver> {
   const account = await ctx.admin("POST", "/channel-accounts", {
     tenant_id: ctx.tenant,
     channel: "whatsapp",
@@ -55,6 +63,7 @@ export async function whatsappDriver(ctx: DriverContext, fakeUrl: string): Promi
     token_ref: WHATSAPP_TOKEN_REF,
     signing_secret_ref: WHATSAPP_SECRET_REF,
     whatsapp: { phone_number_id: PHONE_NUMBER_ID },
+    in_doubt: "drop",
     limits: ctx.limits,
   });
   const control = (action: string) => `${fakeUrl}/control/${encodeURIComponent(WHATSAPP_ACCESS_TOKEN)}/${action}`;
@@ -78,6 +87,11 @@ export async function whatsappDriver(ctx: DriverContext, fakeUrl: string): Promi
       const all = (await (await fetch(control("sent"))).json()) as WhatsappSentMessage[];
       return all.map((m) => ({ chat: m.to, id: m.id, text: m.text ?? "", at: m.at }));
     },
+    holdSends: async (times) => {
+      const res = await fetch(control("fail"), { method: "POST", body: JSON.stringify({ kind: "hold", times }) });
+      if (!res.ok) throw new Error(`fake whatsapp: fail answered ${res.status}`);
+    },
+    calls: async () => (await (await fetch(control("calls"))).json()) as WhatsappCalls,
     sessionKey: (chat) => `${ctx.tenant}/${ctx.agentId}/whatsapp/${account.id}/dm:${waId(chat)}`,
     render: (text) => text,
   };
