@@ -90,6 +90,21 @@ describe("traceparent from a client", () => {
       expect(BigInt(s.startTimeUnixNano) >= BigInt(root.startTimeUnixNano)).toBe(true);
       expect(BigInt(s.endTimeUnixNano) <= BigInt(root.endTimeUnixNano)).toBe(true);
     }
+    // The upstream's parent is the attempt's span, not the gateway's root.
+    expect(upstream.spanId).toBe(attempt.spanId);
+    expect(upstream.spanId).not.toBe(answered.spanId);
+  });
+
+  it("without an exporter no span tree is kept: the trace still continues, and the upstream's parent is the gateway's own span", async () => {
+    const requestId = uid("req-unexported");
+    const traceId = crypto.randomUUID().replaceAll("-", "");
+    const res = await direct("/v1/chat/completions", chatInit({}, { traceparent: `00-${traceId}-${PARENT}-01`, "x-request-id": requestId }));
+    expect(res.status).toBe(200);
+    const answered = parts(res.headers.get("traceparent"));
+    expect(answered).toMatchObject({ traceId, flags: "01" });
+    // No attempt span was made (nothing would read it): the call carries the request's span.
+    expect(parts(await upstreamTraceparent(requestId))).toEqual({ traceId, spanId: answered.spanId, flags: "01" });
+    expect((await receivedTrace(traceId)).exports).toBe(0);
   });
 
   it("a stream's relay is a span of the same trace, and the trace is exported once the stream ended", async () => {

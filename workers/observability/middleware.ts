@@ -7,14 +7,14 @@ import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import type { AppEnv } from "../env.ts";
 import { requestLogLine } from "./log.ts";
-import { exportTrace } from "./otlp.ts";
+import { exportTarget, exportTrace } from "./otlp.ts";
 import { runInSpan, Trace } from "./trace.ts";
 import { parseTraceparent } from "./traceparent.ts";
 
 export function tracing(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const parent = parseTraceparent(c.req.header("traceparent"));
-    const trace = new Trace(parent);
+    const trace = new Trace(parent, exportTarget(c.env) !== null);
     const root = trace.start("gateway.request", "server", parent?.parentId ?? null, {
       "http.request.method": c.req.method,
       "url.path": c.req.path.slice(0, 256),

@@ -100,7 +100,7 @@ export function parseHeaders(raw: string | undefined): Record<string, string> {
 // Hands the trace to the collector in the background. Unsampled traces and traces without a
 // configured endpoint cost nothing but this check.
 export function exportTrace(env: Env, trace: Trace, waitUntil: (p: Promise<unknown>) => void): void {
-  if (!trace.sampled || trace.spans.length === 0) return;
+  if (!trace.recording || trace.spans.length === 0) return;
   const target = exportTarget(env);
   if (!target) {
     if ((env as Env & OtlpEnv).OTEL_EXPORTER_OTLP_ENDPOINT || (env as Env & OtlpEnv).OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) exportStats.refused++;
@@ -193,7 +193,7 @@ export async function tracedRoot<T>(
   work: (span: Span | null) => Promise<T>,
 ): Promise<T> {
   if (activeSpan()) return withSpan(name, kind, attributes, work);
-  const trace = new Trace(null);
+  const trace = new Trace(null, exportTarget(env) !== null);
   const root = trace.start(name, kind, null, attributes);
   try {
     return await runInSpan(root, () => work(root));

@@ -36,6 +36,10 @@ const MAX_BACKGROUND_WAIT_MS = 10_000;
 export class Trace {
   readonly traceId: string;
   readonly sampled: boolean;
+  // Spans are kept for an export only when the trace is sampled and something will export it
+  // (an OTLP endpoint is configured): otherwise a request pays for its root span alone (which its
+  // log line and the traceparent it answers with need), not for a tree nobody reads.
+  readonly recording: boolean;
   readonly spans: SpanRecord[] = [];
   droppedSpans = 0;
   // Tokens of the model call the request made, when one reported them (the log line carries them).
@@ -50,9 +54,11 @@ export class Trace {
   private backgroundDone: (() => void) | null = null;
 
   // A valid parent continues the caller's trace (and its sampled flag); else a new, sampled trace.
-  constructor(parent: TraceParent | null) {
+  // `exporting`: whether this isolate has an exporter for it (otlp.ts exportTarget).
+  constructor(parent: TraceParent | null, exporting = true) {
     this.traceId = parent?.traceId ?? newTraceId();
     this.sampled = parent ? (parent.flags & 1) === 1 : true;
+    this.recording = this.sampled && exporting;
   }
 
   start(name: string, kind: SpanKind, parentSpanId: string | null, attributes: Record<string, AttributeValue> = {}): Span {
@@ -71,7 +77,9 @@ export class Trace {
       this.background--;
       if (this.background === 0) this.backgroundDone?.();
     } else this.open--;
-    if (this.spans.length < MAX_SPANS_PER_TRACE) this.spans.push(span);
+    if (!this.recording) {
+      // kept for nobody
+    } else if (this.spans.length < MAX_SPANS_PER_TRACE) this.spans.push(span);
     else this.droppedSpans++;
     if (this.waiting && this.open <= this.waiting.n) this.waiting.resolve();
   }
@@ -180,8 +188,15 @@ export function runInSpan<T>(span: Span, work: () => T): T {
   return active.run(span, work);
 }
 
+// Whether the active trace keeps spans (so a caller can skip building a span's attributes).
+export function recording(): boolean {
+  return active.getStore()?.trace.recording === true;
+}
+
 // Opens a span under the active one, runs `work` with it active, ends it (with the error when
-// `work` throws). Without an active span `work` runs untraced (span null).
+// `work` throws). Without an active span, or when the trace keeps no spans, `work` runs with span
+// null under the active one (no span, no async-context switch: outbound calls then carry the
+// active span's traceparent).
 export async function withSpan<T>(
   name: string,
   kind: SpanKind,
@@ -189,7 +204,7 @@ export async function withSpan<T>(
   work: (span: Span | null) => Promise<T>,
 ): Promise<T> {
   const parent = activeSpan();
-  if (!parent) return work(null);
+  if (!parent?.trace.recording) return work(null);
   const span = parent.trace.start(name, kind, parent.spanId, attributes);
   try {
     return await active.run(span, () => work(span));
@@ -213,13 +228,13 @@ export function startChild(name: string, kind: SpanKind, attributes: Record<stri
 // pays one ALS read for it. Not made active (the caller ends it; no extra await on the path).
 export function sampledChild(name: string, kind: SpanKind, attributes: Record<string, AttributeValue> = {}): Span | null {
   const parent = activeSpan();
-  return parent?.trace.sampled ? parent.trace.start(name, kind, parent.spanId, attributes) : null;
+  return parent?.trace.recording ? parent.trace.start(name, kind, parent.spanId, attributes) : null;
 }
 
 // A background child of `parent` (work under waitUntil, such as a cache write): it does not hold
 // the request's end or its log line; the trace's export waits for it. Null when not sampled.
 export function backgroundChild(parent: Span | null | undefined, name: string, kind: SpanKind, attributes: Record<string, AttributeValue> = {}): Span | null {
-  return parent?.trace.sampled ? parent.trace.startBackground(name, kind, parent.spanId, attributes) : null;
+  return parent?.trace.recording ? parent.trace.startBackground(name, kind, parent.spanId, attributes) : null;
 }
 
 // Ends `span` when `work` settles (with the error's code when it rejects), without adding a step

@@ -16,7 +16,7 @@ import { mapRequest } from "./providers/map-request.ts";
 import type { MapContext, ProviderAdapter } from "./providers/types.ts";
 import type { PrimedStream } from "./sse.ts";
 import { Watchdog } from "./watchdog.ts";
-import { traceHeaders, withSpan, type Span } from "../observability/trace.ts";
+import { recording, traceHeaders, withSpan, type Span } from "../observability/trace.ts";
 
 export interface UpstreamCall {
   adapter: ProviderAdapter;
@@ -101,6 +101,7 @@ export function openStream(call: UpstreamCall): Promise<{ primed: PrimedStream; 
 // One upstream attempt's span: to the whole JSON answer, or to a stream's first event (the relay
 // has its own span). Its id is the `traceparent` parent the upstream sees.
 function attemptAttributes(call: UpstreamCall, stream: boolean): Record<string, string | boolean> {
+  if (!recording()) return {};
   const attrs: Record<string, string | boolean> = { "gen_ai.request.model": call.ctx.target.model, "edgeclaw.stream": stream };
   try {
     attrs["server.address"] = new URL(call.ctx.target.baseUrl).host;
