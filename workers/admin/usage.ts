@@ -15,6 +15,8 @@ import { ApiError } from "../http/errors.ts";
 import { instant } from "../http/instant.ts";
 import { parseOr400 } from "../http/validation.ts";
 import { rollupRetentionMs } from "../usage/retention.ts";
+import { histogramQuantile } from "../usage/quantile.ts";
+import { LATENCY_BUCKETS_MS } from "../../schema/usage.ts";
 import { tenantForRead } from "./access.ts";
 import { toCsv, type Cell } from "./csv.ts";
 
@@ -165,6 +167,8 @@ const MEASURES: [string, string, string][] = [
   ["ttft_count", "ttft_count", "CASE WHEN ttft_ms IS NULL THEN 0 ELSE 1 END"],
   ["ttft_sum_ms", "ttft_sum_ms", "COALESCE(ttft_ms, 0)"],
 ];
+// The latency histogram's cumulative counts, summed like the other measures (only for p50/p99).
+for (const ms of LATENCY_BUCKETS_MS) MEASURES.push([`latency_le_${ms}`, `latency_le_${ms}`, `CASE WHEN latency_ms <= ${ms} THEN 1 ELSE 0 END`]);
 const DIMS = ["tenant_id", "key_id", "agent_id", "model", "provider", "route", "error_class"] as const;
 const RAW_NULLABLE = new Set<string>(["key_id", "agent_id", "provider", "error_class"]);
 const FILTERS = ["key_id", "agent_id", "model", "provider", "route"] as const;
@@ -323,6 +327,8 @@ const OUTPUT_MEASURES = [
   "cache_hits",
   "latency_sum_ms",
   "latency_avg_ms",
+  "latency_p50_ms",
+  "latency_p99_ms",
   "ttft_count",
   "ttft_sum_ms",
   "ttft_avg_ms",
@@ -347,10 +353,18 @@ function reportRow(r: ReportRow, cols: string[]): Record<string, Cell> {
     cache_hits: n("cache_hits"),
     latency_sum_ms: n("latency_sum_ms"),
     latency_avg_ms: requests > 0 ? Math.round(n("latency_sum_ms") / requests) : null,
+    latency_p50_ms: latencyQuantile(0.5, n, requests),
+    latency_p99_ms: latencyQuantile(0.99, n, requests),
     ttft_count: ttftCount,
     ttft_sum_ms: n("ttft_sum_ms"),
     ttft_avg_ms: ttftCount > 0 ? Math.round(n("ttft_sum_ms") / ttftCount) : null,
   };
   for (const k of OUTPUT_MEASURES) out[k] = values[k] ?? null;
   return out;
+}
+
+// Estimated from the summed histogram (workers/usage/quantile.ts), rounded to whole ms.
+function latencyQuantile(q: number, n: (k: string) => number, requests: number): number | null {
+  const value = histogramQuantile(q, LATENCY_BUCKETS_MS, LATENCY_BUCKETS_MS.map((ms) => n(`latency_le_${ms}`)), requests);
+  return value === null ? null : Math.round(value);
 }
