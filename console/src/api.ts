@@ -47,7 +47,12 @@ export const api = {
   },
   post: <T>(path: string, body: unknown) => call<T>("POST", `/admin${path}`, body),
   put: <T>(path: string, body: unknown) => call<T>("PUT", `/admin${path}`, body),
+  del: <T>(path: string) => call<T>("DELETE", `/admin${path}`),
 };
+
+export function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
 
 export function canWrite(session: Session): boolean {
   return session.role !== "viewer";

@@ -1,5 +1,5 @@
 // The console shell: sign-in, then a navigation bar and one page at a time, chosen by the URL hash
-// (#/overview, #/tenants, #/routes, #/jobs, #/audit, #/api), so any page can be bookmarked and the Worker serves one file.
+// (#/overview, #/tenants, #/routes, #/channels, #/sessions, #/jobs, #/audit, #/api), so any page can be bookmarked and the Worker serves one file.
 // Role-aware: the session says owner, admin or viewer (and the tenant); pages disable what the
 // role may not do, and the admin API refuses it anyway.
 import { render } from "preact";
@@ -8,10 +8,12 @@ import "uplot/dist/uPlot.min.css";
 import "./style.css";
 import { api, type Session } from "./api.ts";
 import { Audit } from "./pages/audit.tsx";
+import { Channels } from "./pages/channels.tsx";
 import { Jobs } from "./pages/jobs.tsx";
 import { Overview } from "./pages/overview.tsx";
 import { Reference } from "./pages/reference.tsx";
 import { Routes } from "./pages/routes.tsx";
+import { Sessions } from "./pages/sessions.tsx";
 import { SignIn } from "./pages/sign-in.tsx";
 import { Tenants } from "./pages/tenants.tsx";
 
@@ -19,6 +21,8 @@ const PAGES = [
   { path: "overview", title: "Overview", Page: Overview },
   { path: "tenants", title: "Tenants & keys", Page: Tenants },
   { path: "routes", title: "Models & routes", Page: Routes },
+  { path: "channels", title: "Channels & agents", Page: Channels },
+  { path: "sessions", title: "Sessions", Page: Sessions },
   { path: "jobs", title: "Jobs", Page: Jobs },
   { path: "audit", title: "Audit", Page: Audit },
   { path: "api", title: "API reference", Page: Reference },

@@ -1,7 +1,8 @@
 // The operator console in a real browser, as an operator uses it: `node scripts/start.ts` (what
 // `npm start` runs) on free ports, Debian's headless Chromium driven by playwright-core, a token
 // from `npm run -s admin -- token`. Signs in as the owner, creates a tenant and a key, sends a chat
-// call and watches the overview's request count move, creates, triggers and pauses a cron job; signs in as that tenant's viewer and sees
+// call and watches the overview's request count move, creates, triggers and pauses a cron job;
+// runs a hook account's session through pairing, history, export, dead letters and erase; signs in as that tenant's viewer and sees
 // only that tenant with every write button disabled, and the API refusing a write. Every page is
 // checked with axe-core (no serious or critical violations) and by the browser's CSP enforcement
 // (no violation reported), and photographed under test-artifacts/console/.
@@ -140,8 +141,20 @@ describe("the operator console in Chromium", () => {
     await checkAccessibility(page, "overview");
     await shoot(page, "overview");
 
+    // A vault secret for the demo tenant, set through the API (the console never takes values).
+    const secretValue = `sk-console-${Date.now()}`;
+    const put = await page.evaluate(
+      async (value) => (await fetch("/admin/secrets/openai", { method: "PUT", headers: { "content-type": "application/json", "x-edgeclaw-console": "1" }, body: JSON.stringify({ tenant_id: "demo", value }) })).status,
+      secretValue,
+    );
+    expect(put).toBeLessThan(300);
+
     // Tenants & keys: create a tenant, then a key for it; the key is shown once.
     await goTo(page, "Tenants & keys");
+    // Each tenant's limits and budgets from its router config, and the vault's names without values.
+    await page.getByTestId("secrets").getByRole("cell", { name: "vault:openai", exact: true }).waitFor();
+    expect(await page.content()).not.toContain(secretValue);
+    await expect.poll(() => page.getByTestId("caps-demo").textContent()).toBe("limits: none; budgets: none");
     await page.getByLabel("Name", { exact: true }).fill("Acme Corp");
     await page.getByLabel("Id (optional)").fill(tenantId);
     await page.getByRole("button", { name: "Create tenant" }).click();
@@ -259,6 +272,131 @@ describe("the operator console in Chromium", () => {
     await page.context().close();
   });
 
+  it("owner: a hook account's session on Channels & agents and Sessions: pairing, history, export, dead letters, erase", async () => {
+    const { page, problems } = await openConsole();
+    await signIn(page, ownerToken(dirs));
+
+    // Channels & agents: a hook and a WebChat account for the demo tenant, each with its URL.
+    await goTo(page, "Channels & agents");
+    const createAccount = async (channel: string, name: string) => {
+      await page.getByLabel("Tenant", { exact: true }).first().selectOption("demo");
+      await page.getByLabel("Channel", { exact: true }).first().selectOption(channel);
+      await page.getByLabel("Account name").fill(name);
+      await page.getByRole("button", { name: "Create account" }).click();
+      await page.getByText(`Account ${name} created.`).waitFor();
+    };
+    await createAccount("hook", "console-hook");
+    const hookToken = (await page.getByTestId("shown-once").textContent())!;
+    expect(hookToken).toMatch(/^ehk_/);
+    expect(await page.getByTestId("url-console-hook").textContent()).toBe(`${origin}/hooks/agent`);
+    await createAccount("webchat", "console-chat");
+    const chatRow = page.getByTestId("accounts-webchat").getByRole("row").filter({ hasText: "console-chat" });
+    const chatId = (await chatRow.locator("td").nth(1).textContent())!;
+    expect(await page.getByTestId("url-console-chat").textContent()).toBe(`${origin}/webchat/${chatId}`);
+
+    // An agent that asks unknown senders to pair, bound to the hook account.
+    await page.locator("#agent-tenant").selectOption("demo");
+    await page.getByLabel("Agent name").fill("pairer");
+    await page.getByLabel("Model").fill("default");
+    await page.getByLabel("System prompt").fill("Be brief.");
+    await page.getByLabel("DM policy").selectOption("pairing");
+    await page.getByRole("button", { name: "Create agent" }).click();
+    await page.getByTestId("agents").getByRole("cell", { name: "pairer", exact: true }).waitFor();
+    await page.locator("#bind-channel").selectOption("hook");
+    await page.locator("#bind-account").selectOption({ label: "console-hook (hook)" });
+    await page.getByRole("button", { name: "Create binding" }).click();
+    await page.getByText("Binding created.").waitFor();
+    expect(await page.getByTestId("bindings").locator("tbody tr").count()).toBe(1);
+
+    // A message through the hook: the first one from alice meets the pairing policy.
+    const post = (text: string, key: string, callback?: string) =>
+      fetch(`${origin}/hooks/agent`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${hookToken}`, "idempotency-key": key, "content-type": "application/json" },
+        body: JSON.stringify({ text, peer: "alice", ...(callback ? { callback_url: callback } : {}) }),
+      });
+    // As in test/e2e/cli.e2e.test.ts: the first POST may meet a pooled connection the dev server
+    // has closed; the hook dedupes by Idempotency-Key, so sending again is safe.
+    const send = (text: string, key: string, callback?: string) => post(text, key, callback).catch(() => post(text, key, callback));
+    expect((await send("hi", "c1")).status).toBe(202);
+    const pending = page.getByTestId("pairings").getByRole("row").filter({ hasText: "alice" });
+    await expect
+      .poll(
+        async () => {
+          await page.getByRole("button", { name: "Refresh", exact: true }).click();
+          return pending.filter({ hasText: "pending" }).count();
+        },
+        { timeout: 30_000, interval: 500 },
+      )
+      .toBe(1);
+    await checkAccessibility(page, "channels & agents");
+    await shoot(page, "channels");
+    await pending.getByRole("button", { name: /^Approve/ }).click();
+    await page.getByText("Pairing of alice approved.").waitFor();
+    expect(await pending.locator("td").nth(4).textContent()).toBe("approved");
+
+    // Paired: the next message is answered; two more, whose callback answers 404, become dead letters.
+    expect((await send("hello console", "c2")).status).toBe(202);
+    const badCallback = `http://127.0.0.1:${dirs.ports.gpu}/no-such-callback`;
+    for (const key of ["c3", "c4"]) expect((await send(`hello ${key}`, key, badCallback)).status).toBe(202);
+
+    await goTo(page, "Sessions");
+    const refresh = page.getByRole("button", { name: "Refresh", exact: true });
+    const dead = page.getByTestId("dead-letters").locator("tbody tr");
+    await expect
+      .poll(
+        async () => {
+          await refresh.click();
+          return dead.count();
+        },
+        { timeout: 60_000, interval: 500 },
+      )
+      .toBe(2);
+    await page.getByLabel("Search (key, agent, channel, account)").fill("hook");
+    const row = page.getByTestId("sessions").getByRole("row").filter({ hasText: "/hook/" });
+    expect(await row.count()).toBe(1);
+    const key = (await row.locator("td").first().textContent())!;
+    expect(key).toMatch(/^demo\/agt_[^/]+\/hook\/chn_[^/]+\/dm:alice$/);
+    const history = page.getByTestId("history").locator("tbody td:nth-child(3)");
+    await row.getByRole("button", { name: /^Open/ }).click();
+    await expect
+      .poll(
+        async () => {
+          await row.getByRole("button", { name: /^Open/ }).click();
+          return history.allTextContents();
+        },
+        { timeout: 30_000, interval: 500 },
+      )
+      .toEqual(expect.arrayContaining(["hello console", "hello c3", "hello c4"]));
+    await checkAccessibility(page, "sessions");
+    await shoot(page, "sessions");
+
+    // Export: the download is the session's export, history included.
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Export JSON" }).click()]);
+    const exported = JSON.parse(readFileSync((await download.path())!, "utf8")) as { key: string; paired: boolean; history: { content: string }[] };
+    expect(exported.key).toBe(key);
+    expect(exported.paired).toBe(true);
+    expect(exported.history.map((h) => h.content)).toEqual(expect.arrayContaining(["hello console", "hello c3", "hello c4"]));
+
+    // Dead letters: retry one, drop the other.
+    const [first, second] = await dead.locator("td:first-child").allTextContents();
+    await dead.filter({ hasText: first! }).getByRole("button", { name: /^Retry/ }).click();
+    await page.getByText(`Retried ${first}.`).waitFor();
+    await dead.filter({ hasText: second! }).getByRole("button", { name: /^Drop/ }).click();
+    await page.getByText(`Dropped ${second}.`).waitFor();
+    expect(await dead.locator("td:first-child").allTextContents()).not.toContain(second);
+
+    // Erase needs the key typed out.
+    const eraseButton = page.getByRole("button", { name: "Erase session" });
+    expect(await eraseButton.isDisabled()).toBe(true);
+    await page.getByLabel("Type the session key to erase it for good").fill(key);
+    await eraseButton.click();
+    await page.getByText(`Session ${key} erased.`).waitFor();
+    expect(await row.count()).toBe(0);
+    expect(problems).toEqual([]);
+    await page.context().close();
+  });
+
   it("tenant viewer: sees only its tenant, every write button disabled, and the API refuses a write", async () => {
     const { page, problems } = await openConsole();
     await signIn(page, mintToken(["--role", "viewer", "--tenant", tenantId]));
@@ -302,6 +440,14 @@ describe("the operator console in Chromium", () => {
     expect(new Set(await page.getByTestId("jobs").locator("tbody td:nth-child(2)").allTextContents())).toEqual(new Set([tenantId]));
     await checkAccessibility(page, "jobs (viewer)");
     await shoot(page, "jobs-viewer");
+
+    await goTo(page, "Channels & agents");
+    await page.getByText("No channel accounts.").waitFor();
+    for (const name of ["Create account", "Create agent", "Create binding"]) expect(await page.getByRole("button", { name }).isDisabled()).toBe(true);
+    await checkAccessibility(page, "channels & agents (viewer)");
+    await goTo(page, "Sessions");
+    await page.getByText("No dead letters.").waitFor();
+    await checkAccessibility(page, "sessions (viewer)");
 
     await goTo(page, "Overview");
     await page.getByText("No traffic in this span.").waitFor();

@@ -3,6 +3,7 @@
 // viewer sees the buttons disabled (and the API would refuse with 403 read_only).
 import { useEffect, useState } from "preact/hooks";
 import { api, canWrite, type Session } from "../api.ts";
+import { CapsCell, Secrets, useTenantCaps } from "./tenant-extras.tsx";
 
 interface Tenant {
   id: string;
@@ -84,6 +85,7 @@ export function Tenants({ session }: { session: Session }) {
   };
 
   const live = tenants.filter((t) => t.revoked_at === null);
+  const caps = useTenantCaps(live.map((t) => t.id));
   return (
     <>
       {error && (
@@ -110,6 +112,7 @@ export function Tenants({ session }: { session: Session }) {
               <th scope="col">Region</th>
               <th scope="col">Created</th>
               <th scope="col">Status</th>
+              <th scope="col">Limits and budgets (router config)</th>
               <th scope="col">
                 <span class="sr-only">Actions</span>
               </th>
@@ -123,6 +126,7 @@ export function Tenants({ session }: { session: Session }) {
                 <td>{t.region ?? "–"}</td>
                 <td>{t.created_at}</td>
                 <td>{t.revoked_at ? `revoked ${t.revoked_at}` : "active"}</td>
+                <td data-testid={`caps-${t.id}`}>{t.revoked_at ? "–" : <CapsCell caps={caps[t.id]} />}</td>
                 <td>
                   <button type="button" disabled={!owner || t.revoked_at !== null} title={owner ? undefined : OWNER_ONLY} onClick={() => revoke(`tenant ${t.id}`, `/tenants/${encodeURIComponent(t.id)}/revoke`)}>
                     Revoke<span class="sr-only"> tenant {t.id}</span>
@@ -200,7 +204,8 @@ export function Tenants({ session }: { session: Session }) {
           </tbody>
         </table>
       </section>
-      <p class="note">Not in the console yet: tenant limits and budgets, vault secret names (use the admin API or CLI).</p>
+      <Secrets />
+      <p class="note">Limits and budgets are part of each tenant's router config: change them on Models &amp; routes.</p>
     </>
   );
 }
