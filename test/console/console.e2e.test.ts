@@ -13,17 +13,14 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { root } from "../support/local-stack.ts";
 import { cleanUp, ownerToken, prepare, start, stop, type Running, type StartDirs } from "../support/npm-start.ts";
+import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, checkAccessibility, goTo, openConsole as openIn, shoot, signIn } from "./browser.ts";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-// Flags for a headless Chromium on a CI machine without a GPU, sandbox or network (docs/console.md).
-const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"];
-const ARTIFACTS = join(root, "test-artifacts", "console");
-const AXE_SOURCE = readFileSync(join(root, "node_modules", "axe-core", "axe.min.js"), "utf8");
 
 let dirs: StartDirs;
 let running: Running | undefined;
 let browser: Browser;
 let origin: string;
+const openConsole = () => openIn(browser, origin);
 
 function mintToken(args: string[]): string {
   const minted = spawnSync(process.execPath, [join(root, "scripts", "admin.ts"), "token", ...args], {
@@ -35,49 +32,6 @@ function mintToken(args: string[]): string {
   return minted.stdout.trim();
 }
 
-// A fresh browser context per operator (its own cookie jar); every CSP violation and page error
-// is collected so a test can assert there was none.
-async function openConsole(): Promise<{ page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on("console", (msg) => {
-    if (msg.type() === "error" && /Content Security Policy|Refused to/i.test(msg.text())) problems.push(msg.text());
-  });
-  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
-  // The console asks before a rollback or a revoke; the operator here always agrees.
-  page.on("dialog", (dialog) => void dialog.accept());
-  await page.goto(`${origin}/console/`);
-  return { page, problems };
-}
-
-async function signIn(page: Page, token: string): Promise<void> {
-  await page.getByLabel("Admin token").fill(token);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("navigation", { name: "Console pages" }).waitFor();
-}
-
-async function goTo(page: Page, name: string): Promise<void> {
-  await page.getByRole("link", { name }).click();
-  await page.getByRole("heading", { level: 1, name }).waitFor();
-}
-
-// axe-core is evaluated through the DevTools protocol (not a <script> tag, which the page's CSP
-// would rightly refuse) and must find nothing serious or critical.
-async function checkAccessibility(page: Page, label: string): Promise<void> {
-  await page.evaluate(AXE_SOURCE);
-  const violations = await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: unknown }[] }[] }> } }).axe;
-    const result = await axe.run(); // the whole document
-    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => JSON.stringify(n.target)).slice(0, 5) }));
-  });
-  const serious = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  expect(serious, `${label}: ${JSON.stringify(serious, null, 2)}`).toEqual([]);
-}
-
-async function shoot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-}
 
 async function shownCount(page: Page): Promise<number> {
   return Number(await page.getByTestId("total-requests").textContent());

@@ -6,6 +6,7 @@
 // a JSON body (their credentials are vault:<name> references, docs/channels.md).
 import { useEffect, useState } from "preact/hooks";
 import { api, canWrite, message, type Session } from "../api.ts";
+import { Pairings, type Pairing } from "./pairings.tsx";
 
 interface Account {
   id: string;
@@ -32,16 +33,6 @@ interface Binding {
   account_id: string | null;
   group_id: string | null;
   peer_id: string | null;
-}
-interface Pairing {
-  id: string;
-  tenant_id: string;
-  agent_id: string;
-  channel: string;
-  peer_id: string;
-  code: string | null;
-  status: string;
-  created_at: string;
 }
 
 const READ_ONLY = "Your role is read-only";
@@ -368,47 +359,7 @@ export function Channels({ session }: { session: Session }) {
           </tbody>
         </table>
       </section>
-      <section aria-labelledby="pair-h">
-        <h2 id="pair-h">Pairing requests</h2>
-        {pairings.length === 0 && <p>No pairing requests.</p>}
-        <table data-testid="pairings">
-          <thead>
-            <tr>
-              <th scope="col">Peer</th>
-              <th scope="col">Agent</th>
-              <th scope="col">Channel</th>
-              <th scope="col">Code</th>
-              <th scope="col">Status</th>
-              <th scope="col">Asked</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {pairings.map((p) => (
-              <tr key={p.id}>
-                <td>{p.peer_id}</td>
-                <td>{p.agent_id}</td>
-                <td>{p.channel}</td>
-                <td>{p.code ? <code>{p.code}</code> : "–"}</td>
-                <td>{p.status}</td>
-                <td>{p.created_at}</td>
-                <td>
-                  <button
-                    type="button"
-                    disabled={!writer || p.status !== "pending" || p.code === null}
-                    title={writer ? undefined : READ_ONLY}
-                    onClick={() => void act(async () => (await api.post("/pairings/approve", { code: p.code, tenant_id: p.tenant_id }), `Pairing of ${p.peer_id} approved.`))}
-                  >
-                    Approve<span class="sr-only"> {p.peer_id}</span>
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </section>
+      <Pairings pairings={pairings} writer={writer} act={act} />
     </>
   );
 }
