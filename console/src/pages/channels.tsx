@@ -100,7 +100,11 @@ export function Channels({ session }: { session: Session }) {
     const form = e.currentTarget as HTMLFormElement;
     void act(async () => {
       const text = await handler(form);
+      // Clear the fields but keep the tenant chosen: the next account or agent is usually for it too.
+      const tenantSelect = form.querySelector<HTMLSelectElement>("select[name$='-tenant']");
+      const kept = tenantSelect?.value;
       form.reset();
+      if (tenantSelect && kept) tenantSelect.value = kept;
       return text;
     });
   };
