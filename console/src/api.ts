@@ -54,6 +54,22 @@ export function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+// A page's write action: clears the old error and notice, runs `what`, re-reads the page's lists
+// (so the notice never describes a stale table), then shows what `what` said, or the error.
+export function runner(reload: () => Promise<void>, setError: (e: string | null) => void, setNotice: (n: string | null) => void) {
+  return async (what: () => Promise<string>): Promise<void> => {
+    setError(null);
+    setNotice(null);
+    try {
+      const text = await what();
+      await reload();
+      setNotice(text);
+    } catch (e) {
+      setError(message(e));
+    }
+  };
+}
+
 export function canWrite(session: Session): boolean {
   return session.role !== "viewer";
 }

@@ -91,6 +91,8 @@ describe("the operator console in Chromium", () => {
     await chat.json();
     await expect.poll(() => shownCount(page), { timeout: 60_000, interval: 500 }).toBe(before + 1);
     expect(await page.locator("[data-testid=chart-requests] canvas").count()).toBeGreaterThan(0);
+    // The latency chart plots the API's p50/p99 estimates (not a total of them).
+    expect(await page.locator("[data-testid=chart-latency]").getAttribute("aria-label")).toMatch(/Latest minute with calls: p50 \d+ ms, p99 \d+ ms/);
     await page.getByRole("cell", { name: "demo", exact: true }).first().waitFor();
     await checkAccessibility(page, "overview");
     await shoot(page, "overview");

@@ -2,6 +2,7 @@
 // and paging by before_id. Tenant-scoped sessions see their own tenant's rows only.
 import { useEffect, useState } from "preact/hooks";
 import { api, type Session } from "../api.ts";
+import { Head } from "./table.tsx";
 
 interface AuditRow {
   id: number;
@@ -96,17 +97,7 @@ export function Audit({ session }: { session: Session }) {
         </p>
       )}
       <table data-testid="audit">
-        <thead>
-          <tr>
-            <th scope="col">Time</th>
-            <th scope="col">Tenant</th>
-            <th scope="col">Kind</th>
-            <th scope="col">Actor</th>
-            <th scope="col">Action</th>
-            <th scope="col">Target</th>
-            <th scope="col">Details</th>
-          </tr>
-        </thead>
+        <Head cols={["Time", "Tenant", "Kind", "Actor", "Action", "Target", "Details"]} />
         <tbody>
           {rows.map((r) => (
             <tr key={r.id}>

@@ -5,8 +5,9 @@
 // WebChat accounts need no platform secret and have a form; the other platforms are created from
 // a JSON body (their credentials are vault:<name> references, docs/channels.md).
 import { useEffect, useState } from "preact/hooks";
-import { api, canWrite, message, type Session } from "../api.ts";
+import { api, canWrite, message, runner, type Session } from "../api.ts";
 import { Pairings, type Pairing } from "./pairings.tsx";
+import { Head } from "./table.tsx";
 
 interface Account {
   id: string;
@@ -81,18 +82,7 @@ export function Channels({ session }: { session: Session }) {
   };
   useEffect(() => void reload(), []);
 
-  const act = async (what: () => Promise<string>) => {
-    setError(null);
-    setNotice(null);
-    try {
-      // The lists are fresh before the notice shows, so what the notice says is what the tables show.
-      const text = await what();
-      await reload();
-      setNotice(text);
-    } catch (e) {
-      setError(message(e));
-    }
-  };
+  const act = runner(reload, setError, setNotice);
   // Owners name the tenant in each body; a tenant's admin writes to its own.
   const tenantPart = (form: HTMLFormElement, name: string) => (owner ? { tenant_id: field(form, name) } : {});
   const submit = (handler: (form: HTMLFormElement) => Promise<string>) => (e: Event) => {
@@ -205,18 +195,7 @@ export function Channels({ session }: { session: Session }) {
         {CHANNELS.filter((ch) => accounts.some((a) => a.channel === ch)).map((ch) => (
           <table key={ch} data-testid={`accounts-${ch}`}>
             <caption>{ch}</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Id</th>
-                <th scope="col">Tenant</th>
-                <th scope="col">URL for the platform</th>
-                <th scope="col">Status</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <Head cols={["Name", "Id", "Tenant", "URL for the platform", "Status"]} actions />
             <tbody>
               {accounts
                 .filter((a) => a.channel === ch)
@@ -273,16 +252,7 @@ export function Channels({ session }: { session: Session }) {
           </button>
         </form>
         <table data-testid="agents">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Id</th>
-              <th scope="col">Tenant</th>
-              <th scope="col">Model</th>
-              <th scope="col">DM policy</th>
-              <th scope="col">Created</th>
-            </tr>
-          </thead>
+          <Head cols={["Name", "Id", "Tenant", "Model", "DM policy", "Created"]} />
           <tbody>
             {agents.map((a) => (
               <tr key={a.id}>
@@ -333,18 +303,7 @@ export function Channels({ session }: { session: Session }) {
           </button>
         </form>
         <table data-testid="bindings">
-          <thead>
-            <tr>
-              <th scope="col">Id</th>
-              <th scope="col">Agent</th>
-              <th scope="col">Channel</th>
-              <th scope="col">Account</th>
-              <th scope="col">Group / peer</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <Head cols={["Id", "Agent", "Channel", "Account", "Group / peer"]} actions />
           <tbody>
             {bindings.map((b) => (
               <tr key={b.id}>

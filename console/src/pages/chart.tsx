@@ -9,7 +9,8 @@ export interface Series {
   color: string;
 }
 
-export function Chart({ title, times, series, testId }: { title: string; times: number[]; series: Series[]; testId: string }) {
+// `summary`: the description's own text where a total means nothing (percentiles do not add up).
+export function Chart({ title, times, series, testId, summary }: { title: string; times: number[]; series: Series[]; testId: string; summary?: string }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const data: uPlot.AlignedData = [times, ...series.map((s) => s.values)];
@@ -37,11 +38,11 @@ export function Chart({ title, times, series, testId }: { title: string; times: 
     plot.current?.setData(data);
   });
 
-  const latest = series.map((s) => `${s.label} ${s.values.reduce((a, b) => a + b, 0).toLocaleString("en")}`).join(", ");
+  const latest = summary ?? `Totals: ${series.map((s) => `${s.label} ${s.values.reduce((a, b) => a + b, 0).toLocaleString("en")}`).join(", ")}`;
   return (
     <figure class="chart">
       <figcaption>{title}</figcaption>
-      <div ref={box} role="img" aria-label={`${title}, last hour by minute. Totals: ${latest}.`} data-testid={testId} />
+      <div ref={box} role="img" aria-label={`${title}, last hour by minute. ${latest}.`} data-testid={testId} />
     </figure>
   );
 }

@@ -6,6 +6,7 @@ import { Cron } from "croner";
 import { useEffect, useState } from "preact/hooks";
 import { api, canWrite, type Session } from "../api.ts";
 import { describeCron } from "./cron-text.ts";
+import { Head } from "./table.tsx";
 
 interface Job {
   id: string;
@@ -165,19 +166,7 @@ export function Jobs({ session }: { session: Session }) {
       <section aria-labelledby="jobs-h">
         <h2 id="jobs-h">Jobs</h2>
         <table data-testid="jobs">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Tenant</th>
-              <th scope="col">Schedule</th>
-              <th scope="col">Action</th>
-              <th scope="col">State</th>
-              <th scope="col">Next fire time</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <Head cols={["Name", "Tenant", "Schedule", "Action", "State", "Next fire time"]} actions />
           <tbody>
             {jobs.map((j) => (
               <tr key={j.id}>
@@ -217,17 +206,7 @@ export function Jobs({ session }: { session: Session }) {
             Refresh runs
           </button>
           <table data-testid="runs">
-            <thead>
-              <tr>
-                <th scope="col">Scheduled</th>
-                <th scope="col">Fired</th>
-                <th scope="col">Lag</th>
-                <th scope="col">State</th>
-                <th scope="col">Attempts</th>
-                <th scope="col">Manual</th>
-                <th scope="col">Detail</th>
-              </tr>
-            </thead>
+            <Head cols={["Scheduled", "Fired", "Lag", "State", "Attempts", "Manual", "Detail"]} />
             <tbody>
               {runs.data.map((r) => (
                 <tr key={`${r.scheduled_at}/${r.manual}`}>

@@ -3,6 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, type Session } from "../api.ts";
 import { Chart } from "./chart.tsx";
+import { Head } from "./table.tsx";
 
 const REFRESH_MS = 5_000;
 const MINUTE = 60_000;
@@ -19,6 +20,9 @@ interface UsageRow {
   cost_usd: number;
   latency_sum_ms: number;
   latency_avg_ms: number | null;
+  // Estimated by the API from the rollups' latency histogram (per row; they do not add up).
+  latency_p50_ms?: number | null;
+  latency_p99_ms?: number | null;
 }
 interface UsageReport {
   data: UsageRow[];
@@ -68,6 +72,12 @@ async function load(): Promise<View> {
 }
 
 const sum = (rows: UsageRow[], f: (r: UsageRow) => number) => rows.reduce((a, r) => a + f(r), 0);
+
+// The latest minute with calls: its estimated p50 and p99.
+function latestLatency(rows: UsageRow[]): string {
+  const last = [...rows].reverse().find((r) => r.requests > 0 && r.latency_p50_ms != null);
+  return last ? `Latest minute with calls: p50 ${last.latency_p50_ms} ms, p99 ${last.latency_p99_ms} ms` : "No calls in this span";
+}
 const fmtUsd = (n: number) => `$${n.toFixed(n < 1 ? 6 : 2)}`;
 
 export function Overview(_: { session: Session }) {
@@ -135,10 +145,14 @@ export function Overview(_: { session: Session }) {
           ]}
         />
         <Chart
-          title="Mean latency (ms)"
+          title="Latency p50 / p99 (ms, estimated)"
           testId="chart-latency"
           times={view.times}
-          series={[{ label: "latency ms", values: rows.map((r) => (r.requests > 0 ? Math.round(r.latency_sum_ms / r.requests) : 0)), color: "#6b4fa0" }]}
+          series={[
+            { label: "p50", values: rows.map((r) => r.latency_p50_ms ?? 0), color: "#6b4fa0" },
+            { label: "p99", values: rows.map((r) => r.latency_p99_ms ?? 0), color: "#b3261e" },
+          ]}
+          summary={latestLatency(rows)}
         />
         <Chart
           title="Tokens"
@@ -156,18 +170,7 @@ export function Overview(_: { session: Session }) {
         <p>No traffic in this span.</p>
       ) : (
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Tenant</th>
-              <th scope="col">Model</th>
-              <th scope="col">Requests</th>
-              <th scope="col">Errors</th>
-              <th scope="col">Tokens in</th>
-              <th scope="col">Tokens out</th>
-              <th scope="col">Spend</th>
-              <th scope="col">Mean latency</th>
-            </tr>
-          </thead>
+          <Head cols={["Tenant", "Model", "Requests", "Errors", "Tokens in", "Tokens out", "Spend", "Mean latency"]} />
           <tbody>
             {view.groups.map((g) => (
               <tr key={`${g.tenant_id}/${g.model}`}>
@@ -185,8 +188,9 @@ export function Overview(_: { session: Session }) {
         </table>
       )}
       <p class="note">
-        Not shown yet: latency percentiles (p50/p99). The usage rollups keep sums and counts per bucket, not distributions, so only the
-        mean can be derived from them.
+        Latency p50 and p99 per minute are estimates from the usage rollups' latency histogram (its buckets start at 50 ms, so a
+        fast call counts somewhere in 0-50 ms). Percentiles of different minutes or groups do not add up, so the totals above and the
+        table show the mean.
       </p>
     </>
   );

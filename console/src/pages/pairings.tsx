@@ -2,6 +2,7 @@
 // dm_policy is "pairing"; a pending one shows its code, and Approve sends
 // POST /admin/pairings/approve {code, tenant_id}.
 import { api } from "../api.ts";
+import { Head } from "./table.tsx";
 
 export interface Pairing {
   id: string;
@@ -22,19 +23,7 @@ export function Pairings({ pairings, writer, act }: { pairings: Pairing[]; write
           <h2 id="pair-h">Pairing requests</h2>
           {pairings.length === 0 && <p>No pairing requests.</p>}
           <table data-testid="pairings">
-            <thead>
-              <tr>
-                <th scope="col">Peer</th>
-                <th scope="col">Agent</th>
-                <th scope="col">Channel</th>
-                <th scope="col">Code</th>
-                <th scope="col">Status</th>
-                <th scope="col">Asked</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <Head cols={["Peer", "Agent", "Channel", "Code", "Status", "Asked"]} actions />
             <tbody>
               {pairings.map((p) => (
                 <tr key={p.id}>

@@ -5,6 +5,7 @@
 // answered exactly as the API answers; writes stay on the console's pages, the CLI and curl.
 import { useEffect, useState } from "preact/hooks";
 import { ApiFailure, type Session } from "../api.ts";
+import { Head } from "./table.tsx";
 
 type Json = any;
 
@@ -136,14 +137,7 @@ export function Reference(_: { session: Session }) {
                   {o.op.description && <p>{o.op.description}</p>}
                   {o.op.parameters?.length > 0 && (
                     <table>
-                      <thead>
-                        <tr>
-                          <th scope="col">Parameter</th>
-                          <th scope="col">In</th>
-                          <th scope="col">Required</th>
-                          <th scope="col">Schema</th>
-                        </tr>
-                      </thead>
+                      <Head cols={["Parameter", "In", "Required", "Schema"]} />
                       <tbody>
                         {o.op.parameters.map((p: Json) => (
                           <tr key={`${p.in}-${p.name}`}>

@@ -6,6 +6,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, canWrite, type Session } from "../api.ts";
 import { lineDiff, type DiffLine } from "./line-diff.ts";
+import { Head } from "./table.tsx";
 
 type Json = any;
 
@@ -60,14 +61,7 @@ function Breakers({ tenant, route, version }: { tenant: string; route: string; v
   if (!data) return null;
   return (
     <table data-testid={`breakers-${route}`}>
-      <thead>
-        <tr>
-          <th scope="col">Target</th>
-          <th scope="col">Replica</th>
-          <th scope="col">Breaker</th>
-          <th scope="col">Times opened</th>
-        </tr>
-      </thead>
+      <Head cols={["Target", "Replica", "Breaker", "Times opened"]} />
       <tbody>
         {data.map((b) => (
           <tr key={`${b.path}/${b.replica}`}>
@@ -202,15 +196,7 @@ export function Routes({ session }: { session: Session }) {
       <section aria-labelledby="models-h">
         <h2 id="models-h">Providers and models</h2>
         <table data-testid="providers">
-          <thead>
-            <tr>
-              <th scope="col">Provider</th>
-              <th scope="col">Kind</th>
-              <th scope="col">Base URL</th>
-              <th scope="col">Replicas</th>
-              <th scope="col">Status</th>
-            </tr>
-          </thead>
+          <Head cols={["Provider", "Kind", "Base URL", "Replicas", "Status"]} />
           <tbody>
             {providers.map((p) => (
               <tr key={p.id}>
@@ -224,15 +210,7 @@ export function Routes({ session }: { session: Session }) {
           </tbody>
         </table>
         <table data-testid="models">
-          <thead>
-            <tr>
-              <th scope="col">Public name</th>
-              <th scope="col">Upstream model</th>
-              <th scope="col">Context window</th>
-              <th scope="col">Price in / out per Mtok</th>
-              <th scope="col">Enabled</th>
-            </tr>
-          </thead>
+          <Head cols={["Public name", "Upstream model", "Context window", "Price in / out per Mtok", "Enabled"]} />
           <tbody>
             {models.map((m) => (
               <tr key={m.id}>
@@ -293,17 +271,7 @@ export function Routes({ session }: { session: Session }) {
       <section aria-labelledby="versions-h">
         <h2 id="versions-h">Versions</h2>
         <table data-testid="versions">
-          <thead>
-            <tr>
-              <th scope="col">Version</th>
-              <th scope="col">Saved</th>
-              <th scope="col">By</th>
-              <th scope="col">Comment</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <Head cols={["Version", "Saved", "By", "Comment"]} actions />
           <tbody>
             {versions.map((v) => (
               <tr key={v.version}>

@@ -4,7 +4,8 @@
 // as a JSON download, erase (DELETE, after typing the key), and the dead letters
 // (GET /admin/dead-letters) with retry and drop. A viewer sees everything with writes disabled.
 import { useEffect, useState } from "preact/hooks";
-import { api, canWrite, message, type Session } from "../api.ts";
+import { api, canWrite, message, runner, type Session } from "../api.ts";
+import { Head } from "./table.tsx";
 
 interface SessionRow {
   key: string;
@@ -87,18 +88,7 @@ export function Sessions({ session }: { session: Session }) {
   };
   useEffect(() => void reload(), []);
 
-  const act = async (what: () => Promise<string>) => {
-    setError(null);
-    setNotice(null);
-    try {
-      // The lists are fresh before the notice shows, so what the notice says is what the tables show.
-      const text = await what();
-      await reload();
-      setNotice(text);
-    } catch (e) {
-      setError(message(e));
-    }
-  };
+  const act = runner(reload, setError, setNotice);
   const show = (key: string) =>
     act(async () => {
       const data = await api.get<Exported>(`/sessions/${encodeURIComponent(key)}/export`);
@@ -155,18 +145,7 @@ export function Sessions({ session }: { session: Session }) {
         <h2 id="sessions-h">Sessions</h2>
         {shown.length === 0 && <p>No sessions{needle ? " match" : " yet: a session appears after its first turn"}.</p>}
         <table data-testid="sessions">
-          <thead>
-            <tr>
-              <th scope="col">Key</th>
-              <th scope="col">Tenant</th>
-              <th scope="col">Agent</th>
-              <th scope="col">Channel</th>
-              <th scope="col">Created</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <Head cols={["Key", "Tenant", "Agent", "Channel", "Created"]} actions />
           <tbody>
             {shown.map((r) => (
               <tr key={r.key}>
@@ -214,15 +193,7 @@ export function Sessions({ session }: { session: Session }) {
           </p>
           <table data-testid="history">
             <caption class="sr-only">History</caption>
-            <thead>
-              <tr>
-                <th scope="col">#</th>
-                <th scope="col">Role</th>
-                <th scope="col">Content</th>
-                <th scope="col">Tokens</th>
-                <th scope="col">At</th>
-              </tr>
-            </thead>
+            <Head cols={["#", "Role", "Content", "Tokens", "At"]} />
             <tbody>
               {open.data.history.map((h) => (
                 <tr key={h.seq}>
@@ -254,18 +225,7 @@ export function Sessions({ session }: { session: Session }) {
         <h2 id="dead-h">Dead letters</h2>
         {dead.length === 0 && <p>No dead letters.</p>}
         <table data-testid="dead-letters">
-          <thead>
-            <tr>
-              <th scope="col">Id</th>
-              <th scope="col">Channel</th>
-              <th scope="col">Attempts</th>
-              <th scope="col">Last error</th>
-              <th scope="col">Created</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <Head cols={["Id", "Channel", "Attempts", "Last error", "Created"]} actions />
           <tbody>
             {dead.map((d) => (
               <tr key={d.id}>

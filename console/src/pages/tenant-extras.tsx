@@ -5,6 +5,7 @@
 // whose `secrets set` reads the value from stdin (a browser form would put it in the page).
 import { useEffect, useState } from "preact/hooks";
 import { api, message } from "../api.ts";
+import { Head } from "./table.tsx";
 
 interface Secret {
   tenant_id: string;
@@ -81,16 +82,7 @@ export function Secrets() {
       )}
       {secrets?.length === 0 && <p>No vault secrets.</p>}
       <table data-testid="secrets">
-        <thead>
-          <tr>
-            <th scope="col">Tenant</th>
-            <th scope="col">Name</th>
-            <th scope="col">Reference</th>
-            <th scope="col">Key id</th>
-            <th scope="col">Updated</th>
-            <th scope="col">Rotated</th>
-          </tr>
-        </thead>
+        <Head cols={["Tenant", "Name", "Reference", "Key id", "Updated", "Rotated"]} />
         <tbody>
           {(secrets ?? []).map((s) => (
             <tr key={`${s.tenant_id}/${s.name}`}>

@@ -4,6 +4,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, canWrite, type Session } from "../api.ts";
 import { CapsCell, Secrets, useTenantCaps } from "./tenant-extras.tsx";
+import { Head } from "./table.tsx";
 
 interface Tenant {
   id: string;
@@ -105,19 +106,7 @@ export function Tenants({ session }: { session: Session }) {
           </button>
         </form>
         <table data-testid="tenants">
-          <thead>
-            <tr>
-              <th scope="col">Id</th>
-              <th scope="col">Name</th>
-              <th scope="col">Region</th>
-              <th scope="col">Created</th>
-              <th scope="col">Status</th>
-              <th scope="col">Limits and budgets (router config)</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <Head cols={["Id", "Name", "Region", "Created", "Status", "Limits and budgets (router config)"]} actions />
           <tbody>
             {tenants.map((t) => (
               <tr key={t.id}>
@@ -170,19 +159,7 @@ export function Tenants({ session }: { session: Session }) {
           </div>
         )}
         <table data-testid="keys">
-          <thead>
-            <tr>
-              <th scope="col">Tenant</th>
-              <th scope="col">Name</th>
-              <th scope="col">Prefix</th>
-              <th scope="col">Scopes</th>
-              <th scope="col">Created</th>
-              <th scope="col">Status</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <Head cols={["Tenant", "Name", "Prefix", "Scopes", "Created", "Status"]} actions />
           <tbody>
             {keys.map((k) => (
               <tr key={k.id}>
