@@ -3,6 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, type Session } from "../api.ts";
 import { Head } from "./table.tsx";
+import { Status } from "./status.tsx";
 
 interface AuditRow {
   id: number;
@@ -91,11 +92,7 @@ export function Audit({ session }: { session: Session }) {
         </div>
         <button type="submit">Filter</button>
       </form>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Status error={error} />
       <table data-testid="audit">
         <Head cols={["Time", "Tenant", "Kind", "Actor", "Action", "Target", "Details"]} />
         <tbody>

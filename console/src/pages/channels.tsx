@@ -8,6 +8,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, canWrite, message, runner, type Session } from "../api.ts";
 import { Pairings, type Pairing } from "./pairings.tsx";
 import { Head } from "./table.tsx";
+import { Status } from "./status.tsx";
 
 interface Account {
   id: string;
@@ -153,16 +154,7 @@ export function Channels({ session }: { session: Session }) {
     );
   return (
     <>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
-      {notice && (
-        <p role="status" class="ok">
-          {notice}
-        </p>
-      )}
+      <Status error={error} notice={notice} />
       <button type="button" onClick={() => void reload()}>
         Refresh
       </button>

@@ -7,6 +7,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, canWrite, type Session } from "../api.ts";
 import { describeCron } from "./cron-text.ts";
 import { Head } from "./table.tsx";
+import { Status } from "./status.tsx";
 
 interface Job {
   id: string;
@@ -109,11 +110,7 @@ export function Jobs({ session }: { session: Session }) {
 
   return (
     <>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Status error={error} />
       <section aria-labelledby="new-job-h">
         <h2 id="new-job-h">New cron job</h2>
         <form class="filters" onSubmit={create}>

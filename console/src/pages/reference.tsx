@@ -6,6 +6,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { ApiFailure, type Session } from "../api.ts";
 import { Head } from "./table.tsx";
+import { Status } from "./status.tsx";
 
 type Json = any;
 
@@ -114,11 +115,7 @@ export function Reference(_: { session: Session }) {
           ))}
         </select>
       </div>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Status error={error} />
       {!doc ? (
         <p role="status">Loading…</p>
       ) : (

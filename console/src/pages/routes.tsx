@@ -7,6 +7,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api, canWrite, type Session } from "../api.ts";
 import { lineDiff, type DiffLine } from "./line-diff.ts";
 import { Head } from "./table.tsx";
+import { Status } from "./status.tsx";
 
 type Json = any;
 
@@ -183,11 +184,7 @@ export function Routes({ session }: { session: Session }) {
           </select>
         </div>
       )}
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Status error={error} />
       {saved && (
         <p role="status" class="ok">
           {saved}

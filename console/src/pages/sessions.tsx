@@ -6,6 +6,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, canWrite, message, runner, type Session } from "../api.ts";
 import { Head } from "./table.tsx";
+import { Status } from "./status.tsx";
 
 interface SessionRow {
   key: string;
@@ -118,16 +119,7 @@ export function Sessions({ session }: { session: Session }) {
   };
   return (
     <>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
-      {notice && (
-        <p role="status" class="ok">
-          {notice}
-        </p>
-      )}
+      <Status error={error} notice={notice} />
       <form class="filters" onSubmit={filter}>
         {session.tenant === null && (
           <div>

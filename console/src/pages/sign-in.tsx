@@ -2,6 +2,7 @@
 // httpOnly session cookie; the token is dropped from memory right after.
 import { useState } from "preact/hooks";
 import { api, type Session } from "../api.ts";
+import { Status } from "./status.tsx";
 
 export function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
   const [error, setError] = useState<string | null>(null);
@@ -38,11 +39,7 @@ export function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
         <button type="submit" disabled={busy}>
           Sign in
         </button>
-        {error && (
-          <p role="alert" class="error">
-            {error}
-          </p>
-        )}
+        <Status error={error} />
       </form>
     </main>
   );

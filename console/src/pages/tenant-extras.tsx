@@ -6,6 +6,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, message } from "../api.ts";
 import { Head } from "./table.tsx";
+import { Status } from "./status.tsx";
 
 interface Secret {
   tenant_id: string;
@@ -75,11 +76,7 @@ export function Secrets() {
   return (
     <section aria-labelledby="secrets-h">
       <h2 id="secrets-h">Vault secrets (names only)</h2>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Status error={error} />
       {secrets?.length === 0 && <p>No vault secrets.</p>}
       <table data-testid="secrets">
         <Head cols={["Tenant", "Name", "Reference", "Key id", "Updated", "Rotated"]} />

@@ -5,6 +5,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, canWrite, type Session } from "../api.ts";
 import { CapsCell, Secrets, useTenantCaps } from "./tenant-extras.tsx";
 import { Head } from "./table.tsx";
+import { Status } from "./status.tsx";
 
 interface Tenant {
   id: string;
@@ -89,11 +90,7 @@ export function Tenants({ session }: { session: Session }) {
   const caps = useTenantCaps(live.map((t) => t.id));
   return (
     <>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Status error={error} />
       <section aria-labelledby="tenants-h">
         <h2 id="tenants-h">Tenants</h2>
         <form class="inline" onSubmit={createTenant}>
