@@ -3,7 +3,7 @@
 // zod then checks the claims EdgeClaw relies on (role, tenant scope, id, issue and expiry
 // times), and the lifetime rule below. Revocation (a D1 list of token ids) is checked by the
 // middleware (workers/http/admin-auth.ts), not here, so scripts can mint and verify offline.
-import { jwtVerify, SignJWT } from "jose";
+import { jwtVerify, SignJWT, type JWTPayload } from "jose";
 import {
   adminClaims,
   adminTokenTimes,
@@ -28,13 +28,21 @@ export interface VerifyOptions {
 }
 
 export async function verifyAdminToken(secret: string, token: string, options: VerifyOptions = {}): Promise<AdminTokenClaims | null> {
+  return (await verifyJwt(secret, token, JWT_AUDIENCE, options))?.claims ?? null;
+}
+
+// The checks every EdgeClaw JWT gets, whatever its audience (admin tokens here, console sessions
+// in workers/console/session.ts): signature, algorithm, issuer, audience, expiry, the claims
+// EdgeClaw relies on, and a bounded lifetime. The raw payload comes back too, for an audience's
+// own extra claims.
+export async function verifyJwt(secret: string, token: string, audience: string, options: VerifyOptions = {}): Promise<{ claims: AdminTokenClaims; payload: JWTPayload } | null> {
   const maxTtlS = options.maxTtlS ?? DEFAULT_ADMIN_TOKEN_MAX_TTL_S;
   const nowS = options.nowS ?? Math.floor(Date.now() / 1000);
   try {
     const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), {
       algorithms: ["HS256"],
       issuer: JWT_ISSUER,
-      audience: JWT_AUDIENCE,
+      audience,
       requiredClaims: ["exp", "iat", "jti", "sub"],
       currentDate: new Date(nowS * 1000),
     });
@@ -44,7 +52,7 @@ export async function verifyAdminToken(secret: string, token: string, options: V
     const { iat, exp } = times.data;
     // A token without a bounded lifetime would stay valid for as long as the secret does.
     if (exp - iat > maxTtlS || iat > nowS + CLOCK_SKEW_S) return null;
-    return { ...claims.data, ...times.data };
+    return { claims: { ...claims.data, ...times.data }, payload };
   } catch {
     return null;
   }
@@ -60,22 +68,27 @@ export interface MintedToken {
 // Every minted token gets a random id (what revocation names) and iat/exp, so the lifetime rule
 // above can be checked.
 export async function mintAdminToken(secret: string, claims: AdminClaims, ttlSeconds: number, nowS = Math.floor(Date.now() / 1000)): Promise<MintedToken> {
-  const valid = adminClaims.parse(claims);
-  const extra: Record<string, string> = { role: valid.role };
-  if (valid.tenant !== undefined) extra.tenant = valid.tenant;
-  if (valid.region !== undefined) extra.region = valid.region;
+  const minted = await signJwt(secret, adminClaims.parse(claims), JWT_AUDIENCE, nowS, nowS + ttlSeconds);
+  return { token: minted.jwt, jti: minted.jti, iat: nowS, exp: nowS + ttlSeconds };
+}
+
+// Signs already-valid claims for `audience` with a fresh random id; `extra`: the audience's own
+// claims (a console session's parent token id).
+export async function signJwt(secret: string, claims: AdminClaims, audience: string, iat: number, exp: number, extra: Record<string, string> = {}): Promise<{ jwt: string; jti: string }> {
+  const body: Record<string, string> = { ...extra, role: claims.role };
+  if (claims.tenant !== undefined) body.tenant = claims.tenant;
+  if (claims.region !== undefined) body.region = claims.region;
   const jti = base64url(crypto.getRandomValues(new Uint8Array(16)));
-  const exp = nowS + ttlSeconds;
-  const token = await new SignJWT(extra)
+  const jwt = await new SignJWT(body)
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setSubject(valid.sub)
+    .setSubject(claims.sub)
     .setIssuer(JWT_ISSUER)
-    .setAudience(JWT_AUDIENCE)
+    .setAudience(audience)
     .setJti(jti)
-    .setIssuedAt(nowS)
+    .setIssuedAt(iat)
     .setExpirationTime(exp)
     .sign(new TextEncoder().encode(secret));
-  return { token, jti, iat: nowS, exp };
+  return { jwt, jti };
 }
 
 export async function signAdminToken(secret: string, claims: AdminClaims, ttlSeconds: number): Promise<string> {

@@ -9,10 +9,9 @@
 // sign-out (its jti revoked), revocation of the admin token (its jti, `ptj`, is checked on every
 // request). Both revocations use the admin tokens' revocation list (workers/auth/revoked-tokens.ts).
 import type { Context } from "hono";
-import { jwtVerify, SignJWT } from "jose";
 import { z } from "zod";
-import { adminClaims, adminTokenTimes, JWT_ISSUER, tokenId, type AdminTokenClaims } from "../../schema/admin.ts";
-import { base64url } from "../auth/encoding.ts";
+import { tokenId, type AdminTokenClaims } from "../../schema/admin.ts";
+import { signJwt, verifyJwt } from "../auth/admin-token.ts";
 import { isTokenRevoked } from "../auth/revoked-tokens.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
@@ -48,43 +47,16 @@ export function cookieName(url: URL): string {
 
 export async function mintSession(secret: string, parent: AdminTokenClaims, nowS = Math.floor(Date.now() / 1000)): Promise<{ jwt: string; claims: SessionClaims }> {
   const exp = Math.min(nowS + CONSOLE_SESSION_TTL_S, parent.exp);
-  const jti = base64url(crypto.getRandomValues(new Uint8Array(16)));
-  const extra: Record<string, string> = { role: parent.role, ptj: parent.jti };
-  if (parent.tenant !== undefined) extra.tenant = parent.tenant;
-  if (parent.region !== undefined) extra.region = parent.region;
-  const jwt = await new SignJWT(extra)
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setSubject(parent.sub)
-    .setIssuer(JWT_ISSUER)
-    .setAudience(CONSOLE_AUDIENCE)
-    .setJti(jti)
-    .setIssuedAt(nowS)
-    .setExpirationTime(exp)
-    .sign(new TextEncoder().encode(secret));
-  const claims: SessionClaims = { sub: parent.sub, role: parent.role, jti, iat: nowS, exp, ptj: parent.jti };
-  if (parent.tenant !== undefined) claims.tenant = parent.tenant;
-  if (parent.region !== undefined) claims.region = parent.region;
-  return { jwt, claims };
+  const { sub, role, tenant, region } = parent;
+  const scope = { sub, role, ...(tenant !== undefined ? { tenant } : {}), ...(region !== undefined ? { region } : {}) };
+  const { jwt, jti } = await signJwt(secret, scope, CONSOLE_AUDIENCE, nowS, exp, { ptj: parent.jti });
+  return { jwt, claims: { ...scope, jti, iat: nowS, exp, ptj: parent.jti } };
 }
 
 export async function verifySession(secret: string, jwt: string, nowS = Math.floor(Date.now() / 1000)): Promise<SessionClaims | null> {
-  try {
-    const { payload } = await jwtVerify(jwt, new TextEncoder().encode(secret), {
-      algorithms: ["HS256"],
-      issuer: JWT_ISSUER,
-      audience: CONSOLE_AUDIENCE,
-      requiredClaims: ["exp", "iat", "jti", "sub"],
-      currentDate: new Date(nowS * 1000),
-    });
-    const claims = adminClaims.safeParse({ sub: payload.sub, role: payload.role, tenant: payload.tenant, region: payload.region });
-    const times = adminTokenTimes.safeParse({ jti: payload.jti, iat: payload.iat, exp: payload.exp });
-    const extra = sessionExtra.safeParse({ ptj: payload.ptj });
-    if (!claims.success || !times.success || !extra.success) return null;
-    if (times.data.exp - times.data.iat > CONSOLE_SESSION_TTL_S || times.data.iat > nowS + 60) return null;
-    return { ...claims.data, ...times.data, ...extra.data };
-  } catch {
-    return null;
-  }
+  const verified = await verifyJwt(secret, jwt, CONSOLE_AUDIENCE, { maxTtlS: CONSOLE_SESSION_TTL_S, nowS });
+  const extra = sessionExtra.safeParse({ ptj: verified?.payload.ptj });
+  return verified && extra.success ? { ...verified.claims, ...extra.data } : null;
 }
 
 /** The session cookie's value, read only under the name this origin may use. */
