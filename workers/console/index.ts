@@ -5,15 +5,13 @@
 // session cookie with exactly the token's role and tenant scope (workers/http/admin-auth.ts).
 import { Hono, type Context } from "hono";
 import { z } from "zod";
-import { verifyAdminToken } from "../auth/admin-token.ts";
-import { forgetRevocation, isTokenRevoked, revokeStatement } from "../auth/revoked-tokens.ts";
+import { forgetRevocation, revokeStatement } from "../auth/revoked-tokens.ts";
 import { database } from "../db.ts";
 import type { AppEnv } from "../env.ts";
-import { adminSecret, adminTokenMaxTtlS, inRegion } from "../http/admin-auth.ts";
+import { adminSecret, checkAdminToken } from "../http/admin-auth.ts";
 import { readJsonBody } from "../http/body.ts";
 import { ApiError } from "../http/errors.ts";
 import { parseOr400 } from "../http/validation.ts";
-import { regionSettings } from "../regions/settings.ts";
 import { auditInsert, auditInsertAs } from "../admin/audit.ts";
 import { assertSameOrigin, consoleSession, mintSession, setCookieHeader, type SessionClaims } from "./session.ts";
 
@@ -66,10 +64,7 @@ consoleRoutes.post("/session", async (c) => {
   noStore(c);
   const secret = adminSecret(c.env);
   const { token } = parseOr400(signInBody, await readJsonBody(c, 16 * 1024));
-  const verified = await verifyAdminToken(secret, token, { maxTtlS: adminTokenMaxTtlS(c.env) });
-  if (!verified) throw new ApiError(401, "invalid_token", "The admin token is invalid or expired, or lacks jti/iat/exp, or lives longer than the deployment allows.");
-  if (await isTokenRevoked(c.env, verified.jti)) throw new ApiError(401, "token_revoked", "The admin token has been revoked.");
-  const parent = inRegion(verified, regionSettings(c.env).self);
+  const parent = await checkAdminToken(c.env, secret, token);
   const { jwt, claims } = await mintSession(secret, parent);
   const db = database(c.env.DB);
   await db.batch([auditInsert(db, claims, { tenantId: claims.tenant ?? null, action: "console.sign_in", target: claims.jti, metadata: { token_jti: parent.jti, expires_at: new Date(claims.exp * 1000).toISOString() } })]);

@@ -45,14 +45,20 @@ export function adminAuth(): MiddlewareHandler<AppEnv> {
     }
     const token = bearerToken(authorization);
     if (!token) throw new ApiError(401, "missing_token", "Send an admin JWT as 'Authorization: Bearer <token>'.");
-    const claims = await verifyAdminToken(secret, token, { maxTtlS: adminTokenMaxTtlS(c.env) });
-    if (!claims) {
-      throw new ApiError(401, "invalid_token", "The admin token is invalid or expired, or lacks jti/iat/exp, or lives longer than the deployment allows.");
-    }
-    if (await isTokenRevoked(c.env, claims.jti)) throw new ApiError(401, "token_revoked", "The admin token has been revoked.");
-    c.set("admin", inRegion(claims, regionSettings(c.env).self));
+    c.set("admin", await checkAdminToken(c.env, secret, token));
     await next();
   };
+}
+
+// An admin token as /admin takes it (the console's sign-in takes it the same way): signed,
+// unexpired, with a bounded lifetime, not revoked, and acting in this Worker's region.
+export async function checkAdminToken(env: Env, secret: string, token: string): Promise<AdminTokenClaims> {
+  const claims = await verifyAdminToken(secret, token, { maxTtlS: adminTokenMaxTtlS(env) });
+  if (!claims) {
+    throw new ApiError(401, "invalid_token", "The admin token is invalid or expired, or lacks jti/iat/exp, or lives longer than the deployment allows.");
+  }
+  if (await isTokenRevoked(env, claims.jti)) throw new ApiError(401, "token_revoked", "The admin token has been revoked.");
+  return inRegion(claims, regionSettings(env).self);
 }
 
 // A token bound to another region never acts here (the region gate forwards it; one that arrives
