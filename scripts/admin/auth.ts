@@ -2,7 +2,7 @@
 // `npm start` address), --token / EDGECLAW_ADMIN_TOKEN, and, when neither token is given, a
 // short-lived owner token minted in memory with the ADMIN_JWT_SECRET of the local secrets file
 // (.dev.vars, or EDGECLAW_DEV_VARS), so `npm run admin -- tenants list` works right after
-// `npm start`. The minted token is never printed.
+// `npm start`; only for a loopback URL. The minted token is never printed.
 import { resolve } from "node:path";
 import { readDevVars } from "../dev-vars.ts";
 import type { Io } from "./io.ts";
@@ -29,9 +29,24 @@ export function localSecret(io: Io): string | undefined {
   return secret && secret.length >= MIN_SECRET_LENGTH ? secret : undefined;
 }
 
-export async function adminToken(io: Io, flag: string | undefined): Promise<string> {
+// Only a gateway on this machine gets a minted token: a token signed with this machine's secret
+// (which may be a deployment's, in ADMIN_JWT_SECRET) sent to a --url someone else runs would be an
+// owner token handed to them.
+export function isLoopbackUrl(url: string): boolean {
+  try {
+    const { hostname } = new URL(url);
+    return hostname === "127.0.0.1" || hostname === "localhost" || hostname === "[::1]";
+  } catch {
+    return false;
+  }
+}
+
+export async function adminToken(io: Io, flag: string | undefined, url: string): Promise<string> {
   const given = flag ?? io.env.EDGECLAW_ADMIN_TOKEN;
   if (given) return given;
+  if (!isLoopbackUrl(url)) {
+    throw new UsageError(`no admin token for ${url}: pass --token or set EDGECLAW_ADMIN_TOKEN (a token is minted from the local secret only for a gateway on this machine)`, "npm run -s admin -- token --role owner   (mints one)");
+  }
   const secret = localSecret(io);
   if (!secret) {
     throw new UsageError(

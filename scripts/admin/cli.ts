@@ -231,7 +231,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       io,
       json,
       api: async (method, path, options = {}) => {
-        token ??= await adminToken(io, values.token as string | undefined);
+        token ??= await adminToken(io, values.token as string | undefined, base);
         return send(base, token, method, path, options.query, options.body, (values["target-region"] as string | undefined) ?? io.env.EDGECLAW_REGION);
       },
       print: (res, output) => printResponse(io, json, res, output ?? verb.output),

@@ -109,6 +109,26 @@ describe("requests (--dry-run)", () => {
     expect(MIN_SECRET_LENGTH).toBe(WORKER_MIN_SECRET_LENGTH);
   });
 
+  it("mints a token from the local secret only for a gateway on this machine, never for a --url elsewhere", async () => {
+    let sent = false;
+    const realFetch = globalThis.fetch;
+    globalThis.fetch = (async () => {
+      sent = true;
+      throw new Error("no request may leave");
+    }) as typeof fetch;
+    try {
+      const out: string[] = [];
+      const err: string[] = [];
+      const io: Io = { out: (t) => out.push(t), err: (t) => err.push(t), env: { ADMIN_JWT_SECRET: "x".repeat(40) }, cwd: root, readStdin: async () => "", isStdinTty: false };
+      const code = await main(["--url", "https://gateway.example.com", "tenants", "list"], io);
+      expect(code).toBe(2);
+      expect(err.join("\n")).toContain("no admin token for https://gateway.example.com");
+      expect(sent).toBe(false);
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+  });
+
   it("never takes a secret's value as an argument or an option", async () => {
     expect((await run(["secrets", "set", "openai", "sk-live-value", "--tenant", "t"])).code).toBe(2);
     const opt = await run(["secrets", "set", "openai", "--value", "sk-live-value"]);
