@@ -171,7 +171,20 @@ export async function startRegionsStack(options: RegionsStackOptions = {}): Prom
       REGIONS.map((r) => wrangler(["d1", "migrations", "apply", `edgeclaw-${r}`, "--local", "--env", r, "--persist-to", states[r], ...config], env)),
     );
     log("starting wrangler dev --env eu, --env us and --env global");
-    await Promise.all((["eu", "us", "global"] as const).map((place) => waitUp(`${place === "global" ? entry : bases[place]}/health`, start(place))));
+    await Promise.all(
+      (["eu", "us", "global"] as const).map(async (place) => {
+        const health = `${place === "global" ? entry : bases[place]}/health`;
+        try {
+          await waitUp(health, start(place));
+        } catch (err) {
+          // Three wrangler dev processes pick their internal sockets' ports at once (and other
+          // test files run beside them): one can lose a port between its pick and its bind. Once more.
+          if (!output(place).includes("Address already in use")) throw err;
+          log(`${place}: a port was taken while it started; starting it again`);
+          await waitUp(health, start(place));
+        }
+      }),
+    );
     // Each process finds the others through the dev registry a moment after they are up: until
     // then a service binding answers 503 "Worker ... not found". Wait until every forwarding path
     // the tests use reaches its region.
