@@ -80,6 +80,7 @@ describe("requests (--dry-run)", () => {
     expect(await dry(["usage", "set-retention", "--tenant", "t", "--forever"])).toEqual({ line: `PUT ${base}/usage/retention`, body: { tenant_id: "t", days: null } });
     expect(await dry(["routes", "rollback", "3", "--tenant", "t"])).toEqual({ line: `POST ${base}/router-config/rollback`, body: { tenant_id: "t", version: 3 } });
     expect(await dry(["pairings", "approve", "ABCD1234", "--tenant", "t"])).toEqual({ line: `POST ${base}/pairings/approve`, body: { tenant_id: "t", code: "ABCD1234" } });
+    expect(await dry(["pairings", "deny", "ABCD1234", "--tenant", "t"])).toEqual({ line: `POST ${base}/pairings/deny`, body: { tenant_id: "t", code: "ABCD1234" } });
     expect(await dry(["secrets", "delete", "openai", "--tenant", "t"])).toEqual({ line: `DELETE ${base}/secrets/openai?tenant_id=t`, body: undefined });
     expect(await dry(["tenants", "revoke", "t"])).toEqual({ line: `POST ${base}/tenants/t/revoke`, body: undefined });
     expect((await dry(["--target-region", "eu", "tenants", "list"])).line).toBe(`GET ${base}/tenants (X-EdgeClaw-Region: eu)`);

@@ -232,6 +232,20 @@ describe("npm run admin -- <resource> <verb> against the running gateway", () =>
     expect(cli(["sessions", "erase", session.key]).code).toBe(2); // no --yes
     expect(ok("sessions", "erase", session.key, "--yes")).toMatchObject({ erased: true });
     expect(ok("sessions", "list", "--tenant", "acme").data).toEqual([]);
+    // Deny: bob's request is deleted (its code can no longer be approved); bob's next message asks
+    // again with a new code.
+    const asBob = (key: string) =>
+      fetch(`${base}/hooks/agent`, { method: "POST", headers: { authorization: `Bearer ${hook.token}`, "idempotency-key": key, "content-type": "application/json" }, body: JSON.stringify({ text: "let me in", peer: "bob" }) });
+    const bobPending = async () => (ok("pairings", "list", "--tenant", "acme").data as any[]).filter((p) => p.peer_id === "bob" && p.status === "pending");
+    expect((await asBob("b1").catch(() => asBob("b1"))).status).toBe(202);
+    const [bob] = await until("bob's pairing request", bobPending, (d: any[]) => d.length === 1);
+    expect(ok("pairings", "deny", bob.code, "--tenant", "acme")).toMatchObject({ id: bob.id, status: "denied", peer_id: "bob" });
+    expect((ok("pairings", "list", "--tenant", "acme").data as any[]).some((p) => p.id === bob.id)).toBe(false);
+    const twice = cli(["pairings", "approve", bob.code, "--tenant", "acme"]);
+    expect([twice.code, twice.stderr.trim()]).toEqual([1, expect.stringMatching(/^error: 404 not_found: /)]);
+    expect((await asBob("b2").catch(() => asBob("b2"))).status).toBe(202);
+    const [again] = await until("bob's new request", bobPending, (d: any[]) => d.length === 1);
+    expect(again.code).not.toBe(bob.code);
     expect(ok("bindings", "delete", binding.id)).toMatchObject({ deleted: true });
     expect(ok("channels", "revoke", hook.id).revoked_at).not.toBeNull();
   });
@@ -264,7 +278,7 @@ describe("npm run admin -- <resource> <verb> against the running gateway", () =>
     expect(ok("audit", "retention", "--tenant", "acme")).toMatchObject({ days: 90 });
     expect(ok("audit", "purge", "--tenant", "acme")).toMatchObject({ retention_days: 90, deleted: 0 });
     const actions = ok("audit", "list", "--tenant", "acme", "--kind", "admin", "--limit", "500").data.map((r: any) => r.action);
-    expect(actions).toEqual(expect.arrayContaining(["tenant.create", "api_key.create", "router_config.rollback", "pairing.approve", "session.erase", "job.trigger"]));
+    expect(actions).toEqual(expect.arrayContaining(["tenant.create", "api_key.create", "router_config.rollback", "pairing.approve", "pairing.deny", "pairing.deny.done", "session.erase", "job.trigger"]));
   });
 
   it("enforces roles and tenant scope, and says why a call failed", async () => {

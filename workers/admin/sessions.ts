@@ -7,7 +7,7 @@
 //   DELETE /sessions/:key                  erase (right to be forgotten); unlinks the audit rows
 //   POST   /sessions/:key/snapshots        save history + profile; .../:id/restore puts it back
 //   GET    /dead-letters, POST /dead-letters/:id/retry | /drop
-//   GET    /pairings, POST /pairings/approve {code}
+//   GET    /pairings, POST /pairings/approve {code}, POST /pairings/deny {code}
 // Every write here changes a Durable Object, so it records its audit intent before the effect
 // and an outcome row (`<action>.done`) after (see audit.ts). Audit rows name the session by its
 // pseudonymous key (subjects.ts), never by the peer or group id in it.
@@ -200,4 +200,25 @@ pairingRoutes.post("/approve", async (c) => {
   ]);
   await sessionStub(c.env, row.sessionKey).approvePairing(row.id);
   return c.json({ id: row.id, status: "approved", peer_id: row.peerId, approved_at: iso(approvedAt) });
+});
+
+// Deny: the pending request is deleted, so its code can never be approved. The sender is not
+// blocked: a later message starts a new request with a new code (keeping someone out for good is
+// the allowlist policy's job, docs/channels.md). Only a pending request can be denied; an approval
+// that won the race first stands (404 here, and the outcome row says found: false).
+pairingRoutes.post("/deny", async (c) => {
+  const claims = c.get("admin");
+  const body = await adminBody(c, approvePairingBody);
+  const tenantId = tenantForWrite(claims, body.tenant_id);
+  const db = database(c.env.DB);
+  const row = await db.select().from(pairings).where(and(eq(pairings.tenantId, tenantId), eq(pairings.code, body.code))).get();
+  if (!row || row.status !== "pending") throw new ApiError(404, "not_found", "No pending pairing with this code.");
+  const metadata = { agent_id: row.agentId, channel: row.channel, subject: await subjectPseudonym(db, tenantId, `dm:${row.peerId}`) };
+  await auditIntent(db, claims, { tenantId, action: "pairing.deny", target: row.id, metadata });
+  const [deleted] = await db.batch([db.delete(pairings).where(and(eq(pairings.id, row.id), eq(pairings.status, "pending")))]);
+  const found = (deleted.meta.changes ?? 0) > 0;
+  const deniedAt = Date.now();
+  await db.batch([auditInsert(db, claims, { tenantId, action: "pairing.deny.done", target: row.id, metadata: { ...metadata, found } }, deniedAt)]);
+  if (!found) throw new ApiError(404, "not_found", "No pending pairing with this code.");
+  return c.json({ id: row.id, status: "denied", peer_id: row.peerId, denied_at: iso(deniedAt) });
 });

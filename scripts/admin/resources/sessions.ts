@@ -90,7 +90,7 @@ export const deadLetters: Resource = {
 
 export const pairings: Resource = {
   name: "pairings",
-  summary: "DM pairing requests of pairing-policy agents: list, approve",
+  summary: "DM pairing requests of pairing-policy agents: list, approve, deny",
   verbs: [
     { name: "list", summary: "pairing requests (a pending one shows its code)", method: "GET", path: "/pairings", flags: listFlags, output: { columns: ["id", "agent_id", "channel", "peer_id", "code", "status", "created_at"] } },
     {
@@ -100,7 +100,15 @@ export const pairings: Resource = {
       path: "/pairings/approve",
       args: [{ name: "code", help: "the 8-character code the sender got" }],
       flags: [tenantFlag],
-      notes: ["The admin API has no deny: a pending code that is never approved stays unanswered."],
+    },
+    {
+      name: "deny",
+      summary: "deny the pending request with this code (deleted; a later message from the sender asks again with a new code)",
+      method: "POST",
+      path: "/pairings/deny",
+      args: [{ name: "code", help: "the 8-character code the sender got" }],
+      flags: [tenantFlag],
+      notes: ["Denying does not block the sender: an agent whose dm_policy is allowlist answers only the peers on its list."],
     },
   ],
 };
