@@ -207,8 +207,10 @@ describe("request log line", () => {
     const requestId = uid("req-log");
     const res = await direct("/v1/chat/completions", chatInit({}, { "x-request-id": requestId }));
     expect(res.status).toBe(200);
-    const mine = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === "request" && l.request_id === requestId);
-    expect(mine).toHaveLength(1);
+    // Written just after the answer left (http/after-response.ts), not before it.
+    const mineOf = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === "request" && l.request_id === requestId);
+    await vi.waitFor(() => expect(mineOf()).toHaveLength(1));
+    const mine = mineOf();
     const line = mine[0] as Record<string, unknown>;
     expect(line).toMatchObject({
       trace_id: parts(res.headers.get("traceparent")).traceId,
