@@ -17,5 +17,8 @@ export default defineConfig({
     assetsInlineLimit: 0,
     modulePreload: { polyfill: false },
     target: "es2022",
+    // Swagger UI's bundle (about 1.5 MB, 0.45 MB gzipped) is one chunk that only the API
+    // reference page imports (console/src/pages/reference.tsx); every other chunk stays far below.
+    chunkSizeWarningLimit: 1600,
   },
 });

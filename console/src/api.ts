@@ -47,6 +47,7 @@ export const api = {
   },
   post: <T>(path: string, body: unknown) => call<T>("POST", `/admin${path}`, body),
   put: <T>(path: string, body: unknown) => call<T>("PUT", `/admin${path}`, body),
+  patch: <T>(path: string, body: unknown) => call<T>("PATCH", `/admin${path}`, body),
   del: <T>(path: string) => call<T>("DELETE", `/admin${path}`),
 };
 

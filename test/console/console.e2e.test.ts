@@ -1,9 +1,12 @@
 // The operator console in a real browser, as an operator uses it: `node scripts/start.ts` (what
 // `npm start` runs) on free ports, Debian's headless Chromium driven by playwright-core, a token
 // from `npm run -s admin -- token`. Signs in as the owner, creates a tenant and a key, sends a chat
-// call and watches the overview's request count move, creates, triggers and pauses a cron job;
-// runs a hook account's session through pairing, history, export, dead letters and erase; signs in as that tenant's viewer and sees
-// only that tenant with every write button disabled, and the API refusing a write. Every page is
+// call and watches the overview's request count move, edits a tenant's limits and budgets, reads
+// calls and spend per route target, creates, triggers, pauses and deletes jobs (cron, interval,
+// one-shot), writes through Swagger UI's "Try it out"; edits an agent, runs a hook account's
+// session through pairing, history, export, dead letters and erase, denies a pairing request;
+// signs in as that tenant's viewer and sees only that tenant with every write button disabled,
+// and the API refusing a write (from the page and from Swagger UI). Every page is
 // checked with axe-core (no serious or critical violations) and by the browser's CSP enforcement
 // (no violation reported), and photographed under test-artifacts/console/.
 import { spawnSync } from "node:child_process";
@@ -61,6 +64,9 @@ describe("the operator console in Chromium", () => {
 
   it("owner: signs in, creates a tenant and a key, and sees a chat call on the overview", async () => {
     const { page, problems } = await openConsole();
+    // Swagger UI's chunk must load on the API reference page only.
+    const swaggerChunks: string[] = [];
+    page.on("request", (r) => void (/\/console\/assets\/swagger-ui-[^/]*\.(js|css)$/.test(new URL(r.url()).pathname) && swaggerChunks.push(r.url())));
     await page.getByRole("heading", { name: "Sign in to the EdgeClaw console" }).waitFor();
     await checkAccessibility(page, "sign-in");
     await shoot(page, "sign-in");
@@ -124,6 +130,19 @@ describe("the operator console in Chromium", () => {
     // The new key works against the API (its tenant has no model yet: an empty list, not a 401).
     const models = await fetch(`${running!.baseURL}/models`, { headers: { authorization: `Bearer ${key}` } });
     expect(models.status).toBe(200);
+    // Limits and budgets in a form, validated by the router config's own validator.
+    await page.getByRole("button", { name: `Edit limits of ${tenantId}` }).click();
+    const capsForm = page.getByTestId("caps-editor");
+    await capsForm.getByLabel("Requests per minute").fill("-5");
+    await capsForm.getByRole("button", { name: "Save limits and budgets" }).click();
+    await expect.poll(() => capsForm.getByRole("alert").textContent()).toContain("limits.tenant.requests_per_min");
+    await capsForm.getByLabel("Requests per minute").fill("120");
+    await capsForm.getByLabel("Daily budget (USD)").fill("5");
+    await capsForm.getByRole("button", { name: "Save limits and budgets" }).click();
+    await page.getByText(`Limits and budgets of ${tenantId} saved as router config version 1.`).waitFor();
+    await expect.poll(() => page.getByTestId(`caps-${tenantId}`).textContent()).toBe("limits: requests per min 120; budgets: daily usd 5");
+    const stored = await page.evaluate(async (t) => (await (await fetch(`/admin/router-config?tenant_id=${t}`)).json()) as { version: number; config: Record<string, unknown> }, tenantId);
+    expect(stored).toMatchObject({ version: 1, config: { limits: { tenant: { requests_per_min: 120 } }, budgets: { tenant: { daily_usd: 5 } } } });
     await checkAccessibility(page, "tenants");
     await shoot(page, "tenants");
 
@@ -151,6 +170,14 @@ describe("the operator console in Chromium", () => {
     const route = page.getByTestId("route-chat");
     await expect.poll(() => route.locator(".node").allTextContents()).toEqual(["weighted split", "target gpu: gpu-backend / e2e-tiny (weight 3)", "target gpu2: gpu-backend / e2e-tiny (weight 1)"]);
     await expect.poll(() => page.getByTestId("breakers-chat").locator("tbody td:nth-child(3)").allTextContents()).toEqual(["closed", "closed"]);
+    // Calls by model and serving provider from the usage rollups (the overview's chat call asked
+    // for the demo model "default"), the spend against the budgets, and what no API exposes.
+    const trafficRow = page.getByTestId("target-traffic").locator("tbody tr").filter({ has: page.getByRole("cell", { name: "default", exact: true }) });
+    await trafficRow.waitFor();
+    expect(await trafficRow.locator("td").nth(1).textContent()).toBe("gpu-backend");
+    expect(Number(await trafficRow.locator("td").nth(2).textContent())).toBeGreaterThanOrEqual(1);
+    expect(await page.getByTestId("spend").textContent()).toMatch(/^Spend today \(\d{4}-\d\d-\d\d\): \$[\d.]+ \(no budget\); this month/);
+    await page.getByText("no API exposes them", { exact: false }).waitFor();
     await checkAccessibility(page, "models & routes");
     await shoot(page, "routes");
     await page.getByRole("button", { name: "Roll back to 1" }).click();
@@ -190,6 +217,34 @@ describe("the operator console in Chromium", () => {
     await jobRow.getByRole("button", { name: /^Pause/ }).click();
     await expect.poll(() => jobRow.locator("td").nth(4).textContent()).toBe("paused");
     expect(await jobRow.getByRole("button", { name: /^Resume/ }).isEnabled()).toBe(true);
+    // An interval job (its first 5 times previewed), a one-shot job, and a delete.
+    await page.getByLabel("Schedule", { exact: true }).selectOption("interval");
+    await page.getByLabel("Every (seconds)").fill("0");
+    expect(await page.getByRole("button", { name: "Create job" }).isDisabled()).toBe(true);
+    await page.getByLabel("Every (seconds)").fill("5400");
+    await expect.poll(() => preview.locator("li").count()).toBe(5);
+    await page.getByLabel("Tenant", { exact: true }).selectOption(tenantId);
+    await page.getByLabel("Job name").fill("every 90 minutes");
+    await page.getByRole("button", { name: "Create job" }).click();
+    await page.getByText("Interval job created.").waitFor();
+    const intervalRow = page.getByTestId("jobs").getByRole("row").filter({ hasText: "every 90 minutes" });
+    expect(await intervalRow.locator("td").nth(2).textContent()).toBe("every 5400 s");
+    await page.getByLabel("Schedule", { exact: true }).selectOption("once");
+    const inTwoDays = new Date(Date.now() + 2 * 86_400_000);
+    const pad = (n: number) => String(n).padStart(2, "0");
+    const local = `${inTwoDays.getFullYear()}-${pad(inTwoDays.getMonth() + 1)}-${pad(inTwoDays.getDate())}T10:15`; // the browser's zone is this machine's
+    await page.getByLabel("At (your browser's time zone)").fill(local);
+    await preview.getByText("Fires once at").waitFor();
+    await page.getByLabel("Tenant", { exact: true }).selectOption(tenantId);
+    await page.getByLabel("Job name").fill("one shot");
+    await page.getByRole("button", { name: "Create job" }).click();
+    await page.getByText("One-shot job created.").waitFor();
+    const onceRow = page.getByTestId("jobs").getByRole("row").filter({ hasText: "one shot" });
+    expect(await onceRow.locator("td").nth(2).textContent()).toBe("once");
+    expect(await onceRow.locator("td").nth(5).textContent()).toBe(new Date(local).toISOString());
+    await intervalRow.getByRole("button", { name: /^Delete/ }).click();
+    await page.getByText("Job every 90 minutes deleted.").waitFor();
+    expect(await intervalRow.count()).toBe(0);
     await checkAccessibility(page, "jobs");
     await shoot(page, "jobs");
 
@@ -202,22 +257,41 @@ describe("the operator console in Chromium", () => {
     await checkAccessibility(page, "audit");
     await shoot(page, "audit");
 
-    // API reference: the admin document, rendered; a GET sent with the console session.
+    // API reference: Swagger UI on the admin document, its chunk loaded only now; "Try it out"
+    // sends a GET and a write with the console session (the write needs the CSRF header too).
+    expect(swaggerChunks).toEqual([]);
     await goTo(page, "API reference");
-    await page.getByTestId("ref-title").waitFor();
-    expect(await page.getByTestId("ref-title").textContent()).toContain("OpenAPI 3.1");
-    const listTenants = page.locator("details.op").filter({ has: page.locator("summary", { hasText: /^GET \/admin\/tenants / }) });
-    await listTenants.locator("summary").click();
-    await listTenants.getByRole("button", { name: "Send GET" }).click();
-    const answer = listTenants.locator("pre[data-testid^=answer-]");
-    await answer.waitFor();
-    expect(await answer.textContent()).toMatch(/^200 /);
-    expect(await answer.textContent()).toContain(`"id": "${tenantId}"`);
+    await page.locator(".swagger-ui .opblock").first().waitFor();
+    expect(swaggerChunks.length).toBeGreaterThan(0);
+    expect(await page.locator(".swagger-ui .info .title").textContent()).toContain("OAS 3.1");
+    const tryOut = async (method: string, path: string, body?: unknown) => {
+      const op = page
+        .locator(`.swagger-ui .opblock.opblock-${method}`)
+        .filter({ has: page.locator(".opblock-summary-path", { hasText: new RegExp(`^${path.replace(/[/{}]/g, "\\$&")}$`) }) });
+      await op.locator(".opblock-summary").first().click();
+      await op.getByRole("button", { name: "Try it out" }).click();
+      if (body !== undefined) await op.locator("textarea.body-param__text").fill(JSON.stringify(body));
+      await op.getByRole("button", { name: "Execute" }).click();
+      const answer = op.locator(".live-responses-table tbody tr").first();
+      await answer.waitFor();
+      return { status: (await answer.locator(".response-col_status").textContent())!.trim(), body: (await answer.locator(".response-col_description pre").first().textContent())! };
+    };
+    const listed = await tryOut("get", "/admin/tenants");
+    expect(listed.status).toBe("200");
+    expect(listed.body).toContain(`"id": "${tenantId}"`);
+    const created = await tryOut("post", "/admin/tenants", { name: "Swagger Co", id: `${tenantId}-sw` });
+    expect(created.status).toBe("201");
+    expect(JSON.parse(created.body)).toMatchObject({ id: `${tenantId}-sw`, name: "Swagger Co" });
     await checkAccessibility(page, "API reference");
-    await shoot(page, "api-reference");
+    // No warning box: Swagger UI takes the document's JSON Schema dialect (the OpenAPI default).
+    expect(await page.getByText("contains a value different from the default").count()).toBe(0);
+    await page.setViewportSize({ width: 1280, height: 1800 }); // the window: the page is many screens long
+    await page.mouse.wheel(0, -100_000);
+    await shoot(page, "api-reference", false);
+    await page.setViewportSize({ width: 1280, height: 900 });
     await page.getByLabel("Document").selectOption("/openapi.json");
-    await page.getByText("/v1/chat/completions", { exact: true }).first().waitFor();
-    expect(await page.getByRole("button", { name: "Send GET" }).count()).toBe(0); // reads only on the admin document
+    await page.locator(".swagger-ui .opblock-summary-path", { hasText: /^\/v1\/chat\/completions$/ }).first().waitFor();
+    await checkAccessibility(page, "API reference (/v1)");
 
     expect(problems).toEqual([]);
     // Sign-out ends the session: the API refuses the old cookie.
@@ -258,6 +332,19 @@ describe("the operator console in Chromium", () => {
     await page.getByLabel("DM policy").selectOption("pairing");
     await page.getByRole("button", { name: "Create agent" }).click();
     await page.getByTestId("agents").getByRole("cell", { name: "pairer", exact: true }).waitFor();
+    // Edited in a form; the API validates the change and names a bad field.
+    await page.getByRole("button", { name: "Edit agent pairer" }).click();
+    const agentForm = page.getByTestId("agent-editor");
+    await agentForm.getByLabel("Max reply tokens").fill("0");
+    await agentForm.getByRole("button", { name: "Save agent" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toContain("max_reply_tokens");
+    await agentForm.getByLabel("Max reply tokens").fill("64");
+    await agentForm.getByLabel("System prompt").fill("Be very brief.");
+    await agentForm.getByRole("button", { name: "Save agent" }).click();
+    await page.getByText("Agent pairer updated (system_prompt, max_reply_tokens).").waitFor();
+    const pairerId = (await page.getByTestId("agents").getByRole("row").filter({ hasText: "pairer" }).locator("td").nth(1).textContent())!;
+    const pairer = await page.evaluate(async (id) => (await (await fetch(`/admin/agents/${id}`)).json()) as Record<string, unknown>, pairerId);
+    expect(pairer).toMatchObject({ system_prompt: "Be very brief.", max_reply_tokens: 64, dm_policy: "pairing" });
     await page.locator("#bind-channel").selectOption("hook");
     await page.locator("#bind-account").selectOption({ label: "console-hook (hook)" });
     await page.getByRole("button", { name: "Create binding" }).click();
@@ -349,6 +436,31 @@ describe("the operator console in Chromium", () => {
     await eraseButton.click();
     await page.getByText(`Session ${key} erased.`).waitFor();
     expect(await row.count()).toBe(0);
+
+    // Deny: bob asks to pair, the request is denied and leaves the list; his code is dead.
+    await goTo(page, "Channels & agents");
+    const asBob = () =>
+      fetch(`${origin}/hooks/agent`, { method: "POST", headers: { authorization: `Bearer ${hookToken}`, "idempotency-key": "bob-1", "content-type": "application/json" }, body: JSON.stringify({ text: "let me in", peer: "bob" }) });
+    expect((await asBob().catch(asBob)).status).toBe(202);
+    const bobRow = page.getByTestId("pairings").getByRole("row").filter({ hasText: "bob" });
+    await expect
+      .poll(
+        async () => {
+          await page.getByRole("button", { name: "Refresh", exact: true }).click();
+          return bobRow.filter({ hasText: "pending" }).count();
+        },
+        { timeout: 30_000, interval: 500 },
+      )
+      .toBe(1);
+    const bobCode = (await bobRow.locator("td").nth(3).textContent())!;
+    await bobRow.getByRole("button", { name: /^Deny/ }).click();
+    await page.getByText("Pairing request of bob denied.").waitFor();
+    expect(await bobRow.count()).toBe(0);
+    const approveDenied = await page.evaluate(
+      async (code) => (await fetch("/admin/pairings/approve", { method: "POST", headers: { "content-type": "application/json", "x-edgeclaw-console": "1" }, body: JSON.stringify({ tenant_id: "demo", code }) })).status,
+      bobCode,
+    );
+    expect(approveDenied).toBe(404);
     expect(problems).toEqual([]);
     await page.context().close();
   });
@@ -364,7 +476,7 @@ describe("the operator console in Chromium", () => {
     expect(tenantIds).toEqual([tenantId]);
     const keyTenants = await page.getByTestId("keys").locator("tbody td:first-child").allTextContents();
     expect(new Set(keyTenants)).toEqual(new Set([tenantId]));
-    for (const name of ["Create tenant", "Create key"]) expect(await page.getByRole("button", { name }).isDisabled()).toBe(true);
+    for (const name of ["Create tenant", "Create key", `Edit limits of ${tenantId}`]) expect(await page.getByRole("button", { name }).isDisabled()).toBe(true);
     const revokes = page.getByRole("button", { name: /^Revoke/ });
     expect(await revokes.count()).toBeGreaterThan(0);
     for (const button of await revokes.all()) expect(await button.isDisabled()).toBe(true);
@@ -404,6 +516,21 @@ describe("the operator console in Chromium", () => {
     await goTo(page, "Sessions");
     await page.getByText("No dead letters.").waitFor();
     await checkAccessibility(page, "sessions (viewer)");
+
+    // Swagger UI's "Try it out" is the same session: a viewer's write is refused by the API.
+    await goTo(page, "API reference");
+    const keysOp = page.locator(".swagger-ui .opblock.opblock-post").filter({ has: page.locator(".opblock-summary-path", { hasText: /^\/admin\/api-keys$/ }) });
+    await keysOp.locator(".opblock-summary").first().click();
+    await keysOp.getByRole("button", { name: "Try it out" }).click();
+    await keysOp.locator("textarea.body-param__text").fill(JSON.stringify({ name: "sneaky" }));
+    await keysOp.getByRole("button", { name: "Execute" }).click();
+    const refusedRow = keysOp.locator(".live-responses-table tbody tr").first();
+    await refusedRow.waitFor();
+    expect((await refusedRow.locator(".response-col_status").textContent())!.trim()).toBe("403");
+    expect(JSON.parse((await refusedRow.locator(".response-col_description pre").first().textContent())!)).toMatchObject({ error: { code: "read_only" } });
+    await checkAccessibility(page, "API reference (viewer)");
+    await refusedRow.evaluate((row) => (row as unknown as { scrollIntoView(o: { block: string }): void }).scrollIntoView({ block: "center" }));
+    await shoot(page, "api-reference-viewer", false);
 
     await goTo(page, "Overview");
     await page.getByText("No traffic in this span.").waitFor();

@@ -134,7 +134,8 @@ export function buildDocument(routes: readonly RouteDoc[], info: DocumentInfo): 
   return {
     openapi: "3.1.0",
     info,
-    jsonSchemaDialect: "https://json-schema.org/draft/2020-12/schema",
+    // No jsonSchemaDialect: the OpenAPI 3.1 default (its base dialect, JSON Schema 2020-12 plus
+    // OpenAPI's vocabulary) fits the schemas zod writes, and Swagger UI warns on any other value.
     servers: [{ url: "/" }],
     tags,
     paths,

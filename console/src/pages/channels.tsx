@@ -1,11 +1,13 @@
 // Channels & agents: channel accounts (GET/POST /admin/channel-accounts, revoke) with the URL to
 // give each platform (its webhook_path joined to this page's origin; a hook account's
 // /hooks/agent, a WebChat account's /webchat/{id}), agents (GET/POST /admin/agents), bindings
-// (GET/POST/DELETE /admin/bindings) and DM pairing requests (GET /admin/pairings, approve). Hook and
+// (GET/POST/DELETE /admin/bindings) and DM pairing requests (GET /admin/pairings, approve, deny).
+// Agents are edited in a form (agent-editor.tsx, PATCH /admin/agents/{id}). Hook and
 // WebChat accounts need no platform secret and have a form; the other platforms are created from
 // a JSON body (their credentials are vault:<name> references, docs/channels.md).
 import { useEffect, useState } from "preact/hooks";
 import { api, canWrite, message, runner, type Session } from "../api.ts";
+import { AgentEditor, type AgentFull } from "./agent-editor.tsx";
 import { Pairings, type Pairing } from "./pairings.tsx";
 import { Head } from "./table.tsx";
 import { Status } from "./status.tsx";
@@ -19,14 +21,7 @@ interface Account {
   created_at: string;
   revoked_at: string | null;
 }
-interface Agent {
-  id: string;
-  tenant_id: string;
-  name: string;
-  model: string;
-  dm_policy: string;
-  created_at: string;
-}
+type Agent = AgentFull;
 interface Binding {
   id: string;
   tenant_id: string;
@@ -57,6 +52,7 @@ export function Channels({ session }: { session: Session }) {
   const [agents, setAgents] = useState<Agent[]>([]);
   const [bindings, setBindings] = useState<Binding[]>([]);
   const [pairings, setPairings] = useState<Pairing[]>([]);
+  const [editing, setEditing] = useState<string | null>(null);
   const [shownOnce, setShownOnce] = useState<{ label: string; value: string } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
@@ -244,7 +240,7 @@ export function Channels({ session }: { session: Session }) {
           </button>
         </form>
         <table data-testid="agents">
-          <Head cols={["Name", "Id", "Tenant", "Model", "DM policy", "Created"]} />
+          <Head cols={["Name", "Id", "Tenant", "Model", "DM policy", "Created"]} actions />
           <tbody>
             {agents.map((a) => (
               <tr key={a.id}>
@@ -254,10 +250,17 @@ export function Channels({ session }: { session: Session }) {
                 <td>{a.model}</td>
                 <td>{a.dm_policy}</td>
                 <td>{a.created_at}</td>
+                <td>
+                  <button type="button" disabled={!writer} title={writer ? undefined : READ_ONLY} onClick={() => setEditing(a.id)}>
+                    Edit<span class="sr-only"> agent {a.name}</span>
+                  </button>
+                </td>
               </tr>
             ))}
           </tbody>
         </table>
+        {editing && agents.some((a) => a.id === editing) && <AgentEditor key={editing} agent={agents.find((a) => a.id === editing)!} onDone={() => setEditing(null)} act={act} />}
+        <p class="note">Agents cannot be deleted here: the admin API has no route for it.</p>
       </section>
       <section aria-labelledby="bind-h">
         <h2 id="bind-h">Bindings</h2>

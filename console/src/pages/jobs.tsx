@@ -1,7 +1,9 @@
 // Jobs: the scheduler's jobs through /admin/jobs (list with next fire time, run history, pause,
-// resume, trigger, delete, create from a cron expression). The form previews the expression in
-// words and its next 5 fire times in the job's time zone, computed with croner (the library the
-// scheduler validates and runs cron expressions with), before anything is sent.
+// resume, trigger, delete; create with a cron, interval or one-shot schedule). For a cron job the
+// form previews the expression in words and its next 5 fire times in the job's time zone, computed
+// with croner (the library the scheduler validates and runs cron expressions with), before
+// anything is sent; for an interval its next 5 times; for a one-shot the instant it fires. The
+// API validates the schedule again (schema/scheduler.ts) and its 400 is shown as it is.
 import { Cron } from "croner";
 import { useEffect, useState } from "preact/hooks";
 import { api, canWrite, type Session } from "../api.ts";
@@ -37,11 +39,33 @@ function scheduleText(s: Job["schedule"]): string {
   return "once";
 }
 
+type Kind = "cron" | "interval" | "once";
+
+function formatIn(tz: string): Intl.DateTimeFormat {
+  return new Intl.DateTimeFormat("en-GB", { timeZone: tz, weekday: "short", year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" });
+}
+
+/** An interval's first `n` fire times (the scheduler's default start: now + every), or why not. */
+export function intervalPreview(everySeconds: string, now: number, n = 5): { times: string[]; everyMs: number } | { error: string } {
+  const seconds = Number(everySeconds);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 366 * 86_400) return { error: "a whole number of seconds from 1 to 31622400 (366 days)" };
+  const fmt = formatIn("UTC");
+  return { times: Array.from({ length: n }, (_, k) => fmt.format(new Date(now + (k + 1) * seconds * 1000))), everyMs: seconds * 1000 };
+}
+
+/** A one-shot's instant from a datetime-local value (the browser's zone), or why not. */
+export function oncePreview(local: string, now: number): { at: string; shown: string } | { error: string } {
+  const t = Date.parse(local); // "YYYY-MM-DDTHH:MM" without an offset is local time
+  if (!local || Number.isNaN(t)) return { error: "pick a date and time" };
+  if (t <= now) return { error: "that time has passed" };
+  return { at: new Date(t).toISOString(), shown: formatIn("UTC").format(new Date(t)) };
+}
+
 /** The next `n` fire times of a cron expression in `tz`, formatted there, or the reason it is invalid. */
 export function preview(expr: string, tz: string, n = 5): { times: string[] } | { error: string } {
   try {
     const cron = new Cron(expr, { timezone: tz, paused: true });
-    const fmt = new Intl.DateTimeFormat("en-GB", { timeZone: tz, weekday: "short", year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" });
+    const fmt = formatIn(tz);
     return { times: cron.nextRuns(n).map((d) => fmt.format(d)) };
   } catch (e) {
     return { error: e instanceof Error ? e.message : String(e) };
@@ -55,6 +79,10 @@ export function Jobs({ session }: { session: Session }) {
   const [error, setError] = useState<string | null>(null);
   const [expr, setExpr] = useState("0 9 * * 1-5");
   const [tz, setTz] = useState("UTC");
+  const [kind, setKind] = useState<Kind>("cron");
+  const [every, setEvery] = useState("3600");
+  const [onceAt, setOnceAt] = useState("");
+  const [notice, setNotice] = useState<string | null>(null);
   const writer = canWrite(session);
   const owner = session.role === "owner";
 
@@ -75,11 +103,16 @@ export function Jobs({ session }: { session: Session }) {
       setError(e instanceof Error ? e.message : String(e));
     }
   };
-  const act = async (id: string, what: "pause" | "resume" | "trigger") => {
+  const act = async (id: string, what: "pause" | "resume" | "trigger" | "delete", label = id) => {
     setError(null);
+    setNotice(null);
     try {
-      await api.post(`/jobs/${id}/${what}`, {});
+      if (what === "delete") {
+        await api.del(`/jobs/${encodeURIComponent(id)}`);
+        if (runs?.id === id) setRuns(null);
+      } else await api.post(`/jobs/${id}/${what}`, {});
       await reload();
+      if (what === "delete") setNotice(`Job ${label} deleted.`);
       if (what === "trigger") await showRuns(id);
     } catch (e) {
       setError(e instanceof Error ? e.message : String(e));
@@ -88,6 +121,15 @@ export function Jobs({ session }: { session: Session }) {
 
   const p = preview(expr, tz);
   const words = describeCron(expr);
+  const now = Date.now();
+  const ip = intervalPreview(every, now);
+  const op = oncePreview(onceAt, now);
+  const invalid = kind === "cron" ? "error" in p : kind === "interval" ? "error" in ip : "error" in op;
+  const schedule = () => {
+    if (kind === "cron") return { kind, expr, tz };
+    if (kind === "interval") return { kind, every_ms: "everyMs" in ip ? ip.everyMs : 0 };
+    return { kind, at: "at" in op ? op.at : "" };
+  };
   const create = async (e: Event) => {
     e.preventDefault();
     const form = e.currentTarget as HTMLFormElement;
@@ -98,11 +140,12 @@ export function Jobs({ session }: { session: Session }) {
       await api.post("/jobs", {
         ...(owner ? { tenant_id: value("job-tenant") } : {}),
         ...(name ? { name } : {}),
-        schedule: { kind: "cron", expr, tz },
+        schedule: schedule(),
         action: { kind: "record" },
       });
       form.reset();
       await reload();
+      setNotice(`${kind === "cron" ? "Cron" : kind === "interval" ? "Interval" : "One-shot"} job created.`);
     } catch (err) {
       setError(err instanceof Error ? err.message : String(err));
     }
@@ -110,9 +153,9 @@ export function Jobs({ session }: { session: Session }) {
 
   return (
     <>
-      <Status error={error} />
+      <Status error={error} notice={notice} />
       <section aria-labelledby="new-job-h">
-        <h2 id="new-job-h">New cron job</h2>
+        <h2 id="new-job-h">New job</h2>
         <form class="filters" onSubmit={create}>
           {owner && (
             <div>
@@ -131,32 +174,71 @@ export function Jobs({ session }: { session: Session }) {
             <input id="job-name" name="job-name" maxLength={200} disabled={!writer} />
           </div>
           <div>
-            <label for="job-expr">Cron expression (5 fields, or 6 with seconds)</label>
-            <input id="job-expr" value={expr} onInput={(e) => setExpr((e.currentTarget as HTMLInputElement).value)} maxLength={200} disabled={!writer} />
+            <label for="job-kind">Schedule</label>
+            <select id="job-kind" value={kind} onChange={(e) => setKind((e.currentTarget as HTMLSelectElement).value as Kind)} disabled={!writer}>
+              <option value="cron">cron expression</option>
+              <option value="interval">every N seconds</option>
+              <option value="once">once, at a time</option>
+            </select>
           </div>
-          <div>
-            <label for="job-tz">Time zone (IANA)</label>
-            <input id="job-tz" value={tz} onInput={(e) => setTz((e.currentTarget as HTMLInputElement).value)} maxLength={64} disabled={!writer} />
-          </div>
-          <button type="submit" disabled={!writer || "error" in p} title={writer ? undefined : READ_ONLY}>
+          {kind === "cron" && (
+            <>
+              <div>
+                <label for="job-expr">Cron expression (5 fields, or 6 with seconds)</label>
+                <input id="job-expr" value={expr} onInput={(e) => setExpr((e.currentTarget as HTMLInputElement).value)} maxLength={200} disabled={!writer} />
+              </div>
+              <div>
+                <label for="job-tz">Time zone (IANA)</label>
+                <input id="job-tz" value={tz} onInput={(e) => setTz((e.currentTarget as HTMLInputElement).value)} maxLength={64} disabled={!writer} />
+              </div>
+            </>
+          )}
+          {kind === "interval" && (
+            <div>
+              <label for="job-every">Every (seconds)</label>
+              <input id="job-every" type="number" min={1} max={31622400} step={1} value={every} onInput={(e) => setEvery((e.currentTarget as HTMLInputElement).value)} disabled={!writer} />
+            </div>
+          )}
+          {kind === "once" && (
+            <div>
+              <label for="job-at">At (your browser's time zone)</label>
+              <input id="job-at" type="datetime-local" value={onceAt} onInput={(e) => setOnceAt((e.currentTarget as HTMLInputElement).value)} disabled={!writer} />
+            </div>
+          )}
+          <button type="submit" disabled={!writer || invalid} title={writer ? undefined : READ_ONLY}>
             Create job
           </button>
         </form>
         <div class="preview" aria-live="polite" data-testid="cron-preview">
-          {"error" in p ? (
-            <p class="error">Invalid: {p.error}</p>
-          ) : (
-            <>
-              <p>
-                {words ? `Runs at: ${words}.` : null} Next 5 fire times in {tz}:
-              </p>
-              <ol>
-                {p.times.map((t) => (
-                  <li key={t}>{t}</li>
-                ))}
-              </ol>
-            </>
-          )}
+          {kind === "cron" &&
+            ("error" in p ? (
+              <p class="error">Invalid: {p.error}</p>
+            ) : (
+              <>
+                <p>
+                  {words ? `Runs at: ${words}.` : null} Next 5 fire times in {tz}:
+                </p>
+                <ol>
+                  {p.times.map((t) => (
+                    <li key={t}>{t}</li>
+                  ))}
+                </ol>
+              </>
+            ))}
+          {kind === "interval" &&
+            ("error" in ip ? (
+              <p class="error">Invalid: {ip.error}</p>
+            ) : (
+              <>
+                <p>First 5 fire times if created now (UTC):</p>
+                <ol>
+                  {ip.times.map((t) => (
+                    <li key={t}>{t}</li>
+                  ))}
+                </ol>
+              </>
+            ))}
+          {kind === "once" && ("error" in op ? <p class="error">Invalid: {op.error}</p> : <p>Fires once at {op.shown}.</p>)}
         </div>
         <p class="note">The console creates jobs whose action only records each run; reminders, heartbeats and webhooks: admin API or CLI.</p>
       </section>
@@ -189,6 +271,9 @@ export function Jobs({ session }: { session: Session }) {
                       Pause<span class="sr-only"> {j.name ?? j.id}</span>
                     </button>
                   )}
+                  <button type="button" disabled={!writer} title={writer ? undefined : READ_ONLY} onClick={() => window.confirm(`Delete job ${j.name ?? j.id}? Its run history goes with it.`) && void act(j.id, "delete", j.name ?? j.id)}>
+                    Delete<span class="sr-only"> job {j.name ?? j.id}</span>
+                  </button>
                 </td>
               </tr>
             ))}
@@ -221,7 +306,6 @@ export function Jobs({ session }: { session: Session }) {
           {runs.data.length === 0 && <p>No runs yet.</p>}
         </section>
       )}
-      <p class="note">Not in the console yet: deleting jobs, interval and one-shot schedules (admin API or CLI).</p>
     </>
   );
 }

@@ -1,6 +1,8 @@
 // Channels & agents, its last part: DM pairing requests (GET /admin/pairings) of agents whose
-// dm_policy is "pairing"; a pending one shows its code, and Approve sends
-// POST /admin/pairings/approve {code, tenant_id}.
+// dm_policy is "pairing"; a pending one shows its code. Approve sends
+// POST /admin/pairings/approve {code, tenant_id}; Deny (after a confirmation) sends
+// POST /admin/pairings/deny, which deletes the request: the row leaves the list, and the sender's
+// next message asks again with a new code.
 import { api } from "../api.ts";
 import { Head } from "./table.tsx";
 
@@ -33,7 +35,7 @@ export function Pairings({ pairings, writer, act }: { pairings: Pairing[]; write
                   <td>{p.code ? <code>{p.code}</code> : "–"}</td>
                   <td>{p.status}</td>
                   <td>{p.created_at}</td>
-                  <td>
+                  <td class="actions">
                     <button
                       type="button"
                       disabled={!writer || p.status !== "pending" || p.code === null}
@@ -41,6 +43,17 @@ export function Pairings({ pairings, writer, act }: { pairings: Pairing[]; write
                       onClick={() => void act(async () => (await api.post("/pairings/approve", { code: p.code, tenant_id: p.tenant_id }), `Pairing of ${p.peer_id} approved.`))}
                     >
                       Approve<span class="sr-only"> {p.peer_id}</span>
+                    </button>{" "}
+                    <button
+                      type="button"
+                      disabled={!writer || p.status !== "pending" || p.code === null}
+                      title={writer ? undefined : READ_ONLY}
+                      onClick={() =>
+                        window.confirm(`Deny the pairing request of ${p.peer_id}? Its code stops working; a new message from them asks again.`) &&
+                        void act(async () => (await api.post("/pairings/deny", { code: p.code, tenant_id: p.tenant_id }), `Pairing request of ${p.peer_id} denied.`))
+                      }
+                    >
+                      Deny<span class="sr-only"> {p.peer_id}</span>
                     </button>
                   </td>
                 </tr>

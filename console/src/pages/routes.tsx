@@ -1,11 +1,13 @@
 // Models & routes: a tenant's providers and models (/admin/providers, /admin/models) and its
 // versioned router config (/admin/router-config): the route trees drawn as trees with their
-// weights and each target's breaker state, the config as JSON to edit, a diff against the active
+// configured weights and each target's breaker state, the spend and calls per target
+// (routes-live.tsx, which also says what no API exposes), the config as JSON to edit, a diff against the active
 // version before saving (the API validates it and names the offending field), the version
 // history and a rollback. Viewers see everything read-only.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, canWrite, type Session } from "../api.ts";
 import { lineDiff, type DiffLine } from "./line-diff.ts";
+import { SpendLine, TargetTraffic } from "./routes-live.tsx";
 import { Head } from "./table.tsx";
 import { Status } from "./status.tsx";
 
@@ -22,7 +24,9 @@ interface Breaker {
   path: string;
   replica: string | null;
   phase: string;
+  open_until: string | null;
   times_opened: number;
+  callers_open: number;
 }
 
 const READ_ONLY = "Your role is read-only";
@@ -62,14 +66,16 @@ function Breakers({ tenant, route, version }: { tenant: string; route: string; v
   if (!data) return null;
   return (
     <table data-testid={`breakers-${route}`}>
-      <Head cols={["Target", "Replica", "Breaker", "Times opened"]} />
+      <Head cols={["Target", "Replica", "Breaker", "Open until", "Times opened", "Keys with their own breaker open"]} />
       <tbody>
         {data.map((b) => (
           <tr key={`${b.path}/${b.replica}`}>
             <td>{b.path}</td>
             <td>{b.replica ?? "–"}</td>
             <td>{b.phase}</td>
+            <td>{b.open_until ?? "–"}</td>
             <td>{b.times_opened}</td>
+            <td>{b.callers_open}</td>
           </tr>
         ))}
       </tbody>
@@ -235,8 +241,9 @@ export function Routes({ session }: { session: Session }) {
             <Breakers tenant={tenant} route={name} version={active?.version ?? 0} />
           </div>
         ))}
-        <p class="note">Not shown yet: live weights, QoS figures per target and replica queue depths.</p>
+        {tenant && <SpendLine tenant={tenant} budgets={active?.config?.budgets?.tenant} version={active?.version ?? 0} />}
       </section>
+      {tenant && <TargetTraffic tenant={tenant} version={active?.version ?? 0} />}
       <section aria-labelledby="edit-h">
         <h2 id="edit-h">Edit the router config</h2>
         <form onSubmit={save} class="editor">

@@ -1,8 +1,8 @@
 // The Tenants page's read-only extras: each tenant's limits and budgets as its active router
 // config sets them (GET /admin/router-config, one request per tenant, the first 50 tenants), and
 // the vault's secret NAMES (GET /admin/secrets: the API never returns a value). Limits and budgets
-// are changed on Models & routes (they are part of the router config); secrets from the CLI,
-// whose `secrets set` reads the value from stdin (a browser form would put it in the page).
+// are changed in caps-editor.tsx (a form that writes a new router config version); secrets from
+// the CLI, whose `secrets set` reads the value from stdin (a browser form would put it in the page).
 import { useEffect, useState } from "preact/hooks";
 import { api, message } from "../api.ts";
 import { Head } from "./table.tsx";
@@ -31,7 +31,8 @@ function capsText(caps: Caps | undefined): string {
 }
 
 // tenant id -> its active config's limits and budgets (or why they could not be read).
-export function useTenantCaps(tenantIds: string[]): Record<string, RouterCaps | string> {
+// `generation` changes when a save should be read back.
+export function useTenantCaps(tenantIds: string[], generation = 0): Record<string, RouterCaps | string> {
   const [caps, setCaps] = useState<Record<string, RouterCaps | string>>({});
   const wanted = tenantIds.slice(0, MAX_TENANTS).join(",");
   useEffect(() => {
@@ -50,7 +51,7 @@ export function useTenantCaps(tenantIds: string[]): Record<string, RouterCaps | 
     return () => {
       live = false;
     };
-  }, [wanted]);
+  }, [wanted, generation]);
   return caps;
 }
 

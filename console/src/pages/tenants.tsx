@@ -3,6 +3,7 @@
 // viewer sees the buttons disabled (and the API would refuse with 403 read_only).
 import { useEffect, useState } from "preact/hooks";
 import { api, canWrite, type Session } from "../api.ts";
+import { CapsEditor } from "./caps-editor.tsx";
 import { CapsCell, Secrets, useTenantCaps } from "./tenant-extras.tsx";
 import { Head } from "./table.tsx";
 import { Status } from "./status.tsx";
@@ -87,7 +88,10 @@ export function Tenants({ session }: { session: Session }) {
   };
 
   const live = tenants.filter((t) => t.revoked_at === null);
-  const caps = useTenantCaps(live.map((t) => t.id));
+  const [capsFor, setCapsFor] = useState<string | null>(null);
+  const [capsGeneration, setCapsGeneration] = useState(0);
+  const [capsNotice, setCapsNotice] = useState<string | null>(null);
+  const caps = useTenantCaps(live.map((t) => t.id), capsGeneration);
   return (
     <>
       <Status error={error} />
@@ -113,7 +117,10 @@ export function Tenants({ session }: { session: Session }) {
                 <td>{t.created_at}</td>
                 <td>{t.revoked_at ? `revoked ${t.revoked_at}` : "active"}</td>
                 <td data-testid={`caps-${t.id}`}>{t.revoked_at ? "–" : <CapsCell caps={caps[t.id]} />}</td>
-                <td>
+                <td class="actions">
+                  <button type="button" disabled={!writer || t.revoked_at !== null} title={writer ? undefined : "Your role is read-only"} onClick={() => (setCapsNotice(null), setCapsFor(t.id))}>
+                    Edit limits<span class="sr-only"> of {t.id}</span>
+                  </button>
                   <button type="button" disabled={!owner || t.revoked_at !== null} title={owner ? undefined : OWNER_ONLY} onClick={() => revoke(`tenant ${t.id}`, `/tenants/${encodeURIComponent(t.id)}/revoke`)}>
                     Revoke<span class="sr-only"> tenant {t.id}</span>
                   </button>
@@ -122,6 +129,23 @@ export function Tenants({ session }: { session: Session }) {
             ))}
           </tbody>
         </table>
+        {capsNotice && (
+          <p role="status" class="ok">
+            {capsNotice}
+          </p>
+        )}
+        {capsFor && (
+          <CapsEditor
+            key={capsFor}
+            tenantId={capsFor}
+            onCancel={() => setCapsFor(null)}
+            onSaved={(text) => {
+              setCapsFor(null);
+              setCapsGeneration((g) => g + 1);
+              setCapsNotice(text);
+            }}
+          />
+        )}
       </section>
       <section aria-labelledby="keys-h">
         <h2 id="keys-h">API keys</h2>
