@@ -53,7 +53,11 @@ export async function checkAccessibility(page: Page, label: string): Promise<voi
   expect(serious, `${label}: ${JSON.stringify(serious, null, 2)}`).toEqual([]);
 }
 
-// The whole page, or (fullPage false) the window only: Swagger UI's page is many screens long.
-export async function shoot(page: Page, name: string, fullPage = true): Promise<void> {
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage });
+// The whole page; or, for a page many screens long (Swagger UI's), its top `height` pixels, or
+// (height 0) the window as scrolled now.
+export async function shoot(page: Page, name: string, height?: number): Promise<void> {
+  const path = join(ARTIFACTS, `${name}.png`);
+  if (height === undefined) await page.screenshot({ path, fullPage: true });
+  else if (height === 0) await page.screenshot({ path });
+  else await page.screenshot({ path, fullPage: true, clip: { x: 0, y: 0, width: page.viewportSize()?.width ?? 1280, height } });
 }

@@ -285,10 +285,7 @@ describe("the operator console in Chromium", () => {
     await checkAccessibility(page, "API reference");
     // No warning box: Swagger UI takes the document's JSON Schema dialect (the OpenAPI default).
     expect(await page.getByText("contains a value different from the default").count()).toBe(0);
-    await page.setViewportSize({ width: 1280, height: 1800 }); // the window: the page is many screens long
-    await page.mouse.wheel(0, -100_000);
-    await shoot(page, "api-reference", false);
-    await page.setViewportSize({ width: 1280, height: 900 });
+    await shoot(page, "api-reference", 1800);
     await page.getByLabel("Document").selectOption("/openapi.json");
     await page.locator(".swagger-ui .opblock-summary-path", { hasText: /^\/v1\/chat\/completions$/ }).first().waitFor();
     await checkAccessibility(page, "API reference (/v1)");
@@ -530,7 +527,7 @@ describe("the operator console in Chromium", () => {
     expect(JSON.parse((await refusedRow.locator(".response-col_description pre").first().textContent())!)).toMatchObject({ error: { code: "read_only" } });
     await checkAccessibility(page, "API reference (viewer)");
     await refusedRow.evaluate((row) => (row as unknown as { scrollIntoView(o: { block: string }): void }).scrollIntoView({ block: "center" }));
-    await shoot(page, "api-reference-viewer", false);
+    await shoot(page, "api-reference-viewer", 0);
 
     await goTo(page, "Overview");
     await page.getByText("No traffic in this span.").waitFor();
