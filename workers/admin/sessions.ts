@@ -182,7 +182,9 @@ pairingRoutes.get("/", async (c) => {
   });
 });
 
-pairingRoutes.post("/approve", async (c) => {
+// The pending request an approve or deny names (by its code, within the caller's tenant), and
+// what its audit rows say of it (the sender by pseudonym only).
+async function pendingPairing(c: Context<AppEnv>) {
   const claims = c.get("admin");
   const body = await adminBody(c, approvePairingBody);
   const tenantId = tenantForWrite(claims, body.tenant_id);
@@ -190,6 +192,11 @@ pairingRoutes.post("/approve", async (c) => {
   const row = await db.select().from(pairings).where(and(eq(pairings.tenantId, tenantId), eq(pairings.code, body.code))).get();
   if (!row || row.status !== "pending") throw new ApiError(404, "not_found", "No pending pairing with this code.");
   const metadata = { agent_id: row.agentId, channel: row.channel, subject: await subjectPseudonym(db, tenantId, `dm:${row.peerId}`) };
+  return { claims, tenantId, db, row, metadata };
+}
+
+pairingRoutes.post("/approve", async (c) => {
+  const { claims, tenantId, db, row, metadata } = await pendingPairing(c);
   await auditIntent(db, claims, { tenantId, action: "pairing.approve", target: row.id, metadata });
   // D1 is the record the session's turn consults; the Durable Object only caches the approval
   // (setting it twice is harmless), so it goes last.
@@ -207,13 +214,7 @@ pairingRoutes.post("/approve", async (c) => {
 // the allowlist policy's job, docs/channels.md). Only a pending request can be denied; an approval
 // that won the race first stands (404 here, and the outcome row says found: false).
 pairingRoutes.post("/deny", async (c) => {
-  const claims = c.get("admin");
-  const body = await adminBody(c, approvePairingBody);
-  const tenantId = tenantForWrite(claims, body.tenant_id);
-  const db = database(c.env.DB);
-  const row = await db.select().from(pairings).where(and(eq(pairings.tenantId, tenantId), eq(pairings.code, body.code))).get();
-  if (!row || row.status !== "pending") throw new ApiError(404, "not_found", "No pending pairing with this code.");
-  const metadata = { agent_id: row.agentId, channel: row.channel, subject: await subjectPseudonym(db, tenantId, `dm:${row.peerId}`) };
+  const { claims, tenantId, db, row, metadata } = await pendingPairing(c);
   await auditIntent(db, claims, { tenantId, action: "pairing.deny", target: row.id, metadata });
   const [deleted] = await db.batch([db.delete(pairings).where(and(eq(pairings.id, row.id), eq(pairings.status, "pending")))]);
   const found = (deleted.meta.changes ?? 0) > 0;
