@@ -25,7 +25,8 @@ import { jobView, recordStats, runHistory, type JobView, type RecordStats, type 
 import { InflightEffects, runKey } from "../workers/scheduler/inflight.ts";
 import { countOutcome, readRunMetrics, type RunMetrics } from "../workers/scheduler/run-metrics.ts";
 import { existingJobs, insertJobs, putWheel, SCHEMA, upsertRun } from "../workers/scheduler/store.ts";
-import { bucketOf, firstOccurrence, nextOccurrence, planCatchUp, schedulerSettings, type SchedulerSettings } from "../workers/scheduler/timing.ts";
+import { bucketOf, firstOccurrence, nextOccurrence, planCatchUp, schedulerSettings, shardName, tickPhase, type SchedulerSettings } from "../workers/scheduler/timing.ts";
+import { isObjectNamed } from "../workers/regions/objects.ts";
 import type { Env } from "../workers/env.ts";
 import { tenantStatus, type TenantStatus } from "../workers/tenants/liveness.ts";
 
@@ -60,6 +61,9 @@ type Row = Record<string, SqlStorageValue>;
 export class SchedulerShard extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly settings: SchedulerSettings;
+  // This shard's offset of its tick boundaries (timing.ts tickPhase): 0 for an object that is not
+  // one of the SCHEDULER_SHARDS shards (tests reach shards under other names).
+  private readonly phaseMs: number;
   private alarmAt: number | null | undefined;
   private draining: Promise<void> | null = null;
   private prunedAt = 0;
@@ -72,7 +76,18 @@ export class SchedulerShard extends DurableObject<Env> {
     this.settings = schedulerSettings(env);
     this.inflight = new InflightEffects({ shard: this.settings.maxInflight, tenant: this.settings.maxInflightPerTenant });
     this.sql.exec(SCHEMA);
-    this.host = { env, ctx, sql: this.sql, settings: this.settings, inflight: this.inflight, armAtMost: (at) => this.armAtMost(at) };
+    let index = -1;
+    for (let i = 0; i < this.settings.shards && index < 0; i++) if (isObjectNamed(env, env.SCHEDULER, shardName(i), ctx.id)) index = i;
+    this.phaseMs = index < 0 ? 0 : tickPhase(index, this.settings.shards, this.settings.tickMs);
+    this.host = {
+      env,
+      ctx,
+      sql: this.sql,
+      settings: this.settings,
+      inflight: this.inflight,
+      bucketOf: (t) => this.bucketOf(t),
+      armAtMost: (at) => this.armAtMost(at),
+    };
   }
 
   // ---- the alarm ------------------------------------------------------------------------------
@@ -251,8 +266,12 @@ export class SchedulerShard extends DurableObject<Env> {
     this.sql.exec("INSERT INTO effects (job_id, scheduled_at, fired_at) VALUES (?, ?, ?)", jobId, scheduledAt, firedAt);
   }
 
+  private bucketOf(dueAt: number): number {
+    return bucketOf(dueAt, this.settings.tickMs, this.phaseMs);
+  }
+
   private putWheel(jobId: string, scheduledAt: number, manual: boolean): void {
-    putWheel(this.sql, jobId, scheduledAt, bucketOf(scheduledAt, this.settings.tickMs), manual);
+    putWheel(this.sql, jobId, scheduledAt, this.bucketOf(scheduledAt), manual);
   }
 
   // At most hourly: run history past retention.
@@ -271,9 +290,9 @@ export class SchedulerShard extends DurableObject<Env> {
     const now = Date.now();
     const existing = new Map(existingJobs(this.sql, jobs.map((j) => j.id)).map((row) => [row.id as string, jobView(this.sql, row).next_at]));
     const placed = jobs.filter((j) => !existing.has(j.id)).map((j) => ({ ...j, next: firstOccurrence(j.def.schedule, now) }));
-    this.ctx.storage.transactionSync(() => insertJobs(this.sql, placed, now, (t) => bucketOf(t, this.settings.tickMs)));
+    this.ctx.storage.transactionSync(() => insertJobs(this.sql, placed, now, (t) => this.bucketOf(t)));
     let earliest = Infinity;
-    for (const j of placed) if (j.next !== null) earliest = Math.min(earliest, bucketOf(j.next, this.settings.tickMs));
+    for (const j of placed) if (j.next !== null) earliest = Math.min(earliest, this.bucketOf(j.next));
     if (earliest !== Infinity) await this.armAtMost(earliest);
     const next = new Map(placed.map((j) => [j.id, j.next]));
     return jobs.map((j) => ({ id: j.id, next_at: next.get(j.id) ?? existing.get(j.id) ?? null }));
@@ -312,7 +331,7 @@ export class SchedulerShard extends DurableObject<Env> {
         this.sql.exec("UPDATE jobs SET state = ?, updated_at = ? WHERE id = ?", next === null ? "done" : "active", now, id);
         if (next !== null) this.putWheel(id, next, false);
       });
-      if (next !== null) await this.armAtMost(bucketOf(next, this.settings.tickMs));
+      if (next !== null) await this.armAtMost(this.bucketOf(next));
     }
     return this.get(id);
   }
@@ -332,7 +351,7 @@ export class SchedulerShard extends DurableObject<Env> {
     }
     while (this.sql.exec("SELECT 1 FROM wheel WHERE job_id = ? AND scheduled_at = ?", id, at).toArray().length > 0) at++;
     this.putWheel(id, at, true);
-    await this.armAtMost(bucketOf(at, this.settings.tickMs));
+    await this.armAtMost(this.bucketOf(at));
     return { scheduled_at: at };
   }
 

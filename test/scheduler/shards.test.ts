@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { NewJob, SchedulerShard } from "../../durable-objects/scheduler.ts";
 import { jobDefinition } from "../../schema/scheduler.ts";
 import { newId } from "../../workers/admin/ids.ts";
+import { bucketOf, schedulerSettings, shardName, tickPhase } from "../../workers/scheduler/timing.ts";
 import { admin, expectStatus, makeTenant, ownerToken, token } from "../gateway/helpers.ts";
 import { waitFor } from "../channels/helpers.ts";
 import { testShard } from "./helpers.ts";
@@ -83,6 +84,46 @@ describe("exactly once", () => {
     const counts = await effectCounts(stub);
     expect(counts.size).toBe(10);
     expect([...counts.values()].every((n) => n === 1)).toBe(true);
+  });
+});
+
+describe("tick phases", () => {
+  // Each of the SCHEDULER_SHARDS shards wakes on its own offset of the tick, so the shards do not
+  // all wake (and queue behind each other on a shared host) at the same instant.
+  it("a shard puts its jobs, and its alarm, on its own phase of the tick; never before the due time", async () => {
+    const { shards, tickMs } = schedulerSettings(env);
+    const index = shards - 1;
+    const phase = tickPhase(index, shards, tickMs);
+    expect(phase).toBeGreaterThan(0);
+    const named = env.SCHEDULER.get(env.SCHEDULER.idFromName(shardName(index)));
+    const unnamed = testShard();
+    // One millisecond after a tick multiple, an hour from now: far from anything else on the shard.
+    const at = Math.ceil((Date.now() + 3_600_000) / tickMs) * tickMs + 1;
+    const read = (stub: DurableObjectStub<SchedulerShard>, id: string) =>
+      runInDurableObject(stub, async (instance) => {
+        const shard = instance as unknown as Shard;
+        const bucket = shard.sql.exec<{ bucket: number }>("SELECT bucket FROM wheel WHERE job_id = ?", id).one().bucket;
+        return { bucket, alarm: await shard.ctx.storage.getAlarm() };
+      });
+    const [a] = jobs(1, { schedule: { kind: "once", at }, action: { kind: "record" } });
+    const [b] = jobs(1, { schedule: { kind: "once", at }, action: { kind: "record" } });
+    await named.create([a as NewJob]);
+    await unnamed.create([b as NewJob]);
+    try {
+      const onPhase = await read(named, (a as NewJob).id);
+      expect(onPhase.bucket).toBe(bucketOf(at, tickMs, phase));
+      expect(((onPhase.bucket % tickMs) + tickMs) % tickMs).toBe(phase);
+      expect(onPhase.bucket - at).toBeGreaterThanOrEqual(0);
+      expect(onPhase.bucket - at).toBeLessThan(tickMs);
+      expect(onPhase.alarm).not.toBeNull();
+      expect((onPhase.alarm as number) <= onPhase.bucket).toBe(true);
+      // An object that is none of the shards (a test's own) keeps the tick multiples.
+      const plain = await read(unnamed, (b as NewJob).id);
+      expect(plain.bucket).toBe(at - 1 + tickMs);
+      expect(plain.alarm).toBe(plain.bucket);
+    } finally {
+      await named.remove((a as NewJob).id, undefined);
+    }
   });
 });
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { JobSchedule } from "../../schema/scheduler.ts";
 import { jobDefinition } from "../../schema/scheduler.ts";
 import { hmacHex, isNothingToReport } from "../../workers/scheduler/actions.ts";
-import { bucketOf, MAX_CATCH_UP, nextOccurrence, planCatchUp, shardOf, withinActiveHours } from "../../workers/scheduler/timing.ts";
+import { bucketOf, MAX_CATCH_UP, nextOccurrence, planCatchUp, shardOf, tickPhase, withinActiveHours } from "../../workers/scheduler/timing.ts";
 import { newId } from "../../workers/admin/ids.ts";
 
 const t = (iso: string) => Date.parse(iso);
@@ -67,6 +67,21 @@ describe("intervals and one-shots", () => {
   it("puts a due time in the bucket at or after it", () => {
     expect(bucketOf(1000, 100)).toBe(1000);
     expect(bucketOf(1001, 100)).toBe(1100);
+  });
+
+  it("offsets a shard's buckets by its phase, never before the due time, and spreads the shards' phases over the tick", () => {
+    expect(bucketOf(1000, 100, 37)).toBe(1037);
+    expect(bucketOf(1037, 100, 37)).toBe(1037);
+    expect(bucketOf(1038, 100, 37)).toBe(1137);
+    for (let t = 1_000_000; t < 1_000_300; t++) {
+      const b = bucketOf(t, 100, 93);
+      expect(b - t >= 0 && b - t < 100 && (b - 93) % 100 === 0).toBe(true);
+    }
+    const phases = Array.from({ length: 16 }, (_, i) => tickPhase(i, 16, 100));
+    expect(phases[0]).toBe(0);
+    expect(new Set(phases).size).toBe(16);
+    expect(Math.max(...phases)).toBe(93);
+    expect(phases.every((p, i) => i === 0 || p - (phases[i - 1] as number) >= 6)).toBe(true);
   });
 });
 

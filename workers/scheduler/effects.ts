@@ -10,7 +10,7 @@ import type { Env } from "../env.ts";
 import { runAction, type ActionOutcome } from "./actions.ts";
 import { runKey, withDeadline, type InflightEffects } from "./inflight.ts";
 import { putWheel, upsertRun } from "./store.ts";
-import { bucketOf, nextOccurrence, retryDelayMs, type SchedulerSettings } from "./timing.ts";
+import { nextOccurrence, retryDelayMs, type SchedulerSettings } from "./timing.ts";
 
 // An outside effect in flight holds its wheel row this long beyond the action deadline; if the
 // isolate dies meanwhile, the run comes due again after it and is retried with the same key.
@@ -19,14 +19,15 @@ const LEASE_MARGIN_MS = 30_000;
 // goes on to other rows and never spins on it; a freed slot brings it back sooner.
 const DEFER_MS = 1_000;
 
-// The shard as this module sees it: its storage, settings, effects in flight, and its alarm
-// (moved earlier only, never later).
+// The shard as this module sees it: its storage, settings, effects in flight, its buckets (the
+// shard's own tick phase) and its alarm (moved earlier only, never later).
 export interface ShardHost {
   readonly env: Env;
   readonly ctx: DurableObjectState;
   readonly sql: SqlStorage;
   readonly settings: SchedulerSettings;
   readonly inflight: InflightEffects;
+  bucketOf(dueAt: number): number;
   armAtMost(at: number): Promise<void>;
 }
 
@@ -44,7 +45,7 @@ export interface Occurrence {
 // The wheel row of a run in flight moves past the action deadline plus a margin.
 export function lease(h: ShardHost, jobId: string, scheduledAt: number, now: number): void {
   const until = now + h.settings.actionTimeoutMs + LEASE_MARGIN_MS;
-  h.sql.exec("UPDATE wheel SET bucket = ? WHERE job_id = ? AND scheduled_at = ?", bucketOf(until, h.settings.tickMs), jobId, scheduledAt);
+  h.sql.exec("UPDATE wheel SET bucket = ? WHERE job_id = ? AND scheduled_at = ?", h.bucketOf(until), jobId, scheduledAt);
 }
 
 // The outside effect of a due occurrence, as its `attempt`: started if the in-flight limits admit
@@ -55,7 +56,7 @@ export function launchEffect(h: ShardHost, occ: Occurrence, attempt: number, now
     // Over the shard's or this tenant's in-flight limit: not started, not recorded; it waits
     // in its tenant's line for a freed slot (or, after a restart, for its deferred bucket).
     h.inflight.wait(occ.tenantId, { jobId: occ.jobId, scheduledAt: occ.scheduledAt });
-    h.sql.exec("UPDATE wheel SET bucket = ? WHERE job_id = ? AND scheduled_at = ?", bucketOf(now + DEFER_MS, h.settings.tickMs), occ.jobId, occ.scheduledAt);
+    h.sql.exec("UPDATE wheel SET bucket = ? WHERE job_id = ? AND scheduled_at = ?", h.bucketOf(now + DEFER_MS), occ.jobId, occ.scheduledAt);
     return;
   }
   h.ctx.storage.transactionSync(() => {
@@ -129,7 +130,7 @@ function settle(h: ShardHost, occ: Occurrence, attempt: number, outcome: ActionO
     if (outcome.retryable && attempt < def.max_attempts) {
       upsertRun(h.sql, jobId, scheduledAt, "failed", null, now, attempt, manual, outcome.error);
       const retryAt = now + retryDelayMs(h.settings.retryBaseMs, attempt);
-      if (stillThere) h.sql.exec("UPDATE wheel SET bucket = ? WHERE job_id = ? AND scheduled_at = ?", bucketOf(retryAt, h.settings.tickMs), jobId, scheduledAt);
+      if (stillThere) h.sql.exec("UPDATE wheel SET bucket = ? WHERE job_id = ? AND scheduled_at = ?", h.bucketOf(retryAt), jobId, scheduledAt);
       return "failed";
     }
     // Dead-lettered: the run keeps its error; the job goes on with its next occurrence.
@@ -174,5 +175,5 @@ export function advance(h: ShardHost, jobId: string, def: JobDefinition, schedul
 export function scheduleAfter(h: ShardHost, jobId: string, def: JobDefinition, after: number, anchor: number, now: number): void {
   const next = nextOccurrence(def.schedule, after, anchor);
   if (next === null) h.sql.exec("UPDATE jobs SET state = 'done', updated_at = ? WHERE id = ? AND state = 'active'", now, jobId);
-  else putWheel(h.sql, jobId, next, bucketOf(next, h.settings.tickMs), false);
+  else putWheel(h.sql, jobId, next, h.bucketOf(next), false);
 }
