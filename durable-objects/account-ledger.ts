@@ -21,8 +21,11 @@ export class ChannelAccountLedger extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sql.exec("CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, session TEXT NOT NULL, at INTEGER NOT NULL)");
-    this.sql.exec("CREATE INDEX IF NOT EXISTS seen_at_idx ON seen (at)");
+    // The table is made once, not on every start: one read says whether it is there.
+    if (this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'seen'").toArray().length === 0) {
+      this.sql.exec("CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, session TEXT NOT NULL, at INTEGER NOT NULL)");
+      this.sql.exec("CREATE INDEX IF NOT EXISTS seen_at_idx ON seen (at)");
+    }
   }
 
   async claim(messageId: string, sessionKey: string): Promise<LedgerClaim> {
@@ -31,9 +34,9 @@ export class ChannelAccountLedger extends DurableObject<Env> {
       this.prunedAt = now;
       this.sql.exec("DELETE FROM seen WHERE at < ?", now - REMEMBER_MS);
     }
-    const row = this.sql.exec<{ session: string }>("SELECT session FROM seen WHERE id = ?", messageId).toArray()[0];
-    if (row) return row.session === sessionKey ? "same" : "replay";
-    this.sql.exec("INSERT INTO seen (id, session, at) VALUES (?, ?, ?)", messageId, sessionKey, now);
-    return "new";
+    // One statement for a new id: the insert tells new from seen.
+    if (this.sql.exec("INSERT INTO seen (id, session, at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING 1 AS n", messageId, sessionKey, now).toArray().length > 0) return "new";
+    const row = this.sql.exec<{ session: string }>("SELECT session FROM seen WHERE id = ?", messageId).one();
+    return row.session === sessionKey ? "same" : "replay";
   }
 }

@@ -10,6 +10,16 @@ export interface SessionBinding {
   key: string;
   agent: AgentConfig;
   account: AccountConfig;
+  // bindingVersion(agent, account), when the caller has it already (the Worker encodes each
+  // cached config once per isolate, workers/channels/inbound.ts): the object compares it with the
+  // one it stored instead of encoding the config again on every message.
+  version?: string;
+}
+
+// What identifies one agent + account config: their JSON (not a hash, so two configs never
+// share one). Stored in meta beside them; the config is rewritten only when this changes.
+export function bindingVersion(agent: AgentConfig, account: AccountConfig): string {
+  return `${JSON.stringify(agent)}\n${JSON.stringify(account)}`;
 }
 
 // The session object as the modules it calls see it (workers/agents/session-turn.ts,
@@ -96,7 +106,8 @@ const SCHEMA_STEPS: readonly string[] = [
 export const SCHEMA_VERSION = 1 + SCHEMA_STEPS.length;
 export const SCHEMA_VERSION_KEY = "schema_version";
 
-export function ensureSchema(storage: DurableObjectStorage): void {
+// Returns true when the object was brand new (no tables yet): it has no alarm either.
+export function ensureSchema(storage: DurableObjectStorage): boolean {
   const sql = storage.sql;
   let version = 0;
   try {
@@ -107,12 +118,24 @@ export function ensureSchema(storage: DurableObjectStorage): void {
     // No meta table: a brand-new (or wiped) object.
     version = 0;
   }
-  if (version >= SCHEMA_VERSION) return;
+  if (version >= SCHEMA_VERSION) return false;
   storage.transactionSync(() => {
-    sql.exec(SCHEMA);
-    for (let v = Math.max(version, 1); v < SCHEMA_VERSION; v++) sql.exec(SCHEMA_STEPS[v - 1] as string);
+    if (version === 0) {
+      // A brand-new object gets the current tables in one go (its first message waits on this).
+      sql.exec(CURRENT_SCHEMA);
+    } else {
+      sql.exec(SCHEMA);
+      for (let v = version; v < SCHEMA_VERSION; v++) sql.exec(SCHEMA_STEPS[v - 1] as string);
+    }
     sql.exec("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", SCHEMA_VERSION_KEY, JSON.stringify(SCHEMA_VERSION));
   });
+  return version === 0;
+}
+
+// Several meta rows in one statement; values already encoded (JSON text).
+export function writeMetaRows(sql: SqlStorage, rows: [string, string][]): void {
+  if (rows.length === 0) return;
+  sql.exec(`INSERT INTO meta (k, v) VALUES ${rows.map(() => "(?, ?)").join(", ")} ON CONFLICT (k) DO UPDATE SET v = excluded.v`, ...rows.flat());
 }
 
 const SCHEMA = `
@@ -132,3 +155,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_state_idx ON outbox (state, id);
 CREATE TABLE IF NOT EXISTS snapshots (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, body TEXT NOT NULL);
 `;
+
+// SCHEMA with every step applied: what a new object is made with, instead of version 1 and then
+// an ALTER TABLE per step. Keep it equal to SCHEMA + SCHEMA_STEPS (test/channels/in-doubt.test.ts
+// compares the two).
+export const CURRENT_SCHEMA = SCHEMA.replace("sent_at INTEGER);", "sent_at INTEGER, sending TEXT);");

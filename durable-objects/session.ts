@@ -33,11 +33,13 @@ import { DepthMirror } from "../workers/channels/depth.ts";
 import { flushOutbox, nextSendSlot, queueProactive } from "../workers/channels/outbox.ts";
 import { failSentIntent } from "../workers/channels/receipts.ts";
 import { redactedIntent } from "../workers/channels/reply-credentials.ts";
-import { acceptRefusal, NewSessionAdmission } from "../workers/channels/session-ingress.ts";
+import type { TokenBucket } from "../workers/channels/limits.ts";
+import { NewSessionAdmission, newSessionRefusal, sessionRefusal } from "../workers/channels/session-ingress.ts";
 import type { AccountConfig } from "../workers/channels/types.ts";
 import { onWebChatClose, onWebChatFrame, openWebChatSocket } from "../workers/channels/webchat-socket.ts";
 import type { Env } from "../workers/env.ts";
 import {
+  bindingVersion,
   deadLetterRetentionMs,
   DEDUPE_WINDOW_MS,
   LEASE_MS,
@@ -49,16 +51,32 @@ import {
   type RunStatus,
   type SessionBinding,
   type SessionHost,
+  writeMetaRows,
 } from "./session-store.ts";
 
 export type { AcceptResult, RunStatus, SessionBinding } from "./session-store.ts";
+
+// A refusal thrown out of accept()'s transaction, so that its insert is rolled back.
+class Refused extends Error {
+  readonly result: AcceptResult;
+  constructor(result: AcceptResult) {
+    super(result.code);
+    this.result = result;
+  }
+}
 
 export class ChatSession extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   // Bumped by erase/expiry: work that started before must not write afterwards.
   private generation = 0;
   private alarmAt: number | null | undefined;
-  private bound: { fingerprint: string; key: string; agent: AgentConfig; account: AccountConfig } | null = null;
+  private bound: (SessionBinding & { version: string }) | null = null;
+  // Copies of the meta accept() reads on every message (undefined: not read since the object
+  // started or since a write outside accept()): whether the session has begun, the sender's
+  // profile (its JSON as stored) and the session's rate bucket.
+  private created: boolean | undefined;
+  private profile: string | null | undefined;
+  private peerBucket: TokenBucket | null | undefined;
   private prunedAt = 0;
   private target: string | null = null;
   private readonly admission: NewSessionAdmission;
@@ -69,7 +87,8 @@ export class ChatSession extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    ensureSchema(ctx.storage);
+    // A brand-new object has no alarm: its first accept need not ask.
+    if (ensureSchema(ctx.storage)) this.alarmAt = null;
     this.admission = new NewSessionAdmission(env);
     this.host = {
       env,
@@ -93,28 +112,48 @@ export class ChatSession extends DurableObject<Env> {
 
   private setMeta(k: string, v: unknown): void {
     this.sql.exec("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", k, JSON.stringify(v));
+    // The copies accept() keeps follow every write through here (restore, WebChat, turns).
+    if (k === "profile") this.profile = undefined;
+    else if (k === "peer_bucket") this.peerBucket = undefined;
+    else if (k === "created_at") this.created = v !== null;
   }
 
-  // The latest agent and account config the Worker resolved; written only when it changed, and
-  // kept in memory (read back from meta after an eviction).
-  private bind(b: SessionBinding): void {
-    const fingerprint = JSON.stringify({ key: b.key, agent: b.agent, account: b.account });
-    if (fingerprint === this.bound?.fingerprint) return;
-    this.setMeta("key", b.key);
-    this.setMeta("agent", b.agent);
-    this.setMeta("account", b.account);
-    if (this.meta("created_at") === null) this.setMeta("created_at", Date.now());
-    this.bound = { fingerprint, key: b.key, agent: b.agent, account: b.account };
+  // The latest agent and account config the Worker resolved; written only when its version
+  // (session-store.ts bindingVersion) changed, and kept in memory (read back from meta after an
+  // eviction). Returns the meta rows to write, for the caller's one statement.
+  private bind(b: SessionBinding): [string, string][] {
+    const bound = this.binding();
+    const version = b.version ?? (b === bound ? bound.version : bindingVersion(b.agent, b.account));
+    if (bound && bound.key === b.key && bound.version === version) return [];
+    const rows: [string, string][] = [
+      ["key", JSON.stringify(b.key)],
+      ["agent", JSON.stringify(b.agent)],
+      ["account", JSON.stringify(b.account)],
+      ["binding_version", JSON.stringify(version)],
+    ];
+    if (!this.isCreated()) {
+      rows.push(["created_at", JSON.stringify(Date.now())]);
+      this.created = true;
+    }
+    this.bound = { version, key: b.key, agent: b.agent, account: b.account };
+    return rows;
   }
 
-  private binding(): { key: string; agent: AgentConfig; account: AccountConfig } | null {
+  private binding(): (SessionBinding & { version: string }) | null {
     if (this.bound) return this.bound;
-    const key = this.meta<string>("key");
-    const agent = this.meta<AgentConfig>("agent");
-    const account = this.meta<AccountConfig>("account");
-    if (key === null || agent === null || account === null) return null;
-    this.bound = { fingerprint: JSON.stringify({ key, agent, account }), key, agent, account };
+    const rows = this.sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta WHERE k IN ('key', 'agent', 'account', 'binding_version')").toArray();
+    const got = Object.fromEntries(rows.map((r) => [r.k, JSON.parse(r.v) as unknown]));
+    if (got.key === undefined || got.agent === undefined || got.account === undefined) return null;
+    const [agent, account] = [got.agent as AgentConfig, got.account as AccountConfig];
+    // Stored before versions were: the next accept compares against this encoding.
+    const version = typeof got.binding_version === "string" ? got.binding_version : bindingVersion(agent, account);
+    this.bound = { version, key: got.key as string, agent, account };
     return this.bound;
+  }
+
+  private isCreated(): boolean {
+    this.created ??= this.meta<number>("created_at") !== null;
+    return this.created;
   }
 
   private async wake(at: number): Promise<void> {
@@ -125,39 +164,70 @@ export class ChatSession extends DurableObject<Env> {
   }
 
   // ---- inbound ----------------------------------------------------------------------------------
+  // One transaction of at most three statements for a message of a known session with nothing
+  // new about it: the insert that also tells a duplicate (ON CONFLICT DO NOTHING RETURNING), the
+  // inbox count, and one write of the meta that changes (last activity, the rate bucket; the
+  // config, the sender's profile and the reply target only when they changed). A refusal rolls
+  // the insert back. The output gate holds the answer until the transaction is durable.
   async accept(binding: SessionBinding, message: InboundMessage): Promise<AcceptResult> {
-    const found = this.recorded(message.messageId);
-    if (found) return found;
-    const refusal = await acceptRefusal(this.host, this.admission, binding.account);
-    // A new session's admission is a round trip to another object: a delivery of the same
-    // message that came in meanwhile may have recorded it (without this, a UNIQUE failure).
-    const raced = this.recorded(message.messageId);
-    if (raced) return raced;
-    if (refusal) return refusal;
+    if (!this.isCreated()) {
+      // The account's new-session cap, only before the session's first message (a concurrent
+      // delivery of the same message waits on the same admission, then is the duplicate below).
+      const refusal = await newSessionRefusal(this.admission, binding.account);
+      if (refusal) return refusal;
+    }
     const now = Date.now();
-    const seq = this.ctx.storage.transactionSync(() => {
-      this.bind(binding);
-      this.setMeta("last_active", now);
-      this.setMeta("profile", { ...this.meta<Record<string, unknown>>("profile"), ...message.sender, channel: message.channel });
-      // Where proactive messages (notify) go: the conversation's latest place.
-      const target = JSON.stringify({ chatId: message.chatId, threadId: message.threadId, callbackUrl: message.callbackUrl });
-      if (target !== this.target) {
-        this.sql.exec("INSERT INTO meta (k, v) VALUES ('target', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", target);
+    let result: AcceptResult;
+    try {
+      result = this.ctx.storage.transactionSync(() => {
+        const inserted = this.sql
+          .exec<{ seq: number }>(
+            "INSERT INTO inbox (msg_id, message, state, next_at, received_at) VALUES (?, ?, 'queued', ?, ?) ON CONFLICT (msg_id) DO NOTHING RETURNING seq",
+            message.messageId,
+            JSON.stringify(message),
+            now,
+            now,
+          )
+          .toArray()[0];
+        if (!inserted) return this.recorded(message.messageId) as AcceptResult;
+        const queued = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM inbox WHERE state = 'queued'").one().n;
+        this.peerBucket ??= this.meta<TokenBucket>("peer_bucket");
+        const { refusal, bucket } = sessionRefusal(binding.account, queued, this.peerBucket, now);
+        if (refusal) throw new Refused(refusal);
+        const rows = this.bind(binding);
+        rows.push(["last_active", JSON.stringify(now)], ["peer_bucket", JSON.stringify(bucket)]);
+        this.profile ??= this.sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'profile'").toArray()[0]?.v ?? null;
+        const profile = JSON.stringify({ ...(this.profile === null ? null : (JSON.parse(this.profile) as Record<string, unknown>)), ...message.sender, channel: message.channel });
+        if (profile !== this.profile) rows.push(["profile", profile]);
+        // Where proactive messages (notify) go: the conversation's latest place.
+        const target = JSON.stringify({ chatId: message.chatId, threadId: message.threadId, callbackUrl: message.callbackUrl });
+        if (target !== this.target) rows.push(["target", target]);
+        writeMetaRows(this.sql, rows);
+        this.peerBucket = bucket;
+        this.profile = profile;
         this.target = target;
+        return { status: "accepted", seq: inserted.seq };
+      });
+    } catch (err) {
+      if (!(err instanceof Refused)) {
+        // Rolled back: what was cached from inside the transaction may not be what is stored.
+        this.forgetCopies();
+        throw err;
       }
-      return this.sql
-        .exec<{ seq: number }>(
-          "INSERT INTO inbox (msg_id, message, state, next_at, received_at) VALUES (?, ?, 'queued', ?, ?) RETURNING seq",
-          message.messageId,
-          JSON.stringify(message),
-          now,
-          now,
-        )
-        .one().seq;
-    });
+      return err.result;
+    }
+    if (result.status !== "accepted") return result;
     await this.wake(now);
-    auditAccepted(this.env, binding, seq, now);
-    return { status: "accepted", seq };
+    auditAccepted(this.env, binding, result.seq, now);
+    return result;
+  }
+
+  private forgetCopies(): void {
+    this.bound = null;
+    this.created = undefined;
+    this.profile = undefined;
+    this.peerBucket = undefined;
+    this.target = null;
   }
 
   private recorded(messageId: string): AcceptResult | null {
@@ -352,8 +422,7 @@ export class ChatSession extends DurableObject<Env> {
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     this.alarmAt = null;
-    this.bound = null;
-    this.target = null;
+    this.forgetCopies();
     this.depth.forget();
     ensureSchema(this.ctx.storage);
   }
@@ -372,9 +441,11 @@ export class ChatSession extends DurableObject<Env> {
         this.sql.exec("DELETE FROM snapshots");
         this.sql.exec("DELETE FROM inbox");
         this.sql.exec("DELETE FROM outbox WHERE state != 'dead' OR created_at < ?", keepSince);
-        this.sql.exec("DELETE FROM meta WHERE k NOT IN ('key', 'agent', 'account', 'created_at', 'last_active', 'registered', ?)", SCHEMA_VERSION_KEY);
+        this.sql.exec("DELETE FROM meta WHERE k NOT IN ('key', 'agent', 'account', 'binding_version', 'created_at', 'last_active', 'registered', ?)", SCHEMA_VERSION_KEY);
       });
       this.target = null;
+      this.profile = undefined;
+      this.peerBucket = undefined;
       this.alarmAt = oldest + deadLetterRetentionMs(this.env);
       await this.ctx.storage.setAlarm(this.alarmAt);
       return;
@@ -395,7 +466,7 @@ export class ChatSession extends DurableObject<Env> {
 
   // ---- WebChat (WebSocket hibernation) ----------------------------------------------------------
   async fetch(request: Request): Promise<Response> {
-    return openWebChatSocket(this.host, request, this.admission, (b) => this.bind(b));
+    return openWebChatSocket(this.host, request, this.admission, (b) => writeMetaRows(this.sql, this.bind(b)));
   }
 
   async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {

@@ -131,6 +131,7 @@ describe("a new session's admission wait", () => {
       const message = { ...JSON.parse(instance.sql.exec("SELECT message FROM inbox WHERE msg_id = 'race-0'").one().message), messageId: "race-1" };
       // As before the session's first message: the admission is asked again.
       instance.sql.exec("DELETE FROM meta WHERE k = 'created_at'");
+      instance.created = undefined;
       return Promise.all([instance.accept(binding, message), instance.accept(binding, message), instance.accept(binding, message)]);
     });
     expect(results.map((r) => r.status).sort()).toEqual(["accepted", "duplicate", "duplicate"]);

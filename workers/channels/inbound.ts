@@ -4,6 +4,7 @@
 // another chat, and the session's Durable Object records the message (durably, before the caller
 // acknowledges anything to the platform).
 import type { ChatSession, SessionBinding } from "../../durable-objects/session.ts";
+import { bindingVersion } from "../../durable-objects/session-store.ts";
 import type { InboundMessage } from "../../schema/channels.ts";
 import { resolveBinding, sessionKeyOf, tenantAgents, type AgentConfig } from "../agents/config.ts";
 import type { Env } from "../env.ts";
@@ -15,10 +16,18 @@ export function sessionStub(env: Env, key: string): DurableObjectStub<ChatSessio
   return objectNamed(env, env.SESSIONS, key);
 }
 
-// The account without what only verification needs.
+// The account without what only verification needs: made once per cached account object
+// (../agents/config.ts hands out the same object until it reloads one, and a reload is a new
+// object), not on every delivery. Callers must not change it.
+const publicAccounts = new WeakMap<VerifiableAccount, AccountConfig>();
+
 export function publicAccount(a: VerifiableAccount): AccountConfig {
-  const { secretHash: _secret, signingSecretRef: _signing, publicKey: _key, ...rest } = a;
-  return rest;
+  let pub = publicAccounts.get(a);
+  if (!pub) {
+    const { secretHash: _secret, signingSecretRef: _signing, publicKey: _key, ...rest } = a;
+    publicAccounts.set(a, (pub = rest));
+  }
+  return pub;
 }
 
 export async function agentFor(env: Env, m: InboundMessage, explicitAgentId?: string): Promise<AgentConfig | null> {
@@ -27,8 +36,17 @@ export async function agentFor(env: Env, m: InboundMessage, explicitAgentId?: st
   return resolveBinding(config, { channel: m.channel, accountId: m.accountId, groupId: m.groupId, peerId: m.peerId });
 }
 
+// The version of the binding's config that the session compares (session-store.ts
+// bindingVersion), encoded once per cached agent and account object rather than per message.
+const versions = new WeakMap<AgentConfig, WeakMap<AccountConfig, string>>();
+
 export function bindingOf(agent: AgentConfig, account: VerifiableAccount, m: InboundMessage): SessionBinding {
-  return { key: sessionKeyOf(agent, m), agent, account: publicAccount(account) };
+  const pub = publicAccount(account);
+  let byAccount = versions.get(agent);
+  if (!byAccount) versions.set(agent, (byAccount = new WeakMap()));
+  let version = byAccount.get(pub);
+  if (version === undefined) byAccount.set(pub, (version = bindingVersion(agent, pub)));
+  return { key: sessionKeyOf(agent, m), agent, account: pub, version };
 }
 
 // What became of one message: accepted (recorded, its turn will answer it), duplicate (seen

@@ -2,7 +2,7 @@
 // account's new-session cap on its first message or socket, its inbox cap, and its own message
 // rate. The session Durable Object (durable-objects/session.ts) asks these in accept() and on a
 // WebChat upgrade; the account-wide gates before it are in limits.ts and routes.ts.
-import { INBOX_FULL_RETRY_MS, refused, type AcceptResult, type SessionHost } from "../../durable-objects/session-store.ts";
+import { INBOX_FULL_RETRY_MS, refused, type AcceptResult } from "../../durable-objects/session-store.ts";
 import type { Env } from "../env.ts";
 import { channelLimitsOf, takeExact, takeToken, type TokenBucket } from "./limits.ts";
 import type { AccountConfig } from "./types.ts";
@@ -28,26 +28,25 @@ export class NewSessionAdmission {
   }
 }
 
-// Why accept() refuses a new (not duplicate) message, or null to record it: the account's
-// new-session cap (only before the session's first message), the inbox cap, then the session's
-// own message rate.
-export async function acceptRefusal(s: SessionHost, admission: NewSessionAdmission, account: AccountConfig): Promise<AcceptResult | null> {
-  const limits = channelLimitsOf(account.limits);
-  if (s.meta<number>("created_at") === null) {
-    const wait = await admission.admit(account.id, limits.new_sessions_per_min);
-    if (wait !== null) return refused("too_many_new_sessions", "This account opens too many new conversations; try again later.", wait);
-  }
-  const queued = s.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM inbox WHERE state = 'queued'").one().n;
-  if (queued >= limits.inbox_max) return refused("inbox_full", `This conversation already has ${queued} messages waiting for an answer.`, INBOX_FULL_RETRY_MS);
-  const wait = takePeerToken(s, limits.peer_messages_per_min, limits.peer_burst);
-  if (wait !== null) return refused("session_rate_limited", "Too many messages in this conversation; slow down.", wait);
-  return null;
+// The account's new-session cap, asked only before a session's first message: the refusal, or
+// null when admitted. An async round trip to another object, so accept() asks it before its
+// one synchronous transaction.
+export async function newSessionRefusal(admission: NewSessionAdmission, account: AccountConfig): Promise<AcceptResult | null> {
+  const wait = await admission.admit(account.id, channelLimitsOf(account.limits).new_sessions_per_min);
+  return wait === null ? null : refused("too_many_new_sessions", "This account opens too many new conversations; try again later.", wait);
 }
 
-// The session's own message rate: a token bucket of `burst` messages refilling at `perMin`,
-// kept in meta (the object serialises accepts, so it is exact). null when a token was taken.
-function takePeerToken(s: SessionHost, perMin: number, burst: number): number | null {
-  const taken = takeToken(s.meta<TokenBucket>("peer_bucket"), Date.now(), perMin, burst);
-  s.setMeta("peer_bucket", taken.bucket);
-  return taken.waitMs;
+// Why accept() refuses a message it has just inserted (inside the same transaction, which the
+// refusal rolls back): the inbox cap (`queued` counts the new message), then the session's own
+// message rate, a token bucket of `peer_burst` messages refilling at `peer_messages_per_min`
+// (the object serialises accepts, so it is exact). `bucket` is what the caller stores when the
+// message is accepted.
+export function sessionRefusal(account: AccountConfig, queued: number, saved: TokenBucket | null, now: number): { refusal: AcceptResult | null; bucket: TokenBucket } {
+  const limits = channelLimitsOf(account.limits);
+  if (queued > limits.inbox_max) {
+    return { refusal: refused("inbox_full", `This conversation already has ${queued - 1} messages waiting for an answer.`, INBOX_FULL_RETRY_MS), bucket: saved ?? { level: limits.peer_burst, at: now } };
+  }
+  const taken = takeToken(saved, now, limits.peer_messages_per_min, limits.peer_burst);
+  if (taken.waitMs !== null) return { refusal: refused("session_rate_limited", "Too many messages in this conversation; slow down.", taken.waitMs), bucket: taken.bucket };
+  return { refusal: null, bucket: taken.bucket };
 }
