@@ -42,6 +42,17 @@ async function acceptInside(key: string, msgId: string, change?: (agent: any) =>
   });
 }
 
+// Waits until the session has answered and sent everything, so no turn outlives its test.
+async function settled(key: string): Promise<void> {
+  const stub = env.SESSIONS.get(env.SESSIONS.idFromName(key));
+  const open = () =>
+    runInDurableObject(stub, (object) => {
+      const sql = (object as any).sql;
+      return (sql.exec("SELECT COUNT(*) AS n FROM inbox WHERE state = 'queued'").one().n as number) + (sql.exec("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'").one().n as number);
+    });
+  expect(await waitFor(open, (n) => n === 0, 30_000)).toBe(0);
+}
+
 // The meta keys one statement wrote (writeMetaRows binds key, value, key, value...).
 function metaKeys(statements: Statement[]): string[] {
   return statements.filter((s) => s.query.startsWith("INSERT INTO meta")).flatMap((s) => s.args.filter((_, i) => i % 2 === 0) as string[]);
@@ -78,6 +89,7 @@ describe("a session's accept", () => {
     expect(changed.agent.systemPrompt).toBe("Changed.");
     const same = await acceptInside(key, "next-3", (agent) => (agent.systemPrompt = "Changed."));
     expect(metaKeys(same.statements).sort()).toEqual(["last_active", "peer_bucket"]);
+    await settled(key);
   });
 
   it("rolls back a refused message: the inbox cap leaves nothing of it behind", async () => {
@@ -99,6 +111,7 @@ describe("a session's accept", () => {
     expect(outcome.result).toMatchObject({ status: "refused", code: "inbox_full" });
     expect(outcome.after).toBe(outcome.before);
     expect(outcome.recorded).toBe(0);
+    await settled(key);
   });
 });
 
@@ -174,5 +187,6 @@ describe("the isolate's account and binding caches", () => {
     const chatC = newChatId();
     expect((await deliver(a.accountId, a.secret, dmUpdate(newUpdateId(), chatC, "later"))).status).toBe(200);
     expect((await stored(sessionKeyFor(a, chatC))).agent.systemPrompt).toBe("Tenant A, changed.");
+    for (const key of [sessionKeyFor(a, chatA), `${a.tenant.tenantId}/${other.body.id}/telegram/${a.accountId}/dm:${chatA}`, sessionKeyFor(b, chatB), sessionKeyFor(a, chatC)]) await settled(key);
   });
 });
