@@ -79,9 +79,11 @@ export const baseConfig = {
   queues: {
     producers: [{ binding: "USAGE_QUEUE", queue: USAGE_QUEUE }],
     consumers: [
-      // 10 messages of up to 50 events each (workers/usage/send-buffer.ts packs): at most 500
-      // events, so a delivery's D1 statement batch stays well under 1,000 queries per invocation.
-      { queue: USAGE_QUEUE, max_batch_size: 10, max_batch_timeout: 2, max_retries: 10, dead_letter_queue: `${USAGE_QUEUE}-dlq` },
+      // 2 messages of up to 50 events each (workers/usage/send-buffer.ts packs): at most 100
+      // events per delivery, as when each message was one event. A delivery is one D1 batch, which
+      // runs as one transaction; 500 events (10 packs) made each write 5 times longer and, where
+      // the consumer shares a thread with the router (locally), showed in the router's c10 p99.
+      { queue: USAGE_QUEUE, max_batch_size: 2, max_batch_timeout: 2, max_retries: 10, dead_letter_queue: `${USAGE_QUEUE}-dlq` },
     ],
   },
   analytics_engine_datasets: [{ binding: "USAGE_ANALYTICS", dataset: USAGE_DATASET }],
@@ -176,7 +178,7 @@ export const baseComments: Record<string, string> = {
     "every session of the account (durable-objects/feishu-token.ts, workers/channels/feishu-token.ts).",
   queues:
     "Usage events (workers/usage/): the Worker and its Durable Objects send one per model call without\n" +
-    "waiting, packed up to 50 to a message; the queue() handler inserts each delivered batch (at most 10\n" +
+    "waiting, packed up to 50 to a message; the queue() handler inserts each delivered batch (at most 2\n" +
     "messages) into D1 (usage_events) in one statement\n" +
     "batch, INSERT OR IGNORE on the event id. A batch whose insert fails is retried (max_retries), then\n" +
     "goes to the dead-letter queue. Regional envs use edgeclaw-usage-<region> and its -dlq.",
