@@ -8,8 +8,8 @@
 // /proc, turns included) is printed beside them. PROFILE_STATE_DIR puts the local state
 // elsewhere (e.g. /dev/shm). `node test/bench/channels-profile.ts`. A diagnostic, not a benchmark.
 import { readdirSync, readFileSync } from "node:fs";
-import WebSocket from "ws";
 import { startStack, deliverUntilAcked } from "../e2e/channels-stack.ts";
+import { startProfile, summarize } from "./cpu-profile.ts";
 import { startWorkerd } from "./workerd-host.ts";
 
 const N = Number(process.env.PROFILE_N ?? 1000);
@@ -17,11 +17,6 @@ const MODE = process.env.PROFILE_MODE ?? "serial";
 const BURST = Number(process.env.PROFILE_BURST ?? 200);
 const PORT = Number((process.env.WORKERD_INSPECTOR_PORT ??= "9229"));
 
-interface Node {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
 
 // CPU ms (user + system) of this process's workerd children.
 function workerdCpuMs(): number {
@@ -56,27 +51,8 @@ try {
   let seq = 1;
   const chats = Array.from({ length: 20 }, (_, i) => 40_000_000 + i);
   await Promise.all(chats.map((chat) => deliverUntilAcked(stack, driver.delivery(chat, seq++, "warm-up"))));
-  const targets = (await (await fetch(`http://127.0.0.1:${PORT}/json/list`)).json()) as { webSocketDebuggerUrl: string; title?: string; id: string }[];
-  const target = targets.find((t) => (t.title ?? t.id).includes("edgeclaw")) ?? targets[0];
-  if (!target) throw new Error("no inspector target");
-  const ws = new WebSocket(target.webSocketDebuggerUrl);
-  await new Promise((r) => ws.once("open", r));
-  let id = 0;
-  const pending = new Map<number, (v: any) => void>();
-  ws.on("message", (data) => {
-    const msg = JSON.parse(String(data));
-    if (msg.id && pending.has(msg.id)) pending.get(msg.id)!(msg.result);
-  });
-  const call = (method: string, params: object = {}) =>
-    new Promise<any>((resolve) => {
-      const n = ++id;
-      pending.set(n, resolve);
-      ws.send(JSON.stringify({ id: n, method, params }));
-    });
   const INTERVAL_US = 100;
-  await call("Profiler.enable");
-  await call("Profiler.setSamplingInterval", { interval: INTERVAL_US });
-  await call("Profiler.start");
+  const profiler = await startProfile(PORT, INTERVAL_US);
   const cpuBefore = workerdCpuMs();
   const started = performance.now();
   const acks: number[] = [];
@@ -90,40 +66,15 @@ try {
   }
   const wall = performance.now() - started;
   const cpu = workerdCpuMs() - cpuBefore;
-  const { profile } = (await call("Profiler.stop")) as { profile: { nodes: Node[]; samples: number[]; timeDeltas: number[] } };
-  ws.close();
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const self = new Map<number, number>();
-  profile.samples.forEach((s, i) => self.set(s, (self.get(s) ?? 0) + (profile.timeDeltas[i] ?? INTERVAL_US)));
-  const label = (n: Node) => `${n.callFrame.functionName || "(anon)"} ${n.callFrame.url.split("/").pop()}:${n.callFrame.lineNumber}`;
-  const selfBy = new Map<string, number>();
-  for (const [nid, us] of self) {
-    const l = label(byId.get(nid) as Node);
-    selfBy.set(l, (selfBy.get(l) ?? 0) + us);
-  }
-  const incl = new Map<string, number>();
-  const walk = (nid: number, seen: Set<string>): number => {
-    const n = byId.get(nid) as Node;
-    let sum = self.get(nid) ?? 0;
-    const l = label(n);
-    const fresh = !seen.has(l);
-    if (fresh) seen.add(l);
-    for (const c of n.children ?? []) sum += walk(c, seen);
-    if (fresh) {
-      seen.delete(l);
-      incl.set(l, (incl.get(l) ?? 0) + sum);
-    }
-    return sum;
-  };
-  walk(profile.nodes[0]!.id, new Set());
+  const { self: selfBy, inclusive: incl } = summarize(await profiler.stop(), INTERVAL_US);
   const per1000 = (us: number) => `${((us / 1000) * (1000 / acks.length)).toFixed(0)} ms`;
   const sorted = [...acks].sort((a, b) => a - b);
   console.log(`mode ${MODE}, ${acks.length} acks in ${wall.toFixed(0)} ms; ack p50 ${sorted[Math.floor(sorted.length / 2)]?.toFixed(2)} ms`);
   console.log(`workerd process CPU (turns included): ${cpu} ms, ${((cpu * 1000) / acks.length).toFixed(0)} ms per 1,000 acks`);
   console.log("self (ms per 1,000 acks):");
-  for (const [l, us] of [...selfBy].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`  ${per1000(us)} ${l}`);
+  for (const [l, us] of selfBy.slice(0, 40)) console.log(`  ${per1000(us)} ${l}`);
   console.log("inclusive (ms per 1,000 acks):");
-  for (const [l, us] of [...incl].sort((a, b) => b[1] - a[1]).slice(0, 70)) console.log(`  ${per1000(us)} ${l}`);
+  for (const [l, us] of incl.slice(0, 70)) console.log(`  ${per1000(us)} ${l}`);
 } finally {
   await stack.close();
 }
