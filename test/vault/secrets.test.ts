@@ -2,7 +2,7 @@
 // never returned, never logged, never audited, and reaches the upstream as the provider's
 // credential; the admin API's scope rules, bounds and a missing VAULT_KEYS.
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { admin, chat, expectStatus, hello, recordedUpstreamRequest, token, uid } from "../gateway/helpers.ts";
 import { captureConsole, dumpD1, fetchWith, providerWith, putSecret, secretValue, vaultTenant } from "./helpers.ts";
 
@@ -62,9 +62,14 @@ describe("vault round trip", () => {
     expect(d1).toContain("canary");
     expect(d1).not.toContain(value);
 
-    const { results: audit } = await env.DB.prepare("SELECT action, target, metadata FROM audit_log WHERE tenant_id = ? AND action LIKE 'secret.%' ORDER BY id").bind(t.tenantId).all<Record<string, string>>();
-    expect(audit.map((r) => r.action)).toEqual(["secret.create", "secret.create", "secret.replace", "secret.delete"]);
-    expect(audit.map((r) => r.target)).toEqual(["vault:canary", "vault:canary-2", "vault:canary", "vault:canary-2"]);
+    // The admin writes' rows are written with the writes; the point of use's `secret.used` is a
+    // data-plane event that arrives through the usage queue, so the rows are read once it is in.
+    const auditRows = async () =>
+      (await env.DB.prepare("SELECT action, target, metadata FROM audit_log WHERE tenant_id = ? AND action LIKE 'secret.%' ORDER BY id").bind(t.tenantId).all<Record<string, string>>()).results;
+    await vi.waitFor(async () => expect((await auditRows()).map((r) => r.action)).toContain("secret.used"), { timeout: 20_000, interval: 100 });
+    const audit = await auditRows();
+    expect(audit.map((r) => r.action)).toEqual(["secret.create", "secret.create", "secret.replace", "secret.delete", "secret.used"]);
+    expect(audit.map((r) => r.target)).toEqual(["vault:canary", "vault:canary-2", "vault:canary", "vault:canary-2", "vault:canary"]);
     expect(JSON.stringify(audit)).not.toContain(value);
   });
 });
