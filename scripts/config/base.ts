@@ -79,11 +79,7 @@ export const baseConfig = {
   queues: {
     producers: [{ binding: "USAGE_QUEUE", queue: USAGE_QUEUE }],
     consumers: [
-      // 2 messages of up to 50 events each (workers/usage/send-buffer.ts packs): at most 100
-      // events per delivery, as when each message was one event. A delivery is one D1 batch, which
-      // runs as one transaction; 500 events (10 packs) made each write 5 times longer and, where
-      // the consumer shares a thread with the router (locally), showed in the router's c10 p99.
-      { queue: USAGE_QUEUE, max_batch_size: 2, max_batch_timeout: 2, max_retries: 10, dead_letter_queue: `${USAGE_QUEUE}-dlq` },
+      { queue: USAGE_QUEUE, max_batch_size: 100, max_batch_timeout: 2, max_retries: 10, dead_letter_queue: `${USAGE_QUEUE}-dlq` },
     ],
   },
   analytics_engine_datasets: [{ binding: "USAGE_ANALYTICS", dataset: USAGE_DATASET }],
@@ -178,8 +174,7 @@ export const baseComments: Record<string, string> = {
     "every session of the account (durable-objects/feishu-token.ts, workers/channels/feishu-token.ts).",
   queues:
     "Usage events (workers/usage/): the Worker and its Durable Objects send one per model call without\n" +
-    "waiting, packed up to 50 to a message; the queue() handler inserts each delivered batch (at most 2\n" +
-    "messages) into D1 (usage_events) in one statement\n" +
+    "waiting; the queue() handler inserts each delivered batch into D1 (usage_events) in one statement\n" +
     "batch, INSERT OR IGNORE on the event id. A batch whose insert fails is retried (max_retries), then\n" +
     "goes to the dead-letter queue. Regional envs use edgeclaw-usage-<region> and its -dlq.",
   analytics_engine_datasets:

@@ -7,7 +7,6 @@ import { describe, expect, it } from "vitest";
 import { unstable_readConfig } from "wrangler";
 import { regionQueueName } from "../../scripts/config/generate.ts";
 import { loadRegions } from "../../scripts/config/regions.ts";
-import { MAX_PACK_EVENTS } from "../../workers/usage/send-buffer.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 const regions = loadRegions(join(root, "deploy", "regions.json"));
@@ -21,9 +20,6 @@ describe("the usage queue", () => {
     const consumer = base.queues.consumers![0]!;
     expect(consumer.max_retries).toBeGreaterThan(0);
     expect(consumer.max_batch_size).toBeLessThanOrEqual(100);
-    // Each message is a pack of up to MAX_PACK_EVENTS events, all written in one D1 batch: a
-    // delivery stays at most 100 events, one short D1 transaction (docs/observability.md).
-    expect(consumer.max_batch_size! * MAX_PACK_EVENTS).toBeLessThanOrEqual(100);
   });
 
   for (const region of regions) {

@@ -114,32 +114,10 @@ describe("usage consumer", () => {
       const again = i === 0 ? [] : sent.slice(i - 10, i).map(asMessage);
       deliveries.push({ n: n++, messages: [...fresh, ...again], attempts: 1 });
     }
-    // Half the deliveries carry packs (workers/usage/send-buffer.ts: up to 50 events a message, as
-    // the gateway sends them), the rest one bare event a message (as a Worker before packs did).
-    for (const d of deliveries) {
-      if (d.n % 2 === 1) continue;
-      const packs: { id: string; body: unknown }[] = [];
-      for (let k = 0; k < d.messages.length; k += 37) {
-        packs.push({ id: `pack-${d.n}-${k}`, body: { v: 1, kind: "pack", events: d.messages.slice(k, k + 37).map((m) => m.body) } });
-      }
-      d.messages = packs;
-    }
     // Every 9th batch delivered a second time, whole.
     for (const d of deliveries.slice()) if (d.n % 9 === 0) deliveries.push({ n: n++, messages: d.messages, attempts: 1 });
     // Two malformed messages ride along: acknowledged, never written, never retried.
-    // So do a pack that is not one (acknowledged) and a pack with one bad event beside a good one
-    // (the good one is written; the message goes with the batch).
-    deliveries.push({
-      n: n++,
-      messages: [
-        { id: "bad-1", body: { v: 1, id: "x" } },
-        { id: "bad-2", body: "not an event" },
-        { id: "bad-3", body: { v: 1, kind: "pack", events: "not a list" } },
-        { id: "mixed-pack", body: { v: 1, kind: "pack", events: [{ v: 1, id: "y" }, sent[1]] } },
-        asMessage(sent[0]!),
-      ],
-      attempts: 1,
-    });
+    deliveries.push({ n: n++, messages: [{ id: "bad-1", body: { v: 1, id: "x" } }, { id: "bad-2", body: "not an event" }, asMessage(sent[0]!)], attempts: 1 });
 
     const failBefore = new Set(deliveries.filter((d) => d.n % 11 === 3).map((d) => d.n));
     const failAfter = new Set(deliveries.filter((d) => d.n % 13 === 5).map((d) => d.n));
@@ -171,16 +149,12 @@ describe("usage consumer", () => {
         expect(result.ackAll).toBe(true);
       }
       if (d.messages.some((m) => m.id.startsWith("bad-"))) {
-        expect(result.explicitAcks.sort()).toEqual(["bad-1", "bad-2", "bad-3"]);
+        expect(result.explicitAcks.sort()).toEqual(["bad-1", "bad-2"]);
       }
     }
     expect(retried).toBe(failBefore.size + failAfter.size);
     expect(acked).toBe(deliveries.length);
-    const eventsIn = (m: { body: unknown }) => {
-      const b = m.body as { kind?: unknown; events?: unknown };
-      return b.kind === "pack" && Array.isArray(b.events) ? b.events.length : 1;
-    };
-    expect(deliveries.reduce((k, d) => k + d.messages.reduce((j, m) => j + eventsIn(m), 0), 0)).toBeGreaterThan(TOTAL + 1000);
+    expect(deliveries.reduce((k, d) => k + d.messages.length, 0)).toBeGreaterThan(TOTAL + 1000);
 
     const tenants = [...new Set(sent.map((e) => e.tenant_id))];
     const where = `tenant_id IN (${tenants.map(() => "?").join(",")})`;

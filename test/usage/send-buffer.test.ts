@@ -1,37 +1,27 @@
-// The isolate's send buffer (workers/usage/send-buffer.ts): events leave packed several to a queue
-// message, in sendBatch calls within Queues' limits, every one reaches D1 through the real queue and
-// consumer, nothing waits on the caller's side, and a failing send is logged rather than thrown. The queue is the real binding,
+// The isolate's send buffer (workers/usage/send-buffer.ts): events leave in sendBatch calls within
+// Queues' limits, every one reaches D1 through the real queue and consumer, nothing waits on the
+// caller's side, and a failing send is logged rather than thrown. The queue is the real binding,
 // wrapped only to record what each sendBatch carried.
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { sendUsage, type UsageEvent } from "../../workers/usage/event.ts";
-import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_PACK_BYTES, MAX_PACK_EVENTS, utf8Length, type Pack } from "../../workers/usage/send-buffer.ts";
+import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, utf8Length } from "../../workers/usage/send-buffer.ts";
 import type { Env } from "../../workers/env.ts";
 import { usageEventFixture } from "./helpers.ts";
 
 const event = (requestId: string, i: number, fallbacks: string[] = []): UsageEvent =>
   usageEventFixture("ten-buffer", i, { key_id: "key-buffer", provider: "p", upstream_model: "u", latency_ms: 1, fallbacks, request_id: requestId });
 
-// The real queue binding, recording each batch it is given: its messages, the events they carry,
-// its bytes, and the largest message's bytes and events.
+// The real queue binding, recording the size of each batch it is given.
 // `fail`: how many sendBatch calls fail before one goes through (Infinity: all of them).
 function recordingQueue(fail = 0) {
-  const batches: { count: number; events: number; bytes: number; maxMessageBytes: number; maxMessageEvents: number }[] = [];
+  const batches: { count: number; bytes: number }[] = [];
   const real = env.USAGE_QUEUE as Queue<unknown>;
-  const bytesOf = (m: MessageSendRequest<unknown>) => new TextEncoder().encode(JSON.stringify(m.body)).length;
   const queue = {
     send: () => Promise.reject(new Error("single sends are not expected")),
     sendBatch: async (messages: Iterable<MessageSendRequest<unknown>>) => {
       const list = [...messages];
-      const packs = list.map((m) => m.body as Pack);
-      for (const p of packs) expect(p).toMatchObject({ v: 1, kind: "pack", events: expect.any(Array) });
-      batches.push({
-        count: list.length,
-        events: packs.reduce((n, p) => n + p.events.length, 0),
-        bytes: list.reduce((n, m) => n + bytesOf(m), 0),
-        maxMessageBytes: Math.max(...list.map(bytesOf)),
-        maxMessageEvents: Math.max(...packs.map((p) => p.events.length)),
-      });
+      batches.push({ count: list.length, bytes: list.reduce((n, m) => n + new TextEncoder().encode(JSON.stringify(m.body)).length, 0) });
       if (batches.length <= fail) throw new Error("queue unavailable");
       await real.sendBatch(list);
     },
@@ -49,29 +39,17 @@ async function rowsOf(requestId: string, count: number): Promise<number> {
 }
 
 describe("usage send buffer", () => {
-  it("packs a burst of 1,000 events into messages of at most 50, batches within Queues' limits, and all of them land once", async () => {
+  it("sends 250 events of one burst in batches of at most 100, and all of them land once", async () => {
     const { queue, batches } = recordingQueue();
     const pending: Promise<unknown>[] = [];
     const requestId = `buffer-${crypto.randomUUID()}`;
     const testEnv = { ...env, USAGE_QUEUE: queue, USAGE_ANALYTICS: undefined } as unknown as Env;
-    for (let i = 0; i < 1000; i++) sendUsage(testEnv, (p) => pending.push(p), event(requestId, i));
-    // While the burst is still being produced, only the batches it filled have gone.
-    const sentEarly = batches.length;
-    expect(sentEarly).toBeGreaterThan(0);
+    for (let i = 0; i < 250; i++) sendUsage(testEnv, (p) => pending.push(p), event(requestId, i));
+    // Nothing is sent while the burst is still being produced, beyond the batches it filled.
+    expect(batches.map((b) => b.count)).toEqual([100, 100]);
     await Promise.all(pending);
-    expect(batches.length).toBe(sentEarly + 1);
-    for (const b of batches) {
-      expect(b.count).toBeLessThanOrEqual(MAX_BATCH_MESSAGES);
-      expect(b.bytes).toBeLessThanOrEqual(MAX_BATCH_BYTES);
-      expect(b.maxMessageEvents).toBeLessThanOrEqual(MAX_PACK_EVENTS);
-      expect(b.maxMessageBytes).toBeLessThanOrEqual(MAX_PACK_BYTES);
-    }
-    // Full packs (only each batch's last one may be short): ~20 messages for 1,000 events, not 1,000.
-    expect(batches.reduce((n, b) => n + b.events, 0)).toBe(1000);
-    const messages = batches.reduce((n, b) => n + b.count, 0);
-    expect(messages).toBeGreaterThanOrEqual(1000 / MAX_PACK_EVENTS);
-    expect(messages).toBeLessThanOrEqual(1000 / MAX_PACK_EVENTS + batches.length);
-    expect(await rowsOf(requestId, 1000)).toBe(1000);
+    expect(batches.map((b) => b.count)).toEqual([100, 100, 50]);
+    expect(await rowsOf(requestId, 250)).toBe(250);
   });
 
   it("keeps each batch under the byte bound when events are large", async () => {
@@ -80,8 +58,7 @@ describe("usage send buffer", () => {
     const requestId = `buffer-big-${crypto.randomUUID()}`;
     const testEnv = { ...env, USAGE_QUEUE: queue, USAGE_ANALYTICS: undefined } as unknown as Env;
     // ~40,000 characters each but ~80 KB of UTF-8 (two bytes per "é"): counted in characters, five
-    // would go in one batch of ~400 KB, over Queues' 256 KB limit; counted in bytes, two per batch,
-    // each in a message of its own (one is over a pack's 60 KB).
+    // would go in one batch of ~400 KB, over Queues' 256 KB limit; counted in bytes, two per batch.
     const fallbacks = Array.from({ length: 80 }, (_, k) => `target-${k}:${"é".repeat(480)}`);
     for (let i = 0; i < 12; i++) sendUsage(testEnv, (p) => pending.push(p), event(requestId, i, fallbacks));
     await Promise.all(pending);
@@ -91,7 +68,6 @@ describe("usage send buffer", () => {
       expect(b.bytes).toBeLessThanOrEqual(MAX_BATCH_BYTES);
     }
     expect(batches.reduce((n, b) => n + b.count, 0)).toBe(12);
-    expect(batches.reduce((n, b) => n + b.events, 0)).toBe(12);
     expect(await rowsOf(requestId, 12)).toBe(12);
   });
 
@@ -102,8 +78,7 @@ describe("usage send buffer", () => {
     const testEnv = { ...env, USAGE_QUEUE: queue, USAGE_ANALYTICS: undefined } as unknown as Env;
     for (let i = 0; i < 3; i++) sendUsage(testEnv, (p) => pending.push(p), event(requestId, i));
     await Promise.all(pending);
-    // One pack of three, sent twice.
-    expect(batches.map((b) => [b.count, b.events])).toEqual([[1, 3], [1, 3]]);
+    expect(batches.map((b) => b.count)).toEqual([3, 3]);
     expect(await rowsOf(requestId, 3)).toBe(3);
   });
 

@@ -9,17 +9,11 @@
 // The same queue carries data-plane audit events (`kind: "audit"`, workers/audit/event.ts; a
 // message without a kind is a usage event): they go into audit_log in the same batch
 // (workers/audit/consumer.ts), with the same all-or-retry and insert-or-ignore guarantees.
-// A message is a pack of events (send-buffer.ts) or, from a Worker before packs, one bare event.
-import { z } from "zod";
 import { auditStatements } from "../audit/consumer.ts";
 import { auditEvent, type AuditEvent } from "../audit/event.ts";
 import type { Env } from "../env.ts";
 import { usageEvent, type UsageEvent } from "./event.ts";
 import { rollupStatements } from "./rollups.ts";
-import { MAX_PACK_EVENTS } from "./send-buffer.ts";
-
-const pack = z.object({ v: z.literal(1), kind: z.literal("pack"), events: z.array(z.unknown()).min(1).max(MAX_PACK_EVENTS) });
-const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null;
 
 const INSERT =
   "INSERT OR IGNORE INTO usage_events (id, at, tenant_id, key_id, agent_id, channel, route, model, provider, upstream_model, target, replica, " +
@@ -42,30 +36,16 @@ export async function consumeUsage(batch: MessageBatch<unknown>, env: Pick<Env, 
   const audits: AuditEvent[] = [];
   let malformed = 0;
   for (const message of batch.messages) {
-    const packed = isObject(message.body) && message.body.kind === "pack";
-    const envelope = packed ? pack.safeParse(message.body) : null;
-    if (envelope && !envelope.success) {
+    const isAudit = typeof message.body === "object" && message.body !== null && (message.body as { kind?: unknown }).kind === "audit";
+    const parsed = isAudit ? auditEvent.safeParse(message.body) : usageEvent.safeParse(message.body);
+    if (parsed.success) {
+      if (isAudit) audits.push(parsed.data as AuditEvent);
+      else events.push(parsed.data as UsageEvent);
+    } else {
       malformed++;
       message.ack();
-      console.error(JSON.stringify({ msg: "usage pack malformed, dropped", queue: batch.queue, message_id: message.id, issues: issuesOf(envelope.error) }));
-      continue;
+      console.error(JSON.stringify({ msg: isAudit ? "audit event malformed, dropped" : "usage event malformed, dropped", queue: batch.queue, message_id: message.id, issues: parsed.error.issues.slice(0, 3).map((i) => `${i.path.join(".")}: ${i.message}`) }));
     }
-    let valid = 0;
-    for (const body of envelope ? envelope.data.events : [message.body]) {
-      const isAudit = isObject(body) && body.kind === "audit";
-      const parsed = isAudit ? auditEvent.safeParse(body) : usageEvent.safeParse(body);
-      if (parsed.success) {
-        valid++;
-        if (isAudit) audits.push(parsed.data as AuditEvent);
-        else events.push(parsed.data as UsageEvent);
-      } else {
-        malformed++;
-        console.error(JSON.stringify({ msg: isAudit ? "audit event malformed, dropped" : "usage event malformed, dropped", queue: batch.queue, message_id: message.id, issues: issuesOf(parsed.error) }));
-      }
-    }
-    // Nothing in it can ever be written: acknowledged now, so it is never retried. A pack with
-    // some valid events is acknowledged or retried with the batch (its bad ones are logged again).
-    if (valid === 0) message.ack();
   }
   if (events.length === 0 && audits.length === 0) return { written: 0, malformed, failed: false };
   try {
@@ -81,10 +61,6 @@ export async function consumeUsage(batch: MessageBatch<unknown>, env: Pick<Env, 
   }
   batch.ackAll();
   return { written: events.length, ...(audits.length > 0 ? { audited: audits.length } : {}), malformed, failed: false };
-}
-
-function issuesOf(error: z.ZodError): string[] {
-  return error.issues.slice(0, 3).map((i) => `${i.path.join(".")}: ${i.message}`);
 }
 
 function row(e: UsageEvent): (string | number | null)[] {

@@ -3,12 +3,6 @@
 // what metering added to a request (measured with the router benchmark: docs/observability.md,
 // "Cost"). Events are collected for up to LINGER_MS and sent with one sendBatch.
 //
-// Several events travel in one queue message, a pack (`{v: 1, kind: "pack", events: [...]}`, up
-// to MAX_PACK_EVENTS events and MAX_PACK_BYTES): Queues bills each message's write, read and
-// delete per 64 KB, and the consumer and the broker pay per message, so one message per event
-// cost 50 times the operations a pack does. The consumer (consumer.ts) unpacks them; a message
-// that is one bare event (from a Worker version before packs) is still read as before.
-//
 // Who flushes: the request (or Durable Object event) that opens a buffer owns it. It arms the
 // timer in its own context and hands the flush to its own waitUntil, so the runtime keeps that
 // invocation alive until the batch is sent, and no request ever waits on a promise another
@@ -27,19 +21,6 @@ export const LINGER_MS = 25;
 export const MAX_BATCH_MESSAGES = 100;
 // Below Queues' 256 KB per sendBatch, leaving room for per-message overhead.
 export const MAX_BATCH_BYTES = 200_000;
-// A pack's bounds: one 64 KB billing unit when its events allow it (one larger event travels
-// alone, within Queues' 128 KB per message), and few enough events that a consumer delivery
-// (max_batch_size messages) stays a D1 batch of a few hundred statements.
-export const MAX_PACK_EVENTS = 50;
-export const MAX_PACK_BYTES = 60_000;
-// The pack's own JSON around its events: {"v":1,"kind":"pack","events":[...]} and the commas.
-const PACK_ENVELOPE_BYTES = 40;
-
-export interface Pack {
-  v: 1;
-  kind: "pack";
-  events: unknown[];
-}
 
 interface Pending {
   body: unknown;
@@ -47,39 +28,9 @@ interface Pending {
 }
 
 class Buffer {
-  readonly packs: Pending[][] = [];
-  readonly packBytes: number[] = [];
+  readonly items: Pending[] = [];
   bytes = 0;
   sealed = false;
-
-  get events(): number {
-    return this.packs.reduce((n, p) => n + p.length, 0);
-  }
-
-  // Whether an event of `size` bytes joins the last pack (else it starts one).
-  private joinsLast(size: number): boolean {
-    const last = this.packs.length - 1;
-    return last >= 0 && this.packs[last]!.length < MAX_PACK_EVENTS && this.packBytes[last]! + size + 1 <= MAX_PACK_BYTES;
-  }
-
-  // Whether an event of `size` bytes still fits this sendBatch.
-  fits(size: number): boolean {
-    if (this.joinsLast(size)) return this.bytes + size + 1 <= MAX_BATCH_BYTES;
-    return this.packs.length < MAX_BATCH_MESSAGES && this.bytes + PACK_ENVELOPE_BYTES + size <= MAX_BATCH_BYTES;
-  }
-
-  add(item: Pending, size: number): void {
-    if (this.joinsLast(size)) {
-      const last = this.packs.length - 1;
-      this.packs[last]!.push(item);
-      this.packBytes[last]! += size + 1;
-      this.bytes += size + 1;
-    } else {
-      this.packs.push([item]);
-      this.packBytes.push(PACK_ENVELOPE_BYTES + size);
-      this.bytes += PACK_ENVELOPE_BYTES + size;
-    }
-  }
 }
 
 type WaitUntil = (p: Promise<unknown>) => void;
@@ -110,8 +61,8 @@ async function flush(queue: Queue<unknown>, buffer: Buffer): Promise<void> {
   if (buffer.sealed) return;
   buffer.sealed = true;
   if (open.get(queue) === buffer) open.delete(queue);
-  if (buffer.packs.length === 0) return;
-  const messages = buffer.packs.map((items) => ({ body: { v: 1, kind: "pack", events: items.map((p) => p.body) } satisfies Pack, contentType: "json" as const }));
+  if (buffer.items.length === 0) return;
+  const messages = buffer.items.map((p) => ({ body: p.body, contentType: "json" as const }));
   let error: unknown;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -122,15 +73,14 @@ async function flush(queue: Queue<unknown>, buffer: Buffer): Promise<void> {
       if (attempt === 0) await new Promise((r) => setTimeout(r, RETRY_DELAY_MS));
     }
   }
-  const ids = buffer.packs.flat().slice(0, 20).map((p) => p.id);
-  console.error(JSON.stringify({ msg: "queue messages not sent", count: buffer.events, messages: buffer.packs.length, ids, error: String(error) }));
+  console.error(JSON.stringify({ msg: "queue messages not sent", count: buffer.items.length, ids: buffer.items.slice(0, 20).map((p) => p.id), error: String(error) }));
 }
 
 // Adds one message. `id` only names the message in the log line of a failed send.
 export function enqueue(queue: Queue<unknown>, waitUntil: WaitUntil, message: { body: unknown; id: string }): void {
   const size = utf8Length(JSON.stringify(message.body));
   let buffer = open.get(queue);
-  if (buffer && !buffer.fits(size)) {
+  if (buffer && (buffer.items.length >= MAX_BATCH_MESSAGES || buffer.bytes + size > MAX_BATCH_BYTES)) {
     // Full: whoever filled it sends it now, under its own waitUntil.
     waitUntil(flush(queue, buffer));
     buffer = undefined;
@@ -141,5 +91,6 @@ export function enqueue(queue: Queue<unknown>, waitUntil: WaitUntil, message: { 
     buffer = fresh;
     waitUntil(new Promise<void>((resolve) => setTimeout(resolve, LINGER_MS)).then(() => flush(queue, fresh)));
   }
-  buffer.add({ body: message.body, id: message.id }, size);
+  buffer.items.push({ body: message.body, id: message.id });
+  buffer.bytes += size;
 }
