@@ -2,12 +2,10 @@
 // gateway's server span (everything below it opens child spans: auth, route, upstream attempts,
 // stream relay), answer with the gateway span's `traceparent`, and once the request is complete
 // (for a stream: when the relay ends) write one JSON log line and export the trace. Neither the log
-// line nor the export is awaited by the response: for an answer that is complete when the handler
-// returns, they run just after it is handed to the runtime (http/after-response.ts).
+// line nor the export is awaited by the response.
 import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import type { AppEnv } from "../env.ts";
-import { afterResponse } from "../http/after-response.ts";
 import { requestLogLine } from "./log.ts";
 import { exportTarget, exportTrace } from "./otlp.ts";
 import { runInSpan, Trace } from "./trace.ts";
@@ -37,7 +35,8 @@ export function tracing(): MiddlewareHandler<AppEnv> {
         void p.catch(() => {});
       }
     };
-    const finish = (endedAt: number) => {
+    const finish = () => {
+      root.end();
       console.log(
         requestLogLine({
           requestId: c.get("requestId"),
@@ -47,7 +46,7 @@ export function tracing(): MiddlewareHandler<AppEnv> {
           method: c.req.method,
           route,
           status,
-          latencyMs: endedAt - root.startMs,
+          latencyMs: Date.now() - root.startMs,
           tokens: trace.tokens,
           stream: trace.stream,
         }),
@@ -55,17 +54,7 @@ export function tracing(): MiddlewareHandler<AppEnv> {
       exportTrace(c.env, trace, waitUntil);
     };
     // The root span is still open: anything else open is a stream relay that outlives the handler.
-    if (trace.openSpans <= 1) {
-      root.end();
-      const endedAt = Date.now();
-      afterResponse(waitUntil, () => finish(endedAt));
-    } else {
-      waitUntil(
-        trace.whenOpenAtMost(1).then(() => {
-          root.end();
-          finish(Date.now());
-        }),
-      );
-    }
+    if (trace.openSpans <= 1) finish();
+    else waitUntil(trace.whenOpenAtMost(1).then(finish));
   };
 }
