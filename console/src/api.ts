@@ -10,6 +10,24 @@ export interface Session {
   expires_at: string;
 }
 
+// One row of GET /admin/usage (the usage rollups); the group_by columns asked for are present.
+export interface UsageRow {
+  bucket_start: string;
+  tenant_id?: string | null;
+  provider?: string | null;
+  model?: string | null;
+  requests: number;
+  errors: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  latency_sum_ms: number;
+  latency_avg_ms: number | null;
+  // Estimated by the API from the rollups' latency histogram (per row; they do not add up).
+  latency_p50_ms?: number | null;
+  latency_p99_ms?: number | null;
+}
+
 export class ApiFailure extends Error {
   constructor(
     readonly status: number,

@@ -1,7 +1,7 @@
 // Overview: the last hour of traffic by minute from GET /admin/usage (the usage rollups), refreshed
 // every REFRESH_MS. Tenant admins and viewers see their own tenant only (the API scopes the report).
 import { useEffect, useState } from "preact/hooks";
-import { api, type Session } from "../api.ts";
+import { api, type Session, type UsageRow } from "../api.ts";
 import { Chart } from "./chart.tsx";
 import { Head } from "./table.tsx";
 
@@ -9,21 +9,6 @@ const REFRESH_MS = 5_000;
 const MINUTE = 60_000;
 const SPAN_MIN = 60;
 
-interface UsageRow {
-  bucket_start: string;
-  tenant_id?: string | null;
-  model?: string | null;
-  requests: number;
-  errors: number;
-  input_tokens: number;
-  output_tokens: number;
-  cost_usd: number;
-  latency_sum_ms: number;
-  latency_avg_ms: number | null;
-  // Estimated by the API from the rollups' latency histogram (per row; they do not add up).
-  latency_p50_ms?: number | null;
-  latency_p99_ms?: number | null;
-}
 interface UsageReport {
   data: UsageRow[];
   next_cursor: string | null;

@@ -7,19 +7,9 @@
 // replica queue depths are read per isolate from each replica's x-queue-depth header or
 // metrics_url (docs/router.md); there is no endpoint that gathers them.
 import { useEffect, useState } from "preact/hooks";
-import { api, message } from "../api.ts";
+import { api, message, type UsageRow } from "../api.ts";
 import { Head } from "./table.tsx";
 
-interface UsageRow {
-  provider?: string | null;
-  model?: string | null;
-  requests: number;
-  errors: number;
-  input_tokens: number;
-  output_tokens: number;
-  cost_usd: number;
-  latency_avg_ms: number | null;
-}
 interface Spend {
   day: string;
   day_usd: number;
@@ -36,15 +26,14 @@ function perTarget(rows: UsageRow[]): UsageRow[] {
   const sums = new Map<string, UsageRow>();
   for (const r of rows) {
     const key = `${r.model ?? ""}\u0000${r.provider ?? ""}`;
-    const s = sums.get(key) ?? { provider: r.provider, model: r.model, requests: 0, errors: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0, latency_avg_ms: null, latency_sum: 0 };
-    const sum = s as UsageRow & { latency_sum: number };
-    sum.latency_sum += (r.latency_avg_ms ?? 0) * r.requests;
+    const sum = sums.get(key) ?? { bucket_start: r.bucket_start, provider: r.provider, model: r.model, requests: 0, errors: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0, latency_sum_ms: 0, latency_avg_ms: null };
+    sum.latency_sum_ms += r.latency_sum_ms;
     sum.requests += r.requests;
     sum.errors += r.errors;
     sum.input_tokens += r.input_tokens;
     sum.output_tokens += r.output_tokens;
     sum.cost_usd += r.cost_usd;
-    sum.latency_avg_ms = sum.requests ? Math.round(sum.latency_sum / sum.requests) : null;
+    sum.latency_avg_ms = sum.requests ? Math.round(sum.latency_sum_ms / sum.requests) : null;
     sums.set(key, sum);
   }
   return [...sums.values()].sort((a, b) => b.requests - a.requests);
