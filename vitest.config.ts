@@ -5,11 +5,6 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    // The Worker writes one JSON line per request and per agent turn (workers/observability/log.ts):
-    // some 16,000 in a run. Printing them is the main process's work while the timing-sensitive
-    // tests run, and says nothing (test/observability/ checks the lines themselves), so they are
-    // dropped from the output; every other console line still shows.
-    onConsoleLog: (log) => (log.startsWith('{"msg":"request"') || log.startsWith('{"msg":"turn"') ? false : undefined),
     // Each project lists its own files under test/ (a root-level include would be merged into
     // both); gpu-backend/ has its own vitest config and never matches.
     projects: [
@@ -67,6 +62,14 @@ export default defineConfig({
           exclude: ["test/security/node/**"],
           globalSetup: ["test/fakes/global-setup.ts"],
           setupFiles: ["test/gateway/setup.ts"],
+          // Console output goes through workerd's own stdout, not vitest's per-test console RPC.
+          // With the intercept, a console call made outside the test runner's context (a request
+          // handler's after-answer work, a queue consumer delivery, a Durable Object alarm) is
+          // parked until the runner's next message; one made after a file's last message is never
+          // sent, and vitest waits for its answer forever: the file never ends and the run hangs
+          // after every test passed (workers-sdk issues 15498 and 15719). The cost: console lines
+          // are printed without the test that wrote them.
+          disableConsoleIntercept: true,
         },
       },
       {

@@ -12,7 +12,7 @@ import { BLOBS, DOUBLES, usageDataPoint, writeUsageAnalytics } from "../../worke
 import { usageMeter } from "../../workers/usage/meter.ts";
 import type { UsageEvent } from "../../workers/usage/event.ts";
 import { uid } from "../gateway/helpers.ts";
-import { usageRowsFor } from "./helpers.ts";
+import { drained, usageRowsFor } from "./helpers.ts";
 
 class RecordingDataset implements AnalyticsEngineDataset {
   points: AnalyticsEngineDataPoint[] = [];
@@ -64,8 +64,11 @@ describe("usage data points for Workers Analytics Engine", () => {
     m.firstByte();
     expect(dataset.points).toEqual([]);
     m.finish({ status: 200, errorClass: null, usage: { promptTokens: 11, completionTokens: 3 }, estimated: false, prices: { input: 0.5, output: 1.5 }, cache: "MISS", servedBy: { provider: "fake", upstreamModel: "fake-echo", target: "primary", replica: null } });
-    // Written at once, not under waitUntil; a second finish adds nothing.
+    // A second finish adds nothing.
     m.finish({ status: 500, errorClass: "x", usage: null, estimated: false, prices: null, cache: null });
+    // Written just after the answer (under waitUntil), not on its way.
+    expect(dataset.points).toEqual([]);
+    await drained(pending);
     expect(dataset.points).toHaveLength(1);
     const p = named(dataset.points[0]!);
     expect(p.index).toBe("ten-analytics");
@@ -81,9 +84,11 @@ describe("usage data points for Workers Analytics Engine", () => {
     expect(row).toMatchObject({ tenant_id: "ten-analytics", input_tokens: 11, output_tokens: 3, cost_micro_usd: 10 });
   });
 
-  it("a refused call: its status and error class, no tokens, no TTFT", () => {
+  it("a refused call: its status and error class, no tokens, no TTFT", async () => {
     const dataset = new RecordingDataset();
-    meter(dataset, uid("req-ae"), []).failed(new ApiError(429, "rate_limit_exceeded", "slow down"));
+    const pending: Promise<unknown>[] = [];
+    meter(dataset, uid("req-ae"), pending).failed(new ApiError(429, "rate_limit_exceeded", "slow down"));
+    await drained(pending);
     const p = named(dataset.points[0]!);
     expect(p.blob).toMatchObject({ error_class: "rate_limit_exceeded", status: "429", provider: "" });
     expect(p.double).toMatchObject({ requests: 1, input_tokens: 0, output_tokens: 0, cost_micro_usd: 0, ttft_ms: 0, has_ttft: 0, status: 429, error: 1 });

@@ -74,3 +74,13 @@ export function usageEventFixture(tenantId: string, i: number, overrides: Partia
     ...overrides,
   };
 }
+
+// Awaits everything handed to a test's waitUntil, including what that work handed on in turn
+// (the meter's after-answer work enqueues the event, whose batch flush is a waitUntil of its own).
+export async function drained(pending: Promise<unknown>[]): Promise<void> {
+  for (let done = 0; done < pending.length; ) {
+    const upTo = pending.length;
+    await Promise.all(pending.slice(done, upTo));
+    done = upTo;
+  }
+}

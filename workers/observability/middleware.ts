@@ -2,10 +2,12 @@
 // gateway's server span (everything below it opens child spans: auth, route, upstream attempts,
 // stream relay), answer with the gateway span's `traceparent`, and once the request is complete
 // (for a stream: when the relay ends) write one JSON log line and export the trace. Neither the log
-// line nor the export is awaited by the response.
+// line nor the export is awaited by the response: for an answer that is complete when the handler
+// returns, they run just after it is handed to the runtime (http/after-response.ts).
 import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import type { AppEnv } from "../env.ts";
+import { afterResponse } from "../http/after-response.ts";
 import { requestLogLine } from "./log.ts";
 import { exportTarget, exportTrace } from "./otlp.ts";
 import { runInSpan, Trace } from "./trace.ts";
@@ -35,8 +37,7 @@ export function tracing(): MiddlewareHandler<AppEnv> {
         void p.catch(() => {});
       }
     };
-    const finish = () => {
-      root.end();
+    const finish = (endedAt: number) => {
       console.log(
         requestLogLine({
           requestId: c.get("requestId"),
@@ -46,7 +47,7 @@ export function tracing(): MiddlewareHandler<AppEnv> {
           method: c.req.method,
           route,
           status,
-          latencyMs: Date.now() - root.startMs,
+          latencyMs: endedAt - root.startMs,
           tokens: trace.tokens,
           stream: trace.stream,
         }),
@@ -54,7 +55,17 @@ export function tracing(): MiddlewareHandler<AppEnv> {
       exportTrace(c.env, trace, waitUntil);
     };
     // The root span is still open: anything else open is a stream relay that outlives the handler.
-    if (trace.openSpans <= 1) finish();
-    else waitUntil(trace.whenOpenAtMost(1).then(finish));
+    if (trace.openSpans <= 1) {
+      root.end();
+      const endedAt = Date.now();
+      afterResponse(waitUntil, () => finish(endedAt));
+    } else {
+      waitUntil(
+        trace.whenOpenAtMost(1).then(() => {
+          root.end();
+          finish(Date.now());
+        }),
+      );
+    }
   };
 }

@@ -3,6 +3,7 @@
 // (event.ts). /v1 routes (workers/api/pipeline.ts) and agent calls (workers/agents/model-call.ts)
 // both use it, so every kind of call is metered the same way.
 import type { Env } from "../env.ts";
+import { afterResponse } from "../http/after-response.ts";
 import { ApiError } from "../http/errors.ts";
 import type { Trail } from "../router/engine.ts";
 import type { Usage } from "../router/limits.ts";
@@ -57,48 +58,13 @@ export function usageMeter(ctx: MeterContext, now: () => number = Date.now) {
     firstByte(): void {
       firstByteAt ??= now();
     },
+    // The outcome's time is taken now; the event is built and sent after the answer left
+    // (http/after-response.ts): nothing in it changes what the caller gets.
     finish(outcome: Outcome): void {
       if (done) return;
       done = true;
-      const last = trail?.last ?? null;
-      const servedBy: ServedBy = outcome.servedBy ?? {
-        provider: last?.target.provider?.name ?? null,
-        upstreamModel: last?.target.node.model ?? null,
-        target: last?.target.path ?? null,
-        replica: last?.replica?.id ?? null,
-      };
-      const input = outcome.usage ? Math.max(0, Math.round(outcome.usage.promptTokens)) : 0;
-      const output = outcome.usage ? Math.max(0, Math.round(outcome.usage.completionTokens)) : 0;
       const at = now();
-      const event: UsageEvent = {
-        v: 1,
-        id: crypto.randomUUID(),
-        at,
-        tenant_id: ctx.tenantId,
-        key_id: ctx.keyId,
-        agent_id: ctx.agentId,
-        channel: ctx.channel,
-        route: ctx.route,
-        model: ctx.model,
-        provider: servedBy.provider,
-        upstream_model: servedBy.upstreamModel,
-        target: servedBy.target,
-        replica: servedBy.replica,
-        input_tokens: input,
-        output_tokens: output,
-        tokens_estimated: outcome.usage !== null && outcome.estimated,
-        cost_micro_usd: outcome.prices ? costMicroUsd(input, output, outcome.prices) : 0,
-        latency_ms: Math.max(0, Math.round(at - started)),
-        ttft_ms: firstByteAt === null ? null : Math.max(0, Math.round(firstByteAt - started)),
-        status: outcome.status,
-        error_class: outcome.errorClass,
-        cache: outcome.cache,
-        attempts: trail?.attempts ?? 0,
-        fallbacks: (trail?.reasons ?? []).slice(0, 100).map((r) => r.slice(0, 512)),
-        request_id: ctx.requestId.slice(0, 256),
-        trace_id: ctx.traceId,
-      };
-      sendUsage(ctx.env, ctx.waitUntil, event);
+      afterResponse(ctx.waitUntil, () => emit(outcome, at));
     },
     // A call that threw: its status and error code (an unexpected error is a 500 internal_error).
     failed(err: unknown, cache: string | null = null): void {
@@ -106,6 +72,47 @@ export function usageMeter(ctx: MeterContext, now: () => number = Date.now) {
       this.finish({ status: api?.status ?? 500, errorClass: api?.code ?? "internal_error", usage: null, estimated: false, prices: null, cache });
     },
   };
+
+  function emit(outcome: Outcome, at: number): void {
+    const last = trail?.last ?? null;
+    const servedBy: ServedBy = outcome.servedBy ?? {
+      provider: last?.target.provider?.name ?? null,
+      upstreamModel: last?.target.node.model ?? null,
+      target: last?.target.path ?? null,
+      replica: last?.replica?.id ?? null,
+    };
+    const input = outcome.usage ? Math.max(0, Math.round(outcome.usage.promptTokens)) : 0;
+    const output = outcome.usage ? Math.max(0, Math.round(outcome.usage.completionTokens)) : 0;
+    const event: UsageEvent = {
+      v: 1,
+      id: crypto.randomUUID(),
+      at,
+      tenant_id: ctx.tenantId,
+      key_id: ctx.keyId,
+      agent_id: ctx.agentId,
+      channel: ctx.channel,
+      route: ctx.route,
+      model: ctx.model,
+      provider: servedBy.provider,
+      upstream_model: servedBy.upstreamModel,
+      target: servedBy.target,
+      replica: servedBy.replica,
+      input_tokens: input,
+      output_tokens: output,
+      tokens_estimated: outcome.usage !== null && outcome.estimated,
+      cost_micro_usd: outcome.prices ? costMicroUsd(input, output, outcome.prices) : 0,
+      latency_ms: Math.max(0, Math.round(at - started)),
+      ttft_ms: firstByteAt === null ? null : Math.max(0, Math.round(firstByteAt - started)),
+      status: outcome.status,
+      error_class: outcome.errorClass,
+      cache: outcome.cache,
+      attempts: trail?.attempts ?? 0,
+      fallbacks: (trail?.reasons ?? []).slice(0, 100).map((r) => r.slice(0, 512)),
+      request_id: ctx.requestId.slice(0, 256),
+      trace_id: ctx.traceId,
+    };
+    sendUsage(ctx.env, ctx.waitUntil, event);
+  }
 }
 
 // Whether a relayed stream carried the upstream's own usage (a chunk with usage.completion_tokens);
