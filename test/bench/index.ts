@@ -3,6 +3,8 @@
 //   channels      test/bench/channels.ts (writes bench-results/channels.json)
 //   scheduler     test/bench/scheduler.ts (writes bench-results/scheduler.json)
 //   regions       test/bench/regions.ts (writes bench-results/regions.json): the cost of forwarding
+//   ack-floor     test/bench/ack-floor.ts (writes bench-results/ack-floor.json): the host's floor
+//                 under the channels bench's ack targets (a bare Worker and Durable Object)
 //   gpu-backend   the gpu-backend workspace's serving benchmark (npm run -w gpu-backend bench)
 import { spawnSync } from "node:child_process";
 
@@ -11,6 +13,7 @@ const benches: Record<string, [string, string[]]> = {
   channels: [process.execPath, ["test/bench/channels.ts"]],
   scheduler: [process.execPath, ["test/bench/scheduler.ts"]],
   regions: [process.execPath, ["test/bench/regions.ts"]],
+  "ack-floor": [process.execPath, ["test/bench/ack-floor.ts"]],
   "gpu-backend": ["npm", ["run", "-w", "gpu-backend", "bench"]],
 };
 
