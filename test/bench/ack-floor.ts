@@ -13,12 +13,12 @@
 // <= 5x, paced <= 3x), no accept path that commits in a Durable Object before answering can meet
 // them here. `node test/bench/ack-floor.ts` (or `npm run bench -- ack-floor`); writes
 // bench-results/ack-floor.json. A measurement of the host, not of EdgeClaw.
-import http from "node:http";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import { freePort, root } from "../support/local-stack.ts";
+import { keepAlivePool, pooledRequest } from "./http-pool.ts";
 import { pct, round } from "./load.ts";
 
 const CHATS = Number(process.env.ACK_FLOOR_CHATS ?? 200);
@@ -49,21 +49,12 @@ export default {
   },
 };`;
 
-const pool = new http.Agent({ keepAlive: true, maxSockets: CHATS, keepAliveMsecs: 30_000 });
+const pool = keepAlivePool(CHATS);
 
-function request(url: string, method: "GET" | "POST", body?: string): Promise<number> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const headers = body === undefined ? {} : { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) };
-    const req = http.request(url, { method, headers, agent: pool, timeout: 30_000 }, (res) => {
-      res.resume();
-      res.on("end", () => (res.statusCode === 200 ? resolve(performance.now() - started) : reject(new Error(`${method} ${url}: ${res.statusCode}`))));
-      res.on("error", reject);
-    });
-    req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", reject);
-    req.end(body);
-  });
+async function request(url: string, method: "GET" | "POST", body?: string): Promise<number> {
+  const answer = await pooledRequest(pool, url, { method, ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body }) });
+  if (answer.status !== 200) throw new Error(`${method} ${url}: ${answer.status}`);
+  return answer.ms;
 }
 
 // A Telegram update's size, roughly: what the accept path stores.

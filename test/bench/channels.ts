@@ -31,8 +31,8 @@
 // fsync and the CPU are seen apart: the first directory's figures are the top level's, each
 // directory's are under `by_state` (CHANNELS_BENCH_STATE_DIR=<dir> is the one-directory form).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import http from "node:http";
 import { cpus, tmpdir } from "node:os";
+import { keepAlivePool, pooledRequest } from "./http-pool.ts";
 import { join, resolve } from "node:path";
 import type { ChannelDriver, Delivery, Platform } from "../e2e/channel-drivers.ts";
 import { deliverUntilAcked, startStack, type Stack, type StackOptions } from "../e2e/channels-stack.ts";
@@ -64,24 +64,8 @@ function pct(values: number[], p: number): number {
 // Telegram delivers over connections it keeps open (up to max_connections per bot), so the
 // measured deliveries go over a keep-alive pool that is warmed (CHATS requests at once) right
 // before each burst, not over CHATS fresh TCP handshakes started together.
-const pool = new http.Agent({ keepAlive: true, maxSockets: CHATS, keepAliveMsecs: 30_000 });
-
-function request(url: string, init: { method: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; text: string; ms: number }> {
-  const started = performance.now();
-  return new Promise((resolveReq, reject) => {
-    const headers = { ...init.headers, ...(init.body !== undefined ? { "content-length": String(Buffer.byteLength(init.body)) } : {}) };
-    const req = http.request(url, { method: init.method, headers, agent: pool, timeout: 30_000 }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (text += chunk));
-      res.on("end", () => resolveReq({ status: res.statusCode ?? 0, text, ms: performance.now() - started }));
-      res.on("error", reject);
-    });
-    req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", reject);
-    req.end(init.body);
-  });
-}
+const pool = keepAlivePool(CHATS);
+const request = (url: string, init: { method: string; headers?: Record<string, string>; body?: string }) => pooledRequest(pool, url, init);
 
 async function warmPool(base: string): Promise<void> {
   await Promise.all(Array.from({ length: CHATS }, () => request(`${base}/health`, { method: "GET" })));
