@@ -7,7 +7,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { ensureSchema } from "../../durable-objects/session-store.ts";
 import { admin, expectStatus, token } from "../gateway/helpers.ts";
-import { deliver, dmUpdate, newChatId, newUpdateId, sentTo, sessionKeyFor, setupTelegram, waitFor } from "./helpers.ts";
+import { deliver, dmUpdate, handedOn, newChatId, newUpdateId, sentTo, sessionKeyFor, setupTelegram, waitFor } from "./helpers.ts";
 
 type Statement = { query: string; args: unknown[] };
 
@@ -96,6 +96,7 @@ describe("a session's accept", () => {
     const t = await setupTelegram({ ownToken: true, limits: { inbox_max: 1 } });
     const chat = newChatId();
     expect((await deliver(t.accountId, t.secret, dmUpdate(newUpdateId(), chat, "one"))).status).toBe(200);
+    expect(await handedOn(t.accountId)).toBe(0);
     const key = sessionKeyFor(t, chat);
     const stub = env.SESSIONS.get(env.SESSIONS.idFromName(key));
     const outcome = await runInDurableObject(stub, async (object) => {
@@ -158,6 +159,8 @@ describe("the isolate's account and binding caches", () => {
     expectStatus(await admin(a.tenant.owner, "POST", "/bindings", { tenant_id: a.tenant.tenantId, agent_id: other.body.id, peer_id: String(chatA) }), 201);
     expect((await deliver(a.accountId, a.secret, dmUpdate(newUpdateId(), chatA, "to the other"))).status).toBe(200);
     expect((await deliver(b.accountId, b.secret, dmUpdate(newUpdateId(), chatB, "again"))).status).toBe(200);
+    expect(await handedOn(a.accountId)).toBe(0);
+    expect(await handedOn(b.accountId)).toBe(0);
 
     const stored = async (key: string) =>
       runInDurableObject(env.SESSIONS.get(env.SESSIONS.idFromName(key)), async (object) => {
@@ -186,6 +189,7 @@ describe("the isolate's account and binding caches", () => {
     expect([403, 404]).toContain((await admin(adminB, "POST", "/bindings", { tenant_id: a.tenant.tenantId, agent_id: a.agentId, peer_id: String(chatA) })).status);
     const chatC = newChatId();
     expect((await deliver(a.accountId, a.secret, dmUpdate(newUpdateId(), chatC, "later"))).status).toBe(200);
+    expect(await handedOn(a.accountId)).toBe(0);
     expect((await stored(sessionKeyFor(a, chatC))).agent.systemPrompt).toBe("Tenant A, changed.");
     for (const key of [sessionKeyFor(a, chatA), `${a.tenant.tenantId}/${other.body.id}/telegram/${a.accountId}/dm:${chatA}`, sessionKeyFor(b, chatB), sessionKeyFor(a, chatC)]) await settled(key);
   });

@@ -90,6 +90,13 @@ export function deliver(accountId: string, secret: string | null, update: unknow
   return SELF.fetch(`${BASE}/webhooks/telegram/${accountId}`, { method: "POST", headers, body: JSON.stringify(update) });
 }
 
+// The account's ledger has handed every message it took on to its session (a new chat's first
+// messages wait there until then: durable-objects/account-ledger.ts). Resolves to what still waits
+// (a session that failed, for the alarm).
+export function handedOn(accountId: string): Promise<number> {
+  return env.ACCOUNT_LEDGERS.get(env.ACCOUNT_LEDGERS.idFromName(accountId)).drained();
+}
+
 export async function sentTo(token: string, chatId: number | string): Promise<SentMessage[]> {
   const res = await fetch(`${env.FAKE_TELEGRAM_URL}/control/${encodeURIComponent(token)}/sent`);
   const all = (await res.json()) as SentMessage[];

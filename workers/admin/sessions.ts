@@ -15,11 +15,12 @@ import { and, desc, eq } from "drizzle-orm";
 import { Hono, type Context } from "hono";
 import { deadLetters, pairings, sessions } from "../../schema/agents.ts";
 import { approvePairingBody } from "../../schema/channels.ts";
-import { tenantOfSessionKey } from "../agents/config.ts";
+import { accountOfSessionKey, tenantOfSessionKey } from "../agents/config.ts";
 import { sessionStub } from "../channels/inbound.ts";
 import { database } from "../db.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
+import { objectNamed } from "../regions/objects.ts";
 import { assertVisible, tenantForWrite } from "./access.ts";
 import { auditInsert, auditIntent } from "./audit.ts";
 import { iso } from "./ids.ts";
@@ -71,16 +72,19 @@ sessionRoutes.delete("/:key", async (c) => {
   const keyed = await tombstoneDigest(c.env, digest);
   if (keyed === null) throw new ApiError(503, "admin_disabled", "ADMIN_JWT_SECRET is not set.");
   await auditIntent(db, claims, { tenantId, action: "session.erase", target });
-  const removed = await sessionStub(c.env, key).erase();
+  // Messages of the session still waiting in its account's ledger go first, so none is handed to
+  // the session after it was erased.
+  const waiting = await objectNamed(c.env, c.env.ACCOUNT_LEDGERS, accountOfSessionKey(key)).forgetSession(key);
+  const removed = { ...(await sessionStub(c.env, key).erase()), ...(waiting > 0 ? { ledger: waiting } : {}) };
   await db.batch([
     db.delete(sessions).where(eq(sessions.key, key)),
     db.delete(deadLetters).where(eq(deadLetters.sessionKey, key)),
     db.delete(pairings).where(eq(pairings.sessionKey, key)),
     forgetSubjectStatement(db, tenantId, digest),
     erasureTombstone(db, tenantId, keyed),
-    auditInsert(db, claims, { tenantId, action: "session.erase.done", target, metadata: { ...removed } }),
+    auditInsert(db, claims, { tenantId, action: "session.erase.done", target, metadata: removed }),
   ]);
-  return c.json({ key, erased: true, removed: { ...removed } });
+  return c.json({ key, erased: true, removed });
 });
 
 sessionRoutes.post("/:key/snapshots", async (c) => {

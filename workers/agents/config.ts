@@ -161,6 +161,11 @@ export function tenantOfSessionKey(key: string): string {
   return key.slice(0, key.indexOf("/"));
 }
 
+// The channel account part of a session key (its fourth).
+export function accountOfSessionKey(key: string): string {
+  return key.split("/", 4)[3] ?? "";
+}
+
 // The channel part of a session key (its third), or null when that is no known channel.
 export function channelOfSessionKey(key: string): Channel | null {
   const parts = key.split("/", 3);

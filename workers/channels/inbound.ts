@@ -1,8 +1,8 @@
 // The one accept path of every platform message, once the delivery is verified and parsed: the
 // webhook route (./routes.ts) and the Discord Gateway connection (durable-objects/discord-gateway.ts)
 // both end here. Bindings pick the agent, the account's ledger drops a message id replayed into
-// another chat, and the session's Durable Object records the message (durably, before the caller
-// acknowledges anything to the platform).
+// another chat, and either the ledger (a session not started yet) or the session's Durable Object
+// records the message, durably, before the caller acknowledges anything to the platform.
 import type { ChatSession, SessionBinding } from "../../durable-objects/session.ts";
 import { bindingVersion } from "../../durable-objects/session-store.ts";
 import type { InboundMessage } from "../../schema/channels.ts";
@@ -66,9 +66,12 @@ export async function deliverInbound(env: Env, account: VerifiableAccount, messa
     return { status: "unbound" };
   }
   const binding = bindingOf(agent, account, message);
-  // The message id is unique per bot: one seen for another chat is a replay, dropped here.
-  const claim = await objectNamed(env, env.ACCOUNT_LEDGERS, account.id).claim(message.messageId, binding.key);
-  if (claim === "replay") return { status: "duplicate" };
+  // The account's ledger first (durable-objects/account-ledger.ts): a message id seen for another
+  // chat is a replay, dropped; a message to a session that has not started is stored there and
+  // handed on after this answer; one to a started session goes to the session from here.
+  const taken = await objectNamed(env, env.ACCOUNT_LEDGERS, account.id).take(binding, message);
+  if (taken === "replay" || taken === "duplicate") return { status: "duplicate" };
+  if (taken === "queued") return { status: "accepted" };
   const result = await sessionStub(env, binding.key).accept(binding, message);
   if (result.status === "refused") return { status: "rate_limited", reason: result.code };
   return { status: result.status };
