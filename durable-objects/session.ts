@@ -65,6 +65,15 @@ class Refused extends Error {
   }
 }
 
+// Alarm times are whole milliseconds, rounded up. The runtime keeps an alarm in whole ms: one
+// asked for at T.4 fires at T, when whatever it was set for (a send retry's next_at of T.4) is
+// not due yet, so the run does nothing and sets T.4 again, which the runtime takes for the alarm
+// it has just run, and the session sleeps with a reply unsent (seen in
+// test/channels/line-delivery.test.ts, "a 429 storm...").
+function alarmTime(at: number): number {
+  return Math.ceil(at);
+}
+
 export class ChatSession extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   // Bumped by erase/expiry: work that started before must not write afterwards.
@@ -156,7 +165,8 @@ export class ChatSession extends DurableObject<Env> {
     return this.created;
   }
 
-  private async wake(at: number): Promise<void> {
+  private async wake(when: number): Promise<void> {
+    const at = alarmTime(when);
     if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
     if (this.alarmAt !== null && this.alarmAt <= at) return;
     this.alarmAt = at;
@@ -304,7 +314,7 @@ export class ChatSession extends DurableObject<Env> {
       next = expiresAt;
     }
     this.prune(now);
-    this.alarmAt = Math.max(next, now);
+    this.alarmAt = alarmTime(Math.max(next, now));
     await this.ctx.storage.setAlarm(this.alarmAt);
   }
 
@@ -446,7 +456,7 @@ export class ChatSession extends DurableObject<Env> {
       this.target = null;
       this.profile = undefined;
       this.peerBucket = undefined;
-      this.alarmAt = oldest + deadLetterRetentionMs(this.env);
+      this.alarmAt = alarmTime(oldest + deadLetterRetentionMs(this.env));
       await this.ctx.storage.setAlarm(this.alarmAt);
       return;
     }
