@@ -112,17 +112,6 @@ export class ChannelAccountLedger extends DurableObject<Env> {
     return removed;
   }
 
-  // How many messages wait here to be handed on (the admin sessions view and tests).
-  async waitingCount(): Promise<number> {
-    return this.pendingCount;
-  }
-
-  // Resolves once every session under way has been handed on (or has failed for now).
-  async drained(): Promise<number> {
-    await this.forwarder.idle();
-    return this.pendingCount;
-  }
-
   async alarm(): Promise<void> {
     this.alarmSet = false;
     this.resumeAll();

@@ -66,10 +66,11 @@ class Refused extends Error {
 }
 
 // Alarm times are whole milliseconds, rounded up. The runtime keeps an alarm in whole ms: one
-// asked for at T.4 fires at T, when whatever it was set for (a send retry's next_at of T.4) is
-// not due yet, so the run does nothing and sets T.4 again, which the runtime takes for the alarm
-// it has just run, and the session sleeps with a reply unsent (seen in
-// test/channels/line-delivery.test.ts, "a 429 storm...").
+// asked for at T.4 fires at T, when whatever it was set for (a send retry's jittered next_at of
+// T.4) is not due yet, so the run does nothing and sets T.4 again, which the runtime takes for
+// the alarm it has just run, and the session sleeps with a reply unsent (seen in
+// test/channels/line-delivery.test.ts, "a 429 storm..."). Every time this object sets goes
+// through here, so no caller has to round its own.
 function alarmTime(at: number): number {
   return Math.ceil(at);
 }

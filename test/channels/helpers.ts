@@ -1,6 +1,6 @@
 // Helpers for the channel tests: a tenant with an agent bound to a Telegram bot whose API is the
 // fake in test/fakes/telegram.ts, Telegram-shaped updates, and reading what the fake received.
-import { SELF } from "cloudflare:test";
+import { runInDurableObject, SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import type { SentMessage } from "../fakes/telegram.ts";
 import { admin, BASE, expectStatus, makeTenant, type TestTenant } from "../gateway/helpers.ts";
@@ -94,7 +94,16 @@ export function deliver(accountId: string, secret: string | null, update: unknow
 // messages wait there until then: durable-objects/account-ledger.ts). Resolves to what still waits
 // (a session that failed, for the alarm).
 export function handedOn(accountId: string): Promise<number> {
-  return env.ACCOUNT_LEDGERS.get(env.ACCOUNT_LEDGERS.idFromName(accountId)).drained();
+  return runInDurableObject(env.ACCOUNT_LEDGERS.get(env.ACCOUNT_LEDGERS.idFromName(accountId)), async (object) => {
+    const ledger = object as unknown as { forwarder: { idle(): Promise<void> }; pendingCount: number };
+    await ledger.forwarder.idle();
+    return ledger.pendingCount;
+  });
+}
+
+// How many messages wait in the account's ledger now, without waiting for the hand-on.
+export function waitingInLedger(accountId: string): Promise<number> {
+  return runInDurableObject(env.ACCOUNT_LEDGERS.get(env.ACCOUNT_LEDGERS.idFromName(accountId)), (object) => (object as unknown as { pendingCount: number }).pendingCount);
 }
 
 export async function sentTo(token: string, chatId: number | string): Promise<SentMessage[]> {

@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { MAX_PENDING } from "../../durable-objects/account-ledger.ts";
 import { admin, expectStatus } from "../gateway/helpers.ts";
-import { deliver, dmUpdate, exportSession, handedOn, newChatId, newUpdateId, sentTo, sessionKeyFor, setupTelegram, waitFor, type TelegramSetup } from "./helpers.ts";
+import { deliver, dmUpdate, exportSession, handedOn, newChatId, newUpdateId, sentTo, sessionKeyFor, setupTelegram, waitFor, waitingInLedger, type TelegramSetup } from "./helpers.ts";
 
 const ledgerOf = (accountId: string) => env.ACCOUNT_LEDGERS.get(env.ACCOUNT_LEDGERS.idFromName(accountId));
 const statusOf = async (res: Response) => ((await res.json()) as any).status as string;
@@ -84,7 +84,7 @@ describe("the account ledger's first step for new chats", () => {
     // Direct: in the session's inbox by the time the webhook is answered, nothing waits in the ledger.
     const second = newUpdateId();
     expect(await statusOf(await deliver(t.accountId, t.secret, dmUpdate(second, chat, "second")))).toBe("accepted");
-    expect(await ledgerOf(t.accountId).waitingCount()).toBe(0);
+    expect(await waitingInLedger(t.accountId)).toBe(0);
     expect(texts(await exportSession(t.tenant.owner, sessionKeyFor(t, chat)))).toContain(String(second));
     // Over the chat's own rate: the session's answer reaches the platform's ack.
     expect(await statusOf(await deliver(t.accountId, t.secret, dmUpdate(newUpdateId(), chat, "third")))).toBe("rate_limited");
@@ -97,7 +97,7 @@ describe("the account ledger's first step for new chats", () => {
     const b = await bindingFor(t, chat, alarmChat, newUpdateId());
     expect(await takeHeld(t, a.binding, a.message)).toBe("queued");
     expect(await takeHeld(t, b.binding, b.message)).toBe("queued");
-    expect(await ledgerOf(t.accountId).waitingCount()).toBe(2);
+    expect(await waitingInLedger(t.accountId)).toBe(2);
     // The object dies with both messages waiting: the next start hands them on.
     try {
       await runInDurableObject(ledgerOf(t.accountId), (_instance, state) => state.abort("simulated crash"));
@@ -112,7 +112,7 @@ describe("the account ledger's first step for new chats", () => {
     const c = await bindingFor(t, chat, newChatId(), newUpdateId());
     expect(await takeHeld(t, c.binding, c.message)).toBe("queued");
     expect(await runDurableObjectAlarm(ledgerOf(t.accountId))).toBe(true);
-    expect(await ledgerOf(t.accountId).waitingCount()).toBe(0);
+    expect(await waitingInLedger(t.accountId)).toBe(0);
     expect(texts(await exportSession(t.tenant.owner, c.binding.key))).toEqual([c.message.messageId]);
   });
 
@@ -155,13 +155,28 @@ describe("the account ledger's first step for new chats", () => {
     const other = await setupTelegram({ ownToken: true });
     const waiting = await bindingFor(t, chat, newChatId(), newUpdateId());
     expect(await takeHeld(t, waiting.binding, waiting.message)).toBe("queued");
-    // The other tenant names the same chat under its own tenant, through this account's id.
+    // Count the erases that reach this account's ledger (forgetSession first waits on its
+    // forwarder's settled(); RPC calls the class's own method, so the count sits one level down).
+    await runInDurableObject(ledgerOf(t.accountId), (object) => {
+      const instance = object as any;
+      const settled = instance.forwarder.settled.bind(instance.forwarder);
+      instance.forgets = 0;
+      instance.forwarder.settled = (key: string) => {
+        instance.forgets++;
+        return settled(key);
+      };
+    });
+    const forgets = () => runInDurableObject(ledgerOf(t.accountId), (object) => (object as any).forgets as number);
+    // The other tenant names the same chat under its own tenant, through this account's id: its
+    // erase never reaches this account's ledger.
     const foreignKey = waiting.binding.key.replace(`${t.tenant.tenantId}/${t.agentId}/`, `${other.tenant.tenantId}/${other.agentId}/`);
     expectStatus(await admin(other.tenant.owner, "DELETE", `/sessions/${encodeURIComponent(foreignKey)}`), 200);
-    expect(await ledgerOf(t.accountId).waitingCount()).toBe(1);
+    expect(await forgets()).toBe(0);
+    expect(await waitingInLedger(t.accountId)).toBe(1);
     // The owner's erase takes it out of the ledger before the session is wiped.
     const erased = expectStatus(await admin(t.tenant.owner, "DELETE", `/sessions/${encodeURIComponent(waiting.binding.key)}`), 200);
     expect(erased.body.removed).toMatchObject({ ledger: 1, messages: 0 });
+    expect(await forgets()).toBe(1);
     expect(await handedOn(t.accountId)).toBe(0);
     expect(texts(await exportSession(t.tenant.owner, waiting.binding.key))).toEqual([]);
   });

@@ -15,7 +15,7 @@ import { and, desc, eq } from "drizzle-orm";
 import { Hono, type Context } from "hono";
 import { deadLetters, pairings, sessions } from "../../schema/agents.ts";
 import { approvePairingBody } from "../../schema/channels.ts";
-import { accountOfSessionKey, tenantOfSessionKey } from "../agents/config.ts";
+import { accountById, accountOfSessionKey, tenantOfSessionKey } from "../agents/config.ts";
 import { sessionStub } from "../channels/inbound.ts";
 import { database } from "../db.ts";
 import type { AppEnv } from "../env.ts";
@@ -73,8 +73,11 @@ sessionRoutes.delete("/:key", async (c) => {
   if (keyed === null) throw new ApiError(503, "admin_disabled", "ADMIN_JWT_SECRET is not set.");
   await auditIntent(db, claims, { tenantId, action: "session.erase", target });
   // Messages of the session still waiting in its account's ledger go first, so none is handed to
-  // the session after it was erased.
-  const waiting = await objectNamed(c.env, c.env.ACCOUNT_LEDGERS, accountOfSessionKey(key)).forgetSession(key);
+  // the session after it was erased. Only an account of the key's own tenant is asked: a key is the
+  // caller's text, and must not make the gateway wake (or create) another account's object.
+  const accountId = accountOfSessionKey(key);
+  const account = accountId.length <= 64 ? await accountById(c.env, accountId) : null;
+  const waiting = account?.tenantId === tenantId ? await objectNamed(c.env, c.env.ACCOUNT_LEDGERS, account.id).forgetSession(key) : 0;
   const removed = { ...(await sessionStub(c.env, key).erase()), ...(waiting > 0 ? { ledger: waiting } : {}) };
   await db.batch([
     db.delete(sessions).where(eq(sessions.key, key)),

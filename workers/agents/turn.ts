@@ -130,10 +130,8 @@ function baseMs(value: string | undefined, fallback: number): number {
 
 export function sendBackoffMs(env: Env, attempts: number, retryAfterMs: number | null): number {
   const exp = Math.min(300_000, baseMs(env.SEND_RETRY_BASE_MS, 1000) * 2 ** Math.max(0, attempts - 1));
-  // Whole ms: next_at is compared with Date.now() by the alarm that this time sets
-  // (durable-objects/session.ts alarmTime).
-  const jittered = Math.ceil(exp / 2 + Math.random() * (exp / 2));
-  return Math.max(jittered, Math.ceil(retryAfterMs ?? 0));
+  const jittered = exp / 2 + Math.random() * (exp / 2);
+  return Math.max(jittered, retryAfterMs ?? 0);
 }
 
 export function modelBackoffMs(env: Env, attempts: number): number {

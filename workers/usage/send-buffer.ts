@@ -17,6 +17,8 @@
 // more, then logged with the ids it carried (a batch mixes usage and audit events of any tenant);
 // the work it records has already been done and is not failed by it.
 
+import type { WaitUntil } from "../http/after-response.ts";
+
 export const LINGER_MS = 25;
 export const MAX_BATCH_MESSAGES = 100;
 // Below Queues' 256 KB per sendBatch, leaving room for per-message overhead.
@@ -33,7 +35,6 @@ class Buffer {
   sealed = false;
 }
 
-type WaitUntil = (p: Promise<unknown>) => void;
 
 // One open buffer per queue binding per isolate. Bindings are looked up per event, so a Worker
 // (or a test) whose env changes gets a buffer of its own.
