@@ -7,43 +7,15 @@
 // functions, given in ms per 1,000 acks; the workerd process's whole CPU (user + system, from
 // /proc, turns included) is printed beside them. PROFILE_STATE_DIR puts the local state
 // elsewhere (e.g. /dev/shm). `node test/bench/channels-profile.ts`. A diagnostic, not a benchmark.
-import { readdirSync, readFileSync } from "node:fs";
 import { startStack, deliverUntilAcked } from "../e2e/channels-stack.ts";
 import { startProfile, summarize } from "./cpu-profile.ts";
+import { workerdCpuMs } from "./workerd-cpu.ts";
 import { startWorkerd } from "./workerd-host.ts";
 
 const N = Number(process.env.PROFILE_N ?? 1000);
 const MODE = process.env.PROFILE_MODE ?? "serial";
 const BURST = Number(process.env.PROFILE_BURST ?? 200);
 const PORT = Number((process.env.WORKERD_INSPECTOR_PORT ??= "9229"));
-
-
-// CPU ms (user + system) of this process's workerd children.
-function workerdCpuMs(): number {
-  let ticks = 0;
-  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (!stat.includes("(workerd)")) continue;
-      // Only a workerd this process started (its parent, or its parent's parent, is us).
-      const ppid = Number(fields[1]);
-      const grand = (() => {
-        try {
-          const s = readFileSync(`/proc/${ppid}/stat`, "utf8");
-          return Number(s.slice(s.lastIndexOf(")") + 2).split(" ")[1]);
-        } catch {
-          return -1;
-        }
-      })();
-      if (ppid !== process.pid && grand !== process.pid) continue;
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // gone
-    }
-  }
-  return ticks * 10; // USER_HZ 100
-}
 
 const stack = await startStack({ replyTokens: 4, host: startWorkerd, stateParent: process.env.PROFILE_STATE_DIR, log: (m) => console.log(`[profile] ${m}`) });
 try {
@@ -53,7 +25,7 @@ try {
   await Promise.all(chats.map((chat) => deliverUntilAcked(stack, driver.delivery(chat, seq++, "warm-up"))));
   const INTERVAL_US = 100;
   const profiler = await startProfile(PORT, INTERVAL_US);
-  const cpuBefore = workerdCpuMs();
+  const cpuBefore = workerdCpuMs() ?? NaN;
   const started = performance.now();
   const acks: number[] = [];
   if (MODE === "burst") {
@@ -65,7 +37,7 @@ try {
     for (let i = 0; i < N; i++) acks.push((await deliverUntilAcked(stack, driver.delivery(chats[i % chats.length] as number, seq++, "serial"))).ms);
   }
   const wall = performance.now() - started;
-  const cpu = workerdCpuMs() - cpuBefore;
+  const cpu = (workerdCpuMs() ?? NaN) - cpuBefore;
   const { self: selfBy, inclusive: incl } = summarize(await profiler.stop(), INTERVAL_US);
   const per1000 = (us: number) => `${((us / 1000) * (1000 / acks.length)).toFixed(0)} ms`;
   const sorted = [...acks].sort((a, b) => a - b);

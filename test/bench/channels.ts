@@ -21,11 +21,15 @@
 // raises it for every account to measure the gateway alone.
 // For scale, the same run measures GET /health fired 200 at once over the same warmed pool (the
 // floor: workerd's one thread serving 200 requests that do nothing; also over fresh connections,
-// as the bench did before) and, per platform, the ack latency of 200 deliveries paced at
-// PACED_RATE per second (Telegram keeps at most 40-100 connections per bot open) and one
-// delivery at a time on an idle server; GET /health is measured the same three ways (at once,
-// paced, one at a time), and `ratios` compares each ack figure with its health figure (issue 18's
-// targets: one at a time <= 2x, a burst of new sessions p99 <= 5x, paced p99 <= 3x).
+// as the bench did before) and, per platform, the ack latency of 200 deliveries to new chats
+// paced at each of CHANNELS_BENCH_PACED_RATES per second (100,50 by default; Telegram keeps at
+// most 40-100 connections per bot open) and one delivery at a time on an idle server; GET /health
+// is measured the same three ways (at once, paced, one at a time), and `ratios` compares each ack
+// figure with its health figure (issue 18's targets: one at a time <= 2x, a burst of new sessions
+// p99 <= 5x, paced p99 <= 3x; the paced target is the first rate's). A paced run also times
+// GET /health sent between its deliveries and reads the workerd CPU its chats' whole lives took
+// (`workerd_cpu_ms_per_chat`, `thread_load` = rate x that / 1000): above a load of 1 the one
+// thread cannot keep up, and acks wait behind the turns whatever the ack path costs.
 // CHANNELS_BENCH_STATE_DIRS=os,/dev/shm runs everything once per state directory (`os`: the OS
 // temp dir, on disk here; /dev/shm: tmpfs), one stack after the other, so the SQLite commits'
 // fsync and the CPU are seen apart: the first directory's figures are the top level's, each
@@ -36,12 +40,14 @@ import { keepAlivePool, pooledRequest } from "./http-pool.ts";
 import { join, resolve } from "node:path";
 import type { ChannelDriver, Delivery, Platform } from "../e2e/channel-drivers.ts";
 import { deliverUntilAcked, startStack, type Stack, type StackOptions } from "../e2e/channels-stack.ts";
+import { workerdCpuMs } from "./workerd-cpu.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 const CHATS = Number(process.env.CHANNELS_BENCH_CHATS ?? 200);
 const ROUNDS = Number(process.env.CHANNELS_BENCH_ROUNDS ?? 3);
 const REPLY_TOKENS = Number(process.env.CHANNELS_BENCH_REPLY_TOKENS ?? 8);
-const PACED_RATE = Number(process.env.CHANNELS_BENCH_PACED_RATE ?? 100);
+// The first rate is the target's (issue 18: 100/s); the others show where the thread saturates.
+const PACED_RATES = (process.env.CHANNELS_BENCH_PACED_RATES ?? process.env.CHANNELS_BENCH_PACED_RATE ?? "100,50").split(",").map((r) => Number(r.trim()));
 const PLATFORMS = (process.env.CHANNELS_BENCH_PLATFORMS ?? "telegram,slack,discord,line,whatsapp,feishu").split(",").map((p) => p.trim()) as Platform[];
 const SENDS_PER_S = process.env.CHANNELS_BENCH_SENDS_PER_S ? Number(process.env.CHANNELS_BENCH_SENDS_PER_S) : null;
 // The adapters' account-wide send rates (workers/channels/<platform>.ts accountSendRate).
@@ -107,6 +113,26 @@ function fsOf(dir: string): string {
 }
 let stack: Stack;
 
+interface PacedRun {
+  rate_per_s: number;
+  deliveries: number;
+  ack_p50_ms: number;
+  ack_p99_ms: number;
+  // GET /health alone at the same pace, on the idle server afterwards.
+  health_p50_ms: number;
+  health_p99_ms: number;
+  // GET /health between the deliveries, under their load.
+  health_during_p50_ms: number;
+  health_during_p99_ms: number;
+  // workerd CPU (all its work, on its one thread) from the first delivery to the last reply, per
+  // chat; null when the host's workerd cannot be read (wrangler dev).
+  workerd_cpu_ms_per_chat: number | null;
+  // rate x that: the share of one thread the rate asks for.
+  thread_load: number | null;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 interface Round {
   round: number;
   ack_p50_ms: number;
@@ -121,7 +147,8 @@ class PlatformRun {
   expected = 0;
   readonly warm = Array.from({ length: 50 }, (_, i) => 10_000_000 + i);
   readonly chats = Array.from({ length: CHATS }, (_, i) => 20_000_000 + i);
-  readonly pacedChats = Array.from({ length: CHATS }, (_, i) => 30_000_000 + i);
+  // CHATS new chats per paced rate.
+  readonly pacedChats = PACED_RATES.map((_, r) => Array.from({ length: CHATS }, (_, i) => 30_000_000 + r * 1_000_000 + i));
   readonly driver: ChannelDriver;
   constructor(driver: ChannelDriver) {
     this.driver = driver;
@@ -145,6 +172,51 @@ class PlatformRun {
     await Promise.all(this.warm.map((chat) => deliverUntilAcked(stack, this.msg(chat, "warm-up"))));
     this.expected += this.warm.length;
     await this.waitForReplies(this.expected);
+  }
+
+  // CHATS deliveries to new chats, one every 1000/rate ms, each followed half a gap later by a
+  // GET /health (how long the thread keeps any request waiting at this load); then, once every
+  // reply has arrived, the workerd CPU those chats' whole lives took (ack, hand-on, session, turn,
+  // send, events), and GET /health alone at the same pace on the now idle server (the target's
+  // denominator).
+  async paced(rate: number, chats: number[]): Promise<PacedRun> {
+    const { platform } = this.driver;
+    await warmPool(stack.base);
+    const cpuBefore = workerdCpuMs();
+    const healthDuring: Promise<number>[] = [];
+    const acks = await Promise.all(
+      chats.map(async (chat, i) => {
+        await sleep((i * 1000) / rate);
+        healthDuring.push(sleep(500 / rate).then(async () => (await request(`${stack.base}/health`, { method: "GET" })).ms));
+        return deliver(stack, this.msg(chat, "paced"));
+      }),
+    );
+    const during = await Promise.all(healthDuring);
+    this.expected += chats.length;
+    await this.waitForReplies(this.expected);
+    const cpuAfter = workerdCpuMs();
+    await warmPool(stack.base);
+    const idle = await Promise.all(
+      chats.map(async (_, i) => {
+        await sleep((i * 1000) / rate);
+        return (await request(`${stack.base}/health`, { method: "GET" })).ms;
+      }),
+    );
+    const perChat = cpuBefore === null || cpuAfter === null ? null : Math.round(((cpuAfter - cpuBefore) / chats.length) * 100) / 100;
+    const run: PacedRun = {
+      rate_per_s: rate,
+      deliveries: chats.length,
+      ack_p50_ms: pct(acks, 50),
+      ack_p99_ms: pct(acks, 99),
+      health_p50_ms: pct(idle, 50),
+      health_p99_ms: pct(idle, 99),
+      health_during_p50_ms: pct(during, 50),
+      health_during_p99_ms: pct(during, 99),
+      workerd_cpu_ms_per_chat: perChat,
+      thread_load: perChat === null ? null : Math.round(((rate * perChat) / 1000) * 100) / 100,
+    };
+    log(`${platform} paced at ${rate}/s: ${JSON.stringify(run)}`);
+    return run;
   }
 
   async measure(healthBurstP99: number) {
@@ -178,24 +250,9 @@ class PlatformRun {
       rounds.push({ round, ack_p50_ms: pct(roundAcks, 50), ack_p99_ms: pct(roundAcks, 99), reply_p50_ms: pct(roundReplies, 50), reply_p99_ms: pct(roundReplies, 99) });
       log(`${name} round ${round}: ${JSON.stringify(rounds.at(-1))}`);
     }
-    await warmPool(stack.base);
-    const paced = await Promise.all(
-      this.pacedChats.map(async (chat, i) => {
-        await new Promise((r) => setTimeout(r, (i * 1000) / PACED_RATE));
-        return deliver(stack, this.msg(chat, "paced"));
-      }),
-    );
-    this.expected += this.pacedChats.length;
-    await this.waitForReplies(this.expected);
-    // The same pace for requests that do nothing, on the same idle server.
-    await warmPool(stack.base);
-    const healthPaced = await Promise.all(
-      this.pacedChats.map(async (_, i) => {
-        await new Promise((r) => setTimeout(r, (i * 1000) / PACED_RATE));
-        return (await request(`${stack.base}/health`, { method: "GET" })).ms;
-      }),
-    );
-    log(`${name} paced at ${PACED_RATE}/s: ack p50 ${pct(paced, 50)} ms, p99 ${pct(paced, 99)} ms; GET /health p99 ${pct(healthPaced, 99)} ms`);
+    const pacedRuns: PacedRun[] = [];
+    for (const [r, rate] of PACED_RATES.entries()) pacedRuns.push(await this.paced(rate, this.pacedChats[r] as number[]));
+    const paced = pacedRuns[0] as PacedRun;
     // What one request costs the Worker's thread when nothing else runs: one at a time, each
     // delivery's reply awaited before the next (so no turn competes). A burst of CHATS on one
     // thread cannot finish sooner than CHATS times this.
@@ -214,7 +271,7 @@ class PlatformRun {
     const final = await driver.sent();
     let lost = 0;
     let duplicated = 0;
-    for (const chat of [...this.warm, ...this.chats, ...this.pacedChats]) {
+    for (const chat of [...this.warm, ...this.chats, ...this.pacedChats.flat()]) {
       const want = this.chats.includes(chat) ? ROUNDS : this.warm.indexOf(chat) >= 0 && this.warm.indexOf(chat) < SERIAL ? 2 : 1;
       const got = final.filter((m) => m.chat === driver.chatKey(chat)).length;
       lost += Math.max(0, want - got);
@@ -238,7 +295,8 @@ class PlatformRun {
       duplicated,
       ...(platformCalls ? { platform_calls: platformCalls } : {}),
       rounds,
-      paced: { rate_per_s: PACED_RATE, deliveries: this.pacedChats.length, ack_p50_ms: pct(paced, 50), ack_p99_ms: pct(paced, 99), health_p50_ms: pct(healthPaced, 50), health_p99_ms: pct(healthPaced, 99) },
+      paced,
+      ...(pacedRuns.length > 1 ? { paced_by_rate: pacedRuns } : {}),
       one_at_a_time: {
         health_p50_ms: pct(healthSerial, 50),
         ack_p50_ms: pct(ackSerial, 50),
@@ -249,7 +307,7 @@ class PlatformRun {
       ratios: {
         one_at_a_time_p50: ratio(pct(ackSerial, 50), pct(healthSerial, 50)),
         burst_new_sessions_p99: ratio(rounds[0]?.ack_p99_ms ?? NaN, healthBurstP99),
-        paced_p99: ratio(pct(paced, 99), pct(healthPaced, 99)),
+        paced_p99: ratio(paced.ack_p99_ms, paced.health_p99_ms),
       },
       targets: { one_at_a_time_p50: 2, burst_new_sessions_p99: 5, paced_p99: 3, lost: 0, duplicated: 0 },
       met: {} as Record<string, boolean>,
