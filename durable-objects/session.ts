@@ -18,13 +18,15 @@
 // new-session cap; dead letters outlive the session's expiry for DEAD_LETTER_RETENTION_S.
 // The logic it calls lives in workers/: the decisions (policy, context, compaction, backoff) in
 // workers/agents/turn.ts, a turn and compaction in workers/agents/session-turn.ts, the tenant
-// halt in workers/agents/tenant-halt.ts; the outbox in workers/channels/outbox.ts, the ingress
-// limits in workers/channels/session-ingress.ts, the WebChat sockets in
+// halt in workers/agents/tenant-halt.ts, the admin's reads and changes (export, snapshots, dead
+// letters, pairing approval) and an expired session's D1 rows in
+// workers/agents/session-records.ts; the outbox in workers/channels/outbox.ts, the ingress limits
+// in workers/channels/session-ingress.ts, the WebChat sockets in
 // workers/channels/webchat-socket.ts, and the platforms behind workers/channels/.
 import { DurableObject } from "cloudflare:workers";
 import type { InboundMessage } from "../schema/channels.ts";
 import type { AgentConfig } from "../workers/agents/config.ts";
-import { auditPairing } from "../workers/agents/pairing.ts";
+import { approvePairing, dropDeadIntent, exportSession, restoreSnapshot, retryDeadIntent, saveSnapshot, unlistExpiredSession } from "../workers/agents/session-records.ts";
 import { compactIfNeeded, runTurn } from "../workers/agents/session-turn.ts";
 import { haltIfTenantGone } from "../workers/agents/tenant-halt.ts";
 import type { HistoryEntry } from "../workers/agents/turn.ts";
@@ -32,7 +34,6 @@ import { auditAccepted } from "../workers/channels/audit-events.ts";
 import { DepthMirror } from "../workers/channels/depth.ts";
 import { flushOutbox, nextSendSlot, queueProactive } from "../workers/channels/outbox.ts";
 import { failSentIntent } from "../workers/channels/receipts.ts";
-import { redactedIntent } from "../workers/channels/reply-credentials.ts";
 import type { TokenBucket } from "../workers/channels/limits.ts";
 import { NewSessionAdmission, newSessionRefusal, sessionRefusal } from "../workers/channels/session-ingress.ts";
 import type { AccountConfig } from "../workers/channels/types.ts";
@@ -346,69 +347,32 @@ export class ChatSession extends DurableObject<Env> {
       .map((r) => ({ seq: r.seq, role: r.role as HistoryEntry["role"], content: r.content, tokens: r.tokens, summary: r.summary === 1 }));
   }
 
-  // ---- admin: dead letters, pairing ------------------------------------------------------------
-  // Admin: a dead intent goes back to the head of the line (its id keeps its place in order).
+  // ---- admin: dead letters, pairing, export, snapshots (workers/agents/session-records.ts) -------
   async retryDead(intentId: number): Promise<boolean> {
-    const changed = this.sql.exec("UPDATE outbox SET state = 'pending', attempts = 0, sending = NULL, next_at = ? WHERE id = ? AND state = 'dead'", Date.now(), intentId).rowsWritten;
-    if (changed > 0) await this.wake(Date.now());
-    return changed > 0;
+    return retryDeadIntent(this.host, intentId);
   }
 
   async dropDead(intentId: number): Promise<boolean> {
-    return this.sql.exec("UPDATE outbox SET state = 'dropped' WHERE id = ? AND state = 'dead'", intentId).rowsWritten > 0;
+    return dropDeadIntent(this.host, intentId);
   }
 
-  // Admin: an approved pairing takes effect for the next message (audited when it is news here).
   async approvePairing(pairingId?: string): Promise<void> {
-    const b = this.binding();
-    if (this.meta("paired") !== true && b) auditPairing(this.env, "pairing.approved", { tenantId: b.account.tenantId, agentId: b.agent.id, sessionKey: b.key, channel: b.account.channel, accountId: b.account.id, pairingId: pairingId ?? null });
-    this.setMeta("paired", true);
+    approvePairing(this.host, pairingId);
   }
 
-  // ---- export, snapshots, erase, expiry ---------------------------------------------------------
   async exportState(): Promise<Record<string, unknown>> {
-    const rows = (q: string) => this.sql.exec(q).toArray();
-    return {
-      key: this.meta("key"),
-      agent_id: this.binding()?.agent.id ?? null,
-      account_id: this.binding()?.account.id ?? null,
-      created_at: this.meta("created_at"),
-      last_active: this.meta("last_active"),
-      model_used: this.meta("model_used"),
-      paired: this.meta("paired") === true,
-      profile: this.meta("profile"),
-      history: rows("SELECT seq, role, content, tokens, summary, at FROM history ORDER BY seq"),
-      inbox: rows("SELECT seq, msg_id, state, attempts, received_at, done_at, reply FROM inbox ORDER BY seq"),
-      // Reply targets that are credentials (a Discord interaction token) are not shown.
-      outbox: rows("SELECT id, intent_key, in_reply_to, intent, state, attempts, last_error, receipt, created_at, sent_at FROM outbox ORDER BY id").map((r) => ({
-        ...r,
-        intent: redactedIntent(r.intent as string),
-      })),
-      snapshots: rows("SELECT id, at FROM snapshots ORDER BY id"),
-    };
+    return exportSession(this.host);
   }
 
   async snapshot(): Promise<{ id: number; at: number }> {
-    const at = Date.now();
-    const body = JSON.stringify({ history: this.history(), profile: this.meta("profile") });
-    const id = this.sql.exec<{ id: number }>("INSERT INTO snapshots (at, body) VALUES (?, ?) RETURNING id", at, body).one().id;
-    return { id, at };
+    return saveSnapshot(this.host);
   }
 
   async restore(snapshotId: number): Promise<boolean> {
-    const row = this.sql.exec<{ body: string }>("SELECT body FROM snapshots WHERE id = ?", snapshotId).toArray()[0];
-    if (!row) return false;
-    const saved = JSON.parse(row.body) as { history: HistoryEntry[]; profile: unknown };
-    this.ctx.storage.transactionSync(() => {
-      this.sql.exec("DELETE FROM history");
-      for (const h of saved.history) {
-        this.sql.exec("INSERT INTO history (seq, role, content, tokens, summary, at) VALUES (?, ?, ?, ?, ?, ?)", h.seq, h.role, h.content, h.tokens, h.summary ? 1 : 0, Date.now());
-      }
-      if (saved.profile !== null) this.setMeta("profile", saved.profile);
-    });
-    return true;
+    return restoreSnapshot(this.host, snapshotId);
   }
 
+  // ---- erase, expiry ---------------------------------------------------------------------------
   // Right to be forgotten: everything this object holds goes, sockets are closed. Returns what
   // was removed (counts only) for the audit row.
   async erase(): Promise<{ messages: number; history: number; outbox: number }> {
@@ -461,17 +425,7 @@ export class ChatSession extends DurableObject<Env> {
       await this.ctx.storage.setAlarm(this.alarmAt);
       return;
     }
-    const key = this.binding()?.key ?? null;
-    if (key !== null) {
-      try {
-        await this.env.DB.batch([
-          this.env.DB.prepare("DELETE FROM sessions WHERE key = ?").bind(key),
-          this.env.DB.prepare("DELETE FROM dead_letters WHERE session_key = ?").bind(key),
-        ]);
-      } catch (err) {
-        console.error(JSON.stringify({ level: "warn", msg: "expired session index cleanup failed", session: key, error: String(err) }));
-      }
-    }
+    await unlistExpiredSession(this.host);
     await this.wipe();
   }
 
