@@ -77,6 +77,18 @@ async function warmPool(base: string): Promise<void> {
   await Promise.all(Array.from({ length: CHATS }, () => request(`${base}/health`, { method: "GET" })));
 }
 
+// A delivery made ready before the timed requests: what the platform does before it delivers
+// (Discord's interaction told to its fake) and the first attempt's signed headers. The platform
+// signs on its own machines; here the signing is this process's CPU (tweetnacl's Ed25519 sign
+// takes about 2.5 ms, so 200 of them amid a burst held the bench's own event loop for half a
+// second and delayed reading the answers it times: Discord's round-1 ack tail). Retries sign anew.
+async function ready(delivery: Delivery): Promise<Delivery> {
+  const { prepare, ...rest } = delivery;
+  await prepare?.();
+  const first = rest.headers(1);
+  return { ...rest, headers: (attempt) => (attempt === 1 ? first : rest.headers(attempt)) };
+}
+
 // deliverUntilAcked over the warmed pool: retried until a 2xx, like the platform does.
 async function deliver(stack: Stack, delivery: Delivery, retryMs = 50, giveUpMs = 180_000): Promise<number> {
   const until = Date.now() + giveUpMs;
@@ -183,12 +195,13 @@ class PlatformRun {
     const { platform } = this.driver;
     await warmPool(stack.base);
     const cpuBefore = workerdCpuMs();
+    const deliveries = await Promise.all(chats.map((chat) => ready(this.msg(chat, "paced"))));
     const healthDuring: Promise<number>[] = [];
     const acks = await Promise.all(
-      chats.map(async (chat, i) => {
+      chats.map(async (_, i) => {
         await sleep((i * 1000) / rate);
         healthDuring.push(sleep(500 / rate).then(async () => (await request(`${stack.base}/health`, { method: "GET" })).ms));
-        return deliver(stack, this.msg(chat, "paced"));
+        return deliver(stack, deliveries[i] as Delivery);
       }),
     );
     const during = await Promise.all(healthDuring);
@@ -228,13 +241,13 @@ class PlatformRun {
     for (let round = 1; round <= ROUNDS; round++) {
       const sentAt = new Map<string, number>();
       await warmPool(stack.base);
+      // Every delivery of the round is made ready before the first is sent, so the round is fired
+      // at once and no signing sits between the requests it times.
+      const deliveries = await Promise.all(this.chats.map((chat) => ready(this.msg(chat, `round ${round}`))));
       const roundAcks = await Promise.all(
-        this.chats.map(async (chat) => {
-          const { prepare, ...delivery } = this.msg(chat, `round ${round}`);
-          // What the platform does before it delivers is not the gateway's time.
-          await prepare?.();
+        this.chats.map((chat, i) => {
           sentAt.set(driver.chatKey(chat), Date.now());
-          return deliver(stack, delivery);
+          return deliver(stack, deliveries[i] as Delivery);
         }),
       );
       this.expected += this.chats.length;
@@ -389,6 +402,18 @@ async function runOn(dir: string): Promise<StateRun> {
   }
 }
 
+// by_state the same way: per state directory, the platforms this run did not measure there stay
+// (each with its own `at` and floor), and a directory this run did not use keeps its entry.
+function mergedByState(previous: Record<string, StateRun>, runs: StateRun[]): Record<string, StateRun> {
+  const merged = { ...previous };
+  for (const run of runs) {
+    const key = run.fs === "tmpfs" ? "tmpfs" : run.state === tmpdir() ? "disk" : run.state;
+    const kept = Object.entries(previous[key]?.platforms ?? {}).filter(([name]) => !PLATFORMS.includes(name as Platform));
+    merged[key] = { ...run, platforms: { ...Object.fromEntries(kept), ...run.platforms } };
+  }
+  return merged;
+}
+
 try {
   const byState: StateRun[] = [];
   for (const dir of STATE_DIRS) byState.push(await runOn(dir));
@@ -397,7 +422,9 @@ try {
   const out = join(root, "bench-results", "channels.json");
   // The platforms measured before (another run, another time) stay, each marked with its run's
   // time and floor when it is not already; this run's replace theirs.
-  const previous = existsSync(out) ? (JSON.parse(readFileSync(out, "utf8")) as { at?: string; floor_health_p50_ms?: number; floor_health_p99_ms?: number; platforms?: Record<string, PlatformFigures> }) : {};
+  const previous = existsSync(out)
+    ? (JSON.parse(readFileSync(out, "utf8")) as { at?: string; floor_health_p50_ms?: number; floor_health_p99_ms?: number; platforms?: Record<string, PlatformFigures>; by_state?: Record<string, StateRun> })
+    : {};
   const platforms: Record<string, PlatformFigures> = {};
   for (const [name, p] of Object.entries(previous.platforms ?? {})) {
     if (PLATFORMS.includes(name as Platform)) continue;
@@ -435,7 +462,7 @@ try {
     health_fresh_connections_p99_ms: first.health_fresh_connections_p99_ms,
     platforms,
     // This run's figures per state directory (the first is the top level's).
-    by_state: Object.fromEntries(byState.map((b) => [b.fs === "tmpfs" ? "tmpfs" : b.state === tmpdir() ? "disk" : b.state, b])),
+    by_state: mergedByState(previous.by_state ?? {}, byState),
   };
   mkdirSync(join(root, "bench-results"), { recursive: true });
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
