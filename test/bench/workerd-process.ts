@@ -4,34 +4,15 @@
 // with the load generator, so the Worker's one log line per request would be measured as router
 // latency, though on Cloudflare the runtime ships log lines off the request path (Workers Logs).
 // Here the parsing happens in this child; the benchmark asks it for the line counts at the end.
-import { execFileSync, fork, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import { workerdCpuMs } from "./workerd-cpu.ts";
 import { startWorkerd, type WorkerdHost } from "./workerd-host.ts";
 
 type Options = Parameters<typeof startWorkerd>[0];
 type Counts = { info: number; requests: number };
 type FromChild = { type: "ready"; url: string } | { type: "failed"; error: string } | { type: "counts"; counts: Counts } | { type: "cpu"; ms: number | null };
-
-// CPU time (user + system, ms) the workerd processes under this process have used: the Worker,
-// its Durable Objects, local D1, the queue broker and the queue consumer all run in workerd, so
-// this is everything the gateway costs on this host. Linux /proc only (null elsewhere); 10 ms
-// clock ticks, so it is read over a whole phase of requests.
-function workerdCpuMs(): number | null {
-  try {
-    const pids = execFileSync("pgrep", ["-P", String(process.pid)], { encoding: "utf8" }).split("\n").filter(Boolean);
-    let ticks = 0;
-    for (const pid of pids) {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]);
-    }
-    return ticks * 10;
-  } catch {
-    return null;
-  }
-}
 
 export async function startWorkerdProcess(opts: Options): Promise<WorkerdHost & { logCounts: () => Promise<Counts>; cpuMs: () => Promise<number | null> }> {
   const child: ChildProcess = fork(fileURLToPath(import.meta.url), ["--serve"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });

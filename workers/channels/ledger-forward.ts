@@ -109,7 +109,10 @@ export class LedgerForwarder {
     const run = this.forward(sessionKey)
       .catch(async (err) => {
         console.warn(JSON.stringify({ level: "warn", msg: "ledger hand-on stopped; retried from the alarm", error: String(err) }));
-        await this.host.retryLater();
+        // Not even the alarm could be set (storage failing): the rows stay, and the ledger's next
+        // start, or the session's next message, hands them on. `settled()` (an erase waits on it)
+        // must still resolve.
+        await this.host.retryLater().catch((e) => console.warn(JSON.stringify({ level: "warn", msg: "ledger retry alarm not set", error: String(e) })));
       })
       .finally(() => {
         this.running.delete(sessionKey);
